@@ -148,7 +148,7 @@ class _World:
         self.month_len = self.all_months.days_in_month.to_numpy()
         day_dates = pd.date_range(self.start, periods=self.n_days, freq="D")
         self.day_month = ((day_dates.year - self.start.year) * 12 + day_dates.month - self.start.month).to_numpy()
-        self.day_weekday = day_dates.weekday.to_numpy()
+        self.day_weekday = day_dates.day_of_week.to_numpy()
         self._static()
         self._contracts()
         self._simulate()
@@ -178,7 +178,7 @@ class _World:
             + np.array(INDUSTRY_HEALTH)[self.industry]
             + np.array([TIER_HEALTH[t] for t in tiers])
         )
-        self.util = rng.beta(12, 6, n)  # share of seats that are users when fully engaged
+        self.util = rng.beta(60, 30, n)  # share of seats that are users when fully engaged
         self.intensity = np.exp(rng.normal(0, 0.3, n))
         self.adopted = rng.random((n, len(EVENT_TYPES))) < EVENT_ADOPTION
         self.adopted[:, 3] |= (self.tier == 2) & (rng.random(n) < 0.5)  # enterprises use the API more

@@ -1,0 +1,56 @@
+# Customer Radar: two commands for a new machine.
+#   make run   - virtualenv, pinned requirements, demo data + model if missing, app on :8501
+#   make test  - the same set-up, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+export RADAR_DATA_DIR ?= $(CURDIR)/data
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test lint format bench demo install install-dev browser clean-data
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## Demo warehouse, model and users, built only when missing.
+demo: install
+	$(PY) -m engine demo
+
+run: demo
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+
+## Debian's chromium for the end-to-end test (no browser downloads).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser test..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install-dev browser
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install-dev
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean-data:
+	rm -rf data/*.duckdb data/*.duckdb.wal data/models data/state.db

@@ -1,0 +1,72 @@
+"""App state many users write (model registry, later scenarios and the AI audit log),
+through SQLAlchemy: a SQLite file in the data dir by default, any URL via RADAR_STATE_URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+from engine import config
+
+metadata = MetaData()
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "churn" (warehouse) or "table" (bring-your-own)
+    Column("stage", String(16), nullable=False),  # candidate / production / archived
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("promoted_at", DateTime(timezone=True)),
+    Column("params", JSON, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("data_window", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("artifact_path", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("notes", Text),
+)
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(data_dir: str | Path | None = None) -> Engine:
+    """The process's SQLAlchemy engine for app state; tables are created on first use."""
+    url = config.state_url(data_dir)
+    with _lock:
+        if url not in _engines:
+            engine = create_engine(url, future=True)
+            if url.startswith("sqlite"):
+                # Several Streamlit sessions write at once: wait for the lock rather than fail.
+                @event.listens_for(engine, "connect")
+                def _sqlite_pragmas(dbapi_connection, _record):
+                    cursor = dbapi_connection.cursor()
+                    cursor.execute("PRAGMA busy_timeout = 10000")
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    cursor.close()
+
+            metadata.create_all(engine)
+            _engines[url] = engine
+        return _engines[url]
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -1,0 +1,50 @@
+"""Shared fixtures: small warehouses generated fresh in tmp dirs."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from engine import synth, warehouse
+
+DEMO_END = date(2026, 6, 30)
+
+
+@pytest.fixture(autouse=True)
+def _close_warehouses():
+    """Every test starts and ends with no open DuckDB connection in the process."""
+    warehouse.close_all()
+    yield
+    warehouse.close_all()
+
+
+@pytest.fixture(scope="session")
+def generated_dir(tmp_path_factory) -> Path:
+    """A read-mostly warehouse of 800 generated customers (seed 7, data to 2026-06-30).
+
+    Tests must not change it: copy it with `data_dir_copy` to write.
+    """
+    root = tmp_path_factory.mktemp("generated")
+    wh = warehouse.get_warehouse(root)
+    synth.generate(wh, customers=800, seed=7, end=DEMO_END)
+    warehouse.close_all()
+    return root
+
+
+@pytest.fixture
+def data_dir_copy(generated_dir, tmp_path) -> Path:
+    """A private, writable copy of the generated data dir."""
+    target = tmp_path / "data"
+    shutil.copytree(generated_dir, target)
+    return target
+
+
+@pytest.fixture
+def empty_dir(tmp_path) -> Path:
+    """A data dir with an empty, migrated warehouse."""
+    target = tmp_path / "empty"
+    warehouse.get_warehouse(target)
+    return target

@@ -1,0 +1,79 @@
+"""Schema migrations, cursors, read-only mode and the write-lock message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from engine import warehouse
+from engine.errors import NotFoundError, WarehouseError, WarehouseLockedError
+
+
+def test_schema_has_every_table_of_the_data_model(empty_dir):
+    wh = warehouse.get_warehouse(empty_dir)
+    names = {r[0] for r in wh.rows("SELECT table_name FROM information_schema.tables")}
+    assert set(warehouse.TABLES) <= names
+    assert wh.schema_version() == warehouse.latest_schema_version()
+
+
+def test_migrations_are_idempotent(empty_dir):
+    wh = warehouse.get_warehouse(empty_dir)
+    wh.execute("INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) VALUES (?, ?, ?, ?, ?)",
+               ["c1", "Acme", "starter", "2025-01-01", "active"])
+    assert wh.migrate() == []
+    warehouse.close_all()
+    again = warehouse.get_warehouse(empty_dir)
+    assert again.migrate() == []
+    assert again.scalar("SELECT count(*) FROM schema_version") == warehouse.latest_schema_version()
+    assert again.scalar("SELECT name FROM customers WHERE customer_id = ?", ["c1"]) == "Acme"
+
+
+def test_read_only_refuses_writes_and_missing_files(empty_dir, tmp_path):
+    warehouse.close_all()
+    ro = warehouse.get_warehouse(empty_dir, read_only=True)
+    assert ro.read_only
+    with pytest.raises(WarehouseError):
+        ro.execute("DELETE FROM customers")
+    with pytest.raises(NotFoundError, match="No warehouse"):
+        warehouse.Warehouse(tmp_path / "nowhere" / "warehouse.duckdb", read_only=True)
+
+
+def test_writer_request_reopens_a_read_only_holder(empty_dir):
+    warehouse.close_all()
+    ro = warehouse.get_warehouse(empty_dir, read_only=True)
+    rw = warehouse.get_warehouse(empty_dir)
+    assert rw is not ro and not rw.read_only
+    assert warehouse.get_warehouse(empty_dir, read_only=True) is rw  # a writer serves readers
+
+
+def test_failed_transaction_rolls_back(empty_dir):
+    wh = warehouse.get_warehouse(empty_dir)
+    with pytest.raises(RuntimeError):
+        with wh.transaction() as cur:
+            cur.execute("INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) "
+                        "VALUES ('c1', 'A', 'starter', DATE '2025-01-01', 'active')")
+            raise RuntimeError("boom")
+    assert wh.scalar("SELECT count(*) FROM customers") == 0
+
+
+def test_lock_held_by_another_process_gives_advice(empty_dir):
+    warehouse.close_all()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(empty_dir / 'warehouse.duckdb')!r})
+            print('locked', flush=True)
+            time.sleep(30)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WarehouseLockedError, match="in use by process"):
+            warehouse.Warehouse(empty_dir / "warehouse.duckdb")
+    finally:
+        holder.kill()
+        holder.wait()
