@@ -97,24 +97,33 @@ def reason(feature: str, value, impact: float) -> str:
     return f"{text}, which {direction} the risk"
 
 
+def _plain(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
 def top_drivers(features: list[str], row: pd.Series, contributions: np.ndarray, k: int = 5) -> list[Driver]:
     """The k features with the largest absolute SHAP impact for one customer."""
-    impacts = contributions[: len(features)]
-    order = np.argsort(-np.abs(impacts))[:k]
-    drivers = []
-    for j in order:
-        name = features[j]
-        value = row[name]
-        if isinstance(value, (np.floating, np.integer)):
-            value = value.item()
-        drivers.append(Driver(name, value, float(impacts[j]), reason(name, value, float(impacts[j]))))
-    return drivers
+    return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k)[0]
 
 
 def drivers_for_frame(features: list[str], frame: pd.DataFrame, contributions: np.ndarray, k: int = 5) -> list[list[Driver]]:
-    """Top drivers for every row (contributions aligned with frame rows)."""
-    rows = frame[features].reset_index(drop=True)
-    return [top_drivers(features, rows.iloc[i], contributions[i], k) for i in range(len(rows))]
+    """Top-k drivers (largest |SHAP| first) for every row; contributions aligned with rows."""
+    impacts = contributions[:, : len(features)]
+    k = min(k, len(features))
+    top = np.argpartition(-np.abs(impacts), k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(top, np.argsort(-np.abs(np.take_along_axis(impacts, top, axis=1)), axis=1), axis=1)
+    columns = {name: frame[name].to_numpy() for name in features}
+    out = []
+    for i in range(len(frame)):
+        row_drivers = []
+        for j in order[i]:
+            name, impact = features[j], float(impacts[i, j])
+            value = _plain(columns[name][i])
+            row_drivers.append(Driver(name, value, impact, reason(name, value, impact)))
+        out.append(row_drivers)
+    return out
 
 
 def global_importance(features: list[str], contributions: np.ndarray) -> pd.DataFrame:

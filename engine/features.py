@@ -75,15 +75,16 @@ LABELS = {f.name: f.label for f in FEATURES}
 
 # One statement, one parameter (the as-of date D), every source filtered to <= D.
 _FEATURES_SQL = """
-WITH p AS (SELECT CAST(? AS DATE) AS d),
+WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who),
 active AS (
     SELECT c.customer_id, c.plan_tier, c.billing_cycle, c.industry, c.region, c.seats,
            c.signup_date, c.contract_end_date, p.d
     FROM customers c, p
     WHERE c.signup_date <= p.d AND (c.churn_date IS NULL OR c.churn_date > p.d)
+      AND (p.who IS NULL OR c.customer_id = p.who)
 ),
 recent_usage AS (
-    SELECT u.* FROM usage_daily u, p WHERE u.date <= p.d AND u.date > p.d - 90
+    SELECT u.* FROM usage_daily u, p WHERE u.date <= p.d AND u.date > p.d - 90 AND (p.who IS NULL OR u.customer_id = p.who)
 ),
 daily_users AS (
     SELECT customer_id, date, max(active_users) AS users FROM recent_usage GROUP BY ALL
@@ -108,21 +109,21 @@ usage AS (
 ),
 last_seen AS (
     SELECT u.customer_id, max(u.date) AS last_date
-    FROM usage_daily u, p WHERE u.date <= p.d GROUP BY 1
+    FROM usage_daily u, p WHERE u.date <= p.d AND (p.who IS NULL OR u.customer_id = p.who) GROUP BY 1
 ),
 mrr_now AS (
     SELECT m.customer_id, arg_max(m.mrr, m.month) AS mrr
-    FROM mrr_history m, p WHERE m.month <= p.d GROUP BY 1
+    FROM mrr_history m, p WHERE m.month <= p.d AND (p.who IS NULL OR m.customer_id = p.who) GROUP BY 1
 ),
 mrr_then AS (
     SELECT m.customer_id, arg_max(m.mrr, m.month) AS mrr
-    FROM mrr_history m, p WHERE m.month <= p.d - 90 GROUP BY 1
+    FROM mrr_history m, p WHERE m.month <= p.d - 90 AND (p.who IS NULL OR m.customer_id = p.who) GROUP BY 1
 ),
 mrr_moves AS (
     SELECT m.customer_id,
         count(*) FILTER (WHERE m.change_type = 'expansion') AS expansions,
         count(*) FILTER (WHERE m.change_type = 'contraction') AS contractions
-    FROM mrr_history m, p WHERE m.month <= p.d AND m.month > p.d - 365 GROUP BY 1
+    FROM mrr_history m, p WHERE m.month <= p.d AND m.month > p.d - 365 AND (p.who IS NULL OR m.customer_id = p.who) GROUP BY 1
 ),
 tickets AS (
     SELECT t.customer_id,
@@ -135,7 +136,7 @@ tickets AS (
         avg(t.csat) FILTER (WHERE t.closed_at < p.d + 1 AND t.closed_at >= p.d - 89) AS csat,
         count(t.csat) FILTER (WHERE t.closed_at < p.d + 1 AND t.closed_at >= p.d - 89) AS csat_n
     FROM support_tickets t, p
-    WHERE t.opened_at < p.d + 1
+    WHERE t.opened_at < p.d + 1 AND (p.who IS NULL OR t.customer_id = p.who)
     GROUP BY 1
 ),
 signals AS (
@@ -144,7 +145,7 @@ signals AS (
         arg_max(r.vendor_risk_flags, r.as_of) AS flags,
         avg(r.vendor_risk_flags) FILTER (WHERE r.as_of > p.d - 92) AS flags3m,
         arg_max(r.compliance_gap_score, r.as_of) FILTER (WHERE r.as_of <= p.d - 85) AS gap_before
-    FROM risk_signals r, p WHERE r.as_of <= p.d GROUP BY 1
+    FROM risk_signals r, p WHERE r.as_of <= p.d AND (p.who IS NULL OR r.customer_id = p.who) GROUP BY 1
 ),
 opps AS (
     SELECT o.customer_id,
@@ -156,7 +157,7 @@ opps AS (
         count(*) FILTER (WHERE o.stage = 'closed_lost' AND o.close_date <= p.d
                          AND o.close_date > p.d - 365) AS lost12
     FROM gtm_opportunities o, p
-    WHERE coalesce(o.created_date, o.close_date) <= p.d
+    WHERE coalesce(o.created_date, o.close_date) <= p.d AND (p.who IS NULL OR o.customer_id = p.who)
     GROUP BY 1
 ),
 renewal AS (
@@ -237,12 +238,11 @@ ORDER BY a.customer_id
 """
 
 
-def features_as_of(wh: Warehouse, as_of: date) -> pd.DataFrame:
-    """One row per customer active at `as_of`: customer_id, as_of and every FEATURES column.
-
-    Only rows dated on or before `as_of` are read.
+def features_as_of(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
+    """One row per customer active at `as_of` (or just `customer_id`): customer_id, as_of
+    and every FEATURES column. Only rows dated on or before `as_of` are read.
     """
-    frame = wh.df(_FEATURES_SQL, [as_of])
+    frame = wh.df(_FEATURES_SQL, [as_of, customer_id])
     for name in CATEGORICAL:
         frame[name] = frame[name].astype("str")
     return frame

@@ -334,7 +334,8 @@ class IngestReport:
                 text += f" First: {self.problems[0]}"
             return text
         text = (
-            f"Loaded {source} into {self.table}: {self.rows_in_file:,} rows read; {self.inserted:,} inserted, "
+            f"Loaded {source} into {self.table}: {self.rows_in_file:,} row{'s' if self.rows_in_file != 1 else ''} "
+            f"read; {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.rejected:,} rejected."
         )
         if self.ignored_columns:
@@ -590,7 +591,7 @@ def _resolve_columns(
         plural = "s" if len(missing) > 1 else ""
         text = (
             f"missing required column{plural} {', '.join(missing)}. Columns found in the file: {found_list}. "
-            f"If the file calls it something else, map it: --map {missing[0]}=FILE_COLUMN."
+            f"If the file names a column differently, map it: --map {missing[0]}=FILE_COLUMN."
         )
         if len(file_columns) == 1:
             text += " Only one column was found: check that the values are separated by commas."

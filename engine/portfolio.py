@@ -148,7 +148,18 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def _empty_kpis(as_of: date | None) -> PortfolioKpis:
-    return PortfolioKpis(as_of, 0, 0.0, 0.0, None, None, None, 0, 0, 0.0)
+    return PortfolioKpis(
+        as_of=as_of,
+        active_customers=0,
+        total_mrr=0.0,
+        arr=0.0,
+        logo_churn_90d=None,
+        gross_revenue_churn_90d=None,
+        net_revenue_retention_12m=None,
+        churned_customers_90d=0,
+        customers_90d_ago=0,
+        mrr_lost_90d=0.0,
+    )
 
 
 def _snapshot(wh: Warehouse, as_of: date) -> PortfolioKpis:
@@ -242,7 +253,11 @@ def mrr_by_plan(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
     as_of = _resolve_as_of(wh, as_of)
     if as_of is None:
         return pd.DataFrame(
-            {"month": pd.Series(dtype="datetime64[us]"), "plan_tier": pd.Series(dtype=str), "mrr": pd.Series(dtype=float)}
+            {
+                "month": pd.Series(dtype="datetime64[us]"),
+                "plan_tier": pd.Series(dtype=str),
+                "mrr": pd.Series(dtype=float),
+            }
         )
     return wh.df(_MRR_BY_PLAN_SQL, {"as_of": as_of})
 

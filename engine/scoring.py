@@ -99,8 +99,7 @@ def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None 
     customer_id, churn_probability, confidence_interval, top_shap_features,
     recommended_action, risk_tier, model_version (None here), components."""
     as_of = as_of or health.data_as_of(wh)
-    frame = feats.features_as_of(wh, as_of)
-    row = frame[frame["customer_id"] == customer_id]
+    row = feats.features_as_of(wh, as_of, customer_id)
     if row.empty:
         raise NotFoundError(f"Customer '{customer_id}' is not an active customer on {as_of}.")
     scored = score_features(model, row.reset_index(drop=True), top_k).iloc[0]

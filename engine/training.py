@@ -102,7 +102,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, lo: np.ndarray | None = None, hi: np.
 
 
 def fit_model(train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress: Progress | None = None,
-              n_bags: int = 8) -> ChurnModel:
+              n_bags: int = 6) -> ChurnModel:
     say = progress or (lambda _f, _m: None)
     model = ChurnModel(list(feats.FEATURE_NAMES), list(feats.CATEGORICAL), n_bags=n_bags, seed=seed)
     return model.fit(

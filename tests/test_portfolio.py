@@ -150,7 +150,7 @@ def test_default_as_of_is_the_data_date(tiny):
 def test_missing_industry_is_reported_as_unknown(tiny):
     _insert_customers(tiny, [("G", "growth", None, "2026-02-01", None)])
     churn = portfolio.churn_by_plan_industry(tiny, AS_OF)
-    assert ("growth", "unknown") in set(zip(churn["plan_tier"], churn["industry"]))
+    assert ("growth", "unknown") in set(zip(churn["plan_tier"], churn["industry"], strict=True))
 
 
 # -- empty warehouse -----------------------------------------------------------------------
@@ -187,8 +187,9 @@ def test_rows_after_as_of_do_not_change_results(tiny):
     )
     # The future: a new customer, A expands, C churns, D's MRR row for next month.
     _insert_customers(tiny, [("H", "enterprise", "retail", "2026-07-15", None)])
-    _insert_mrr(tiny, [("H", "2026-07-01", 5000, "new"), ("A", "2026-07-01", 999, "expansion"),
-                       ("D", "2026-08-01", 0, "churn")])
+    _insert_mrr(
+        tiny, [("H", "2026-07-01", 5000, "new"), ("A", "2026-07-01", 999, "expansion"), ("D", "2026-08-01", 0, "churn")]
+    )
     tiny.execute("UPDATE customers SET churn_date = DATE '2026-07-10', status = 'churned' WHERE customer_id = 'C'")
     after = (
         portfolio.portfolio_kpis(tiny, AS_OF),

@@ -1,0 +1,71 @@
+"""Streamlit caches around engine calls, keyed on the data dir (a string) and the inputs.
+
+`st.cache_resource` holds the process's warehouse (one DuckDB connection shared by every
+session; engine calls take their own cursor). `st.cache_data` holds query results for
+five minutes, copied per caller. Errors are not cached: a RadarError propagates to the
+page, which shows it with `st.error`, and the next run tries again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from engine import config, health, portfolio
+from engine.warehouse import Warehouse, get_warehouse
+
+RESULT_TTL_SECONDS = 300
+
+
+def current_data_dir() -> str:
+    """The data dir of this app process (RADAR_DATA_DIR, else ./data), as a cache key."""
+    return str(config.data_dir())
+
+
+def _still_open(wh: Warehouse) -> bool:
+    """False once something closed the connection (engine.warehouse.close_all, a reopen)."""
+    try:
+        wh.scalar("SELECT 1")
+    except Exception:  # a closed duckdb connection raises its own error type here
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner=False, validate=_still_open)
+def warehouse(data_dir: str) -> Warehouse:
+    """The process-wide warehouse for `data_dir` (opened, and migrated, on first use)."""
+    return get_warehouse(data_dir)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
+def _data_as_of(data_dir: str) -> date | None:
+    wh = warehouse(data_dir)
+    return None if wh.is_empty() else health.data_as_of(wh)
+
+
+def data_as_of(data_dir: str) -> date | None:
+    """The data's latest day, or None when the warehouse has no customers.
+
+    "Empty" is not kept: a page asking the user to load data sees it on the next run.
+    """
+    found = _data_as_of(data_dir)
+    if found is None:
+        _data_as_of.clear(data_dir)
+    return found
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
+def portfolio_kpis(data_dir: str, as_of: date | None) -> portfolio.PortfolioKpis:
+    return portfolio.portfolio_kpis(warehouse(data_dir), as_of)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
+def mrr_by_plan(data_dir: str, as_of: date | None) -> pd.DataFrame:
+    return portfolio.mrr_by_plan(warehouse(data_dir), as_of)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
+def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) -> pd.DataFrame:
+    return portfolio.churn_by_plan_industry(warehouse(data_dir), as_of, months)

@@ -1,0 +1,106 @@
+"""KPI cards: a row of bordered `st.metric`s with formatted values and deltas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import streamlit as st
+
+from components import format as fmt
+from engine.portfolio import PortfolioKpis
+
+# Which way is good: "up" (customers, MRR), "down" (churn), or "neutral".
+Good = Literal["up", "down", "neutral"]
+_DELTA_COLOR = {"up": "normal", "down": "inverse", "neutral": "off"}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One card: the label, the formatted value, and the formatted change with its sign."""
+
+    label: str
+    value: str
+    delta: str | None = None
+    good: Good = "up"
+    help: str | None = None
+
+
+def _is_flat(delta: str) -> bool:
+    """A formatted change with no non-zero digit ('0', '$0', '0.0 pp') is no change."""
+    return not any(ch in "123456789" for ch in delta)
+
+
+def kpi_row(cards: Sequence[Kpi], delta_description: str | None = None) -> None:
+    """Render the cards side by side in equal widths; `delta_description` is a muted note after each delta."""
+    for column, card in zip(st.columns(len(cards)), cards, strict=True):
+        has_delta = card.delta is not None and card.delta != fmt.MISSING
+        # Streamlit reads any unsigned text as a rise; a flat change is grey, no arrow.
+        flat = has_delta and _is_flat(card.delta)
+        column.metric(
+            card.label,
+            card.value,
+            delta=card.delta if has_delta else None,
+            delta_color="off" if flat else _DELTA_COLOR[card.good],
+            delta_arrow="off" if flat else "auto",
+            delta_description=delta_description if has_delta else None,
+            help=card.help,
+            border=True,
+        )
+
+
+def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:
+    """The overview's six cards from `engine.portfolio.portfolio_kpis` (deltas vs `previous`)."""
+    prev = kpis.previous
+
+    def delta(name: str) -> float | None:
+        now, then = getattr(kpis, name), getattr(prev, name, None)
+        return None if now is None or then is None else now - then
+
+    as_of, start = fmt.day(kpis.as_of), fmt.day(kpis.window_start_90d)
+    customers, mrr, arr = delta("active_customers"), delta("total_mrr"), delta("arr")
+    logo, revenue, nrr = delta("logo_churn_90d"), delta("gross_revenue_churn_90d"), delta("net_revenue_retention_12m")
+    return [
+        Kpi(
+            "Active customers",
+            fmt.count(kpis.active_customers),
+            fmt.signed_count(customers),
+            help=f"Customers signed up by {as_of} and not churned on that day.",
+        ),
+        Kpi(
+            "MRR",
+            fmt.money(kpis.total_mrr),
+            fmt.signed_money(mrr),
+            help="Monthly recurring revenue of the active customers (their latest MRR record).",
+        ),
+        Kpi(
+            "ARR",
+            fmt.money(kpis.arr),
+            fmt.signed_money(arr),
+            help="Annual run rate: 12 x MRR.",
+        ),
+        Kpi(
+            "Logo churn (90d)",
+            fmt.percent(kpis.logo_churn_90d),
+            fmt.percent_points(logo),
+            good="down",
+            help=f"{fmt.count(kpis.churned_customers_90d)} of the {fmt.count(kpis.customers_90d_ago)} customers "
+            f"active on {start} churned by {as_of}.",
+        ),
+        Kpi(
+            "Revenue churn (90d)",
+            fmt.percent(kpis.gross_revenue_churn_90d),
+            fmt.percent_points(revenue),
+            good="down",
+            help=f"Gross revenue churn: {fmt.money(kpis.mrr_lost_90d)} of the MRR those customers paid on {start} was lost to churn "
+            "and contraction (expansion not netted).",
+        ),
+        Kpi(
+            "NRR (12m)",
+            fmt.percent(kpis.net_revenue_retention_12m),
+            fmt.percent_points(nrr),
+            help="Net revenue retention: MRR today of the customers active 12 months ago, over their MRR then "
+            "(churn, contraction and expansion included).",
+        ),
+    ]

@@ -1,0 +1,178 @@
+"""The portfolio overview page and the app entry, through Streamlit's AppTest; plus the
+pure pieces they render with (formatting, KPI cards, figures)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import charts, kpi
+from components import format as fmt
+from engine import portfolio
+from engine.warehouse import get_warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "overview.py")
+APP = str(ROOT / "app.py")
+CARD_LABELS = ["Active customers", "MRR", "ARR", "Logo churn (90d)", "Revenue churn (90d)", "NRR (12m)"]
+
+
+def _run(script: str) -> AppTest:
+    at = AppTest.from_file(script, default_timeout=60)
+    at.run(timeout=60)
+    return at
+
+
+# -- the page --------------------------------------------------------------------------------
+def test_overview_shows_kpis_charts_and_date(generated_dir, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
+    at = _run(PAGE)
+    assert not at.exception
+    assert not at.error
+    assert at.title[0].value == "Portfolio overview"
+    assert "Jun 30, 2026" in at.caption[0].value
+    metrics = {m.label: m for m in at.metric}
+    assert list(metrics) == CARD_LABELS
+    expected = portfolio.portfolio_kpis(get_warehouse(generated_dir, read_only=True))
+    assert metrics["Active customers"].value == f"{expected.active_customers:,}"
+    assert metrics["MRR"].value == fmt.money(expected.total_mrr)
+    assert metrics["MRR"].value.startswith("$")
+    for label in ("Logo churn (90d)", "Revenue churn (90d)", "NRR (12m)"):
+        assert metrics[label].value.endswith("%")
+        assert metrics[label].delta.endswith(" pp")
+    nrr = float(metrics["NRR (12m)"].value.rstrip("%"))
+    assert 50 < nrr < 150
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_overview_runs_again_after_connections_are_closed(generated_dir, monkeypatch):
+    """The cached warehouse notices it was closed (conftest closes all between tests)."""
+    monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
+    at = _run(PAGE)
+    assert not at.exception
+    assert len(at.metric) == len(CARD_LABELS)
+
+
+def test_empty_warehouse_shows_how_to_load_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(tmp_path / "nothing-here"))
+    at = _run(PAGE)
+    assert not at.exception
+    assert not at.metric
+    assert len(at.info) == 1
+    message = at.info[0].value
+    assert "No customer data yet" in message
+    assert "make run" in message and "python -m engine demo" in message
+
+
+def test_warehouse_error_is_shown_not_raised(tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "warehouse.duckdb").write_text("this is not a DuckDB file")
+    monkeypatch.setenv("RADAR_DATA_DIR", str(broken))
+    at = _run(PAGE)
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "Warehouse error" in at.error[0].value
+    assert not at.metric
+
+
+# -- the app entry -----------------------------------------------------------------------------
+def test_app_opens_on_the_overview(generated_dir, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
+    at = _run(APP)
+    assert not at.exception
+    assert at.title[0].value == "Portfolio overview"
+    assert [m.label for m in at.metric] == CARD_LABELS
+
+
+def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypatch):
+    # setenv then delenv, so monkeypatch restores "unset" after the app has set them.
+    for name in ("RADAR_DATA_DIR", "RADAR_TEST_PLAIN"):
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RADAR_TEST_PRESET", "from-env")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["RADAR_DATA_DIR"] = str(generated_dir)
+    at.secrets["RADAR_TEST_PLAIN"] = "from-secrets"
+    at.secrets["RADAR_TEST_PRESET"] = "from-secrets"
+    at.secrets["auth"] = {"cookie_key": "a table, not a string"}
+    at.run(timeout=60)
+    assert not at.exception
+    assert os.environ["RADAR_TEST_PLAIN"] == "from-secrets"
+    assert os.environ["RADAR_TEST_PRESET"] == "from-env"  # the environment wins
+    assert "auth" not in os.environ
+    # RADAR_DATA_DIR came from the secrets, so the page found the generated data.
+    assert len(at.metric) == len(CARD_LABELS)
+
+
+# -- formatting --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "$0"),
+        (812, "$812"),
+        (812.4, "$812"),
+        (999.6, "$1.0K"),
+        (45_300, "$45.3K"),
+        (-45_300, "-$45.3K"),
+        (999_960, "$1.0M"),
+        (1_234_567, "$1.2M"),
+        (3.4e9, "$3.4B"),
+        (None, "—"),
+        (float("nan"), "—"),
+    ],
+)
+def test_money(value, text):
+    assert fmt.money(value) == text
+
+
+def test_signed_and_percent_formats():
+    assert fmt.signed_money(3_400_000) == "+$3.4M"
+    assert fmt.signed_money(-1_200) == "-$1.2K"
+    assert fmt.signed_money(0.2) == "$0"
+    assert fmt.percent(0.253) == "25.3%"
+    assert fmt.percent(None) == "—"
+    assert fmt.percent_points(0.012) == "+1.2 pp"
+    assert fmt.percent_points(-0.0123) == "-1.2 pp"
+    assert fmt.percent_points(0.00001) == "0.0 pp"
+    assert fmt.count(4123) == "4,123"
+    assert fmt.signed_count(270) == "+270"
+    assert fmt.signed_count(-12) == "-12"
+    assert fmt.signed_count(0) == "0"
+    assert fmt.day(date(2026, 4, 1)) == "Apr 1, 2026"
+
+
+# -- KPI cards and figures ---------------------------------------------------------------------
+def test_cards_compare_with_the_previous_period(generated_dir):
+    k = portfolio.portfolio_kpis(get_warehouse(generated_dir, read_only=True))
+    cards = {c.label: c for c in kpi.portfolio_cards(k)}
+    assert cards["Active customers"].delta == fmt.signed_count(k.active_customers - k.previous.active_customers)
+    assert cards["Logo churn (90d)"].good == "down"
+    assert cards["NRR (12m)"].delta == fmt.percent_points(
+        k.net_revenue_retention_12m - k.previous.net_revenue_retention_12m
+    )
+
+
+def test_cards_for_no_data_show_dashes(empty_dir):
+    cards = kpi.portfolio_cards(portfolio.portfolio_kpis(get_warehouse(empty_dir)))
+    assert [c.value for c in cards] == ["0", "$0", "$0", "—", "—", "—"]
+
+
+def test_figures_use_the_shared_tier_colours(generated_dir):
+    wh = get_warehouse(generated_dir, read_only=True)
+    area = charts.mrr_area(portfolio.mrr_by_plan(wh))
+    assert {t.name: t.fillcolor for t in area.data} == {t.capitalize(): c for t, c in charts.PLAN_TIER_COLORS.items()}
+    heat = charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
+    assert heat.data[0].z.shape == (3, 8)
+    assert all(label.endswith("%") for row in heat.data[0].text for label in row)
+    assert list(heat.data[0].y) == ["Starter", "Growth", "Enterprise"]
+
+
+def test_figures_accept_empty_results(empty_dir):
+    wh = get_warehouse(empty_dir)
+    assert charts.mrr_area(portfolio.mrr_by_plan(wh)).data == ()
+    charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
