@@ -20,7 +20,7 @@ def evaluate_version(wh: Warehouse, version: str | None = None, as_of: date | No
     (generated data), also interval coverage of the true probability and oracle scores."""
     if version:
         entry = registry.get(version, data_dir)
-        model = registry.load(entry)
+        model = registry.load(entry, data_dir)
     else:
         entry, model = registry.load_production("churn", data_dir)
     last = health.data_as_of(wh)

@@ -166,7 +166,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "churn_date",
                 ("signup_date", "churn_date"),
                 "churn_date >= signup_date",
-                lambda f: f["churn_date"] < f["signup_date"],
+                lambda f: f["churn_date"] > f["signup_date"],
                 lambda r: f"churn_date {_date(r['churn_date'])} is before signup_date {_date(r['signup_date'])}; "
                 "a customer cannot churn before signing up: fix one of the two dates",
             ),

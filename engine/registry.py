@@ -76,7 +76,7 @@ def register(model, kind: str, params: dict, features: list, data_window: dict, 
         row = {
             "version": version, "kind": kind, "stage": "candidate", "created_at": datetime.now(UTC),
             "promoted_at": None, "params": params, "features": list(features), "data_window": data_window,
-            "metrics": metrics, "artifact_path": str(final), "artifact_sha256": sha256_of(final), "notes": notes,
+            "metrics": metrics, "artifact_path": f"models/{version}/model.pkl", "artifact_sha256": sha256_of(final), "notes": notes,
         }
         conn.execute(model_versions.insert().values(**row))
     return ModelVersion(**row)
@@ -110,7 +110,7 @@ def production(kind: str = "churn", data_dir: str | Path | None = None) -> Model
 def promote(version: str, data_dir: str | Path | None = None) -> ModelVersion:
     """Make `version` production (the current one becomes archived), atomically."""
     target = get(version, data_dir)
-    verify(target)
+    verify(target, data_dir)
     with get_engine(data_dir).begin() as conn:
         conn.execute(update(model_versions).where(
             (model_versions.c.kind == target.kind) & (model_versions.c.stage == "production")
@@ -130,7 +130,7 @@ def rollback(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVe
     if not earlier:
         raise NotFoundError(f"{current.version} is the first production {kind} model; there is nothing to roll back to.")
     previous = max(earlier, key=lambda v: _aware(v.promoted_at))
-    verify(previous)
+    verify(previous, data_dir)
     with get_engine(data_dir).begin() as conn:
         conn.execute(update(model_versions).where(model_versions.c.version == current.version).values(
             stage="archived", promoted_at=None))
@@ -143,9 +143,15 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def verify(version: ModelVersion) -> None:
-    """Raise ModelUnavailableError if the artifact is missing or its hash changed."""
+def artifact(version: ModelVersion, data_dir: str | Path | None = None) -> Path:
+    """The artifact's file; paths are stored relative to the data dir so it can move."""
     path = Path(version.artifact_path)
+    return path if path.is_absolute() else config.data_dir(data_dir) / path
+
+
+def verify(version: ModelVersion, data_dir: str | Path | None = None) -> None:
+    """Raise ModelUnavailableError if the artifact is missing or its hash changed."""
+    path = artifact(version, data_dir)
     if not path.exists():
         raise ModelUnavailableError(f"Model {version.version}: artifact {path} is missing. Retrain with "
                                     "`python -m engine train` or roll back with `python -m engine rollback`.")
@@ -158,12 +164,12 @@ def verify(version: ModelVersion) -> None:
         )
 
 
-def load(version: ModelVersion):
+def load(version: ModelVersion, data_dir: str | Path | None = None):
     """The verified model object for a registered version."""
     from engine.churn import ChurnModel
 
-    verify(version)
-    return ChurnModel.load(Path(version.artifact_path))
+    verify(version, data_dir)
+    return ChurnModel.load(artifact(version, data_dir))
 
 
 def load_production(kind: str = "churn", data_dir: str | Path | None = None):
@@ -172,4 +178,4 @@ def load_production(kind: str = "churn", data_dir: str | Path | None = None):
     if current is None:
         raise ModelUnavailableError("No production churn model yet. Run `python -m engine demo` (demo data) or "
                                     "`python -m engine train` then `python -m engine score`.")
-    return current, load(current)
+    return current, load(current, data_dir)

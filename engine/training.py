@@ -173,7 +173,7 @@ def _gate(wh: Warehouse, candidate: registry.ModelVersion, valid_set: pd.DataFra
         registry.promote(candidate.version, data_dir)
         return True, f"{candidate.version} promoted to production ({'forced' if current else 'first model'}).", {}
     try:
-        prod_model = registry.load(current)
+        prod_model = registry.load(current, data_dir)
         prod_pred = prod_model.predict(valid_set)
         prod_metrics = evaluate(valid_set["churned"], prod_pred.churn_probability)
     except Exception as exc:  # an unusable production model never blocks a good candidate
