@@ -211,7 +211,8 @@ class ChurnModel:
         return self
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([b.predict(X, raw_score=True) for b in self.boosters_])
+        threads = 1 if len(X) < 500 else 2  # thread start-up dominates for a handful of rows
+        return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in self.boosters_])
 
     def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -253,9 +254,10 @@ class ChurnModel:
         shape (rows, features + 1), the last column the expected value."""
         self._check_fitted()
         X = self._array(frame)
+        threads = 1 if len(X) < 500 else 2
         total = None
         for booster in self.boosters_:
-            part = booster.predict(X, pred_contrib=True, num_threads=2)
+            part = booster.predict(X, pred_contrib=True, num_threads=threads)
             total = part if total is None else total + part
         return total / len(self.boosters_)
 
@@ -274,7 +276,7 @@ class ChurnModel:
 
     @classmethod
     def load(cls, path: Path) -> ChurnModel:
-        state = pickle.loads(Path(path).read_bytes())  # noqa: S301 - our own artifact, hash-verified by the registry
+        state = pickle.loads(Path(path).read_bytes())
         boosters = [lgb.Booster(model_str=s) for s in state.pop("booster_strings")]
         model = cls.__new__(cls)
         model.__dict__.update(state)
