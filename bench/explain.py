@@ -58,16 +58,26 @@ def main() -> None:
         row = features.features_as_of(wh, date(2026, 3, 31), cid)
         t_drivers = _best(lambda: scoring.score_features(model, row), 20)
         t_full = _best(lambda: scoring.explain_customer(wh, model, cid, date(2026, 3, 31)), 10)
-        print(f"rows explained: {len(X):,}; features: {X.shape[1]}; trees in member: {booster.num_trees()}; "
-              f"ensemble members: {len(model.boosters_)}")
-        print(f"max |difference| vs shap.TreeExplainer: {max_diff:.2e} (expected value diff {base_diff:.2e}); "
-              f"{'OK' if max_diff < 1e-6 else 'MISMATCH'} at 1e-6")
-        print("note: for LightGBM boosters with tree_path_dependent SHAP, shap.TreeExplainer itself calls "
-              "LightGBM's pred_contrib, so the values are identical and the gap is shap's Python overhead")
-        print(f"batch, one member: lightgbm {t_ours * 1000:.0f} ms vs shap {t_shap * 1000:.0f} ms "
-              f"-> {t_shap / t_ours:.1f}x")
-        print(f"one customer, one member: lightgbm {t_ours_one * 1000:.2f} ms vs shap {t_shap_one * 1000:.2f} ms "
-              f"-> {t_shap_one / t_ours_one:.1f}x")
+        print(
+            f"rows explained: {len(X):,}; features: {X.shape[1]}; trees in member: {booster.num_trees()}; "
+            f"ensemble members: {len(model.boosters_)}"
+        )
+        print(
+            f"max |difference| vs shap.TreeExplainer: {max_diff:.2e} (expected value diff {base_diff:.2e}); "
+            f"{'OK' if max_diff < 1e-6 else 'MISMATCH'} at 1e-6"
+        )
+        print(
+            "note: for LightGBM boosters with tree_path_dependent SHAP, shap.TreeExplainer itself calls "
+            "LightGBM's pred_contrib, so the values are identical and the gap is shap's Python overhead"
+        )
+        print(
+            f"batch, one member: lightgbm {t_ours * 1000:.0f} ms vs shap {t_shap * 1000:.0f} ms "
+            f"-> {t_shap / t_ours:.1f}x"
+        )
+        print(
+            f"one customer, one member: lightgbm {t_ours_one * 1000:.2f} ms vs shap {t_shap_one * 1000:.2f} ms "
+            f"-> {t_shap_one / t_ours_one:.1f}x"
+        )
         print(f"one customer, whole ensemble, probability + interval + drivers + action: {t_drivers * 1000:.1f} ms")
         print(f"one customer including its point-in-time features from DuckDB: {t_full * 1000:.1f} ms")
         warehouse.close_all()

@@ -25,8 +25,10 @@ def main() -> None:
             report = synth.generate(wh, customers=size, seed=42, end=date(2026, 6, 30))
             seconds = time.perf_counter() - t0
             rows = sum(report.row_counts.values())
-            print(f"generate {size:>7,} customers: {seconds:6.1f} s  ({rows:,} rows; "
-                  f"usage_daily {report.row_counts['usage_daily']:,})")
+            print(
+                f"generate {size:>7,} customers: {seconds:6.1f} s  ({rows:,} rows; "
+                f"usage_daily {report.row_counts['usage_daily']:,})"
+            )
             warehouse.close_all()
 
 

@@ -143,11 +143,14 @@ class ChurnModel:
         y_train = np.asarray(y_train, dtype=int)
         y_valid = np.asarray(y_valid, dtype=int)
         if len(np.unique(y_train)) < 2:
-            raise BadInputError("The training data has only one class (no churners, or only churners); "
-                                "a churn model needs both. Use a longer history or another cutoff.")
+            raise BadInputError(
+                "The training data has only one class (no churners, or only churners); "
+                "a churn model needs both. Use a longer history or another cutoff."
+            )
         if len(np.unique(y_valid)) < 2:
-            raise BadInputError("The out-of-time validation data has only one class; use an earlier cutoff "
-                                "or more history.")
+            raise BadInputError(
+                "The out-of-time validation data has only one class; use an earlier cutoff or more history."
+            )
         self.categories_ = {
             c: sorted(pd.Series(train[c]).dropna().astype("str").unique().tolist()) for c in self.categorical
         }
@@ -169,7 +172,9 @@ class ChurnModel:
             self._params(self.seed, self.pos_weight_),
             lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
             num_boost_round=self.max_rounds,
-            valid_sets=[lgb.Dataset(X_valid[stop_mask], y_valid[stop_mask], categorical_feature=self.categorical or "auto")],
+            valid_sets=[
+                lgb.Dataset(X_valid[stop_mask], y_valid[stop_mask], categorical_feature=self.categorical or "auto")
+            ],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = max(int(reference.best_iteration or self.max_rounds), 10)
@@ -183,10 +188,12 @@ class ChurnModel:
         self.boosters_ = []
         for b in range(self.n_bags):
             say(2 + b, self.n_bags + 3, f"training ensemble member {b + 1} of {self.n_bags}")
-            group_weight = np.bincount(rng.integers(0, len(unique_groups), len(unique_groups)),
-                                       minlength=len(unique_groups))
-            period_weight = np.bincount(rng.integers(0, len(unique_periods), len(unique_periods)),
-                                        minlength=len(unique_periods))
+            group_weight = np.bincount(
+                rng.integers(0, len(unique_groups), len(unique_groups)), minlength=len(unique_groups)
+            )
+            period_weight = np.bincount(
+                rng.integers(0, len(unique_periods), len(unique_periods)), minlength=len(unique_periods)
+            )
             weight = (group_weight[group_of] * period_weight[period_of]).astype(float)
             keep = weight > 0
             params = self._params(self.seed + 1 + b, self.pos_weight_)
@@ -198,8 +205,9 @@ class ChurnModel:
             rounds = max(10, int(self.best_iteration_ * rng.uniform(0.7, 1.3)))
             booster = lgb.train(
                 params,
-                lgb.Dataset(X_train[keep], y_train[keep], weight=weight[keep],
-                            categorical_feature=self.categorical or "auto"),
+                lgb.Dataset(
+                    X_train[keep], y_train[keep], weight=weight[keep], categorical_feature=self.categorical or "auto"
+                ),
                 num_boost_round=rounds,
             )
             self.boosters_.append(booster)

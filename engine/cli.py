@@ -61,18 +61,27 @@ def _generate(args: argparse.Namespace) -> int:
 
     wh = get_warehouse(args.data_dir)
     report = synth.generate(wh, args.customers, args.seed, args.end, args.drift, progress=_say)
-    print(f"Generated {report.customers:,} customers (seed {report.seed}) from {report.start} to {report.end}"
-          f"{' with drift' if report.drift else ''} in {report.seconds:.1f} s into {wh.path}")
+    print(
+        f"Generated {report.customers:,} customers (seed {report.seed}) from {report.start} to {report.end}"
+        f"{' with drift' if report.drift else ''} in {report.seconds:.1f} s into {wh.path}"
+    )
     for table, count in report.row_counts.items():
         print(f"  {table:<18} {count:>12,}")
     return 0
 
 
 def _ingest_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("table", help=f"one of: {', '.join(t for t in TABLES if t != 'predictions')}, or 'events' for a raw event log")
+    p.add_argument(
+        "table", help=f"one of: {', '.join(t for t in TABLES if t != 'predictions')}, or 'events' for a raw event log"
+    )
     p.add_argument("file", type=Path, help="a .csv or .parquet file")
-    p.add_argument("--map", action="append", default=[], metavar="DST=SRC",
-                   help="take warehouse column DST from file column SRC (repeatable)")
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="DST=SRC",
+        help="take warehouse column DST from file column SRC (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
 
 
@@ -141,7 +150,9 @@ def _demo(args: argparse.Namespace) -> int:
     except RadarError as exc:
         print(f"No usable production model ({str(exc).split('.')[0]}); training one.")
         result = training.train(wh, data_dir=args.data_dir, promote="auto", progress=_progress)
-        print(f"Trained {result.version} in {result.seconds:.1f} s: AUC {result.metrics.get('auc', 0):.3f}. {result.reason}")
+        print(
+            f"Trained {result.version} in {result.seconds:.1f} s: AUC {result.metrics.get('auc', 0):.3f}. {result.reason}"
+        )
     if not wh.scalar("SELECT count(*) FROM predictions"):
         report = scoring.score(wh, data_dir=args.data_dir, progress=_progress)
         print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")
@@ -154,8 +165,12 @@ def _progress(fraction: float, message: str) -> None:
 
 # -- models ----------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cutoff", type=_date, default=None,
-                   help="use only snapshots whose 90-day label window ends by this date (default: data end)")
+    p.add_argument(
+        "--cutoff",
+        type=_date,
+        default=None,
+        help="use only snapshots whose 90-day label window ends by this date (default: data end)",
+    )
     p.add_argument("--no-promote", action="store_true", help="keep the new model a candidate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -166,15 +181,23 @@ def _train(args: argparse.Namespace) -> int:
     from engine import training
 
     wh = get_warehouse(args.data_dir)
-    result = training.train(wh, cutoff=args.cutoff, data_dir=args.data_dir,
-                            promote="never" if args.no_promote else "auto", seed=args.seed, progress=_progress)
+    result = training.train(
+        wh,
+        cutoff=args.cutoff,
+        data_dir=args.data_dir,
+        promote="never" if args.no_promote else "auto",
+        seed=args.seed,
+        progress=_progress,
+    )
     if args.json:
         _print_json(result.as_dict())
         return 0
     m = result.metrics
-    print(f"{result.version}: out-of-time AUC {m.get('auc', float('nan')):.3f}, PR-AUC {m.get('pr_auc', float('nan')):.3f}, "
-          f"Brier {m['brier']:.4f} on {m['rows']:,} rows ({result.data_window['valid_from']}..{result.data_window['valid_to']}); "
-          f"{result.seconds:.1f} s")
+    print(
+        f"{result.version}: out-of-time AUC {m.get('auc', float('nan')):.3f}, PR-AUC {m.get('pr_auc', float('nan')):.3f}, "
+        f"Brier {m['brier']:.4f} on {m['rows']:,} rows ({result.data_window['valid_from']}..{result.data_window['valid_to']}); "
+        f"{result.seconds:.1f} s"
+    )
     print(result.reason)
     return 0
 
@@ -193,15 +216,21 @@ def _score(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.as_dict())
     else:
-        print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version} "
-              f"in {report.seconds:.1f} s.")
+        print(
+            f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version} "
+            f"in {report.seconds:.1f} s."
+        )
     return 0
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", default=None, help="model version (default: production)")
-    p.add_argument("--as-of", type=_date, default=None,
-                   help="judge predictions made on this date (default: the last date whose 90 days have passed)")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="judge predictions made on this date (default: the last date whose 90 days have passed)",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -215,10 +244,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print_json(result)
         return 0
     m = result["metrics"]
-    print(f"{result['model_version']} judged on customers active {result['as_of']} "
-          f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f} % churned within 90 days)")
-    for key in ("auc", "pr_auc", "brier", "top_decile_lift", "oracle_auc", "oracle_brier", "auc_vs_oracle",
-                "interval_coverage_of_truth"):
+    print(
+        f"{result['model_version']} judged on customers active {result['as_of']} "
+        f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f} % churned within 90 days)"
+    )
+    for key in (
+        "auc",
+        "pr_auc",
+        "brier",
+        "top_decile_lift",
+        "oracle_auc",
+        "oracle_brier",
+        "auc_vs_oracle",
+        "interval_coverage_of_truth",
+    ):
         if m.get(key) is not None:
             print(f"  {key:<28} {m[key]:.4f}")
     print("  calibration (predicted -> observed):")
@@ -239,8 +278,11 @@ def _models(args: argparse.Namespace) -> int:
         print("No models yet. Run `python -m engine train`.")
     for v in rows:
         auc = v.metrics.get("auc")
-        print(f"{v.version:<12} {v.stage:<11} {v.kind:<6} created {v.created_at:%Y-%m-%d %H:%M}  "
-              f"AUC {auc:.3f}" if auc is not None else f"{v.version:<12} {v.stage:<11} {v.kind}")
+        print(
+            f"{v.version:<12} {v.stage:<11} {v.kind:<6} created {v.created_at:%Y-%m-%d %H:%M}  AUC {auc:.3f}"
+            if auc is not None
+            else f"{v.version:<12} {v.stage:<11} {v.kind}"
+        )
     return 0
 
 
@@ -269,8 +311,9 @@ def _rollback(args: argparse.Namespace) -> int:
 # -- entry point -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Customer Radar batch commands.")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding the warehouse and models (default: $RADAR_DATA_DIR or ./data)")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder holding the warehouse and models (default: $RADAR_DATA_DIR or ./data)"
+    )
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     subs.required = True
     for name, (handler, arguments, help_text) in _COMMANDS.items():

@@ -13,8 +13,9 @@ from engine.errors import BadInputError
 from engine.warehouse import Warehouse
 
 
-def evaluate_version(wh: Warehouse, version: str | None = None, as_of: date | None = None,
-                     data_dir: str | Path | None = None) -> dict:
+def evaluate_version(
+    wh: Warehouse, version: str | None = None, as_of: date | None = None, data_dir: str | Path | None = None
+) -> dict:
     """Metrics of `version` (default production) for customers active at `as_of`
     (default: the latest month end whose 90 days have passed). With ground truth
     (generated data), also interval coverage of the true probability and oracle scores."""
@@ -31,8 +32,9 @@ def evaluate_version(wh: Warehouse, version: str | None = None, as_of: date | No
         ends = feats.month_ends(closed - timedelta(days=40), closed)
         as_of = ends[-1] if ends else closed
     if as_of > closed:
-        raise BadInputError(f"The 90-day outcome after {as_of} is not known yet (data ends {last}); "
-                            f"pick a date on or before {closed}.")
+        raise BadInputError(
+            f"The 90-day outcome after {as_of} is not known yet (data ends {last}); pick a date on or before {closed}."
+        )
     snaps = feats.labelled_snapshots(wh, [as_of], training.HORIZON_DAYS)
     if snaps.empty:
         raise BadInputError(f"No customer was active on {as_of}.")

@@ -29,8 +29,12 @@ class Driver:
         value = self.value
         if isinstance(value, float) and math.isnan(value):
             value = None
-        return {"feature": self.feature, "value": value, "shap_impact": round(self.shap_impact, 6),
-                "reason": self.reason}
+        return {
+            "feature": self.feature,
+            "value": value,
+            "shap_impact": round(self.shap_impact, 6),
+            "reason": self.reason,
+        }
 
 
 def _pct(x: float) -> str:
@@ -48,21 +52,28 @@ def reason(feature: str, value, impact: float) -> str:
         return f"No {LABELS.get(feature, feature).lower()} on record, which {direction} the risk"
     v = value
     texts = {
-        "usage_decay_score": lambda: (f"Usage fell {_pct(v)} versus the previous 30 days" if v > 0
-                                      else "Usage held steady or grew versus the previous 30 days"),
-        "usage_trend": lambda: (f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago"),
+        "usage_decay_score": lambda: (
+            f"Usage fell {_pct(v)} versus the previous 30 days"
+            if v > 0
+            else "Usage held steady or grew versus the previous 30 days"
+        ),
+        "usage_trend": lambda: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
         "seat_utilization": lambda: f"{_pct(v)} of seats are active on an average day",
         "active_users_change": lambda: f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} in 30 days",
-        "days_since_last_event": lambda: (f"No activity for {v:.0f} days" if v >= 1 else "Active in the last day"),
+        "days_since_last_event": lambda: f"No activity for {v:.0f} days" if v >= 1 else "Active in the last day",
         "events_last_30d": lambda: f"{v:,.0f} product events in the last 30 days",
         "events_last_7d": lambda: f"{v:,.0f} product events in the last 7 days",
         "events_last_90d": lambda: f"{v:,.0f} product events in the last 90 days",
         "events_prev_30d": lambda: f"{v:,.0f} product events in the 30 days before last",
         "events_per_seat_30d": lambda: f"{v:,.1f} events per seat in 30 days",
         "feature_breadth_30d": lambda: f"Uses {v:.0f} of 5 product areas",
-        "feature_breadth_change": lambda: (f"Stopped using {abs(v):.0f} product area(s)" if v < 0
-                                           else f"Started using {v:.0f} more product area(s)" if v > 0
-                                           else "Same product areas as the month before"),
+        "feature_breadth_change": lambda: (
+            f"Stopped using {abs(v):.0f} product area(s)"
+            if v < 0
+            else f"Started using {v:.0f} more product area(s)"
+            if v > 0
+            else "Same product areas as the month before"
+        ),
         "tickets_30d": lambda: f"{v:.0f} support tickets in 30 days",
         "tickets_90d": lambda: f"{v:.0f} support tickets in 90 days",
         "high_priority_tickets_90d": lambda: f"{v:.0f} high-priority tickets in 90 days",
@@ -71,7 +82,9 @@ def reason(feature: str, value, impact: float) -> str:
         "csat_avg_90d": lambda: f"CSAT averages {v:.1f} of 5",
         "csat_responses_90d": lambda: f"{v:.0f} CSAT responses in 90 days",
         "compliance_gap_score": lambda: f"Compliance gap score is {v:.2f}",
-        "compliance_gap_change": lambda: f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months",
+        "compliance_gap_change": lambda: (
+            f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months"
+        ),
         "vendor_risk_flags": lambda: f"{v:.0f} vendor-risk flag(s) open",
         "vendor_risk_flags_avg_3m": lambda: f"{v:.1f} vendor-risk flags on average over 3 months",
         "days_to_renewal": lambda: f"Renewal in {v:.0f} days",
@@ -108,7 +121,9 @@ def top_drivers(features: list[str], row: pd.Series, contributions: np.ndarray, 
     return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k)[0]
 
 
-def drivers_for_frame(features: list[str], frame: pd.DataFrame, contributions: np.ndarray, k: int = 5) -> list[list[Driver]]:
+def drivers_for_frame(
+    features: list[str], frame: pd.DataFrame, contributions: np.ndarray, k: int = 5
+) -> list[list[Driver]]:
     """Top-k drivers (largest |SHAP| first) for every row; contributions aligned with rows."""
     impacts = contributions[:, : len(features)]
     k = min(k, len(features))
@@ -129,6 +144,7 @@ def drivers_for_frame(features: list[str], frame: pd.DataFrame, contributions: n
 def global_importance(features: list[str], contributions: np.ndarray) -> pd.DataFrame:
     """Mean |SHAP| per feature over the rows given, largest first."""
     mean_abs = np.abs(contributions[:, : len(features)]).mean(axis=0)
-    frame = pd.DataFrame({"feature": features, "label": [LABELS.get(f, f) for f in features],
-                          "mean_abs_shap": mean_abs})
+    frame = pd.DataFrame(
+        {"feature": features, "label": [LABELS.get(f, f) for f in features], "mean_abs_shap": mean_abs}
+    )
     return frame.sort_values("mean_abs_shap", ascending=False).reset_index(drop=True)

@@ -166,17 +166,21 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "churn_date",
                 ("signup_date", "churn_date"),
                 "churn_date >= signup_date",
-                lambda f: f["churn_date"] > f["signup_date"],
-                lambda r: f"churn_date {_date(r['churn_date'])} is before signup_date {_date(r['signup_date'])}; "
-                "a customer cannot churn before signing up: fix one of the two dates",
+                lambda f: f["churn_date"] < f["signup_date"],
+                lambda r: (
+                    f"churn_date {_date(r['churn_date'])} is before signup_date {_date(r['signup_date'])}; "
+                    "a customer cannot churn before signing up: fix one of the two dates"
+                ),
             ),
             RowCheck(
                 "churn_date",
                 ("status", "churn_date"),
                 "status = 'churned' requires churn_date",
                 lambda f: f["status"].eq("churned") & f["churn_date"].isna(),
-                lambda r: "status is 'churned' but churn_date is empty: add the date the customer churned "
-                "(YYYY-MM-DD), or set status to 'active'",
+                lambda r: (
+                    "status is 'churned' but churn_date is empty: add the date the customer churned "
+                    "(YYYY-MM-DD), or set status to 'active'"
+                ),
             ),
         ),
     ),
@@ -221,8 +225,10 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 ("opened_at", "closed_at"),
                 "closed_at >= opened_at",
                 lambda f: f["closed_at"] < f["opened_at"],
-                lambda r: f"closed_at {_stamp(r['closed_at'])} is before opened_at {_stamp(r['opened_at'])}; "
-                "a ticket cannot close before it opens: fix one of the two",
+                lambda r: (
+                    f"closed_at {_stamp(r['closed_at'])} is before opened_at {_stamp(r['opened_at'])}; "
+                    "a ticket cannot close before it opens: fix one of the two"
+                ),
             ),
         ),
     ),
@@ -352,8 +358,14 @@ class IngestError(BadInputError):
     `.report` the report of the refused load.
     """
 
-    def __init__(self, problems: list[str], report: IngestReport | None = None, *, total: int | None = None,
-                 heading: str | None = None):
+    def __init__(
+        self,
+        problems: list[str],
+        report: IngestReport | None = None,
+        *,
+        total: int | None = None,
+        heading: str | None = None,
+    ):
         self.problems = list(problems)
         self.problem_count = total if total is not None else len(self.problems)
         self.report = report
@@ -452,7 +464,8 @@ def _check_path(path: Path) -> str:
     if suffix not in CSV_SUFFIXES + PARQUET_SUFFIXES:
         hint = " Excel workbooks: use Save As → 'CSV UTF-8 (Comma delimited)'." if suffix in (".xlsx", ".xls") else ""
         raise _refuse(
-            "", path.name,
+            "",
+            path.name,
             f"'{path.name}' has the extension '{suffix or '(none)'}'; only CSV ({', '.join(CSV_SUFFIXES)}) "
             f"and Parquet ({', '.join(PARQUET_SUFFIXES)}) files can be loaded.{hint}",
         )
@@ -469,8 +482,12 @@ def _read_file(path: Path, nrows: int | None = None) -> _Read:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a bad file
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _refuse("", path.name, f"{path.name} could not be read as Parquet ({first}). "
-                          "Check that it is a Parquet file, or save the data as CSV UTF-8.") from None
+            raise _refuse(
+                "",
+                path.name,
+                f"{path.name} could not be read as Parquet ({first}). "
+                "Check that it is a Parquet file, or save the data as CSV UTF-8.",
+            ) from None
         frame.columns = [str(c).strip() for c in frame.columns]
         return _Read(frame.head(nrows) if nrows is not None else frame, [])
     if nrows is not None:
@@ -490,8 +507,10 @@ def _read_csv_bytes(data: bytes, name: str, nrows: int | None = None) -> _Read:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise refuse(f"{name} is UTF-16 text (Excel's 'Unicode Text'); save it as 'CSV UTF-8 (Comma delimited)'.")
     if data[:4] == b"PK\x03\x04":
-        raise refuse(f"{name} is an Excel workbook or zip archive, not CSV text; in Excel use Save As → "
-                     "'CSV UTF-8 (Comma delimited)'.")
+        raise refuse(
+            f"{name} is an Excel workbook or zip archive, not CSV text; in Excel use Save As → "
+            "'CSV UTF-8 (Comma delimited)'."
+        )
     if data[:4] == b"PAR1":
         raise refuse(f"{name} is a Parquet file; give it the extension .parquet.")
     try:
@@ -503,7 +522,7 @@ def _read_csv_bytes(data: bytes, name: str, nrows: int | None = None) -> _Read:
         snippet = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace").strip()[:80]
         raise refuse(
             f"{name} is not UTF-8 text: line {line} has the byte 0x{data[exc.start]:02X}, which UTF-8 does not "
-            f"allow (near \"{snippet}\"; the file was probably saved as Windows-1252/Latin-1). Save it as UTF-8 "
+            f'allow (near "{snippet}"; the file was probably saved as Windows-1252/Latin-1). Save it as UTF-8 '
             "(Excel: Save As → 'CSV UTF-8 (Comma delimited)'; LibreOffice: character set 'Unicode (UTF-8)') "
             "and load it again."
         ) from None
@@ -521,13 +540,22 @@ def _read_csv_bytes(data: bytes, name: str, nrows: int | None = None) -> _Read:
     seen: dict[str, int] = {}
     for i, col in enumerate(header, start=1):
         if col.lower() in seen and col:
-            raise refuse(f"the header names column '{col}' twice (columns {seen[col.lower()]} and {i}); "
-                         "rename or remove one of them.")
+            raise refuse(
+                f"the header names column '{col}' twice (columns {seen[col.lower()]} and {i}); "
+                "rename or remove one of them."
+            )
         seen[col.lower()] = i
     try:
         frame = pd.read_csv(
-            io.BytesIO(data), encoding="utf-8-sig", sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-            nrows=nrows, engine="c", skip_blank_lines=True,
+            io.BytesIO(data),
+            encoding="utf-8-sig",
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            nrows=nrows,
+            engine="c",
+            skip_blank_lines=True,
         )
     except pd.errors.EmptyDataError:
         raise refuse(f"{name} has no header row: there is nothing to load.") from None
@@ -572,8 +600,9 @@ def _resolve_columns(
     sources: dict[str, str] = {}
     for dst, src in mapping.items():
         if dst not in spec.names:
-            problems.append(f"--map {dst}={src}: {spec.name} has no column '{dst}'; its columns are: "
-                            f"{', '.join(spec.names)}.")
+            problems.append(
+                f"--map {dst}={src}: {spec.name} has no column '{dst}'; its columns are: {', '.join(spec.names)}."
+            )
         elif find(src) is None:
             problems.append(f"--map {dst}={src}: the file has no column '{src}'. Columns found: {found_list}.")
         else:
@@ -597,7 +626,7 @@ def _resolve_columns(
             text += " Only one column was found: check that the values are separated by commas."
         problems.append(text)
     used = set(sources.values())
-    ignored = [c for c in file_columns if c not in used]
+    ignored = [c for c in file_columns if c not in used and c]  # an empty trailing header cell is noise
     return sources, ignored, problems
 
 
@@ -639,14 +668,20 @@ class _Coercer:
 
     def __call__(self, col: ColumnSpec, series: pd.Series, order: int) -> tuple[pd.Series, np.ndarray]:
         series = series.reset_index(drop=True)
-        method = {TEXT: self._text, INT: self._number, FLOAT: self._number, DATE: self._date,
-                  TIMESTAMP: self._timestamp}[col.type]
+        method = {
+            TEXT: self._text,
+            INT: self._number,
+            FLOAT: self._number,
+            DATE: self._date,
+            TIMESTAMP: self._timestamp,
+        }[col.type]
         values, bad = method(col, series, order)
         bad = np.asarray(bad, dtype=bool)
         if col.required:
             empty = values.isna().to_numpy() & ~bad
-            self.problems.mask(empty, order, lambda _p: f"column {col.name}: is empty, but every row needs a "
-                               f"{col.name}.")
+            self.problems.mask(
+                empty, order, lambda _p: f"column {col.name}: is empty, but every row needs a {col.name}."
+            )
         return values, bad
 
     def _report(self, mask: Any, col: ColumnSpec, order: int, shown: pd.Series, why: Callable[[str], str]) -> None:
@@ -658,8 +693,13 @@ class _Coercer:
         if col.allowed:
             lowered = values.str.lower()
             bad = (values.notna() & ~lowered.isin(col.allowed)).to_numpy(dtype=bool)
-            self._report(bad, col, order, values,
-                         lambda _v: f"is not an allowed {col.name}; use one of: {', '.join(col.allowed)}.")
+            self._report(
+                bad,
+                col,
+                order,
+                values,
+                lambda _v: f"is not an allowed {col.name}; use one of: {', '.join(col.allowed)}.",
+            )
             values = lowered.mask(bad)
         return values, bad
 
@@ -682,8 +722,7 @@ class _Coercer:
 
             def why(text: str) -> str:
                 if re.fullmatch(_DECIMAL_COMMA, text) or re.fullmatch(_THOUSANDS, text):
-                    return ("is not a number here: use a dot for decimals and no thousands separators, "
-                            "e.g. 1234.5.")
+                    return "is not a number here: use a dot for decimals and no thousands separators, e.g. 1234.5."
                 return "is not a number; write plain numbers such as 42 or 1234.5."
 
             self._report(bad, col, order, shown, why)
@@ -699,15 +738,26 @@ class _Coercer:
         hint = f" ({col.hint})" if col.hint else ""
         if col.min_value is not None:
             low = (values < col.min_value).to_numpy(dtype=bool)
-            self._report(low, col, order, shown,
-                         lambda _v: f"is below {col.min_value:g}; {col.name} cannot be less than {col.min_value:g}"
-                         f"{hint}.")
+            self._report(
+                low,
+                col,
+                order,
+                shown,
+                lambda _v: f"is below {col.min_value:g}; {col.name} cannot be less than {col.min_value:g}{hint}.",
+            )
             bad = bad | low
         if col.max_value is not None:
             high = (values > col.max_value).to_numpy(dtype=bool)
-            self._report(high, col, order, shown,
-                         lambda _v: f"is above {col.max_value:g}; {col.name} must be between "
-                         f"{col.min_value:g} and {col.max_value:g}{hint}.")
+            self._report(
+                high,
+                col,
+                order,
+                shown,
+                lambda _v: (
+                    f"is above {col.max_value:g}; {col.name} must be between "
+                    f"{col.min_value:g} and {col.max_value:g}{hint}."
+                ),
+            )
             bad = bad | high
         values = values.mask(bad)
         if col.type == INT:
@@ -729,8 +779,13 @@ class _Coercer:
         if values is not None:
             timed = (values.notna() & (values != values.dt.normalize())).to_numpy()
             bad = timed
-            self._report(timed, col, order, text,
-                         lambda _v: f"has a time of day, but {col.name} holds dates: give the date only (YYYY-MM-DD).")
+            self._report(
+                timed,
+                col,
+                order,
+                text,
+                lambda _v: f"has a time of day, but {col.name} holds dates: give the date only (YYYY-MM-DD).",
+            )
             values = values.mask(timed)
         else:
             if col.month:
@@ -749,8 +804,9 @@ class _Coercer:
                     return f"has a time of day, but {col.name} holds dates: give the date only (YYYY-MM-DD)."
                 example = "2024-03-01 or 2024-03" if col.month else "2024-03-15"
                 if re.fullmatch(_SLASH_DATE, value):
-                    return (f"is not in the YYYY-MM-DD format (day/month order is ambiguous); write it as "
-                            f"e.g. {example}.")
+                    return (
+                        f"is not in the YYYY-MM-DD format (day/month order is ambiguous); write it as e.g. {example}."
+                    )
                 return f"is not a date; write dates as YYYY-MM-DD, e.g. {example}."
 
             self._report(bad, col, order, text, why)
@@ -759,8 +815,9 @@ class _Coercer:
             moved = int(off.sum())
             if moved:
                 values = values.where(~off, values - pd.to_timedelta(values.dt.day - 1, unit="D"))
-                self.notes.append(f"moved {moved:,} {col.name} value{'s' if moved != 1 else ''} "
-                                  "to the first day of their month")
+                self.notes.append(
+                    f"moved {moved:,} {col.name} value{'s' if moved != 1 else ''} to the first day of their month"
+                )
         return values, bad
 
     def _timestamp(self, col: ColumnSpec, series: pd.Series, order: int):
@@ -806,7 +863,11 @@ def load_file(wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str,
 
 
 def load_frame(
-    wh: Warehouse, table: str, frame: pd.DataFrame, mapping: Mapping[str, str] | None = None, *,
+    wh: Warehouse,
+    table: str,
+    frame: pd.DataFrame,
+    mapping: Mapping[str, str] | None = None,
+    *,
     source: str = "the uploaded data",
 ) -> IngestReport:
     """`load_file` for a DataFrame (typed columns or text); `source` names it in messages."""
@@ -824,8 +885,9 @@ def load_frame(
     return _load(wh, table, _Read(frame, []), mapping, source, t0)
 
 
-def _load(wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | None, source: str,
-          t0: float) -> IngestReport:
+def _load(
+    wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | None, source: str, t0: float
+) -> IngestReport:
     spec = _spec_for(table, source)
     target = TABLE_SPECS["usage_daily"] if spec is EVENT_LOG_SPEC else spec
     raw = read.frame.reset_index(drop=True)
@@ -834,9 +896,17 @@ def _load(wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | N
     sources, ignored, structural = _resolve_columns(spec, file_columns, dict(mapping or {}))
 
     def failed(problems: list[str], total: int, rejected: int, notes: list[str]) -> IngestError:
-        report = IngestReport(target.name, n, rejected=rejected, problems=problems, source=source,
-                              ignored_columns=ignored, notes=notes, problem_count=total,
-                              seconds=round(time.perf_counter() - t0, 3))
+        report = IngestReport(
+            target.name,
+            n,
+            rejected=rejected,
+            problems=problems,
+            source=source,
+            ignored_columns=ignored,
+            notes=notes,
+            problem_count=total,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
         return IngestError(problems, report, total=total)
 
     if n == 0:
@@ -866,11 +936,15 @@ def _load(wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | N
         cur.register(view, frame)
         try:
             casts = ", ".join(
-                [_ident(_ROW)] + [f"CAST({_ident(c)} AS {_SQL_TYPES[spec.column(c).type]}) AS {_ident(c)}"
-                                  for c in present]
+                [_ident(_ROW)]
+                + [f"CAST({_ident(c)} AS {_SQL_TYPES[spec.column(c).type]}) AS {_ident(c)}" for c in present]
             )
-            statement = _render("CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {view}",
-                                stage=_ident(stage), casts=casts, view=_ident(view))
+            statement = _render(
+                "CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {view}",
+                stage=_ident(stage),
+                casts=casts,
+                view=_ident(view),
+            )
             cur.execute(statement)
         finally:
             cur.unregister(view)
@@ -886,20 +960,32 @@ def _load(wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | N
             temp_tables.append(rolled)
             _roll_up(cur, stage, rolled, has_users="user_id" in present)
             days = cur.execute(_render("SELECT count(*) FROM {t}", t=_ident(rolled))).fetchall()[0][0]
-            notes.append(f"rolled up {n:,} events into {days:,} usage_daily rows (one per customer, day and event type)")
+            notes.append(
+                f"rolled up {n:,} events into {days:,} usage_daily rows (one per customer, day and event type)"
+            )
             stage, present = rolled, list(target.names)
         counts = _merge(cur, target, stage, plan, present)
         for name in temp_tables:
             cur.execute(_render("DROP TABLE IF EXISTS {t}", t=_ident(name)))
     return IngestReport(
-        target.name, n, inserted=counts.get("insert", 0), updated=counts.get("update", 0),
-        unchanged=counts.get("same", 0), rejected=0, problems=[], source=source, ignored_columns=ignored,
-        notes=notes, problem_count=0, seconds=round(time.perf_counter() - t0, 3),
+        target.name,
+        n,
+        inserted=counts.get("insert", 0),
+        updated=counts.get("update", 0),
+        unchanged=counts.get("same", 0),
+        rejected=0,
+        problems=[],
+        source=source,
+        ignored_columns=ignored,
+        notes=notes,
+        problem_count=0,
+        seconds=round(time.perf_counter() - t0, 3),
     )
 
 
-def _check_duplicates(spec: TableSpec, frame: pd.DataFrame, cell_bad: dict[str, np.ndarray], problems: _Problems,
-                      order: dict[str, int]) -> None:
+def _check_duplicates(
+    spec: TableSpec, frame: pd.DataFrame, cell_bad: dict[str, np.ndarray], problems: _Problems, order: dict[str, int]
+) -> None:
     usable = np.ones(len(frame), dtype=bool)
     for key in spec.key:
         usable &= ~cell_bad[key] & frame[key].notna().to_numpy()
@@ -916,8 +1002,10 @@ def _check_duplicates(spec: TableSpec, frame: pd.DataFrame, cell_bad: dict[str, 
 
     def describe(pos: int) -> str:
         values = ", ".join(f"{k}={_show(_plain(frame[k].iat[pos]))}" for k in spec.key)
-        return (f"column {column}: duplicate key ({values}) also on row {lookup[pos]}; keep one row per "
-                f"{' + '.join(spec.key)}.")
+        return (
+            f"column {column}: duplicate key ({values}) also on row {lookup[pos]}; keep one row per "
+            f"{' + '.join(spec.key)}."
+        )
 
     problems.rows(np.sort(positions), order[column], describe)
 
@@ -932,7 +1020,10 @@ def _check_customers(cur: Any, stage: str, problems: _Problems) -> None:
     statement = _render(
         "SELECT s.{row}, s.{cid} FROM {stage} s WHERE s.{cid} IS NOT NULL AND NOT EXISTS "
         "(SELECT 1 FROM {customers} c WHERE c.{cid} = s.{cid}) ORDER BY s.{row}",
-        row=_ident(_ROW), cid=_ident("customer_id"), stage=_ident(stage), customers=_ident("customers"),
+        row=_ident(_ROW),
+        cid=_ident("customer_id"),
+        stage=_ident(stage),
+        customers=_ident("customers"),
     )
     missing = cur.execute(statement).df()
     if missing.empty:
@@ -941,13 +1032,23 @@ def _check_customers(cur: Any, stage: str, problems: _Problems) -> None:
     problems.rows(
         (missing[_ROW].to_numpy() - 2),
         0,
-        lambda pos: f"column customer_id: {_show(ids[pos])} is not a customer in the warehouse; load it into "
-        "customers first (python -m engine ingest customers FILE) or fix the id.",
+        lambda pos: (
+            f"column customer_id: {_show(ids[pos])} is not a customer in the warehouse; load it into "
+            "customers first (python -m engine ingest customers FILE) or fix the id."
+        ),
     )
 
 
-def _check_rows(cur: Any, spec: TableSpec, stage: str, frame: pd.DataFrame, absent: list[str],
-                cell_bad: dict[str, np.ndarray], problems: _Problems, order: dict[str, int]) -> None:
+def _check_rows(
+    cur: Any,
+    spec: TableSpec,
+    stage: str,
+    frame: pd.DataFrame,
+    absent: list[str],
+    cell_bad: dict[str, np.ndarray],
+    problems: _Problems,
+    order: dict[str, int],
+) -> None:
     """Cross-column rules on each row as it will be after the load (existing values for absent columns)."""
     n = len(frame)
     effective = frame.copy()
@@ -958,8 +1059,11 @@ def _check_rows(cur: Any, spec: TableSpec, stage: str, frame: pd.DataFrame, abse
         matches = " AND ".join(f"t.{_ident(k)} = s.{_ident(k)}" for k in spec.key)
         statement = _render(
             "SELECT s.{row}, {cols} FROM {stage} s JOIN {target} t ON {matches}",
-            row=_ident(_ROW), cols=", ".join(f"t.{_ident(c)}" for c in needed), stage=_ident(stage),
-            target=_ident(spec.name), matches=matches,
+            row=_ident(_ROW),
+            cols=", ".join(f"t.{_ident(c)}" for c in needed),
+            stage=_ident(stage),
+            target=_ident(spec.name),
+            matches=matches,
         )
         existing = cur.execute(statement).df()
         if not existing.empty:
@@ -975,11 +1079,18 @@ def _check_rows(cur: Any, spec: TableSpec, stage: str, frame: pd.DataFrame, abse
                 usable &= ~cell_bad[name]
         bad = np.asarray(check.bad(effective).fillna(False), dtype=bool) & usable
         from_db = [c for c in check.uses if c in absent]
-        suffix = (f" (the file has no {', '.join(from_db)} column, so the warehouse value, if any, was used)"
-                  if from_db else "")
-        problems.mask(bad, order[check.column],
-                      lambda pos, check=check, suffix=suffix: f"column {check.column}: "
-                      f"{check.explain(effective.iloc[pos])}{suffix}.")
+        suffix = (
+            f" (the file has no {', '.join(from_db)} column, so the warehouse value, if any, was used)"
+            if from_db
+            else ""
+        )
+        problems.mask(
+            bad,
+            order[check.column],
+            lambda pos, check=check, suffix=suffix: (
+                f"column {check.column}: {check.explain(effective.iloc[pos])}{suffix}."
+            ),
+        )
 
 
 def _roll_up(cur: Any, stage: str, rolled: str, has_users: bool) -> None:
@@ -989,9 +1100,16 @@ def _roll_up(cur: Any, stage: str, rolled: str, has_users: bool) -> None:
         "CREATE TEMP TABLE {rolled} AS SELECT {cid}, CAST({ts} AS DATE) AS {date}, {etype}, "
         "CAST(count(*) AS INTEGER) AS {events}, CAST({users} AS INTEGER) AS {active}, min({row}) AS {row} "
         "FROM {stage} GROUP BY {cid}, CAST({ts} AS DATE), {etype}",
-        rolled=_ident(rolled), cid=_ident("customer_id"), ts=_ident("timestamp"), date=_ident("date"),
-        etype=_ident("event_type"), events=_ident("events"), users=users, active=_ident("active_users"),
-        row=_ident(_ROW), stage=_ident(stage),
+        rolled=_ident(rolled),
+        cid=_ident("customer_id"),
+        ts=_ident("timestamp"),
+        date=_ident("date"),
+        etype=_ident("event_type"),
+        events=_ident("events"),
+        users=users,
+        active=_ident("active_users"),
+        row=_ident(_ROW),
+        stage=_ident(stage),
     )
     cur.execute(statement)
 
@@ -1006,25 +1124,36 @@ def _merge(cur: Any, spec: TableSpec, stage: str, plan: str, present: list[str])
         "WHEN NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches}) THEN 'insert' "
         "WHEN EXISTS (SELECT 1 FROM {target} t WHERE {same}) THEN 'same' "
         "ELSE 'update' END AS {action} FROM {stage} s",
-        plan=_ident(plan), target=_ident(spec.name), matches=matches, same=same, action=_ident(_ACTION),
+        plan=_ident(plan),
+        target=_ident(spec.name),
+        matches=matches,
+        same=same,
+        action=_ident(_ACTION),
         stage=_ident(stage),
     )
     cur.execute(statement)
-    statement = _render("SELECT {action}, count(*) FROM {plan} GROUP BY {action}", action=_ident(_ACTION),
-                        plan=_ident(plan))
+    statement = _render(
+        "SELECT {action}, count(*) FROM {plan} GROUP BY {action}", action=_ident(_ACTION), plan=_ident(plan)
+    )
     counts = {action: int(count) for action, count in cur.execute(statement).fetchall()}
     if counts.get("update") and values:
         statement = _render(
             "UPDATE {target} AS t SET {assignments} FROM {plan} AS s WHERE s.{action} = 'update' AND {matches}",
-            target=_ident(spec.name), assignments=", ".join(f"{_ident(c)} = s.{_ident(c)}" for c in values),
-            plan=_ident(plan), action=_ident(_ACTION), matches=matches,
+            target=_ident(spec.name),
+            assignments=", ".join(f"{_ident(c)} = s.{_ident(c)}" for c in values),
+            plan=_ident(plan),
+            action=_ident(_ACTION),
+            matches=matches,
         )
         cur.execute(statement)
     if counts.get("insert"):
         columns = ", ".join(_ident(c) for c in present)
         statement = _render(
             "INSERT INTO {target} ({columns}) SELECT {columns} FROM {plan} WHERE {action} = 'insert'",
-            target=_ident(spec.name), columns=columns, plan=_ident(plan), action=_ident(_ACTION),
+            target=_ident(spec.name),
+            columns=columns,
+            plan=_ident(plan),
+            action=_ident(_ACTION),
         )
         cur.execute(statement)
     return counts

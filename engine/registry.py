@@ -61,8 +61,16 @@ def _next_version(conn, kind: str) -> str:
     return f"{kind}-v{max(numbers, default=0) + 1}"
 
 
-def register(model, kind: str, params: dict, features: list, data_window: dict, metrics: dict,
-             data_dir: str | Path | None = None, notes: str | None = None) -> ModelVersion:
+def register(
+    model,
+    kind: str,
+    params: dict,
+    features: list,
+    data_window: dict,
+    metrics: dict,
+    data_dir: str | Path | None = None,
+    notes: str | None = None,
+) -> ModelVersion:
     """Save the model's artifact and register it as a candidate; returns the new version."""
     engine = get_engine(data_dir)
     with engine.begin() as conn:
@@ -74,9 +82,18 @@ def register(model, kind: str, params: dict, features: list, data_window: dict, 
         model.save(temporary)
         os.replace(temporary, final)
         row = {
-            "version": version, "kind": kind, "stage": "candidate", "created_at": datetime.now(UTC),
-            "promoted_at": None, "params": params, "features": list(features), "data_window": data_window,
-            "metrics": metrics, "artifact_path": f"models/{version}/model.pkl", "artifact_sha256": sha256_of(final), "notes": notes,
+            "version": version,
+            "kind": kind,
+            "stage": "candidate",
+            "created_at": datetime.now(UTC),
+            "promoted_at": None,
+            "params": params,
+            "features": list(features),
+            "data_window": data_window,
+            "metrics": metrics,
+            "artifact_path": f"models/{version}/model.pkl",
+            "artifact_sha256": sha256_of(final),
+            "notes": notes,
         }
         conn.execute(model_versions.insert().values(**row))
     return ModelVersion(**row)
@@ -102,8 +119,9 @@ def get(version: str, data_dir: str | Path | None = None) -> ModelVersion:
 
 def production(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVersion | None:
     with get_engine(data_dir).connect() as conn:
-        row = conn.execute(select(model_versions).where(
-            (model_versions.c.kind == kind) & (model_versions.c.stage == "production"))).first()
+        row = conn.execute(
+            select(model_versions).where((model_versions.c.kind == kind) & (model_versions.c.stage == "production"))
+        ).first()
     return _row(row) if row else None
 
 
@@ -112,11 +130,16 @@ def promote(version: str, data_dir: str | Path | None = None) -> ModelVersion:
     target = get(version, data_dir)
     verify(target, data_dir)
     with get_engine(data_dir).begin() as conn:
-        conn.execute(update(model_versions).where(
-            (model_versions.c.kind == target.kind) & (model_versions.c.stage == "production")
-        ).values(stage="archived"))
-        conn.execute(update(model_versions).where(model_versions.c.version == version).values(
-            stage="production", promoted_at=datetime.now(UTC)))
+        conn.execute(
+            update(model_versions)
+            .where((model_versions.c.kind == target.kind) & (model_versions.c.stage == "production"))
+            .values(stage="archived")
+        )
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version == version)
+            .values(stage="production", promoted_at=datetime.now(UTC))
+        )
     return get(version, data_dir)
 
 
@@ -125,17 +148,28 @@ def rollback(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVe
     current = production(kind, data_dir)
     if current is None:
         raise NotFoundError(f"No production {kind} model to roll back from.")
-    earlier = [v for v in versions(kind, data_dir) if v.promoted_at is not None and v.version != current.version
-               and _aware(v.promoted_at) < _aware(current.promoted_at)]
+    earlier = [
+        v
+        for v in versions(kind, data_dir)
+        if v.promoted_at is not None
+        and v.version != current.version
+        and _aware(v.promoted_at) < _aware(current.promoted_at)
+    ]
     if not earlier:
-        raise NotFoundError(f"{current.version} is the first production {kind} model; there is nothing to roll back to.")
+        raise NotFoundError(
+            f"{current.version} is the first production {kind} model; there is nothing to roll back to."
+        )
     previous = max(earlier, key=lambda v: _aware(v.promoted_at))
     verify(previous, data_dir)
     with get_engine(data_dir).begin() as conn:
-        conn.execute(update(model_versions).where(model_versions.c.version == current.version).values(
-            stage="archived", promoted_at=None))
-        conn.execute(update(model_versions).where(model_versions.c.version == previous.version).values(
-            stage="production"))
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version == current.version)
+            .values(stage="archived", promoted_at=None)
+        )
+        conn.execute(
+            update(model_versions).where(model_versions.c.version == previous.version).values(stage="production")
+        )
     return get(previous.version, data_dir)
 
 
@@ -153,8 +187,10 @@ def verify(version: ModelVersion, data_dir: str | Path | None = None) -> None:
     """Raise ModelUnavailableError if the artifact is missing or its hash changed."""
     path = artifact(version, data_dir)
     if not path.exists():
-        raise ModelUnavailableError(f"Model {version.version}: artifact {path} is missing. Retrain with "
-                                    "`python -m engine train` or roll back with `python -m engine rollback`.")
+        raise ModelUnavailableError(
+            f"Model {version.version}: artifact {path} is missing. Retrain with "
+            "`python -m engine train` or roll back with `python -m engine rollback`."
+        )
     actual = sha256_of(path)
     if actual != version.artifact_sha256:
         raise ModelUnavailableError(
@@ -176,6 +212,8 @@ def load_production(kind: str = "churn", data_dir: str | Path | None = None):
     """(ModelVersion, model) of production; ModelUnavailableError if none or it fails checks."""
     current = production(kind, data_dir)
     if current is None:
-        raise ModelUnavailableError("No production churn model yet. Run `python -m engine demo` (demo data) or "
-                                    "`python -m engine train` then `python -m engine score`.")
+        raise ModelUnavailableError(
+            "No production churn model yet. Run `python -m engine demo` (demo data) or "
+            "`python -m engine train` then `python -m engine score`."
+        )
     return current, load(current, data_dir)

@@ -28,8 +28,12 @@ class ScoreReport:
     seconds: float
 
     def as_dict(self) -> dict:
-        return {"as_of": str(self.as_of), "model_version": self.model_version, "customers": self.customers,
-                "seconds": self.seconds}
+        return {
+            "as_of": str(self.as_of),
+            "model_version": self.model_version,
+            "customers": self.customers,
+            "seconds": self.seconds,
+        }
 
 
 def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
@@ -42,23 +46,33 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     actions = []
     for i, row_drivers in enumerate(drivers):
         raising = next((d.feature for d in row_drivers if d.shap_impact > 0), None)
-        actions.append(risk.recommended_action(
-            tiers[i], raising, float(pred.churn_probability[i]), float(frame["mrr"].iloc[i] or 0),
-            frame["days_to_renewal"].iloc[i], bool(frame["open_expansion_opportunity"].iloc[i])))
-    return pd.DataFrame({
-        "customer_id": frame["customer_id"].to_numpy(),
-        "churn_probability": pred.churn_probability,
-        "ci_low": pred.ci_low,
-        "ci_high": pred.ci_high,
-        "risk_score": components["risk_score"].to_numpy(),
-        "risk_tier": tiers,
-        "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
-        "recommended_action": actions,
-    })
+        actions.append(
+            risk.recommended_action(
+                tiers[i],
+                raising,
+                float(pred.churn_probability[i]),
+                float(frame["mrr"].iloc[i] or 0),
+                frame["days_to_renewal"].iloc[i],
+                bool(frame["open_expansion_opportunity"].iloc[i]),
+            )
+        )
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "churn_probability": pred.churn_probability,
+            "ci_low": pred.ci_low,
+            "ci_high": pred.ci_high,
+            "risk_score": components["risk_score"].to_numpy(),
+            "risk_tier": tiers,
+            "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
+            "recommended_action": actions,
+        }
+    )
 
 
-def score(wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None = None,
-          progress: Progress | None = None) -> ScoreReport:
+def score(
+    wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None = None, progress: Progress | None = None
+) -> ScoreReport:
     """Score every customer active at `as_of` (default: the data's latest date) with the
     production model and write `predictions` (replacing that as-of date and version)."""
     say = progress or (lambda _f, _m: None)
@@ -75,7 +89,10 @@ def score(wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None 
     for start in range(0, len(frame), BATCH):
         chunk = frame.iloc[start : start + BATCH]
         parts.append(score_features(model, chunk))
-        say(0.1 + 0.8 * min(1.0, (start + BATCH) / len(frame)), f"scored and explained {min(start + BATCH, len(frame)):,} of {len(frame):,}")
+        say(
+            0.1 + 0.8 * min(1.0, (start + BATCH) / len(frame)),
+            f"scored and explained {min(start + BATCH, len(frame)):,} of {len(frame):,}",
+        )
     scored = pd.concat(parts, ignore_index=True)
     scored.insert(1, "as_of", as_of)
     scored.insert(2, "model_version", version.version)
@@ -112,8 +129,9 @@ def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None 
         "recommended_action": scored.recommended_action,
         "risk_tier": scored.risk_tier,
         "risk_score": float(scored.risk_score),
-        "components": {k: float(components[k]) for k in ("compliance_gap_score", "vendor_risk_flags",
-                                                          "usage_decay_score")},
+        "components": {
+            k: float(components[k]) for k in ("compliance_gap_score", "vendor_risk_flags", "usage_decay_score")
+        },
     }
 
 

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,16 @@ INDUSTRY_COMPLIANCE = (0.12, 0.15, 0.0, 0.03, 0.05, 0.0, 0.02, 0.0)
 REGIONS = ("North America", "EMEA", "APAC", "LATAM")
 REGION_SHARE = (0.45, 0.30, 0.15, 0.10)
 CSM_POOL = (
-    "ana.silva", "ben.okafor", "chloe.martin", "david.kim", "emma.rossi",
-    "farid.haddad", "grace.chen", "hugo.lindqvist", "isla.murphy", "jonas.weber",
+    "ana.silva",
+    "ben.okafor",
+    "chloe.martin",
+    "david.kim",
+    "emma.rossi",
+    "farid.haddad",
+    "grace.chen",
+    "hugo.lindqvist",
+    "isla.murphy",
+    "jonas.weber",
 )
 AE_POOL = ("kara.patel", "liam.obrien", "maya.johansson", "noah.dubois")
 EVENT_TYPES = ("login", "report_view", "dashboard_edit", "api_call", "integration_sync")
@@ -80,22 +88,183 @@ GT_PATHS = 128
 HISTORY_YEARS = 3
 DRIFT_DAYS = 120
 
-_ADJ = (
-    "Apex Blue Bright Cedar Clear Coastal Crimson Delta Eagle Ember Evergreen First Golden Granite Harbor High "
-    "Iron Juniper Keystone Lake Liberty Lunar Maple Meridian Metro Midwest Modern North Nova Oak Open Orbit "
-    "Pacific Peak Pine Pioneer Polar Prairie Prime Quantum Quartz Rapid Red Ridge River Rocky Royal Sage Sierra "
-    "Silver Solar Summit Swift Terra Tidal True Union United Vantage Vertex Vista West Wild Zenith Alpine Arctic "
-    "Atlas Beacon Bold Cobalt Copper Crystal Echo Falcon Frontier Horizon Indigo"
-).split()
-_NOUN = (
-    "Analytics Logistics Health Labs Systems Works Capital Retail Foods Energy Motors Media Learning Bank Pay "
-    "Freight Clinic Studio Foundry Networks Cloud Data Dynamics Partners Supply Textiles Robotics Farms Pharma "
-    "Insurance Realty Travel Games Security Software Devices Materials Brands Goods Outfitters Kitchens Water "
-    "Solar Aero Marine Bio Care Finance Ledger Market Mobility Print Signal Sports Telecom Tools Vision Wellness "
-    "Academy Apparel Audio Builders Chemicals Commerce Craft Digital Electric Fleet Genomics Hospitality Legal "
-    "Lighting Metrics Optics Payments Power Rail Research"
-).split()
-_SUFFIX = ("Inc", "Ltd", "Group", "Co", "LLC", "GmbH", "SA", "Corp", "Holdings", "AG", "BV", "Oy", "AB", "PLC", "SAS", "KK")
+_ADJ = [
+    "Apex",
+    "Blue",
+    "Bright",
+    "Cedar",
+    "Clear",
+    "Coastal",
+    "Crimson",
+    "Delta",
+    "Eagle",
+    "Ember",
+    "Evergreen",
+    "First",
+    "Golden",
+    "Granite",
+    "Harbor",
+    "High",
+    "Iron",
+    "Juniper",
+    "Keystone",
+    "Lake",
+    "Liberty",
+    "Lunar",
+    "Maple",
+    "Meridian",
+    "Metro",
+    "Midwest",
+    "Modern",
+    "North",
+    "Nova",
+    "Oak",
+    "Open",
+    "Orbit",
+    "Pacific",
+    "Peak",
+    "Pine",
+    "Pioneer",
+    "Polar",
+    "Prairie",
+    "Prime",
+    "Quantum",
+    "Quartz",
+    "Rapid",
+    "Red",
+    "Ridge",
+    "River",
+    "Rocky",
+    "Royal",
+    "Sage",
+    "Sierra",
+    "Silver",
+    "Solar",
+    "Summit",
+    "Swift",
+    "Terra",
+    "Tidal",
+    "True",
+    "Union",
+    "United",
+    "Vantage",
+    "Vertex",
+    "Vista",
+    "West",
+    "Wild",
+    "Zenith",
+    "Alpine",
+    "Arctic",
+    "Atlas",
+    "Beacon",
+    "Bold",
+    "Cobalt",
+    "Copper",
+    "Crystal",
+    "Echo",
+    "Falcon",
+    "Frontier",
+    "Horizon",
+    "Indigo",
+]
+_NOUN = [
+    "Analytics",
+    "Logistics",
+    "Health",
+    "Labs",
+    "Systems",
+    "Works",
+    "Capital",
+    "Retail",
+    "Foods",
+    "Energy",
+    "Motors",
+    "Media",
+    "Learning",
+    "Bank",
+    "Pay",
+    "Freight",
+    "Clinic",
+    "Studio",
+    "Foundry",
+    "Networks",
+    "Cloud",
+    "Data",
+    "Dynamics",
+    "Partners",
+    "Supply",
+    "Textiles",
+    "Robotics",
+    "Farms",
+    "Pharma",
+    "Insurance",
+    "Realty",
+    "Travel",
+    "Games",
+    "Security",
+    "Software",
+    "Devices",
+    "Materials",
+    "Brands",
+    "Goods",
+    "Outfitters",
+    "Kitchens",
+    "Water",
+    "Solar",
+    "Aero",
+    "Marine",
+    "Bio",
+    "Care",
+    "Finance",
+    "Ledger",
+    "Market",
+    "Mobility",
+    "Print",
+    "Signal",
+    "Sports",
+    "Telecom",
+    "Tools",
+    "Vision",
+    "Wellness",
+    "Academy",
+    "Apparel",
+    "Audio",
+    "Builders",
+    "Chemicals",
+    "Commerce",
+    "Craft",
+    "Digital",
+    "Electric",
+    "Fleet",
+    "Genomics",
+    "Hospitality",
+    "Legal",
+    "Lighting",
+    "Metrics",
+    "Optics",
+    "Payments",
+    "Power",
+    "Rail",
+    "Research",
+]
+_SUFFIX = (
+    "Inc",
+    "Ltd",
+    "Group",
+    "Co",
+    "LLC",
+    "GmbH",
+    "SA",
+    "Corp",
+    "Holdings",
+    "AG",
+    "BV",
+    "Oy",
+    "AB",
+    "PLC",
+    "SAS",
+    "KK",
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +289,7 @@ def _company_names(rng: np.random.Generator, n: int) -> list[str]:
     picks = rng.choice(capacity, size=n, replace=n > capacity)
     a, rest = np.divmod(picks, len(_NOUN) * len(_SUFFIX))
     b, c = np.divmod(rest, len(_SUFFIX))
-    names = [f"{_ADJ[i]} {_NOUN[j]} {_SUFFIX[k]}" for i, j, k in zip(a, b, c)]
+    names = [f"{_ADJ[i]} {_NOUN[j]} {_SUFFIX[k]}" for i, j, k in zip(a, b, c, strict=False)]
     if n > capacity:  # keep names unique past the word lists
         names = [f"{name} {i}" for i, name in enumerate(names)]
     return names
@@ -263,7 +432,7 @@ def _next_renewal(world: _World) -> pd.DatetimeIndex:
     monthly = world.start_ts + pd.to_timedelta(billing, unit="D")
     signup = world.signup_dates
     years = world.end.year - signup.year.to_numpy()
-    anniversary = pd.DatetimeIndex([s + pd.DateOffset(years=int(y)) for s, y in zip(signup, years)])
+    anniversary = pd.DatetimeIndex([s + pd.DateOffset(years=int(y)) for s, y in zip(signup, years, strict=False)])
     anniversary = anniversary.where(anniversary > world.end_ts, anniversary + pd.DateOffset(years=1))
     return pd.DatetimeIndex(np.where(world.annual, anniversary, monthly))
 
@@ -315,8 +484,17 @@ def _opportunities_and_mrr(world: _World) -> tuple[pd.DataFrame, pd.DataFrame, n
         gain = np.round(pending_amount / 12.0, 0)
         current = np.where(won, current + gain, current)
         for i in np.flatnonzero(closing):
-            opp_rows.append((i, "closed_won" if won[i] else "closed_lost", "expansion", float(pending_amount[i]),
-                             int(pending_created[i]), int(world.month_first[k]), str(ae[i % len(ae)])))
+            opp_rows.append(
+                (
+                    i,
+                    "closed_won" if won[i] else "closed_lost",
+                    "expansion",
+                    float(pending_amount[i]),
+                    int(pending_created[i]),
+                    int(world.month_first[k]),
+                    str(ae[i % len(ae)]),
+                )
+            )
         pending_close = np.where(closing, -1, pending_close)
         contract_ok = ~world.annual | (world.hazard_b[:, k] == RENEWAL_B)
         shrink = live & contract_ok & (rng.random(n) < 0.10 * _sigmoid(-2.5 * (h[:, k] + 0.4)))
@@ -332,8 +510,17 @@ def _opportunities_and_mrr(world: _World) -> tuple[pd.DataFrame, pd.DataFrame, n
     # Opportunities still open at the end.
     for i in np.flatnonzero(pending_close >= 0):
         if alive[i, -1] and not world.churned[i] and pending_created[i] <= end_day:
-            opp_rows.append((i, "open", "expansion", float(pending_amount[i]), int(pending_created[i]),
-                             int(world.month_first[pending_close[i]]), str(ae[i % len(ae)])))
+            opp_rows.append(
+                (
+                    i,
+                    "open",
+                    "expansion",
+                    float(pending_amount[i]),
+                    int(pending_created[i]),
+                    int(world.month_first[pending_close[i]]),
+                    str(ae[i % len(ae)]),
+                )
+            )
     # Renewal opportunities for annual contracts, opened 90 days before each renewal.
     for k in range(1, m + 4):
         kk = min(k, len(world.all_months) - 1)
@@ -348,8 +535,17 @@ def _opportunities_and_mrr(world: _World) -> tuple[pd.DataFrame, pd.DataFrame, n
             else:
                 left = day[i] - end_day
                 stage = "negotiation" if left < 30 else "proposal" if left < 60 else "discovery"
-            opp_rows.append((i, stage, "renewal", float(mrr[i, min(k, m - 1)] or world.mrr0[i]) * 12,
-                             int(max(created[i], world.signup_day[i])), int(day[i]), str(np.array(world.csm_pool)[world.csm[i]])))
+            opp_rows.append(
+                (
+                    i,
+                    stage,
+                    "renewal",
+                    float(mrr[i, min(k, m - 1)] or world.mrr0[i]) * 12,
+                    int(max(created[i], world.signup_day[i])),
+                    int(day[i]),
+                    str(np.array(world.csm_pool)[world.csm[i]]),
+                )
+            )
     # Monthly MRR rows: from signup month to the end, plus the churn record the month after churn.
     rows_i, rows_k = np.nonzero(alive)
     churn_next = world.churned & (world.churn_month + 1 < m)
@@ -367,7 +563,9 @@ def _opportunities_and_mrr(world: _World) -> tuple[pd.DataFrame, pd.DataFrame, n
             "change_type": labels[mrr_rows["change"].to_numpy()],
         }
     )
-    opps = pd.DataFrame(opp_rows, columns=["i", "stage", "opportunity_type", "amount", "created_day", "close_day", "owner"])
+    opps = pd.DataFrame(
+        opp_rows, columns=["i", "stage", "opportunity_type", "amount", "created_day", "close_day", "owner"]
+    )
     has_open_exp = np.zeros(n, dtype=bool)
     has_open_renewal = np.zeros(n, dtype=bool)
     open_opps = opps[~opps["stage"].str.startswith("closed")]
@@ -453,20 +651,24 @@ def _tickets(world: _World) -> pd.DataFrame:
     topic_idx = rng.integers(0, len(TICKET_TOPICS), m)
     subject_pick = rng.integers(0, 3, m)
     topics = np.array(TICKET_TOPICS)[topic_idx]
-    subjects = [TICKET_SUBJECTS[t][s] for t, s in zip(topics, subject_pick)]
+    subjects = [TICKET_SUBJECTS[t][s] for t, s in zip(topics, subject_pick, strict=False)]
     order = np.argsort(opened.to_numpy(), kind="stable")
-    tickets = pd.DataFrame(
-        {
-            "i": ti,
-            "opened_at": opened,
-            "closed_at": pd.Series(closed).where(~still_open).to_numpy(),
-            "priority": np.array(PRIORITIES)[priority_idx],
-            "topic": topics,
-            "status": np.where(still_open, "open", "closed"),
-            "csat": np.where(responded, csat, np.nan),
-            "subject": subjects,
-        }
-    ).iloc[order].reset_index(drop=True)
+    tickets = (
+        pd.DataFrame(
+            {
+                "i": ti,
+                "opened_at": opened,
+                "closed_at": pd.Series(closed).where(~still_open).to_numpy(),
+                "priority": np.array(PRIORITIES)[priority_idx],
+                "topic": topics,
+                "status": np.where(still_open, "open", "closed"),
+                "csat": np.where(responded, csat, np.nan),
+                "subject": subjects,
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     tickets.insert(0, "ticket_id", [f"T-{world.seed % 1000:03d}-{j + 1:07d}" for j in range(len(tickets))])
     del n
     return tickets
@@ -580,18 +782,41 @@ def generate(
         cur.register("_keys", keys)
         cur.register("_customers", cust)
         cur.execute("INSERT INTO customers SELECT * FROM _customers")
-        _load(cur, "mrr_history", history, "customer_id, month, mrr, change_type",
-              "k.customer_id, c.month, c.mrr, c.change_type")
-        _load(cur, "support_tickets", tickets,
-              "ticket_id, customer_id, opened_at, closed_at, priority, topic, status, csat, subject",
-              "c.ticket_id, k.customer_id, c.opened_at, c.closed_at, c.priority, c.topic, c.status, c.csat, c.subject")
-        _load(cur, "gtm_opportunities", opps,
-              "opportunity_id, customer_id, stage, opportunity_type, amount, created_date, close_date, owner",
-              "c.opportunity_id, k.customer_id, c.stage, c.opportunity_type, c.amount, c.created_date, c.close_date, c.owner")
-        _load(cur, "risk_signals", signals, "customer_id, as_of, compliance_gap_score, vendor_risk_flags",
-              "k.customer_id, c.as_of, c.compliance_gap_score, c.vendor_risk_flags")
-        _load(cur, "ground_truth", truth, "customer_id, as_of, true_churn_prob_90d",
-              "k.customer_id, c.as_of, c.true_churn_prob_90d")
+        _load(
+            cur,
+            "mrr_history",
+            history,
+            "customer_id, month, mrr, change_type",
+            "k.customer_id, c.month, c.mrr, c.change_type",
+        )
+        _load(
+            cur,
+            "support_tickets",
+            tickets,
+            "ticket_id, customer_id, opened_at, closed_at, priority, topic, status, csat, subject",
+            "c.ticket_id, k.customer_id, c.opened_at, c.closed_at, c.priority, c.topic, c.status, c.csat, c.subject",
+        )
+        _load(
+            cur,
+            "gtm_opportunities",
+            opps,
+            "opportunity_id, customer_id, stage, opportunity_type, amount, created_date, close_date, owner",
+            "c.opportunity_id, k.customer_id, c.stage, c.opportunity_type, c.amount, c.created_date, c.close_date, c.owner",
+        )
+        _load(
+            cur,
+            "risk_signals",
+            signals,
+            "customer_id, as_of, compliance_gap_score, vendor_risk_flags",
+            "k.customer_id, c.as_of, c.compliance_gap_score, c.vendor_risk_flags",
+        )
+        _load(
+            cur,
+            "ground_truth",
+            truth,
+            "customer_id, as_of, true_churn_prob_90d",
+            "k.customer_id, c.as_of, c.true_churn_prob_90d",
+        )
         say("daily usage")
         usage_rng = np.random.default_rng(world.usage_seed)
         event_names = pd.DataFrame({"event": np.arange(len(EVENT_TYPES), dtype=np.int8), "event_type": EVENT_TYPES})

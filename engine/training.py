@@ -52,8 +52,10 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
     first = wh.scalar("SELECT min(signup_date) FROM customers")
     last = health.data_as_of(wh)
     if first is None or last is None:
-        raise BadInputError("The warehouse has no customers yet. Load data (`python -m engine ingest`) or "
-                            "generate demo data (`python -m engine demo`).")
+        raise BadInputError(
+            "The warehouse has no customers yet. Load data (`python -m engine ingest`) or "
+            "generate demo data (`python -m engine demo`)."
+        )
     cutoff = min(cutoff or last, last)
     usable = feats.month_ends(first + timedelta(days=MIN_HISTORY_DAYS), cutoff - timedelta(days=HORIZON_DAYS))
     if len(usable) < VALID_MONTHS + 3:
@@ -68,14 +70,22 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
     return train, valid, cutoff
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, lo: np.ndarray | None = None, hi: np.ndarray | None = None,
-             truth: np.ndarray | None = None) -> dict:
+def evaluate(
+    y: np.ndarray,
+    p: np.ndarray,
+    lo: np.ndarray | None = None,
+    hi: np.ndarray | None = None,
+    truth: np.ndarray | None = None,
+) -> dict:
     """AUC, PR-AUC, Brier, top-decile lift, calibration bins; with `truth`, interval
     coverage of the true probability and the oracle's AUC and Brier."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
-    out: dict = {"rows": int(len(y)), "churn_rate": float(y.mean()) if len(y) else 0.0,
-                 "mean_probability": float(p.mean()) if len(p) else 0.0}
+    out: dict = {
+        "rows": int(len(y)),
+        "churn_rate": float(y.mean()) if len(y) else 0.0,
+        "mean_probability": float(p.mean()) if len(p) else 0.0,
+    }
     if len(np.unique(y)) == 2:
         out["auc"] = float(roc_auc_score(y, p))
         out["pr_auc"] = float(average_precision_score(y, p))
@@ -84,8 +94,12 @@ def evaluate(y: np.ndarray, p: np.ndarray, lo: np.ndarray | None = None, hi: np.
     out["top_decile_lift"] = float(y[top].mean() / y.mean()) if len(y) and y.mean() > 0 else None
     bins = pd.DataFrame({"p": p, "y": y, "bin": np.minimum((p * 10).astype(int), 9)})
     out["calibration"] = [
-        {"bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "mean_predicted": float(g.p.mean()),
-         "observed_rate": float(g.y.mean()), "rows": int(len(g))}
+        {
+            "bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}",
+            "mean_predicted": float(g.p.mean()),
+            "observed_rate": float(g.y.mean()),
+            "rows": int(len(g)),
+        }
         for b, g in bins.groupby("bin")
     ]
     if lo is not None and hi is not None:
@@ -101,13 +115,18 @@ def evaluate(y: np.ndarray, p: np.ndarray, lo: np.ndarray | None = None, hi: np.
     return out
 
 
-def fit_model(train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress: Progress | None = None,
-              n_bags: int = 6) -> ChurnModel:
+def fit_model(
+    train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress: Progress | None = None, n_bags: int = 6
+) -> ChurnModel:
     say = progress or (lambda _f, _m: None)
     model = ChurnModel(list(feats.FEATURE_NAMES), list(feats.CATEGORICAL), n_bags=n_bags, seed=seed)
     return model.fit(
-        train, train["churned"].to_numpy(), valid, valid["churned"].to_numpy(),
-        train_groups=train["customer_id"].to_numpy(), valid_groups=valid["customer_id"].to_numpy(),
+        train,
+        train["churned"].to_numpy(),
+        valid,
+        valid["churned"].to_numpy(),
+        train_groups=train["customer_id"].to_numpy(),
+        valid_groups=valid["customer_id"].to_numpy(),
         train_periods=train["as_of"].to_numpy(),
         progress=lambda step, total, msg: say(0.35 + 0.55 * step / total, msg),
     )
@@ -116,16 +135,27 @@ def fit_model(train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress:
 def _truth(wh: Warehouse, frame: pd.DataFrame) -> np.ndarray | None:
     if frame.empty or not wh.scalar("SELECT count(*) FROM ground_truth"):
         return None
-    truth = wh.df("SELECT customer_id, as_of, true_churn_prob_90d FROM ground_truth WHERE as_of IN "
-                  "(SELECT DISTINCT unnest(?::DATE[]))", [sorted({str(d) for d in frame["as_of"].dt.date})])
-    merged = frame[["customer_id", "as_of"]].merge(truth.assign(as_of=pd.to_datetime(truth["as_of"])),
-                                                   on=["customer_id", "as_of"], how="left")
+    truth = wh.df(
+        "SELECT customer_id, as_of, true_churn_prob_90d FROM ground_truth WHERE as_of IN "
+        "(SELECT DISTINCT unnest(?::DATE[]))",
+        [sorted({str(d) for d in frame["as_of"].dt.date})],
+    )
+    merged = frame[["customer_id", "as_of"]].merge(
+        truth.assign(as_of=pd.to_datetime(truth["as_of"])), on=["customer_id", "as_of"], how="left"
+    )
     values = merged["true_churn_prob_90d"].to_numpy(dtype=float)
     return None if np.isnan(values).any() else values
 
 
-def train(wh: Warehouse, cutoff: date | None = None, data_dir: str | Path | None = None, promote: str = "auto",
-          seed: int = 0, progress: Progress | None = None, fail_at: str | None = None) -> TrainResult:
+def train(
+    wh: Warehouse,
+    cutoff: date | None = None,
+    data_dir: str | Path | None = None,
+    promote: str = "auto",
+    seed: int = 0,
+    progress: Progress | None = None,
+    fail_at: str | None = None,
+) -> TrainResult:
     """Train, evaluate out of time, register a candidate; promote it when there is no
     production model or it passes the gate (`promote`: auto / never / always).
 
@@ -144,27 +174,40 @@ def train(wh: Warehouse, cutoff: date | None = None, data_dir: str | Path | None
         raise RuntimeError("simulated failure after fitting")
     say(0.92, "evaluating on the out-of-time months")
     pred = model.predict(valid_set)
-    metrics = evaluate(valid_set["churned"], pred.churn_probability, pred.ci_low, pred.ci_high,
-                       _truth(wh, valid_set))
+    metrics = evaluate(valid_set["churned"], pred.churn_probability, pred.ci_low, pred.ci_high, _truth(wh, valid_set))
     metrics["best_iteration"] = model.best_iteration_
     metrics["train_rows"] = int(len(train_set))
     metrics["train_churners"] = int(train_set["churned"].sum())
-    window = {"train_from": str(train_dates[0]), "train_to": str(train_dates[-1]),
-              "valid_from": str(valid_dates[0]), "valid_to": str(valid_dates[-1]), "cutoff": str(cutoff),
-              "horizon_days": HORIZON_DAYS}
-    params = {"n_bags": model.n_bags, "learning_rate": model.learning_rate, "num_leaves": model.num_leaves,
-              "min_child_samples": model.min_child_samples, "interval_level": model.interval_level,
-              "seed": seed, "pos_weight": model.pos_weight_, "interval_inflation": model.interval_inflation_}
+    window = {
+        "train_from": str(train_dates[0]),
+        "train_to": str(train_dates[-1]),
+        "valid_from": str(valid_dates[0]),
+        "valid_to": str(valid_dates[-1]),
+        "cutoff": str(cutoff),
+        "horizon_days": HORIZON_DAYS,
+    }
+    params = {
+        "n_bags": model.n_bags,
+        "learning_rate": model.learning_rate,
+        "num_leaves": model.num_leaves,
+        "min_child_samples": model.min_child_samples,
+        "interval_level": model.interval_level,
+        "seed": seed,
+        "pos_weight": model.pos_weight_,
+        "interval_inflation": model.interval_inflation_,
+    }
     version = registry.register(model, "churn", params, list(feats.FEATURE_NAMES), window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
     promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote)
     say(1.0, reason)
-    return TrainResult(version.version, metrics, window, promoted, reason, round(time.perf_counter() - t0, 2),
-                       production_metrics)
+    return TrainResult(
+        version.version, metrics, window, promoted, reason, round(time.perf_counter() - t0, 2), production_metrics
+    )
 
 
-def _gate(wh: Warehouse, candidate: registry.ModelVersion, valid_set: pd.DataFrame, metrics: dict,
-          data_dir, promote: str) -> tuple[bool, str, dict]:
+def _gate(
+    wh: Warehouse, candidate: registry.ModelVersion, valid_set: pd.DataFrame, metrics: dict, data_dir, promote: str
+) -> tuple[bool, str, dict]:
     """Compare candidate with production on the same out-of-time rows."""
     if promote == "never":
         return False, f"{candidate.version} kept as a candidate (--no-promote).", {}
@@ -182,7 +225,19 @@ def _gate(wh: Warehouse, candidate: registry.ModelVersion, valid_set: pd.DataFra
     new_auc, old_auc = metrics.get("auc", 0.0), prod_metrics.get("auc", 0.0)
     if new_auc >= old_auc - PROMOTION_MARGIN:
         registry.promote(candidate.version, data_dir)
-        return True, (f"{candidate.version} promoted: AUC {new_auc:.3f} vs production {current.version} "
-                      f"{old_auc:.3f} on the same out-of-time rows (margin {PROMOTION_MARGIN})."), prod_metrics
-    return False, (f"{candidate.version} stays a candidate: AUC {new_auc:.3f} is more than {PROMOTION_MARGIN} below "
-                   f"production {current.version} ({old_auc:.3f}) on the same out-of-time rows."), prod_metrics
+        return (
+            True,
+            (
+                f"{candidate.version} promoted: AUC {new_auc:.3f} vs production {current.version} "
+                f"{old_auc:.3f} on the same out-of-time rows (margin {PROMOTION_MARGIN})."
+            ),
+            prod_metrics,
+        )
+    return (
+        False,
+        (
+            f"{candidate.version} stays a candidate: AUC {new_auc:.3f} is more than {PROMOTION_MARGIN} below "
+            f"production {current.version} ({old_auc:.3f}) on the same out-of-time rows."
+        ),
+        prod_metrics,
+    )

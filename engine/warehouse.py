@@ -224,9 +224,7 @@ class Warehouse:
             with self.transaction() as cur:
                 for statement in statements:
                     cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_version VALUES (?, ?, now())", [version, description]
-                )
+                cur.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, description])
             applied.append(version)
         return applied
 

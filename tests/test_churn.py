@@ -91,8 +91,15 @@ def test_one_customer_explained_on_demand(trained_copy):
     _, model = registry.load_production("churn", trained_copy)
     cid = wh.scalar("SELECT customer_id FROM customers WHERE signup_date < ? AND churn_date IS NULL LIMIT 1", [CUTOFF])
     result = scoring.explain_customer(wh, model, cid, CUTOFF)
-    assert set(result) >= {"customer_id", "churn_probability", "confidence_interval", "top_shap_features",
-                           "recommended_action", "risk_tier", "components"}
+    assert set(result) >= {
+        "customer_id",
+        "churn_probability",
+        "confidence_interval",
+        "top_shap_features",
+        "recommended_action",
+        "risk_tier",
+        "components",
+    }
     shap_sum = sum(d["shap_impact"] for d in result["top_shap_features"])
     assert np.isfinite(shap_sum)
     with pytest.raises(NotFoundError):

@@ -116,7 +116,12 @@ def test_customers_then_children_load_with_types_and_counts(empty_dir, tmp_path)
     wh = get_warehouse(empty_dir)
     report = load_file(wh, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
     assert (report.table, report.rows_in_file, report.inserted, report.updated, report.unchanged, report.rejected) == (
-        "customers", 3, 3, 0, 0, 0,
+        "customers",
+        3,
+        3,
+        0,
+        0,
+        0,
     )
     assert report.problems == []
     for table, text in CHILDREN.items():
@@ -125,8 +130,14 @@ def test_customers_then_children_load_with_types_and_counts(empty_dir, tmp_path)
         assert (report.inserted, report.updated, report.unchanged) == (rows, 0, 0), table
     counts = wh.table_counts()
     assert counts == {
-        "customers": 3, "mrr_history": 3, "usage_daily": 3, "support_tickets": 2, "gtm_opportunities": 2,
-        "risk_signals": 2, "predictions": 0, "ground_truth": 2,
+        "customers": 3,
+        "mrr_history": 3,
+        "usage_daily": 3,
+        "support_tickets": 2,
+        "gtm_opportunities": 2,
+        "risk_signals": 2,
+        "predictions": 0,
+        "ground_truth": 2,
     }
     c2 = wh.df("SELECT * FROM customers WHERE customer_id = 'c2'").iloc[0]
     assert c2["signup_date"] == pd.Timestamp("2023-06-01") and c2["churn_date"] == pd.Timestamp("2024-02-01")
@@ -135,21 +146,23 @@ def test_customers_then_children_load_with_types_and_counts(empty_dir, tmp_path)
     assert wh.scalar("SELECT active_users FROM usage_daily WHERE event_type = 'report_view'") is None
     ticket = wh.rows("SELECT opened_at, closed_at, csat FROM support_tickets WHERE ticket_id = 'T-2'")[0]
     assert ticket == (datetime(2024, 3, 2, 10, 0), None, None)
-    types = dict(wh.rows("SELECT column_name, data_type FROM information_schema.columns "
-                         "WHERE table_name = 'support_tickets'"))
+    types = dict(
+        wh.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'support_tickets'")
+    )
     assert types["opened_at"] == "TIMESTAMP"
 
 
 def test_values_are_stripped_normalised_and_empty_is_null(empty_dir, tmp_path):
     text = (
         " Customer_ID , NAME ,plan_tier,seats,signup_date,status,region\n"
-        "  c9 ,  Delta Co  , Enterprise ,\" 1,200 \",2024-05-01 00:00:00, ACTIVE ,NA\n"
+        '  c9 ,  Delta Co  , Enterprise ," 1,200 ",2024-05-01 00:00:00, ACTIVE ,NA\n'
         "c10,Echo,starter,,2024-05-02,active,\n"
     )
     wh = get_warehouse(empty_dir)
     load_file(wh, "customers", write(tmp_path, "c.csv", text))
-    rows = wh.rows("SELECT customer_id, name, plan_tier, seats, signup_date, status, region FROM customers "
-                   "ORDER BY customer_id")
+    rows = wh.rows(
+        "SELECT customer_id, name, plan_tier, seats, signup_date, status, region FROM customers ORDER BY customer_id"
+    )
     assert rows == [
         ("c10", "Echo", "starter", None, date(2024, 5, 2), "active", None),
         ("c9", "Delta Co", "enterprise", 1200, date(2024, 5, 1), "active", "NA"),  # "NA" is text in a text column
@@ -283,13 +296,15 @@ def test_generated_data_round_trips_unchanged(data_dir_copy, tmp_path):
 
 # -- mapping, parquet, frames -----------------------------------------------------------------------
 def test_mapping_renames_file_columns_and_extra_columns_are_reported(empty_dir, tmp_path):
-    text = (
-        "account_id,company,tier,start,state,favourite_colour\n"
-        "a1,Acme,growth,2024-01-01,active,blue\n"
-    )
+    text = "account_id,company,tier,start,state,favourite_colour\na1,Acme,growth,2024-01-01,active,blue\n"
     wh = get_warehouse(empty_dir)
-    mapping = {"customer_id": "account_id", "name": "company", "plan_tier": "TIER", "signup_date": "start",
-               "status": "state"}
+    mapping = {
+        "customer_id": "account_id",
+        "name": "company",
+        "plan_tier": "TIER",
+        "signup_date": "start",
+        "status": "state",
+    }
     report = load_file(wh, "customers", write(tmp_path, "m.csv", text), mapping)
     assert report.inserted == 1
     assert report.ignored_columns == ["favourite_colour"]
@@ -311,8 +326,10 @@ def test_parquet_input_loads_typed_columns_and_reloads_unchanged(loaded, tmp_pat
     frame.to_parquet(path)
     report = load_file(loaded, "usage_daily", path)
     assert report.inserted == 2
-    got = loaded.rows("SELECT customer_id, date, events, active_users FROM usage_daily "
-                      "WHERE event_type = 'api_call' ORDER BY customer_id")
+    got = loaded.rows(
+        "SELECT customer_id, date, events, active_users FROM usage_daily "
+        "WHERE event_type = 'api_call' ORDER BY customer_id"
+    )
     assert got == [("c1", date(2024, 3, 5), 1000, 3), ("c3", date(2024, 3, 5), 0, None)]
     assert load_file(loaded, "usage_daily", path).unchanged == 2
 
@@ -333,6 +350,20 @@ def test_load_frame_accepts_python_objects_and_names_its_source(loaded):
         load_frame(loaded, "risk_signals", bad, source="signals.csv")
 
 
+def test_load_frame_converts_time_zone_aware_timestamps_to_utc(loaded):
+    frame = pd.DataFrame(
+        {
+            "ticket_id": ["T-50"],
+            "customer_id": ["c1"],
+            "opened_at": pd.to_datetime(["2024-03-02 01:00"]).tz_localize("Europe/Berlin"),
+            "priority": ["low"],
+            "status": ["open"],
+        }
+    )
+    load_frame(loaded, "support_tickets", frame)
+    assert loaded.scalar("SELECT opened_at FROM support_tickets WHERE ticket_id = 'T-50'") == datetime(2024, 3, 2, 0, 0)
+
+
 def test_preview_reads_like_load_without_validation(tmp_path):
     path = write(tmp_path, "semi.csv", CUSTOMERS.replace(",", ";"))
     preview = preview_file(path, n=2)
@@ -347,6 +378,7 @@ def test_preview_reads_like_load_without_validation(tmp_path):
 EVENT_LOG = """\
 customer_id,timestamp,event_type,user_id
 c1,2024-03-01 09:00:00,login,u1
+c1,2024-03-01 09:00:00,login,u1
 c1,2024-03-01 10:00:00,login,u1
 c1,2024-03-01 11:00:00,login,u2
 c1,2024-03-02T01:30:00+02:00,login,u3
@@ -359,21 +391,22 @@ c3,2024-03-01 08:00:00,login,
 def test_event_log_rolls_up_into_usage_daily_and_replaces_those_days(loaded, tmp_path):
     # The fixture's totals for (c1, 2024-03-01, login / report_view) are replaced; other keys are left alone.
     report = load_file(loaded, "events", write(tmp_path, "events.csv", EVENT_LOG))
-    assert report.table == "usage_daily" and report.rows_in_file == 7
+    assert report.table == "usage_daily" and report.rows_in_file == 8
     got = loaded.rows(
         "SELECT customer_id, date, event_type, events, active_users FROM usage_daily "
         "WHERE date BETWEEN DATE '2024-03-01' AND DATE '2024-03-02' ORDER BY ALL"
     )
     assert got == [
-        # 09:00, 10:00, 11:00 and 2024-03-02T01:30+02:00 (= 03-01 23:30 UTC); users u1, u2, u3.
-        ("c1", date(2024, 3, 1), "login", 4, 3),  # replaces the earlier 12 events / 5 users
+        # 09:00 twice (identical events both count), 10:00, 11:00 and 2024-03-02T01:30+02:00
+        # (= 03-01 23:30 UTC); users u1, u2, u3.
+        ("c1", date(2024, 3, 1), "login", 5, 3),  # replaces the earlier 12 events / 5 users
         ("c1", date(2024, 3, 1), "report_view", 1, 1),  # replaces the earlier 30 events
         ("c1", date(2024, 3, 2), "login", 1, 1),
         ("c3", date(2024, 3, 1), "login", 1, None),  # no user id on that day
         ("c3", date(2024, 3, 2), "login", 7, 3),  # not in the log: untouched
     ]
     assert (report.inserted, report.updated, report.unchanged) == (2, 2, 0)
-    assert "Rolled up 7 events into 4 usage_daily rows" in report.summary()
+    assert "Rolled up 8 events into 4 usage_daily rows" in report.summary()
     assert loaded.scalar("SELECT count(*) FROM usage_daily") == 5
     again = load_file(loaded, "events", write(tmp_path, "events2.csv", EVENT_LOG))
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
@@ -402,108 +435,184 @@ HEADER = CUSTOMERS.splitlines()[0] + "\n"
 
 BAD_INPUTS = {
     "missing required column": (
-        "customers", "c.csv", "customer_id,name,signup_date,status\nc8,Fresh,2024-01-01,active\n", None,
-        ["missing required column plan_tier", "Columns found in the file: 'customer_id', 'name'",
-         "--map plan_tier=FILE_COLUMN"],
+        "customers",
+        "c.csv",
+        "customer_id,name,signup_date,status\nc8,Fresh,2024-01-01,active\n",
+        None,
+        [
+            "missing required column plan_tier",
+            "Columns found in the file: 'customer_id', 'name'",
+            "--map plan_tier=FILE_COLUMN",
+        ],
     ),
     "unparseable date": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,5,15/03/2024,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,5,15/03/2024,,,,,active,\n",
+        None,
         ["row 3, column signup_date: '15/03/2024' is not in the YYYY-MM-DD format"],
     ),
     "impossible date": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-02-30,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-02-30,,,,,active,\n",
+        None,
         ["row 3, column signup_date: '2024-02-30' is not a real calendar date"],
     ),
     "unparseable number": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,five,2024-01-01,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,five,2024-01-01,,,,,active,\n",
+        None,
         ["row 3, column seats: 'five' is not a number"],
     ),
     "fraction in an integer column": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,1.5,2024-01-01,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,1.5,2024-01-01,,,,,active,\n",
+        None,
         ["row 3, column seats: '1.5' is not a whole number"],
     ),
     "value not allowed": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,gold,,,5,2024-01-01,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,gold,,,5,2024-01-01,,,,,active,\n",
+        None,
         ["row 3, column plan_tier: 'gold' is not an allowed plan_tier; use one of: starter, growth, enterprise"],
     ),
     "empty required value": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,,growth,,,5,2024-01-01,,,,,active,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,,growth,,,5,2024-01-01,,,,,active,\n",
+        None,
         ["row 3, column name: is empty, but every row needs a name"],
     ),
     "duplicate key in the file": (
-        "customers", "c.csv", HEADER + GOOD_NEW + GOOD_NEW, None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + GOOD_NEW,
+        None,
         ["row 3, column customer_id: duplicate key (customer_id='c8') also on row 2"],
     ),
     "duplicate composite key": (
-        "mrr_history", "m.csv", "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc1,2024-05,2,flat\n", None,
+        "mrr_history",
+        "m.csv",
+        "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc1,2024-05,2,flat\n",
+        None,
         ["row 3, column month: duplicate key (customer_id='c1', month='2024-05-01') also on row 2"],
     ),
     "unknown customer in a child table": (
-        "mrr_history", "m.csv", "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc404,2024-05-01,2,new\n",
-        None, ["row 3, column customer_id: 'c404' is not a customer in the warehouse", "load it into customers first"],
+        "mrr_history",
+        "m.csv",
+        "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc404,2024-05-01,2,new\n",
+        None,
+        ["row 3, column customer_id: 'c404' is not a customer in the warehouse", "load it into customers first"],
     ),
     "negative mrr": (
-        "mrr_history", "m.csv", "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc3,2024-05-01,-20,new\n",
-        None, ["row 3, column mrr: '-20' is below 0; mrr cannot be less than 0"],
+        "mrr_history",
+        "m.csv",
+        "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc3,2024-05-01,-20,new\n",
+        None,
+        ["row 3, column mrr: '-20' is below 0; mrr cannot be less than 0"],
     ),
     "churn date before signup": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-01-01,,,,,churned,2023-12-31\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-01-01,,,,,churned,2023-12-31\n",
+        None,
         ["row 3, column churn_date: churn_date 2023-12-31 is before signup_date 2024-01-01"],
     ),
     "churned without churn date": (
-        "customers", "c.csv", HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-01-01,,,,,churned,\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,5,2024-01-01,,,,,churned,\n",
+        None,
         ["row 3, column churn_date: status is 'churned' but churn_date is empty"],
     ),
     "ticket closed before opened": (
-        "support_tickets", "t.csv",
+        "support_tickets",
+        "t.csv",
         "ticket_id,customer_id,opened_at,closed_at,priority,status,csat\n"
-        "T-9,c1,2024-03-01 10:00,2024-03-01 09:00,low,closed,3\n", None,
+        "T-9,c1,2024-03-01 10:00,2024-03-01 09:00,low,closed,3\n",
+        None,
         ["row 2, column closed_at: closed_at 2024-03-01 09:00:00 is before opened_at 2024-03-01 10:00:00"],
     ),
     "csat out of range": (
-        "support_tickets", "t.csv",
-        "ticket_id,customer_id,opened_at,priority,status,csat\nT-9,c1,2024-03-01,low,closed,6\n", None,
+        "support_tickets",
+        "t.csv",
+        "ticket_id,customer_id,opened_at,priority,status,csat\nT-9,c1,2024-03-01,low,closed,6\n",
+        None,
         ["row 2, column csat: '6' is above 5; csat must be between 1 and 5"],
     ),
     "bad month": (
-        "mrr_history", "m.csv", "customer_id,month,mrr,change_type\nc1,March 2024,1,flat\n", None,
+        "mrr_history",
+        "m.csv",
+        "customer_id,month,mrr,change_type\nc1,March 2024,1,flat\n",
+        None,
         ["row 2, column month: 'March 2024' is not a date", "2024-03-01 or 2024-03"],
     ),
     "zero-byte file": ("customers", "c.csv", b"", None, ["c.csv is empty (0 bytes)"]),
     "blank lines only": ("customers", "c.csv", "\n\n  \n", None, ["is empty (only blank lines)"]),
     "header without rows": ("customers", "c.csv", HEADER, None, ["has column names but no data rows"]),
     "not utf-8": (
-        "customers", "c.csv", (HEADER + GOOD_NEW + "c9,Caf\xe9,growth,,,5,2024-01-01,,,,,active,\n").encode("cp1252"),
-        None, ["c.csv is not UTF-8 text: line 3 has the byte 0xE9", "Save it as UTF-8"],
+        "customers",
+        "c.csv",
+        (HEADER + GOOD_NEW + "c9,Caf\xe9,growth,,,5,2024-01-01,,,,,active,\n").encode("cp1252"),
+        None,
+        ["c.csv is not UTF-8 text: line 3 has the byte 0xE9", "Save it as UTF-8"],
     ),
     "utf-16 export": ("customers", "c.csv", HEADER.encode("utf-16"), None, ["is UTF-16 text", "CSV UTF-8"]),
     "excel workbook renamed to csv": ("customers", "c.csv", b"PK\x03\x04rest", None, ["Excel workbook"]),
     "one column: unknown delimiter": (
-        "customers", "c.csv", HEADER.replace(",", ":") + GOOD_NEW.replace(",", ":"), None,
+        "customers",
+        "c.csv",
+        HEADER.replace(",", ":") + GOOD_NEW.replace(",", ":"),
+        None,
         ["missing required columns", "Only one column was found"],
     ),
     "row with more values than the header": (
-        "customers", "c.csv", HEADER + GOOD_NEW + GOOD_NEW.replace("c8", "c9").rstrip("\n") + ",extra\n", None,
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW + GOOD_NEW.replace("c8", "c9").rstrip("\n") + ",extra\n",
+        None,
         ["row 3 has 14 values but the header has 13 columns", "double quotes"],
     ),
     "decimal comma in a semicolon file": (
-        "mrr_history", "m.csv", "customer_id;month;mrr;change_type\nc1;2024-05-01;12,5;flat\n", None,
+        "mrr_history",
+        "m.csv",
+        "customer_id;month;mrr;change_type\nc1;2024-05-01;12,5;flat\n",
+        None,
         ["row 2, column mrr: '12,5' is not a number here: use a dot for decimals"],
     ),
     "header names a column twice": (
-        "customers", "c.csv", "customer_id,name,name,plan_tier,signup_date,status\nc8,A,B,growth,2024-01-01,active\n",
-        None, ["names column 'name' twice"],
+        "customers",
+        "c.csv",
+        "customer_id,name,name,plan_tier,signup_date,status\nc8,A,B,growth,2024-01-01,active\n",
+        None,
+        ["names column 'name' twice"],
     ),
-    "unknown table": ("customer", "c.csv", HEADER + GOOD_NEW, None,
-                      ["unknown table 'customer'", "customers, mrr_history, usage_daily", "events"]),
+    "unknown table": (
+        "customer",
+        "c.csv",
+        HEADER + GOOD_NEW,
+        None,
+        ["unknown table 'customer'", "customers, mrr_history, usage_daily", "events"],
+    ),
     "predictions are not loadable": ("predictions", "p.csv", "customer_id\nc1\n", None, ["written by the scorer"]),
     "unknown extension": ("customers", "c.xlsx", HEADER + GOOD_NEW, None, ["extension '.xlsx'", "Save As"]),
     "map source not in the file": (
-        "customers", "c.csv", HEADER + GOOD_NEW, {"name": "company_name"},
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW,
+        {"name": "company_name"},
         ["--map name=company_name: the file has no column 'company_name'", "Columns found: 'customer_id'"],
     ),
     "map destination not in the table": (
-        "customers", "c.csv", HEADER + GOOD_NEW, {"colour": "name"}, ["customers has no column 'colour'"],
+        "customers",
+        "c.csv",
+        HEADER + GOOD_NEW,
+        {"colour": "name"},
+        ["customers has no column 'colour'"],
     ),
 }
 

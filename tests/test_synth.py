@@ -51,10 +51,13 @@ def test_every_table_is_filled_and_plausible(generated_dir):
     assert set(cust["billing_cycle"]) == {"monthly", "annual"}
     # No activity after the end date or after a churn.
     assert wh.scalar("SELECT max(date) FROM usage_daily") <= END
-    assert wh.scalar(
-        "SELECT count(*) FROM usage_daily u JOIN customers c USING (customer_id) "
-        "WHERE c.churn_date IS NOT NULL AND u.date >= c.churn_date"
-    ) == 0
+    assert (
+        wh.scalar(
+            "SELECT count(*) FROM usage_daily u JOIN customers c USING (customer_id) "
+            "WHERE c.churn_date IS NOT NULL AND u.date >= c.churn_date"
+        )
+        == 0
+    )
     # Weekly seasonality: weekdays busier than weekends.
     by_dow = wh.df("SELECT isodow(date) d, sum(events) e FROM usage_daily GROUP BY 1 ORDER BY 1")["e"].to_numpy()
     assert by_dow[:5].min() > 2 * by_dow[5:].max()
@@ -84,12 +87,15 @@ def test_no_single_column_gives_churn_away(generated_dir):
 def test_ground_truth_is_calibrated(tmp_path):
     wh = warehouse.get_warehouse(tmp_path)
     synth.generate(wh, customers=3000, seed=11, end=END)
-    frame = wh.df("""
+    frame = wh.df(
+        """
         SELECT g.true_churn_prob_90d AS p,
                coalesce(c.churn_date > g.as_of AND c.churn_date <= g.as_of + 90, false)::INT AS churned
         FROM ground_truth g JOIN customers c USING (customer_id)
         WHERE g.as_of + 90 <= ?  -- only windows the data has closed
-    """, [END])
+    """,
+        [END],
+    )
     assert len(frame) > 20_000
     assert abs(frame["p"].mean() - frame["churned"].mean()) < 0.006
     frame["bin"] = pd.cut(frame["p"], [0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0], include_lowest=True)
@@ -111,8 +117,10 @@ def test_drift_shifts_recent_behaviour_only(tmp_path):
     synth.generate(drifted, customers=400, seed=5, end=END, drift=True)
     assert report_share(drifted, after=True) < 0.7 * report_share(stable, after=True)
     assert report_share(drifted, after=False) == pytest.approx(report_share(stable, after=False), rel=0.02)
-    assert drifted.scalar("SELECT avg(compliance_gap_score) FROM risk_signals WHERE as_of >= DATE '2026-04-01'") > \
-        stable.scalar("SELECT avg(compliance_gap_score) FROM risk_signals WHERE as_of >= DATE '2026-04-01'") + 0.08
+    assert (
+        drifted.scalar("SELECT avg(compliance_gap_score) FROM risk_signals WHERE as_of >= DATE '2026-04-01'")
+        > stable.scalar("SELECT avg(compliance_gap_score) FROM risk_signals WHERE as_of >= DATE '2026-04-01'") + 0.08
+    )
 
 
 def test_bad_arguments_are_refused(tmp_path):

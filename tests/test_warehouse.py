@@ -21,8 +21,10 @@ def test_schema_has_every_table_of_the_data_model(empty_dir):
 
 def test_migrations_are_idempotent(empty_dir):
     wh = warehouse.get_warehouse(empty_dir)
-    wh.execute("INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) VALUES (?, ?, ?, ?, ?)",
-               ["c1", "Acme", "starter", "2025-01-01", "active"])
+    wh.execute(
+        "INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) VALUES (?, ?, ?, ?, ?)",
+        ["c1", "Acme", "starter", "2025-01-01", "active"],
+    )
     assert wh.migrate() == []
     warehouse.close_all()
     again = warehouse.get_warehouse(empty_dir)
@@ -51,24 +53,30 @@ def test_writer_request_reopens_a_read_only_holder(empty_dir):
 
 def test_failed_transaction_rolls_back(empty_dir):
     wh = warehouse.get_warehouse(empty_dir)
-    with pytest.raises(RuntimeError):
-        with wh.transaction() as cur:
-            cur.execute("INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) "
-                        "VALUES ('c1', 'A', 'starter', DATE '2025-01-01', 'active')")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), wh.transaction() as cur:
+        cur.execute(
+            "INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) "
+            "VALUES ('c1', 'A', 'starter', DATE '2025-01-01', 'active')"
+        )
+        raise RuntimeError("boom")
     assert wh.scalar("SELECT count(*) FROM customers") == 0
 
 
 def test_lock_held_by_another_process_gives_advice(empty_dir):
     warehouse.close_all()
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import duckdb, sys, time
-            con = duckdb.connect({str(empty_dir / 'warehouse.duckdb')!r})
+            con = duckdb.connect({str(empty_dir / "warehouse.duckdb")!r})
             print('locked', flush=True)
             time.sleep(30)
-        """)],
-        stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
