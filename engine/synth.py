@@ -358,7 +358,7 @@ class _World:
 
     # -- contract calendar: the possible churn day and hazard in every month ---
     def _contracts(self) -> None:
-        n, k_all = self.n, len(self.all_months)
+        k_all = len(self.all_months)
         signup_dom = self.signup_dates.day.to_numpy()
         signup_moy = self.signup_dates.month.to_numpy()
         moy = self.all_months.month.to_numpy()
@@ -381,7 +381,6 @@ class _World:
         # date (annual, renewal month) or the month's last day (annual, off-cycle).
         dom = np.where(annual & ~renewal_month, self.month_len[None, :], billing_dom)
         self.churn_day_of_month = self.month_first[None, :] + dom - 1  # day index since start
-        del n
 
     # -- the realised path ------------------------------------------------------
     def _simulate(self) -> None:
@@ -619,7 +618,7 @@ def _usage_chunk(world: _World, idx: np.ndarray, rng: np.random.Generator) -> pd
 
 
 def _tickets(world: _World) -> pd.DataFrame:
-    rng, n = world.rng_tickets, world.n
+    rng = world.rng_tickets
     alive = world.month_alive()
     ii, kk = np.nonzero(alive)
     h = world.health[ii, kk]
@@ -670,7 +669,6 @@ def _tickets(world: _World) -> pd.DataFrame:
         .reset_index(drop=True)
     )
     tickets.insert(0, "ticket_id", [f"T-{world.seed % 1000:03d}-{j + 1:07d}" for j in range(len(tickets))])
-    del n
     return tickets
 
 
@@ -778,7 +776,8 @@ def generate(
     start = world.start
     with warehouse.transaction() as cur:
         for table in TABLES:
-            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            statement = "DELETE FROM " + table  # noqa: S608 - names from the fixed TABLES allow-list
+            cur.execute(statement)
         cur.register("_keys", keys)
         cur.register("_customers", cust)
         cur.execute("INSERT INTO customers SELECT * FROM _customers")
