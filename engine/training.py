@@ -194,7 +194,6 @@ def train(
         "interval_level": model.interval_level,
         "seed": seed,
         "pos_weight": model.pos_weight_,
-        "interval_inflation": model.interval_inflation_,
     }
     version = registry.register(model, "churn", params, list(feats.FEATURE_NAMES), window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
