@@ -7,6 +7,7 @@ no traceback), 1 an unexpected bug.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -309,7 +310,21 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 # -- entry point -------------------------------------------------------------------------
+# Command groups that live in their own modules register themselves on import.
+COMMAND_MODULES = ("engine.cli_table", "engine.cli_forecast", "engine.cli_users", "engine.cli_ai", "engine.cli_ops")
+
+
+def _load_command_modules() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module, not an absent group
+                raise
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _load_command_modules()
     parser = argparse.ArgumentParser(prog="python -m engine", description="Customer Radar batch commands.")
     parser.add_argument(
         "--data-dir", default=None, help="folder holding the warehouse and models (default: $RADAR_DATA_DIR or ./data)"
