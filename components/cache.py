@@ -13,7 +13,8 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from engine import config, health, portfolio
+from engine import board, config, customer, health, portfolio
+from engine.access import Viewer
 from engine.warehouse import Warehouse, get_warehouse
 
 RESULT_TTL_SECONDS = 300
@@ -69,3 +70,46 @@ def mrr_by_plan(data_dir: str, as_of: date | None) -> pd.DataFrame:
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) -> pd.DataFrame:
     return portfolio.churn_by_plan_industry(warehouse(data_dir), as_of, months)
+
+
+# -- churn scores ---------------------------------------------------------------------------
+# Results derived from predictions are keyed on a "scores stamp" (latest scoring time and
+# count), so a fresh scoring run shows at once; the viewer is passed as (username, role).
+READINESS_TTL_SECONDS = 30
+
+
+@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
+def readiness(data_dir: str) -> health.Readiness:
+    return health.model_readiness(warehouse(data_dir), data_dir)
+
+
+def scores_stamp(data_dir: str) -> str:
+    latest, rows = warehouse(data_dir).rows("SELECT max(scored_at), count(*) FROM predictions")[0]
+    return f"{latest}|{rows}"
+
+
+def _viewer(who: tuple[str, str]) -> Viewer:
+    return Viewer(username=who[0], role=who[1])
+
+
+def viewer_key(viewer: Viewer) -> tuple[str, str]:
+    return (viewer.username, viewer.role)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
+    return board.board_frame(warehouse(data_dir), _viewer(who))
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def customer_360(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str) -> customer.Customer360:
+    return customer.customer_360(warehouse(data_dir), _viewer(who), customer_id)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
+def predicted_vs_realised(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
+    return portfolio.predicted_vs_realised(warehouse(data_dir), _viewer(who))
+
+
+def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:
+    return customer.search_customers(warehouse(data_dir), viewer, text)

@@ -138,7 +138,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 @command("demo", "make the app ready: demo data if empty, then a production model and fresh scores", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
-    from engine import registry, scoring, synth, training
+    from engine import registry, scoring, synth, training, users
 
     wh = get_warehouse(args.data_dir)
     if wh.is_empty():
@@ -146,6 +146,16 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"Generated {report.customers:,} demo customers up to {report.end} in {report.seconds:.1f} s.")
     else:
         print(f"Warehouse {wh.path} already has data; keeping it.")
+    logins = users.create_demo_users(wh, args.data_dir)
+    if logins:
+        by_password = {}
+        for login in logins:
+            by_password.setdefault(login.password, []).append(login.username)
+        print(f"Created {len(logins)} demo users in {users.users_path(args.data_dir)} (username / password):")
+        for password, names in by_password.items():
+            print(f"  {', '.join(names)} / {password}")
+    else:
+        print(f"Users file {users.users_path(args.data_dir)} already has users; keeping them.")
     try:
         registry.load_production("churn", args.data_dir)
     except RadarError as exc:
@@ -157,6 +167,8 @@ def _demo(args: argparse.Namespace) -> int:
     if not wh.scalar("SELECT count(*) FROM predictions"):
         report = scoring.score(wh, data_dir=args.data_dir, progress=_progress)
         print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")
+        history = scoring.backfill(wh, months=6, data_dir=args.data_dir, progress=_progress)
+        print(f"Back-scored {len(history)} past month ends for realised-vs-predicted charts.")
     return 0
 
 

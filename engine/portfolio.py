@@ -292,3 +292,79 @@ def churn_by_plan_industry(wh: Warehouse, as_of: date | None = None, months: int
     frame = frame.astype({"customers": "int64", "churned": "int64"})
     frame["churn_rate"] = frame["churned"] / frame["customers"]
     return frame
+
+
+# -- churn risk across the portfolio (from the scored board, already scoped to a viewer) --
+@dataclass(frozen=True)
+class RiskSummary:
+    """Revenue at risk = sum over scored accounts of churn probability x MRR x 12 (ARR)."""
+
+    accounts: int
+    arr: float
+    revenue_at_risk: float
+    revenue_at_risk_low: float  # the same sum over the interval bounds
+    revenue_at_risk_high: float
+    expected_churned_accounts: float
+    mean_probability: float | None
+    by_tier: pd.DataFrame  # risk_tier, accounts, arr, revenue_at_risk
+
+
+def risk_summary(board: pd.DataFrame) -> RiskSummary:
+    arr = board["mrr"] * 12
+    tiers = (
+        board.assign(arr=arr)
+        .groupby("risk_tier", observed=True)
+        .agg(accounts=("customer_id", "size"), arr=("arr", "sum"), revenue_at_risk=("revenue_at_risk", "sum"))
+        .reset_index()
+    )
+    return RiskSummary(
+        accounts=len(board),
+        arr=float(arr.sum()),
+        revenue_at_risk=float(board["revenue_at_risk"].sum()),
+        revenue_at_risk_low=float((board["ci_low"] * arr).sum()),
+        revenue_at_risk_high=float((board["ci_high"] * arr).sum()),
+        expected_churned_accounts=float(board["churn_probability"].sum()),
+        mean_probability=float(board["churn_probability"].mean()) if len(board) else None,
+        by_tier=tiers,
+    )
+
+
+def churn_risk_by_plan_industry(board: pd.DataFrame) -> pd.DataFrame:
+    """Mean predicted 90-day churn probability per plan tier x industry (with account counts)."""
+    return (
+        board.assign(industry=board["industry"].fillna("unknown"))
+        .groupby(["plan_tier", "industry"], observed=True)
+        .agg(mean_probability=("churn_probability", "mean"), customers=("customer_id", "size"))
+        .reset_index()
+    )
+
+
+def top_at_risk(board: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    return board.nlargest(n, "revenue_at_risk")
+
+
+def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
+    """For each past scoring date whose 90-day window has closed: the churn predicted then
+    (mean probability, expected churned accounts) against what happened (churned in (D, D+90])."""
+    end = data_as_of(wh)
+    if end is None:
+        return pd.DataFrame(
+            columns=["as_of", "customers", "expected_churned", "churned", "predicted_rate", "realised_rate"]
+        )
+    scope, params = viewer.owner_filter("c.csm_owner")
+    sql = f"""
+        WITH latest AS (
+            SELECT * FROM predictions WHERE as_of + INTERVAL 90 DAY <= ?
+            QUALIFY row_number() OVER (PARTITION BY customer_id, as_of ORDER BY scored_at DESC) = 1
+        )
+        SELECT p.as_of, count(*) AS customers, sum(p.churn_probability) AS expected_churned,
+               count(*) FILTER (WHERE c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY) AS churned,
+               any_value(p.model_version) AS model_version
+        FROM latest p JOIN customers c ON c.customer_id = p.customer_id
+        WHERE {scope}
+        GROUP BY p.as_of ORDER BY p.as_of
+    """  # noqa: S608 - {scope} is written by engine.access, values are bound
+    frame = wh.df(sql, [end, *params])
+    frame["predicted_rate"] = frame["expected_churned"] / frame["customers"]
+    frame["realised_rate"] = frame["churned"] / frame["customers"]
+    return frame

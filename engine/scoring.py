@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine import explain, health, registry, risk
@@ -43,13 +44,14 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k)
     components = risk.risk_components(frame)
     tiers = risk.risk_tier(pred.churn_probability)
-    actions = []
+    actions, top = [], []
     for i, row_drivers in enumerate(drivers):
-        raising = next((d.feature for d in row_drivers if d.shap_impact > 0), None)
+        raising = next((d for d in row_drivers if d.shap_impact > 0), None)
+        top.append(raising.reason if raising else None)
         actions.append(
             risk.recommended_action(
                 tiers[i],
-                raising,
+                raising.feature if raising else None,
                 float(pred.churn_probability[i]),
                 float(frame["mrr"].iloc[i] or 0),
                 frame["days_to_renewal"].iloc[i],
@@ -66,6 +68,9 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
             "risk_tier": tiers,
             "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
             "recommended_action": actions,
+            "mrr": frame["mrr"].to_numpy(dtype=float, na_value=np.nan),
+            "days_to_renewal": frame["days_to_renewal"].to_numpy(dtype=float, na_value=np.nan),
+            "top_driver": top,
         }
     )
 
@@ -102,9 +107,9 @@ def score(
         cur.register("_scored", scored)
         cur.execute(
             "INSERT INTO predictions (customer_id, as_of, model_version, churn_probability, ci_low, ci_high, "
-            "risk_score, risk_tier, drivers, recommended_action, scored_at) SELECT customer_id, as_of, model_version, "
-            "churn_probability, ci_low, ci_high, risk_score, risk_tier, drivers, recommended_action, scored_at "
-            "FROM _scored"
+            "risk_score, risk_tier, drivers, recommended_action, scored_at, mrr, days_to_renewal, top_driver) "
+            "SELECT customer_id, as_of, model_version, churn_probability, ci_low, ci_high, risk_score, risk_tier, "
+            "drivers, recommended_action, scored_at, mrr, days_to_renewal::INTEGER, top_driver FROM _scored"
         )
         cur.unregister("_scored")
     say(1.0, f"wrote {len(scored):,} predictions")
@@ -141,3 +146,24 @@ def latest_predictions(wh: Warehouse) -> pd.DataFrame:
         "SELECT * FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
         "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1"
     )
+
+
+def backfill(
+    wh: Warehouse, months: int = 6, data_dir: str | Path | None = None, progress: Progress | None = None
+) -> list[ScoreReport]:
+    """Score the last `months` month ends whose 90-day outcome is already known, so realised vs
+    predicted churn can be shown from day one. The production model may have trained on those
+    months, so these are in-sample; later scoring runs add genuinely out-of-sample points."""
+    from datetime import timedelta
+
+    end = health.data_as_of(wh)
+    if end is None:
+        raise BadInputError("The warehouse has no data to score.")
+    closed = end - timedelta(days=90)
+    dates = feats.month_ends(closed - timedelta(days=31 * months + 31), closed)[-months:]
+    reports = []
+    for i, as_of in enumerate(dates):
+        if progress:
+            progress(i / max(len(dates), 1), f"back-scoring {as_of}")
+        reports.append(score(wh, as_of=as_of, data_dir=data_dir))
+    return reports

@@ -102,6 +102,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "point-in-time MRR, renewal and top driver stored with each prediction (risk board reads them)",
+        [
+            "ALTER TABLE predictions ADD COLUMN mrr DOUBLE",
+            "ALTER TABLE predictions ADD COLUMN days_to_renewal INTEGER",
+            "ALTER TABLE predictions ADD COLUMN top_driver VARCHAR",
+        ],
+    ),
 ]
 
 # Tables in the data model, in load order (parents first).

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import cache, charts, kpi
+from components import auth, cache, charts, kpi
 from components import format as fmt
+from engine import portfolio
 from engine.errors import RadarError
 
 CHURN_WINDOW_MONTHS = 12
 
+viewer = auth.require_viewer("overview")
 st.title("Portfolio overview")
 
 data_dir = cache.current_data_dir()
@@ -47,11 +49,98 @@ with right.container(border=True):
     st.caption(f"Logo churn over the last {CHURN_WINDOW_MONTHS} months (hover for customer counts)")
     st.plotly_chart(charts.churn_heatmap(churn), config={"displayModeBar": False})
 
+
+def churn_risk_section() -> list[tuple[str, object, str]]:
+    """Revenue at risk and where it sits; returns extra CSV downloads."""
+    ready = cache.readiness(data_dir)
+    if not ready.ready:
+        st.warning(f"**Churn risk unavailable.** {ready.message}", icon=":material/model_training:")
+        return []
+    stamp = cache.scores_stamp(data_dir)
+    board = cache.board_frame(data_dir, cache.viewer_key(viewer), stamp)
+    if board.empty:
+        return []
+    summary = portfolio.risk_summary(board)
+    scored_as_of = fmt.day(board["as_of"].max())
+    st.subheader("Churn risk, next 90 days")
+    st.caption(f"{fmt.count(summary.accounts)} active accounts scored as of {scored_as_of} by `{ready.model_version}`")
+    kpi.kpi_row(
+        [
+            kpi.Kpi(
+                "ARR at risk",
+                fmt.money(summary.revenue_at_risk),
+                help="Σ churn probability × MRR × 12. Range from the 90 % intervals: "
+                f"{fmt.money(summary.revenue_at_risk_low)} – {fmt.money(summary.revenue_at_risk_high)}",
+            ),
+            kpi.Kpi(
+                "Share of ARR at risk", fmt.percent(summary.revenue_at_risk / summary.arr if summary.arr else None)
+            ),
+            kpi.Kpi("Expected churned accounts", fmt.count(round(summary.expected_churned_accounts))),
+            kpi.Kpi("Mean churn probability", fmt.percent(summary.mean_probability)),
+        ]
+    )
+    left, right = st.columns([1, 1.3], gap="medium")
+    with left.container(border=True):
+        st.markdown("#### Accounts by risk tier")
+        st.caption("Hover for each tier's ARR and ARR at risk")
+        st.plotly_chart(charts.risk_tier_bars(summary.by_tier), config={"displayModeBar": False})
+    cells = portfolio.churn_risk_by_plan_industry(board)
+    with right.container(border=True):
+        st.markdown("#### Predicted churn by plan tier and industry")
+        st.caption("Mean 90-day churn probability of active accounts")
+        st.plotly_chart(charts.probability_heatmap(cells), config={"displayModeBar": False})
+    left, right = st.columns([1.3, 1], gap="medium")
+    top = portfolio.top_at_risk(board, 10)
+    with left.container(border=True):
+        st.markdown("#### Top 10 accounts by ARR at risk")
+        st.dataframe(
+            top.assign(open="customer_360?customer_id=" + top["customer_id"]),
+            hide_index=True,
+            column_order=[
+                "open",
+                "name",
+                "plan_tier",
+                "csm_owner",
+                "churn_probability",
+                "revenue_at_risk",
+                "top_driver",
+            ],
+            column_config={
+                "open": st.column_config.LinkColumn("360", display_text="Open", width="small"),
+                "name": "Account",
+                "plan_tier": "Plan",
+                "csm_owner": "Owner",
+                "churn_probability": st.column_config.NumberColumn("Churn (90 d)", format="percent"),
+                "revenue_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
+                "top_driver": st.column_config.TextColumn("Top driver", width="large"),
+            },
+        )
+    history = cache.predicted_vs_realised(data_dir, cache.viewer_key(viewer), stamp)
+    with right.container(border=True):
+        st.markdown("#### Predicted vs realised churn")
+        if history.empty:
+            st.caption("Appears once a scoring date is 90 days old (its outcome is then known).")
+        else:
+            st.caption(
+                "Per scoring date: mean predicted probability against the share that churned within 90 days. "
+                "Dates scored by a model trained on them are in-sample."
+            )
+            st.plotly_chart(charts.predicted_vs_realised(history), config={"displayModeBar": False})
+    return [("Top accounts at risk", top.drop(columns=["drivers"], errors="ignore"), "top_at_risk.csv")]
+
+
+try:
+    risk_downloads = churn_risk_section()
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    risk_downloads = []
+
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
     ("MRR by plan tier", mrr, f"mrr_by_plan_{stamp}.csv"),
     ("Churn by plan tier and industry", churn, f"churn_by_plan_industry_{stamp}.csv"),
+    *risk_downloads,
 )
 with st.container(horizontal=True, vertical_alignment="center"):
     st.caption("Download the numbers as CSV:", width="content")

@@ -1,0 +1,286 @@
+"""Customer 360: everything about one account a CSM needs, scoped to the viewer's book.
+
+The figures describe the account "today", i.e. on the warehouse's latest data date; the
+churn score, drivers and action are the latest stored prediction (what the risk board shows).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+
+from engine import features as feats
+from engine import health, risk
+from engine.access import Viewer
+from engine.errors import BadInputError, NotFoundError
+from engine.warehouse import Warehouse
+
+USAGE_DAYS = 180
+RECENT_TICKETS = 25
+
+
+class NotInBookError(NotFoundError):
+    """The account exists but belongs to another CSM's book (nothing else is said about it)."""
+
+
+@dataclass(frozen=True)
+class Customer360:
+    customer_id: str
+    as_of: date
+    profile: dict
+    prediction: dict | None  # None when the account has not been scored (e.g. churned, or no model yet)
+    drivers: list[dict]
+    components: dict
+    usage_weekly: pd.DataFrame  # week, event_type, events
+    velocity: dict
+    tickets: pd.DataFrame
+    support: dict
+    opportunities: pd.DataFrame
+    mrr_history: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """The Customer 360 contract of DESIGN.md."""
+        p = self.prediction or {}
+        return {
+            **self.profile,
+            "churn_probability": p.get("churn_probability"),
+            "confidence_interval": [p.get("ci_low"), p.get("ci_high")] if p else None,
+            "risk_tier": p.get("risk_tier"),
+            "risk_score": p.get("risk_score"),
+            "recommended_action": p.get("recommended_action"),
+            "model_version": p.get("model_version"),
+            "latest_prediction_at": p.get("scored_at"),
+            "top_shap_features": self.drivers,
+            "components": self.components,
+            "events_last_30d": self.velocity.get("events_last_30d"),
+            "open_ticket_count": self.support.get("open_tickets"),
+        }
+
+
+def clean_customer_id(customer_id) -> str:
+    text = str(customer_id or "").strip()
+    if not text:
+        raise BadInputError("Give a customer id (open an account from the risk board, or paste its id).")
+    if len(text) > 200 or any(ord(ch) < 32 for ch in text):
+        raise BadInputError("That does not look like a customer id; copy it from the risk board.")
+    return text
+
+
+def check_access(wh: Warehouse, viewer: Viewer, customer_id: str) -> str:
+    """The cleaned id when the viewer may see the account; otherwise a not-found / not-in-book error."""
+    customer_id = clean_customer_id(customer_id)
+    found = wh.rows("SELECT csm_owner FROM customers WHERE customer_id = ?", [customer_id])
+    if not found:
+        raise NotFoundError(
+            f"No customer with id '{customer_id}'. Check the link, or find the account on the risk board."
+        )
+    if not viewer.owns(found[0][0]):
+        raise NotInBookError("This account is not in your book. Ask its owner or a team lead if you need it.")
+    return customer_id
+
+
+def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360:
+    customer_id = check_access(wh, viewer, customer_id)
+    as_of = health.data_as_of(wh)
+    profile = _profile(wh, customer_id, as_of)
+    prediction, drivers = _prediction(wh, customer_id)
+    frame = feats.features_as_of(wh, as_of, customer_id)
+    components = {}
+    if not frame.empty:
+        c = risk.risk_components(frame).iloc[0]
+        components = {k: float(c[k]) for k in ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")}
+    notes = []
+    if prediction is None:
+        notes.append(
+            "No churn score for this account yet: it is not active, or scoring has not run since it was added "
+            "(an admin can run `python -m engine score`)."
+        )
+    usage = _usage_weekly(wh, customer_id, as_of)
+    return Customer360(
+        customer_id=customer_id,
+        as_of=as_of,
+        profile=profile,
+        prediction=prediction,
+        drivers=drivers,
+        components=components,
+        usage_weekly=usage,
+        velocity=_velocity(wh, customer_id, as_of),
+        tickets=_tickets(wh, customer_id),
+        support=_support(wh, customer_id, as_of),
+        opportunities=_opportunities(wh, customer_id),
+        mrr_history=wh.df(
+            "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
+        ),
+        notes=notes,
+    )
+
+
+def _profile(wh: Warehouse, customer_id: str, as_of: date) -> dict:
+    row = wh.df(
+        """
+        SELECT c.*, (SELECT arg_max(mrr, month) FROM mrr_history m WHERE m.customer_id = c.customer_id
+                     AND m.month <= ?) AS mrr
+        FROM customers c WHERE c.customer_id = ?
+        """,
+        [as_of, customer_id],
+    ).iloc[0]
+    end = row["churn_date"] if pd.notna(row["churn_date"]) else pd.Timestamp(as_of)
+    mrr = float(row["mrr"]) if pd.notna(row["mrr"]) and row["status"] == "active" else 0.0
+    renewal = _next_renewal(row, as_of)
+    return {
+        "customer_id": customer_id,
+        "name": row["name"],
+        "plan_tier": row["plan_tier"],
+        "billing_cycle": _text(row.get("billing_cycle")),
+        "industry": _text(row["industry"]),
+        "region": _text(row["region"]),
+        "seats": int(row["seats"]) if pd.notna(row["seats"]) else None,
+        "csm_owner": _text(row["csm_owner"]),
+        "gtm_stage": _text(row["gtm_stage"]),
+        "status": row["status"],
+        "signup_date": pd.Timestamp(row["signup_date"]).date(),
+        "churn_date": pd.Timestamp(row["churn_date"]).date() if pd.notna(row["churn_date"]) else None,
+        "tenure_days": int((pd.Timestamp(end) - pd.Timestamp(row["signup_date"])).days),
+        "mrr": mrr,
+        "arr": mrr * 12,
+        "renewal_date": renewal,
+        "days_to_renewal": (renewal - as_of).days if renewal else None,
+    }
+
+
+def _text(value) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) or pd.isna(value) else str(value)
+
+
+def _next_renewal(row: pd.Series, as_of: date) -> date | None:
+    """The next renewal after `as_of`: the contract end if later, else the next anniversary of signup
+    for the billing cycle (the same rule the churn features use)."""
+    if row["status"] != "active":
+        return None
+    end = row["contract_end_date"]
+    if pd.notna(end) and pd.Timestamp(end).date() > as_of:
+        return pd.Timestamp(end).date()
+    step = pd.DateOffset(years=1) if row.get("billing_cycle") == "annual" else pd.DateOffset(months=1)
+    when = pd.Timestamp(row["signup_date"])
+    if when.date() > as_of:
+        return when.date()
+    n = 0
+    while (when + step * n).date() <= as_of:
+        n += 1
+    return (when + step * n).date()
+
+
+def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict]]:
+    rows = wh.df(
+        "SELECT * FROM predictions WHERE customer_id = ? ORDER BY as_of DESC, scored_at DESC LIMIT 1", [customer_id]
+    )
+    if rows.empty:
+        return None, []
+    r = rows.iloc[0]
+    prediction = {
+        "churn_probability": float(r["churn_probability"]),
+        "ci_low": float(r["ci_low"]),
+        "ci_high": float(r["ci_high"]),
+        "risk_tier": r["risk_tier"],
+        "risk_score": float(r["risk_score"]) if pd.notna(r["risk_score"]) else None,
+        "recommended_action": r["recommended_action"],
+        "model_version": r["model_version"],
+        "as_of": pd.Timestamp(r["as_of"]).date(),
+        "scored_at": pd.Timestamp(r["scored_at"]).to_pydatetime(),
+        "revenue_at_risk": float(r["churn_probability"]) * float(r["mrr"] or 0) * 12 if pd.notna(r["mrr"]) else None,
+    }
+    drivers = json.loads(r["drivers"]) if isinstance(r["drivers"], str) and r["drivers"] else []
+    for d in drivers:
+        d.setdefault("label", feats.LABELS.get(d.get("feature"), str(d.get("feature"))))
+    return prediction, drivers
+
+
+def _usage_weekly(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
+    return wh.df(
+        """
+        SELECT date_trunc('week', date)::DATE AS week, event_type, sum(events)::BIGINT AS events,
+               max(active_users) AS peak_active_users
+        FROM usage_daily WHERE customer_id = ? AND date > ? AND date <= ?
+        GROUP BY ALL ORDER BY week, event_type
+        """,
+        [customer_id, as_of - timedelta(days=USAGE_DAYS), as_of],
+    )
+
+
+def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> dict:
+    """Recent activity and how fast it is changing."""
+    e30, prev30, last_day = wh.rows(
+        """
+        SELECT coalesce(sum(events) FILTER (WHERE date > CAST(? AS DATE) - 30), 0),
+               coalesce(sum(events) FILTER (WHERE date <= CAST(? AS DATE) - 30 AND date > CAST(? AS DATE) - 60), 0),
+               max(date)
+        FROM usage_daily WHERE customer_id = ? AND date <= ?
+        """,
+        [as_of, as_of, as_of, customer_id, as_of],
+    )[0]
+    change = (e30 - prev30) / prev30 if prev30 else None
+    return {
+        "events_last_30d": int(e30),
+        "events_prev_30d": int(prev30),
+        "change_30d": change,  # fraction: -0.4 means 40 % fewer events than the 30 days before
+        "usage_decay_score": max(0.0, 1 - e30 / prev30) if prev30 else 0.0,
+        "last_active": last_day,
+        "days_since_last_event": (as_of - last_day).days if last_day else None,
+    }
+
+
+def _tickets(wh: Warehouse, customer_id: str) -> pd.DataFrame:
+    return wh.df(
+        """
+        SELECT ticket_id, opened_at, closed_at, priority, topic, status, csat, subject
+        FROM support_tickets WHERE customer_id = ? ORDER BY opened_at DESC LIMIT ?
+        """,
+        [customer_id, RECENT_TICKETS],
+    )
+
+
+def _support(wh: Warehouse, customer_id: str, as_of: date) -> dict:
+    open_now, high_open, t90, hours, csat = wh.rows(
+        """
+        SELECT count(*) FILTER (WHERE closed_at IS NULL),
+               count(*) FILTER (WHERE closed_at IS NULL AND priority IN ('high', 'urgent')),
+               count(*) FILTER (WHERE opened_at > CAST(? AS DATE) - 90),
+               avg(epoch(closed_at - opened_at) / 3600.0) FILTER (WHERE closed_at > CAST(? AS DATE) - 90),
+               avg(csat) FILTER (WHERE closed_at > CAST(? AS DATE) - 90)
+        FROM support_tickets WHERE customer_id = ?
+        """,
+        [as_of, as_of, as_of, customer_id],
+    )[0]
+    return {
+        "open_tickets": int(open_now),
+        "open_high_priority": int(high_open),
+        "tickets_90d": int(t90),
+        "avg_resolution_hours_90d": float(hours) if hours is not None else None,
+        "csat_avg_90d": float(csat) if csat is not None else None,
+    }
+
+
+def _opportunities(wh: Warehouse, customer_id: str) -> pd.DataFrame:
+    return wh.df(
+        """
+        SELECT opportunity_id, opportunity_type, stage, amount, created_date, close_date, owner
+        FROM gtm_opportunities WHERE customer_id = ? ORDER BY close_date DESC NULLS LAST
+        """,
+        [customer_id],
+    )
+
+
+def search_customers(wh: Warehouse, viewer: Viewer, text: str, limit: int = 20) -> pd.DataFrame:
+    """Accounts in the viewer's book whose name or id contains `text` (for a picker)."""
+    scope, params = viewer.owner_filter("csm_owner")
+    pattern = "%" + str(text or "").strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return wh.df(
+        f"SELECT customer_id, name, plan_tier, status FROM customers WHERE {scope} "  # noqa: S608 - engine-written scope
+        "AND (lower(name) LIKE ? ESCAPE '\\' OR lower(customer_id) LIKE ? ESCAPE '\\') "
+        "ORDER BY status, name LIMIT ?",
+        [*params, pattern, pattern, int(limit)],
+    )

@@ -1,0 +1,191 @@
+"""Customer 360 (`?customer_id=`): why an account is at risk and what to do about it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import auth, cache, charts
+from components import format as fmt
+from engine.customer import NotInBookError
+from engine.errors import NotFoundError, RadarError
+
+viewer = auth.require_viewer("customer_360")
+data_dir = cache.current_data_dir()
+customer_id = st.query_params.get("customer_id", "").strip()
+
+
+def pick_account() -> None:
+    """No id in the link: let the user find an account in their book."""
+    st.title("Customer 360")
+    text = st.text_input("Find an account", placeholder="Name or customer id", icon=":material/search:")
+    if not text.strip():
+        st.caption("Type part of a name or id, or open an account from the risk board.")
+        st.stop()
+    found = cache.search_customers(data_dir, viewer, text)
+    if found.empty:
+        st.info("No account in your book matches that.", icon=":material/search_off:")
+        st.stop()
+    for row in found.itertuples():
+        st.page_link(
+            "pages/customer_360.py",
+            label=f"{row.name} · {row.plan_tier} · {row.status}",
+            query_params={"customer_id": row.customer_id},
+            icon=":material/person:",
+        )
+    st.stop()
+
+
+if not customer_id:
+    pick_account()
+
+try:
+    c360 = cache.customer_360(data_dir, cache.viewer_key(viewer), customer_id, cache.scores_stamp(data_dir))
+except NotInBookError as exc:
+    st.title("Customer 360")
+    st.error(str(exc), icon=":material/lock:")
+    st.page_link("pages/risk_board.py", label="Back to your risk board", icon=":material/arrow_back:")
+    st.stop()
+except NotFoundError as exc:
+    st.title("Customer 360")
+    st.error(str(exc), icon=":material/person_off:")
+    st.page_link("pages/risk_board.py", label="Back to the risk board", icon=":material/arrow_back:")
+    st.stop()
+except RadarError as exc:
+    st.title("Customer 360")
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+p, pred = c360.profile, c360.prediction
+st.title(p["name"])
+st.caption(
+    f"`{p['customer_id']}` · {str(p['plan_tier']).capitalize()} plan · {p['industry'] or 'industry unknown'} · "
+    f"{p['region'] or 'region unknown'} · owner **{p['csm_owner'] or 'unassigned'}** · data as of {fmt.day(c360.as_of)}"
+)
+if p["status"] != "active":
+    st.warning(f"This account churned on {fmt.day(p['churn_date'])}.", icon=":material/person_off:")
+
+renewal = f"{fmt.day(p['renewal_date'])}" if p["renewal_date"] else "—"
+header = st.columns(6)
+header[0].metric("MRR", fmt.money(p["mrr"]), border=True, help=f"ARR {fmt.money(p['arr'])}")
+header[1].metric(
+    "Tenure", f"{p['tenure_days'] / 365.25:.1f} years", border=True, help=f"since {fmt.day(p['signup_date'])}"
+)
+header[2].metric(
+    "Renewal",
+    renewal,
+    border=True,
+    help=f"in {p['days_to_renewal']} days · billed {p['billing_cycle'] or 'unknown'}" if p["renewal_date"] else None,
+)
+header[3].metric("Seats", fmt.count(p["seats"]), border=True)
+header[4].metric("GTM stage", str(p["gtm_stage"] or "—").replace("_", " "), border=True)
+header[5].metric("Industry", str(p["industry"] or "—").capitalize(), border=True)
+
+for note in c360.notes:
+    st.info(note, icon=":material/info:")
+ready = cache.readiness(data_dir)
+if not ready.ready:
+    st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
+
+if pred is not None and ready.ready:
+    risk_col, action_col = st.columns([1, 1.4], gap="medium")
+    with risk_col.container(border=True):
+        st.markdown("#### Churn risk (next 90 days)")
+        tier = str(pred["risk_tier"])
+        color = charts.RISK_TIER_COLORS.get(tier, "#64748B")
+        st.markdown(
+            f"<span style='font-size:2.4rem;font-weight:700'>{fmt.percent(pred['churn_probability'])}</span> "
+            f"<span style='background:{color};color:white;border-radius:0.5rem;padding:0.15rem 0.6rem;"
+            f"font-weight:600'>{tier.upper()}</span>",
+            unsafe_allow_html=True,
+        )
+        st.caption(
+            f"90 % interval {fmt.percent(pred['ci_low'])} – {fmt.percent(pred['ci_high'])} · "
+            f"ARR at risk {fmt.money(pred['revenue_at_risk'])} · model `{pred['model_version']}`, "
+            f"scored as of {fmt.day(pred['as_of'])}"
+        )
+        comp = c360.components
+        if comp:
+            st.markdown(f"**Risk score {pred['risk_score']:.2f}** from its components:")
+            st.progress(min(1.0, comp["usage_decay_score"]), text=f"Usage decay {comp['usage_decay_score']:.2f}")
+            st.progress(
+                min(1.0, comp["compliance_gap_score"]), text=f"Compliance gap {comp['compliance_gap_score']:.2f}"
+            )
+            st.progress(
+                min(1.0, comp["vendor_risk_flags"] / 3), text=f"Vendor risk flags {comp['vendor_risk_flags']:.0f}"
+            )
+    with action_col.container(border=True):
+        st.markdown("#### Recommended action")
+        st.info(pred["recommended_action"], icon=":material/task_alt:")
+        st.markdown("#### Why: the drivers behind the score")
+        if c360.drivers:
+            st.plotly_chart(charts.shap_bars(c360.drivers), config={"displayModeBar": False})
+            for d in c360.drivers:
+                arrow = ":red[▲ raises risk]" if d["shap_impact"] > 0 else ":green[▼ lowers risk]"
+                st.markdown(f"- {d['reason']} — {arrow}")
+        else:
+            st.caption("No drivers were stored with this score.")
+
+usage_col, support_col = st.columns([1.4, 1], gap="medium")
+with usage_col.container(border=True):
+    v = c360.velocity
+    st.markdown("#### Product usage (last 180 days)")
+    m = st.columns(3)
+    m[0].metric(
+        "Events, last 30 days",
+        fmt.count(v["events_last_30d"]),
+        delta=fmt.percent(v["change_30d"]) if v["change_30d"] is not None else None,
+        help="Change versus the 30 days before",
+    )
+    m[1].metric("Usage decay", f"{v['usage_decay_score']:.2f}", help="max(0, 1 − last 30 days / previous 30 days)")
+    m[2].metric(
+        "Last active", f"{v['days_since_last_event']} days ago" if v["days_since_last_event"] is not None else "never"
+    )
+    if c360.usage_weekly.empty:
+        st.caption("No product usage recorded in the last 180 days.")
+    else:
+        st.plotly_chart(charts.usage_area(c360.usage_weekly), config={"displayModeBar": False})
+with support_col.container(border=True):
+    s = c360.support
+    st.markdown("#### Support health")
+    m = st.columns(3)
+    m[0].metric("Open tickets", fmt.count(s["open_tickets"]), help=f"{s['open_high_priority']} high priority")
+    m[1].metric("Tickets, 90 days", fmt.count(s["tickets_90d"]))
+    m[2].metric("CSAT (90 d)", f"{s['csat_avg_90d']:.1f}" if s["csat_avg_90d"] is not None else "—")
+    if s["avg_resolution_hours_90d"] is not None:
+        st.caption(f"Average resolution time over 90 days: {s['avg_resolution_hours_90d']:.0f} hours")
+    st.dataframe(
+        c360.tickets,
+        hide_index=True,
+        height=260,
+        column_order=["opened_at", "priority", "status", "subject", "topic", "csat"],
+        column_config={
+            "opened_at": st.column_config.DatetimeColumn("Opened", format="D MMM YYYY"),
+            "subject": st.column_config.TextColumn("Subject", width="large"),
+            "csat": st.column_config.NumberColumn("CSAT", format="%.1f"),
+        },
+    )
+
+mrr_col, opp_col = st.columns([1, 1], gap="medium")
+with mrr_col.container(border=True):
+    st.markdown("#### MRR history")
+    if c360.mrr_history.empty:
+        st.caption("No MRR recorded.")
+    else:
+        st.plotly_chart(charts.mrr_steps(c360.mrr_history), config={"displayModeBar": False})
+with opp_col.container(border=True):
+    st.markdown("#### Opportunities")
+    if c360.opportunities.empty:
+        st.caption("No opportunities recorded.")
+    else:
+        st.dataframe(
+            c360.opportunities,
+            hide_index=True,
+            column_order=["opportunity_type", "stage", "amount", "close_date", "owner"],
+            column_config={
+                "opportunity_type": "Type",
+                "stage": "Stage",
+                "amount": st.column_config.NumberColumn("Amount", format="dollar"),
+                "close_date": st.column_config.DateColumn("Close date", format="D MMM YYYY"),
+                "owner": "Owner",
+            },
+        )

@@ -1,0 +1,169 @@
+"""Risk board: every active account in the viewer's book, ranked by revenue at risk."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import auth, cache, status
+from components import format as fmt
+from engine import board
+from engine.errors import RadarError
+
+PAGE_SIZES = (25, 50, 100)
+RENEWAL_WINDOWS = {"Any time": None, "Next 30 days": 30, "Next 60 days": 60, "Next 90 days": 90, "Next 180 days": 180}
+
+viewer = auth.require_viewer("risk_board")
+st.title("Risk board")
+data_dir = cache.current_data_dir()
+status.require_scores(data_dir)
+
+try:
+    frame = cache.board_frame(data_dir, cache.viewer_key(viewer), cache.scores_stamp(data_dir))
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+if frame.empty:
+    st.info(
+        "No scored accounts in your book yet. If you just got accounts assigned, they appear after the next "
+        "scoring run."
+        if not viewer.sees_everyone
+        else "No active customer has a churn score yet.",
+        icon=":material/inbox:",
+    )
+    st.stop()
+
+options = board.filter_options(frame)
+with st.container(border=True):
+    row1 = st.columns([1.2, 1, 1, 1, 1], vertical_alignment="bottom")
+    search = row1[0].text_input("Search", placeholder="Name or customer id", icon=":material/search:")
+    tiers = row1[1].multiselect("Risk tier", options["tiers"], format_func=str.capitalize)
+    plans = row1[2].multiselect("Plan", options["plans"], format_func=str.capitalize)
+    industries = row1[3].multiselect("Industry", options["industries"], format_func=str.capitalize)
+    regions = row1[4].multiselect("Region", options["regions"])
+    row2 = st.columns([1.2, 1, 1, 1, 1], vertical_alignment="bottom")
+    owners = (
+        row2[0].multiselect("Owner", options["owners"]) if viewer.sees_everyone else ()
+    )  # a CSM's board is only their own book
+    renewal = row2[1].selectbox("Renewal", list(RENEWAL_WINDOWS))
+    min_mrr = row2[2].number_input("Minimum MRR ($)", min_value=0, value=0, step=500)
+    sort_by = row2[3].selectbox("Sort by", list(board.SORTABLE), format_func=board.SORTABLE.get)
+    descending = row2[4].toggle("Highest first", value=True)
+
+filters = board.BoardFilters(
+    tiers=tuple(tiers),
+    plans=tuple(plans),
+    industries=tuple(industries),
+    regions=tuple(regions),
+    owners=tuple(owners),
+    renewal_within_days=RENEWAL_WINDOWS[renewal],
+    min_mrr=float(min_mrr) or None,
+    search=search,
+)
+# A new filter or sort starts again from page 1.
+signature = (filters, sort_by, descending, st.session_state.get("board_page_size"))
+if st.session_state.get("board_signature") != signature:
+    st.session_state["board_signature"] = signature
+    st.session_state["board_page"] = 1
+page_size = st.session_state.get("board_page_size", PAGE_SIZES[0])
+page_number = st.session_state.get("board_page", 1)
+try:
+    page = board.page_of(frame, filters, sort_by, descending, page_number, page_size)
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+book = "your book" if not viewer.sees_everyone else "the portfolio"
+st.caption(
+    f"{fmt.count(len(frame))} scored accounts in {book} · churn scores as of **{fmt.day(page.as_of)}** "
+    f"by model `{page.model_version}` · 90 % intervals in brackets"
+)
+cards = st.columns(4)
+cards[0].metric("Matching accounts", fmt.count(page.total), border=True)
+cards[1].metric(
+    "ARR at risk",
+    fmt.money(page.revenue_at_risk),
+    help="Sum of churn probability × MRR × 12 over the matching accounts",
+    border=True,
+)
+cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
+matching = board.filter_board(frame, filters)
+urgent = int(matching["risk_tier"].isin(["high", "critical"]).sum())
+cards[3].metric("High or critical", fmt.count(urgent), border=True)
+
+rows = page.rows.assign(
+    open=lambda d: "customer_360?customer_id=" + d["customer_id"],
+    interval=lambda d: [f"{lo * 100:.0f}–{hi * 100:.0f}%" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
+    risk_tier=lambda d: d["risk_tier"].str.capitalize(),
+    plan_tier=lambda d: d["plan_tier"].str.capitalize(),
+)
+selection = st.dataframe(
+    rows,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="board_table",
+    column_order=[
+        "open",
+        "name",
+        "plan_tier",
+        "mrr",
+        "churn_probability",
+        "interval",
+        "risk_tier",
+        "revenue_at_risk",
+        "top_driver",
+        "days_to_renewal",
+        "csm_owner",
+        "recommended_action",
+    ],
+    column_config={
+        "open": st.column_config.LinkColumn("360", display_text="Open", width="small", help="Open Customer 360"),
+        "name": st.column_config.TextColumn("Account", width="medium"),
+        "plan_tier": st.column_config.TextColumn("Plan", width="small"),
+        "mrr": st.column_config.NumberColumn("MRR", format="dollar", width="small"),
+        "churn_probability": st.column_config.ProgressColumn(
+            "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width="small"
+        ),
+        "interval": st.column_config.TextColumn("90 % interval", width="small"),
+        "risk_tier": st.column_config.TextColumn("Tier", width="small"),
+        "revenue_at_risk": st.column_config.NumberColumn(
+            "ARR at risk", format="dollar", help="Churn probability × MRR × 12", width="small"
+        ),
+        "top_driver": st.column_config.TextColumn("Top driver", width="large"),
+        "days_to_renewal": st.column_config.NumberColumn("Renewal in (days)", format="%d", width="small"),
+        "csm_owner": st.column_config.TextColumn("Owner", width="small"),
+        "recommended_action": st.column_config.TextColumn("Recommended action", width="large"),
+    },
+)
+
+chosen = selection.selection.rows if selection is not None else []
+with st.container(horizontal=True, vertical_alignment="center"):
+    if chosen:
+        picked = page.rows.iloc[chosen[0]]
+        if st.button(f"Open Customer 360: {picked['name']}", type="primary", icon=":material/person_search:"):
+            st.switch_page("pages/customer_360.py", query_params={"customer_id": picked["customer_id"]})
+    else:
+        st.caption("Select a row (or use its Open link) to see the account's Customer 360.", width="content")
+    st.space("stretch")
+    st.selectbox(
+        "Rows per page",
+        PAGE_SIZES,
+        key="board_page_size",
+        label_visibility="collapsed",
+        width=110,
+        format_func=lambda n: f"{n} rows",
+    )
+    st.session_state["board_page"] = page.page  # clamped to the pages there are
+    st.number_input(
+        "Page", min_value=1, max_value=page.pages, key="board_page", label_visibility="collapsed", width=110
+    )
+    st.caption(f"page {page.page} of {page.pages}", width="content")
+    st.download_button(
+        "Download CSV",
+        board.export_frame(board.sort_board(matching, sort_by, descending)).to_csv(index=False),
+        file_name=f"risk_board_{page.as_of}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        help="Every matching account, not only this page",
+    )
