@@ -48,3 +48,29 @@ def empty_dir(tmp_path) -> Path:
     target = tmp_path / "empty"
     warehouse.get_warehouse(target)
     return target
+
+
+@pytest.fixture(scope="session")
+def scored_dir(generated_dir, tmp_path_factory) -> Path:
+    """The generated warehouse with a production churn model, today's scores and six
+    back-scored month ends. Read-only for tests: copy it to write."""
+    from engine import scoring, training
+
+    root = tmp_path_factory.mktemp("scored") / "data"
+    shutil.copytree(generated_dir, root)
+    wh = warehouse.get_warehouse(root)
+    training.train(wh, data_dir=root)
+    scoring.score(wh, data_dir=root)
+    scoring.backfill(wh, months=3, data_dir=root)
+    warehouse.close_all()
+    from engine import store
+
+    store.dispose_all()
+    return root
+
+
+@pytest.fixture
+def scored_copy(scored_dir, tmp_path) -> Path:
+    target = tmp_path / "scored"
+    shutil.copytree(scored_dir, target)
+    return target

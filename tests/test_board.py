@@ -1,0 +1,181 @@
+"""Risk board, Customer 360 and portfolio risk: scoping, filters, states (engine level)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from engine import board, customer, health, portfolio, registry, warehouse
+from engine.access import Viewer
+from engine.errors import BadInputError, NotFoundError
+
+EXEC = Viewer("exec", "executive")
+
+
+@pytest.fixture
+def wh(scored_dir):
+    return warehouse.get_warehouse(scored_dir, read_only=True)
+
+
+@pytest.fixture
+def frame(wh):
+    return board.board_frame(wh, EXEC)
+
+
+def test_board_has_every_active_customer_once_ranked_by_revenue_at_risk(wh, frame):
+    latest = wh.scalar("SELECT max(as_of) FROM predictions")
+    active = wh.scalar(
+        "SELECT count(*) FROM customers WHERE signup_date <= ? AND (churn_date IS NULL OR churn_date > ?)",
+        [latest, latest],
+    )
+    assert len(frame) == active and frame["customer_id"].is_unique
+    assert frame["revenue_at_risk"].is_monotonic_decreasing
+    expected = frame["churn_probability"] * frame["mrr"] * 12
+    assert (frame["revenue_at_risk"] - expected).abs().max() < 1e-6
+    assert (frame["ci_low"] <= frame["churn_probability"]).all() and (
+        frame["churn_probability"] <= frame["ci_high"]
+    ).all()
+    assert frame["top_driver"].notna().mean() > 0.9
+    assert set(frame["risk_tier"]) <= {"low", "medium", "high", "critical"}
+
+
+def test_a_csm_sees_only_their_own_book(wh, frame):
+    owner = frame["csm_owner"].value_counts().index[0]
+    mine = board.board_frame(wh, Viewer(owner, "csm"))
+    assert len(mine) == (frame["csm_owner"] == owner).sum() > 0
+    assert set(mine["csm_owner"]) == {owner}
+    assert board.board_frame(wh, Viewer("nobody.here", "csm")).empty
+
+
+def test_filters_search_sort_and_pages(frame):
+    row = frame.iloc[len(frame) // 2]
+    found = board.filter_board(frame, board.BoardFilters(search=row["name"][:8].upper()))
+    assert row["customer_id"] in set(found["customer_id"])
+    assert len(board.filter_board(frame, board.BoardFilters(search=row["customer_id"]))) == 1
+    # A search is plain text, not a pattern.
+    assert board.filter_board(frame, board.BoardFilters(search=".*")).empty
+    f = board.BoardFilters(tiers=("low",), plans=("growth",), renewal_within_days=90, min_mrr=1000)
+    hit = board.filter_board(frame, f)
+    assert len(hit) > 0
+    assert set(hit["risk_tier"]) == {"low"} and set(hit["plan_tier"]) == {"growth"}
+    assert hit["days_to_renewal"].between(0, 90).all() and (hit["mrr"] >= 1000).all()
+    page = board.page_of(frame, f, "mrr", descending=False, page=2, page_size=10)
+    ordered = hit.sort_values("mrr", kind="stable")
+    assert page.total == len(hit) and page.pages == -(-len(hit) // 10)
+    assert page.rows["customer_id"].tolist() == ordered["customer_id"].iloc[10:20].tolist()
+    assert page.revenue_at_risk == pytest.approx(hit["revenue_at_risk"].sum())
+    last = board.page_of(frame, f, page=10_000, page_size=10)
+    assert last.page == last.pages and len(last.rows) == len(hit) - 10 * (last.pages - 1)
+
+
+def test_board_refuses_bad_input(frame):
+    with pytest.raises(BadInputError, match="sort"):
+        board.sort_board(frame, "drop table")
+    with pytest.raises(BadInputError, match="negative"):
+        board.filter_board(frame, board.BoardFilters(min_mrr=-1))
+    with pytest.raises(BadInputError, match="Page size"):
+        board.page_of(frame, page_size=0)
+
+
+def test_export_has_stable_columns(frame):
+    out = board.export_frame(frame.head(3))
+    assert list(out.columns)[:3] == ["customer_id", "name", "plan"]
+    assert "revenue_at_risk_arr" in out and "drivers" not in out
+
+
+def test_customer_360_for_owner_and_refusal_for_other_csm(wh, frame):
+    row = frame.iloc[0]
+    owner = Viewer(row["csm_owner"], "csm")
+    c = customer.customer_360(wh, owner, row["customer_id"])
+    assert c.profile["name"] == row["name"] and c.prediction["churn_probability"] == pytest.approx(
+        row["churn_probability"]
+    )
+    assert c.drivers and {"feature", "value", "shap_impact", "reason", "label"} <= set(c.drivers[0])
+    assert set(c.components) == {"usage_decay_score", "compliance_gap_score", "vendor_risk_flags"}
+    assert not c.usage_weekly.empty and c.velocity["events_last_30d"] >= 0
+    assert c.mrr_history["month"].is_monotonic_increasing
+    contract = c.as_dict()
+    for key in (
+        "mrr",
+        "tenure_days",
+        "churn_probability",
+        "risk_tier",
+        "top_shap_features",
+        "events_last_30d",
+        "open_ticket_count",
+        "gtm_stage",
+        "latest_prediction_at",
+    ):
+        assert key in contract
+    other = frame.loc[frame["csm_owner"] != row["csm_owner"], "csm_owner"].iloc[0]
+    with pytest.raises(customer.NotInBookError) as refused:
+        customer.customer_360(wh, Viewer(other, "csm"), row["customer_id"])
+    message = str(refused.value)
+    assert row["name"] not in message and row["customer_id"] not in message and "%" not in message
+
+
+def test_unknown_and_malformed_customer_ids(wh):
+    with pytest.raises(NotFoundError, match="No customer with id"):
+        customer.customer_360(wh, EXEC, "no-such-id")
+    with pytest.raises(BadInputError):
+        customer.customer_360(wh, EXEC, "   ")
+    with pytest.raises(BadInputError):
+        customer.customer_360(wh, EXEC, "x" * 500)
+
+
+def test_customer_search_is_scoped_and_literal(wh, frame):
+    owner = frame["csm_owner"].iloc[0]
+    hits = customer.search_customers(wh, Viewer(owner, "csm"), "")
+    mine = set(wh.df("SELECT customer_id FROM customers WHERE csm_owner = ?", [owner])["customer_id"])
+    assert len(hits) > 0 and set(hits["customer_id"]) <= mine
+    assert customer.search_customers(wh, EXEC, "%").empty  # a literal percent sign, not a wildcard
+
+
+def test_risk_summary_and_heatmap_add_up(frame):
+    s = portfolio.risk_summary(frame)
+    assert s.revenue_at_risk == pytest.approx(frame["revenue_at_risk"].sum())
+    assert s.revenue_at_risk_low <= s.revenue_at_risk <= s.revenue_at_risk_high
+    assert s.by_tier["accounts"].sum() == len(frame)
+    cells = portfolio.churn_risk_by_plan_industry(frame)
+    assert cells["customers"].sum() == len(frame)
+    top = portfolio.top_at_risk(frame, 10)
+    assert len(top) == 10 and top["revenue_at_risk"].min() >= frame["revenue_at_risk"].iloc[10]
+
+
+def test_predicted_vs_realised_uses_only_closed_windows(wh):
+    history = portfolio.predicted_vs_realised(wh, EXEC)
+    end = health.data_as_of(wh)
+    assert len(history) == 3
+    assert all(pd.Timestamp(d) + pd.Timedelta(days=90) <= pd.Timestamp(end) for d in history["as_of"])
+    assert ((history["realised_rate"] >= 0) & (history["realised_rate"] <= 1)).all()
+    # Calibrated on average: predicted and realised rates agree within a few points.
+    assert (history["predicted_rate"] - history["realised_rate"]).abs().mean() < 0.05
+    owner = wh.scalar("SELECT csm_owner FROM customers LIMIT 1")
+    mine = portfolio.predicted_vs_realised(wh, Viewer(owner, "csm"))
+    assert (mine["customers"] < history["customers"]).all()
+
+
+def test_stored_predictions_carry_point_in_time_mrr_and_renewal(wh):
+    row = wh.df("SELECT * FROM predictions WHERE as_of = (SELECT min(as_of) FROM predictions) LIMIT 1").iloc[0]
+    mrr_then = wh.scalar(
+        "SELECT arg_max(mrr, month) FROM mrr_history WHERE customer_id = ? AND month <= ?",
+        [row["customer_id"], row["as_of"]],
+    )
+    assert row["mrr"] == pytest.approx(mrr_then)
+    assert json.loads(row["drivers"])
+
+
+def test_readiness_states(scored_copy, empty_dir):
+    wh = warehouse.get_warehouse(scored_copy)
+    assert health.model_readiness(wh, scored_copy).ready
+    wh.execute("DELETE FROM predictions")
+    assert health.model_readiness(wh, scored_copy).status == "not_scored"
+    current = registry.production("churn", scored_copy)
+    path = registry.artifact(current, scored_copy)
+    path.write_bytes(path.read_bytes()[:-10])
+    state = health.model_readiness(wh, scored_copy)
+    assert not state.ready and state.status == "model_unavailable" and "rollback" in state.message
+    empty = health.model_readiness(warehouse.get_warehouse(empty_dir), empty_dir)
+    assert not empty.ready and empty.status == "no_model" and "train" in empty.message
