@@ -70,6 +70,7 @@ class BoardPage:
     mrr: float
     as_of: date | None
     model_version: str | None
+    matching: pd.DataFrame = field(default_factory=pd.DataFrame)  # every matching row, sorted
     notes: list[str] = field(default_factory=list)
 
 
@@ -157,6 +158,7 @@ def page_of(
         mrr=float(matching["mrr"].sum()),
         as_of=pd.Timestamp(as_of).date() if as_of is not None and not pd.isna(as_of) else None,
         model_version=str(frame["model_version"].iloc[0]) if len(frame) else None,
+        matching=matching,
     )
 
 

@@ -157,21 +157,20 @@ def _text(value) -> str | None:
 
 
 def _next_renewal(row: pd.Series, as_of: date) -> date | None:
-    """The next renewal after `as_of`: the contract end if later, else the next anniversary of signup
-    for the billing cycle (the same rule the churn features use)."""
+    """The next renewal after `as_of`, by the rule the churn features use: the next signup
+    anniversary (yearly for annual billing, monthly for monthly), else the contract end."""
     if row["status"] != "active":
         return None
+    signup = pd.Timestamp(row["signup_date"])
+    cycle = row.get("billing_cycle")
+    if cycle in ("annual", "monthly"):
+        step = pd.DateOffset(years=1) if cycle == "annual" else pd.DateOffset(months=1)
+        n = 0
+        while (signup + step * n).date() <= as_of:
+            n += 1
+        return (signup + step * n).date()
     end = row["contract_end_date"]
-    if pd.notna(end) and pd.Timestamp(end).date() > as_of:
-        return pd.Timestamp(end).date()
-    step = pd.DateOffset(years=1) if row.get("billing_cycle") == "annual" else pd.DateOffset(months=1)
-    when = pd.Timestamp(row["signup_date"])
-    if when.date() > as_of:
-        return when.date()
-    n = 0
-    while (when + step * n).date() <= as_of:
-        n += 1
-    return (when + step * n).date()
+    return pd.Timestamp(end).date() if pd.notna(end) and pd.Timestamp(end).date() > as_of else None
 
 
 def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict]]:

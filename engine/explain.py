@@ -41,6 +41,10 @@ def _pct(x: float) -> str:
     return f"{abs(x) * 100:.0f} %"
 
 
+def _days(x: float) -> str:
+    return "1 day" if round(x) == 1 else f"{x:,.0f} days"
+
+
 def _money(x: float) -> str:
     return f"${x:,.0f}"
 
@@ -60,7 +64,7 @@ def reason(feature: str, value, impact: float) -> str:
         "usage_trend": lambda: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
         "seat_utilization": lambda: f"{_pct(v)} of seats are active on an average day",
         "active_users_change": lambda: f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} in 30 days",
-        "days_since_last_event": lambda: f"No activity for {v:.0f} days" if v >= 1 else "Active in the last day",
+        "days_since_last_event": lambda: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
         "events_last_30d": lambda: f"{v:,.0f} product events in the last 30 days",
         "events_last_7d": lambda: f"{v:,.0f} product events in the last 7 days",
         "events_last_90d": lambda: f"{v:,.0f} product events in the last 90 days",
@@ -87,7 +91,7 @@ def reason(feature: str, value, impact: float) -> str:
         ),
         "vendor_risk_flags": lambda: f"{v:.0f} vendor-risk flag(s) open",
         "vendor_risk_flags_avg_3m": lambda: f"{v:.1f} vendor-risk flags on average over 3 months",
-        "days_to_renewal": lambda: f"Renewal in {v:.0f} days",
+        "days_to_renewal": lambda: f"Renewal in {_days(v)}" if v >= 1 else "Renewal is due today",
         "renewal_within_90d": lambda: "Renewal falls within 90 days" if v else "No renewal in the next 90 days",
         "open_renewal_opportunity": lambda: "Renewal opportunity is open" if v else "No open renewal opportunity",
         "open_expansion_opportunity": lambda: "Expansion opportunity is open" if v else "No open expansion opportunity",

@@ -64,21 +64,21 @@ st.caption(
 if p["status"] != "active":
     st.warning(f"This account churned on {fmt.day(p['churn_date'])}.", icon=":material/person_off:")
 
-renewal = f"{fmt.day(p['renewal_date'])}" if p["renewal_date"] else "—"
-header = st.columns(6)
+header = st.columns(4)
 header[0].metric("MRR", fmt.money(p["mrr"]), border=True, help=f"ARR {fmt.money(p['arr'])}")
 header[1].metric(
-    "Tenure", f"{p['tenure_days'] / 365.25:.1f} years", border=True, help=f"since {fmt.day(p['signup_date'])}"
+    "Tenure", f"{p['tenure_days'] / 365.25:.1f} yrs", border=True, help=f"since {fmt.day(p['signup_date'])}"
 )
 header[2].metric(
-    "Renewal",
-    renewal,
+    f"Renewal {fmt.day(p['renewal_date'])}" if p["renewal_date"] else "Renewal",
+    f"{p['days_to_renewal']} days" if p["renewal_date"] else "—",
     border=True,
-    help=f"in {p['days_to_renewal']} days · billed {p['billing_cycle'] or 'unknown'}" if p["renewal_date"] else None,
+    help=f"billed {p['billing_cycle'] or 'on contract'}",
 )
 header[3].metric("Seats", fmt.count(p["seats"]), border=True)
-header[4].metric("GTM stage", str(p["gtm_stage"] or "—").replace("_", " "), border=True)
-header[5].metric("Industry", str(p["industry"] or "—").capitalize(), border=True)
+st.caption(
+    f"GTM stage **{str(p['gtm_stage'] or 'unknown').replace('_', ' ')}** · billed {p['billing_cycle'] or 'on contract'}"
+)
 
 for note in c360.notes:
     st.info(note, icon=":material/info:")
@@ -120,8 +120,8 @@ if pred is not None and ready.ready:
         if c360.drivers:
             st.plotly_chart(charts.shap_bars(c360.drivers), config={"displayModeBar": False})
             for d in c360.drivers:
-                arrow = ":red[▲ raises risk]" if d["shap_impact"] > 0 else ":green[▼ lowers risk]"
-                st.markdown(f"- {d['reason']} — {arrow}")
+                arrow = ":red[▲]" if d["shap_impact"] > 0 else ":green[▼]"
+                st.markdown(f"{arrow} {d['reason']}")
         else:
             st.caption("No drivers were stored with this score.")
 

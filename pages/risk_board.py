@@ -87,8 +87,7 @@ cards[1].metric(
     border=True,
 )
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
-matching = board.filter_board(frame, filters)
-urgent = int(matching["risk_tier"].isin(["high", "critical"]).sum())
+urgent = int(page.matching["risk_tier"].isin(["high", "critical"]).sum())
 cards[3].metric("High or critical", fmt.count(urgent), border=True)
 
 rows = page.rows.assign(
@@ -96,6 +95,8 @@ rows = page.rows.assign(
     interval=lambda d: [f"{lo * 100:.0f}–{hi * 100:.0f}%" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
     risk_tier=lambda d: d["risk_tier"].str.capitalize(),
     plan_tier=lambda d: d["plan_tier"].str.capitalize(),
+    mrr_text=lambda d: d["mrr"].map(fmt.money),
+    at_risk_text=lambda d: d["revenue_at_risk"].map(fmt.money),
 )
 selection = st.dataframe(
     rows,
@@ -107,11 +108,11 @@ selection = st.dataframe(
         "open",
         "name",
         "plan_tier",
-        "mrr",
+        "mrr_text",
         "churn_probability",
         "interval",
         "risk_tier",
-        "revenue_at_risk",
+        "at_risk_text",
         "top_driver",
         "days_to_renewal",
         "csm_owner",
@@ -121,15 +122,13 @@ selection = st.dataframe(
         "open": st.column_config.LinkColumn("360", display_text="Open", width="small", help="Open Customer 360"),
         "name": st.column_config.TextColumn("Account", width="medium"),
         "plan_tier": st.column_config.TextColumn("Plan", width="small"),
-        "mrr": st.column_config.NumberColumn("MRR", format="dollar", width="small"),
+        "mrr_text": st.column_config.TextColumn("MRR", width="small"),
         "churn_probability": st.column_config.ProgressColumn(
             "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width="small"
         ),
         "interval": st.column_config.TextColumn("90 % interval", width="small"),
         "risk_tier": st.column_config.TextColumn("Tier", width="small"),
-        "revenue_at_risk": st.column_config.NumberColumn(
-            "ARR at risk", format="dollar", help="Churn probability × MRR × 12", width="small"
-        ),
+        "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width="small"),
         "top_driver": st.column_config.TextColumn("Top driver", width="large"),
         "days_to_renewal": st.column_config.NumberColumn("Renewal in (days)", format="%d", width="small"),
         "csm_owner": st.column_config.TextColumn("Owner", width="small"),
@@ -161,7 +160,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.caption(f"page {page.page} of {page.pages}", width="content")
     st.download_button(
         "Download CSV",
-        board.export_frame(board.sort_board(matching, sort_by, descending)).to_csv(index=False),
+        lambda: board.export_frame(page.matching).to_csv(index=False),  # built only when clicked
         file_name=f"risk_board_{page.as_of}.csv",
         mime="text/csv",
         icon=":material/download:",

@@ -1,0 +1,204 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's
+headless Chromium through Playwright (no browser download).
+
+A CSM logs in, lands on their risk board, opens an account's Customer 360 by selecting a
+row, checks its content, is refused another CSM's account by deep link; an executive logs
+in and reads the overview. Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from engine import users, warehouse
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(scored_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    shutil.copytree(scored_dir, data)
+    wh = warehouse.get_warehouse(data)
+    users.create_demo_users(wh, data)
+    accounts = _accounts(wh)
+    warehouse.close_all()  # the app process opens the warehouse itself (and holds its lock)
+    port = _free_port()
+    env = {**os.environ, "RADAR_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
+    env.pop("GROQ_API_KEY", None)
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 90 s")
+    yield url, accounts
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run `make test`, which installs it.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _settle(page) -> None:
+    """Wait until the app has finished its current run (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
+
+
+def _log_in(page, url: str, username: str, password: str, path: str = "") -> None:
+    page.goto(f"{url}/{path}")
+    try:
+        page.get_by_role("textbox", name="Username").wait_for(timeout=60_000)
+        _settle(page)  # the cookie reader's first answer reruns the script; a click during it is lost
+        page.get_by_role("textbox", name="Username").fill(username)
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Log out").wait_for(timeout=60_000)
+    except Exception:
+        _shot(page, f"failed-login-{username}")
+        raise
+
+
+def _accounts(wh) -> dict[str, str]:
+    """A CSM with scored accounts, one account of theirs, and one account of another CSM."""
+    owner = wh.scalar(
+        "SELECT c.csm_owner FROM predictions p JOIN customers c USING (customer_id) "
+        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    )
+    mine, mine_name = wh.rows(
+        "SELECT customer_id, name FROM customers WHERE csm_owner = ? AND status = 'active' LIMIT 1", [owner]
+    )[0]
+    other, other_name = wh.rows("SELECT customer_id, name FROM customers WHERE csm_owner <> ? LIMIT 1", [owner])[0]
+    return {"owner": owner, "mine": mine, "mine_name": mine_name, "other": other, "other_name": other_name}
+
+
+def test_csm_and_executive_journeys(app_url, browser):
+    url, accounts = app_url
+    owner, other_id, other_name = accounts["owner"], accounts["other"], accounts["other_name"]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+
+    # A CSM logs in and lands on their risk board (they may not open the overview).
+    _log_in(page, url, owner, users.DEMO_PASSWORDS["csm"])
+    page.get_by_role("heading", name="Risk board").wait_for(timeout=30_000)
+    page.get_by_text("scored accounts in your book").wait_for()
+    assert page.get_by_role("link", name="Portfolio overview").count() == 0
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    _shot(page, "1-csm-risk-board")
+
+    # Select the first row (the row-marker column), then open its Customer 360.
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 35 + 18)
+    open_button = page.get_by_role("button", name="Open Customer 360")
+    open_button.wait_for(timeout=15_000)
+    account = open_button.inner_text().split(":", 1)[1].strip()
+    open_button.click()
+    page.get_by_role("heading", name=account).wait_for(timeout=30_000)
+    assert "customer_id=" in page.url
+    for text in (
+        "Churn risk (next 90 days)",
+        "Recommended action",
+        "Why: the drivers behind the score",
+        "Product usage (last 180 days)",
+        "Support health",
+        "MRR history",
+    ):
+        page.get_by_text(text).first.wait_for()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.first.wait_for(timeout=30_000)
+    assert charts.count() >= 2
+    _shot(page, "2-csm-customer-360")
+
+    # A deep link to another CSM's account says so and shows nothing of it.
+    page.goto(f"{url}/customer_360?customer_id={other_id}")
+    page.get_by_text("not in your book").wait_for(timeout=30_000)
+    assert other_name not in page.content()
+    _shot(page, "3-csm-not-in-book")
+
+    # Log out; the executive logs in and reads the overview.
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("textbox", name="Username").first.wait_for(timeout=30_000)
+    _log_in(page, url, "exec", users.DEMO_PASSWORDS["executive"])
+    page.get_by_role("heading", name="Portfolio overview").wait_for(timeout=30_000)
+    page.get_by_text("ARR at risk").first.wait_for(timeout=30_000)
+    page.get_by_text("Top 10 accounts by ARR at risk").wait_for()
+    page.wait_for_timeout(1500)  # let the charts draw before the screenshot
+    _shot(page, "4-executive-overview")
+    context.close()
+
+
+def test_deep_link_survives_login(app_url, browser):
+    url, accounts = app_url
+    owner, mine, name = accounts["owner"], accounts["mine"], accounts["mine_name"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _log_in(page, url, owner, users.DEMO_PASSWORDS["csm"], path=f"customer_360?customer_id={mine}")
+    page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    page.reload()  # the login cookie carries over a refresh
+    page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    context.close()
