@@ -12,6 +12,7 @@ from datetime import date
 
 import pandas as pd
 
+from engine import ltv
 from engine.access import Viewer
 from engine.errors import BadInputError
 from engine.warehouse import Warehouse
@@ -28,9 +29,14 @@ SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.
        coalesce(p.mrr, 0) AS mrr,
        p.churn_probability, p.ci_low, p.ci_high, p.risk_tier, p.risk_score,
        coalesce(p.mrr, 0) * 12 * p.churn_probability AS revenue_at_risk,
-       p.top_driver, p.days_to_renewal, p.recommended_action, p.model_version, p.as_of, p.scored_at
+       p.top_driver, p.days_to_renewal, p.recommended_action, p.model_version, p.as_of, p.scored_at,
+       coalesce(r.revenue_to_date, 0) AS revenue_to_date
 FROM latest p
 JOIN customers c ON c.customer_id = p.customer_id
+LEFT JOIN (
+    SELECT customer_id, sum(mrr) AS revenue_to_date FROM mrr_history
+    WHERE month <= (SELECT max(as_of) FROM predictions) GROUP BY customer_id
+) r ON r.customer_id = p.customer_id
 WHERE {scope}
 """
 
@@ -41,6 +47,7 @@ SORTABLE = {
     "days_to_renewal": "Days to renewal",
     "name": "Name",
     "risk_score": "Risk score",
+    "expected_revenue_12m": "Expected revenue, next 12 months",
 }
 TIER_ORDER = ("critical", "high", "medium", "low")
 
@@ -78,6 +85,11 @@ def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
     """Every scored customer the viewer may see (a CSM: their own book)."""
     scope, params = viewer.owner_filter("c.csm_owner")
     frame = wh.df(_BOARD_SQL.format(scope=scope), params)
+    value = ltv.ltv_frame(frame, 12)
+    frame["expected_revenue_12m"] = value["incremental_ltv"].to_numpy()
+    frame["expected_revenue_12m_low"] = value["incremental_ltv_low"].to_numpy()
+    frame["expected_revenue_12m_high"] = value["incremental_ltv_high"].to_numpy()
+    frame["ltv_12m"] = value["forecasted_ltv"].to_numpy()
     return frame.sort_values("revenue_at_risk", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -175,6 +187,10 @@ EXPORT_COLUMNS = {
     "ci_high": "ci_high",
     "risk_tier": "risk_tier",
     "revenue_at_risk": "revenue_at_risk_arr",
+    "expected_revenue_12m": "expected_revenue_12m",
+    "expected_revenue_12m_low": "expected_revenue_12m_low",
+    "expected_revenue_12m_high": "expected_revenue_12m_high",
+    "ltv_12m": "ltv_12m",
     "top_driver": "top_driver",
     "days_to_renewal": "days_to_renewal",
     "recommended_action": "recommended_action",

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine import features as feats
-from engine import health, risk
+from engine import health, ltv, risk
 from engine.access import Viewer
 from engine.errors import BadInputError, NotFoundError
 from engine.warehouse import Warehouse
@@ -40,6 +40,7 @@ class Customer360:
     support: dict
     opportunities: pd.DataFrame
     mrr_history: pd.DataFrame
+    ltv: list[dict] = field(default_factory=list)  # the LTV contract for 12 and 24 months
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -58,6 +59,7 @@ class Customer360:
             "components": self.components,
             "events_last_30d": self.velocity.get("events_last_30d"),
             "open_ticket_count": self.support.get("open_tickets"),
+            "ltv": self.ltv,
         }
 
 
@@ -100,6 +102,24 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
             "(an admin can run `python -m engine score`)."
         )
     usage = _usage_weekly(wh, customer_id, as_of)
+    history = wh.df(
+        "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
+    )
+    value = []
+    if prediction is not None and profile["status"] == "active":
+        to_date = float(history.loc[history["month"] <= pd.Timestamp(as_of), "mrr"].sum())
+        value = [
+            ltv.customer_ltv(
+                customer_id,
+                profile["mrr"],
+                prediction["churn_probability"],
+                prediction["ci_low"],
+                prediction["ci_high"],
+                to_date,
+                months,
+            ).as_dict()
+            for months in ltv.HORIZONS
+        ]
     return Customer360(
         customer_id=customer_id,
         as_of=as_of,
@@ -112,9 +132,8 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
         tickets=_tickets(wh, customer_id),
         support=_support(wh, customer_id, as_of),
         opportunities=_opportunities(wh, customer_id),
-        mrr_history=wh.df(
-            "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
-        ),
+        mrr_history=history,
+        ltv=value,
         notes=notes,
     )
 

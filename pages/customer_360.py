@@ -167,7 +167,20 @@ with support_col.container(border=True):
 
 mrr_col, opp_col = st.columns([1, 1], gap="medium")
 with mrr_col.container(border=True):
-    st.markdown("#### MRR history")
+    st.markdown("#### Revenue and lifetime value")
+    if c360.ltv:
+        cols = st.columns(len(c360.ltv) + 1)
+        cols[0].metric("Revenue to date", fmt.money(c360.ltv[0]["current_ltv"]))
+        for col, value in zip(cols[1:], c360.ltv, strict=True):
+            band = value["confidence_interval"]
+            col.metric(
+                f"Next {value['horizon_months']} months",
+                fmt.money(value["incremental_ltv"]),
+                help=f"Expected revenue if MRR holds, weighted by churn survival; "
+                f"{band['confidence_level']:.0%} range {fmt.money(band['lower'] - value['current_ltv'])} – "
+                f"{fmt.money(band['upper'] - value['current_ltv'])}. Lifetime value at "
+                f"{value['horizon_months']} months: {fmt.money(value['forecasted_ltv'])}.",
+            )
     if c360.mrr_history.empty:
         st.caption("No MRR recorded.")
     else:

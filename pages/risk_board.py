@@ -97,6 +97,12 @@ rows = page.rows.assign(
     plan_tier=lambda d: d["plan_tier"].str.capitalize(),
     mrr_text=lambda d: d["mrr"].map(fmt.money),
     at_risk_text=lambda d: d["revenue_at_risk"].map(fmt.money),
+    value_text=lambda d: [
+        f"{fmt.money(v)} ({fmt.money(lo)}–{fmt.money(hi)})"
+        for v, lo, hi in zip(
+            d["expected_revenue_12m"], d["expected_revenue_12m_low"], d["expected_revenue_12m_high"], strict=True
+        )
+    ],
 )
 selection = st.dataframe(
     rows,
@@ -113,6 +119,7 @@ selection = st.dataframe(
         "interval",
         "risk_tier",
         "at_risk_text",
+        "value_text",
         "top_driver",
         "days_to_renewal",
         "csm_owner",
@@ -129,6 +136,11 @@ selection = st.dataframe(
         "interval": st.column_config.TextColumn("90 % interval", width="small"),
         "risk_tier": st.column_config.TextColumn("Tier", width="small"),
         "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width="small"),
+        "value_text": st.column_config.TextColumn(
+            "LTV, 12 mo",
+            help="Expected revenue over the next 12 months from MRR and churn survival (90 % range)",
+            width="medium",
+        ),
         "top_driver": st.column_config.TextColumn("Top driver", width="large"),
         "days_to_renewal": st.column_config.NumberColumn("Renewal in (days)", format="%d", width="small"),
         "csm_owner": st.column_config.TextColumn("Owner", width="small"),

@@ -1,0 +1,47 @@
+"""Customer LTV: the survival arithmetic, its interval and the contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import ltv
+from engine.errors import BadInputError
+
+
+def test_expected_revenue_matches_a_month_by_month_sum():
+    mrr, p90, months = 1200.0, 0.2, 24
+    keep = (1 - p90) ** (1 / 3)
+    by_hand = sum(mrr * keep**m for m in range(months))
+    assert ltv.expected_revenue(mrr, p90, months) == pytest.approx(by_hand)
+    # Three months of survival reproduce the 90-day probability.
+    assert (1 - ltv.monthly_hazard(p90)) ** 3 == pytest.approx(1 - p90)
+
+
+def test_no_churn_is_mrr_times_months_and_certain_churn_is_one_month():
+    assert ltv.expected_revenue(500.0, 0.0, 12) == pytest.approx(6000.0)
+    assert ltv.expected_revenue(500.0, 1.0, 12) == pytest.approx(500.0, rel=1e-3)
+
+
+def test_more_churn_means_less_value_and_the_interval_brackets_it():
+    values = ltv.expected_revenue(np.full(5, 1000.0), np.array([0.01, 0.1, 0.3, 0.6, 0.9]), 12)
+    assert np.all(np.diff(values) < 0)
+    v = ltv.customer_ltv("c1", 1000.0, 0.3, 0.2, 0.45, revenue_to_date=8000.0, horizon_months=24)
+    assert v.lower < v.forecasted_ltv < v.upper
+    assert v.forecasted_ltv == pytest.approx(v.current_ltv + v.incremental_ltv)
+    contract = v.as_dict()
+    assert set(contract) == {
+        "customer_id",
+        "forecasted_ltv",
+        "confidence_interval",
+        "current_ltv",
+        "incremental_ltv",
+        "horizon_months",
+    }
+    assert set(contract["confidence_interval"]) == {"lower", "upper", "confidence_level"}
+    assert contract["horizon_months"] == 24
+
+
+def test_bad_horizon_is_refused():
+    with pytest.raises(BadInputError, match="horizon"):
+        ltv.expected_revenue(100.0, 0.1, 0)
