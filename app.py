@@ -1,7 +1,7 @@
-"""Customer Radar entry point: page config, secrets, navigation. Nothing else.
+"""Customer Radar entry point: page config, secrets, login, role-based navigation. Nothing else.
 
-Run with `streamlit run app.py`. Login goes between the secrets and the navigation
-(a `components/auth.py` deciding the role, then only that role's pages).
+Run with `streamlit run app.py`. Who sees which page: engine/access.py (PAGE_ROLES); the
+page table: components/nav.py; login and the page guard: components/auth.py.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import os
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
+
+from components import auth, nav
 
 st.set_page_config(page_title="Customer Radar", page_icon=":material/radar:", layout="wide")
 
@@ -27,9 +29,11 @@ def secrets_to_env() -> None:
 
 secrets_to_env()
 
-pages = {
-    "Portfolio": [
-        st.Page("pages/overview.py", title="Portfolio overview", icon=":material/monitoring:", default=True),
-    ],
-}
-st.navigation(pages).run()
+viewer = auth.authenticate()
+if viewer is None:
+    nav.navigation_before_login()  # keeps a deep link's page and query parameters for after login
+    st.stop()
+
+page = nav.navigation(viewer)
+auth.account_sidebar(viewer)
+page.run()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import charts, kpi
+from components import auth, charts, kpi
 from components import format as fmt
 from engine import portfolio
 from engine.warehouse import get_warehouse
@@ -21,8 +21,9 @@ APP = str(ROOT / "app.py")
 CARD_LABELS = ["Active customers", "MRR", "ARR", "Logo churn (90d)", "Revenue churn (90d)", "NRR (12m)"]
 
 
-def _run(script: str) -> AppTest:
+def _run(script: str, role: str = "executive") -> AppTest:
     at = AppTest.from_file(script, default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run(timeout=60)
     return at
 
@@ -81,15 +82,24 @@ def test_warehouse_error_is_shown_not_raised(tmp_path, monkeypatch):
 
 
 # -- the app entry -----------------------------------------------------------------------------
-def test_app_opens_on_the_overview(generated_dir, monkeypatch):
+def test_app_opens_on_the_overview(generated_dir, monkeypatch, steady_navigation):
     monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
     at = _run(APP)
     assert not at.exception
     assert at.title[0].value == "Portfolio overview"
     assert [m.label for m in at.metric] == CARD_LABELS
+    # No churn model in this warehouse: the risk section says how to get one, without a traceback.
+    assert any("Churn risk unavailable" in w.value for w in at.warning)
 
 
-def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypatch):
+def test_a_csm_cannot_open_the_overview(generated_dir, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
+    at = _run(PAGE, role="csm")
+    assert not at.exception and not at.metric
+    assert "cannot open this page" in at.error[0].value
+
+
+def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypatch, steady_navigation):
     # setenv then delenv, so monkeypatch restores "unset" after the app has set them.
     for name in ("RADAR_DATA_DIR", "RADAR_TEST_PLAIN"):
         monkeypatch.setenv(name, "placeholder")
@@ -100,6 +110,7 @@ def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypat
     at.secrets["RADAR_TEST_PLAIN"] = "from-secrets"
     at.secrets["RADAR_TEST_PRESET"] = "from-secrets"
     at.secrets["auth"] = {"cookie_key": "a table, not a string"}
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["executive"])
     at.run(timeout=60)
     assert not at.exception
     assert os.environ["RADAR_TEST_PLAIN"] == "from-secrets"

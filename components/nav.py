@@ -1,0 +1,78 @@
+"""The app's pages in one table, and the navigation each role gets from it.
+
+Adding a page is one line in PAGES (its key must be in engine.access.PAGE_ROLES). A page
+whose file does not exist yet is left out, so the app runs while pages are being written.
+Order matters: within a role, the first page it may open is its home page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from engine.access import PAGE_ROLES, Viewer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class NavPage:
+    key: str  # the page key in engine.access.PAGE_ROLES
+    path: str  # relative to the app root; its file name is the URL path (/customer_360)
+    title: str
+    icon: str
+    section: str
+
+
+PAGES: tuple[NavPage, ...] = (
+    NavPage("overview", "pages/overview.py", "Portfolio overview", ":material/monitoring:", "Portfolio"),
+    NavPage("risk_board", "pages/risk_board.py", "Risk board", ":material/crisis_alert:", "Accounts"),
+    NavPage("customer_360", "pages/customer_360.py", "Customer 360", ":material/person_search:", "Accounts"),
+    NavPage("ai_qa", "pages/ai_qa.py", "Ask AI", ":material/forum:", "Accounts"),
+    NavPage("forecasts", "pages/forecasts.py", "Forecasts", ":material/trending_up:", "Planning"),
+    NavPage("scenarios", "pages/scenarios.py", "Scenarios", ":material/tune:", "Planning"),
+    NavPage("model_data", "pages/model_data.py", "Model & data", ":material/model_training:", "Model"),
+    NavPage("data", "pages/data.py", "Data", ":material/database:", "Admin"),
+    NavPage("users", "pages/users.py", "Users", ":material/manage_accounts:", "Admin"),
+)
+
+
+def available_pages() -> list[NavPage]:
+    """The pages in PAGES whose file exists."""
+    return [p for p in PAGES if (ROOT / p.path).is_file()]
+
+
+def pages_for(role: str) -> list[NavPage]:
+    """The existing pages this role may open, in menu order."""
+    return [p for p in available_pages() if role in PAGE_ROLES.get(p.key, frozenset())]
+
+
+def _st_page(page: NavPage, default: bool = False) -> st.Page:
+    return st.Page(str(ROOT / page.path), title=page.title, icon=page.icon, default=default)
+
+
+def navigation(viewer: Viewer):
+    """Register only the pages this viewer may open, grouped by section; returns the current page.
+
+    A URL for a page outside the role's set (a deep link, an old bookmark) lands on the
+    role's home page; the page's own guard is the access control, this is the menu.
+    """
+    allowed = pages_for(viewer.role)
+    if not allowed:
+        st.error(f"No page is available to the {viewer.role} role yet. Ask an admin.", icon=":material/block:")
+        st.stop()
+    sections: dict[str, list[st.Page]] = {}
+    for i, page in enumerate(allowed):
+        sections.setdefault(page.section, []).append(_st_page(page, default=i == 0))
+    return st.navigation(sections, position="sidebar")
+
+
+def navigation_before_login():
+    """Register every page without showing a menu, so the URL (a deep link like
+    /customer_360?customer_id=...) and its query parameters survive the login screen.
+
+    Nothing runs: the caller shows the login form instead of the page.
+    """
+    return st.navigation([_st_page(p) for p in available_pages()], position="hidden")

@@ -1,0 +1,106 @@
+"""Risk board and Customer 360 pages for every role, through the app and AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import auth
+from engine import board, registry, warehouse
+from engine.access import Viewer
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def accounts(scored_dir):
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    frame = board.board_frame(wh, Viewer("exec", "executive"))
+    warehouse.close_all()
+    csm = auth.TEST_VIEWERS["csm"].username
+    mine = frame[frame["csm_owner"] == csm]
+    theirs = frame[frame["csm_owner"] != csm]
+    assert len(mine) > 0, "the test CSM must own accounts in the generated data"
+    return {"all": frame, "mine": mine, "theirs": theirs}
+
+
+def _page(data: Path, role: str, page: str, monkeypatch, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
+    at = AppTest.from_file(APP, default_timeout=90)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])
+def test_risk_board_for_every_role(scored_dir, accounts, role, monkeypatch, steady_navigation):
+    at = _page(scored_dir, role, "risk_board", monkeypatch)
+    assert at.title[0].value == "Risk board"
+    metrics = {m.label: m.value for m in at.metric}
+    expected = accounts["mine"] if role == "csm" else accounts["all"]
+    assert metrics["Matching accounts"] == f"{len(expected):,}"
+    table = at.dataframe[0].value
+    owners = set(expected.loc[expected["customer_id"].isin(table["customer_id"]), "csm_owner"])
+    assert len(table) == min(25, len(expected))
+    if role == "csm":
+        assert owners == {auth.TEST_VIEWERS["csm"].username}
+        assert "Owner" not in [m.label for m in at.multiselect]
+    else:
+        assert "Owner" in [m.label for m in at.multiselect]
+
+
+def test_risk_board_filters_and_search(scored_dir, accounts, monkeypatch, steady_navigation):
+    at = _page(scored_dir, "executive", "risk_board", monkeypatch)
+    target = accounts["all"].iloc[5]
+    at.text_input[0].input(target["customer_id"]).run()
+    assert not at.exception
+    assert at.dataframe[0].value["customer_id"].tolist() == [target["customer_id"]]
+    at.text_input[0].input("").run()
+    tier_box = next(m for m in at.multiselect if m.label == "Risk tier")
+    tier_box.set_value(["low"]).run()
+    assert set(at.dataframe[0].value["risk_tier"]) == {"Low"}
+
+
+@pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])
+def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch, steady_navigation):
+    row = accounts["mine"].iloc[0]
+    at = _page(scored_dir, role, "customer_360", monkeypatch, {"customer_id": row["customer_id"]})
+    assert not at.error
+    assert at.title[0].value == row["name"]
+    labels = [m.label for m in at.metric]
+    assert "MRR" in labels and "Next 12 months" in labels
+    assert any("Churn risk" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 3  # drivers, usage, MRR history
+
+
+def test_csm_deep_link_to_another_book_leaks_nothing(scored_dir, accounts, monkeypatch, steady_navigation):
+    other = accounts["theirs"].iloc[0]
+    at = _page(scored_dir, "csm", "customer_360", monkeypatch, {"customer_id": other["customer_id"]})
+    assert "not in your book" in at.error[0].value
+    shown = " ".join([e.value for e in at.error] + [m.value for m in at.markdown] + [t.value for t in at.title])
+    assert other["name"] not in shown and not at.metric
+
+
+def test_unknown_customer_says_not_found(scored_dir, monkeypatch, steady_navigation):
+    at = _page(scored_dir, "executive", "customer_360", monkeypatch, {"customer_id": "no-such-account"})
+    assert "No customer with id" in at.error[0].value
+
+
+def test_pages_say_how_to_fix_a_missing_model(scored_copy, accounts, monkeypatch, steady_navigation):
+    current = registry.production("churn", scored_copy)
+    registry.artifact(current, scored_copy).write_bytes(b"tampered")
+    at = _page(scored_copy, "executive", "risk_board", monkeypatch)
+    assert "Churn scores unavailable" in at.warning[0].value and "rollback" in at.warning[0].value
+    assert not at.dataframe
+    row = accounts["all"].iloc[0]
+    at = _page(scored_copy, "executive", "customer_360", monkeypatch, {"customer_id": row["customer_id"]})
+    assert any("Churn scores unavailable" in w.value for w in at.warning)
+    assert not any("Churn risk" in m.value for m in at.markdown)
