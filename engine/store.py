@@ -9,9 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Engine,
+    Float,
+    Integer,
     MetaData,
     String,
     Table,
@@ -39,6 +42,27 @@ model_versions = Table(
     Column("artifact_path", Text, nullable=False),
     Column("artifact_sha256", String(64), nullable=False),
     Column("notes", Text),
+)
+
+# Every AI text (summary, answer, portfolio query, draft, action plan), for later review.
+ai_audit = Table(
+    "ai_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("username", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("kind", String(24), nullable=False),  # summary / ask / portfolio / draft / actions
+    Column("customer_id", String(128)),  # None for portfolio questions
+    Column("provider", String(16), nullable=False),  # groq / offline
+    Column("model", String(128), nullable=False),
+    Column("facts_hash", String(64), nullable=False),  # sha256 of the facts the text was grounded in
+    Column("flags", JSON, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("scope_exceeded", Boolean, nullable=False),
+    Column("provider_requests", Integer, nullable=False),  # HTTP requests made to the provider
+    Column("request", JSON, nullable=False),  # what was asked: audience, question, goal, ...
+    Column("output", Text, nullable=False),
 )
 
 _engines: dict[str, Engine] = {}

@@ -1,0 +1,244 @@
+"""Portfolio questions: SQL validation (refusals), scoped read-only execution with row and
+time limits, the offline parser, and the answer with its SQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine.access import SYSTEM, Viewer
+from engine.errors import BadInputError
+from engine.llm import ask_portfolio
+from engine.llm.portfolio_parser import Vocabulary, parse_question
+from engine.llm.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
+from engine.warehouse import get_warehouse
+
+pytest_plugins = ("tests.fake_groq",)
+
+EMMA = Viewer("emma.rossi", "csm")
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("DROP TABLE customers", "SELECT"),
+        ("INSERT INTO customers (customer_id) VALUES ('x')", "SELECT"),
+        ("DELETE FROM predictions", "SELECT"),
+        ("UPDATE customers SET name = 'x'", "SELECT"),
+        ("ATTACH 'other.db' AS o", "SELECT"),
+        ("COPY customers TO 'out.csv'", "SELECT"),
+        ("PRAGMA database_list", "SELECT"),
+        ("SET threads = 1", "SELECT"),
+        ("CALL pragma_version()", "SELECT"),
+        ("INSTALL httpfs", "SELECT"),
+        ("SELECT * FROM portfolio; DROP TABLE customers", "one statement"),
+        ("SELECT 1; SELECT 2", "one statement"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "table function"),
+        ("SELECT * FROM read_parquet('s3://bucket/x.parquet')", "table function"),
+        ("SELECT * FROM '/etc/passwd'", "portfolio view"),
+        ("SELECT * FROM customers", "portfolio view"),
+        ("SELECT * FROM predictions", "portfolio view"),
+        ("SELECT * FROM main.customers", "Qualified"),
+        ("SELECT * FROM information_schema.tables", "Qualified"),
+        ("SELECT * FROM duckdb_settings()", "table function"),
+        ("SELECT getenv('HOME') FROM portfolio", "getenv"),
+        ("SELECT current_setting('threads')", "current_setting"),
+        ("SELECT name FROM portfolio WHERE name = (SELECT read_text('/etc/passwd'))", "read_text"),
+        ("DESCRIBE customers", "show"),
+        ("SHOW TABLES", "show"),
+        ("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT * FROM r", "recursive"),
+        ("WITH customers AS (SELECT * FROM customers) SELECT * FROM customers", "portfolio view"),
+        ("SELECT * FROM portfolio AT (VERSION => 1)", "Time travel"),
+        ("SELECT $x FROM portfolio", "Named parameters"),
+        ("SELECT list_transform([1], x -> x + 1)", "list_transform"),
+        ("SELECT lambda x: x + 1", "lambda"),
+        ("SELEC name FROM portfolio", "not valid SQL"),
+        ("", "no SQL"),
+    ],
+)
+def test_unsafe_sql_is_refused(sql, reason):
+    with pytest.raises(SqlRefused, match=f"(?i){reason}"):
+        validate_sql(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT name, mrr FROM portfolio WHERE plan_tier = 'enterprise' ORDER BY mrr DESC LIMIT 5",
+        "SELECT industry, count(*) AS n, sum(revenue_at_risk) FROM portfolio GROUP BY ALL ORDER BY 3 DESC",
+        "WITH risky AS (SELECT * FROM portfolio WHERE churn_probability > 0.5) SELECT name FROM risky;",
+        "SELECT name FROM portfolio WHERE renewal_date BETWEEN DATE '2026-07-01' AND DATE '2026-09-30'",
+        "SELECT name, rank() OVER (ORDER BY mrr DESC) FROM portfolio QUALIFY rank() OVER (ORDER BY mrr DESC) <= 3",
+        "SELECT name FROM portfolio WHERE lower(name) LIKE '%tech%' -- trailing comment",
+        "SELECT a.name FROM portfolio a JOIN portfolio b ON a.customer_id = b.customer_id WHERE a.mrr > ?",
+    ],
+)
+def test_safe_sql_is_accepted(sql):
+    checked = validate_sql(sql)
+    assert not checked.sql.endswith(";")
+    assert checked.parameters == sql.count("?")
+
+
+def test_execution_is_scoped_to_the_csm_book(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    everyone = run_portfolio_sql(wh, "SELECT csm_owner, count(*) AS n FROM portfolio GROUP BY 1", SYSTEM)
+    assert len(everyone.table) > 1
+    mine = run_portfolio_sql(wh, "SELECT csm_owner, count(*) AS n FROM portfolio GROUP BY 1", EMMA)
+    assert mine.table["csm_owner"].tolist() == ["emma.rossi"]
+    # Even SQL that asks for another owner only sees the CSM's own rows.
+    other = run_portfolio_sql(wh, "SELECT * FROM portfolio WHERE csm_owner <> 'emma.rossi'", EMMA)
+    assert other.table.empty
+    expected = wh.scalar("SELECT count(*) FROM customers WHERE status = 'active' AND csm_owner = 'emma.rossi'")
+    assert int(mine.table["n"].iloc[0]) == expected
+
+
+def test_portfolio_view_matches_the_warehouse(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    result = run_portfolio_sql(wh, "SELECT count(*) AS n, count(churn_probability) AS scored FROM portfolio", SYSTEM)
+    active = wh.scalar("SELECT count(*) FROM customers WHERE status = 'active'")
+    assert int(result.table["n"].iloc[0]) == active
+    assert int(result.table["scored"].iloc[0]) == wh.scalar(
+        "SELECT count(DISTINCT customer_id) FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions)"
+    )
+    row = run_portfolio_sql(
+        wh, "SELECT customer_id, mrr, arr, churn_probability, revenue_at_risk FROM portfolio LIMIT 1", SYSTEM
+    ).table.iloc[0]
+    assert row["arr"] == pytest.approx(12 * row["mrr"])
+    assert row["revenue_at_risk"] == pytest.approx(row["churn_probability"] * row["arr"])
+
+
+def test_row_limit_truncates(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    result = run_portfolio_sql(wh, "SELECT name FROM portfolio", SYSTEM, max_rows=7)
+    assert len(result.table) == 7
+    assert result.truncated
+    small = run_portfolio_sql(wh, "SELECT name FROM portfolio LIMIT 3", SYSTEM, max_rows=7)
+    assert len(small.table) == 3 and not small.truncated
+
+
+def test_time_limit_interrupts_a_runaway_query(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    runaway = "SELECT count(*) FROM portfolio a, portfolio b, portfolio c, portfolio d"
+    with pytest.raises(BadInputError, match="longer than"):
+        run_portfolio_sql(wh, runaway, SYSTEM, timeout_s=0.3)
+    # The connection is still usable afterwards.
+    assert len(run_portfolio_sql(wh, "SELECT name FROM portfolio LIMIT 2", SYSTEM).table) == 2
+
+
+def test_execution_is_read_only_even_on_a_writable_connection(ai_data_dir):
+    wh = get_warehouse(ai_data_dir)  # writable, like the app's
+    before = wh.scalar("SELECT count(*) FROM customers")
+    with pytest.raises(SqlRefused):
+        run_portfolio_sql(wh, "DELETE FROM customers", SYSTEM)
+    assert wh.scalar("SELECT count(*) FROM customers") == before
+
+
+def test_parameter_count_must_match(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    with pytest.raises(SqlRefused, match="parameter"):
+        run_portfolio_sql(wh, "SELECT name FROM portfolio WHERE mrr > ?", SYSTEM, [])
+
+
+VOCAB = Vocabulary(("fintech", "retail"), ("EMEA", "North America"), ("emma.rossi", "ben.okafor"))
+AS_OF = date(2026, 6, 30)
+
+
+def test_parser_reads_the_headline_question():
+    parsed = parse_question(
+        "Which enterprise fintech accounts renewing next quarter have churn above 50 %?", VOCAB, AS_OF, SYSTEM
+    )
+    assert "plan_tier IN (?)" in parsed.sql and "industry IN (?)" in parsed.sql
+    assert "churn_probability > ?" in parsed.sql and "renewal_date BETWEEN ? AND ?" in parsed.sql
+    assert parsed.params == ("enterprise", "fintech", 0.5, date(2026, 7, 1), date(2026, 9, 30))
+    assert parsed.leftovers == ()
+    validate_sql(parsed.sql)
+
+
+@pytest.mark.parametrize(
+    ("question", "fragments", "params"),
+    [
+        ("Top 10 accounts by revenue at risk", ["ORDER BY revenue_at_risk DESC", "LIMIT 10"], ()),
+        (
+            "How many critical accounts in EMEA?",
+            ["count(*)", "risk_tier IN (?)", "region IN (?)"],
+            ("EMEA", "critical"),
+        ),
+        ("revenue at risk by industry", ["GROUP BY industry"], ()),
+        (
+            "growth customers with MRR over $5k owned by emma.rossi",
+            ["mrr > ?", "csm_owner IN (?)"],
+            ("growth", "emma.rossi", 5000.0),
+        ),
+        (
+            "at-risk accounts renewing in the next 30 days",
+            ["risk_tier IN (?, ?)"],
+            ("high", "critical", AS_OF, date(2026, 7, 30)),
+        ),
+        ("retail accounts with ARR below 100k", ["arr < ?"], ("retail", 100000.0)),
+        (
+            "North America accounts renewing this month sorted by mrr",
+            ["ORDER BY mrr DESC"],
+            ("North America", AS_OF, AS_OF),
+        ),
+    ],
+)
+def test_parser_covers_filters(question, fragments, params):
+    parsed = parse_question(question, VOCAB, AS_OF, SYSTEM)
+    for fragment in fragments:
+        assert fragment in parsed.sql
+    assert parsed.params == params
+    validate_sql(parsed.sql)
+
+
+def test_parser_returns_none_for_questions_it_cannot_map():
+    assert parse_question("What is the weather in Paris?", VOCAB, AS_OF, SYSTEM) is None
+
+
+def test_parser_reports_words_it_did_not_use():
+    parsed = parse_question("Which accounts have an NPS below 30 and churn over 40%?", VOCAB, AS_OF, SYSTEM)
+    assert "nps" in parsed.leftovers
+
+
+def test_ask_portfolio_offline_answers_with_table_and_sql(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    answer = ask_portfolio(wh, "Top 5 accounts by revenue at risk", SYSTEM, client=None)
+    assert answer.row_count == 5 and not answer.scope_exceeded and not answer.refused
+    assert answer.table["revenue_at_risk"].is_monotonic_decreasing
+    assert "FROM portfolio" in answer.sql and "LIMIT 5" in answer.sql_display
+    assert answer.answer.endswith("⚠️ AI-generated. Requires human review.")
+    assert answer.llm_provider == "offline" and answer.guardrail_flags == ()
+    payload = answer.as_dict()
+    assert payload["columns"][0] == "customer_id" and len(payload["rows"]) == 5
+
+
+def test_ask_portfolio_for_a_csm_lists_only_their_accounts(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    answer = ask_portfolio(wh, "show all accounts by mrr", EMMA, client=None)
+    assert answer.row_count > 0
+    assert set(answer.table["csm_owner"]) == {"emma.rossi"}
+
+
+def test_ask_portfolio_out_of_scope_and_partly_understood(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    weather = ask_portfolio(wh, "What is the weather today?", SYSTEM, client=None)
+    assert weather.scope_exceeded and weather.table.empty and weather.sql == ""
+    assert weather.guardrail_flags == ()
+    nps = ask_portfolio(wh, "Which accounts have an NPS below 30 and churn over 40%?", SYSTEM, client=None)
+    assert "question_partly_understood" in nps.guardrail_flags
+    assert nps.confidence_score < 1.0
+
+
+def test_errors_never_quote_data_outside_a_csm_book(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    sql = "SELECT name FROM portfolio WHERE CAST(name AS INTEGER) = 1"
+    with pytest.raises(SqlRefused) as for_csm:
+        run_portfolio_sql(wh, sql, EMMA)
+    # The raw error quotes a row's value, and which rows are read first is the optimizer's choice.
+    names = [r[0] for r in wh.rows("SELECT name FROM customers")]
+    assert not any(name in str(for_csm.value) for name in names)
+    assert "Conversion" not in str(for_csm.value)
+    with pytest.raises(SqlRefused, match="Conversion"):
+        run_portfolio_sql(wh, sql, SYSTEM)  # an analyst sees everything anyway: the full reason
+    with pytest.raises(SqlRefused, match="Binder Error"):
+        run_portfolio_sql(wh, "SELECT no_such_column FROM portfolio", EMMA)
