@@ -113,3 +113,43 @@ def predicted_vs_realised(data_dir: str, who: tuple[str, str], stamp: str) -> pd
 
 def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:
     return customer.search_customers(warehouse(data_dir), viewer, text)
+
+
+# -- AI (never cached: every output is audited, so pages call these from a button) ------------
+def ai_summary(data_dir: str, viewer: Viewer, customer_id: str, audience: str):
+    from engine import llm
+
+    return llm.summarize(warehouse(data_dir), customer_id, audience, viewer, data_dir=data_dir)
+
+
+def ai_ask(data_dir: str, viewer: Viewer, customer_id: str, question: str):
+    from engine import llm
+
+    return llm.ask_customer(warehouse(data_dir), customer_id, question, viewer, data_dir=data_dir)
+
+
+def ai_portfolio(data_dir: str, viewer: Viewer, question: str):
+    from engine import llm
+
+    return llm.ask_portfolio(warehouse(data_dir), question, viewer, data_dir=data_dir)
+
+
+def ai_draft(data_dir: str, viewer: Viewer, customer_id: str, goal: str, channel: str, tone: str, length: str):
+    from engine import llm
+
+    return llm.draft_message(
+        warehouse(data_dir),
+        customer_id,
+        viewer,
+        goal=goal,
+        channel=channel,
+        tone=tone,
+        length=length,
+        data_dir=data_dir,
+    )
+
+
+def ai_actions(data_dir: str, viewer: Viewer, customer_id: str):
+    from engine import llm
+
+    return llm.next_best_actions(warehouse(data_dir), customer_id, viewer, data_dir=data_dir)

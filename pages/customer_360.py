@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import auth, cache, charts
+from components import ai, auth, cache, charts
 from components import format as fmt
 from engine.customer import NotInBookError
 from engine.errors import NotFoundError, RadarError
@@ -202,3 +202,31 @@ with opp_col.container(border=True):
                 "owner": "Owner",
             },
         )
+
+with st.container(border=True):
+    st.markdown("#### AI summary")
+    audience = st.segmented_control(
+        "Audience",
+        ["csm", "executive"],
+        default="executive" if viewer.role == "executive" else "csm",
+        format_func={"csm": "For the CSM (tactical)", "executive": "For an executive (revenue)"}.get,
+        key="ai_audience",
+    )
+    key = ("summary", c360.customer_id, audience, cache.scores_stamp(data_dir))
+    if st.button("Write summary", icon=":material/auto_awesome:", key="ai_summary_button"):
+        try:
+            ai.remember(key, cache.ai_summary(data_dir, viewer, c360.customer_id, audience or "csm"))
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+    summary = ai.recall(key)
+    if summary is None:
+        st.caption("A 3–5 sentence summary grounded in this account's figures; every number is checked.")
+    else:
+        ai.text(summary.summary)
+        ai.provenance(summary)
+    st.page_link(
+        "pages/ai_qa.py",
+        label="Ask a question, draft outreach or plan next actions",
+        query_params={"customer_id": c360.customer_id},
+        icon=":material/forum:",
+    )

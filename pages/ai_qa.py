@@ -1,0 +1,165 @@
+"""Ask AI: questions about one account, questions about the portfolio, outreach drafts and
+next-best actions. Everything is grounded in the warehouse, checked and audited."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import ai, auth, cache
+from components import format as fmt
+from engine import llm
+from engine.errors import RadarError
+
+viewer = auth.require_viewer("ai_qa")
+data_dir = cache.current_data_dir()
+st.title("Ask AI")
+st.caption(
+    "Answers come only from the warehouse's facts; figures are checked against them and anything the data "
+    "cannot answer is refused. Every output is labelled, scored for confidence and kept in the audit log."
+)
+
+
+def choose_account() -> str | None:
+    """The account the customer tabs work on: from the link, or picked from the viewer's book."""
+    linked = st.query_params.get("customer_id", "").strip()
+    text = st.text_input(
+        "Account", value="", placeholder="Search your accounts by name or id", icon=":material/search:"
+    )
+    if text.strip():
+        found = cache.search_customers(data_dir, viewer, text)
+        if found.empty:
+            st.info("No account in your book matches that.", icon=":material/search_off:")
+            return None
+        labels = {r.customer_id: f"{r.name} · {r.plan_tier} · {r.status}" for r in found.itertuples()}
+        chosen = st.selectbox("Matching accounts", list(labels), format_func=labels.get)
+        st.query_params["customer_id"] = chosen
+        return chosen
+    return linked or None
+
+
+def show_error(exc: RadarError) -> None:
+    st.error(str(exc), icon=":material/error:")
+
+
+customer_tab, portfolio_tab, draft_tab, actions_tab = st.tabs(
+    ["Ask about an account", "Ask about the portfolio", "Draft outreach", "Next-best actions"]
+)
+
+with portfolio_tab:
+    st.markdown(
+        "Ask about accounts by plan, industry, region, risk tier, churn probability, renewal date, MRR/ARR, owner "
+        "or revenue at risk." + (" You see your own book only." if not viewer.sees_everyone else "")
+    )
+    with st.form("portfolio_question"):
+        question = st.text_input(
+            "Question",
+            placeholder="Which enterprise fintech accounts renewing next quarter have churn above 50 %?",
+        )
+        asked = st.form_submit_button("Ask", icon=":material/send:", key="ask_portfolio")
+    if asked:
+        try:
+            ai.remember(("portfolio",), cache.ai_portfolio(data_dir, viewer, question))
+        except RadarError as exc:
+            show_error(exc)
+    answer = ai.recall(("portfolio",))
+    if answer is not None:
+        if answer.refused or answer.scope_exceeded:
+            st.warning(answer.refusal_reason or answer.answer, icon=":material/block:")
+        else:
+            ai.text(answer.answer)
+            if answer.interpretation:
+                st.caption("Understood as: " + "; ".join(answer.interpretation))
+            st.dataframe(answer.table, hide_index=True)
+            if answer.truncated:
+                st.caption(f"Showing the first {fmt.count(len(answer.table))} rows.")
+            st.download_button(
+                "Download CSV",
+                answer.table.to_csv(index=False),
+                file_name="portfolio_answer.csv",
+                mime="text/csv",
+                icon=":material/download:",
+            )
+        if answer.sql_display:
+            with st.expander("The SQL behind the answer"):
+                st.code(answer.sql_display, language="sql")
+        ai.provenance(answer)
+
+with customer_tab:
+    account = choose_account()
+    if account is None:
+        st.caption("Pick an account (or open this page from a Customer 360) to ask about it.")
+    else:
+        history_key = ("chat", account)
+        history = ai.recall(history_key) or []
+        for turn in history:
+            with st.chat_message("user"):
+                st.markdown(turn.question)
+            with st.chat_message("assistant", avatar=":material/radar:"):
+                if turn.scope_exceeded:
+                    st.warning(turn.answer, icon=":material/block:")
+                else:
+                    ai.text(turn.answer)
+                ai.provenance(turn)
+        with st.form("ask_customer", clear_on_submit=True):
+            question = st.text_input("Your question", placeholder="Why is this account at risk?")
+            asked = st.form_submit_button("Ask", icon=":material/send:", key="ask_account")
+        if asked:
+            try:
+                ai.remember(history_key, [*history, cache.ai_ask(data_dir, viewer, account, question)])
+                st.rerun()
+            except RadarError as exc:
+                show_error(exc)
+
+with draft_tab:
+    if account is None:
+        st.caption("Pick an account on the first tab to draft a message to it.")
+    else:
+        cols = st.columns(4)
+        goal = cols[0].selectbox("Goal", llm.GOALS, format_func=lambda g: g.replace("_", " ").capitalize())
+        channel = cols[1].selectbox("Channel", llm.CHANNELS, format_func=lambda c: c.replace("_", " "))
+        tone = cols[2].selectbox("Tone", llm.TONES)
+        length = cols[3].selectbox("Length", llm.LENGTHS, index=1)
+        key = ("draft", account, goal, channel, tone, length)
+        if st.button("Draft message", icon=":material/edit_note:"):
+            try:
+                ai.remember(key, cache.ai_draft(data_dir, viewer, account, goal, channel, tone, length))
+            except RadarError as exc:
+                show_error(exc)
+        draft = ai.recall(key)
+        if draft is not None:
+            st.text_area("Message (edit before sending)", value=draft.message, height=260, key=f"draft_{hash(key)}")
+            st.caption("Copy it with the icon on the block below, after your edits above.")
+            st.code(draft.message, language=None, wrap_lines=True)
+            if draft.personalization_applied:
+                st.caption("Personalised with: " + ", ".join(draft.personalization_applied))
+            ai.provenance(draft)
+
+with actions_tab:
+    if account is None:
+        st.caption("Pick an account on the first tab to plan its next-best actions.")
+    else:
+        key = ("actions", account)
+        if st.button("Plan next-best actions", icon=":material/checklist:"):
+            try:
+                ai.remember(key, cache.ai_actions(data_dir, viewer, account))
+            except RadarError as exc:
+                show_error(exc)
+        plan = ai.recall(key)
+        if plan is not None:
+            if plan.revenue_at_risk is not None:
+                st.metric("ARR at risk", fmt.money(plan.revenue_at_risk), border=True)
+            ai.text(plan.narrative)
+            for a in plan.actions:
+                with st.container(border=True):
+                    st.markdown(f"**{a.priority}. {a.action}**")
+                    st.caption(f"{a.category.replace('_', ' ')} · within {a.due_within_days} days · {a.reasoning}")
+            if plan.warnings:
+                st.markdown("**Warnings**")
+                for w in plan.warnings:
+                    st.markdown(f"- {w}")
+            if plan.talking_points:
+                st.markdown("**Talking points**")
+                for t in plan.talking_points:
+                    st.markdown(f"- {t}")
+            st.caption(llm.DISCLAIMER)
+            ai.provenance(plan)
