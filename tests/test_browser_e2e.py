@@ -166,7 +166,8 @@ def test_csm_and_executive_journeys(app_url, browser):
         "Why: the drivers behind the score",
         "Product usage (last 180 days)",
         "Support health",
-        "MRR history",
+        "Revenue and lifetime value",
+        "AI summary",
     ):
         page.get_by_text(text).first.wait_for()
     charts = page.locator('[data-testid="stPlotlyChart"]')
