@@ -13,7 +13,9 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from engine import board, config, customer, health, portfolio
+from engine import board, config, customer, health, outlook, portfolio
+from engine import forecast as fc
+from engine import series as business
 from engine.access import Viewer
 from engine.warehouse import Warehouse, get_warehouse
 
@@ -113,6 +115,35 @@ def predicted_vs_realised(data_dir: str, who: tuple[str, str], stamp: str) -> pd
 
 def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:
     return customer.search_customers(warehouse(data_dir), viewer, text)
+
+
+# -- forecasts -------------------------------------------------------------------------------
+# Keyed on the data's latest day: a forecast only changes when new data arrives.
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def business_series(data_dir: str, who: tuple[str, str], name: str, as_of: date | None) -> pd.DataFrame:
+    return business.load_series(warehouse(data_dir), name, _viewer(who))
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def forecast_run(
+    data_dir: str, who: tuple[str, str], name: str, models: tuple[str, ...], horizon: int, as_of: date | None
+) -> fc.ForecastResult:
+    return fc.forecast(business_series(data_dir, who, name, as_of), horizon, model=models)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def backtest_run(
+    data_dir: str, who: tuple[str, str], name: str, horizon: int, folds: int, as_of: date | None
+) -> fc.BacktestResult:
+    history = business_series(data_dir, who, name, as_of)
+    season = fc.infer_frequency(history).season_length
+    step = fc.fitting_step(int(history.groupby("unique_id").size().min()), horizon, folds, season)
+    return fc.backtest(history, horizon, folds=folds, step=step)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=16)
+def mrr_outlook(data_dir: str, who: tuple[str, str], months: int, stamp: str) -> outlook.Outlook:
+    return outlook.mrr_outlook(warehouse(data_dir), _viewer(who), months)
 
 
 # -- AI (never cached: every output is audited, so pages call these from a button) ------------

@@ -410,6 +410,28 @@ def backtest(
     return _backtest_panel(panel, dates, frequency, horizon, folds, step, models, levels, window, window_size, n_jobs)
 
 
+def fitting_step(points: int, horizon: int, folds: int, season_length: int = 1) -> int:
+    """The step between backtest origins for a series of `points` periods.
+
+    Prefers folds that each train on at least two seasons (steps of up to `horizon`); when the
+    history is too short for that, steps of one period, so every fold trains on as much as it
+    can. Raises BadInputError when even one-period steps leave fewer than MIN_TRAIN points.
+    """
+    horizon, folds = _check_positive(horizon, "horizon"), _check_positive(folds, "folds")
+    room = points - MIN_TRAIN - horizon
+    if room < folds - 1:
+        raise BadInputError(
+            f"{points} points are too few for {folds} backtest fold(s) of horizon {horizon}: need at least "
+            f"{MIN_TRAIN + horizon + folds - 1}. Use fewer folds or a shorter horizon."
+        )
+    if folds == 1:
+        return horizon
+    seasonal_room = points - max(MIN_TRAIN, 2 * season_length) - horizon
+    if seasonal_room >= folds - 1:
+        return min(horizon, seasonal_room // (folds - 1))
+    return 1
+
+
 # -- the runner ------------------------------------------------------------------------------
 def _check_models(model: str | Sequence[str]) -> tuple[str, ...]:
     names = (model,) if isinstance(model, str) else tuple(model)

@@ -443,3 +443,15 @@ def test_cli_backtest_file_json_shape(tmp_path, capsys):
     assert {"mae", "rmse", "smape", "wape", "mase", "bias", "coverage_95"} <= set(first["metrics"][0])
     assert cli.main(["backtest-file", str(source), "--horizon", "6", "--folds", "9"]) == 2
     assert "fewer folds" in capsys.readouterr().err
+
+
+def test_fitting_step_keeps_every_fold_and_prefers_two_seasons_of_training():
+    assert fc.fitting_step(60, 12, 3, season_length=12) == 12  # first fold trains on 24 points
+    assert fc.fitting_step(48, 12, 3, season_length=12) == 6  # 48 - 24 - 12 = 12 points of room, 2 steps
+    assert fc.fitting_step(36, 12, 3, season_length=12) == 1  # short: one-period steps, most training
+    assert fc.fitting_step(20, 12, 1) == 12
+    assert fc.fitting_step(35, 24, 6) == 1  # just fits
+    with pytest.raises(BadInputError, match="Use fewer folds or a shorter horizon"):
+        fc.fitting_step(34, 24, 6)
+    with pytest.raises(BadInputError, match="whole number"):
+        fc.fitting_step(36, 0, 3)

@@ -1,0 +1,298 @@
+"""Forecasts: business series with model forecasts and 80/95 % bands, a backtest that says
+which model wins, and the churn-adjusted MRR outlook for the next 3, 6 and 12 months."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components import auth, cache, kpi
+from components import forecast_charts as charts
+from components import format as fmt
+from engine import forecast as fc
+from engine import series as business
+from engine.errors import RadarError
+
+OUTLOOK_MONTHS = (3, 6, 12)
+DEFAULT_HORIZON = {"monthly": 12, "weekly": 13}
+MAX_HORIZON = {"monthly": 24, "weekly": 52}
+PERIODS = {"monthly": "months", "weekly": "weeks"}
+METRICS = {
+    "mase": "MASE",
+    "wape": "WAPE %",
+    "smape": "sMAPE %",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "bias": "Bias",
+    "coverage_80": "80 % coverage",
+    "coverage_95": "95 % coverage",
+}
+NO_CHART_BAR = {"displayModeBar": False}
+
+viewer = auth.require_viewer("forecasts")
+who = cache.viewer_key(viewer)
+st.title("Forecasts")
+st.caption(
+    "Where the business is heading: forecasts from several models with 80 % and 95 % intervals, "
+    "a backtest on past data that says which model to trust, and the MRR outlook after expected churn."
+)
+
+data_dir = cache.current_data_dir()
+try:
+    as_of = cache.data_as_of(data_dir)
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+if as_of is None:
+    st.info(
+        "No data yet. Run `make run` (demo data) or load your tables with `python -m engine ingest`, then reload.",
+        icon=":material/database:",
+    )
+    st.stop()
+
+
+def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
+    """The series, models, horizon and backtest folds the user asked for."""
+    names = dict(business.series_options())
+    left, mid, right, far = st.columns([1.3, 2, 0.8, 0.8], vertical_alignment="bottom")
+    name = left.selectbox("Series", list(names), format_func=names.get, key="fc_series")
+    info = business.series_info(name)
+    models = mid.multiselect(
+        "Models",
+        [fc.AUTO, *fc.MODELS],
+        default=[fc.AUTO, "seasonal_naive"],
+        format_func=charts.model_label,
+        key="fc_models",
+        help="The first model gets the shaded 80 % and 95 % bands. 'Automatic choice' picks, per series, the "
+        "model with the lowest error in a backtest, preferring exponential smoothing unless another is 10 % better.",
+    )
+    horizon = right.number_input(
+        f"Horizon ({PERIODS[info.frequency]})",
+        min_value=1,
+        max_value=MAX_HORIZON[info.frequency],
+        value=DEFAULT_HORIZON[info.frequency],
+        key=f"fc_horizon_{info.frequency}",
+    )
+    folds = far.number_input("Backtest folds", min_value=1, max_value=6, value=3, key="fc_folds")
+    return name, info, models, int(horizon), int(folds)
+
+
+def chosen_sentence(result: fc.ForecastResult, uid: str, several: bool) -> str:
+    """Which model drew the bold line, and its fitted form when that says more (e.g. ETS(A,Ad,N))."""
+    lead = result.models[0]
+    forms = result.forms[(result.forms["unique_id"] == uid) & (result.forms["model"] == lead)]
+    form = forms["form"].iloc[0] if len(forms) else ""
+    picked = result.chosen.get(uid, lead)
+    detail = f" (`{form}`)" if form and form not in (picked, lead) else ""
+    if lead == fc.AUTO:
+        return (
+            f"The automatic choice{f' for **{uid}**' if several else ''} is **{charts.model_label(picked)}**{detail}."
+        )
+    return f"**{charts.model_label(picked)}**{detail} draws the bold line."
+
+
+def winner_sentence(metrics: pd.DataFrame, winner: str) -> str:
+    """How much better the winner is than the runner-up and than seasonal naive, in MASE."""
+    ranked = metrics.sort_values("mase")
+    best = float(ranked.iloc[0]["mase"])
+    parts = [f"**{charts.model_label(winner)}** wins with MASE {best:.3f}"]
+    for other in (ranked.iloc[1]["model"] if len(ranked) > 1 else None, "seasonal_naive"):
+        if other is None or other == winner:
+            continue
+        value = float(ranked.loc[ranked["model"] == other, "mase"].iloc[0])
+        if value > 0:
+            gain = 1 - best / value
+            name = charts.model_label(other)
+            parts.append(
+                f"within 1 % of {name} ({value:.3f})" if gain < 0.01 else f"{gain:.0%} lower than {name} ({value:.3f})"
+            )
+    return ", ".join(dict.fromkeys(parts)) + ". MASE below 1 beats a seasonal naive forecast made inside the sample."
+
+
+def highlight_winner(frame: pd.DataFrame, winner: str):
+    """The metrics table with the winner's row shaded; errors in the series' scale, shares in %."""
+    shade = "background-color: rgba(79, 70, 229, 0.12); font-weight: 600"
+    scale = "{:,.0f}" if frame["MAE"].abs().max() >= 100 else "{:,.2f}"
+    formats = {"MASE": "{:.3f}", "WAPE %": "{:.1f}", "sMAPE %": "{:.1f}", "MAE": scale, "RMSE": scale, "Bias": scale}
+    formats.update({c: "{:.0%}" for c in ("80 % coverage", "95 % coverage")})
+    return frame.style.apply(
+        lambda row: [shade if row["model"] == charts.model_label(winner) else "" for _ in row], axis=1
+    ).format({k: v for k, v in formats.items() if k in frame}, na_rep="–")
+
+
+def backtest_section(history: pd.DataFrame, name: str, uid: str, info, horizon: int, folds: int) -> None:
+    st.subheader("Backtest: which model to trust")
+    try:
+        result = cache.backtest_run(data_dir, who, name, horizon, folds, as_of)
+    except RadarError as exc:
+        st.warning(f"No backtest for this choice. {exc}", icon=":material/history:")
+        return
+    metrics = result.metrics[result.metrics["unique_id"] == uid].drop(columns=["unique_id"])
+    winner = result.winner[uid]
+    cutoffs = result.folds.loc[result.folds["unique_id"] == uid, "cutoff"].drop_duplicates().sort_values()
+    st.caption(
+        f"Each model was refitted at {len(cutoffs)} past origin(s) "
+        f"({', '.join(f'{pd.Timestamp(c):%b %d, %Y}' for c in cutoffs)}), using only the data up to that date, "
+        f"and forecast the next {horizon} {PERIODS[info.frequency]}."
+    )
+    st.markdown(winner_sentence(metrics, winner))
+    left, right = st.columns([1, 1.3], gap="medium")
+    with left.container(border=True):
+        st.markdown("#### Error by model")
+        st.plotly_chart(charts.backtest_bars(metrics, winner), config=NO_CHART_BAR)
+    with right.container(border=True):
+        shown = st.selectbox(
+            "Backtest forecasts of",
+            list(metrics["model"]),
+            index=list(metrics["model"]).index(winner),
+            format_func=charts.model_label,
+            key="fc_fold_model",
+        )
+        folds_frame = result.folds[result.folds["unique_id"] == uid]
+        recent = history[history["ds"] >= folds_frame["ds"].min() - (folds_frame["ds"].max() - folds_frame["ds"].min())]
+        st.plotly_chart(charts.backtest_folds_chart(recent, folds_frame, shown, info.unit), config=NO_CHART_BAR)
+    table = metrics.assign(model=metrics["model"].map(charts.model_label)).rename(columns=METRICS)
+    table = table[["model", "folds", "points", *[c for c in METRICS.values() if c in table]]]
+    st.dataframe(highlight_winner(table, winner), hide_index=True, width="stretch")
+    st.caption(
+        "MAE/RMSE in the series' unit; sMAPE and WAPE in %; bias = mean forecast minus actual (positive: "
+        "over-forecast); coverage = share of actuals inside the interval (aim: the nominal level)."
+    )
+    st.download_button(
+        "Backtest metrics (CSV)",
+        result.metrics.to_csv(index=False),
+        file_name=f"backtest_{name}_{as_of}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+
+
+def series_tab() -> None:
+    name, info, models, horizon, folds = pick_series()
+    st.caption(info.description)
+    if not models:
+        st.warning("Pick at least one model to forecast with.", icon=":material/tune:")
+        return
+    try:
+        history = cache.business_series(data_dir, who, name, as_of)
+        with st.spinner("Fitting models…"):
+            result = cache.forecast_run(data_dir, who, name, tuple(models), horizon, as_of)
+    except RadarError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    ids = list(dict.fromkeys(history["unique_id"]))
+    uid = ids[0] if len(ids) == 1 else st.segmented_control("Show", ids, default=ids[0], key="fc_uid") or ids[0]
+    own_history = history[history["unique_id"] == uid]
+    own_forecast = result.forecast[result.forecast["unique_id"] == uid]
+    with st.container(border=True):
+        st.markdown(f"#### {info.label}{'' if len(ids) == 1 else f': {uid}'}")
+        st.caption(
+            f"{len(own_history)} complete {PERIODS[info.frequency]} to "
+            f"{fmt.day(own_history['ds'].max().date())}; shaded: {charts.model_label(models[0])} 80 % and 95 % "
+            "intervals. " + chosen_sentence(result, uid, len(ids) > 1)
+        )
+        st.plotly_chart(
+            charts.forecast_chart(own_history, own_forecast, models, result.levels, info.unit), config=NO_CHART_BAR
+        )
+        notes = [n for n in result.notes if n]
+        if notes:
+            with st.expander("How the forecast was made"):
+                for note in notes:
+                    st.markdown(f"- {note}")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption("Download:", width="content")
+        st.download_button(
+            "Forecast (CSV)",
+            result.forecast.to_csv(index=False),
+            file_name=f"forecast_{name}_{as_of}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+        )
+        st.download_button(
+            "History (CSV)",
+            history.to_csv(index=False),
+            file_name=f"history_{name}_{as_of}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+        )
+    backtest_section(own_history, name, uid, info, horizon, folds)
+
+
+def outlook_tab() -> None:
+    ready = cache.readiness(data_dir)
+    if not ready.ready:
+        st.warning(f"**The churn-adjusted outlook needs scores.** {ready.message}", icon=":material/model_training:")
+        return
+    months = max(OUTLOOK_MONTHS)
+    try:
+        result = cache.mrr_outlook(data_dir, who, months, cache.scores_stamp(data_dir))
+        history = cache.business_series(data_dir, who, "mrr_total", as_of)
+    except RadarError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.caption(
+        f"From today's {fmt.money(result.current_mrr)} MRR (scores as of {fmt.day(result.as_of)}, "
+        f"model `{ready.model_version}`): each account's MRR weighted by its chance of staying, plus new and "
+        "expansion revenue at the recent pace."
+    )
+    cards = []
+    for m in OUTLOOK_MONTHS:
+        row = result.at(m)
+        cards.append(
+            kpi.Kpi(
+                f"MRR in {m} months",
+                fmt.money(row["expected_mrr"]),
+                delta=fmt.signed_money(row["expected_mrr"] - result.current_mrr),
+                help=f"{pd.Timestamp(row['month']):%B %Y}. 90 % band {fmt.money(row['lo'])} – {fmt.money(row['hi'])}; "
+                f"expected churned MRR from today's accounts {fmt.money(row['expected_churned_mrr'])}.",
+            )
+        )
+    twelve = result.at(12)
+    cards.append(
+        kpi.Kpi(
+            "Churned MRR in 12 months",
+            fmt.money(twelve["expected_churned_mrr"]),
+            help="Today's MRR minus what today's accounts are expected to still pay in 12 months.",
+        )
+    )
+    kpi.kpi_row(cards, delta_description="vs today")
+    with st.container(border=True):
+        st.markdown("#### Churn-adjusted MRR outlook")
+        recent = history[history["ds"] >= history["ds"].max() - pd.DateOffset(months=24)]
+        st.plotly_chart(charts.outlook_chart(recent, result.frame, 0.90), config=NO_CHART_BAR)
+        with st.expander("Assumptions"):
+            for line in result.assumptions:
+                st.markdown(f"- {line}")
+    table = result.frame.rename(
+        columns={
+            "month_ahead": "Months ahead",
+            "month": "Month",
+            "expected_mrr": "Expected MRR ($)",
+            "lo": "Low, 90 % ($)",
+            "hi": "High, 90 % ($)",
+            "book_mrr": "From today's accounts ($)",
+            "inflow_mrr": "From new + expansion ($)",
+            "expected_churned_mrr": "Expected churned MRR ($)",
+        }
+    )
+    money_columns = [c for c in table.columns if c not in ("Months ahead", "Month")]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(c, format="compact") for c in money_columns},
+    )
+    st.download_button(
+        "Outlook (CSV)",
+        result.frame.to_csv(index=False),
+        file_name=f"mrr_outlook_{result.as_of}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+
+
+series, outlook = st.tabs(["Series forecasts", "Churn-adjusted MRR outlook"])
+with series:
+    series_tab()
+with outlook:
+    outlook_tab()

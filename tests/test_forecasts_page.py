@@ -1,0 +1,89 @@
+"""The Forecasts page through app.py: pickers, chart, backtest with a winner, outlook, roles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import auth
+from components import format as fmt
+from engine import outlook, warehouse
+from engine.access import Viewer
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+def _open(role: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
+    at.run()
+    at.switch_page("pages/forecasts.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def scored_app(scored_copy, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_copy))
+    return scored_copy
+
+
+def _texts(at: AppTest) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_analyst_sees_forecast_backtest_and_outlook(scored_app, steady_navigation):
+    at = _open("analyst")
+    assert not at.error
+    text = _texts(at)
+    assert "The automatic choice is **" in text
+    assert "wins with MASE" in text
+    assert len(at.get("plotly_chart")) >= 4  # forecast, backtest bars, folds, outlook
+    labels = [d.label for d in at.get("download_button")]
+    assert {"Forecast (CSV)", "Backtest metrics (CSV)", "Outlook (CSV)"} <= set(labels)
+    # The outlook cards are the engine's numbers.
+    wh = warehouse.get_warehouse(scored_app, read_only=True)
+    expected = outlook.mrr_outlook(wh, Viewer("analyst", "analyst"), 12)
+    warehouse.close_all()
+    cards = {m.label: m.value for m in at.metric}
+    for m in (3, 6, 12):
+        assert cards[f"MRR in {m} months"] == fmt.money(expected.at(m)["expected_mrr"])
+    assert {"MRR in 3 months", "MRR in 6 months", "MRR in 12 months"} <= set(cards)
+
+
+def test_switching_series_and_models(scored_app, steady_navigation):
+    at = _open("analyst")
+    at.selectbox(key="fc_series").select("mrr_by_plan").run()
+    assert not at.exception and not at.error
+    assert "for **enterprise** is" in _texts(at)
+    at.multiselect(key="fc_models").set_value(["ets", "naive"]).run()
+    assert not at.exception
+    assert "**Exponential smoothing** (`ETS(" in _texts(at)
+    at.multiselect(key="fc_models").set_value([]).run()
+    assert any("Pick at least one model" in w.value for w in at.warning)
+
+
+def test_executive_reads_forecasts(scored_app, steady_navigation):
+    at = _open("executive")
+    assert not at.error
+    assert "wins with MASE" in _texts(at)
+
+
+def test_the_page_itself_refuses_a_csm(scored_app):
+    at = AppTest.from_file(str(ROOT / "pages" / "forecasts.py"), default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Your role (csm) cannot open this page. Ask an admin if you need access."]
+    assert not at.get("plotly_chart") and not at.metric
+
+
+def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch, steady_navigation):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(data_dir_copy))
+    at = _open("analyst")
+    assert "wins with MASE" in _texts(at)  # series forecasts need no model
+    assert any("needs scores" in w.value for w in at.warning)
