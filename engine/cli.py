@@ -323,7 +323,14 @@ def _rollback(args: argparse.Namespace) -> int:
 
 # -- entry point -------------------------------------------------------------------------
 # Command groups that live in their own modules register themselves on import.
-COMMAND_MODULES = ("engine.cli_table", "engine.cli_forecast", "engine.cli_users", "engine.cli_ai", "engine.cli_ops")
+COMMAND_MODULES = (
+    "engine.cli_table",
+    "engine.cli_forecast",
+    "engine.cli_users",
+    "engine.cli_ai",
+    "engine.cli_scenarios",
+    "engine.cli_monitor",
+)
 
 
 def _load_command_modules() -> None:

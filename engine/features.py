@@ -143,7 +143,8 @@ signals AS (
     SELECT r.customer_id,
         arg_max(r.compliance_gap_score, r.as_of) AS gap,
         arg_max(r.vendor_risk_flags, r.as_of) AS flags,
-        avg(r.vendor_risk_flags) FILTER (WHERE r.as_of > p.d - 92) AS flags3m,
+        -- the last three monthly signals, whatever day D falls on
+        list_avg(list_slice(list(r.vendor_risk_flags ORDER BY r.as_of DESC), 1, 3)) AS flags3m,
         arg_max(r.compliance_gap_score, r.as_of) FILTER (WHERE r.as_of <= p.d - 85) AS gap_before
     FROM risk_signals r, p WHERE r.as_of <= p.d AND (p.who IS NULL OR r.customer_id = p.who) GROUP BY 1
 ),

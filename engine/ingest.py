@@ -56,6 +56,7 @@ column names) come only from TABLE_SPECS through `_ident`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -324,6 +325,7 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     problem_count: int = 0
     seconds: float = 0.0
+    checked_only: bool = False  # validate_file: the counts are what a load would do; nothing was written
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -344,6 +346,12 @@ class IngestReport:
             f"read; {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.rejected:,} rejected."
         )
+        if self.checked_only:
+            text = (
+                f"Checked {source} for {self.table}: all {self.rows_in_file:,} rows pass; loading it would insert "
+                f"{self.inserted:,}, update {self.updated:,} and leave {self.unchanged:,} unchanged. "
+                "Nothing was written yet."
+            )
         if self.ignored_columns:
             text += f" Ignored columns (not part of {self.table}): {', '.join(self.ignored_columns)}."
         for note in self.notes:
@@ -862,6 +870,34 @@ def load_file(wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str,
     return _load(wh, table, read, mapping, path.name, t0)
 
 
+def validate_file(
+    wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str, str] | None = None
+) -> IngestReport:
+    """Every check `load_file` makes, and the counts it would report, without writing.
+
+    The load runs inside its transaction and is rolled back, so the report (inserted,
+    updated, unchanged) is what committing the same file now would do. Raises
+    `IngestError` with the same problems `load_file` would.
+    """
+    path = Path(path)
+    spec = _spec_for(table, path.name)
+    t0 = time.perf_counter()
+    try:
+        read = _read_file(path)
+    except IngestError as exc:
+        raise _refuse(spec.name, path.name, exc.problems[0]) from None
+    return _load(wh, table, read, mapping, path.name, t0, dry_run=True)
+
+
+def expected_columns(table: str) -> tuple[ColumnSpec, ...]:
+    """The columns a file for `table` (or "events") may supply; `required` marks the must-haves."""
+    return _spec_for(table, table).columns
+
+
+class _RolledBack(Exception):
+    """Raised at the end of a dry run's transaction so it rolls back."""
+
+
 def load_frame(
     wh: Warehouse,
     table: str,
@@ -886,7 +922,13 @@ def load_frame(
 
 
 def _load(
-    wh: Warehouse, table: str, read: _Read, mapping: Mapping[str, str] | None, source: str, t0: float
+    wh: Warehouse,
+    table: str,
+    read: _Read,
+    mapping: Mapping[str, str] | None,
+    source: str,
+    t0: float,
+    dry_run: bool = False,
 ) -> IngestReport:
     spec = _spec_for(table, source)
     target = TABLE_SPECS["usage_daily"] if spec is EVENT_LOG_SPEC else spec
@@ -932,7 +974,8 @@ def _load(
     present = [c for c in spec.names if c in sources]
     absent = [c for c in spec.names if c not in sources]
     view, stage, plan = _temp_name("view"), _temp_name("stage"), _temp_name("plan")
-    with wh.transaction() as cur:
+    # A dry run raises _RolledBack after the merge: the transaction undoes it, the counts stand.
+    with contextlib.suppress(_RolledBack), wh.transaction() as cur:
         cur.register(view, frame)
         try:
             casts = ", ".join(
@@ -967,6 +1010,8 @@ def _load(
         counts = _merge(cur, target, stage, plan, present)
         for name in temp_tables:
             cur.execute(_render("DROP TABLE IF EXISTS {t}", t=_ident(name)))
+        if dry_run:
+            raise _RolledBack
     return IngestReport(
         target.name,
         n,
@@ -980,6 +1025,7 @@ def _load(
         notes=notes,
         problem_count=0,
         seconds=round(time.perf_counter() - t0, 3),
+        checked_only=dry_run,
     )
 
 

@@ -184,8 +184,11 @@ def test_csm_and_executive_journeys(app_url, browser):
     _shot(page, "3-csm-not-in-book")
 
     # Log out; the executive logs in and reads the overview.
-    # (The form on the page, not a reload: the cookie's removal reaches the browser asynchronously.)
+    # Logging out removes the login cookie: opening the app again shows the login form.
     page.get_by_role("button", name="Log out").click()
+    page.get_by_role("textbox", name="Username").first.wait_for(timeout=30_000)
+    _settle(page)
+    page.goto(url)
     page.get_by_role("textbox", name="Username").first.wait_for(timeout=30_000)
     _settle(page)
     assert page.get_by_role("button", name="Log out").count() == 0

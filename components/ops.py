@@ -1,0 +1,62 @@
+"""Caches for the Model & data and Data pages, keyed so a change shows at once.
+
+Quality depends only on a version (and the data it was judged on); drift and realised
+vs predicted also on the scores, so they are keyed on the scores stamp; everything on
+the registry stamp (versions and stages). Admin actions clear these caches.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
+from engine import data_health, monitoring, quality, registry
+
+OPS_TTL_SECONDS = RESULT_TTL_SECONDS
+
+
+def registry_stamp(data_dir: str) -> str:
+    """Changes whenever a version is added, promoted, archived or rolled back."""
+    return "|".join(f"{v.version}:{v.stage}:{v.promoted_at}" for v in registry.versions(data_dir=data_dir))
+
+
+def stamps(data_dir: str) -> str:
+    return f"{registry_stamp(data_dir)}#{scores_stamp(data_dir)}"
+
+
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
+def registry_table(data_dir: str, stamp: str) -> pd.DataFrame:
+    return quality.registry_table(data_dir)
+
+
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Scoring the out-of-time months…", max_entries=16)
+def version_quality(data_dir: str, version: str, stamp: str) -> quality.QualityReport:
+    return quality.version_quality(warehouse(data_dir), version, data_dir)
+
+
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Comparing populations…", max_entries=16)
+def drift_report(data_dir: str, version: str, stamp: str) -> monitoring.DriftReport:
+    return monitoring.drift_report(warehouse(data_dir), data_dir, version=version)
+
+
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
+def realised(data_dir: str, stamp: str) -> monitoring.RealisedReport:
+    return monitoring.realised_vs_predicted(warehouse(data_dir), data_dir)
+
+
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
+def health(data_dir: str, stamp: str) -> data_health.DataHealth:
+    return data_health.data_health(warehouse(data_dir))
+
+
+def data_stamp(data_dir: str) -> str:
+    """Changes when any table's row count changes (a load) or scores are written."""
+    counts = warehouse(data_dir).table_counts()
+    return ",".join(f"{t}={n}" for t, n in counts.items()) + "#" + scores_stamp(data_dir)
+
+
+def after_change() -> None:
+    """Forget cached results after a load, a retrain, a promotion or a rescore: every page
+    (risk board, overview, these) then reads the new state."""
+    st.cache_data.clear()

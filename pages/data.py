@@ -1,0 +1,195 @@
+"""Data (admins): data health per table, and loading a CSV/Parquet file through the same
+validated, all-or-nothing ingestion as `python -m engine ingest`; then refresh scores."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from components import auth, cache, ops
+from components import format as fmt
+from engine import ingest, retrain
+from engine.errors import RadarError
+from engine.ingest import IngestError
+from engine.warehouse import TABLES
+
+FLASH = "data_page_flash"
+LOADED = "data_page_loaded"
+SAME_NAME = "(column of the same name, if any)"
+LOADABLE = [t for t in TABLES if t != "predictions"] + [ingest.EVENT_LOG]
+TABLE_HELP = {ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id] → usage_daily"}
+_ROW = re.compile(r"^row (\d+), (.*)$", re.DOTALL)
+
+viewer = auth.require_viewer("data")
+st.title("Data")
+data_dir = cache.current_data_dir()
+
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+
+def problems_table(problems: list[str]) -> pd.DataFrame:
+    """Problems as rows: the file row (spreadsheet numbering) and what is wrong."""
+    rows = []
+    for text in problems:
+        found = _ROW.match(text)
+        rows.append(
+            {"row": int(found.group(1)), "problem": found.group(2)} if found else {"row": None, "problem": text}
+        )
+    return pd.DataFrame(rows, columns=["row", "problem"])
+
+
+def show_refusal(exc: IngestError) -> None:
+    report = exc.report
+    st.error(
+        (report.summary() if report else str(exc).splitlines()[0]) + " Row numbers count the header as row 1.",
+        icon=":material/block:",
+    )
+    table = problems_table(exc.problems)
+    st.dataframe(table, hide_index=True, column_config={"row": st.column_config.NumberColumn("Row", format="%d")})
+    if exc.problem_count > len(exc.problems):
+        st.caption(f"Showing the first {len(exc.problems):,} of {exc.problem_count:,} problems.")
+    st.download_button("Problems as CSV", table.to_csv(index=False), "load_problems.csv", "text/csv")
+
+
+# -- data health ----------------------------------------------------------------------------------
+st.subheader("Data health")
+try:
+    health = ops.health(data_dir, ops.data_stamp(data_dir))
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+st.caption(
+    f"Data as of **{fmt.day(health.data_as_of)}** (the newest activity in any table). "
+    "Days behind: how far a table's newest row is from that day."
+)
+st.dataframe(
+    health.tables,
+    hide_index=True,
+    column_config={
+        "table": "Table",
+        "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        "first": "First date",
+        "last": "Last date",
+        "days_behind": "Days behind",
+        "stale": st.column_config.CheckboxColumn("Stale"),
+    },
+)
+with st.expander("Null rates per column"):
+    nulls = health.nulls[health.nulls["nulls"] > 0]
+    if nulls.empty:
+        st.caption("No column has empty values.")
+    else:
+        st.dataframe(
+            nulls,
+            hide_index=True,
+            column_config={"null_rate": st.column_config.NumberColumn("Null rate", format="percent")},
+        )
+    st.download_button("Null rates as CSV", health.nulls.to_csv(index=False), "null_rates.csv", "text/csv")
+
+# -- load a file ------------------------------------------------------------------------------------
+st.subheader("Load a file")
+st.caption(
+    "Same checks as `python -m engine ingest`: every row is validated, then the file is written in one "
+    "transaction (new rows inserted, changed rows updated), or nothing is written. Load customers first."
+)
+table = st.selectbox(
+    "Table", LOADABLE, key="load_table", format_func=lambda t: f"{t} — {TABLE_HELP[t]}" if t in TABLE_HELP else t
+)
+upload = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"], key="load_file")
+
+if upload is not None:
+    # One folder per upload, keeping the file's own name: the engine's messages name the file the admin knows.
+    folder = Path(tempfile.gettempdir()) / "radar_uploads" / re.sub(r"[^A-Za-z0-9_-]", "_", upload.file_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    source_name = Path(upload.name).name
+    path = folder / source_name
+    if not path.exists():
+        path.write_bytes(upload.getvalue())
+    try:
+        preview = ingest.preview_file(path)
+    except IngestError as exc:
+        show_refusal(exc)
+        st.stop()
+    st.markdown(f"**Preview** of `{source_name}` (first {len(preview)} rows, as read)")
+    st.dataframe(preview, hide_index=True)
+
+    st.markdown("**Columns**")
+    spec = ingest.expected_columns(table)
+    file_columns = [str(c) for c in preview.columns]
+    lower = {c.lower(): c for c in file_columns}
+    mapping: dict[str, str] = {}
+    grid = st.columns(4)
+    for i, column in enumerate(spec):
+        options = [SAME_NAME, *file_columns]
+        default = lower.get(column.name.lower())
+        picked = grid[i % 4].selectbox(
+            f"{column.name}{' *' if column.required else ''}",
+            options,
+            index=options.index(default) if default else 0,
+            key=f"map_{table}_{column.name}",
+            help=f"{column.type}{', required' if column.required else ', optional'}",
+        )
+        if picked != SAME_NAME and picked != column.name:
+            mapping[column.name] = picked
+    st.caption("* required. A column left on the first choice is taken from the file column of the same name.")
+
+    check, load = st.columns(2)
+    if check.button("Check the file", icon=":material/fact_check:", key="check_file", width="stretch"):
+        try:
+            report = ingest.validate_file(cache.warehouse(data_dir), table, path, mapping)
+        except IngestError as exc:
+            show_refusal(exc)
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            st.info(report.summary(), icon=":material/fact_check:")
+    if load.button(
+        "Load into the warehouse", icon=":material/upload:", type="primary", key="commit_file", width="stretch"
+    ):
+        try:
+            viewer.require("load_data")
+            report = ingest.load_file(cache.warehouse(data_dir), table, path, mapping)
+        except IngestError as exc:
+            show_refusal(exc)
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            ops.after_change()
+            st.session_state[LOADED] = True
+            st.session_state[FLASH] = report.summary()
+            st.rerun()
+
+# -- refresh scores ----------------------------------------------------------------------------------
+st.subheader("Scores")
+ready = cache.readiness(data_dir)
+st.caption(
+    ready.message
+    + (" New data is loaded: refresh the scores so the risk board uses it." if st.session_state.get(LOADED) else "")
+)
+if st.button(
+    "Refresh scores",
+    icon=":material/refresh:",
+    key="refresh_scores",
+    disabled=ready.status in ("no_model", "model_unavailable"),
+):
+    try:
+        with st.status("Scoring every active customer…", expanded=True) as status:
+            bar = st.progress(0.0)
+            result = retrain.refresh_scores(viewer, data_dir, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+            status.update(label="Scores refreshed", state="complete", expanded=False)
+    except RadarError as exc:
+        st.error(str(exc), icon=":material/error:")
+    else:
+        ops.after_change()
+        st.session_state.pop(LOADED, None)
+        st.session_state[FLASH] = (
+            f"Scored {result.customers:,} customers as of {fmt.day(result.as_of)} with {result.model_version} "
+            f"in {result.seconds:.1f} s."
+        )
+        st.rerun()

@@ -1,0 +1,365 @@
+"""Model & data: can the churn model be trusted today? Registry, quality, drift, realised
+vs predicted; admins also promote, roll back and retrain."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components import auth, cache, charts, kpi, ops, ops_charts
+from components import format as fmt
+from engine import monitoring, quality, registry, retrain, training
+from engine.errors import RadarError
+
+FLASH = "model_data_flash"
+JOB = "model_data_job"
+STATUS_ICONS = {"ok": ":material/check_circle:", "watch": ":material/visibility:", "act": ":material/error:"}
+NO_BAR = {"displayModeBar": False}
+
+viewer = auth.require_viewer("model_data")
+is_admin = viewer.can("retrain")
+st.title("Model & data")
+data_dir = cache.current_data_dir()
+
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+
+def done(message: str) -> None:
+    ops.after_change()
+    st.session_state[FLASH] = message
+    st.rerun()
+
+
+def glance(entry, table: pd.DataFrame, drift, realised) -> None:
+    """The verdict first: one line per check, worst state on top."""
+    hash_ok = bool(table.loc[table["version"] == entry.version, "hash_ok"].all()) if entry else False
+    checks = monitoring.trust_checks(entry, hash_ok, drift, realised)
+    worst = (
+        "act"
+        if any(c.status == "act" for c in checks)
+        else "watch"
+        if any(c.status == "watch" for c in checks)
+        else "ok"
+    )
+    lines = "\n".join(f"- {STATUS_ICONS[c.status]} **{c.check}**: {c.detail}" for c in checks)
+    heading = {
+        "ok": "The serving model looks trustworthy today.",
+        "watch": "The serving model works, but something needs watching.",
+        "act": "Something needs action before the scores can be fully trusted.",
+    }[worst]
+    box = {"ok": st.success, "watch": st.warning, "act": st.error}[worst]
+    box(f"**{heading}**\n\n{lines}", icon=STATUS_ICONS[worst])
+
+
+try:
+    as_of = cache.data_as_of(data_dir)
+    stamp = ops.stamps(data_dir)
+    table = ops.registry_table(data_dir, stamp)
+    entry = registry.production("churn", data_dir)
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+if as_of is None:
+    st.info(
+        f"No customer data yet in `{data_dir}`. Load data on the Data page (admins) or run `python -m engine demo`.",
+        icon=":material/database:",
+    )
+    st.stop()
+
+drift = realised = None
+if entry is not None:
+    try:
+        drift = ops.drift_report(data_dir, entry.version, stamp)
+    except RadarError as exc:
+        st.warning(f"Drift could not be measured: {exc}", icon=":material/warning:")
+    realised = ops.realised(data_dir, stamp)
+
+cards = [
+    kpi.Kpi("Serving model", entry.version if entry else fmt.MISSING),
+    kpi.Kpi(
+        "Out-of-time AUC",
+        f"{entry.metrics['auc']:.3f}" if entry and entry.metrics.get("auc") is not None else fmt.MISSING,
+        help="Measured when it was trained, on later months than it learned from.",
+    ),
+    kpi.Kpi(
+        "Features drifting",
+        f"{drift.counts()['act']} act · {drift.counts()['watch']} watch" if drift else fmt.MISSING,
+        help=f"PSI > {monitoring.PSI_ACT} act, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
+    ),
+    kpi.Kpi(
+        "Latest realised AUC",
+        f"{realised.by_date['auc'].iloc[-1]:.3f}"
+        if realised is not None and not realised.by_date.empty and pd.notna(realised.by_date["auc"].iloc[-1])
+        else fmt.MISSING,
+        help="AUC of the predictions made on the newest scoring date whose 90 days have passed.",
+    ),
+]
+kpi.kpi_row(cards)
+glance(entry, table, drift, realised)
+
+names = ["Registry", "Quality", "Drift", "Realised vs predicted"] + (["Retrain"] if is_admin else [])
+tabs = dict(zip(names, st.tabs(names), strict=True))
+
+# -- registry -------------------------------------------------------------------------------------
+with tabs["Registry"]:
+    st.caption("Every churn model version, newest first. Hash: the artifact on disk still matches its registry row.")
+    st.dataframe(
+        table.drop(columns=["hash_ok"]),
+        hide_index=True,
+        column_config={
+            "version": "Version",
+            "stage": "Stage",
+            "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
+            "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+            "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+            "top_decile_lift": st.column_config.NumberColumn("Top-decile lift", format="%.2f"),
+            "train_from": "Trained from",
+            "train_to": "Trained to",
+            "valid_from": "Judged from",
+            "valid_to": "Judged to",
+            "features": "Features",
+            "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+            "promoted_at": st.column_config.DatetimeColumn("Promoted", format="YYYY-MM-DD HH:mm"),
+            "hash_status": "Hash",
+        },
+    )
+    st.download_button(
+        "Versions as CSV", table.to_csv(index=False), "model_versions.csv", "text/csv", icon=":material/download:"
+    )
+    versions = table["version"].tolist()
+    if is_admin and versions:
+        left, right = st.columns(2)
+        with left.form("promote_form"):
+            st.markdown("**Promote a version**")
+            others = [v for v in versions if v != (entry.version if entry else None)]
+            choice = st.selectbox("Version", others, key="promote_version", disabled=not others)
+            if st.form_submit_button("Promote", icon=":material/publish:", disabled=not others):
+                try:
+                    promoted = retrain.promote(choice, viewer, data_dir)
+                except RadarError as exc:
+                    st.error(str(exc), icon=":material/error:")
+                else:
+                    done(f"{promoted.version} is now production. Refresh scores on the Data page to use it.")
+        with right.form("rollback_form"):
+            st.markdown("**Roll back**")
+            st.caption("Return to the version that served before the current one.")
+            if st.form_submit_button("Roll back", icon=":material/undo:", disabled=entry is None):
+                try:
+                    back = retrain.rollback(viewer, data_dir)
+                except RadarError as exc:
+                    st.error(str(exc), icon=":material/error:")
+                else:
+                    done(f"Rolled back: {back.version} is production again. Refresh scores on the Data page.")
+    elif versions:
+        st.caption("Only admins can promote or roll back versions.")
+    if len(versions) >= 2:
+        st.markdown("#### Compare two versions")
+        left, right = st.columns(2)
+        a = left.selectbox("Version A", versions, index=1, key="diff_a")
+        b = right.selectbox("Version B", versions, index=0, key="diff_b")
+        diff = quality.diff_versions(a, b, data_dir)
+        for title, frame in (("Metrics", diff.metrics), ("Parameters", diff.params), ("Data window", diff.data_window)):
+            st.markdown(f"**{title}**")
+            st.dataframe(frame.astype(str).rename(columns={"a": a, "b": b}), hide_index=True)
+        st.caption(
+            f"Features: {diff.features_common} in both; added in {b}: {', '.join(diff.features_added) or 'none'}; "
+            f"removed: {', '.join(diff.features_removed) or 'none'}."
+        )
+
+# -- quality ----------------------------------------------------------------------------------------
+with tabs["Quality"]:
+    if table.empty:
+        st.info("No model yet.", icon=":material/model_training:")
+    else:
+        default = versions.index(entry.version) if entry is not None and entry.version in versions else 0
+        version = st.selectbox("Version", versions, index=default, key="quality_version")
+        try:
+            q = ops.version_quality(data_dir, version, stamp)
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            st.caption(
+                f"{version} on its out-of-time months {fmt.day(q.valid_from)} – {fmt.day(q.valid_to)}: "
+                f"{fmt.count(q.rows)} customer-months, {fmt.percent(q.churn_rate)} churned within 90 days."
+            )
+            left, right = st.columns(2)
+            with left.container(border=True):
+                st.markdown("#### ROC curve")
+                st.plotly_chart(ops_charts.roc_curve(q.roc, q.metrics.get("auc")), config=NO_BAR)
+            with right.container(border=True):
+                st.markdown("#### Precision and recall")
+                st.plotly_chart(
+                    ops_charts.precision_recall(q.precision_recall, q.churn_rate, q.metrics.get("pr_auc")),
+                    config=NO_BAR,
+                )
+            left, right = st.columns(2)
+            with left.container(border=True):
+                st.markdown("#### Calibration")
+                st.caption("Points on the diagonal: a 20 % prediction churns 20 % of the time.")
+                st.plotly_chart(ops_charts.calibration(q.calibration), config=NO_BAR)
+            with right.container(border=True):
+                st.markdown("#### Lift by risk tenth")
+                st.plotly_chart(ops_charts.lift(q.lift), config=NO_BAR)
+            with st.container(border=True):
+                st.markdown("#### What drives the model (SHAP)")
+                st.caption(
+                    "Each dot is a customer-month; right of zero raises churn risk. Colour: the feature's value."
+                )
+                st.plotly_chart(ops_charts.beeswarm(q.beeswarm), config=NO_BAR)
+            st.download_button(
+                "Importance as CSV",
+                q.importance.to_csv(index=False),
+                f"importance_{version}.csv",
+                "text/csv",
+                icon=":material/download:",
+            )
+
+# -- drift -------------------------------------------------------------------------------------------
+with tabs["Drift"]:
+    if drift is None:
+        st.info("Drift is measured against the production model's training data; there is none yet.")
+    else:
+        st.caption(
+            f"Customers active at the month ends {drift.model_version} last trained on "
+            f"({fmt.day(drift.reference_from or drift.reference_as_of)} to {fmt.day(drift.reference_as_of)}, "
+            f"{fmt.count(drift.reference_rows)} rows) against {fmt.day(drift.current_as_of)} "
+            f"({fmt.count(drift.current_rows)}). PSI < {monitoring.PSI_WATCH} stable, "
+            f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch, > {monitoring.PSI_ACT} act; a change of "
+            f"{monitoring.MISSING_WATCH:.0%} / {monitoring.MISSING_ACT:.0%} in the share missing is watch / act."
+        )
+        counts = drift.counts()
+        score = drift.score
+        kpi.kpi_row(
+            [
+                kpi.Kpi("Act", str(counts["act"])),
+                kpi.Kpi("Watch", str(counts["watch"])),
+                kpi.Kpi("Stable", str(counts["stable"])),
+                kpi.Kpi(
+                    "Score PSI",
+                    f"{score.psi:.3f} ({score.status})" if score else fmt.MISSING,
+                    help="Predicted churn on the last out-of-time month vs now.",
+                ),
+            ]
+        )
+        left, right = st.columns([1.2, 1])
+        with left.container(border=True):
+            st.markdown("#### Worst features")
+            st.plotly_chart(ops_charts.drift_bars(drift.features), config=NO_BAR)
+        with right.container(border=True):
+            st.markdown("#### Distribution then and now")
+            labels = dict(zip(drift.features["label"], drift.features["feature"], strict=True))
+            picked = st.selectbox("Feature", list(labels), key="drift_feature")
+            st.plotly_chart(
+                ops_charts.distribution(
+                    drift.bins[drift.bins["feature"] == labels[picked]],
+                    f"Training (to {drift.reference_as_of})",
+                    f"Now ({drift.current_as_of})",
+                ),
+                config=NO_BAR,
+            )
+            if score is not None:
+                st.markdown("#### Predicted churn then and now")
+                st.plotly_chart(
+                    ops_charts.distribution(score.bins, f"Out-of-time ({score.reference_as_of})", "Now"),
+                    config=NO_BAR,
+                )
+        st.dataframe(
+            drift.features,
+            hide_index=True,
+            column_config={
+                "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
+                "statistic": st.column_config.NumberColumn("Statistic", format="%.3f"),
+                "p_value": st.column_config.NumberColumn("p-value", format="%.2g"),
+                "reference_missing": st.column_config.NumberColumn("Missing then", format="percent"),
+                "current_missing": st.column_config.NumberColumn("Missing now", format="percent"),
+            },
+        )
+        st.download_button(
+            "Drift as CSV", drift.features.to_csv(index=False), "drift.csv", "text/csv", icon=":material/download:"
+        )
+
+# -- realised vs predicted ------------------------------------------------------------------------------
+with tabs["Realised vs predicted"]:
+    if realised is None or realised.by_date.empty:
+        st.info(
+            "No scoring date is 90 days old yet, so no prediction can be checked. "
+            "`python -m engine demo` back-scores past month ends.",
+            icon=":material/hourglass_top:",
+        )
+    else:
+        by_date = realised.by_date
+        st.caption(
+            "For each scoring date whose 90-day window has closed: what was predicted then against what happened. "
+            "Hollow markers are in-sample (the model had seen that outcome when trained or calibrated)."
+        )
+        left, right = st.columns(2)
+        with left.container(border=True):
+            st.markdown("#### Accuracy over time")
+            st.plotly_chart(ops_charts.realised_over_time(by_date), config=NO_BAR)
+        with right.container(border=True):
+            st.markdown("#### Predicted vs realised churn rate")
+            st.plotly_chart(charts.predicted_vs_realised(by_date), config=NO_BAR)
+        dates = [pd.Timestamp(d).date() for d in by_date["as_of"]]
+        picked = st.selectbox("Calibration of the predictions made on", dates, index=len(dates) - 1, key="cal_date")
+        cal = realised.calibration[pd.to_datetime(realised.calibration["as_of"]).dt.date == picked]
+        with st.container(border=True):
+            st.plotly_chart(ops_charts.calibration(cal), config=NO_BAR)
+        st.dataframe(by_date, hide_index=True)
+        st.download_button(
+            "Realised vs predicted as CSV",
+            by_date.to_csv(index=False),
+            "realised_vs_predicted.csv",
+            "text/csv",
+            icon=":material/download:",
+        )
+    for row in realised.pending.itertuples() if realised is not None else ():
+        st.caption(f"Scores of {fmt.day(pd.Timestamp(row.as_of).date())} can be judged from {fmt.day(row.known_on)}.")
+
+# -- retrain (admins) -------------------------------------------------------------------------------------
+if is_admin:
+    with tabs["Retrain"]:
+        st.caption(
+            "Trains a candidate on the warehouse in the background (other users keep working), judges it and "
+            f"production on the same out-of-time months, and promotes it only if its AUC is at most "
+            f"{training.PROMOTION_MARGIN} below production's; otherwise it stays a candidate with the reason. "
+            "A promoted model then re-scores every active customer. If anything fails, production keeps serving."
+        )
+        if st.button("Retrain now", icon=":material/model_training:", type="primary", key="retrain_start"):
+            try:
+                st.session_state[JOB] = retrain.start_retrain(data_dir, viewer)
+            except RadarError as exc:
+                st.error(str(exc), icon=":material/error:")
+
+        latest = retrain.latest_job(data_dir)
+        polling = latest is not None and not latest.done
+
+        # Polls only while a job runs; the page's other tabs are not re-run by it.
+        @st.fragment(run_every=2 if polling else None)
+        def job_panel() -> None:
+            job = retrain.latest_job(data_dir)
+            if job is None:
+                st.caption("No retrain has run since the app started.")
+                return
+            label = f"Retrain started by {job.started_by} at {job.started_at:%H:%M:%S} UTC"
+            state = {"queued": "running", "running": "running", "succeeded": "complete", "failed": "error"}[job.state]
+            with st.status(label, state=state, expanded=not job.done):
+                st.progress(job.fraction, text=job.messages[-1] if job.messages else "starting")
+                for message in job.messages[-12:]:
+                    st.caption(message)
+            if job.state == "succeeded" and job.result is not None:
+                result = job.result
+                (st.success if result.promoted else st.warning)(result.reason, icon=":material/info:")
+                if st.session_state.get(JOB) == job.job_id:
+                    st.session_state.pop(JOB)
+                    ops.after_change()
+                    st.rerun(scope="app")
+            elif job.state == "failed":
+                st.error(
+                    f"The retrain failed: {job.error} Production ({job.production_before or 'none'}) is still serving.",
+                    icon=":material/error:",
+                )
+
+        job_panel()

@@ -1,0 +1,205 @@
+"""Drift, realised vs predicted, model quality, registry view, data health, dry-run ingest, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from engine import cli, data_health, monitoring, quality, registry, synth, training, warehouse
+from engine.ingest import IngestError, validate_file
+
+DRIFTED = {"compliance_gap_score", "events_per_seat_30d", "tickets_90d"}
+
+
+# -- PSI ------------------------------------------------------------------------------------------
+def test_psi_is_zero_for_the_same_population_and_large_for_a_shift():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 5000)
+    assert monitoring.psi_numeric(base, base) == pytest.approx(0.0, abs=1e-12)
+    assert monitoring.psi_numeric(base, rng.normal(0, 1, 5000)) < monitoring.PSI_WATCH
+    assert monitoring.psi_numeric(base, rng.normal(0.8, 1, 5000)) > monitoring.PSI_ACT
+    half_missing = np.where(rng.random(5000) < 0.5, np.nan, rng.normal(0, 1, 5000))
+    # Missing values are judged apart: the values present look the same, the share missing does not.
+    assert monitoring.psi_numeric(base, half_missing) < monitoring.PSI_WATCH
+    assert monitoring.drift_status(0.0, 0.5) == "act"
+    assert monitoring.drift_status(0.0, 0.06) == "watch"
+    assert monitoring.drift_status(0.0, 0.035) == "stable"
+    assert monitoring.drift_status(0.25) == "act" and monitoring.drift_status(0.15) == "watch"
+    plans = pd.Series(["starter"] * 60 + ["growth"] * 30 + ["enterprise"] * 10)
+    assert monitoring.psi_categorical(plans, plans) == pytest.approx(0.0, abs=1e-12)
+    assert monitoring.psi_categorical(plans, pd.Series(["starter"] * 20 + ["growth"] * 80)) > monitoring.PSI_ACT
+
+
+def test_status_thresholds_and_bin_edges_between_values():
+    assert [monitoring.drift_status(p) for p in (0.0, 0.099, 0.1, 0.2, 0.2001)] == [
+        "stable",
+        "stable",
+        "watch",
+        "watch",
+        "act",
+    ]
+    thirds = np.repeat(np.arange(10) / 3, 50)
+    edges = monitoring.numeric_edges(thirds)
+    assert len(edges) > 0 and not np.isin(edges, thirds).any()  # cuts fall between observed values
+
+
+# -- drift on generated data -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def drift_pair(tmp_path_factory):
+    """Drift reports for the same company generated stable and with --drift (2,000 customers,
+    where the sampling noise of PSI stays well below 0.20)."""
+    reports = {}
+    for drift in (False, True):
+        root = tmp_path_factory.mktemp(f"drift_{drift}")
+        wh = warehouse.get_warehouse(root)
+        synth.generate(wh, customers=2000, seed=7, end=date(2026, 6, 30), drift=drift)
+        train_dates, _, cutoff = training.snapshot_plan(wh)
+        reports[drift] = monitoring.drift_between(wh, train_dates[-1], cutoff)
+        warehouse.close_all()
+    return reports
+
+
+def test_drifted_data_is_flagged(drift_pair):
+    report = drift_pair[True]
+    assert set(report.flagged("act")) >= DRIFTED
+    psi = report.features.set_index("feature")["psi"]
+    assert (psi[list(DRIFTED)] > monitoring.PSI_ACT).all()
+    # Worst first: act before watch before stable, and by PSI within a status.
+    severity = report.features["status"].map({s: i for i, s in enumerate(monitoring.STATUS_ORDER)})
+    assert severity.is_monotonic_increasing
+    for _, group in report.features.groupby("status"):
+        assert group["psi"].is_monotonic_decreasing
+
+
+def test_stable_data_is_not_flagged(drift_pair):
+    report = drift_pair[False]
+    assert report.flagged("act") == []
+    assert report.features["psi"].max() < monitoring.PSI_ACT
+    assert not DRIFTED & set(report.flagged("watch"))
+
+
+def test_drift_report_of_the_production_model(scored_dir):
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    entry = registry.production("churn", scored_dir)
+    report = monitoring.drift_report(wh, scored_dir)
+    assert report.model_version == entry.version
+    assert str(report.reference_as_of) == entry.data_window["train_to"]
+    assert report.current_as_of == wh.scalar("SELECT max(as_of) FROM predictions")
+    assert len(report.features) == len(entry.features)
+    shares = report.bins.groupby("feature")[["reference_share", "current_share"]].sum()
+    assert np.allclose(shares, 1.0)
+    assert report.score is not None and np.isfinite(report.score.psi)
+    assert str(report.score.reference_as_of) == entry.data_window["valid_to"]
+    payload = report.as_dict()
+    assert payload["counts"] == report.counts() and len(payload["features"]) == len(report.features)
+
+
+# -- realised vs predicted --------------------------------------------------------------------------
+def test_realised_vs_predicted_matches_an_independent_computation(scored_dir):
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    report = monitoring.realised_vs_predicted(wh, scored_dir)
+    by_date = report.by_date
+    assert len(by_date) == 3  # the fixture back-scored three closed month ends
+    assert by_date["in_sample"].all()  # they fall inside the model's training / calibration window
+    last = by_date.iloc[-1]
+    rows = wh.df(
+        "SELECT p.churn_probability, coalesce(c.churn_date > p.as_of AND c.churn_date <= p.as_of + 90, false) AS y "
+        "FROM predictions p JOIN customers c USING (customer_id) WHERE p.as_of = ?",
+        [pd.Timestamp(last["as_of"]).date()],
+    )
+    y = rows["y"].astype(int).to_numpy()
+    assert last["customers"] == len(rows) and last["churned"] == y.sum()
+    assert last["auc"] == pytest.approx(roc_auc_score(y, rows["churn_probability"]), abs=1e-12)
+    assert last["brier"] == pytest.approx(brier_score_loss(y, rows["churn_probability"]), abs=1e-12)
+    cal = report.calibration[pd.to_datetime(report.calibration["as_of"]) == pd.Timestamp(last["as_of"])]
+    assert cal["rows"].sum() == len(rows)
+    assert len(report.pending) == 1  # today's scores are not judged yet
+    checks = monitoring.trust_checks(registry.production("churn", scored_dir), True, None, report)
+    assert checks[-1].check == "Realised vs predicted"
+
+
+# -- quality ------------------------------------------------------------------------------------------
+def test_quality_reproduces_the_registered_out_of_time_auc(scored_dir):
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    entry = registry.production("churn", scored_dir)
+    q = quality.version_quality(wh, data_dir=scored_dir)
+    assert q.metrics["auc"] == pytest.approx(entry.metrics["auc"], abs=1e-9)
+    assert q.rows == entry.metrics["rows"]
+    first, last = q.roc.iloc[0], q.roc.iloc[-1]
+    assert (first["false_positive_rate"], first["true_positive_rate"]) == (0.0, 0.0)
+    assert (last["false_positive_rate"], last["true_positive_rate"]) == (1.0, 1.0)
+    assert q.precision_recall["recall"].is_monotonic_increasing
+    assert list(q.lift["decile"]) == list(range(1, 11)) and q.lift["customers"].sum() == q.rows
+    assert q.lift["cumulative_capture"].iloc[-1] == pytest.approx(1.0)
+    assert q.lift["lift"].iloc[0] > 1.5 > q.lift["lift"].iloc[-1]  # the riskiest tenth churns far more
+    assert q.importance["mean_abs_shap"].is_monotonic_decreasing
+    assert set(q.beeswarm["feature"]) == set(q.importance["feature"].head(quality.BEESWARM_FEATURES))
+
+
+def test_registry_table_flags_a_changed_artifact_and_diff_shows_changes(scored_copy):
+    current = registry.production("churn", scored_copy)
+    model = registry.load(current, scored_copy)
+    params = dict(current.params, seed=99)
+    other = registry.register(
+        model, "churn", params, current.features[:-1], current.data_window, current.metrics, scored_copy
+    )
+    table = quality.registry_table(scored_copy)
+    assert list(table["version"]) == [other.version, current.version]
+    assert table["hash_ok"].all()
+    registry.artifact(other, scored_copy).write_bytes(b"tampered")
+    table = quality.registry_table(scored_copy).set_index("version")
+    assert table.loc[other.version, "hash_status"] == "changed"
+    assert table.loc[current.version, "hash_status"] == "verified"
+    diff = quality.diff_versions(current.version, other.version, scored_copy)
+    changed = diff.params.set_index("name")["changed"]
+    assert changed["seed"] and not changed.drop("seed").any()
+    assert diff.features_removed == [current.features[-1]] and diff.features_added == []
+
+
+# -- data health and dry-run ingest --------------------------------------------------------------------
+def test_data_health_counts_and_null_rates(scored_dir):
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    report = data_health.data_health(wh)
+    counts = wh.table_counts()
+    assert dict(zip(report.tables["table"], report.tables["rows"], strict=True)) == counts
+    nulls = report.nulls.set_index(["table", "column"])
+    churned = wh.scalar("SELECT count(churn_date) FROM customers")
+    assert nulls.loc[("customers", "churn_date"), "nulls"] == counts["customers"] - churned
+    assert not report.tables["stale"].any()
+
+
+def test_validate_file_reports_counts_and_writes_nothing(data_dir_copy, tmp_path):
+    wh = warehouse.get_warehouse(data_dir_copy)
+    existing = wh.df("SELECT * FROM customers LIMIT 2")
+    good = tmp_path / "customers.csv"
+    frame = existing.assign(seats=existing["seats"] + 1)
+    extra = existing.iloc[[0]].assign(customer_id="brand-new")
+    pd.concat([frame, extra]).to_csv(good, index=False)
+    before = wh.df("SELECT * FROM customers ORDER BY customer_id")
+    report = validate_file(wh, "customers", good)
+    assert (report.inserted, report.updated, report.unchanged) == (1, 2, 0) and report.checked_only
+    assert "Nothing was written" in report.summary()
+    pd.testing.assert_frame_equal(wh.df("SELECT * FROM customers ORDER BY customer_id"), before)
+    bad = tmp_path / "bad.csv"
+    extra.assign(plan_tier="platinum").to_csv(bad, index=False)
+    with pytest.raises(IngestError, match="plan_tier"):
+        validate_file(wh, "customers", bad)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def test_cli_drift_and_monitor(scored_copy, capsys):
+    assert cli.main(["--data-dir", str(scored_copy), "drift", "--json"]) == 0
+    drift = json.loads(capsys.readouterr().out)
+    assert drift["thresholds"] == {"watch": 0.1, "act": 0.2} and drift["score"]["psi"] >= 0
+    assert cli.main(["--data-dir", str(scored_copy), "monitor", "--json"]) == 0
+    monitor = json.loads(capsys.readouterr().out)
+    assert len(monitor["by_date"]) == 3 and monitor["by_date"][0]["as_of"].count("-") == 2
+    assert cli.main(["--data-dir", str(scored_copy), "drift"]) == 0
+    assert "Score drift: PSI" in capsys.readouterr().out
+    assert cli.main(["--data-dir", str(scored_copy), "drift", "--version", "churn-v404"]) == 2
+    assert "No model version 'churn-v404'" in capsys.readouterr().err

@@ -1,0 +1,130 @@
+"""Model & data and Data pages through the app (AppTest): roles, charts, uploads, retrain."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import auth
+from engine import registry, retrain, training, warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+NEW_CUSTOMER = (
+    "customer_id,name,plan_tier,industry,region,seats,signup_date,billing_cycle,csm_owner,status\n"
+    "upload-1,Uploaded Ltd,growth,software,EMEA,25,2026-05-01,annual,ana.silva,active\n"
+)
+BAD_CUSTOMERS = (
+    "customer_id,name,plan_tier,industry,region,seats,signup_date,billing_cycle,csm_owner,status\n"
+    "upload-2,Fine Co,growth,software,EMEA,25,2026-05-01,annual,ana.silva,active\n"
+    "upload-3,Broken Co,platinum,software,EMEA,lots,2026-13-01,annual,ana.silva,active\n"
+)
+
+
+def _open(data: Path, role: str, page: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
+    at = AppTest.from_file(APP, default_timeout=120)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def _customers(data: Path) -> int:
+    wh = warehouse.get_warehouse(data, read_only=True)
+    count = wh.scalar("SELECT count(*) FROM customers")
+    warehouse.close_all()
+    return count
+
+
+@pytest.mark.parametrize("role", ["executive", "analyst"])
+def test_model_page_for_readers_has_no_admin_controls(scored_dir, role, monkeypatch, steady_navigation):
+    at = _open(scored_dir, role, "model_data", monkeypatch)
+    assert at.title[0].value == "Model & data"
+    assert [t.label for t in at.tabs] == ["Registry", "Quality", "Drift", "Realised vs predicted"]
+    labels = _labels(at)
+    assert not {"Promote", "Roll back", "Retrain now"} & set(labels)
+    assert any("Only admins" in c.value for c in at.caption)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Serving model"] == registry.production("churn", scored_dir).version
+    # ROC, PR, calibration, lift, beeswarm, drift bars, two distributions, accuracy, rates, calibration
+    assert len(at.get("plotly_chart")) >= 10
+    verdict = (at.success or at.warning or at.error)[0].value
+    assert "Input drift" in verdict and "Realised vs predicted" in verdict
+
+
+def test_model_page_for_admin_offers_promote_rollback_retrain(scored_dir, monkeypatch, steady_navigation):
+    at = _open(scored_dir, "admin", "model_data", monkeypatch)
+    assert [t.label for t in at.tabs][-1] == "Retrain"
+    assert {"Promote", "Roll back", "Retrain now"} <= set(_labels(at))
+
+
+@pytest.mark.parametrize(("role", "page"), [("csm", "model_data"), ("csm", "data"), ("analyst", "data")])
+def test_roles_that_may_not_open_a_page_are_refused(scored_dir, role, page, monkeypatch):
+    """Run the page file directly (a deep link): its own guard refuses, whatever the menu shows."""
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"Your role ({role}) cannot open this page. Ask an admin if you need access."
+    ]
+    assert not at.tabs and not at.file_uploader and not at.button and not at.get("plotly_chart")
+
+
+def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeypatch, steady_navigation):
+    before = _customers(scored_copy)
+    at = _open(scored_copy, "admin", "data", monkeypatch)
+    assert at.dataframe  # data health table
+    at.file_uploader[0].set_value(("new_customers.csv", NEW_CUSTOMER.encode(), "text/csv"))
+    at.run()
+    assert not at.exception
+    assert any("Preview" in m.value for m in at.markdown)
+    at.button(key="check_file").click().run()
+    assert any("would insert 1" in i.value and "Nothing was written" in i.value for i in at.info)
+    assert _customers(scored_copy) == before
+    at.button(key="commit_file").click().run()
+    assert not at.exception and not at.error
+    assert "1 inserted" in at.success[0].value and "new_customers.csv" in at.success[0].value
+    assert _customers(scored_copy) == before + 1
+
+    at.file_uploader[0].set_value(("bad_customers.csv", BAD_CUSTOMERS.encode(), "text/csv"))
+    at.run()
+    at.button(key="commit_file").click().run()
+    assert not at.exception
+    assert "nothing was written" in at.error[0].value
+    problems = at.dataframe[-1].value
+    assert set(problems["row"]) == {3}  # only the broken row, spreadsheet numbering
+    assert problems["problem"].str.contains("plan_tier").any() and problems["problem"].str.contains("seats").any()
+    assert _customers(scored_copy) == before + 1  # the good row of the bad file was not written either
+
+
+def test_refresh_scores_from_data_page(scored_copy, monkeypatch, steady_navigation):
+    at = _open(scored_copy, "admin", "data", monkeypatch)
+    at.button(key="refresh_scores").click().run()
+    assert not at.exception and not at.error
+    assert "Scored" in at.success[0].value
+
+
+def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch, steady_navigation):
+    production = registry.production("churn", scored_copy).version
+    monkeypatch.setattr(training, "train", functools.partial(training.train, fail_at="features"))
+    at = _open(scored_copy, "admin", "model_data", monkeypatch)
+    at.button(key="retrain_start").click().run()
+    assert not at.exception
+    job = retrain.wait(retrain.latest_job(scored_copy).job_id, timeout=120)
+    assert job.state == retrain.FAILED
+    at.run()
+    assert any("simulated failure" in e.value and production in e.value for e in at.error)
+    assert registry.production("churn", scored_copy).version == production
