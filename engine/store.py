@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Engine,
     Float,
@@ -63,6 +64,26 @@ ai_audit = Table(
     Column("provider_requests", Integer, nullable=False),  # HTTP requests made to the provider
     Column("request", JSON, nullable=False),  # what was asked: audience, question, goal, ...
     Column("output", Text, nullable=False),
+)
+
+# Saved what-if plans (engine.scenarios): the assumptions and a JSON snapshot of the numbers,
+# so a plan reopens exactly as it was saved; headline figures as columns for listing.
+scenarios = Table(
+    "scenarios",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(120), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("cloned_from", Integer),  # the id it was cloned from (kept when that one is deleted)
+    Column("assumptions", JSON, nullable=False),  # the plan: every lever's settings and segment
+    Column("result", JSON, nullable=False),  # ScenarioResult.as_dict()
+    Column("model_version", String(64)),
+    Column("data_as_of", Date),
+    Column("revenue_retained", Float, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("roi", Float),
 )
 
 _engines: dict[str, Engine] = {}
