@@ -162,36 +162,36 @@ def outlook_chart(history: pd.DataFrame, outlook: pd.DataFrame, level: float, he
     """Recent MRR, then the churn-adjusted expectation with its band and the existing book alone."""
     fig = go.Figure()
     _band(fig, outlook["month"], outlook["lo"], outlook["hi"], WINNER_COLOR, 0.15, f"{level:.0%} band")
-    fig.add_trace(
-        go.Scatter(
-            x=history["ds"],
-            y=history["y"],
-            mode="lines",
-            name="MRR (actual)",
-            line={"color": HISTORY_COLOR, "width": 2},
-            hovertemplate="%{x|%b %Y}<br>$%{y:,.0f}<extra>Actual</extra>",
-        )
+    lines = (
+        (history["ds"], history["y"], "lines", "MRR (actual)", {"color": HISTORY_COLOR, "width": 2}, "Actual"),
+        (
+            outlook["month"],
+            outlook["expected_mrr"],
+            "lines+markers",
+            "Expected MRR",
+            {"color": WINNER_COLOR, "width": 3},
+            "Expected",
+        ),
+        (
+            outlook["month"],
+            outlook["book_mrr"],
+            "lines",
+            "Today's accounts only",
+            {"color": "#DC2626", "width": 1.5, "dash": "dot"},
+            "Today's accounts",
+        ),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=outlook["month"],
-            y=outlook["expected_mrr"],
-            mode="lines+markers",
-            name="Expected MRR",
-            line={"color": WINNER_COLOR, "width": 3},
-            hovertemplate="%{x|%b %Y}<br>$%{y:,.0f}<extra>Expected</extra>",
+    for x, y, mode, name, line, short in lines:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode=mode,
+                name=name,
+                line=line,
+                hovertemplate="%{x|%b %Y}<br>$%{y:,.0f}<extra>" + short + "</extra>",
+            )
         )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=outlook["month"],
-            y=outlook["book_mrr"],
-            mode="lines",
-            name="Today's accounts only",
-            line={"color": "#DC2626", "width": 1.5, "dash": "dot"},
-            hovertemplate="%{x|%b %Y}<br>$%{y:,.0f}<extra>Today's accounts</extra>",
-        )
-    )
     fig.update_layout(legend={"orientation": "h", "y": -0.12}, hovermode="x unified")
     fig.update_yaxes(title="MRR", tickprefix="$", gridcolor="#E2E8F0")
     return _layout(fig, height)

@@ -116,6 +116,11 @@ def recommended_action(
         if top_risk_driver in USAGE_DRIVERS:
             return "Nudge adoption: send targeted enablement content and offer a training session."
         return "Monitor: check in at the next touchpoint and watch usage and tickets."
+    if renewal_soon:
+        return (
+            f"Secure the renewal in {days_to_renewal:.0f} days ({at_risk}): confirm terms and timeline with the "
+            "decision-maker and send a value summary."
+        )
     if has_expansion_opportunity:
         return "Healthy: progress the open expansion opportunity."
     return "Healthy: keep the regular cadence; look for advocacy or expansion."

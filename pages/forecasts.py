@@ -51,6 +51,12 @@ if as_of is None:
     st.stop()
 
 
+def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
+    st.download_button(
+        label, frame.to_csv(index=False), file_name=file_name, mime="text/csv", icon=":material/download:"
+    )
+
+
 def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
     """The series, models, horizon and backtest folds the user asked for."""
     names = dict(business.series_options())
@@ -158,13 +164,7 @@ def backtest_section(history: pd.DataFrame, name: str, uid: str, info, horizon: 
         "MAE/RMSE in the series' unit; sMAPE and WAPE in %; bias = mean forecast minus actual (positive: "
         "over-forecast); coverage = share of actuals inside the interval (aim: the nominal level)."
     )
-    st.download_button(
-        "Backtest metrics (CSV)",
-        result.metrics.to_csv(index=False),
-        file_name=f"backtest_{name}_{as_of}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-    )
+    csv_button("Backtest metrics (CSV)", result.metrics, f"backtest_{name}_{as_of}.csv")
 
 
 def series_tab() -> None:
@@ -201,20 +201,8 @@ def series_tab() -> None:
                     st.markdown(f"- {note}")
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption("Download:", width="content")
-        st.download_button(
-            "Forecast (CSV)",
-            result.forecast.to_csv(index=False),
-            file_name=f"forecast_{name}_{as_of}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-        )
-        st.download_button(
-            "History (CSV)",
-            history.to_csv(index=False),
-            file_name=f"history_{name}_{as_of}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-        )
+        csv_button("Forecast (CSV)", result.forecast, f"forecast_{name}_{as_of}.csv")
+        csv_button("History (CSV)", history, f"history_{name}_{as_of}.csv")
     backtest_section(own_history, name, uid, info, horizon, folds)
 
 
@@ -282,13 +270,7 @@ def outlook_tab() -> None:
         width="stretch",
         column_config={c: st.column_config.NumberColumn(c, format="compact") for c in money_columns},
     )
-    st.download_button(
-        "Outlook (CSV)",
-        result.frame.to_csv(index=False),
-        file_name=f"mrr_outlook_{result.as_of}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-    )
+    csv_button("Outlook (CSV)", result.frame, f"mrr_outlook_{result.as_of}.csv")
 
 
 series, outlook = st.tabs(["Series forecasts", "Churn-adjusted MRR outlook"])
