@@ -208,6 +208,12 @@ def test_deep_link_survives_login(app_url, browser):
     page = context.new_page()
     _log_in(page, url, owner, users.DEMO_PASSWORDS["csm"], path=f"customer_360?customer_id={mine}")
     page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    # The login cookie is written by a browser-side component just after the login run.
+    page.wait_for_function("name => document.cookie.includes(name)", arg=users.COOKIE_NAME, timeout=30_000)
     page.reload()  # the login cookie carries over a refresh
-    page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    try:
+        page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    except Exception:
+        _shot(page, "failed-refresh")
+        raise
     context.close()
