@@ -860,14 +860,7 @@ def load_file(wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str,
     replace those in usage_daily). `mapping` is {warehouse column: file column}.
     Raises `IngestError` (nothing written) when anything is wrong.
     """
-    path = Path(path)
-    spec = _spec_for(table, path.name)
-    t0 = time.perf_counter()
-    try:
-        read = _read_file(path)
-    except IngestError as exc:
-        raise _refuse(spec.name, path.name, exc.problems[0]) from None
-    return _load(wh, table, read, mapping, path.name, t0)
+    return _load_path(wh, table, path, mapping, dry_run=False)
 
 
 def validate_file(
@@ -879,6 +872,12 @@ def validate_file(
     updated, unchanged) is what committing the same file now would do. Raises
     `IngestError` with the same problems `load_file` would.
     """
+    return _load_path(wh, table, path, mapping, dry_run=True)
+
+
+def _load_path(
+    wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str, str] | None, dry_run: bool
+) -> IngestReport:
     path = Path(path)
     spec = _spec_for(table, path.name)
     t0 = time.perf_counter()
@@ -886,7 +885,7 @@ def validate_file(
         read = _read_file(path)
     except IngestError as exc:
         raise _refuse(spec.name, path.name, exc.problems[0]) from None
-    return _load(wh, table, read, mapping, path.name, t0, dry_run=True)
+    return _load(wh, table, read, mapping, path.name, t0, dry_run=dry_run)
 
 
 def expected_columns(table: str) -> tuple[ColumnSpec, ...]:
