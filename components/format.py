@@ -1,84 +1,18 @@
-"""Number formatting for people: $1.2M, 45.3%, +1.2 pp. Pure functions (no Streamlit).
-
-Missing values (None, NaN) format as an em dash so a card never shows "nan".
+"""Number formatting for pages: a thin re-export of `engine.formatting`, the one place
+figures are formatted (so a page, an export caption, the CLI and an AI text agree).
 """
 
 from __future__ import annotations
 
-import math
-from datetime import date
-from numbers import Real
-
-MISSING = "—"
-_UNITS = (("K", 1e3), ("M", 1e6), ("B", 1e9), ("T", 1e12))
-
-
-def is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, Real) and math.isnan(value))
-
-
-def money(value: float | None, currency: str = "$", decimals: int = 1) -> str:
-    """Compact money: $812, $45.3K, $1.2M, $3.4B; negatives as -$45.3K.
-
-    Amounts under 1,000 show whole units. An amount that rounds up to the next unit
-    moves to it ($999,960 -> $1.0M, never $1000.0K).
-    """
-    if is_missing(value):
-        return MISSING
-    amount = abs(float(value))
-    sign = "-" if value < 0 and round(amount) else ""
-    if round(amount) < 1000:
-        return f"{sign}{currency}{round(amount)}"
-    for suffix, size in _UNITS[:-1]:
-        scaled = round(amount / size, decimals)
-        if scaled < 1000:
-            return f"{sign}{currency}{scaled:.{decimals}f}{suffix}"
-    suffix, size = _UNITS[-1]
-    return f"{sign}{currency}{amount / size:,.{decimals}f}{suffix}"
-
-
-def signed_money(value: float | None, currency: str = "$", decimals: int = 1) -> str:
-    """A change in money with an explicit sign: +$45.3K, -$1.2M, $0."""
-    if is_missing(value):
-        return MISSING
-    text = money(value, currency, decimals)
-    return text if text.startswith("-") or text == f"{currency}0" else f"+{text}"
-
-
-def percent(value: float | None, decimals: int = 1) -> str:
-    """A fraction as a percentage: 0.253 -> '25.3%'."""
-    if is_missing(value):
-        return MISSING
-    return f"{float(value) * 100:.{decimals}f}%"
-
-
-def percent_points(delta: float | None, decimals: int = 1) -> str:
-    """A change between two fractions in percentage points: 0.012 -> '+1.2 pp'."""
-    if is_missing(delta):
-        return MISSING
-    points = round(float(delta) * 100, decimals)
-    if points == 0:
-        return f"{0:.{decimals}f} pp"
-    return f"{points:+.{decimals}f} pp"
-
-
-def count(value: int | float | None) -> str:
-    """A whole number with thousands separators: 4123 -> '4,123'."""
-    if is_missing(value):
-        return MISSING
-    return f"{round(float(value)):,}"
-
-
-def signed_count(delta: int | float | None) -> str:
-    """A change in a count with an explicit sign: '+270', '-12', '0'."""
-    if is_missing(delta):
-        return MISSING
-    whole = round(float(delta))
-    return f"{whole:+,}" if whole else "0"
-
-
-def day(value: date | None) -> str:
-    """A date people read: 'Jun 30, 2026'."""
-    if value is None:
-        return MISSING
-    return f"{value:%b} {value.day}, {value.year}"
+from engine.formatting import (  # noqa: F401 - re-exported for pages
+    MISSING,
+    count,
+    day,
+    days,
+    is_missing,
+    money,
+    percent,
+    percent_points,
+    signed_count,
+    signed_money,
+)

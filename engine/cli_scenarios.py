@@ -13,7 +13,7 @@ import getpass
 import json
 from pathlib import Path
 
-from engine import scenarios
+from engine import formatting, scenarios
 from engine.access import Viewer
 from engine.cli import _print_json, command
 from engine.errors import BadInputError
@@ -138,8 +138,7 @@ def _run(args: argparse.Namespace, viewer: Viewer) -> scenarios.ScenarioResult:
     return scenarios.simulate(wh, plan, viewer, data_dir=args.data_dir)
 
 
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.0f}"
+_money = formatting.money  # the one money format (engine.formatting)
 
 
 def _roi(value: float | None) -> str:

@@ -23,7 +23,14 @@ RECENT_TICKETS = 25
 
 
 class NotInBookError(NotFoundError):
-    """The account exists but belongs to another CSM's book (nothing else is said about it)."""
+    """Not an account of the viewer's book: another CSM's, or no account at all (a CSM is
+    told the same either way, so ids of other books are not confirmed)."""
+
+
+NOT_IN_BOOK_MESSAGE = (
+    "This account is not in your book, or there is no account with this id. "
+    "Check the link, or open the account from your risk board."
+)
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,13 @@ def check_access(wh: Warehouse, viewer: Viewer, customer_id: str) -> str:
     """The cleaned id when the viewer may see the account; otherwise a not-found / not-in-book error."""
     customer_id = clean_customer_id(customer_id)
     found = wh.rows("SELECT csm_owner FROM customers WHERE customer_id = ?", [customer_id])
+    if not viewer.sees_everyone and (not found or not viewer.owns(found[0][0])):
+        # One message for "no such id" and "another CSM's account": a CSM cannot probe for ids.
+        raise NotInBookError(NOT_IN_BOOK_MESSAGE)
     if not found:
         raise NotFoundError(
             f"No customer with id '{customer_id}'. Check the link, or find the account on the risk board."
         )
-    if not viewer.owns(found[0][0]):
-        raise NotInBookError("This account is not in your book. Ask its owner or a team lead if you need it.")
     return customer_id
 
 
@@ -149,7 +157,7 @@ def _profile(wh: Warehouse, customer_id: str, as_of: date) -> dict:
     ).iloc[0]
     end = row["churn_date"] if pd.notna(row["churn_date"]) else pd.Timestamp(as_of)
     mrr = float(row["mrr"]) if pd.notna(row["mrr"]) and row["status"] == "active" else 0.0
-    renewal = _next_renewal(row, as_of)
+    renewal = _next_renewal(wh, customer_id, row["status"], as_of)
     return {
         "customer_id": customer_id,
         "name": row["name"],
@@ -175,21 +183,12 @@ def _text(value) -> str | None:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) or pd.isna(value) else str(value)
 
 
-def _next_renewal(row: pd.Series, as_of: date) -> date | None:
-    """The next renewal after `as_of`, by the rule the churn features use: the next signup
-    anniversary (yearly for annual billing, monthly for monthly), else the contract end."""
-    if row["status"] != "active":
+def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> date | None:
+    """The next renewal after `as_of` by the one renewal rule (`features.renewal_date_sql`)."""
+    if status != "active":
         return None
-    signup = pd.Timestamp(row["signup_date"])
-    cycle = row.get("billing_cycle")
-    if cycle in ("annual", "monthly"):
-        step = pd.DateOffset(years=1) if cycle == "annual" else pd.DateOffset(months=1)
-        n = 0
-        while (signup + step * n).date() <= as_of:
-            n += 1
-        return (signup + step * n).date()
-    end = row["contract_end_date"]
-    return pd.Timestamp(end).date() if pd.notna(end) and pd.Timestamp(end).date() > as_of else None
+    found = feats.renewal_dates(wh, as_of, customer_id)
+    return found["renewal_date"].iloc[0] if len(found) else None
 
 
 def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict]]:

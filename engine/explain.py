@@ -5,6 +5,17 @@ Contributions are exact TreeSHAP values computed by LightGBM itself
 (bench/explain.py checks the values agree to 1e-6), averaged over the ensemble's
 members: the ensemble's log-odds is their mean, so its SHAP values are the mean of
 theirs. Positive impact pushes churn risk up.
+
+Drivers a person can use: correlated features are GROUPED into one reason (their SHAP
+values summed; e.g. days to renewal, renewal within 90 days, an open renewal opportunity,
+billing cycle and GTM stage are one "Renewal timing" reason), so four renewal facts cannot
+crowd out the reasons a CSM can act on. Each driver keeps the contract fields
+`{feature, value, shap_impact}` (feature and value of the group's strongest member,
+shap_impact the group's sum, in log-odds) and adds `group`, `label`, `actionable`,
+`members` and `impact_pp`: the change in the 90-day churn probability, in percentage
+points, that the group makes for this customer (probability with every feature minus
+probability without this group's contribution, on the calibrated scale when the model's
+calibration is given). The top-k groups by |impact| are listed actionable ones first.
 """
 
 from __future__ import annotations
@@ -16,14 +27,80 @@ import numpy as np
 import pandas as pd
 
 from engine.features import LABELS
+from engine.formatting import money as _money
+
+# Correlated features that make one reason: key -> (label, members, actionable).
+GROUPS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "renewal_timing": (
+        "Renewal timing",
+        ("days_to_renewal", "renewal_within_90d", "open_renewal_opportunity", "billing_cycle", "gtm_stage"),
+        False,
+    ),
+    "usage_level": (
+        "Product usage",
+        (
+            "events_last_7d",
+            "events_last_30d",
+            "events_prev_30d",
+            "events_last_90d",
+            "events_per_seat_30d",
+            "active_users_30d",
+            "seat_utilization",
+        ),
+        True,
+    ),
+    "usage_trend": ("Usage trend", ("usage_decay_score", "usage_trend", "active_users_change"), True),
+    "inactivity": ("Days since last activity", ("days_since_last_event",), True),
+    "feature_breadth": ("Product areas used", ("feature_breadth_30d", "feature_breadth_change"), True),
+    "support_load": (
+        "Support tickets",
+        ("tickets_30d", "tickets_90d", "high_priority_tickets_90d", "open_tickets"),
+        True,
+    ),
+    "support_experience": (
+        "Support experience",
+        ("avg_resolution_hours_90d", "csat_avg_90d", "csat_responses_90d"),
+        True,
+    ),
+    "compliance": ("Compliance gap", ("compliance_gap_score", "compliance_gap_change"), True),
+    "vendor_risk": ("Vendor risk", ("vendor_risk_flags", "vendor_risk_flags_avg_3m"), True),
+    "expansion": (
+        "Expansion pipeline",
+        ("open_expansion_opportunity", "open_expansion_amount_ratio", "expansion_won_12m"),
+        True,
+    ),
+    "revenue_trend": ("Revenue trend", ("mrr", "mrr_change_90d", "expansions_12m", "contractions_12m"), False),
+}
+GROUP_OF = {member: key for key, (_label, members, _act) in GROUPS.items() for member in members}
+IMPACT_UNIT = "change in 90-day churn probability, percentage points"
+
+
+def group_of(feature: str) -> str:
+    """The group a feature belongs to (a feature outside every group is its own group)."""
+    return GROUP_OF.get(feature, feature)
+
+
+def group_label(group: str) -> str:
+    return GROUPS[group][0] if group in GROUPS else LABELS.get(group, group)
+
+
+def is_actionable(group: str) -> bool:
+    """Can a CSM act on it (usage, support, compliance, expansion), or is it context (renewal
+    timing, plan, industry, tenure, size)?"""
+    return GROUPS[group][2] if group in GROUPS else False
 
 
 @dataclass(frozen=True)
 class Driver:
-    feature: str
-    value: object
-    shap_impact: float
+    feature: str  # the group's strongest member
+    value: object  # that member's value
+    shap_impact: float  # the group's summed SHAP (log-odds)
     reason: str
+    group: str = ""
+    label: str = ""
+    actionable: bool = False
+    members: tuple[str, ...] = ()
+    impact_pp: float | None = None  # percentage points of 90-day churn probability
 
     def as_dict(self) -> dict:
         value = self.value
@@ -34,6 +111,11 @@ class Driver:
             "value": value,
             "shap_impact": round(self.shap_impact, 6),
             "reason": self.reason,
+            "group": self.group or group_of(self.feature),
+            "label": self.label or group_label(group_of(self.feature)),
+            "actionable": self.actionable,
+            "members": list(self.members or (self.feature,)),
+            "impact_pp": None if self.impact_pp is None else round(self.impact_pp, 3),
         }
 
 
@@ -43,10 +125,6 @@ def _pct(x: float) -> str:
 
 def _days(x: float) -> str:
     return "1 day" if round(x) == 1 else f"{x:,.0f} days"
-
-
-def _money(x: float) -> str:
-    return f"${x:,.0f}"
 
 
 def reason(feature: str, value, impact: float) -> str:
@@ -120,33 +198,79 @@ def _plain(value):
     return value
 
 
-def top_drivers(features: list[str], row: pd.Series, contributions: np.ndarray, k: int = 5) -> list[Driver]:
-    """The k features with the largest absolute SHAP impact for one customer."""
-    return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k)[0]
+def top_drivers(
+    features: list[str], row: pd.Series, contributions: np.ndarray, k: int = 5, calibration=None
+) -> list[Driver]:
+    """The k strongest reasons (grouped) for one customer."""
+    return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k, calibration)[0]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def drivers_for_frame(
-    features: list[str], frame: pd.DataFrame, contributions: np.ndarray, k: int = 5
+    features: list[str],
+    frame: pd.DataFrame,
+    contributions: np.ndarray,
+    k: int = 5,
+    calibration: tuple[float, float] | None = None,
 ) -> list[list[Driver]]:
-    """Top-k drivers (largest |SHAP| first) for every row; contributions aligned with rows."""
-    impacts = contributions[:, : len(features)]
-    k = min(k, len(features))
-    top = np.argpartition(-np.abs(impacts), k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(top, np.argsort(-np.abs(np.take_along_axis(impacts, top, axis=1)), axis=1), axis=1)
+    """Top-k grouped drivers for every row (contributions aligned with rows; a last column
+    beyond the features is the expected value). The k groups with the largest |summed SHAP|
+    are chosen, then listed actionable first, each part by |impact|. `calibration` (a, b)
+    maps the model's log-odds to the calibrated logit a * x + b for `impact_pp`.
+    """
+    n = len(features)
+    impacts = contributions[:, :n]
+    total = contributions.sum(axis=1) if contributions.shape[1] > n else impacts.sum(axis=1)
+    a, b = calibration if calibration is not None else (1.0, 0.0)
+    keys: list[str] = []
+    index: dict[str, list[int]] = {}
+    for j, name in enumerate(features):
+        key = group_of(name)
+        if key not in index:
+            keys.append(key)
+            index[key] = []
+        index[key].append(j)
+    sums = np.column_stack([impacts[:, index[key]].sum(axis=1) for key in keys])  # rows x groups
+    p_all = _sigmoid(a * total + b)
+    p_without = _sigmoid(a * (total[:, None] - sums) + b)
+    pp = (p_all[:, None] - p_without) * 100
+    k = min(k, len(keys))
     columns = {name: frame[name].to_numpy() for name in features}
+    actionable = np.array([is_actionable(key) for key in keys])
     out = []
     for i in range(len(frame)):
+        chosen = np.argsort(-np.abs(sums[i]), kind="stable")[:k]
+        chosen = sorted(chosen, key=lambda g: (not actionable[g], -abs(sums[i, g])))
         row_drivers = []
-        for j in order[i]:
-            name, impact = features[j], float(impacts[i, j])
+        for g in chosen:
+            key, total_g = keys[g], float(sums[i, g])
+            members = index[key]
+            same_sign = [j for j in members if np.sign(impacts[i, j]) == np.sign(total_g)] or members
+            lead = max(same_sign, key=lambda j: abs(impacts[i, j]))
+            name = features[lead]
             value = _plain(columns[name][i])
-            row_drivers.append(Driver(name, value, impact, reason(name, value, impact)))
+            row_drivers.append(
+                Driver(
+                    name,
+                    value,
+                    total_g,
+                    reason(name, value, total_g),
+                    group=key,
+                    label=group_label(key),
+                    actionable=bool(actionable[g]),
+                    members=tuple(features[j] for j in members),
+                    impact_pp=float(pp[i, g]),
+                )
+            )
         out.append(row_drivers)
     return out
 
 
 def global_importance(features: list[str], contributions: np.ndarray) -> pd.DataFrame:
-    """Mean |SHAP| per feature over the rows given, largest first."""
+    """Mean |SHAP| per feature over the rows given, largest first (ungrouped: the model view)."""
     mean_abs = np.abs(contributions[:, : len(features)]).mean(axis=0)
     frame = pd.DataFrame(
         {"feature": features, "label": [LABELS.get(f, f) for f in features], "mean_abs_shap": mean_abs}

@@ -73,6 +73,36 @@ FEATURE_NAMES = tuple(f.name for f in FEATURES)
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "categorical")
 LABELS = {f.name: f.label for f in FEATURES}
 
+
+def renewal_date_sql(
+    d: str = "d", signup: str = "signup_date", cycle: str = "billing_cycle", contract_end: str = "contract_end_date"
+) -> str:
+    """THE renewal rule, as a SQL expression over the given column names (identifiers written
+    by the engine, never user text): the next renewal strictly after day `d` is
+
+    * the next signup anniversary (yearly) for annual billing,
+    * the next monthly signup anniversary for monthly billing,
+    * otherwise the contract end date when it falls after `d` (else unknown, NULL).
+
+    Features (the model's `days_to_renewal`), the stored predictions the risk board reads,
+    Customer 360, the AI fact sheet and the Ask-AI portfolio view all use this expression,
+    so every screen names the same renewal date. `contract_end_date` describes the present,
+    so for a billing cycle the anniversary is used even when a contract end is on record:
+    the same rule holds for a past snapshot (no look-ahead) and for today.
+    """
+    years = f"date_diff('year', {signup}, {d})"
+    months = f"date_diff('month', {signup}, {d})"
+    return f"""(CASE
+            WHEN {cycle} = 'annual' THEN
+                CASE WHEN {signup} + to_years({years}) > {d} THEN {signup} + to_years({years})
+                     ELSE {signup} + to_years({years} + 1) END
+            WHEN {cycle} = 'monthly' THEN
+                CASE WHEN {signup} + to_months({months}) > {d} THEN {signup} + to_months({months})
+                     ELSE {signup} + to_months({months} + 1) END
+            WHEN {contract_end} > {d} THEN {contract_end}
+        END)::DATE"""
+
+
 # One statement, one parameter (the as-of date D), every source filtered to <= D.
 _FEATURES_SQL = """
 WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who),
@@ -162,18 +192,7 @@ opps AS (
     GROUP BY 1
 ),
 renewal AS (
-    SELECT a.customer_id,
-        CASE
-            WHEN a.billing_cycle = 'annual' THEN
-                CASE WHEN a.signup_date + to_years(date_diff('year', a.signup_date, a.d)) > a.d
-                     THEN a.signup_date + to_years(date_diff('year', a.signup_date, a.d))
-                     ELSE a.signup_date + to_years(date_diff('year', a.signup_date, a.d) + 1) END
-            WHEN a.billing_cycle = 'monthly' THEN
-                CASE WHEN a.signup_date + to_months(date_diff('month', a.signup_date, a.d)) > a.d
-                     THEN a.signup_date + to_months(date_diff('month', a.signup_date, a.d))
-                     ELSE a.signup_date + to_months(date_diff('month', a.signup_date, a.d) + 1) END
-            WHEN a.contract_end_date > a.d THEN a.contract_end_date
-        END::DATE AS next_renewal
+    SELECT a.customer_id, {renewal} AS next_renewal
     FROM active a
 )
 SELECT
@@ -239,11 +258,34 @@ ORDER BY a.customer_id
 """
 
 
+_FEATURES_SQL_RENEWAL = _FEATURES_SQL.replace(
+    "{renewal}", renewal_date_sql("a.d", "a.signup_date", "a.billing_cycle", "a.contract_end_date")
+)
+
+
+def renewal_dates(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
+    """customer_id, renewal_date, days_to_renewal for customers active at `as_of` (or just
+    `customer_id`), by `renewal_date_sql`; None where the rule knows no renewal."""
+    frame = wh.df(_RENEWAL_SQL, [as_of, customer_id])
+    frame["renewal_date"] = [pd.Timestamp(r).date() if pd.notna(r) else None for r in frame["renewal_date"]]
+    frame["days_to_renewal"] = [(r - as_of).days if r is not None else None for r in frame["renewal_date"]]
+    return frame
+
+
+_RENEWAL_SQL = f"""
+WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who)
+SELECT c.customer_id, {renewal_date_sql("p.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")} AS renewal_date
+FROM customers c, p
+WHERE c.signup_date <= p.d AND (c.churn_date IS NULL OR c.churn_date > p.d) AND (p.who IS NULL OR c.customer_id = p.who)
+ORDER BY c.customer_id
+"""  # noqa: S608 - the expression is engine-written; values are bound
+
+
 def features_as_of(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
     """One row per customer active at `as_of` (or just `customer_id`): customer_id, as_of
     and every FEATURES column. Only rows dated on or before `as_of` are read.
     """
-    frame = wh.df(_FEATURES_SQL, [as_of, customer_id])
+    frame = wh.df(_FEATURES_SQL_RENEWAL, [as_of, customer_id])
     for name in CATEGORICAL:
         frame[name] = frame[name].astype("str")
     return frame

@@ -7,9 +7,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# Tier cut points on churn probability: low < 0.30 <= medium < 0.60 <= high < 0.80 <= critical.
-TIER_CUTS = (0.30, 0.60, 0.80)
+from engine import formatting
+
+# The risk tier is ONE documented choice: it comes from the model's 90-day churn probability
+# alone (not the composite risk_score, which is shown next to it as context):
+#   low < 10 % <= medium < 25 % <= high < 50 % <= critical.
+# A customer more likely than not to churn within 90 days is critical. Revenue at risk and
+# the renewal date do not change the tier; they set the urgency of the recommended action.
+TIER_CUTS = (0.10, 0.25, 0.50)
 TIERS = ("low", "medium", "high", "critical")
+TIER_BASIS = "90-day churn probability"
+TIER_LEGEND = (
+    "Risk tier = the model's probability of churning in the next 90 days: "
+    "low < 10 % · medium 10–25 % · high 25–50 % · critical ≥ 50 %. "
+    "Revenue at risk and the renewal date set how urgent the recommended action is."
+)
+# ARR at risk (churn probability x ARR) from which a non-low account is escalated to an
+# executive sponsor whatever its tier, and a renewal this close counts as "soon".
+ESCALATION_ARR_AT_RISK = 100_000.0
+RENEWAL_SOON_DAYS = 60
+RENEWAL_WINDOW_DAYS = 90
 USAGE_DRIVERS = {
     "usage_decay_score",
     "usage_trend",
@@ -74,53 +91,158 @@ def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -
     )
 
 
+
+@dataclass(frozen=True)
+class Step:
+    """The first thing to do for an account: the stored `recommended_action` and the first
+    step of the AI actions plan (`engine.llm.actions`) are both made from this."""
+
+    category: str  # escalation / adoption / support / compliance / renewal / health_check / monitor / expansion / cadence
+    headline: str  # "Escalate now", "Adoption rescue", ...
+    action: str  # what to do, one sentence
+    due_within_days: int
+    urgency: int  # higher first (the actions plan sorts by it)
+    arr_at_risk: float | None
+
+    @property
+    def text(self) -> str:
+        """The recommended action as one line, e.g. 'Escalate now ($718.1K ARR at risk, renewal in
+        39 days): Book an executive-sponsor call ... Due within 7 days.'"""
+        context = []
+        if self.arr_at_risk is not None and self.category not in ("cadence", "expansion", "monitor"):
+            context.append(f"{formatting.money(self.arr_at_risk)} ARR at risk")
+        head = f"{self.headline} ({', '.join(context)})" if context else self.headline
+        return f"{head}: {self.action} Due within {formatting.days(self.due_within_days)}."
+
+
+def _number(value) -> float | None:
+    if formatting.is_missing(value):
+        return None
+    return float(value)
+
+
+def due_before_renewal(due_days: int, days_to_renewal: float | None) -> int:
+    """`due_days`, brought forward so it never falls after a known, upcoming renewal."""
+    if days_to_renewal is None or days_to_renewal < 0:
+        return int(due_days)
+    return int(max(0, min(due_days, int(days_to_renewal))))
+
+
+def lead_step(
+    tier: str,
+    top_risk_driver: str | None,
+    churn_probability: float,
+    mrr: float | None,
+    days_to_renewal: float | None,
+    has_expansion_opportunity: bool = False,
+) -> Step:
+    """The first step for an account, weighing tier, the strongest actionable risk driver,
+    ARR at risk and the renewal date:
+
+    * escalate to an executive sponsor when the tier is critical; or high with the renewal
+      within 90 days or ARR at risk >= ESCALATION_ARR_AT_RISK; or medium with both;
+    * otherwise high/medium accounts get the step their top driver calls for (usage ->
+      adoption, support -> support recovery, compliance -> risk review), a renewal step
+      when the renewal is near, or a success review;
+    * due dates never fall after the renewal.
+    """
+    p = float(churn_probability)
+    monthly = _number(mrr)
+    arr_at_risk = p * monthly * 12 if monthly is not None else None
+    days = _number(days_to_renewal)
+    renewal_in_window = days is not None and 0 <= days <= RENEWAL_WINDOW_DAYS
+    renewal_soon = days is not None and 0 <= days <= RENEWAL_SOON_DAYS
+    big = arr_at_risk is not None and arr_at_risk >= ESCALATION_ARR_AT_RISK
+    renewal_words = f" before the renewal in {formatting.days(days)}" if renewal_in_window else ""
+
+    def step(category: str, headline: str, action: str, due: int, urgency: int) -> Step:
+        return Step(category, headline, action, due_before_renewal(due, days), urgency, arr_at_risk)
+
+    escalate = (
+        tier == "critical"
+        or (tier == "high" and (renewal_in_window or big))
+        or (tier == "medium" and big and renewal_in_window)
+    )
+    if escalate:
+        return step(
+            "escalation",
+            "Escalate now",
+            f"Book an executive-sponsor call and agree a rescue plan{renewal_words}.",
+            7,
+            100,
+        )
+    if tier in ("high", "medium"):
+        serious = tier == "high"
+        if top_risk_driver in SUPPORT_DRIVERS:
+            return step(
+                "support",
+                "Support recovery",
+                "Review open and high-priority tickets with support leadership and call the customer with a fix "
+                "timeline.",
+                7 if serious else 14,
+                90 if serious else 60,
+            )
+        if top_risk_driver in USAGE_DRIVERS:
+            return step(
+                "adoption",
+                "Adoption rescue" if serious else "Nudge adoption",
+                "Run a workflow review with the champion and re-onboard inactive users."
+                if serious
+                else "Send targeted enablement content and offer a training session.",
+                14 if serious else 21,
+                80 if serious else 50,
+            )
+        if top_risk_driver in COMPLIANCE_DRIVERS:
+            return step(
+                "compliance",
+                "Risk review",
+                "Close the compliance and vendor-risk gaps with their security team; share the trust-center pack.",
+                21,
+                70 if serious else 45,
+            )
+        if renewal_soon:
+            return step(
+                "renewal",
+                "Renewal at risk" if serious else "Prepare the renewal",
+                "Open the renewal conversation, confirm the decision-maker and share a value review.",
+                14,
+                75 if serious else 55,
+            )
+        if serious or big:
+            return step(
+                "health_check",
+                "Health check",
+                "Schedule a success review to find the cause of the risk.",
+                14,
+                65 if serious else 50,
+            )
+        return step(
+            "monitor",
+            "Monitor",
+            "Check in at the next touchpoint and watch usage and tickets.",
+            30,
+            20,
+        )
+    if renewal_soon:
+        return step(
+            "renewal",
+            "Secure the renewal",
+            "Confirm terms and timeline with the decision-maker and send a value summary.",
+            14,
+            55,
+        )
+    if has_expansion_opportunity:
+        return step("expansion", "Healthy", "Progress the open expansion opportunity.", 30, 40)
+    return step("cadence", "Healthy", "Keep the regular cadence; look for advocacy or expansion.", 30, 10)
+
+
 def recommended_action(
     tier: str,
     top_risk_driver: str | None,
     churn_probability: float,
-    mrr: float,
+    mrr: float | None,
     days_to_renewal: float | None,
     has_expansion_opportunity: bool = False,
 ) -> str:
-    """A next step from tier, the strongest risk-raising driver, revenue at risk and renewal timing."""
-    arr_at_risk = churn_probability * (mrr or 0) * 12
-    at_risk = f"${arr_at_risk:,.0f} ARR at risk"
-    renewal_soon = days_to_renewal is not None and not np.isnan(days_to_renewal) and days_to_renewal <= 60
-    if tier == "critical" and renewal_soon:
-        return (
-            f"Escalate now: renewal in {days_to_renewal:.0f} days with {at_risk}. Book an executive-sponsor "
-            "call this week and agree a rescue plan."
-        )
-    if tier in ("critical", "high"):
-        if top_risk_driver in USAGE_DRIVERS:
-            return (
-                f"Adoption rescue ({at_risk}): usage is slipping. Run a workflow review with the champion and "
-                "re-onboard inactive seats within 14 days."
-            )
-        if top_risk_driver in SUPPORT_DRIVERS:
-            return (
-                f"Support recovery ({at_risk}): review open and high-priority tickets with support leadership "
-                "and call the customer with a fix timeline."
-            )
-        if top_risk_driver in COMPLIANCE_DRIVERS:
-            return (
-                f"Risk review ({at_risk}): close the compliance and vendor-risk gaps with their security team; "
-                "offer the trust-center pack."
-            )
-        if renewal_soon:
-            return f"Renewal at risk ({at_risk}): start the renewal conversation now and confirm the decision-maker."
-        return f"Health check ({at_risk}): schedule a success review within 14 days to find the cause."
-    if tier == "medium":
-        if renewal_soon:
-            return f"Prepare the renewal: share a value review before day {days_to_renewal:.0f}."
-        if top_risk_driver in USAGE_DRIVERS:
-            return "Nudge adoption: send targeted enablement content and offer a training session."
-        return "Monitor: check in at the next touchpoint and watch usage and tickets."
-    if renewal_soon:
-        return (
-            f"Secure the renewal in {days_to_renewal:.0f} days ({at_risk}): confirm terms and timeline with the "
-            "decision-maker and send a value summary."
-        )
-    if has_expansion_opportunity:
-        return "Healthy: progress the open expansion opportunity."
-    return "Healthy: keep the regular cadence; look for advocacy or expansion."
+    """The stored next step (one line): `lead_step(...).text`."""
+    return lead_step(tier, top_risk_driver, churn_probability, mrr, days_to_renewal, has_expansion_opportunity).text

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
-from engine import board, registry
+from engine import board, formatting, registry
 from engine import features as feats
 from engine.access import Viewer
 from engine.errors import BadInputError, NotFoundError
@@ -948,13 +948,7 @@ def _breakdown(frame: pd.DataFrame, p0, p1, mrr, cost) -> pd.DataFrame:
 
 
 # -- the readout -------------------------------------------------------------------------------------
-def _money(value: float) -> str:
-    amount = abs(value)
-    sign = "-" if value < 0 and round(amount) else ""
-    for suffix, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if amount >= size:
-            return f"{sign}${amount / size:.1f}{suffix}"
-    return f"{sign}${amount:,.0f}"
+_money = formatting.money  # the one money format (engine.formatting)
 
 
 def _roi_text(roi: float | None) -> str:

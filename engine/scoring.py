@@ -41,7 +41,8 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     """Probability, interval, risk, drivers and action for every row of a feature frame."""
     pred = model.predict(frame)
     contributions = model.contributions(frame)
-    drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k)
+    calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
+    drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k, calibration)
     components = risk.risk_components(frame)
     tiers = risk.risk_tier(pred.churn_probability)
     actions, top = [], []

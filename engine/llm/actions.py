@@ -5,9 +5,12 @@ by rules from the churn score, drivers, tickets, usage, renewal date and value, 
 figures are the facts' own. A model, when configured, only phrases the short
 introduction (`narrative`), which goes through the same guardrails as every AI text.
 
-Priority: each rule gives an urgency (escalation before a near renewal 100, a
-high-priority ticket 90, adoption rescue for a high/critical account 80, renewal within
-30 days 75, ...); actions are sorted by urgency, then by how soon they are due.
+Priority: the first step is `engine.risk.lead_step` — the same rule that wrote the stored
+`recommended_action` the risk board shows (tier, strongest risk driver, ARR at risk and
+the renewal date), so board and plan agree on what to do first. The other rules add
+steps with an urgency (a high-priority ticket 90, adoption rescue for a high/critical
+account 80, renewal within 30 days 75, ...), sorted by urgency, then by how soon they are
+due. No step is due after the renewal.
 """
 
 from __future__ import annotations
@@ -95,17 +98,6 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
     top = _top_raising_feature(f)
     found: list[tuple[int, str, str, str, int]] = []  # urgency, category, action, reasoning, due
 
-    if serious and days is not None and 0 <= days <= 60:
-        found.append(
-            (
-                100,
-                "escalation",
-                f"Book an executive-sponsor call and agree a rescue plan before the renewal on {fmt.day(f.renewal_date)}.",
-                f"{fmt.pct(p.churn_probability)} churn probability ({tier} tier) and the renewal is in "
-                f"{fmt.plural(days, 'day')}{at_risk}.",
-                min(7, max(days, 1)),
-            )
-        )
     low_csat = t.csat_avg_90d is not None and t.csat_avg_90d < LOW_CSAT
     csat = f"CSAT averages {t.csat_avg_90d:.1f} of 5" if t.csat_avg_90d is not None else ""
     if t.open_high_priority or t.open_tickets >= 3:
@@ -217,8 +209,48 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
                 30,
             )
         )
+    if p is not None:
+        found = _lead_first(f, found, top, at_risk)
+    found = [(u, cat, action, why, risk.due_before_renewal(due, days)) for u, cat, action, why, due in found]
     found.sort(key=lambda item: (-item[0], item[4]))
     return [NextAction(i + 1, cat, action, why, due) for i, (_u, cat, action, why, due) in enumerate(found)]
+
+
+LEAD_URGENCY = 1000  # the lead step always comes first
+
+
+def lead_step(f: FactSheet) -> risk.Step | None:
+    """The stored recommended action's step for this customer (None without a prediction)."""
+    p = f.prediction
+    if p is None:
+        return None
+    expansion = any(o.is_open and o.opportunity_type == "expansion" for o in f.opportunities)
+    return risk.lead_step(
+        p.risk_tier, _top_raising_feature(f), p.churn_probability, f.mrr, f.days_to_renewal, expansion
+    )
+
+
+def _lead_first(f: FactSheet, found: list, top: str | None, at_risk: str) -> list:
+    """Put the lead step first; a rule-made step of the same category gives it its reasoning."""
+    lead = lead_step(f)
+    p, days = f.prediction, f.days_to_renewal
+    same = next((item for item in found if item[1] == lead.category), None)
+    if same is not None:
+        reasoning = same[3]
+    elif lead.category == "escalation":
+        reasoning = f"{fmt.pct(p.churn_probability)} churn probability ({p.risk_tier} tier){at_risk}" + (
+            f" and the renewal is in {fmt.plural(days, 'day')} ({fmt.day(f.renewal_date)})."
+            if days is not None and 0 <= days <= risk.RENEWAL_WINDOW_DAYS
+            else "."
+        )
+    elif top is not None and f.risk_raising_drivers and lead.category in ("adoption", "support", "compliance"):
+        reasoning = f"The strongest risk driver: {fmt.lower_first(fmt.reason_text(f.risk_raising_drivers[0]))}."
+    elif lead.category in ("cadence", "expansion", "monitor"):
+        reasoning = f"{fmt.pct(p.churn_probability)} churn probability ({p.risk_tier} tier)."
+    else:
+        reasoning = f"{fmt.pct(p.churn_probability)} churn probability ({p.risk_tier} tier){at_risk}."
+    rest = [item for item in found if item[1] != lead.category and item[1] != "cadence"]
+    return [(LEAD_URGENCY, lead.category, lead.action, reasoning, lead.due_within_days), *rest]
 
 
 def plan_warnings(f: FactSheet) -> list[str]:

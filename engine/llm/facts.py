@@ -21,6 +21,7 @@ from typing import Any
 from engine import health
 from engine.access import Viewer
 from engine.errors import NotFoundError
+from engine.features import renewal_dates
 from engine.warehouse import Warehouse
 
 RECENT_TICKETS = 5
@@ -260,7 +261,9 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer | None = None, as
     (cid, name, plan, industry, region, seats, billing, owner, stage, status, churn_date, signup, renewal) = cust[:13]
     mrr = _num(cust[13]) or 0.0
     signup = _day(signup)
-    renewal = _day(renewal)
+    # The one renewal rule (features, board, Customer 360 and the portfolio view use it too).
+    found = renewal_dates(wh, as_of, cid) if status == "active" else None
+    renewal = found["renewal_date"].iloc[0] if found is not None and len(found) else None
     churn_date = _day(churn_date)
     prediction, drivers = _prediction(pred_rows, mrr)
     return FactSheet(

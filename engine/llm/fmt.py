@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from engine import formatting
+
 
 def pct(fraction: float | None, decimals: int = 0) -> str:
     """0.623 -> '62 %' (a fraction shown in percent, rounded)."""
@@ -13,10 +15,10 @@ def pct(fraction: float | None, decimals: int = 0) -> str:
 
 
 def money(amount: float | None) -> str:
-    """4200.4 -> '$4,200' (whole currency units with thousands separators)."""
-    if amount is None:
+    """4200.4 -> '$4.2K': the one money format (engine.formatting.money); 'n/a' when missing."""
+    if formatting.is_missing(amount):
         return "n/a"
-    return f"${amount:,.0f}"
+    return formatting.money(amount)
 
 
 def count(n: float | None) -> str:

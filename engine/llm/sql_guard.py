@@ -38,6 +38,7 @@ import pandas as pd
 from engine import health
 from engine.access import Viewer
 from engine.errors import BadInputError
+from engine.features import renewal_date_sql
 from engine.warehouse import Warehouse
 
 MAX_ROWS = 500
@@ -57,7 +58,7 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("billing_cycle", "VARCHAR", "monthly or annual"),
     ("signup_date", "DATE", "first day as a customer"),
     ("tenure_days", "INTEGER", "days since signup_date"),
-    ("renewal_date", "DATE", "end of the current contract term"),
+    ("renewal_date", "DATE", "next renewal: signup anniversary by billing cycle, else the contract end"),
     ("days_to_renewal", "INTEGER", "days from as_of to renewal_date"),
     ("mrr", "DOUBLE", "monthly recurring revenue, currency units"),
     ("arr", "DOUBLE", "annual recurring revenue = 12 x mrr"),
@@ -102,7 +103,7 @@ _PORTFOLIO_BODY = """
     )
     SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.seats, c.csm_owner, c.gtm_stage,
            c.billing_cycle, c.signup_date, date_diff('day', c.signup_date, _d.d) AS tenure_days,
-           c.contract_end_date AS renewal_date, date_diff('day', _d.d, c.contract_end_date) AS days_to_renewal,
+           <RENEWAL> AS renewal_date, date_diff('day', _d.d, <RENEWAL>) AS days_to_renewal,
            coalesce(m.mrr, 0) AS mrr, 12 * coalesce(m.mrr, 0) AS arr,
            p.churn_probability, p.ci_low, p.ci_high, p.risk_score, p.risk_tier,
            p.churn_probability * 12 * coalesce(m.mrr, 0) AS revenue_at_risk, p.recommended_action,
@@ -118,6 +119,10 @@ _PORTFOLIO_BODY = """
     LEFT JOIN _usage u ON u.customer_id = c.customer_id
     WHERE c.status = 'active' AND {owner_condition}
 """
+# The renewal date by the one renewal rule (the features, the board and Customer 360 use it too).
+_PORTFOLIO_BODY = _PORTFOLIO_BODY.replace(
+    "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")
+)
 
 
 class SqlRefused(BadInputError):
