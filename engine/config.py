@@ -3,17 +3,56 @@
 from __future__ import annotations
 
 import os
+import stat
+import threading
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from engine.errors import BadInputError
 
 DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
 
+# Dates the data may hold (ingest refuses others; readers ignore and report them).
+DEFAULT_EARLIEST_DATE = date(1990, 1, 1)
+FUTURE_TOLERANCE_DAYS = 1  # "today" differs by a day across time zones
+FORWARD_YEARS = 10  # how far ahead a planned date (contract end, expected close) may lie
+
+# Runtime files hold customer data, password hashes and model artifacts: only the owner
+# may read them. Files are created 0600 and folders 0700 (see `data_dir`).
+PRIVATE_UMASK = 0o077
+_private_done: set[Path] = set()
+_private_lock = threading.Lock()
+
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
-    """The runtime data folder: `override`, else RADAR_DATA_DIR, else ./data."""
+    """The runtime data folder: `override`, else RADAR_DATA_DIR, else ./data.
+
+    The one place file modes are set: the process umask becomes 0o077 (so the warehouse,
+    its WAL, the app-state DB, model artifacts and the auth file are created 0600 and
+    folders 0700), and an existing data dir is tightened once per process.
+    """
     raw = override or os.environ.get("RADAR_DATA_DIR") or "data"
     path = Path(raw).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_private(path)
     return path
+
+
+def _make_private(path: Path) -> None:
+    with _private_lock:
+        os.umask(PRIVATE_UMASK)
+        if path in _private_done:
+            return
+        _private_done.add(path)
+        for item in [path, *path.rglob("*")]:
+            try:
+                mode = item.lstat().st_mode
+                if stat.S_ISLNK(mode) or item.stat().st_uid != os.getuid():
+                    continue
+                if mode & 0o077:
+                    item.chmod(stat.S_IMODE(mode) & 0o700)
+            except OSError:  # a file removed meanwhile, or one we may not change: leave it
+                continue
 
 
 def warehouse_path(directory: str | os.PathLike | None = None) -> Path:
@@ -27,3 +66,33 @@ def state_url(directory: str | os.PathLike | None = None) -> str:
 
 def groq_model() -> str:
     return os.environ.get("GROQ_MODEL") or DEFAULT_GROQ_MODEL
+
+
+# -- plausible dates ---------------------------------------------------------------------------
+def today() -> date:
+    """Today's date in UTC (one function, so tests can fix the clock)."""
+    return datetime.now(UTC).date()
+
+
+def earliest_date() -> date:
+    """The earliest date data may hold: RADAR_EARLIEST_DATE (YYYY-MM-DD), default 1990-01-01."""
+    raw = (os.environ.get("RADAR_EARLIEST_DATE") or "").strip()
+    if not raw:
+        return DEFAULT_EARLIEST_DATE
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadInputError(
+            f"RADAR_EARLIEST_DATE is '{raw}', which is not a date; set it as YYYY-MM-DD (e.g. 1990-01-01) or unset it."
+        ) from None
+
+
+def latest_date() -> date:
+    """The latest date data about the past may hold: today plus a day of time-zone tolerance."""
+    return today() + timedelta(days=FUTURE_TOLERANCE_DAYS)
+
+
+def latest_planned_date() -> date:
+    """The latest date a planned date (contract end, expected close) may hold."""
+    now = today()
+    return now.replace(year=now.year + FORWARD_YEARS, day=min(now.day, 28) if now.month == 2 else now.day)

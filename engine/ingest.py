@@ -30,6 +30,14 @@ Decisions a person loading data relies on:
   are ISO 8601 (`2024-03-01 14:30`, `2024-03-01T14:30:00Z`); a UTC offset is converted
   to UTC and dropped. `mrr_history.month` also takes `YYYY-MM`, and any day of the month
   is normalised to the first (the report says how many were moved).
+* Dates must be real: every date and timestamp column refuses values before
+  RADAR_EARLIEST_DATE (default 1990-01-01) and, for what records the past (signups,
+  churn, usage, events, tickets, MRR months, signals), values after today (UTC) plus one
+  day of time-zone tolerance. A single row dated 9999-12-31 would otherwise become the
+  data's "today" for every account. Two columns hold plans, not history, and may lie
+  ahead, up to 10 years: customers.contract_end_date (a contract runs into the future)
+  and gtm_opportunities.close_date (an open deal's expected close). Leave a planned date
+  empty when there is none rather than writing a placeholder such as 9999-12-31.
 * Optional columns missing from the file: new rows get NULL; rows that already exist
   KEEP their current values (only the columns in the file are compared and updated).
   To clear a value, include the column and leave the cell empty. Rules that span
@@ -70,6 +78,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import config
 from engine.errors import BadInputError
 from engine.warehouse import Warehouse
 
@@ -100,6 +109,7 @@ class ColumnSpec:
     max_value: float | None = None
     month: bool = False  # a month: YYYY-MM accepted, any day normalised to the 1st
     hint: str = ""  # extra advice appended to range problems
+    planned: bool = False  # a date/timestamp that may lie in the future (a plan), up to FORWARD_YEARS ahead
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             _C("region", TEXT),
             _C("seats", INT, min_value=0),
             _C("signup_date", DATE, True),
-            _C("contract_end_date", DATE),
+            _C("contract_end_date", DATE, planned=True),
             _C("billing_cycle", TEXT, allowed=("monthly", "annual")),
             _C("csm_owner", TEXT),
             _C("gtm_stage", TEXT),
@@ -242,7 +252,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             _C("opportunity_type", TEXT, True, ("renewal", "expansion", "new")),
             _C("amount", FLOAT, min_value=0),
             _C("created_date", DATE),
-            _C("close_date", DATE),
+            _C("close_date", DATE, planned=True),
             _C("owner", TEXT),
         ),
         key=("opportunity_id",),
@@ -673,6 +683,9 @@ class _Coercer:
         self.problems = problems
         self.thousands_ok = thousands_ok
         self.notes: list[str] = []
+        self.earliest = config.earliest_date()
+        self.latest = config.latest_date()
+        self.latest_planned = config.latest_planned_date()
 
     def __call__(self, col: ColumnSpec, series: pd.Series, order: int) -> tuple[pd.Series, np.ndarray]:
         series = series.reset_index(drop=True)
@@ -818,6 +831,7 @@ class _Coercer:
                 return f"is not a date; write dates as YYYY-MM-DD, e.g. {example}."
 
             self._report(bad, col, order, text, why)
+        values, bad = self._in_range(col, values, np.asarray(bad, dtype=bool), order, text)
         if col.month:
             off = values.notna() & (values.dt.day != 1)
             moved = int(off.sum())
@@ -828,10 +842,27 @@ class _Coercer:
                 )
         return values, bad
 
+    def _in_range(self, col: ColumnSpec, values: pd.Series, bad: np.ndarray, order: int, text: pd.Series):
+        """Refuse dates before the floor and after today (+ tolerance), or after the planning horizon."""
+        latest = self.latest_planned if col.planned else self.latest
+        floor = pd.Timestamp(self.earliest)
+        ceiling = pd.Timestamp(latest) + pd.Timedelta(days=1)  # a timestamp on the latest day is still fine
+        present = values.notna().to_numpy() & ~bad
+        stamps = values.to_numpy()
+        early = present & (stamps < floor.to_datetime64())
+        late = present & (stamps >= ceiling.to_datetime64())
+        if not (early.any() or late.any()):
+            return values, bad
+        early_text, late_text = _date_limits_text(col, self.earliest, latest)
+        for mask, why in ((early, early_text), (late, late_text)):
+            self._report(mask, col, order, text, lambda _v, why=why: why)
+        out_of_range = early | late
+        return values.mask(out_of_range), bad | out_of_range
+
     def _timestamp(self, col: ColumnSpec, series: pd.Series, order: int):
         values, text = self._datetimes(series)
         if values is not None:
-            return values, np.zeros(len(values), dtype=bool)
+            return self._in_range(col, values, np.zeros(len(values), dtype=bool), order, text)
         shape = text.str.fullmatch(_STAMP_TEXT).fillna(False).astype(bool)
         parsed = pd.to_datetime(text.where(shape), format="ISO8601", utc=True, errors="coerce")
         values = parsed.dt.tz_localize(None).astype("datetime64[us]")
@@ -843,7 +874,27 @@ class _Coercer:
             return "is not a date-time; write ISO 8601 such as 2024-03-15 14:30:00 (or 2024-03-15)."
 
         self._report(bad, col, order, text, why)
-        return values, bad
+        return self._in_range(col, values, bad, order, text)
+
+
+def _date_limits_text(col: ColumnSpec, earliest: Any, latest: Any) -> tuple[str, str]:
+    """What to do about a date before the floor / after the ceiling of `col`."""
+    early = (
+        f"is before {earliest}, the earliest date accepted; fix the date (YYYY-MM-DD). If your history really "
+        "starts earlier, set RADAR_EARLIEST_DATE (e.g. RADAR_EARLIEST_DATE=1980-01-01) and load again."
+    )
+    if col.planned:
+        late = (
+            f"is after {latest}, more than {config.FORWARD_YEARS} years ahead, which looks like a placeholder; "
+            f"fix the date, or leave {col.name} empty when there is none."
+        )
+    else:
+        late = (
+            f"is in the future (after {latest}: today plus {config.FUTURE_TOLERANCE_DAYS} day for time zones), "
+            "but this column records what already happened; fix the date (YYYY-MM-DD) or remove the row, and "
+            "check the source system's clock and date format."
+        )
+    return early, late
 
 
 def _empty_typed(col: ColumnSpec, n: int) -> pd.Series:

@@ -703,3 +703,125 @@ def test_cli_bad_input_exits_2_with_the_message_and_no_traceback(empty_dir, tmp_
     assert get_warehouse(empty_dir).scalar("SELECT count(*) FROM customers") == 0
     assert cli.main(["--data-dir", str(empty_dir), "ingest", "nope", str(path)]) == 2
     assert "unknown table 'nope'" in capsys.readouterr().err
+
+
+# -- dates outside reality (issue 12, item 3) -------------------------------------------------------
+TODAY = date(2026, 7, 1)
+ONE_EVENT = "customer_id,timestamp,event_type,user_id\nc1,2024-04-01 09:00,login,u1\n"
+DATE_COLUMNS = [
+    (spec.name, col.name, col.type, col.planned)
+    for spec in (*TABLE_SPECS.values(), ingest.EVENT_LOG_SPEC)
+    for col in spec.columns
+    if col.type in (ingest.DATE, ingest.TIMESTAMP)
+]
+
+
+@pytest.fixture
+def fixed_today(monkeypatch):
+    monkeypatch.setattr(ingest.config, "today", lambda: TODAY)
+    return TODAY
+
+
+def _with_value(table: str, column: str, value: str) -> str:
+    """The test file for `table` with `column` of its first data row set to `value`."""
+    text = CUSTOMERS if table == "customers" else ONE_EVENT if table == "events" else CHILDREN[table]
+    frame = pd.read_csv(pd.io.common.StringIO(text), dtype=str, keep_default_na=False)
+    frame.loc[0, column] = value
+    return frame.to_csv(index=False)
+
+
+def test_every_date_column_is_checked():
+    """The columns below are all the date/timestamp columns of every loadable table."""
+    assert {(t, c) for t, c, _, _ in DATE_COLUMNS} == {
+        ("customers", "signup_date"),
+        ("customers", "contract_end_date"),
+        ("customers", "churn_date"),
+        ("mrr_history", "month"),
+        ("usage_daily", "date"),
+        ("support_tickets", "opened_at"),
+        ("support_tickets", "closed_at"),
+        ("gtm_opportunities", "created_date"),
+        ("gtm_opportunities", "close_date"),
+        ("risk_signals", "as_of"),
+        ("ground_truth", "as_of"),
+        ("events", "timestamp"),
+    }
+    # Only plans may lie ahead: a contract's end and an open deal's expected close.
+    assert {(t, c) for t, c, _, planned in DATE_COLUMNS if planned} == {
+        ("customers", "contract_end_date"),
+        ("gtm_opportunities", "close_date"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "kind", "planned"), DATE_COLUMNS, ids=[f"{t}.{c}" for t, c, *_ in DATE_COLUMNS]
+)
+@pytest.mark.parametrize("value", ["9999-12-31", "1899-12-31"])
+def test_dates_outside_reality_are_refused_row_by_row(
+    table, column, kind, planned, value, loaded, tmp_path, fixed_today
+):
+    before = checksum(loaded)
+    shown = value if kind == ingest.DATE else f"{value} 00:00:00"
+    path = write(tmp_path, f"{table}.csv", _with_value(table, column, value if kind == ingest.DATE else shown))
+    with pytest.raises(IngestError) as caught:
+        load_file(loaded, table, path)
+    message = str(caught.value)
+    assert f"row 2, column {column}: '{shown}' " in message, message
+    if value.startswith("9999"):
+        assert ("10 years ahead" if planned else "is in the future (after 2026-07-02") in message
+        assert ("leave" if planned else "remove the row") in message
+    else:
+        assert "is before 1990-01-01, the earliest date accepted" in message and "RADAR_EARLIEST_DATE" in message
+    assert checksum(loaded) == before  # all or nothing: the good rows were not written either
+
+
+def test_future_dates_are_accepted_within_a_day_of_tolerance(loaded, tmp_path, fixed_today):
+    ok = "customer_id,date,event_type,events\nc1,2026-07-01,login,1\nc1,2026-07-02,login,1\n"
+    assert load_file(loaded, "usage_daily", write(tmp_path, "u.csv", ok)).inserted == 2
+    late = "customer_id,date,event_type,events\nc1,2026-06-30,login,1\nc1,2026-07-03,login,1\n"
+    with pytest.raises(IngestError, match=r"row 3, column date: '2026-07-03' is in the future"):
+        load_file(loaded, "usage_daily", write(tmp_path, "u2.csv", late))
+    log = "customer_id,timestamp,event_type\nc1,2026-07-02T23:59:59,login\nc1,2026-07-03T00:00:00,login\n"
+    with pytest.raises(IngestError) as caught:
+        load_file(loaded, "events", write(tmp_path, "e.csv", log))
+    assert caught.value.problem_count == 1 and "row 3, column timestamp" in str(caught.value)
+
+
+def test_planned_dates_may_lie_ahead_up_to_ten_years(loaded, tmp_path, fixed_today):
+    plans = _with_value("customers", "contract_end_date", "2036-06-30")
+    assert load_file(loaded, "customers", write(tmp_path, "c.csv", plans)).updated == 1
+    deal = _with_value("gtm_opportunities", "close_date", "2027-03-31")
+    assert load_file(loaded, "gtm_opportunities", write(tmp_path, "o.csv", deal)).updated == 1
+    # A signup or churn in the future has not happened yet.
+    with pytest.raises(IngestError, match="signup_date: '2026-09-01' is in the future"):
+        load_file(loaded, "customers", write(tmp_path, "c2.csv", _with_value("customers", "signup_date", "2026-09-01")))
+
+
+def test_typed_frames_and_parquet_are_checked_too(loaded, tmp_path, fixed_today):
+    frame = pd.DataFrame(
+        {"customer_id": ["c1", "c3"], "as_of": [pd.Timestamp("2026-05-31"), pd.Timestamp("2100-01-01")]}
+    )
+    with pytest.raises(IngestError, match=r"row 3, column as_of: '2100-01-01' is in the future"):
+        load_frame(loaded, "risk_signals", frame)
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1"],
+            "timestamp": [datetime(9999, 12, 31, 23, 0)],
+            "event_type": ["login"],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(IngestError, match=r"row 2, column timestamp: '9999-12-31 23:00:00' is in the future"):
+        load_file(loaded, "events", path)
+
+
+def test_earliest_date_is_configurable(loaded, tmp_path, fixed_today, monkeypatch):
+    old = "customer_id,date,event_type,events\nc1,1985-06-01,login,1\n"
+    with pytest.raises(IngestError, match="before 1990-01-01"):
+        load_file(loaded, "usage_daily", write(tmp_path, "u.csv", old))
+    monkeypatch.setenv("RADAR_EARLIEST_DATE", "1980-01-01")
+    assert load_file(loaded, "usage_daily", write(tmp_path, "u.csv", old)).inserted == 1
+    monkeypatch.setenv("RADAR_EARLIEST_DATE", "the eighties")
+    with pytest.raises(BadInputError, match="RADAR_EARLIEST_DATE is 'the eighties'"):
+        load_file(loaded, "usage_daily", write(tmp_path, "u.csv", old))
