@@ -14,11 +14,13 @@ _STORE = "_radar_ai_results"
 
 
 def remember(key: tuple, result) -> None:
-    st.session_state.setdefault(_STORE, {})[key] = result
+    """Keep a result for the logged-in user (the session's state is wiped when the user changes)."""
+    st.session_state.setdefault(_STORE, {})[(st.session_state.get("username"), *key)] = result
 
 
 def recall(key: tuple):
-    return st.session_state.get(_STORE, {}).get(key)
+    """The result kept for this key, only if the current user made it: never another user's."""
+    return st.session_state.get(_STORE, {}).get((st.session_state.get("username"), *key))
 
 
 def provenance(result) -> None:

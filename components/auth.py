@@ -1,6 +1,26 @@
-"""Login with streamlit-authenticator, the session's viewer, and the guard every page calls first.
+"""Login, the session's viewer, and the guard every page calls first.
 
-The guard reads these session-state keys, which streamlit-authenticator 0.4 sets at login:
+The users file keeps streamlit-authenticator 0.4's layout (engine/users.py), but the login
+itself is done here, because 0.4's own login cannot be made safe enough: it has no shared
+throttling, answers unknown usernames at once (a timing leak), trusts any cookie it can
+decode (no revocation) and raises on some malformed ones. So:
+
+- The form checks passwords with `users.attempt_login`: failures are counted per username
+  and per client in the app-state store (all sessions and processes), a locked username or
+  client is told when to retry, and an unknown username costs the same bcrypt check.
+- The login cookie is a JWT signed with the install's cookie key (a weak RADAR_COOKIE_KEY is
+  refused), expiring after `users.COOKIE_EXPIRY_DAYS`, carrying the user's session
+  fingerprint. Logout, a password change or removing the user changes the fingerprint, so
+  every copy of an old cookie stops working ("log out everywhere"), and open sessions of
+  that user end at their next run. Anything wrong with a cookie means "not logged in".
+- The cookie is written by a browser component (extra-streamlit-components), i.e. by
+  JavaScript, so it cannot be HttpOnly; revocation and the short-ish expiry make up for it.
+  It is SameSite=strict, and Secure when the app is served over https.
+- Session state belongs to one user: whenever the logged-in user of a session changes
+  (logout, another login, a cookie login), every key except this module's bookkeeping is
+  deleted, so nothing of the previous user (AI answers, chats, results) can be shown.
+
+The guard reads these session-state keys:
 
     authentication_status   True once logged in (False after a wrong password, None before)
     username                the login; a CSM's username equals their `csm_owner`
@@ -13,16 +33,14 @@ Page tests log a viewer in by setting them, no users file needed:
     auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])    # ana.silva, a CSM of the test data
     at.run()
 
-Known problems of streamlit-authenticator in a multipage app, and what this module does:
-- Refresh / new tab: 0.4 reads its re-authentication cookie from `st.context.cookies`, so
-  `login(location="unrendered")` logs the user back in on the first run, before anything
-  is drawn (no login-form flash, no extra rerun needed).
+Multipage details:
+- Refresh / new tab: the cookie arrives with the websocket request (`st.context.cookies`),
+  so the first run logs the user back in before anything is drawn.
 - Deep links: app.py registers every page (menu hidden) while the login form shows, so
   /customer_360?customer_id=... keeps its path and query parameters through the login.
 - Writing and deleting the cookie happen in a browser component that must get to run:
-  a rerun right after login can drop it before it runs, and a logout button in the sidebar
-  never draws it where it can. So both are queued in session state and the component is
-  drawn on every run until the browser reports it done.
+  both are queued in session state and the component is drawn on every run until the
+  browser reports it done.
 - Users removed (or re-roled) while logged in: each run re-reads the users file; a removed
   user is logged out and a role change applies at once.
 """
@@ -30,14 +48,15 @@ Known problems of streamlit-authenticator in a multipage app, and what this modu
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import secrets
-from datetime import datetime, timedelta
+import sys
+from pathlib import Path
 from typing import Any
 
-import jwt
+import extra_streamlit_components as stx
 import streamlit as st
-import streamlit_authenticator as stauth
-from streamlit_authenticator.utilities import LoginError
 
 from engine import config, users
 from engine.access import ROLES, AccessDenied, Viewer
@@ -49,15 +68,25 @@ NAME = "name"
 ROLES_KEY = "roles"
 
 _LOGOUT_REQUESTED = "_radar_logout_requested"
-_FORM_LOGIN = "_radar_form_login"
 _COOKIE_TASK = "_radar_cookie_task"
 _NOTICE = "_radar_login_notice"
+_OWNER = "_radar_session_owner"  # the username whose data this session's state holds
+_FINGERPRINT = "_radar_session_fingerprint"  # the user's session fingerprint at login
+_COOKIE_SPENT = "_radar_cookie_spent"  # digest of the request's cookie once it must not log in again
+_LOGIN_ERROR = "_radar_login_error"
+
+# Kept when the session changes hands: login state and cookie machinery, nothing a page wrote.
+_BOOKKEEPING = frozenset(
+    {AUTH_STATUS, USERNAME, NAME, ROLES_KEY, "email", _LOGOUT_REQUESTED, _NOTICE, _OWNER, _FINGERPRINT, _COOKIE_SPENT}
+)
+_BOOKKEEPING_PREFIX = "_radar_cookie_"  # the cookie task and its component widgets
 
 # The cookie components are invisible iframes; take them out of the layout so they leave no gap.
 _HIDE_COOKIE_FRAMES = (
-    "<style>.st-key-init, div[class*='st-key-_radar_cookie_'] "
-    "{position: absolute; width: 0; height: 0; overflow: hidden;}</style>"
+    "<style>div[class*='st-key-_radar_cookie_'] {position: absolute; width: 0; height: 0; overflow: hidden;}</style>"
 )
+
+_APP_FILE = (Path(__file__).resolve().parents[1] / "app.py").resolve()
 
 ROLE_LABELS = {"csm": "Customer success manager", "executive": "Executive", "analyst": "Analyst", "admin": "Admin"}
 
@@ -69,6 +98,8 @@ TEST_VIEWERS = {
     "analyst": Viewer(username="analyst", role="analyst", name="Alex Analyst"),
     "admin": Viewer(username="admin", role="admin", name="Avery Admin"),
 }
+
+log = logging.getLogger(__name__)
 
 
 # -- the session's viewer ----------------------------------------------------------------------
@@ -121,18 +152,38 @@ def _run_the_entry_script_first() -> None:
     """Rerun through app.py when Streamlit ran this page file on its own.
 
     Until some session has called `st.navigation`, Streamlit treats `pages/` as an old-style
-    multipage folder: the first request of a fresh server for /customer_360 runs that file
-    directly, without app.py (no login, no menu); AppTest does the same on every run after
-    the first. The flag below is Streamlit's own switch between the two; turning it off and
-    rerunning makes app.py run, with the same URL and query parameters.
+    multipage folder (its `_mpa_v1`): the first requests of a fresh server for /customer_360
+    run that file directly, without app.py (no login, no menu); AppTest does the same on
+    every run after the first. Whether *this* run went that way is read from this thread's
+    own call stack, not from Streamlit's process-wide switch, which another session may
+    have flipped meanwhile (that race showed "Please log in" to logged-in users).
+    The switch is then turned off (as `st.navigation` does) and the rerun goes through
+    app.py, with the same URL and query parameters.
     """
+    if not _run_by_the_pages_folder():
+        return
     try:
         from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - another Streamlit layout; the checks below still hold
-        return
-    if PagesManager.uses_pages_directory:
+
         PagesManager.uses_pages_directory = False
-        st.rerun()
+    except ImportError:  # pragma: no cover - another Streamlit layout
+        pass
+    st.rerun()
+
+
+def _run_by_the_pages_folder() -> bool:
+    """True when this thread runs a page under Streamlit's old-style `pages/` handling
+    rather than through app.py's st.navigation."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_mpa_v1" and code.co_filename.endswith("script_runner.py"):
+            return True
+        with contextlib.suppress(OSError, ValueError):
+            if Path(code.co_filename).resolve() == _APP_FILE:
+                return False
+        frame = frame.f_back
+    return False
 
 
 # -- login (app.py only) -----------------------------------------------------------------------
@@ -147,33 +198,104 @@ def authenticate() -> Viewer | None:
         st.error(str(exc), icon=":material/error:")
         st.stop()
     st.html(_HIDE_COOKIE_FRAMES)
-    authenticator = stauth.Authenticate(
-        settings.credentials,
-        settings.cookie_name,
-        settings.cookie_key,
-        settings.cookie_expiry_days,
-        auto_hash=False,  # the users file holds bcrypt hashes only
-        login_sleep_time=0,  # 0.4 reads the cookie from st.context: nothing to wait for
-    )
-    if st.session_state.pop(_LOGOUT_REQUESTED, False):
+    state = st.session_state
+    if state.pop(_LOGOUT_REQUESTED, False):
+        _end_user_sessions(settings, state.get(USERNAME))
         _forget_session(settings, notice="You are logged out.")
-    try:
-        authenticator.login(location="unrendered")  # re-login from the cookie; draws nothing
-    except LoginError:  # a valid cookie for a user no longer in the users file
-        _forget_session(settings, notice="Your login has ended. Please log in again.")
-    if st.session_state.get(AUTH_STATUS) is True:
+    if state.get(AUTH_STATUS) is not True:
+        _log_in_from_cookie(settings)
+    if state.get(AUTH_STATUS) is True:
         _refresh_from_users_file(settings)
-    _sync_cookie(authenticator, settings)
+    if state.get(AUTH_STATUS) is True:
+        _claim_session(str(state[USERNAME]))
+    _sync_cookie(settings)
     viewer = current_viewer()
     if viewer is not None:
         return viewer
-    if st.session_state.get(AUTH_STATUS) is True:  # logged in, but the role is gone or unknown
+    if state.get(AUTH_STATUS) is True:  # logged in, but the role is gone or unknown
         _forget_session(settings, notice="Your account has no role any more. Ask an admin.")
-    _login_screen(authenticator, settings)
+    _login_screen(settings)
     return None
 
 
-def _login_screen(authenticator: stauth.Authenticate, settings: users.AuthSettings) -> None:
+def _request_cookie(name: str) -> str | None:
+    """The cookie the browser sent with this session's request (None in AppTest)."""
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # no request context: a bare run or a test
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _client_id() -> str:
+    """Who is knocking, for throttling: the connection's address; behind a local reverse
+    proxy (no address) the address the nearest proxy appended to X-Forwarded-For."""
+    try:
+        address = st.context.ip_address
+        if isinstance(address, str) and address:
+            return address
+        forwarded = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # no request context
+        return "local"
+    if not isinstance(forwarded, str):
+        return "local"
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-1] if hops else "local"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _log_in_from_cookie(settings: users.AuthSettings) -> None:
+    """Log in with the request's cookie when it is genuine and current; a bad one is deleted."""
+    token = _request_cookie(settings.cookie_name)
+    if not token or st.session_state.get(_COOKIE_SPENT) == _digest(token):
+        return
+    username = users.username_from_token(settings, token)
+    if username is None or settings.user(username) is None:
+        st.session_state[_COOKIE_SPENT] = _digest(token)  # don't try it (or delete it) again
+        _queue_cookie_delete()
+        return
+    _start_session(settings, username)
+
+
+def _start_session(settings: users.AuthSettings, username: str) -> None:
+    """This session now belongs to `username` (a form or cookie login)."""
+    user = settings.user(username)
+    if user is None:  # pragma: no cover - callers checked
+        return
+    _claim_session(username)
+    state = st.session_state
+    state[AUTH_STATUS] = True
+    state[USERNAME] = username
+    state[NAME] = user.name or username
+    state[ROLES_KEY] = [user.role] if user.role else []
+    state[_FINGERPRINT] = settings.fingerprint(username)
+    state.pop(_NOTICE, None)
+    state.pop(_LOGIN_ERROR, None)
+
+
+def _claim_session(username: str) -> None:
+    """Wipe what another user left in this session's state before `username` sees anything."""
+    state = st.session_state
+    if state.get(_OWNER) == username:
+        return
+    _wipe_session_state()
+    state[_OWNER] = username
+
+
+def _wipe_session_state() -> None:
+    """Delete every session-state key except the login and cookie bookkeeping."""
+    state = st.session_state
+    for key in list(state.keys()):
+        if key in _BOOKKEEPING or str(key).startswith(_BOOKKEEPING_PREFIX):
+            continue
+        with contextlib.suppress(KeyError):
+            del state[key]
+
+
+def _login_screen(settings: users.AuthSettings) -> None:
     _, middle, _ = st.columns([1, 1.3, 1])
     with middle:
         st.title(":material/radar: Customer Radar")
@@ -183,28 +305,42 @@ def _login_screen(authenticator: stauth.Authenticate, settings: users.AuthSettin
             st.info(notice, icon=":material/info:")
         if not settings.has_users:
             st.info(
-                "No users yet. Create the first admin with\n\n"
-                '`python -m engine users add admin --role admin --name "Your Name"`\n\n'
-                "or run `python -m engine demo` for demo data and demo users.",
+                "No users yet. Create the first admin on the server, in the app's folder and with the "
+                "app's `RADAR_DATA_DIR` (you are asked for a password):\n\n"
+                f"`{users.FIRST_ADMIN_COMMAND}`",
                 icon=":material/person_add:",
             )
-        authenticator.login(
-            location="main",
-            key="radar_login",
-            fields={"Form name": "Log in", "Username": "Username", "Password": "Password", "Login": "Log in"},
-            callback=_mark_form_login,
-        )
-        if st.session_state.pop(_FORM_LOGIN, False) and st.session_state.get(AUTH_STATUS) is True:
-            st.session_state.pop(_NOTICE, None)
-            _queue_cookie_write(settings)
-            st.rerun()  # draw the app instead of the form; the same page and query parameters
-        if st.session_state.get(AUTH_STATUS) is False:
-            st.error("Wrong username or password.", icon=":material/error:")
+        with st.form("radar_login", clear_on_submit=False):
+            st.subheader("Log in")
+            username = st.text_input("Username", key="radar_login_username", autocomplete="username")
+            password = st.text_input(
+                "Password", type="password", key="radar_login_password", autocomplete="current-password"
+            )
+            submitted = st.form_submit_button("Log in", type="primary")
+        if submitted:
+            _submit_login(settings, username, password)
+        error = st.session_state.get(_LOGIN_ERROR)
+        if error:
+            st.error(error, icon=":material/error:")
         _demo_notice()
 
 
-def _mark_form_login(_event: dict) -> None:
-    st.session_state[_FORM_LOGIN] = True
+def _submit_login(settings: users.AuthSettings, username: str, password: str) -> None:
+    state = st.session_state
+    try:
+        result = users.attempt_login(settings, username, password, _client_id(), config.data_dir())
+    except Exception:  # the throttle store is unreachable: refuse rather than check unthrottled
+        log.exception("login check failed")
+        state[AUTH_STATUS] = False
+        state[_LOGIN_ERROR] = "Logging in is not possible right now. Try again in a minute, or ask an admin."
+        return
+    if result.username is None:
+        state[AUTH_STATUS] = False
+        state[_LOGIN_ERROR] = result.lockout.message if result.lockout else "Wrong username or password."
+        return
+    _start_session(settings, result.username)
+    _queue_cookie_write(settings, result.username)
+    st.rerun()  # draw the app instead of the form; the same page and query parameters
 
 
 def _demo_notice() -> None:
@@ -228,43 +364,68 @@ def _demo_notice() -> None:
 
 
 def _refresh_from_users_file(settings: users.AuthSettings) -> None:
-    """Apply removals and role changes made since login (CLI or Users page) to this session."""
+    """Apply removals, role changes and revocations made since login (CLI or Users page)."""
     if not settings.has_users:  # no users file: a session set up by a test, nothing to compare
         return
-    user = settings.user(st.session_state.get(USERNAME))
+    state = st.session_state
+    username = state.get(USERNAME)
+    user = settings.user(username)
     if user is None:
         _forget_session(settings, notice="Your account was removed. Ask an admin if you need access.")
         return
-    st.session_state[ROLES_KEY] = [user.role] if user.role else []
-    st.session_state[NAME] = user.name or user.username
+    known = state.get(_FINGERPRINT)
+    if known is not None and known != settings.fingerprint(username):
+        _forget_session(
+            settings, notice="Your login has ended (logged out elsewhere, or the password changed). Log in again."
+        )
+        return
+    state[ROLES_KEY] = [user.role] if user.role else []
+    state[NAME] = user.name or user.username
+
+
+def _end_user_sessions(settings: users.AuthSettings, username: Any) -> None:
+    """Logout is "log out everywhere": every cookie of this user stops working."""
+    if not username or settings.user(str(username)) is None:
+        return
+    try:
+        users.end_sessions(str(username), config.data_dir())
+    except RadarError:
+        log.exception("could not end the sessions of %s", username)
 
 
 def _forget_session(settings: users.AuthSettings, notice: str) -> None:
-    """Log the session out here and in the browser (its cookie is deleted on the next draws)."""
-    for key in (AUTH_STATUS, USERNAME, NAME, "email", ROLES_KEY):
-        st.session_state[key] = None
-    st.session_state["logout"] = True  # streamlit-authenticator: stop reading the old cookie
-    st.session_state[_COOKIE_TASK] = {"kind": "delete", "widget": f"_radar_cookie_{secrets.token_hex(4)}"}
-    st.session_state[_NOTICE] = notice
+    """Log the session out here and in the browser, and drop everything the user left in it."""
+    state = st.session_state
+    _wipe_session_state()
+    for key in (AUTH_STATUS, USERNAME, NAME, "email", ROLES_KEY, _OWNER, _FINGERPRINT):
+        state[key] = None
+    token = _request_cookie(settings.cookie_name)
+    if token:
+        state[_COOKIE_SPENT] = _digest(token)  # the request's cookie must not log this session in again
+    _queue_cookie_delete()
+    state[_NOTICE] = notice
 
 
-def _queue_cookie_write(settings: users.AuthSettings) -> None:
-    """Queue the re-authentication cookie in the format streamlit-authenticator 0.4 reads back."""
-    expires = datetime.now() + timedelta(days=settings.cookie_expiry_days)
-    token = jwt.encode(
-        {"username": st.session_state[USERNAME], "exp_date": expires.timestamp()},
-        settings.cookie_key,
-        algorithm="HS256",
-    )
-    st.session_state[_COOKIE_TASK] = {
-        "kind": "set",
-        "token": token,
-        "expires": expires,
-        "widget": f"_radar_cookie_{secrets.token_hex(4)}",
-    }
+def _cookie_widget() -> str:
+    return f"_radar_cookie_{secrets.token_hex(4)}"
 
 
-def _sync_cookie(authenticator: stauth.Authenticate, settings: users.AuthSettings) -> None:
+def _queue_cookie_delete() -> None:
+    st.session_state[_COOKIE_TASK] = {"kind": "delete", "widget": _cookie_widget()}
+
+
+def _queue_cookie_write(settings: users.AuthSettings, username: str) -> None:
+    token, expires = users.issue_login_token(settings, username)
+    st.session_state[_COOKIE_TASK] = {"kind": "set", "token": token, "expires": expires, "widget": _cookie_widget()}
+
+
+def _served_over_https() -> bool:
+    with contextlib.suppress(Exception):
+        return str(st.context.url or "").startswith("https://")
+    return False
+
+
+def _sync_cookie(settings: users.AuthSettings) -> None:
     """Draw the queued cookie write or delete until the browser reports it done.
 
     The slot is drawn on every run, task or not, so the elements after it keep their places
@@ -277,10 +438,18 @@ def _sync_cookie(authenticator: stauth.Authenticate, settings: users.AuthSetting
     if st.session_state.get(task["widget"]) is True:
         del st.session_state[_COOKIE_TASK]
         return
-    manager = authenticator.cookie_controller.cookie_model.cookie_manager  # extra-streamlit-components
     with slot:
+        manager = stx.CookieManager(key=f"{task['widget']}_all")
         if task["kind"] == "set":
-            manager.set(settings.cookie_name, task["token"], key=task["widget"], expires_at=task["expires"])
+            # Written by JavaScript: HttpOnly is impossible here (see the module docstring).
+            manager.set(
+                settings.cookie_name,
+                task["token"],
+                key=task["widget"],
+                expires_at=task["expires"],
+                secure=_served_over_https() or None,
+                same_site="strict",
+            )
         else:
             # It also drops the cookie from its own copy of the cookies, which may not hold it.
             with contextlib.suppress(KeyError):

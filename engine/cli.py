@@ -147,7 +147,14 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         print(f"Warehouse {wh.path} already has data; keeping it.")
     logins = users.create_demo_users(wh, args.data_dir)
-    if logins:
+    if not logins and not users.list_users(args.data_dir):  # loaded (real) data: no documented passwords
+        print(
+            f"Warehouse {wh.path} holds loaded data, not the generated demo, so no demo logins were made. "
+            "Create the first admin (you are asked for a password):\n"
+            f'  .venv/bin/python -m engine --data-dir "{args.data_dir}" users add admin --role admin '
+            '--name "Your Name"'
+        )
+    elif logins:
         by_password = {}
         for login in logins:
             by_password.setdefault(login.password, []).append(login.username)

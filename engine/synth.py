@@ -832,5 +832,41 @@ def generate(
             cur.unregister("_chunk")
         for name in ("_keys", "_customers", "_events"):
             cur.unregister(name)
+        _mark_generated(cur, seed, customers)
     counts = warehouse.table_counts()
     return GenerateReport(customers, seed, start, end, drift, counts, round(time.perf_counter() - t0, 2))
+
+
+# -- the "generated" marker ------------------------------------------------------------------------
+# `generate` records, in the same transaction as the data, that this warehouse is synthetic and a
+# fingerprint of its customer ids. Demo logins (engine.users.create_demo_users) are made only for
+# such a warehouse: loaded customer data (a real install) has no marker or another fingerprint.
+_ORIGIN_TABLE = "dataset_origin"
+_CUSTOMER_FINGERPRINT_SQL = (
+    "SELECT count(*), md5(coalesce(string_agg(customer_id, ',' ORDER BY customer_id), '')) FROM customers"
+)
+
+
+def _mark_generated(cur, seed: int, customers: int) -> None:
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {_ORIGIN_TABLE} ("
+        "origin VARCHAR NOT NULL, seed BIGINT, customers BIGINT, fingerprint VARCHAR, created_at TIMESTAMP)"
+    )
+    cur.execute(f"DELETE FROM {_ORIGIN_TABLE}")  # noqa: S608 - a fixed name
+    count, digest = cur.execute(_CUSTOMER_FINGERPRINT_SQL).fetchall()[0]
+    cur.execute(
+        f"INSERT INTO {_ORIGIN_TABLE} VALUES ('generated', ?, ?, ?, now())",  # noqa: S608 - a fixed name
+        [seed, customers, f"{count}:{digest}"],
+    )
+
+
+def is_generated(warehouse: Warehouse) -> bool:
+    """True when the warehouse holds exactly the customers `generate` wrote (a demo install)."""
+    exists = warehouse.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [_ORIGIN_TABLE])
+    if not exists:
+        return False
+    marks = warehouse.rows(f"SELECT fingerprint FROM {_ORIGIN_TABLE} WHERE origin = 'generated'")  # noqa: S608
+    if len(marks) != 1:
+        return False
+    count, digest = warehouse.rows(_CUSTOMER_FINGERPRINT_SQL)[0]
+    return bool(count) and marks[0][0] == f"{count}:{digest}"

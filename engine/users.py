@@ -6,8 +6,16 @@ layout streamlit-authenticator 0.4 reads:
     cookie:      {name, key, expiry_days}     # key: random per install (RADAR_COOKIE_KEY overrides)
     credentials:
       usernames:
-        ana.silva: {name, email, password: <bcrypt hash>, roles: [csm]}
+        ana.silva: {name, email, password: <bcrypt hash>, roles: [csm], session_epoch: <random>}
     demo: true                                # only in the file `python -m engine demo` wrote
+
+Login cookies (signed JWTs, see `issue_login_token`) carry a fingerprint of the user's
+`session_epoch` and password hash. Logging out, a password change or removing the user
+changes it, so every cookie issued before stops working ("log out everywhere").
+
+Failed logins are counted per username and per client in the app-state store (shared by
+every session and process of the install) and lock further attempts for a while; an
+unknown username costs the same bcrypt check as a known one (`attempt_login`).
 
 Each user has exactly one role from `engine.access.ROLES`. Writes take a lock, go to a
 temporary file that is renamed over the old one (readers see the old or the new file,
@@ -18,17 +26,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import hmac
 import os
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import bcrypt
+import jwt
 import yaml
+from sqlalchemy import Column, Float, Integer, String, Table, delete, func, insert, select
 
 from engine import config
 from engine.access import ROLES
@@ -41,8 +55,19 @@ except ImportError:  # pragma: no cover
 
 USERS_FILE = "auth.yaml"
 COOKIE_NAME = "customer_radar_auth"
-COOKIE_EXPIRY_DAYS = 30
+# The cookie is written by a JavaScript component, so it cannot be HttpOnly: keep its life
+# short-ish and revocable (the session fingerprint inside). Longer values in a file are capped.
+COOKIE_EXPIRY_DAYS = 7
 COOKIE_KEY_ENV = "RADAR_COOKIE_KEY"
+MIN_COOKIE_KEY_LENGTH = 32
+MIN_COOKIE_KEY_DISTINCT = 10  # distinct characters: refuses "aaaa...", "abababab..." and the like
+TOKEN_ALGORITHM = "HS256"
+MAX_TOKEN_LENGTH = 4096
+
+# Login throttling: this many failures within the window lock the username (or the client).
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_CLIENT = 20  # a shared office address should not lock everyone out after 5
 BCRYPT_ROUNDS = 12  # tests lower this; 12 costs about a quarter second per hash or check
 
 MIN_PASSWORD_LENGTH = 8
@@ -102,6 +127,7 @@ class AuthSettings:
     cookie_expiry_days: float
     credentials: dict[str, Any]
     demo: bool
+    fingerprints: dict[str, str] = field(default_factory=dict)  # username -> session fingerprint
 
     @property
     def has_users(self) -> bool:
@@ -110,6 +136,10 @@ class AuthSettings:
     def user(self, username: str | None) -> User | None:
         entry = self.credentials["usernames"].get(username or "")
         return None if entry is None else _user(username, entry)
+
+    def fingerprint(self, username: str | None) -> str | None:
+        """The user's current session fingerprint (None for unknown users)."""
+        return self.fingerprints.get(username or "")
 
 
 @dataclass(frozen=True)
@@ -310,6 +340,7 @@ def add_user(
             "email": email,
             "password": hash_password(password),
             "roles": [role],
+            "session_epoch": _new_epoch(),
         }
         return _user(username, users[username])
 
@@ -331,8 +362,19 @@ def set_password(username: str, password: str, data_dir: str | os.PathLike | Non
     with _editing(data_dir) as data:
         entry = _entry(data, username)
         entry["password"] = hash_password(password)
+        entry["session_epoch"] = _new_epoch()  # cookies issued with the old password stop working
         entry.pop("demo", None)  # no longer the documented demo password
         entry.pop("failed_login_attempts", None)
+
+
+def end_sessions(username: str, data_dir: str | os.PathLike | None = None) -> None:
+    """Log a user out everywhere: every login cookie issued so far stops working, and open
+    sessions end at their next run. Nothing happens for an unknown user."""
+    username = (username or "").strip().lower()
+    with _editing(data_dir) as data:
+        entry = data["credentials"]["usernames"].get(username)
+        if entry is not None:
+            entry["session_epoch"] = _new_epoch()
 
 
 def set_role(username: str, role: str, data_dir: str | os.PathLike | None = None) -> User:
@@ -348,36 +390,89 @@ def set_role(username: str, role: str, data_dir: str | os.PathLike | None = None
 
 
 def verify_password(username: str, password: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """True when the password is this user's (False for unknown users too)."""
+    """True when the password is this user's (False for unknown users too, after the same work)."""
     entry = _load(data_dir)["credentials"]["usernames"].get((username or "").strip().lower())
-    if not entry or not entry.get("password"):
-        return False
+    return _check_password_hash(password, (entry or {}).get("password"))
+
+
+_dummy_hashes: dict[int, bytes] = {}
+
+
+def _dummy_hash() -> bytes:
+    """A bcrypt hash of a random secret at this install's cost, to check unknown users against."""
+    rounds = BCRYPT_ROUNDS
+    if rounds not in _dummy_hashes:
+        _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=rounds))
+    return _dummy_hashes[rounds]
+
+
+def _check_password_hash(password: str, stored: Any) -> bool:
+    """One bcrypt check whatever the input: a missing or broken hash is replaced by a dummy one,
+    so an unknown username takes as long as a known one with a wrong password."""
+    candidate = str(password or "").encode()
+    if len(candidate) > MAX_PASSWORD_BYTES:  # bcrypt 5 refuses these; no password is that long
+        candidate = candidate[:MAX_PASSWORD_BYTES]
+        usable = False
+    else:
+        usable = True
+    target = str(stored or "").encode()
+    if not re.fullmatch(rb"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}", target):
+        target, usable = _dummy_hash(), False
     try:
-        return bcrypt.checkpw(password.encode(), str(entry["password"]).encode())
-    except ValueError:  # not a bcrypt hash, or a password past 72 bytes
+        matched = bcrypt.checkpw(candidate, target)
+    except ValueError:
         return False
+    return matched and usable
 
 
 # -- login settings ----------------------------------------------------------------------------
+def check_cookie_key(key: str, source: str = COOKIE_KEY_ENV) -> str:
+    """The key, when it is strong enough to sign login cookies; BadInputError otherwise.
+
+    Anyone who knows or guesses the key can forge a login cookie for any user, so a short or
+    repetitive key is refused rather than used.
+    """
+    if len(key) < MIN_COOKIE_KEY_LENGTH or len(set(key)) < MIN_COOKIE_KEY_DISTINCT:
+        raise BadInputError(
+            f"{source} is too weak to sign login cookies: it has {len(key)} characters "
+            f"({len(set(key))} different); it needs at least {MIN_COOKIE_KEY_LENGTH} random characters. "
+            'Make one with `.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))"`, '
+            f"or unset {COOKIE_KEY_ENV} to use this install's own random key."
+        )
+    return key
+
+
 def cookie_key(data_dir: str | os.PathLike | None = None) -> str:
     """The key that signs login cookies: RADAR_COOKIE_KEY, else this install's own random key.
 
     The install key is made with `secrets.token_urlsafe` on first use and kept in the users
-    file, so restarts keep people logged in and no two installs share a key.
+    file, so restarts keep people logged in and no two installs share a key. A weak
+    RADAR_COOKIE_KEY (or a weak key written into the file by hand) is refused.
     """
     from_env = os.environ.get(COOKIE_KEY_ENV, "").strip()
     if from_env:
-        return from_env
+        return check_cookie_key(from_env)
     stored = _load(data_dir)["cookie"].get("key")
     if stored:
-        return str(stored)
+        return check_cookie_key(str(stored), f"The cookie key in {users_path(data_dir)}")
     with _editing(data_dir) as data:  # re-read under the lock: another process may have made one
         data["cookie"]["key"] = data["cookie"].get("key") or secrets.token_urlsafe(32)
         return str(data["cookie"]["key"])
 
 
+def _new_epoch() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _fingerprint(entry: dict[str, Any]) -> str:
+    """Changes when the user's session epoch or password hash does: cookies carry it."""
+    material = f"{entry.get('session_epoch') or ''}:{entry.get('password') or ''}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
 def auth_settings(data_dir: str | os.PathLike | None = None) -> AuthSettings:
-    """Cookie settings and credentials for streamlit-authenticator (a private copy it may change).
+    """Cookie settings, credentials (in streamlit-authenticator's layout, a private copy the
+    caller may change) and each user's session fingerprint.
 
     With no user yet nobody can log in, so a throwaway key serves and nothing is written.
     """
@@ -386,8 +481,10 @@ def auth_settings(data_dir: str | os.PathLike | None = None) -> AuthSettings:
         key = cookie_key(data_dir)
         data = _load(data_dir)
     else:
-        key = os.environ.get(COOKIE_KEY_ENV, "").strip() or data["cookie"].get("key") or secrets.token_urlsafe(32)
+        from_env = os.environ.get(COOKIE_KEY_ENV, "").strip()
+        key = check_cookie_key(from_env) if from_env else secrets.token_urlsafe(32)
     usernames = {}
+    fingerprints = {}
     for name, entry in data["credentials"]["usernames"].items():
         usernames[str(name).lower()] = {
             "name": entry.get("name") or name,
@@ -395,13 +492,190 @@ def auth_settings(data_dir: str | os.PathLike | None = None) -> AuthSettings:
             "password": str(entry.get("password") or ""),
             "roles": [_role_of(entry)] if _role_of(entry) else [],
         }
+        fingerprints[str(name).lower()] = _fingerprint(entry)
+    try:
+        expiry = min(float(data["cookie"]["expiry_days"]), COOKIE_EXPIRY_DAYS)
+    except (TypeError, ValueError):
+        expiry = COOKIE_EXPIRY_DAYS
     return AuthSettings(
         cookie_name=str(data["cookie"]["name"]),
         cookie_key=key,
-        cookie_expiry_days=float(data["cookie"]["expiry_days"]),
+        cookie_expiry_days=expiry,
         credentials={"usernames": copy.deepcopy(usernames)},
         demo=bool(data.get("demo")),
+        fingerprints=fingerprints,
     )
+
+
+# -- login cookies -----------------------------------------------------------------------------
+def issue_login_token(settings: AuthSettings, username: str, now: datetime | None = None) -> tuple[str, datetime]:
+    """A signed login token for the cookie, and when it expires (UTC)."""
+    fingerprint = settings.fingerprint(username)
+    if fingerprint is None:
+        raise NotFoundError(f"No user '{username}'.")
+    now = now or datetime.now(UTC)
+    expires = now + timedelta(days=settings.cookie_expiry_days)
+    claims = {"sub": username, "fp": fingerprint, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    return jwt.encode(claims, settings.cookie_key, algorithm=TOKEN_ALGORITHM), expires
+
+
+def username_from_token(settings: AuthSettings, token: Any) -> str | None:
+    """The user a login cookie names, when it is genuine, unexpired and still current; else None.
+
+    Anything else (no token, garbage, another algorithm or "none", no expiry, an old cookie
+    from before a logout or a password change, a removed user) is None, never an exception.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            settings.cookie_key,
+            algorithms=[TOKEN_ALGORITHM],
+            options={"require": ["exp", "iat", "sub", "fp"]},
+        )
+    except Exception:  # every malformed cookie means "not logged in"
+        return None
+    username, fingerprint = claims.get("sub"), claims.get("fp")
+    if not isinstance(username, str) or not isinstance(fingerprint, str):
+        return None
+    current = settings.fingerprint(username)
+    if current is None or not hmac.compare_digest(current.encode(), fingerprint.encode()):
+        return None
+    return username
+
+
+# -- login with throttling ---------------------------------------------------------------------
+_login_failures_table: Table | None = None
+_throttle_lock = threading.Lock()
+
+
+def _failures(data_dir: str | os.PathLike | None):
+    """The app-state store's engine and its login_failures table (created on first use)."""
+    global _login_failures_table
+    from engine import store
+
+    engine = store.get_engine(data_dir)
+    with _throttle_lock:
+        if _login_failures_table is None:
+            _login_failures_table = Table(
+                "login_failures",
+                store.metadata,
+                Column("id", Integer, primary_key=True, autoincrement=True),
+                Column("subject", String(80), nullable=False, index=True),  # u:<hash> or c:<hash>
+                Column("failed_at", Float, nullable=False, index=True),  # unix seconds
+            )
+    _login_failures_table.create(engine, checkfirst=True)  # cheap, and logins are rare
+    return engine, _login_failures_table
+
+
+def _subjects(username: str, client: str | None) -> list[tuple[str, int]]:
+    """(key, limit) for the username and the client. Keys are hashes: no raw input is stored."""
+    name = (username or "").strip().lower()
+    found = [("u:" + hashlib.sha256(name.encode()).hexdigest()[:40], MAX_FAILURES_PER_USER)]
+    if client:
+        found.append(("c:" + hashlib.sha256(client.encode()).hexdigest()[:40], MAX_FAILURES_PER_CLIENT))
+    return found
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """Too many failed logins: no password is checked until `retry_at` (UTC)."""
+
+    retry_at: datetime
+    now: datetime
+
+    @property
+    def message(self) -> str:
+        minutes = max(1, -(-int((self.retry_at - self.now).total_seconds()) // 60))
+        return (
+            "Too many failed logins for this account or from this device. "
+            f"Try again after {self.retry_at:%H:%M} UTC (in {minutes} minute{'s' if minutes != 1 else ''})."
+        )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    username: str | None  # the logged-in user; None when refused
+    lockout: Lockout | None = None
+
+
+def login_lockout(
+    username: str, client: str | None = None, data_dir: str | os.PathLike | None = None, now: datetime | None = None
+) -> Lockout | None:
+    """The lockout in force for this username or client, if any."""
+    now = now or datetime.now(UTC)
+    engine, table = _failures(data_dir)
+    since = (now - LOGIN_WINDOW).timestamp()
+    retry = None
+    with engine.connect() as con:
+        for subject, limit in _subjects(username, client):
+            times = con.execute(
+                select(table.c.failed_at)
+                .where(table.c.subject == subject, table.c.failed_at > since)
+                .order_by(table.c.failed_at.desc())
+                .limit(limit)
+            ).scalars()
+            times = list(times)
+            if len(times) >= limit:  # free again once the limit-th latest failure leaves the window
+                at = datetime.fromtimestamp(times[-1], UTC) + LOGIN_WINDOW
+                retry = at if retry is None else max(retry, at)
+    return None if retry is None or retry <= now else Lockout(retry_at=retry, now=now)
+
+
+def record_login_failure(
+    username: str, client: str | None = None, data_dir: str | os.PathLike | None = None, now: datetime | None = None
+) -> None:
+    now = now or datetime.now(UTC)
+    engine, table = _failures(data_dir)
+    with engine.begin() as con:
+        con.execute(delete(table).where(table.c.failed_at <= (now - LOGIN_WINDOW).timestamp()))  # keep it small
+        con.execute(
+            insert(table), [{"subject": s, "failed_at": now.timestamp()} for s, _ in _subjects(username, client)]
+        )
+
+
+def clear_login_failures(username: str, data_dir: str | os.PathLike | None = None) -> None:
+    """Forget a username's failures after a good login (the client's count stays)."""
+    engine, table = _failures(data_dir)
+    subject = _subjects(username, None)[0][0]
+    with engine.begin() as con:
+        con.execute(delete(table).where(table.c.subject == subject))
+
+
+def login_failure_count(username: str, data_dir: str | os.PathLike | None = None) -> int:
+    """Failures on record for a username (for tests and admins)."""
+    engine, table = _failures(data_dir)
+    subject = _subjects(username, None)[0][0]
+    with engine.connect() as con:
+        return int(con.execute(select(func.count()).where(table.c.subject == subject)).scalar_one())
+
+
+def attempt_login(
+    settings: AuthSettings,
+    username: str,
+    password: str,
+    client: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    now: datetime | None = None,
+) -> LoginResult:
+    """Check a username and password, with throttling and the same work for unknown users.
+
+    A locked username or client gets its lockout without any password check. Otherwise
+    exactly one bcrypt check runs (against a dummy hash for an unknown user); a failure is
+    recorded for the username and the client, a success clears the username's failures.
+    """
+    name = (username or "").strip().lower()[:256]
+    lockout = login_lockout(name, client, data_dir, now)
+    if lockout is not None:
+        return LoginResult(None, lockout)
+    entry = settings.credentials["usernames"].get(name)
+    ok = _check_password_hash(password, (entry or {}).get("password"))
+    if ok and entry is not None:
+        clear_login_failures(name, data_dir)
+        return LoginResult(name)
+    record_login_failure(name, client, data_dir, now)
+    return LoginResult(None)
 
 
 # -- demo users --------------------------------------------------------------------------------
@@ -425,14 +699,25 @@ def csm_owners(warehouse) -> list[str]:
     return [str(r[0]) for r in rows if str(r[0]).strip()]
 
 
+def is_demo_warehouse(warehouse) -> bool:
+    """True when the warehouse holds generated demo data only (no loaded customers)."""
+    from engine import synth
+
+    return synth.is_generated(warehouse)
+
+
+FIRST_ADMIN_COMMAND = '.venv/bin/python -m engine users add admin --role admin --name "Your Name"'
+
+
 def create_demo_users(warehouse, data_dir: str | os.PathLike | None = None) -> list[DemoLogin]:
     """Demo logins for a fresh install: an admin, an analyst, an executive and one CSM per
     `csm_owner` in the warehouse (username = the owner, so each sees their own book).
 
-    Does nothing and returns [] when any user exists already. The file is marked `demo: true`
-    so the login screen may show these documented passwords.
+    Does nothing and returns [] when any user exists already, or when the warehouse is not
+    one `engine.synth.generate` made (`is_demo_warehouse`): a real install never gets
+    documented passwords. The file is marked `demo: true` so the login screen may show them.
     """
-    if list_users(data_dir):
+    if list_users(data_dir) or not is_demo_warehouse(warehouse):
         return []
     owners = []
     for owner in csm_owners(warehouse):
@@ -451,6 +736,7 @@ def create_demo_users(warehouse, data_dir: str | os.PathLike | None = None) -> l
                 "email": f"{username}@{DEMO_EMAIL_DOMAIN}",
                 "password": hashes[role],
                 "roles": [role],
+                "session_epoch": _new_epoch(),
                 "demo": True,
             }
         data["demo"] = True

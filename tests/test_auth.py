@@ -210,10 +210,11 @@ def test_cookie_key_is_random_per_install_persisted_and_overridable(tmp_path, mo
     assert stored["cookie"]["key"] == key
     assert stat.S_IMODE(users.users_path(first).stat().st_mode) == 0o600
 
-    monkeypatch.setenv(users.COOKIE_KEY_ENV, "from-the-secrets")
+    strong = "k3Y-from-the-secrets-Vq9ZpL2wXr7TmB4n"
+    monkeypatch.setenv(users.COOKIE_KEY_ENV, strong)
     third = tmp_path / "three"
-    assert users.cookie_key(third) == "from-the-secrets"
-    assert users.auth_settings(third).cookie_key == "from-the-secrets"
+    assert users.cookie_key(third) == strong
+    assert users.auth_settings(third).cookie_key == strong
     assert not users.users_path(third).exists()  # nothing written when the key comes from outside
 
 
