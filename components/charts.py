@@ -125,23 +125,42 @@ EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E"
 
 
 def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
-    """Horizontal bars of SHAP impact (log-odds) per driver: red raises churn risk, green lowers it.
+    """Horizontal bars per driver: how many percentage points of 90-day churn probability
+    each reason adds (red) or removes (green) for this account. Actionable reasons are
+    marked "· act"; the strongest reason is on top and hover shows the plain-language reason.
 
-    The strongest driver is on top; hover shows the plain-language reason.
+    Drivers stored before `impact_pp` existed fall back to the raw SHAP value and say so
+    on the axis ("model log-odds").
     """
-    rows = sorted(drivers, key=lambda d: abs(d["shap_impact"]))
+    in_points = bool(drivers) and all(d.get("impact_pp") is not None for d in drivers)
+
+    def size(d: dict) -> float:
+        return float(d["impact_pp"]) if in_points else float(d["shap_impact"])
+
+    rows = sorted(drivers, key=lambda d: abs(size(d)))
+
+    def name(d: dict) -> str:
+        label = d.get("label") or d["feature"].replace("_", " ")
+        return f"{label} · act" if d.get("actionable") else label
+
+    unit = "pp" if in_points else "log-odds"
     fig = go.Figure(
         go.Bar(
-            x=[d["shap_impact"] for d in rows],
-            y=[d.get("label") or d["feature"].replace("_", " ") for d in rows],
+            x=[size(d) for d in rows],
+            y=[name(d) for d in rows],
             orientation="h",
             marker_color=[RAISES_COLOR if d["shap_impact"] > 0 else LOWERS_COLOR for d in rows],
             customdata=[d.get("reason", "") for d in rows],
-            hovertemplate="%{customdata}<br>impact %{x:+.2f} log-odds<extra></extra>",
+            hovertemplate="%{customdata}<br>%{x:+.1f} " + unit + "<extra></extra>",
         )
     )
-    _layout(fig, height or max(220, 34 * len(rows) + 40))
-    fig.update_xaxes(title_text="← lowers churn risk · raises churn risk →", zeroline=True, zerolinecolor="#94A3B8")
+    _layout(fig, height or max(220, 34 * len(rows) + 60))
+    title = (
+        "change in 90-day churn risk, percentage points (← lowers · raises →)"
+        if in_points
+        else "model log-odds, not percentage points (← lowers · raises →)"
+    )
+    fig.update_xaxes(title_text=title, zeroline=True, zerolinecolor="#94A3B8", ticksuffix=" pp" if in_points else "")
     fig.update_yaxes(showgrid=False)
     return fig
 

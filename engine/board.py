@@ -174,31 +174,34 @@ def page_of(
     )
 
 
-EXPORT_COLUMNS = {
-    "customer_id": "customer_id",
-    "name": "name",
-    "plan_tier": "plan",
-    "industry": "industry",
-    "region": "region",
-    "csm_owner": "owner",
-    "mrr": "mrr",
-    "churn_probability": "churn_probability",
-    "ci_low": "ci_low",
-    "ci_high": "ci_high",
-    "risk_tier": "risk_tier",
-    "revenue_at_risk": "revenue_at_risk_arr",
-    "expected_revenue_12m": "expected_revenue_12m",
-    "expected_revenue_12m_low": "expected_revenue_12m_low",
-    "expected_revenue_12m_high": "expected_revenue_12m_high",
-    "ltv_12m": "ltv_12m",
-    "top_driver": "top_driver",
-    "days_to_renewal": "days_to_renewal",
-    "recommended_action": "recommended_action",
-    "model_version": "model_version",
-    "as_of": "as_of",
-}
+# Every CSV export (risk board, overview, Ask AI tables, scenario segments) names a column
+# as the warehouse and the Ask-AI portfolio view do: plan_tier, csm_owner, revenue_at_risk.
+EXPORT_COLUMNS = (
+    "customer_id",
+    "name",
+    "plan_tier",
+    "industry",
+    "region",
+    "csm_owner",
+    "mrr",
+    "churn_probability",
+    "ci_low",
+    "ci_high",
+    "risk_tier",
+    "risk_score",
+    "revenue_at_risk",
+    "expected_revenue_12m",
+    "expected_revenue_12m_low",
+    "expected_revenue_12m_high",
+    "ltv_12m",
+    "top_driver",
+    "days_to_renewal",
+    "recommended_action",
+    "model_version",
+    "as_of",
+)
 
 
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The board as a person would want it in a spreadsheet (stable column names)."""
-    return frame[[c for c in EXPORT_COLUMNS if c in frame]].rename(columns=EXPORT_COLUMNS)
+    """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names."""
+    return frame[[c for c in EXPORT_COLUMNS if c in frame]].reset_index(drop=True)

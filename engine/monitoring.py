@@ -312,8 +312,8 @@ def drift_between(wh: Warehouse, reference_as_of: date, current_as_of: date) -> 
 
 
 def latest_scoring_date(wh: Warehouse) -> date | None:
-    """The newest as-of date in predictions, else the data's latest day."""
-    return wh.scalar("SELECT max(as_of) FROM predictions") or health.data_as_of(wh)
+    """The newest plausible as-of date in predictions, else the data's latest day."""
+    return health.latest_scoring_date(wh) or health.data_as_of(wh)
 
 
 def _score_drift(model, reference_frame: pd.DataFrame, reference_as_of: date, current: pd.DataFrame) -> ScoreDrift:
@@ -380,10 +380,49 @@ class RealisedReport:
     calibration: pd.DataFrame
     pending: pd.DataFrame
 
+    @property
+    def out_of_sample(self) -> pd.DataFrame:
+        """The scoring dates after the model's last labelled (training or calibration) snapshot:
+        the only ones whose realised accuracy says how the model does on data it never saw."""
+        if self.by_date.empty or "in_sample" not in self.by_date:
+            return self.by_date.iloc[0:0]
+        return self.by_date[~self.by_date["in_sample"].astype(bool)]
+
+    @property
+    def headline(self) -> pd.Series | None:
+        """The newest out-of-sample scoring date's row (auc, predicted_rate, realised_rate, ...),
+        or None when every judged date is in-sample: headlines never show in-sample figures."""
+        rows = self.out_of_sample
+        return rows.iloc[-1] if len(rows) else None
+
+    def headline_note(self) -> str:
+        """What the headline stands on, or why there is none yet."""
+        row = self.headline
+        if row is not None:
+            return (
+                f"Out of sample: scores of {pd.Timestamp(row['as_of']).date()}, after the model's last labelled "
+                f"snapshot, judged {training.HORIZON_DAYS} days later."
+            )
+        known = list(self.pending["known_on"]) if "known_on" in self.pending else []
+        when = f" The first can be judged on {min(known)}." if known else ""
+        judged = len(self.by_date)
+        return (
+            "No out-of-sample result yet: "
+            + (
+                f"the {judged} judged scoring date(s) fall inside the model's training or calibration window."
+                if judged
+                else "no scoring date's 90-day window has closed."
+            )
+            + when
+        )
+
     def as_dict(self) -> dict:
+        row = self.headline
         return {
             "data_as_of": str(self.data_as_of) if self.data_as_of else None,
             "horizon_days": training.HORIZON_DAYS,
+            "headline": None if row is None else records(row.to_frame().T)[0],
+            "headline_note": self.headline_note(),
             "by_date": records(self.by_date),
             "calibration": records(self.calibration),
             "pending": records(self.pending),
@@ -449,8 +488,8 @@ def _pending(wh: Warehouse, end: date | None) -> pd.DataFrame:
         return pd.DataFrame(columns=["as_of", "customers", "known_on"])
     frame = wh.df(
         "SELECT as_of, count(DISTINCT customer_id) AS customers FROM predictions "
-        "WHERE as_of + INTERVAL 90 DAY > ? GROUP BY as_of ORDER BY as_of",
-        [end],
+        "WHERE as_of + INTERVAL 90 DAY > ? AND as_of <= ? GROUP BY as_of ORDER BY as_of",
+        [end, end],  # scores dated after the data (outside reality) are not pending, they are wrong
     )
     frame["known_on"] = [pd.Timestamp(d).date() + timedelta(days=training.HORIZON_DAYS) for d in frame["as_of"]]
     return frame
@@ -507,19 +546,21 @@ def trust_checks(
                     f"PSI {s.psi:.3f}; mean predicted churn {s.reference_mean:.1%} then, {s.current_mean:.1%} now",
                 )
             )
-    if realised is not None and not realised.by_date.empty:
-        last = realised.by_date.iloc[-1]
-        gap = abs(float(last["predicted_rate"]) - float(last["realised_rate"]))
-        auc_now = last["auc"]
-        status = "ok" if gap <= 0.05 and (pd.isna(auc_now) or auc_now >= 0.65) else "watch"
-        sample = " (in-sample)" if last["in_sample"] else ""
-        auc_text = "n/a" if pd.isna(auc_now) else f"{auc_now:.3f}"
-        checks.append(
-            TrustCheck(
-                "Realised vs predicted",
-                status,
-                f"scored {pd.Timestamp(last['as_of']).date()}{sample}: predicted {last['predicted_rate']:.1%}, "
-                f"realised {last['realised_rate']:.1%}, AUC {auc_text}",
+    if realised is not None:
+        last = realised.headline  # out-of-sample only: in-sample accuracy flatters the model
+        if last is None:
+            checks.append(TrustCheck("Realised vs predicted", "watch", realised.headline_note()))
+        else:
+            gap = abs(float(last["predicted_rate"]) - float(last["realised_rate"]))
+            auc_now = last["auc"]
+            status = "ok" if gap <= 0.05 and (pd.isna(auc_now) or auc_now >= 0.65) else "watch"
+            auc_text = "n/a" if pd.isna(auc_now) else f"{auc_now:.3f}"
+            checks.append(
+                TrustCheck(
+                    "Realised vs predicted",
+                    status,
+                    f"scored {pd.Timestamp(last['as_of']).date()} (out of sample): predicted "
+                    f"{last['predicted_rate']:.1%}, realised {last['realised_rate']:.1%}, AUC {auc_text}",
+                )
             )
-        )
     return checks

@@ -343,6 +343,13 @@ def top_at_risk(board: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return board.nlargest(n, "revenue_at_risk")
 
 
+def export_frame(board: pd.DataFrame) -> pd.DataFrame:
+    """Board rows for a CSV download: the risk board's export columns (warehouse names)."""
+    from engine.board import export_frame as board_export
+
+    return board_export(board)
+
+
 def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
     """For each past scoring date whose 90-day window has closed: the churn predicted then
     (mean probability, expected churned accounts) against what happened (churned in (D, D+90])."""

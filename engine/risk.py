@@ -17,9 +17,16 @@ from engine import formatting
 TIER_CUTS = (0.10, 0.25, 0.50)
 TIERS = ("low", "medium", "high", "critical")
 TIER_BASIS = "90-day churn probability"
+
+
+def _pct(cut: float) -> str:
+    return f"{cut * 100:g} %"
+
+
 TIER_LEGEND = (
     "Risk tier = the model's probability of churning in the next 90 days: "
-    "low < 10 % · medium 10–25 % · high 25–50 % · critical ≥ 50 %. "
+    f"low < {_pct(TIER_CUTS[0])} · medium {_pct(TIER_CUTS[0])}–{_pct(TIER_CUTS[1])} · "
+    f"high {_pct(TIER_CUTS[1])}–{_pct(TIER_CUTS[2])} · critical ≥ {_pct(TIER_CUTS[2])}. "
     "Revenue at risk and the renewal date set how urgent the recommended action is."
 )
 # ARR at risk (churn probability x ARR) from which a non-low account is escalated to an
