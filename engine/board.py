@@ -12,17 +12,18 @@ from datetime import date
 
 import pandas as pd
 
-from engine import ltv
+from engine import health, ltv
 from engine.access import Viewer
 from engine.errors import BadInputError
 from engine.warehouse import Warehouse
 
-# The rows of the board: the latest prediction per customer at the latest scoring date,
-# for customers still active then. `{scope}` is the viewer's owner condition (engine-written).
+# The rows of the board: the latest prediction per customer at the latest scoring date (bound
+# twice: engine.health.latest_scoring_date), for customers still active then. `{scope}` is
+# the viewer's owner condition (engine-written).
 _BOARD_SQL = """
 WITH latest AS (
     SELECT * FROM predictions
-    WHERE as_of = (SELECT max(as_of) FROM predictions)
+    WHERE as_of = ?
     QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1
 )
 SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.gtm_stage,
@@ -35,7 +36,7 @@ FROM latest p
 JOIN customers c ON c.customer_id = p.customer_id
 LEFT JOIN (
     SELECT customer_id, sum(mrr) AS revenue_to_date FROM mrr_history
-    WHERE month <= (SELECT max(as_of) FROM predictions) GROUP BY customer_id
+    WHERE month <= ? GROUP BY customer_id
 ) r ON r.customer_id = p.customer_id
 WHERE {scope}
 """
@@ -84,7 +85,8 @@ class BoardPage:
 def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
     """Every scored customer the viewer may see (a CSM: their own book)."""
     scope, params = viewer.owner_filter("c.csm_owner")
-    frame = wh.df(_BOARD_SQL.format(scope=scope), params)
+    as_of = health.latest_scoring_date(wh)  # the latest scoring date; scores dated outside reality are ignored
+    frame = wh.df(_BOARD_SQL.format(scope=scope), [as_of, as_of, *params])
     value = ltv.ltv_frame(frame, 12)
     frame["expected_revenue_12m"] = value["incremental_ltv"].to_numpy()
     frame["expected_revenue_12m_low"] = value["incremental_ltv_low"].to_numpy()

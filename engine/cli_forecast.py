@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from engine import forecast as fc
+from engine import health
 from engine import series as business_series
 from engine.cli import _print_json, command
 from engine.errors import BadInputError
@@ -61,6 +63,8 @@ def _forecast(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir, read_only=True)
     info = business_series.series_info(args.series)
     history = business_series.load_series(wh, args.series)
+    if warning := health.out_of_range_warning(wh):
+        print(f"warning: {warning}", file=sys.stderr)
     result = fc.forecast(history, args.horizon, model=args.model, folds=args.folds)
     table = _plain_columns(result.forecast, args.model, result.levels)
     if args.json:

@@ -26,6 +26,7 @@ class DataHealth:
     data_as_of: date | None
     tables: pd.DataFrame
     nulls: pd.DataFrame
+    date_warning: str | None = None  # rows dated outside reality, and what to do (engine.health)
 
     def as_dict(self) -> dict:
         def records(frame: pd.DataFrame) -> list[dict]:
@@ -35,6 +36,7 @@ class DataHealth:
             "data_as_of": str(self.data_as_of) if self.data_as_of else None,
             "tables": records(self.tables),
             "nulls": records(self.nulls),
+            "date_warning": self.date_warning,
         }
 
 
@@ -73,7 +75,7 @@ def null_rates(wh: Warehouse, table: str) -> pd.DataFrame:
 
 def data_health(wh: Warehouse) -> DataHealth:
     """Row counts, date ranges, freshness and null rates of every table in the data model."""
-    status = health.warehouse_status(wh)
+    status = health.warehouse_status(wh, model=False)
     as_of = status["data_as_of"]
     tables = pd.DataFrame(status["tables"], columns=["table", "rows", "first", "last"])
     tables["days_behind"] = [
@@ -82,4 +84,4 @@ def data_health(wh: Warehouse) -> DataHealth:
     daily = tables["table"].isin(DAILY_TABLES)
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
     nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
-    return DataHealth(as_of, tables, nulls)
+    return DataHealth(as_of, tables, nulls, status["date_warning"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine import explain, health, registry, risk
+from engine import config, explain, health, registry, risk
 from engine import features as feats
 from engine.errors import BadInputError, NotFoundError
 from engine.warehouse import Warehouse
@@ -80,13 +80,14 @@ def score(
     wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None = None, progress: Progress | None = None
 ) -> ScoreReport:
     """Score every customer active at `as_of` (default: the data's latest date) with the
-    production model and write `predictions` (replacing that as-of date and version)."""
+    production model and write `predictions` (replacing that as-of date and version).
+
+    `as_of` after the data's latest day is refused: every day past it would read as
+    silence (no logins, no tickets) and make healthy accounts look lost."""
     say = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
+    as_of = check_as_of(wh, as_of)
     version, model = registry.load_production("churn", data_dir)
-    as_of = as_of or health.data_as_of(wh)
-    if as_of is None:
-        raise BadInputError("The warehouse has no data to score.")
     say(0.05, f"features as of {as_of}")
     frame = feats.features_as_of(wh, as_of)
     if frame.empty:
@@ -117,6 +118,28 @@ def score(
     return ScoreReport(as_of, version.version, len(scored), round(time.perf_counter() - t0, 2))
 
 
+def check_as_of(wh: Warehouse, as_of: date | None) -> date:
+    """`as_of`, or the data's latest day when None; refused when outside the data's dates."""
+    latest = health.data_as_of(wh)
+    if latest is None:
+        raise BadInputError("The warehouse has no data to score.")
+    if as_of is None:
+        return latest
+    if as_of > latest:
+        raise BadInputError(
+            f"Cannot score as of {as_of}: the data's latest day is {latest}, so every day after it would look "
+            "like silence (no usage, no tickets) and healthy accounts would look at risk. Score as of "
+            f"{latest} or earlier (leave out --as-of to use the latest day), or load newer data first."
+        )
+    earliest = config.earliest_date()
+    if as_of < earliest:
+        raise BadInputError(
+            f"Cannot score as of {as_of}: it is before {earliest}, the earliest date the data may hold "
+            "(RADAR_EARLIEST_DATE). Pick a date inside the data."
+        )
+    return as_of
+
+
 def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None = None, top_k: int = 8) -> dict:
     """Churn prediction contract for one customer, computed now from the warehouse:
     customer_id, churn_probability, confidence_interval, top_shap_features,
@@ -143,9 +166,11 @@ def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None 
 
 def latest_predictions(wh: Warehouse) -> pd.DataFrame:
     """The newest prediction per customer (from the latest as-of date)."""
+    as_of = health.latest_scoring_date(wh)  # ignores scores dated outside reality
     return wh.df(
-        "SELECT * FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
-        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1"
+        "SELECT * FROM predictions WHERE as_of = ? "
+        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1",
+        [as_of],
     )
 
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine.access import Viewer
+from engine.config import earliest_date
 from engine.errors import BadInputError, NotFoundError
 from engine.health import data_as_of
 from engine.warehouse import Warehouse
@@ -111,49 +112,51 @@ def _week_start(day: date) -> date:
 
 def _last_usage_day(wh: Warehouse, as_of: date) -> date:
     """Usage is recorded daily, so its own last day says how far usage is complete."""
-    last = wh.scalar("SELECT max(date) FROM usage_daily")
+    last = wh.scalar("SELECT max(date) FROM usage_daily WHERE date <= ?", [as_of])
     return min(last, as_of) if last else as_of
 
 
 # Each query takes the viewer's condition (engine text over the customers alias `c`) and
-# binds its values; the only other input is the first incomplete period, bound as well.
+# binds its values; the only other inputs are the earliest accepted date and the first incomplete
+# period, bound as well. Rows dated outside reality (engine.health) are left out: the data's latest
+# day ignores future dates, and the earliest accepted date cuts off the past.
 _MONTHLY_SQL = {
     "mrr_total": (
         "SELECT 'mrr_total' AS unique_id, m.month AS ds, sum(m.mrr) AS y "
         "FROM mrr_history m JOIN customers c ON c.customer_id = m.customer_id "
-        "WHERE {condition} AND m.month < ? GROUP BY m.month"
+        "WHERE {condition} AND m.month >= ? AND m.month < ? GROUP BY m.month"
     ),
     "mrr_by_plan": (
         "SELECT c.plan_tier AS unique_id, m.month AS ds, sum(m.mrr) AS y "
         "FROM mrr_history m JOIN customers c ON c.customer_id = m.customer_id "
-        "WHERE {condition} AND m.month < ? GROUP BY c.plan_tier, m.month"
+        "WHERE {condition} AND m.month >= ? AND m.month < ? GROUP BY c.plan_tier, m.month"
     ),
     "active_customers": (
         "SELECT 'active_customers' AS unique_id, m.month AS ds, count(DISTINCT m.customer_id) AS y "
         "FROM mrr_history m JOIN customers c ON c.customer_id = m.customer_id "
-        "WHERE {condition} AND m.month < ? AND m.mrr > 0 GROUP BY m.month"
+        "WHERE {condition} AND m.month >= ? AND m.month < ? AND m.mrr > 0 GROUP BY m.month"
     ),
 }
 _WEEKLY_SQL = {
     "usage_weekly": (
         "SELECT 'usage_weekly' AS unique_id, date_trunc('week', u.date)::DATE AS ds, sum(u.events) AS y "
         "FROM usage_daily u JOIN customers c ON c.customer_id = u.customer_id "
-        "WHERE {condition} AND u.date < ? GROUP BY 2"
+        "WHERE {condition} AND u.date >= ? AND u.date < ? GROUP BY 2"
     ),
     "tickets_weekly": (
         "SELECT 'tickets_weekly' AS unique_id, date_trunc('week', t.opened_at)::DATE AS ds, count(*) AS y "
         "FROM support_tickets t JOIN customers c ON c.customer_id = t.customer_id "
-        "WHERE {condition} AND t.opened_at < ?::TIMESTAMP GROUP BY 2"
+        "WHERE {condition} AND t.opened_at >= ?::TIMESTAMP AND t.opened_at < ?::TIMESTAMP GROUP BY 2"
     ),
 }
 
 
 def _monthly(wh: Warehouse, name: str, condition: str, params: list, first_open: date) -> pd.DataFrame:
-    return wh.df(_MONTHLY_SQL[name].format(condition=condition), [*params, first_open])
+    return wh.df(_MONTHLY_SQL[name].format(condition=condition), [*params, earliest_date(), first_open])
 
 
 def _weekly(wh: Warehouse, name: str, condition: str, params: list, first_open: date) -> pd.DataFrame:
-    return wh.df(_WEEKLY_SQL[name].format(condition=condition), [*params, first_open])
+    return wh.df(_WEEKLY_SQL[name].format(condition=condition), [*params, earliest_date(), first_open])
 
 
 def _complete(raw: pd.DataFrame, name: str, freq: str, first_open: date) -> pd.DataFrame:

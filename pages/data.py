@@ -68,6 +68,8 @@ st.caption(
     f"Data as of **{fmt.day(health.data_as_of)}** (the newest activity in any table). "
     "Days behind: how far a table's newest row is from that day."
 )
+if health.date_warning:
+    st.warning(health.date_warning, icon=":material/event_busy:")
 st.dataframe(
     health.tables,
     hide_index=True,

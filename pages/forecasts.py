@@ -10,6 +10,7 @@ from components import auth, cache, kpi
 from components import forecast_charts as charts
 from components import format as fmt
 from engine import forecast as fc
+from engine import health
 from engine import series as business
 from engine.errors import RadarError
 
@@ -49,6 +50,9 @@ if as_of is None:
         icon=":material/database:",
     )
     st.stop()
+dates_warning = health.out_of_range_warning(cache.warehouse(data_dir))
+if dates_warning:
+    st.warning(dates_warning, icon=":material/event_busy:")
 
 
 def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
