@@ -118,7 +118,7 @@ def _info(args: argparse.Namespace) -> int:
     from engine import health
 
     wh = get_warehouse(args.data_dir)
-    status = health.warehouse_status(wh)
+    status = health.warehouse_status(wh, args.data_dir)
     if args.json:
         _print_json(status)
         return 0
@@ -128,6 +128,8 @@ def _info(args: argparse.Namespace) -> int:
         span = f"{row['first']} .. {row['last']}" if row["first"] else ""
         print(f"  {row['table']:<18} {row['rows']:>12,}  {span}")
     print(f"Model: {status['model']}")
+    if status["date_warning"]:
+        print(f"Warning: {status['date_warning']}")
     return 0
 
 
@@ -229,10 +231,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("score", "score every active customer with the production model", _score_args)
 def _score(args: argparse.Namespace) -> int:
-    from engine import scoring
+    from engine import health, scoring
 
     wh = get_warehouse(args.data_dir)
     report = scoring.score(wh, as_of=args.as_of, data_dir=args.data_dir, progress=_progress)
+    if warning := health.out_of_range_warning(wh):
+        _say(f"warning: {warning}")
     if args.json:
         _print_json(report.as_dict())
     else:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi, ops, ops_charts
 from components import format as fmt
-from engine import monitoring, quality, registry, retrain, training
+from engine import health, monitoring, quality, registry, retrain, training
 from engine.errors import RadarError
 
 FLASH = "model_data_flash"
@@ -68,6 +68,9 @@ if as_of is None:
         icon=":material/database:",
     )
     st.stop()
+dates_warning = health.out_of_range_warning(cache.warehouse(data_dir))
+if dates_warning:
+    st.warning(dates_warning, icon=":material/event_busy:")
 
 drift = realised = None
 if entry is not None:
