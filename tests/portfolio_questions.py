@@ -71,11 +71,11 @@ class LabelledQuestion:
 
     def scripted_reply(self) -> str:
         if self.model_sql is not None:
-            return self.model_sql
+            return f"-- I read this as: {self.question.lower()}\n{self.model_sql}"
         if self.reference is None:
             return "OUT_OF_SCOPE"
         sql = re.sub(r"\bref\b", "portfolio", _expand(self.reference))
-        return f"```sql\n{sql}\n```"
+        return f"-- I read this as: {self.question.lower()}\n```sql\n{sql}\n```"
 
 
 def _expand(sql: str) -> str:
@@ -219,7 +219,12 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "SELECT industry, sum(revenue_at_risk) FROM ref GROUP BY 1",
         category="group",
     ),
-    Q("Revenue at risk by plan", "groups", "SELECT plan_tier, sum(revenue_at_risk) FROM ref GROUP BY 1", category="group"),
+    Q(
+        "Revenue at risk by plan",
+        "groups",
+        "SELECT plan_tier, sum(revenue_at_risk) FROM ref GROUP BY 1",
+        category="group",
+    ),
     Q("Number of accounts by region", "groups", "SELECT region, count(*) FROM ref GROUP BY 1", category="group"),
     Q("MRR by plan tier", "groups", "SELECT plan_tier, sum(mrr) FROM ref GROUP BY 1", category="group"),
     Q(

@@ -40,11 +40,24 @@ What is checked (each failure adds a flag code; `GuardrailReport.details` says w
 * ``instruction_leak`` - fragments of the prompt itself (delimiters, rule text).
 * ``internal_data_exposed`` - a customer-facing draft mentions churn scores, risk tiers
   or the model.
+* ``link_or_image`` - a markdown link or image, an HTML tag or a URL (also
+  protocol-relative ``//host/x.png``) in the output: it may come from customer text and
+  would make the reader's browser fetch or follow it. Pages render AI text with such
+  markup neutralised (components/ai.py) whatever the flag.
 * ``provider_error`` (added by the writer) - the provider failed and the offline writer
   produced the text; informational, it costs no confidence.
+* Portfolio questions add ``sql_from_model``, ``no_stated_reading``, ``readings_disagree``
+  (the model's figures differ from the offline parser's reading of the same question),
+  ``assumed_meaning`` (a word read one way where another reading exists) and
+  ``question_partly_understood`` (words the parser did not use: the reading may miss a
+  condition, so it alone puts the answer under review).
 
-Confidence = max(0, 1 - sum of the weights of every flag occurrence), rounded to two
-decimals (`FLAG_WEIGHTS`). Anything that questions the facts (an ungrounded number, a
+What confidence means: the automatic checks' estimate that the text states only what
+the data says and answers what was asked. It is max(0, 1 - sum of the weights of every
+flag occurrence), rounded to two decimals (`FLAG_WEIGHTS`), and for text written by the
+built-in templates (no AI model) at most `TEMPLATE_CONFIDENCE` (0.9): a template's
+figures are correct by construction, but it restates facts in fixed sentences and cannot
+judge what matters for this account or question, so it never claims full confidence. Anything that questions the facts (an ungrounded number, a
 wrong churn figure or tier, injection, a leak, internal data in a customer message)
 alone drops it below 0.5, the "needs review" line; style issues cost less.
 """
@@ -62,6 +75,7 @@ from engine.features import FEATURE_NAMES
 
 DISCLAIMER = "⚠️ AI-generated. Requires human review."
 REVIEW_THRESHOLD = 0.5
+TEMPLATE_CONFIDENCE = 0.9  # the most a built-in template's text may claim (see the module doc)
 
 FLAG_WEIGHTS: dict[str, float] = {
     "ungrounded_number": 0.55,
@@ -74,7 +88,11 @@ FLAG_WEIGHTS: dict[str, float] = {
     "sentence_count": 0.15,
     "empty_output": 1.0,
     "sql_from_model": 0.2,
-    "question_partly_understood": 0.3,
+    "question_partly_understood": 0.55,
+    "assumed_meaning": 0.1,
+    "no_stated_reading": 0.1,
+    "readings_disagree": 0.35,
+    "link_or_image": 0.55,
     "sql_refused": 0.6,
     "provider_error": 0.0,
 }
@@ -269,6 +287,10 @@ class GuardrailReport:
     @property
     def needs_review(self) -> bool:
         return self.confidence_score < REVIEW_THRESHOLD
+
+    def capped(self, ceiling: float) -> GuardrailReport:
+        """The same report with the confidence at most `ceiling` (a template's text, see the module doc)."""
+        return GuardrailReport(self.flags, self.details, min(self.confidence_score, ceiling))
 
     def merged(self, extra: Iterable[tuple[str, str]]) -> GuardrailReport:
         flags, details = list(self.flags), list(self.details)
@@ -671,6 +693,18 @@ def check_injection(text: str) -> list[tuple[str, str]]:
     return problems
 
 
+_LINK_RE = re.compile(
+    r"!?\[[^\]\n]*\]\s*\([^)\n]*\)|!?\[[^\]\n]*\]\s*\[[^\]\n]*\]|<\s*/?\s*[a-z][^>]*>|"
+    r"(?<![\w:])//[\w-]+(\.[\w-]+)+|\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+|\bdata:[a-z]+/",
+    re.I,
+)
+
+
+def check_links(text: str) -> list[tuple[str, str]]:
+    """Markdown links and images, HTML tags and URLs in an output (see `link_or_image`)."""
+    return [("link_or_image", f"link or markup '{m.group(0)[:60]}'") for m in _LINK_RE.finditer(text)]
+
+
 def looks_like_instructions(text: str | None) -> bool:
     """True when customer-written text reads like an instruction to a model (never quote it)."""
     return bool(text) and bool(_INJECTION_RE.search(text) or any(m in text.lower() for m in PROMPT_MARKERS))
@@ -706,6 +740,7 @@ def check(
         problems += check_risk_tier(body, grounding)
         problems += check_metrics(body, grounding)
         problems += check_injection(body)
+        problems += check_links(body)
         if summary:
             problems += check_sentence_count(body)
         if customer_facing:

@@ -65,4 +65,6 @@ def finish(
         extra.append(("provider_error", f"{written.provider_error}; the offline writer produced this text"))
     body = guardrails.strip_disclaimer(written.text)
     report = guardrails.check(body, grounding, summary=summary, customer_facing=customer_facing, extra_flags=extra)
+    if written.provider == PROVIDER_OFFLINE:
+        report = report.capped(guardrails.TEMPLATE_CONFIDENCE)
     return Finished(guardrails.with_disclaimer(body), report, now_iso())
