@@ -199,6 +199,7 @@ def authenticate() -> Viewer | None:
         st.stop()
     st.html(_HIDE_COOKIE_FRAMES)
     state = st.session_state
+    print("DEBUG run", dict(state), file=sys.stderr, flush=True)
     if state.pop(_LOGOUT_REQUESTED, False):
         _end_user_sessions(settings, state.get(USERNAME))
         _forget_session(settings, notice="You are logged out.")
@@ -327,8 +328,11 @@ def _login_screen(settings: users.AuthSettings) -> None:
 
 def _submit_login(settings: users.AuthSettings, username: str, password: str) -> None:
     state = st.session_state
+    import time as _t
+    _t0 = _t.perf_counter()
     try:
         result = users.attempt_login(settings, username, password, _client_id(), config.data_dir())
+        print("DEBUG attempt", _t.perf_counter() - _t0, file=sys.stderr, flush=True)
     except Exception:  # the throttle store is unreachable: refuse rather than check unthrottled
         log.exception("login check failed")
         state[AUTH_STATUS] = False

@@ -6,6 +6,8 @@ import streamlit as st
 
 from components import ai, auth, cache, charts
 from components import format as fmt
+from components.markdown import plain
+from engine import risk
 from engine.customer import NotInBookError
 from engine.errors import NotFoundError, RadarError
 
@@ -28,7 +30,7 @@ def pick_account() -> None:
     for row in found.itertuples():
         st.page_link(
             "pages/customer_360.py",
-            label=f"{row.name} · {row.plan_tier} · {row.status}",
+            label=f"{plain(row.name)} · {plain(row.plan_tier)} · {row.status}",
             query_params={"customer_id": row.customer_id},
             icon=":material/person:",
         )
@@ -56,10 +58,11 @@ except RadarError as exc:
     st.stop()
 
 p, pred = c360.profile, c360.prediction
-st.title(p["name"])
+st.title(plain(p["name"]))
 st.caption(
-    f"`{p['customer_id']}` · {str(p['plan_tier']).capitalize()} plan · {p['industry'] or 'industry unknown'} · "
-    f"{p['region'] or 'region unknown'} · owner **{p['csm_owner'] or 'unassigned'}** · data as of {fmt.day(c360.as_of)}"
+    f"{plain(p['customer_id'])} · {plain(str(p['plan_tier']).capitalize())} plan · "
+    f"{plain(p['industry'], 'industry unknown')} · {plain(p['region'], 'region unknown')} · "
+    f"owner **{plain(p['csm_owner'], 'unassigned')}** · data as of {fmt.day(c360.as_of)}"
 )
 if p["status"] != "active":
     st.warning(f"This account churned on {fmt.day(p['churn_date'])}.", icon=":material/person_off:")
@@ -73,15 +76,16 @@ header[2].metric(
     f"Renewal {fmt.day(p['renewal_date'])}" if p["renewal_date"] else "Renewal",
     f"{p['days_to_renewal']} days" if p["renewal_date"] else "—",
     border=True,
-    help=f"billed {p['billing_cycle'] or 'on contract'}",
+    help=f"billed {plain(p['billing_cycle'], 'on contract')}",
 )
 header[3].metric("Seats", fmt.count(p["seats"]), border=True)
 st.caption(
-    f"GTM stage **{str(p['gtm_stage'] or 'unknown').replace('_', ' ')}** · billed {p['billing_cycle'] or 'on contract'}"
+    f"GTM stage **{plain(str(p['gtm_stage'] or 'unknown').replace('_', ' '))}** · "
+    f"billed {plain(p['billing_cycle'], 'on contract')}"
 )
 
 for note in c360.notes:
-    st.info(note, icon=":material/info:")
+    st.info(plain(note), icon=":material/info:")
 ready = cache.readiness(data_dir)
 if not ready.ready:
     st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
@@ -103,6 +107,7 @@ if pred is not None and ready.ready:
             f"ARR at risk {fmt.money(pred['revenue_at_risk'])} · model `{pred['model_version']}`, "
             f"scored as of {fmt.day(pred['as_of'])}"
         )
+        st.caption(risk.TIER_LEGEND)
         comp = c360.components
         if comp:
             st.markdown(f"**Risk score {pred['risk_score']:.2f}** from its components:")
@@ -115,13 +120,13 @@ if pred is not None and ready.ready:
             )
     with action_col.container(border=True):
         st.markdown("#### Recommended action")
-        st.info(pred["recommended_action"], icon=":material/task_alt:")
+        st.info(plain(pred["recommended_action"]), icon=":material/task_alt:")
         st.markdown("#### Why: the drivers behind the score")
         if c360.drivers:
             st.plotly_chart(charts.shap_bars(c360.drivers), config={"displayModeBar": False})
             for d in c360.drivers:
                 arrow = ":red[▲]" if d["shap_impact"] > 0 else ":green[▼]"
-                st.markdown(f"{arrow} {d['reason']}")
+                st.markdown(f"{arrow} {plain(d['reason'])}")
         else:
             st.caption("No drivers were stored with this score.")
 

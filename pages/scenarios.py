@@ -12,6 +12,7 @@ import streamlit as st
 
 from components import auth, cache, status
 from components import scenario_view as view
+from components.markdown import plain
 from engine import board, scenarios
 from engine.errors import RadarError
 
@@ -21,6 +22,7 @@ OPENED = "scenario_opened"  # the saved plan picked on the Saved plans tab (its 
 OPEN_NEXT = "scenario_open_next"  # the plan to pick on the next run (after save / clone / delete)
 PLAN_KEY = "scenario_plan"  # the plan the lever widgets start from
 FORM_VERSION = "scenario_form_version"  # bumped when a plan is loaded, so the widgets start afresh
+SAVE_VERSION = "scenario_save_version"  # bumped on every new result, so the Save form starts empty
 RENEWAL_HELP = "Only accounts renewing within this many days (empty: any time)"
 TENURE_HELP = "Only accounts that became customers at most this many days before the scores (empty: any tenure)"
 SEGMENT_LISTS = {
@@ -145,22 +147,24 @@ def lever_form(options: dict[str, list[str]]) -> bool:
             st.markdown("**Renewal discount** · assumption")
             st.slider("Discount (%)", 0.0, 100.0, step=1.0, **_start("discount", "percent"))
             st.number_input(
-                "Churn elasticity",
+                "Churn cut per 1 % off",
                 min_value=0.0,
                 step=0.1,
                 **_start("discount", "elasticity"),
-                help="Relative churn cut per unit of discount: 10 % off × 1.5 = churn 15 % lower",
+                help="How strongly churn answers the discount (its *elasticity*): with 1.5, "
+                "10 % off makes churn 15 % lower.",
             )
             segment_controls("discount", options)
         with top[2].container(border=True):
             st.markdown("**Price change** · assumption")
             st.slider("Price change (%)", -100.0, 100.0, step=1.0, **_start("price", "percent"))
             st.number_input(
-                "Churn elasticity",
+                "Churn change per 1 % of price",
                 min_value=0.0,
                 step=0.1,
                 **_start("price", "elasticity"),
-                help="Relative churn change per unit of price change: +10 % × 1.0 = churn 10 % higher",
+                help="How strongly churn answers the price change (its *elasticity*): with 1.0, "
+                "a price 10 % higher makes churn 10 % higher.",
             )
             segment_controls("price", options)
         bottom = st.columns(2)
@@ -194,6 +198,7 @@ def build_tab() -> None:
             with st.spinner("Running the scenario..."):
                 plan = plan_from_widgets()
                 st.session_state[RESULT] = scenarios.simulate(cache.warehouse(data_dir), plan, viewer, data_dir)
+                _new_save_form()
             st.session_state[PLAN_KEY] = plan  # the widgets start from it when the page is opened again
         except RadarError as exc:
             st.error(str(exc), icon=":material/error:")
@@ -206,23 +211,34 @@ def build_tab() -> None:
     with st.form("save_scenario"):
         st.markdown("**Save this plan**")
         cols = st.columns([2, 2, 1], vertical_alignment="bottom")
-        name = cols[0].text_input("Name", placeholder="e.g. Q3 save plan")
-        tags = cols[1].text_input("Tags", placeholder="comma separated, e.g. q3, renewals")
+        # Keys carry the result's version: a new run (or a plan loaded) starts with empty fields,
+        # not the name and tags typed for the previous plan.
+        version = st.session_state.get(SAVE_VERSION, 0)
+        name = cols[0].text_input("Name", placeholder="e.g. Q3 save plan", key=f"sc_save_name_{version}")
+        tags = cols[1].text_input(
+            "Tags", placeholder="comma separated, e.g. q3, renewals", key=f"sc_save_tags_{version}"
+        )
         if cols[2].form_submit_button("Save", icon=":material/save:"):
             try:
                 saved = scenarios.save(name, result, viewer, tags, data_dir)
             except RadarError as exc:
                 st.error(str(exc), icon=":material/error:")
             else:
-                st.session_state[FLASH] = f"Saved as #{saved.id} '{saved.name}'."
+                st.session_state[FLASH] = f"Saved as #{saved.id} '{plain(saved.name)}'."
                 st.session_state[OPEN_NEXT] = saved.id
+                _new_save_form()
                 st.rerun()
+
+
+def _new_save_form() -> None:
+    st.session_state[SAVE_VERSION] = st.session_state.get(SAVE_VERSION, 0) + 1
 
 
 def _edit_in_builder(saved: scenarios.SavedScenario) -> None:
     load_plan(saved.plan)
     st.session_state[RESULT] = saved.result
-    st.session_state[FLASH] = f"Loaded #{saved.id} '{saved.name}' into Build: change the levers and run."
+    _new_save_form()
+    st.session_state[FLASH] = f"Loaded #{saved.id} '{plain(saved.name)}' into Build: change the levers and run."
 
 
 def saved_actions(saved: scenarios.SavedScenario) -> None:
@@ -243,18 +259,18 @@ def saved_actions(saved: scenarios.SavedScenario) -> None:
                 except RadarError as exc:
                     st.error(str(exc), icon=":material/error:")
                 else:
-                    st.session_state[FLASH] = f"Cloned as #{copy.id} '{copy.name}'."
+                    st.session_state[FLASH] = f"Cloned as #{copy.id} '{plain(copy.name)}'."
                     st.session_state[OPEN_NEXT] = copy.id
                     st.rerun()
         with st.popover("Delete", icon=":material/delete:"):
-            st.caption(f"Delete #{saved.id} '{saved.name}' for everyone? This cannot be undone.")
+            st.caption(f"Delete #{saved.id} '{plain(saved.name)}' for everyone? This cannot be undone.")
             if st.button("Delete for good", type="primary", key="sc_delete"):
                 try:
                     scenarios.delete_saved(saved.id, viewer, data_dir)
                 except RadarError as exc:
                     st.error(str(exc), icon=":material/error:")
                 else:
-                    st.session_state[FLASH] = f"Deleted #{saved.id} '{saved.name}'."
+                    st.session_state[FLASH] = f"Deleted #{saved.id} '{plain(saved.name)}'."
                     st.session_state[OPEN_NEXT] = None
                     st.rerun()
 
@@ -284,10 +300,10 @@ def saved_tab(saved_all: list[scenarios.SavedScenario]) -> None:
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    st.subheader(saved.name)
+    st.subheader(plain(saved.name))
     st.caption(
         f"Saved by {saved.author} on {saved.created_at:%Y-%m-%d %H:%M}"
-        + (f" · tags: {', '.join(saved.tags)}" if saved.tags else "")
+        + (f" · tags: {', '.join(plain(t) for t in saved.tags)}" if saved.tags else "")
         + (f" · cloned from #{saved.cloned_from}" if saved.cloned_from else "")
         + " · the numbers as they were when saved"
     )
