@@ -81,8 +81,9 @@ def test_board_refuses_bad_input(frame):
 
 def test_export_has_stable_columns(frame):
     out = board.export_frame(frame.head(3))
-    assert list(out.columns)[:3] == ["customer_id", "name", "plan"]
-    assert "revenue_at_risk_arr" in out and "drivers" not in out
+    # Warehouse names, as in every other CSV export (issue 12: plan/owner/revenue_at_risk_arr were renamed).
+    assert list(out.columns)[:3] == ["customer_id", "name", "plan_tier"]
+    assert "revenue_at_risk" in out and "csm_owner" in out and "drivers" not in out
 
 
 def test_customer_360_for_owner_and_refusal_for_other_csm(wh, frame):
