@@ -93,14 +93,17 @@ cards = [
         help=f"PSI > {monitoring.PSI_ACT} act, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
     ),
     kpi.Kpi(
-        "Latest realised AUC",
-        f"{realised.by_date['auc'].iloc[-1]:.3f}"
-        if realised is not None and not realised.by_date.empty and pd.notna(realised.by_date["auc"].iloc[-1])
+        "Out-of-sample realised AUC",
+        f"{headline['auc']:.3f}"
+        if (headline := realised.headline if realised is not None else None) is not None and pd.notna(headline["auc"])
         else fmt.MISSING,
-        help="AUC of the predictions made on the newest scoring date whose 90 days have passed.",
+        help="AUC of the predictions made on the newest scoring date after the model's last labelled snapshot, "
+        "once its 90 days have passed. In-sample dates are never headlined.",
     ),
 ]
 kpi.kpi_row(cards)
+if realised is not None:
+    st.caption(realised.headline_note())
 glance(entry, table, drift, realised)
 
 names = ["Registry", "Quality", "Drift", "Realised vs predicted"] + (["Retrain"] if is_admin else [])

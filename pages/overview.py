@@ -6,7 +6,7 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi
 from components import format as fmt
-from engine import portfolio
+from engine import portfolio, risk
 from engine.errors import RadarError
 
 CHURN_WINDOW_MONTHS = 12
@@ -82,7 +82,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     left, right = st.columns([1, 1.3], gap="medium")
     with left.container(border=True):
         st.markdown("#### Accounts by risk tier")
-        st.caption("Hover for each tier's ARR and ARR at risk")
+        st.caption(f"{risk.TIER_LEGEND} Hover for each tier's ARR and ARR at risk.")
         st.plotly_chart(charts.risk_tier_bars(summary.by_tier), config={"displayModeBar": False})
     cells = portfolio.churn_risk_by_plan_industry(board)
     with right.container(border=True):
@@ -126,7 +126,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
                 "Dates scored by a model trained on them are in-sample."
             )
             st.plotly_chart(charts.predicted_vs_realised(history), config={"displayModeBar": False})
-    return [("Top accounts at risk", top.drop(columns=["drivers"], errors="ignore"), "top_at_risk.csv")]
+    return [("Top accounts at risk", portfolio.export_frame(top), "top_at_risk.csv")]
 
 
 try:

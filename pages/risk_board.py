@@ -6,7 +6,7 @@ import streamlit as st
 
 from components import auth, cache, status
 from components import format as fmt
-from engine import board
+from engine import board, risk
 from engine.errors import RadarError
 
 PAGE_SIZES = (25, 50, 100)
@@ -88,7 +88,8 @@ cards[1].metric(
 )
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
 urgent = int(page.matching["risk_tier"].isin(["high", "critical"]).sum())
-cards[3].metric("High or critical", fmt.count(urgent), border=True)
+cards[3].metric("High or critical", fmt.count(urgent), border=True, help=risk.TIER_LEGEND)
+st.caption(risk.TIER_LEGEND)
 
 rows = page.rows.assign(
     open=lambda d: "customer_360?customer_id=" + d["customer_id"],
