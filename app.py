@@ -7,13 +7,21 @@ page table: components/nav.py; login and the page guard: components/auth.py.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from components import auth, nav
 
-st.set_page_config(page_title="Customer Radar", page_icon=":material/radar:", layout="wide")
+# The icon is a file in the repo: a ":material/...:" or emoji icon makes the browser fetch it
+# from a font or emoji host, and the app must work with no network. The sidebar starts at
+# 240 px (Streamlit's default is wider) so KPI cards and the board's columns fit at 1280 px.
+ICON = Path(__file__).resolve().parent / "static" / "radar.png"
+SIDEBAR_WIDTH = 240
+st.set_page_config(
+    page_title="Customer Radar", page_icon=str(ICON), layout="wide", initial_sidebar_state=SIDEBAR_WIDTH
+)
 
 
 def secrets_to_env() -> None:

@@ -14,6 +14,7 @@ from engine.portfolio import PortfolioKpis
 # Which way is good: "up" (customers, MRR), "down" (churn), or "neutral".
 Good = Literal["up", "down", "neutral"]
 _DELTA_COLOR = {"up": "normal", "down": "inverse", "neutral": "off"}
+MAX_PER_ROW = 4  # cards per row; four fit "$468.9M" at 1280 px with the sidebar open
 
 
 @dataclass(frozen=True)
@@ -32,22 +33,47 @@ def _is_flat(delta: str) -> bool:
     return not any(ch in "123456789" for ch in delta)
 
 
-def kpi_row(cards: Sequence[Kpi], delta_description: str | None = None) -> None:
-    """Render the cards side by side in equal widths; `delta_description` is a muted note after each delta."""
-    for column, card in zip(st.columns(len(cards)), cards, strict=True):
-        has_delta = card.delta is not None and card.delta != fmt.MISSING
-        # Streamlit reads any unsigned text as a rise; a flat change is grey, no arrow.
-        flat = has_delta and _is_flat(card.delta)
-        column.metric(
-            card.label,
-            card.value,
-            delta=card.delta if has_delta else None,
-            delta_color="off" if flat else _DELTA_COLOR[card.good],
-            delta_arrow="off" if flat else "auto",
-            delta_description=delta_description if has_delta else None,
-            help=card.help,
-            border=True,
-        )
+def rows_of(count: int, per_row: int = MAX_PER_ROW) -> list[int]:
+    """How many cards go on each row: at most `per_row`, rows as even as possible (6 -> 3 + 3)."""
+    if count <= 0:
+        return []
+    rows = -(-count // per_row)
+    width = -(-count // rows)
+    return [min(width, count - i * width) for i in range(rows)]
+
+
+def kpi_row(cards: Sequence[Kpi], delta_description: str | None = None, per_row: int = MAX_PER_ROW) -> None:
+    """Render the cards in rows of at most `per_row` equal-width columns; `delta_description`
+    is a muted note after each delta.
+
+    A headline number must never be cut off: at 1280 px with the sidebar open a row of six
+    cards leaves each about 140 px, less than "$468.9M" in the metric font. So more than
+    `per_row` cards wrap onto a second row (6 -> 3 + 3); a short row keeps the same widths.
+    """
+    cards = list(cards)
+    counts = rows_of(len(cards), per_row)
+    width = max(counts, default=0)
+    start = 0
+    for n in counts:
+        for column, card in zip(st.columns(width), cards[start : start + n], strict=False):
+            _card(column, card, delta_description)
+        start += n
+
+
+def _card(column, card: Kpi, delta_description: str | None) -> None:
+    has_delta = card.delta is not None and card.delta != fmt.MISSING
+    # Streamlit reads any unsigned text as a rise; a flat change (or a neutral note) is grey, no arrow.
+    flat = has_delta and (_is_flat(card.delta) or card.good == "neutral")
+    column.metric(
+        card.label,
+        card.value,
+        delta=card.delta if has_delta else None,
+        delta_color="off" if flat else _DELTA_COLOR[card.good],
+        delta_arrow="off" if flat else "auto",
+        delta_description=delta_description if has_delta else None,
+        help=card.help,
+        border=True,
+    )
 
 
 def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:

@@ -155,13 +155,13 @@ def beeswarm(swarm: pd.DataFrame, height: int | None = None) -> go.Figure:
                 marker=marker,
                 showlegend=False,
                 customdata=np.column_stack([swarm["label"][mask], np.array(value_text, dtype=object)[mask]]),
-                hovertemplate="%{customdata[0]} = %{customdata[1]}: %{x:+.2f} log-odds<extra></extra>",
+                hovertemplate="%{customdata[0]} = %{customdata[1]}: %{x:+.2f} push on churn risk<extra></extra>",
             )
         )
     fig.add_vline(x=0, line=DIAGONAL)
     _layout(fig, height or max(320, 34 * len(position) + 60))
     fig.update_yaxes(tickvals=list(position.values()), ticktext=list(position.keys()), showgrid=False)
-    fig.update_xaxes(title="SHAP impact on churn log-odds (right = raises risk)", gridcolor=GRID)
+    fig.update_xaxes(title="Push on churn risk (right = raises it)", gridcolor=GRID)
     return fig
 
 
@@ -175,7 +175,7 @@ def drift_bars(features: pd.DataFrame, top: int = 20, height: int | None = None)
             orientation="h",
             marker_color=[STATUS_COLORS[s] for s in shown["status"]],
             customdata=np.column_stack([shown["status"], shown["test"], shown["p_value"]]),
-            hovertemplate="%{y}: PSI %{x:.3f} (%{customdata[0]}); %{customdata[1]} p = %{customdata[2]:.2g}"
+            hovertemplate="%{y}: shift %{x:.3f} (%{customdata[0]}); %{customdata[1]} p = %{customdata[2]:.2g}"
             "<extra></extra>",
         )
     )
@@ -183,7 +183,7 @@ def drift_bars(features: pd.DataFrame, top: int = 20, height: int | None = None)
         fig.add_vline(x=threshold, line={"color": "#64748B", "dash": "dash", "width": 1}, annotation_text=label)
     _layout(fig, height or max(300, 24 * len(shown) + 60))
     fig.update_layout(margin={"t": 28})
-    fig.update_xaxes(title="Population stability index", gridcolor=GRID)
+    fig.update_xaxes(title="Shift since training (PSI)", gridcolor=GRID)
     fig.update_yaxes(showgrid=False)
     return fig
 

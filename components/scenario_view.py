@@ -10,7 +10,7 @@ import streamlit as st
 
 from components import charts, kpi
 from components import format as fmt
-from engine import scenarios
+from engine import exports, scenarios
 
 BASELINE_COLOR, SCENARIO_COLOR, COST_COLOR = "#94A3B8", "#4F46E5", "#F97316"
 
@@ -142,34 +142,76 @@ def comparison_bars(comparison: scenarios.Comparison, height: int = 300) -> go.F
 
 
 # -- rendering ------------------------------------------------------------------------------------
+HIGH_ROI = 10.0  # above 1,000 % an ROI is mostly its assumptions; they are shown next to it
+
+
+def roi_assumptions(result: scenarios.ScenarioResult) -> list[str]:
+    """Each active lever's assumption in plain words: what the ROI rests on."""
+    out = []
+    for lever in result.levers:
+        if not lever.active:
+            continue
+        s = getattr(result.plan, lever.lever)
+        accounts = f"{lever.accounts:,} account{'s' if lever.accounts != 1 else ''}"
+        if lever.lever == "outreach":
+            out.append(
+                f"CS outreach to {accounts} cuts each one's churn by {s.churn_reduction:g} % (assumed) "
+                f"at {fmt.money(s.cost_per_account)} per account"
+            )
+        elif lever.lever == "discount":
+            out.append(
+                f"a {s.percent:g} % renewal discount on {accounts} cuts their churn by "
+                f"{s.elasticity * s.percent:g} % (assumed: {s.elasticity:g} × the discount)"
+            )
+        elif lever.lever == "price":
+            out.append(
+                f"a {s.percent:+g} % price change on {accounts} moves their churn by "
+                f"{s.elasticity * s.percent:+g} % (assumed: {s.elasticity:g} × the change)"
+            )
+        elif lever.lever == "adoption":
+            out.append(
+                f"usage up {s.usage_increase:g} % on {accounts}, re-scored by the churn model, "
+                f"at {fmt.money(s.cost_per_account)} per account"
+            )
+        elif lever.lever == "support":
+            out.append(
+                f"resolution time {s.resolution_time_cut:g} % faster and {s.open_tickets_cleared:g} % of open tickets "
+                f"cleared on {accounts}, re-scored by the churn model, at {fmt.money(s.cost_per_account)} per account"
+            )
+    return out
+
+
 def result_cards(result: scenarios.ScenarioResult) -> None:
     b, s = result.baseline, result.scenario
+    high_roi = result.roi is not None and not pd.isna(result.roi) and result.roi > HIGH_ROI
+    assumptions = roi_assumptions(result)
     kpi.kpi_row(
         [
             kpi.Kpi(
-                "Expected churned accounts",
+                "Expected churns",
                 f"{s.expected_churned:,.1f}",
                 f"{s.expected_churned - b.expected_churned:+,.1f}",
                 good="down",
-                help=f"90-day, sum of churn probabilities. Baseline {b.expected_churned:,.1f} "
-                f"({_range(b.expected_churned_low, b.expected_churned_high, False)}); scenario range "
-                f"{_range(s.expected_churned_low, s.expected_churned_high, False)}",
+                help=f"Accounts expected to churn in the next 90 days (the sum of their churn probabilities). "
+                f"Baseline {b.expected_churned:,.1f} ({_range(b.expected_churned_low, b.expected_churned_high, False)}); "
+                f"scenario range {_range(s.expected_churned_low, s.expected_churned_high, False)}",
             ),
             kpi.Kpi(
                 "MRR lost, 90 days",
                 fmt.money(s.mrr_lost_90d),
                 fmt.signed_money(s.mrr_lost_90d - b.mrr_lost_90d),
                 good="down",
-                help=f"Σ p × MRR × 3. Baseline {fmt.money(b.mrr_lost_90d)}; scenario range "
-                f"{_range(s.mrr_lost_90d_low, s.mrr_lost_90d_high)}",
+                help=f"Monthly revenue expected to be lost to churn over the next 90 days: for each of the "
+                f"{fmt.count(b.accounts)} accounts, churn probability × MRR × 3 months, summed. "
+                f"Baseline {fmt.money(b.mrr_lost_90d)}; scenario range {_range(s.mrr_lost_90d_low, s.mrr_lost_90d_high)}",
             ),
             kpi.Kpi(
                 "ARR lost, 12 months",
                 fmt.money(s.arr_lost_12m),
                 fmt.signed_money(s.arr_lost_12m - b.arr_lost_12m),
                 good="down",
-                help=f"Σ p × MRR × 12. Baseline {fmt.money(b.arr_lost_12m)}; scenario range "
-                f"{_range(s.arr_lost_12m_low, s.arr_lost_12m_high)}",
+                help=f"Annual revenue of the accounts expected to churn: churn probability × MRR × 12, summed. "
+                f"Baseline {fmt.money(b.arr_lost_12m)}; scenario range {_range(s.arr_lost_12m_low, s.arr_lost_12m_high)}",
             ),
             kpi.Kpi(
                 "ARR retained",
@@ -180,11 +222,22 @@ def result_cards(result: scenarios.ScenarioResult) -> None:
             kpi.Kpi(
                 "ROI",
                 roi_text(result.roi),
+                "on assumptions below" if high_roi else None,
+                good="neutral",
                 help="(ARR retained + price revenue − cost) / cost"
-                + (f"; price revenue {fmt.money(result.price_revenue)}" if result.price_revenue else ""),
+                + (f"; price revenue {fmt.money(result.price_revenue)}" if result.price_revenue else "")
+                + (". Rests on: " + "; ".join(assumptions) if assumptions else ""),
             ),
         ]
     )
+    if high_roi:
+        st.warning(
+            f"**ROI of {roi_text(result.roi)} rests on these assumptions:** "
+            + ("; ".join(assumptions) or "none stated")
+            + f". Cost {fmt.money(result.cost)} covers programme costs and discounts given up only; "
+            "check the assumptions before quoting the figure.",
+            icon=":material/rule:",
+        )
     st.caption(
         f"Scores as of **{fmt.day(result.as_of)}** · {fmt.count(b.accounts)} accounts · scored by "
         f"`{result.scores_model_version}`"
@@ -262,7 +315,7 @@ def render_result(result: scenarios.ScenarioResult, key: str) -> None:
     )
     st.download_button(
         "Download segments CSV",
-        lambda: result.segments.to_csv(index=False),
+        lambda: exports.csv_text(result.segments),
         file_name=f"scenario_segments_{result.as_of}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -309,6 +362,6 @@ def comparison_table(comparison: scenarios.Comparison) -> None:
             "cost": st.column_config.NumberColumn("Cost", format="dollar"),
             "arr_lost_12m": st.column_config.NumberColumn("ARR lost, 12 mo", format="dollar"),
             "mrr_lost_90d": st.column_config.NumberColumn("MRR lost, 90 d", format="dollar"),
-            "expected_churned": st.column_config.NumberColumn("Expected churned", format="%.1f"),
+            "expected_churned": st.column_config.NumberColumn("Expected churns", format="%.1f"),
         },
     )

@@ -178,6 +178,12 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")
         history = scoring.backfill(wh, months=6, data_dir=args.data_dir, progress=_progress)
         print(f"Back-scored {len(history)} past month ends for realised-vs-predicted charts.")
+    if users.is_demo_warehouse(wh):
+        from engine import scenarios
+
+        sample = scenarios.save_sample_plan(wh, args.data_dir)
+        if sample is not None:
+            print(f"Saved the sample scenario #{sample.id} '{sample.name}' for the Scenarios page.")
     return 0
 
 

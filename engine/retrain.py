@@ -13,6 +13,7 @@ Every function here takes the acting `Viewer` and refuses roles that may not act
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class JobStatus:
     production_before: str | None
     started_at: datetime
     finished_at: datetime | None
+    unchanged: bool = False  # the data matched production's training data: nothing was trained
 
     @property
     def done(self) -> bool:
@@ -70,6 +72,7 @@ class _Job:
     error: str | None = None
     finished_at: datetime | None = None
     thread: threading.Thread | None = None
+    unchanged: bool = False
 
 
 _jobs: dict[str, _Job] = {}
@@ -95,6 +98,7 @@ def _snapshot(job: _Job) -> JobStatus:
         job.production_before,
         job.started_at,
         job.finished_at,
+        job.unchanged,
     )
 
 
@@ -106,11 +110,51 @@ def _record(job: _Job, fraction: float | None, message: str) -> None:
         del job.messages[:-MAX_MESSAGES]
 
 
-def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict) -> None:
+def unchanged_since(wh, data_dir: str | Path | None = None) -> registry.ModelVersion | None:
+    """Production, when the warehouse holds exactly the data it was trained on (same
+    fingerprint, same cutoff); else None (changed data, no production, or a version trained
+    before fingerprints were recorded)."""
+    current = registry.production("churn", data_dir)
+    recorded = (current.data_window or {}).get("data_fingerprint") if current else None
+    if not recorded:
+        return None
+    try:
+        cutoff = training.snapshot_plan(wh)[2]
+    except RadarError:  # too little data: the trainer says so itself
+        return None
+    return current if training.data_fingerprint(wh, cutoff) == recorded else None
+
+
+def _no_change(current: registry.ModelVersion, seconds: float) -> training.TrainResult:
+    return training.TrainResult(
+        current.version,
+        current.metrics,
+        current.data_window,
+        False,
+        f"No change: the data is the same as {current.version} was trained on (fingerprint "
+        f"{current.data_window['data_fingerprint']}), so no new version was trained and {current.version} "
+        "keeps serving. Load new data first, or retrain anyway.",
+        round(seconds, 2),
+        current.metrics,
+    )
+
+
+def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict, force: bool = False) -> None:
     with _lock:
         job.state = RUNNING
     try:
         wh = get_warehouse(job.data_dir)
+        if not force and not options:
+            _record(job, 0.02, "checking whether the data changed since production was trained")
+            t0 = time.perf_counter()
+            current = unchanged_since(wh, job.data_dir)
+            if current is not None:
+                result = _no_change(current, time.perf_counter() - t0)
+                _record(job, 1.0, result.reason)
+                with _lock:
+                    job.unchanged = True
+                _finish(job, result, SUCCEEDED, None)
+                return
         result = trainer(
             wh,
             data_dir=job.data_dir,
@@ -127,6 +171,10 @@ def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict) -> None:
         result, outcome = None, FAILED
         error = str(exc) if isinstance(exc, RadarError) else f"{type(exc).__name__}: {exc}"
         _record(job, None, "failed: " + "".join(traceback.format_exception_only(exc)).strip())
+    _finish(job, result, outcome, error)
+
+
+def _finish(job: _Job, result: training.TrainResult | None, outcome: str, error: str | None) -> None:
     with _lock:
         job.result, job.error, job.state = result, error, outcome
         job.fraction = 1.0 if outcome == SUCCEEDED else job.fraction
@@ -151,6 +199,7 @@ def start_retrain(
     *,
     rescore: bool = True,
     trainer: Trainer | None = None,
+    force: bool = False,
     **options,
 ) -> str:
     """Start training a candidate in the background; returns the job id.
@@ -161,6 +210,11 @@ def start_retrain(
     `rescore`, a promoted model then scores every active customer. `options` go to the
     trainer (seed, cutoff; `fail_at` for crash tests); `trainer` (default `training.train`,
     looked up at call time) is replaceable for tests.
+
+    Unless `force` (or `options`) is given, a run first compares the warehouse with the data
+    production was trained on (`training.data_fingerprint`): when nothing changed it trains
+    nothing and succeeds with `unchanged` set and a "No change" reason, instead of
+    registering and promoting a copy of production.
     """
     viewer.require("retrain")
     key = _key(data_dir)
@@ -184,7 +238,7 @@ def start_retrain(
         _running[key] = job.job_id
         job.thread = threading.Thread(
             target=_run,
-            args=(job, trainer or training.train, rescore, options),
+            args=(job, trainer or training.train, rescore, options, force),
             name=f"retrain-{job.job_id}",
             daemon=True,
         )
@@ -228,6 +282,26 @@ def promote(version: str, viewer: Viewer, data_dir: str | Path | None = None) ->
     """Make `version` production (admins only); the previous one is archived."""
     viewer.require("promote")
     return registry.promote(version, data_dir)
+
+
+def rollback_target(data_dir: str | Path | None = None, kind: str = "churn") -> registry.ModelVersion | None:
+    """The version a roll back would return to (the one that served before production), or
+    None when there is none: no production model, or it is the first that ever served."""
+    current = registry.production(kind, data_dir)
+    if current is None or current.promoted_at is None:
+        return None
+    earlier = [
+        v
+        for v in registry.versions(kind, data_dir)
+        if v.promoted_at is not None
+        and v.version != current.version
+        and _utc(v.promoted_at) < _utc(current.promoted_at)
+    ]
+    return max(earlier, key=lambda v: _utc(v.promoted_at)) if earlier else None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def rollback(viewer: Viewer, data_dir: str | Path | None = None) -> registry.ModelVersion:

@@ -1222,3 +1222,32 @@ def compare(ids, viewer: Viewer, rank_by: str = "net_benefit", data_dir: str | P
     if len({s.model_version for s in opened}) > 1:
         notes.append("The plans were run with different model versions.")
     return Comparison(metric, rows.reset_index(drop=True), tuple(notes))
+
+
+# -- the demo's sample plan ------------------------------------------------------------------------
+SAMPLE_NAME = "Sample: renewal save plan"
+SAMPLE_TAGS = ("sample", "renewals")
+
+
+def sample_plan() -> Plan:
+    """A plan a CS leader would plausibly run: call the 50 accounts with the most ARR at risk
+    (20 % lower churn each, $400 of CSM time per call) and offer a 10 % renewal discount to
+    high and critical accounts renewing within 90 days."""
+    return Plan(
+        outreach=Outreach(top_n=50, churn_reduction=20.0, cost_per_account=400.0),
+        discount=Discount(
+            percent=10.0, elasticity=1.5, segment=Segment(risk_tiers=("high", "critical"), renewal_within_days=90)
+        ),
+    )
+
+
+def save_sample_plan(
+    wh: Warehouse, data_dir: str | Path | None = None, author: str = "analyst"
+) -> SavedScenario | None:
+    """Save the sample plan (run on the current scores) so an executive opening Scenarios on a
+    fresh demo has a plan to read. Does nothing and returns None when any plan is saved already."""
+    viewer = Viewer(author, "analyst")
+    if list_saved(viewer, data_dir=data_dir):
+        return None
+    result = simulate(wh, sample_plan(), viewer, data_dir)
+    return save(SAMPLE_NAME, result, viewer, SAMPLE_TAGS, data_dir)

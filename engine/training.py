@@ -9,6 +9,7 @@ judged on.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from engine import features as feats
 from engine import health, registry
 from engine.churn import ChurnModel
 from engine.errors import BadInputError
-from engine.warehouse import Warehouse
+from engine.warehouse import TABLES, Warehouse
 
 HORIZON_DAYS = 90
 VALID_MONTHS = 3
@@ -45,6 +46,20 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+FINGERPRINT_SKIP = frozenset({"predictions"})  # written by scoring; training never reads it
+
+
+def data_fingerprint(wh: Warehouse, cutoff: date) -> str:
+    """A digest of what a training run learns from: every warehouse table's rows (order-free
+    sum of row hashes, plus the count), the cutoff and the feature list. Equal fingerprints
+    mean a retrain would see identical data (recorded in each version's data window)."""
+    digest = hashlib.sha256(f"cutoff={cutoff};features={','.join(feats.FEATURE_NAMES)}".encode())
+    for table in sorted(set(TABLES) - FINGERPRINT_SKIP):
+        count, total = wh.rows(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {table} t")[0]  # noqa: S608 - fixed names
+        digest.update(f";{table}={count}:{total}".encode())
+    return digest.hexdigest()[:16]
 
 
 def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date], list[date], date]:
@@ -185,6 +200,7 @@ def train(
         "valid_to": str(valid_dates[-1]),
         "cutoff": str(cutoff),
         "horizon_days": HORIZON_DAYS,
+        "data_fingerprint": data_fingerprint(wh, cutoff),
     }
     params = {
         "n_bags": model.n_bags,

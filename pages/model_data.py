@@ -8,7 +8,7 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi, ops, ops_charts
 from components import format as fmt
-from engine import health, monitoring, quality, registry, retrain, training
+from engine import exports, health, monitoring, quality, registry, retrain, training
 from engine.errors import RadarError
 
 FLASH = "model_data_flash"
@@ -64,7 +64,8 @@ except RadarError as exc:
 
 if as_of is None:
     st.info(
-        f"No customer data yet in `{data_dir}`. Load data on the Data page (admins) or run `python -m engine demo`.",
+        f"No customer data yet in `{data_dir}`. Load data on the Data page (admins) or run "
+        "`.venv/bin/python -m engine demo`.",
         icon=":material/database:",
     )
     st.stop()
@@ -89,8 +90,13 @@ cards = [
     ),
     kpi.Kpi(
         "Features drifting",
-        f"{drift.counts()['act']} act · {drift.counts()['watch']} watch" if drift else fmt.MISSING,
-        help=f"PSI > {monitoring.PSI_ACT} act, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
+        f"{drift.counts()['act'] + drift.counts()['watch']} of {len(drift.features)}" if drift else fmt.MISSING,
+        f"{drift.counts()['act']} need action" if drift else None,
+        good="neutral",
+        help="Inputs whose spread of values today differs from what the model learned on: "
+        f"{drift.counts()['act'] if drift else 0} need action, {drift.counts()['watch'] if drift else 0} to watch. "
+        f"Measured as the population stability index (PSI): above {monitoring.PSI_ACT} act, "
+        f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
     ),
     kpi.Kpi(
         "Out-of-sample realised AUC",
@@ -133,7 +139,7 @@ with tabs["Registry"]:
         },
     )
     st.download_button(
-        "Versions as CSV", table.to_csv(index=False), "model_versions.csv", "text/csv", icon=":material/download:"
+        "Versions as CSV", exports.csv_text(table), "model_versions.csv", "text/csv", icon=":material/download:"
     )
     versions = table["version"].tolist()
     if is_admin and versions:
@@ -142,6 +148,8 @@ with tabs["Registry"]:
             st.markdown("**Promote a version**")
             others = [v for v in versions if v != (entry.version if entry else None)]
             choice = st.selectbox("Version", others, key="promote_version", disabled=not others)
+            if not others:
+                st.caption(f"Nothing else to promote: {versions[0]} is the only version.")
             if st.form_submit_button("Promote", icon=":material/publish:", disabled=not others):
                 try:
                     promoted = retrain.promote(choice, viewer, data_dir)
@@ -151,8 +159,17 @@ with tabs["Registry"]:
                     done(f"{promoted.version} is now production. Refresh scores on the Data page to use it.")
         with right.form("rollback_form"):
             st.markdown("**Roll back**")
-            st.caption("Return to the version that served before the current one.")
-            if st.form_submit_button("Roll back", icon=":material/undo:", disabled=entry is None):
+            target = retrain.rollback_target(data_dir)
+            if target is not None:
+                st.caption(f"Return to {target.version}, the version that served before {entry.version}.")
+            elif entry is None:
+                st.caption("Nothing to roll back: no version is in production.")
+            else:
+                st.caption(
+                    f"Nothing to roll back to: {entry.version} is the first version that served. "
+                    "Roll back becomes possible once another version has been promoted after it."
+                )
+            if st.form_submit_button("Roll back", icon=":material/undo:", disabled=target is None):
                 try:
                     back = retrain.rollback(viewer, data_dir)
                 except RadarError as exc:
@@ -210,14 +227,16 @@ with tabs["Quality"]:
                 st.markdown("#### Lift by risk tenth")
                 st.plotly_chart(ops_charts.lift(q.lift), config=NO_BAR)
             with st.container(border=True):
-                st.markdown("#### What drives the model (SHAP)")
+                st.markdown("#### What drives the model")
                 st.caption(
-                    "Each dot is a customer-month; right of zero raises churn risk. Colour: the feature's value."
+                    "Each dot is a customer-month; right of zero raises churn risk. Colour: the feature's value.",
+                    help="The push is the feature's SHAP value, in log-odds of churning: +0.7 roughly doubles "
+                    "the odds, −0.7 halves them.",
                 )
                 st.plotly_chart(ops_charts.beeswarm(q.beeswarm), config=NO_BAR)
             st.download_button(
                 "Importance as CSV",
-                q.importance.to_csv(index=False),
+                exports.csv_text(q.importance),
                 f"importance_{version}.csv",
                 "text/csv",
                 icon=":material/download:",
@@ -232,9 +251,12 @@ with tabs["Drift"]:
             f"Customers active at the month ends {drift.model_version} last trained on "
             f"({fmt.day(drift.reference_from or drift.reference_as_of)} to {fmt.day(drift.reference_as_of)}, "
             f"{fmt.count(drift.reference_rows)} rows) against {fmt.day(drift.current_as_of)} "
-            f"({fmt.count(drift.current_rows)}). PSI < {monitoring.PSI_WATCH} stable, "
-            f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch, > {monitoring.PSI_ACT} act; a change of "
-            f"{monitoring.MISSING_WATCH:.0%} / {monitoring.MISSING_ACT:.0%} in the share missing is watch / act."
+            f"({fmt.count(drift.current_rows)}). *Shift* measures how far each input's spread of values moved: "
+            f"below {monitoring.PSI_WATCH} stable, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch, above "
+            f"{monitoring.PSI_ACT} act; a change of {monitoring.MISSING_WATCH:.0%} / {monitoring.MISSING_ACT:.0%} "
+            "in the share missing is watch / act.",
+            help="The shift is the population stability index (PSI); the test column is a KS test for numbers "
+            "and a chi-square test for categories.",
         )
         counts = drift.counts()
         score = drift.score
@@ -244,9 +266,12 @@ with tabs["Drift"]:
                 kpi.Kpi("Watch", str(counts["watch"])),
                 kpi.Kpi("Stable", str(counts["stable"])),
                 kpi.Kpi(
-                    "Score PSI",
-                    f"{score.psi:.3f} ({score.status})" if score else fmt.MISSING,
-                    help="Predicted churn on the last out-of-time month vs now.",
+                    "Score shift",
+                    f"{score.psi:.2f}" if score else fmt.MISSING,
+                    score.status if score else None,
+                    good="neutral",
+                    help="How far the spread of predicted churn moved between the model's last test month and "
+                    "now (population stability index, PSI).",
                 ),
             ]
         )
@@ -293,7 +318,12 @@ with tabs["Drift"]:
                 "test": "Test",
                 "reference_median": st.column_config.NumberColumn("Median then", format="%.4g"),
                 "current_median": st.column_config.NumberColumn("Median now", format="%.4g"),
-                "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
+                "psi": st.column_config.NumberColumn(
+                    "Shift",
+                    format="%.3f",
+                    help=f"Population stability index (PSI): above {monitoring.PSI_ACT} act, "
+                    f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch",
+                ),
                 "statistic": st.column_config.NumberColumn("Statistic", format="%.3f"),
                 "p_value": st.column_config.NumberColumn("p-value", format="%.2g"),
                 "reference_missing": st.column_config.NumberColumn("Missing then", format="percent"),
@@ -301,7 +331,7 @@ with tabs["Drift"]:
             },
         )
         st.download_button(
-            "Drift as CSV", drift.features.to_csv(index=False), "drift.csv", "text/csv", icon=":material/download:"
+            "Drift as CSV", exports.csv_text(drift.features), "drift.csv", "text/csv", icon=":material/download:"
         )
 
 # -- realised vs predicted ------------------------------------------------------------------------------
@@ -309,14 +339,15 @@ with tabs["Realised vs predicted"]:
     if realised is None or realised.by_date.empty:
         st.info(
             "No scoring date is 90 days old yet, so no prediction can be checked. "
-            "`python -m engine demo` back-scores past month ends.",
+            "`.venv/bin/python -m engine demo` back-scores past month ends.",
             icon=":material/hourglass_top:",
         )
     else:
         by_date = realised.by_date
         st.caption(
             "For each scoring date whose 90-day window has closed: what was predicted then against what happened. "
-            "Hollow markers are in-sample (the model had seen that outcome when trained or calibrated)."
+            "Hollow markers: the model had already seen those outcomes when it was trained, so they flatter it.",
+            help="Hollow markers are *in-sample* dates (seen in training or calibration); filled ones are a fair test.",
         )
         left, right = st.columns(2)
         with left.container(border=True):
@@ -333,7 +364,7 @@ with tabs["Realised vs predicted"]:
         st.dataframe(by_date, hide_index=True)
         st.download_button(
             "Realised vs predicted as CSV",
-            by_date.to_csv(index=False),
+            exports.csv_text(by_date),
             "realised_vs_predicted.csv",
             "text/csv",
             icon=":material/download:",
@@ -350,9 +381,14 @@ if is_admin:
             f"{training.PROMOTION_MARGIN} below production's; otherwise it stays a candidate with the reason. "
             "A promoted model then re-scores every active customer. If anything fails, production keeps serving."
         )
+        force = st.checkbox(
+            "Retrain even if the data has not changed",
+            key="retrain_force",
+            help="Without this, a retrain on the same data as production says so and trains nothing.",
+        )
         if st.button("Retrain now", icon=":material/model_training:", type="primary", key="retrain_start"):
             try:
-                st.session_state[JOB] = retrain.start_retrain(data_dir, viewer)
+                st.session_state[JOB] = retrain.start_retrain(data_dir, viewer, force=force)
             except RadarError as exc:
                 st.error(str(exc), icon=":material/error:")
 
@@ -374,7 +410,10 @@ if is_admin:
                     st.caption(message)
             if job.state == "succeeded" and job.result is not None:
                 result = job.result
-                (st.success if result.promoted else st.warning)(result.reason, icon=":material/info:")
+                if job.unchanged:
+                    st.info(result.reason, icon=":material/do_not_disturb_on:")
+                else:
+                    (st.success if result.promoted else st.warning)(result.reason, icon=":material/info:")
                 if st.session_state.get(JOB) == job.job_id:
                     st.session_state.pop(JOB)
                     ops.after_change()

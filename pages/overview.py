@@ -6,10 +6,11 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi
 from components import format as fmt
-from engine import portfolio, risk
+from engine import exports, portfolio, risk
 from engine.errors import RadarError
 
 CHURN_WINDOW_MONTHS = 12
+TOP_COLUMNS = ["open", "name", "revenue_at_risk", "churn_probability", "plan_tier", "csm_owner", "top_driver"]
 
 viewer = auth.require_viewer("overview")
 st.title("Portfolio overview")
@@ -28,8 +29,8 @@ except RadarError as exc:
 if as_of is None:
     st.info(
         f"No customer data yet in `{data_dir}`.\n\n"
-        "- To try the app with a demo company, run `make run` or `python -m engine demo`.\n"
-        "- To use your own data, load it with `python -m engine ingest customers customers.csv`, "
+        "- To try the app with a demo company, run `make run` or `.venv/bin/python -m engine demo`.\n"
+        "- To use your own data, load it with `.venv/bin/python -m engine ingest customers customers.csv`, "
         "then `mrr_history` and the other tables.\n\n"
         "Then reload this page.",
         icon=":material/database:",
@@ -73,10 +74,20 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
                 f"{fmt.money(summary.revenue_at_risk_low)} – {fmt.money(summary.revenue_at_risk_high)}",
             ),
             kpi.Kpi(
-                "Share of ARR at risk", fmt.percent(summary.revenue_at_risk / summary.arr if summary.arr else None)
+                "Share of ARR",
+                fmt.percent(summary.revenue_at_risk / summary.arr if summary.arr else None),
+                help=f"ARR at risk as a share of the {fmt.money(summary.arr)} ARR of the scored accounts.",
             ),
-            kpi.Kpi("Expected churned accounts", fmt.count(round(summary.expected_churned_accounts))),
-            kpi.Kpi("Mean churn probability", fmt.percent(summary.mean_probability)),
+            kpi.Kpi(
+                "Expected churns",
+                fmt.count(round(summary.expected_churned_accounts)),
+                help="Accounts expected to churn in the next 90 days: the sum of their churn probabilities.",
+            ),
+            kpi.Kpi(
+                "Mean churn risk",
+                fmt.percent(summary.mean_probability),
+                help="Mean 90-day churn probability of the scored accounts.",
+            ),
         ]
     )
     left, right = st.columns([1, 1.3], gap="medium")
@@ -96,22 +107,17 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
         st.dataframe(
             top.assign(open="customer_360?customer_id=" + top["customer_id"]),
             hide_index=True,
-            column_order=[
-                "open",
-                "name",
-                "plan_tier",
-                "csm_owner",
-                "churn_probability",
-                "revenue_at_risk",
-                "top_driver",
-            ],
+            # The column it is sorted by comes right after the account, so it is never scrolled off.
+            column_order=TOP_COLUMNS,
             column_config={
-                "open": st.column_config.LinkColumn("360", display_text="Open", width="small"),
-                "name": "Account",
-                "plan_tier": "Plan",
-                "csm_owner": "Owner",
-                "churn_probability": st.column_config.NumberColumn("Churn (90 d)", format="percent"),
-                "revenue_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
+                "open": st.column_config.LinkColumn("360", display_text="Open", width=48),
+                "name": st.column_config.TextColumn("Account", width=150),
+                "revenue_at_risk": st.column_config.NumberColumn(
+                    "ARR at risk", format="dollar", width=95, help="Churn probability × MRR × 12"
+                ),
+                "churn_probability": st.column_config.NumberColumn("Churn (90 d)", format="percent", width=85),
+                "plan_tier": st.column_config.TextColumn("Plan", width=80),
+                "csm_owner": st.column_config.TextColumn("Owner", width=110),
                 "top_driver": st.column_config.TextColumn("Top driver", width="large"),
             },
         )
@@ -123,7 +129,8 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
         else:
             st.caption(
                 "Per scoring date: mean predicted probability against the share that churned within 90 days. "
-                "Dates scored by a model trained on them are in-sample."
+                "Where the model had already learned a date's outcomes in training, a close match flatters it.",
+                help="Such dates are *in-sample*: only dates after the model's training window test it fairly.",
             )
             st.plotly_chart(charts.predicted_vs_realised(history), config={"displayModeBar": False})
     return [("Top accounts at risk", portfolio.export_frame(top), "top_at_risk.csv")]
@@ -146,5 +153,5 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.caption("Download the numbers as CSV:", width="content")
     for label, frame, file_name in downloads:
         st.download_button(
-            label, frame.to_csv(index=False), file_name=file_name, mime="text/csv", icon=":material/download:"
+            label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
         )

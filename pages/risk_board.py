@@ -6,10 +6,27 @@ import streamlit as st
 
 from components import auth, cache, status
 from components import format as fmt
-from engine import board, risk
+from engine import board, exports, risk
 from engine.errors import RadarError
 
 PAGE_SIZES = (25, 50, 100)
+# What a CSM acts on comes first and fits at 1280 px with the sidebar open (the widths below);
+# the rest is a scroll away.
+BOARD_COLUMNS = [
+    "open",
+    "name",
+    "at_risk_text",
+    "churn_probability",
+    "risk_tier",
+    "recommended_action",
+    "top_driver",
+    "days_to_renewal",
+    "mrr_text",
+    "interval",
+    "value_text",
+    "plan_tier",
+    "csm_owner",
+]
 RENEWAL_WINDOWS = {"Any time": None, "Next 30 days": 30, "Next 60 days": 60, "Next 90 days": 90, "Next 180 days": 180}
 
 viewer = auth.require_viewer("risk_board")
@@ -111,41 +128,31 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="board_table",
-    column_order=[
-        "open",
-        "name",
-        "plan_tier",
-        "mrr_text",
-        "churn_probability",
-        "interval",
-        "risk_tier",
-        "at_risk_text",
-        "value_text",
-        "top_driver",
-        "days_to_renewal",
-        "csm_owner",
-        "recommended_action",
-    ],
+    column_order=BOARD_COLUMNS,
     column_config={
-        "open": st.column_config.LinkColumn("360", display_text="Open", width="small", help="Open Customer 360"),
-        "name": st.column_config.TextColumn("Account", width="medium"),
-        "plan_tier": st.column_config.TextColumn("Plan", width="small"),
-        "mrr_text": st.column_config.TextColumn("MRR", width="small"),
+        "open": st.column_config.LinkColumn("360", display_text="Open", width=44, help="Open Customer 360"),
+        "name": st.column_config.TextColumn("Account", width=150),
+        "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width=85),
         "churn_probability": st.column_config.ProgressColumn(
-            "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width="small"
+            "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width=95
         ),
-        "interval": st.column_config.TextColumn("90 % interval", width="small"),
-        "risk_tier": st.column_config.TextColumn("Tier", width="small"),
-        "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width="small"),
+        "risk_tier": st.column_config.TextColumn("Tier", width=65),
+        "recommended_action": st.column_config.TextColumn(
+            "Recommended action", width=190, help="Hover a cell for the whole text"
+        ),
+        "top_driver": st.column_config.TextColumn("Top driver", width=150, help="What raises this account's risk most"),
+        "days_to_renewal": st.column_config.NumberColumn(
+            "Renewal", format="%d d", width=70, help="Days until the contract renews"
+        ),
+        "mrr_text": st.column_config.TextColumn("MRR", width="small"),
+        "interval": st.column_config.TextColumn("90 % interval", width="small", help="Range of the churn probability"),
         "value_text": st.column_config.TextColumn(
             "LTV, 12 mo",
             help="Expected revenue over the next 12 months from MRR and churn survival (90 % range)",
             width="medium",
         ),
-        "top_driver": st.column_config.TextColumn("Top driver", width="large"),
-        "days_to_renewal": st.column_config.NumberColumn("Renewal in (days)", format="%d", width="small"),
+        "plan_tier": st.column_config.TextColumn("Plan", width="small"),
         "csm_owner": st.column_config.TextColumn("Owner", width="small"),
-        "recommended_action": st.column_config.TextColumn("Recommended action", width="large"),
     },
 )
 
@@ -173,7 +180,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.caption(f"page {page.page} of {page.pages}", width="content")
     st.download_button(
         "Download CSV",
-        lambda: board.export_frame(page.matching).to_csv(index=False),  # built only when clicked
+        lambda: exports.csv_text(board.export_frame(page.matching)),  # built only when clicked
         file_name=f"risk_board_{page.as_of}.csv",
         mime="text/csv",
         icon=":material/download:",
