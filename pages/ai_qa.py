@@ -7,7 +7,7 @@ import streamlit as st
 
 from components import ai, auth, cache
 from components import format as fmt
-from engine import llm
+from engine import exports, llm
 from engine.errors import RadarError
 
 viewer = auth.require_viewer("ai_qa")
@@ -74,7 +74,7 @@ with portfolio_tab:
                 st.caption(f"Showing the first {fmt.count(len(answer.table))} rows.")
             st.download_button(
                 "Download CSV",
-                answer.table.to_csv(index=False),
+                exports.csv_text(answer.table),
                 file_name="portfolio_answer.csv",
                 mime="text/csv",
                 icon=":material/download:",

@@ -12,7 +12,7 @@ import streamlit as st
 
 from components import auth, cache, ops
 from components import format as fmt
-from engine import ingest, retrain
+from engine import exports, ingest, retrain
 from engine.errors import RadarError
 from engine.ingest import IngestError
 from engine.warehouse import TABLES
@@ -54,7 +54,7 @@ def show_refusal(exc: IngestError) -> None:
     st.dataframe(table, hide_index=True, column_config={"row": st.column_config.NumberColumn("Row", format="%d")})
     if exc.problem_count > len(exc.problems):
         st.caption(f"Showing the first {len(exc.problems):,} of {exc.problem_count:,} problems.")
-    st.download_button("Problems as CSV", table.to_csv(index=False), "load_problems.csv", "text/csv")
+    st.download_button("Problems as CSV", exports.csv_text(table), "load_problems.csv", "text/csv")
 
 
 # -- data health ----------------------------------------------------------------------------------
@@ -92,12 +92,12 @@ with st.expander("Null rates per column"):
             hide_index=True,
             column_config={"null_rate": st.column_config.NumberColumn("Null rate", format="percent")},
         )
-    st.download_button("Null rates as CSV", health.nulls.to_csv(index=False), "null_rates.csv", "text/csv")
+    st.download_button("Null rates as CSV", exports.csv_text(health.nulls), "null_rates.csv", "text/csv")
 
 # -- load a file ------------------------------------------------------------------------------------
 st.subheader("Load a file")
 st.caption(
-    "Same checks as `python -m engine ingest`: every row is validated, then the file is written in one "
+    "Same checks as `.venv/bin/python -m engine ingest`: every row is validated, then the file is written in one "
     "transaction (new rows inserted, changed rows updated), or nothing is written. Load customers first."
 )
 table = st.selectbox(

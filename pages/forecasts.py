@@ -9,8 +9,8 @@ import streamlit as st
 from components import auth, cache, kpi
 from components import forecast_charts as charts
 from components import format as fmt
+from engine import exports, health
 from engine import forecast as fc
-from engine import health
 from engine import series as business
 from engine.errors import RadarError
 
@@ -46,7 +46,7 @@ except RadarError as exc:
     st.stop()
 if as_of is None:
     st.info(
-        "No data yet. Run `make run` (demo data) or load your tables with `python -m engine ingest`, then reload.",
+        "No data yet. Run `make run` (demo data) or load your tables with `.venv/bin/python -m engine ingest`, then reload.",
         icon=":material/database:",
     )
     st.stop()
@@ -57,7 +57,7 @@ if dates_warning:
 
 def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
     st.download_button(
-        label, frame.to_csv(index=False), file_name=file_name, mime="text/csv", icon=":material/download:"
+        label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
     )
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from components import auth
-from engine import config, users
+from engine import config, exports, users
 from engine.access import ROLES
 from engine.errors import RadarError
 
@@ -48,7 +48,7 @@ table = pd.DataFrame(
 )
 st.dataframe(table, hide_index=True, width="stretch")
 st.download_button(
-    "Users as CSV", table.to_csv(index=False), file_name="users.csv", mime="text/csv", icon=":material/download:"
+    "Users as CSV", exports.csv_text(table), file_name="users.csv", mime="text/csv", icon=":material/download:"
 )
 
 others = [u.username for u in people if u.username != viewer.username]
