@@ -622,17 +622,21 @@ def _tickets(world: _World) -> pd.DataFrame:
     alive = world.month_alive()
     ii, kk = np.nonzero(alive)
     h = world.health[ii, kk]
-    rate = 0.05 * world.seats[ii] ** 0.4 * (1 + 2.0 * _sigmoid(-1.5 * h - 0.5))
+    # `rate` is tickets per full month; an account open for only part of a month (its signup
+    # month, its churn month, the month the data ends in) gets that part of the month's tickets,
+    # spread over the days it was open. Drawing a whole month and squeezing it into the days
+    # seen would pile a month of tickets onto the last day of the data.
+    lo = np.maximum(world.month_first[kk], world.signup_day[ii])
+    hi = np.minimum(world.month_first[kk] + world.month_len[kk] - 1, world.last_active_day[ii])
+    exposed = np.clip(hi - lo + 1, 0, None) / world.month_len[kk]
+    rate = 0.05 * world.seats[ii] ** 0.4 * (1 + 2.0 * _sigmoid(-1.5 * h - 0.5)) * exposed
     if world.drift:
         rate = np.where(world.month_first[kk] >= world.n_days - DRIFT_DAYS, rate * 1.7, rate)
     counts = rng.poisson(rate)
     ti = np.repeat(ii, counts)
-    tk = np.repeat(kk, counts)
     th = np.repeat(h, counts)
-    lo = np.maximum(world.month_first[tk], world.signup_day[ti])
-    hi = np.minimum(world.month_first[tk] + world.month_len[tk] - 1, world.last_active_day[ti])
-    ok = hi >= lo
-    ti, tk, th, lo, hi = ti[ok], tk[ok], th[ok], lo[ok], hi[ok]
+    lo = np.repeat(lo, counts)
+    hi = np.repeat(hi, counts)
     m = len(ti)
     opened_day = lo + np.floor(rng.random(m) * (hi - lo + 1)).astype(np.int64)
     opened = world.start_ts + pd.to_timedelta(opened_day * 86400 + rng.integers(8 * 3600, 19 * 3600, m), unit="s")

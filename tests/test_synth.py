@@ -129,3 +129,66 @@ def test_bad_arguments_are_refused(tmp_path):
     wh = warehouse.get_warehouse(tmp_path)
     with pytest.raises(BadInputError, match="at least 1"):
         synth.generate(wh, customers=0)
+
+
+# -- a data end inside a month (issue 12, item 11) ------------------------------------------------
+MID_END = date(2026, 6, 1)  # the worst case: the month the data ends in has one day
+
+
+@pytest.fixture(scope="module")
+def mid_month(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mid_month")
+    wh = warehouse.get_warehouse(root)
+    synth.generate(wh, customers=1500, seed=7, end=MID_END)
+    warehouse.close_all()
+    return root
+
+
+def _daily_tickets(wh) -> pd.Series:
+    frame = wh.df(
+        "SELECT opened_at::DATE AS day, count(*) AS n FROM support_tickets WHERE opened_at::DATE > ? "
+        "GROUP BY 1 ORDER BY 1",
+        [MID_END - pd.Timedelta(days=60)],
+    )
+    return frame.set_index(pd.to_datetime(frame["day"]))["n"]
+
+
+def test_tickets_opened_on_the_last_day_look_like_any_other_day(mid_month):
+    wh = warehouse.get_warehouse(mid_month, read_only=True)
+    daily = _daily_tickets(wh)
+    last = int(daily.get(pd.Timestamp(MID_END), 0))
+    median = float(daily.iloc[-29:-1].median())  # the 28 days before the last
+    assert median >= 5
+    assert last <= 3 * median + 5, f"{last} tickets opened on the last day vs a daily median of {median}"
+    # No account's newest ticket is pinned to the last day more than chance allows.
+    newest = wh.df("SELECT customer_id, max(opened_at)::DATE AS day FROM support_tickets GROUP BY 1")
+    assert (pd.to_datetime(newest["day"]) == pd.Timestamp(MID_END)).mean() < 0.10
+
+
+def test_open_tickets_match_typical_resolution_times(mid_month):
+    """Little's law: tickets open at the end ~ tickets opened per day x days a ticket stays open."""
+    wh = warehouse.get_warehouse(mid_month, read_only=True)
+    daily = _daily_tickets(wh)
+    per_day = float(daily.iloc[-29:-1].mean())
+    days_open = wh.scalar(
+        "SELECT avg(epoch(closed_at - opened_at)) / 86400 FROM support_tickets WHERE closed_at IS NOT NULL "
+        "AND opened_at < ?",
+        [MID_END - pd.Timedelta(days=30)],
+    )
+    expected = per_day * days_open
+    still_open = wh.scalar("SELECT count(*) FROM support_tickets WHERE status = 'open'")
+    assert 0.4 * expected <= still_open <= 2.0 * expected + 5, (still_open, expected)
+    oldest = wh.scalar("SELECT min(opened_at)::DATE FROM support_tickets WHERE status = 'open'")
+    assert oldest >= MID_END - pd.Timedelta(days=30)
+
+
+def test_a_fresh_healthy_company_shows_no_ticket_drift_at_its_data_end(mid_month):
+    """The month before vs the data end: nothing changed in the world, so tickets must not drift."""
+    from engine import monitoring
+
+    wh = warehouse.get_warehouse(mid_month, read_only=True)
+    report = monitoring.drift_between(wh, date(2026, 4, 30), MID_END)
+    status = report.features.set_index("feature")["status"]
+    for feature in ("open_tickets", "tickets_30d", "tickets_90d", "high_priority_tickets_90d"):
+        if feature in status:
+            assert status[feature] != "act", report.features.set_index("feature").loc[feature].to_dict()
