@@ -338,3 +338,64 @@ def test_errors_never_quote_data_outside_a_csm_book(ai_data_dir):
         run_portfolio_sql(wh, sql, SYSTEM)  # an analyst sees everything anyway: the full reason
     with pytest.raises(SqlRefused, match="Binder Error"):
         run_portfolio_sql(wh, "SELECT no_such_column FROM portfolio", EMMA)
+
+
+# -- issue 12 item 8: SQL that builds huge values is refused or bounded ------------------
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT repeat(name, 200000) FROM portfolio",
+        "SELECT lpad(name, 100000000, 'x') FROM portfolio",
+        "SELECT rpad(name, 100000000, 'x') FROM portfolio",
+        "SELECT string_agg(name, ',') FROM portfolio",
+        "SELECT list(name) FROM portfolio",
+        "SELECT array_agg(name) FROM portfolio",
+        "SELECT range(100000000)",
+        "SELECT generate_series(1, 100000000)",
+        "SELECT replace(replace(name, 'a', name), 'a', name) FROM portfolio",
+        "SELECT regexp_replace(name, '', name, 'g') FROM portfolio",
+        "SELECT format('{:>100000000}', name) FROM portfolio",
+        "SELECT printf('%100000000d', seats) FROM portfolio",
+    ],
+)
+def test_value_building_functions_are_refused(sql):
+    with pytest.raises(SqlRefused, match="(?i)builds large values|not allowed"):
+        validate_sql(sql)
+
+
+def test_the_question_sql_runs_on_a_bounded_private_connection():
+    from engine.llm import sql_guard
+
+    con = sql_guard._private_connection()
+    try:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        with pytest.raises(Exception, match="(?i)lock|config"):
+            con.execute("SET memory_limit = '64GB'")
+    finally:
+        con.close()
+    assert limit.replace(" ", "").upper().startswith(("488", "512")), limit  # 512MB (DuckDB prints MiB)
+    assert int(threads) == 1
+
+
+def test_hostile_queries_are_bounded(ai_data_dir, monkeypatch):
+    from engine.llm import sql_guard
+
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    # A cross join that would sort |portfolio|^3 rows: stopped by the time limit (or the memory limit).
+    with pytest.raises(BadInputError, match="(?i)longer than|memory"):
+        run_portfolio_sql(
+            wh,
+            "SELECT a.name || b.name || c.name || d.name AS x FROM portfolio a, portfolio b, portfolio c, "
+            "portfolio d ORDER BY x",
+            SYSTEM,
+            timeout_s=0.5,
+        )
+    # The result is read in chunks and refused past the byte cap.
+    monkeypatch.setattr(sql_guard, "MAX_RESULT_BYTES", 2_000)
+    with pytest.raises(SqlRefused, match="larger than"):
+        run_portfolio_sql(wh, "SELECT name, recommended_action FROM portfolio", SYSTEM)
+    monkeypatch.undo()
+    # The hostile question of the issue, end to end: refused, nothing built.
+    answer = ask_portfolio(wh, "SELECT repeat(name, 200000) FROM portfolio", SYSTEM, client=None)
+    assert (answer.refused or answer.scope_exceeded) and answer.table.empty

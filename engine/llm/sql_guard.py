@@ -11,15 +11,21 @@
   (no file, settings, environment or extension functions);
 * only positional `?` parameters, as many as are bound.
 
-It then runs on a cursor of the process's warehouse connection, inside
-`BEGIN TRANSACTION READ ONLY` that is always rolled back (DuckDB refuses any write in
-it), with the row limit applied outside the query and a timer thread that interrupts
-the cursor after the time limit. `SET enable_external_access = false` was not used: it
-is a global setting that cannot be switched back on, and ingestion in the same process
-reads files. `portfolio` is not a real view but a CTE wrapped around the query, built
-with the viewer's scope (a CSM's book only): the scope is enforced by the wrapper, not
-trusted to the model's SQL, and since only `portfolio` may be named, no query can reach
-the unscoped tables.
+Functions that build large values from small inputs (repeat, lpad/rpad, replace and
+regexp_replace, format/printf, string_agg/list/array_agg, range/generate_series, ...)
+are refused by name (`AMPLIFYING_FUNCTIONS`): with them one row could become gigabytes.
+
+It then runs in two steps. The engine's own query builds the viewer's `portfolio` (a
+CSM's book only) on a cursor of the warehouse connection, inside `BEGIN TRANSACTION
+READ ONLY` that is always rolled back. The question's SQL then runs on a private
+in-memory DuckDB connection that holds nothing but that frame, registered as
+`portfolio`: `memory_limit` 512MB, one thread, no external access (no files, no
+extensions), no spilling to disk, configuration locked. The row limit is applied
+outside the query, the result is read in chunks and refused past `MAX_RESULT_BYTES`,
+and a timer interrupts the connection after the time limit (covering the fetch, not
+only execution). Since only `portfolio` exists there, no query can reach the unscoped
+tables, whatever it names; the scope is enforced by the engine, not trusted to the
+model's SQL.
 """
 
 from __future__ import annotations
@@ -199,7 +205,7 @@ ALLOWED_FUNCTIONS = frozenset(
         *("count", "count_star", "sum", "avg", "mean", "min", "max", "median", "mode", "quantile_cont"),
         *("quantile_disc", "quantile", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp"),
         *("arg_max", "arg_min", "argmax", "argmin", "max_by", "min_by", "any_value", "first", "last"),
-        *("string_agg", "group_concat", "list", "array_agg", "bool_and", "bool_or", "count_if", "countif"),
+        *("bool_and", "bool_or", "count_if", "countif"),
         *("approx_count_distinct", "sum_no_overflow", "fsum", "favg", "product", "corr", "covar_pop"),
         # windows
         *("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead"),
@@ -209,10 +215,10 @@ ALLOWED_FUNCTIONS = frozenset(
         *("log2", "exp", "greatest", "least", "trunc", "mod", "round_even", "even", "isnan", "isfinite"),
         # text
         *("lower", "upper", "lcase", "ucase", "trim", "ltrim", "rtrim", "length", "strlen", "concat"),
-        *("concat_ws", "substring", "substr", "left", "right", "replace", "contains", "starts_with"),
-        *("ends_with", "prefix", "suffix", "position", "strpos", "instr", "lpad", "rpad", "repeat"),
-        *("reverse", "split_part", "regexp_matches", "regexp_full_match", "regexp_replace"),
-        *("regexp_extract", "format", "printf", "initcap", "like_escape", "ilike_escape"),
+        *("concat_ws", "substring", "substr", "left", "right", "contains", "starts_with"),
+        *("ends_with", "prefix", "suffix", "position", "strpos", "instr"),
+        *("reverse", "split_part", "regexp_matches", "regexp_full_match"),
+        *("regexp_extract", "initcap", "like_escape", "ilike_escape"),
         # dates
         *("date_trunc", "datetrunc", "date_part", "datepart", "extract", "date_diff", "datediff"),
         *("date_sub", "datesub", "date_add", "year", "month", "day", "quarter", "week", "weekofyear"),
@@ -225,6 +231,22 @@ ALLOWED_FUNCTIONS = frozenset(
         *("struct_pack", "row", "hash", "typeof"),
     }
 )
+
+
+# Functions that build large values from small inputs (a string repeated, padded, replaced
+# inside itself, formatted to a width, lists or strings aggregated over rows, ranges):
+# refused by name with this reason, even if a later edit adds them to the allow-list.
+AMPLIFYING_FUNCTIONS = frozenset(
+    {
+        *("repeat", "lpad", "rpad", "replace", "regexp_replace", "format", "printf", "string_agg"),
+        *("group_concat", "listagg", "list", "array_agg", "histogram", "range", "generate_series"),
+        *("list_concat", "array_concat", "list_resize", "array_resize", "unnest", "bar", "string_split"),
+        *("str_split", "regexp_split_to_array", "string_to_array", "to_json", "json_group_array", "map"),
+    }
+)
+MAX_RESULT_BYTES = 20_000_000  # the answer table in memory, at most
+MEMORY_LIMIT = "512MB"  # the private connection that runs a question's SQL
+QUERY_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -309,6 +331,8 @@ def _check_node(node: Any, scope: frozenset[str], params: set[str]) -> None:
         name = str(node["function_name"]).lower()
         if node.get("schema") or node.get("catalog"):
             raise SqlRefused(f"Qualified function names are not allowed (found '{name}').")
+        if name in AMPLIFYING_FUNCTIONS:
+            raise SqlRefused(f"The function '{name}' builds large values and is not allowed in portfolio questions.")
         if name not in ALLOWED_FUNCTIONS:
             raise SqlRefused(f"The function '{name}' is not allowed in portfolio questions.")
     if kind == "VALUE_PARAMETER":
@@ -326,12 +350,33 @@ class QueryResult:
     seconds: float
 
 
-def _wrapped(sql: str, viewer: Viewer, max_rows: int) -> tuple[str, list]:
+def _portfolio_sql(viewer: Viewer) -> tuple[str, list]:
     condition, owner_params = viewer.owner_filter("c.csm_owner")
-    body = _PORTFOLIO_BODY.format(owner_condition=condition)
+    return _PORTFOLIO_BODY.format(owner_condition=condition), owner_params
+
+
+def _wrapped(sql: str, max_rows: int) -> str:
     # The query sits on its own lines so a trailing -- comment cannot swallow the wrapper.
-    wrapped = f"WITH portfolio AS ({body})\nSELECT * FROM (\n{sql}\n) AS answer\nLIMIT {int(max_rows) + 1}"
-    return wrapped, owner_params
+    return f"SELECT * FROM (\n{sql}\n) AS answer\nLIMIT {int(max_rows) + 1}"  # noqa: S608 - validated SELECT, int limit
+
+
+def _private_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one question's SQL: bounded memory, one thread, no files,
+    no extensions, no spilling, its configuration locked."""
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": MEMORY_LIMIT,
+            "threads": QUERY_THREADS,
+            "enable_external_access": False,
+            "autoload_known_extensions": False,
+            "autoinstall_known_extensions": False,
+            "max_temp_directory_size": "0KB",
+        },
+    )
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def _error_for(viewer: Viewer, exc: duckdb.Error) -> str:
@@ -364,33 +409,57 @@ def run_portfolio_sql(
     if checked.parameters != len(params):
         raise SqlRefused(f"The query has {checked.parameters} parameter(s) but {len(params)} value(s) were given.")
     as_of = as_of or health.data_as_of(wh)
-    wrapped, owner_params = _wrapped(checked.sql, viewer, max_rows)
-    bound = [as_of, *owner_params, *params]
+    body, owner_params = _portfolio_sql(viewer)
     t0 = time.perf_counter()
+    # 1. The viewer's portfolio, by the engine's own SQL, read-only on the warehouse.
     with wh.cursor() as cur:
-        done = threading.Event()
-
-        def stop() -> None:
-            if not done.is_set():
-                cur.interrupt()
-
-        timer = threading.Timer(timeout_s, stop)
         cur.execute("BEGIN TRANSACTION READ ONLY")
         try:
-            timer.start()
-            try:
-                frame = cur.execute(wrapped, bound).df()
-            finally:
-                done.set()
-                timer.cancel()
-        except duckdb.InterruptException:
-            raise BadInputError(
-                f"The query ran longer than {timeout_s:g} s and was stopped. Narrow the question (add filters)."
-            ) from None
-        except duckdb.Error as exc:
-            raise SqlRefused(f"The query failed: {_error_for(viewer, exc)}") from None
+            portfolio = cur.execute(body, [as_of, *owner_params]).df()
         finally:
-            with contextlib.suppress(duckdb.Error):  # an interrupted query already ended the transaction
+            with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
+    # 2. The question's SQL on a private connection that holds nothing but that frame.
+    con = _private_connection()
+    done = threading.Event()
+
+    def stop() -> None:
+        if not done.is_set():
+            con.interrupt()
+
+    timer = threading.Timer(max(0.0, timeout_s - (time.perf_counter() - t0)), stop)
+    try:
+        con.register("portfolio", portfolio)
+        timer.start()
+        try:
+            result = con.execute(_wrapped(checked.sql, max_rows), list(params))
+            frames, size, rows = [], 0, 0
+            while rows <= max_rows:
+                chunk = result.fetch_df_chunk()
+                if chunk is None or chunk.empty:
+                    break
+                size += int(chunk.memory_usage(index=False, deep=True).sum())
+                if size > MAX_RESULT_BYTES:
+                    raise SqlRefused(
+                        f"The result is larger than {MAX_RESULT_BYTES // 1_000_000} MB; select fewer or shorter columns."
+                    )
+                frames.append(chunk)
+                rows += len(chunk)
+            frame = pd.concat(frames, ignore_index=True) if frames else result.df()
+        finally:
+            done.set()
+            timer.cancel()
+    except duckdb.InterruptException:
+        raise BadInputError(
+            f"The query ran longer than {timeout_s:g} s and was stopped. Narrow the question (add filters)."
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise SqlRefused(
+            f"The query needed more than {MEMORY_LIMIT} of memory and was stopped. Narrow the question."
+        ) from None
+    except duckdb.Error as exc:
+        raise SqlRefused(f"The query failed: {_error_for(viewer, exc)}") from None
+    finally:
+        con.close()
     truncated = len(frame) > max_rows
     return QueryResult(frame.head(max_rows), truncated, round(time.perf_counter() - t0, 3))
