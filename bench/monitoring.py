@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from engine import data_health, monitoring, quality, scoring, synth, training, warehouse
+from engine.access import SYSTEM
 
 
 def _best(fn, repeat: int):
@@ -56,7 +57,7 @@ def main() -> None:
             print(f"    {row.feature:<28} PSI {row.psi:.3f} {row.status}")
         seconds, q = _best(lambda: quality.version_quality(wh, data_dir=data), args.repeat)
         print(f"version_quality: {seconds:.2f} s ({q.rows:,} out-of-time rows, AUC {q.metrics['auc']:.3f})")
-        seconds, realised = _best(lambda: monitoring.realised_vs_predicted(wh, data), args.repeat)
+        seconds, realised = _best(lambda: monitoring.realised_vs_predicted(wh, data, viewer=SYSTEM), args.repeat)
         print(f"realised_vs_predicted: {seconds:.3f} s ({len(realised.by_date)} closed scoring dates)")
         seconds, _ = _best(lambda: data_health.data_health(wh), args.repeat)
         print(f"data_health: {seconds:.3f} s")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from components.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
 from engine import data_health, monitoring, quality, registry
+from engine.access import SYSTEM
 
 OPS_TTL_SECONDS = RESULT_TTL_SECONDS
 
@@ -42,7 +43,8 @@ def drift_report(data_dir: str, version: str, stamp: str) -> monitoring.DriftRep
 
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
 def realised(data_dir: str, stamp: str) -> monitoring.RealisedReport:
-    return monitoring.realised_vs_predicted(warehouse(data_dir), data_dir)
+    # Model & data is analyst/admin-only (checked by the page): model quality is portfolio-wide.
+    return monitoring.realised_vs_predicted(warehouse(data_dir), data_dir, viewer=SYSTEM)
 
 
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)

@@ -15,6 +15,7 @@ import pandas as pd
 from engine import forecast as fc
 from engine import health
 from engine import series as business_series
+from engine.access import SYSTEM
 from engine.cli import _print_json, command
 from engine.errors import BadInputError
 from engine.warehouse import get_warehouse
@@ -62,7 +63,7 @@ def _forecast_args(p: argparse.ArgumentParser) -> None:
 def _forecast(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir, read_only=True)
     info = business_series.series_info(args.series)
-    history = business_series.load_series(wh, args.series)
+    history = business_series.load_series(wh, args.series, SYSTEM)  # the CLI is a batch viewer
     if warning := health.out_of_range_warning(wh):
         print(f"warning: {warning}", file=sys.stderr)
     result = fc.forecast(history, args.horizon, model=args.model, folds=args.folds)

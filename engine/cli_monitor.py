@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from engine import monitoring
+from engine.access import SYSTEM
 from engine.cli import _date, _print_json, command
 from engine.warehouse import get_warehouse
 
@@ -66,14 +67,14 @@ def _monitor_args(p: argparse.ArgumentParser) -> None:
 @command("monitor", "realised vs predicted churn (AUC, Brier, calibration) for past scoring dates", _monitor_args)
 def _monitor(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
-    report = monitoring.realised_vs_predicted(wh, args.data_dir)
+    report = monitoring.realised_vs_predicted(wh, args.data_dir, viewer=SYSTEM)  # the CLI is a batch viewer
     if args.json:
         _print_json(report.as_dict())
         return 0
     if report.by_date.empty:
         print(
             "No scoring date has a closed 90-day window yet. Back-score past month ends with "
-            "`python -m engine demo` or wait until a scoring date is 90 days old."
+            "`.venv/bin/python -m engine demo` or wait until a scoring date is 90 days old."
         )
     else:
         print(f"Data as of {report.data_as_of}; scoring dates whose 90-day outcome is known:")

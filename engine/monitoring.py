@@ -38,7 +38,7 @@ from scipy import stats
 
 from engine import features as feats
 from engine import health, portfolio, registry, training
-from engine.access import SYSTEM, Viewer
+from engine.access import Viewer
 from engine.errors import BadInputError
 from engine.warehouse import Warehouse
 
@@ -461,8 +461,9 @@ def _in_sample(versions: pd.Series, dates: pd.Series, data_dir) -> list[bool]:
     return out
 
 
-def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, viewer: Viewer = SYSTEM) -> RealisedReport:
-    """AUC, Brier and calibration of what was predicted at each past scoring date."""
+def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, *, viewer: Viewer) -> RealisedReport:
+    """AUC, Brier and calibration of what was predicted at each past scoring date, over the
+    accounts `viewer` may see (required: `engine.access.SYSTEM` for the whole portfolio)."""
     end = health.data_as_of(wh)
     base = portfolio.predicted_vs_realised(wh, viewer)
     empty_cal = pd.DataFrame(columns=["as_of", "bin", "mean_predicted", "observed_rate", "rows"])

@@ -75,20 +75,21 @@ def series_info(name: str) -> SeriesInfo:
     return SERIES[name]
 
 
-def load_series(wh: Warehouse, name: str, viewer: Viewer | None = None) -> pd.DataFrame:
+def load_series(wh: Warehouse, name: str, viewer: Viewer) -> pd.DataFrame:
     """The series `name` as a long frame unique_id, ds, y over complete periods.
 
-    `viewer` limits the accounts counted to those it may see (None: everyone). Raises
+    `viewer` (required: `engine.access.SYSTEM` for everyone) limits the accounts counted
+    to those it may see. Raises
     NotFoundError when the warehouse has no complete period yet.
     """
     info = series_info(name)
     as_of = data_as_of(wh)
     if as_of is None:
         raise NotFoundError(
-            "The warehouse has no data yet. Load data with `python -m engine ingest` or demo data with "
-            "`python -m engine demo`."
+            "The warehouse has no data yet. Load data with `.venv/bin/python -m engine ingest` or demo data with "
+            "`.venv/bin/python -m engine demo`."
         )
-    condition, params = viewer.owner_filter("c.csm_owner") if viewer else ("TRUE", [])
+    condition, params = viewer.owner_filter("c.csm_owner")
     if info.frequency == "monthly":
         first_open = _month_start(as_of + timedelta(days=1))  # the first month not yet complete
         raw = _monthly(wh, name, condition, params, first_open)

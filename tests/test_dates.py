@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth
 from engine import cli, health, monitoring, scoring, series, warehouse
+from engine.access import SYSTEM
 from tests.conftest import DEMO_END
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +54,9 @@ def test_data_date_series_and_monitoring_ignore_far_dates(far_dir):
     assert monitoring.latest_scoring_date(wh) == DEMO_END
     assert scoring.latest_predictions(wh)["as_of"].astype(str).eq(str(DEMO_END)).all()
     for name in series.SERIES:
-        frame = series.load_series(wh, name)
+        frame = series.load_series(wh, name, SYSTEM)
         assert frame["ds"].min().year >= 1990 and frame["ds"].max().date() <= DEMO_END
-    monitoring.realised_vs_predicted(wh, far_dir)  # raised OverflowError on the 9999 scores
+    monitoring.realised_vs_predicted(wh, far_dir, viewer=SYSTEM)  # raised OverflowError on the 9999 scores
     problems = {(p.table, p.column): p for p in health.date_problems(wh)}
     assert set(problems) == {
         ("usage_daily", "date"),

@@ -12,7 +12,7 @@ from scipy.stats import norm
 
 from engine import cli, series, warehouse
 from engine import forecast as fc
-from engine.access import Viewer
+from engine.access import SYSTEM, Viewer
 from engine.errors import BadInputError, NotFoundError
 from engine.forecast_models import LightGBM
 
@@ -318,7 +318,7 @@ def wh(generated_dir):
 
 @pytest.mark.parametrize("name", list(series.SERIES))
 def test_warehouse_series_are_regular_complete_and_forecastable(wh, name):
-    frame = series.load_series(wh, name)
+    frame = series.load_series(wh, name, SYSTEM)
     assert list(frame.columns) == ["unique_id", "ds", "y"] and len(frame) > 20
     clean = fc.validate_frame(frame)  # no duplicates, gaps or missing values
     frequency = fc.infer_frequency(clean)
@@ -332,7 +332,7 @@ def test_warehouse_series_are_regular_complete_and_forecastable(wh, name):
 
 
 def test_partial_last_week_is_dropped_and_weeks_sum_their_days(wh):
-    usage = series.load_series(wh, "usage_weekly").set_index("ds")["y"]
+    usage = series.load_series(wh, "usage_weekly", SYSTEM).set_index("ds")["y"]
     week = pd.Timestamp("2026-06-15")
     daily = wh.scalar(
         "SELECT sum(events) FROM usage_daily WHERE date BETWEEN ? AND ?",
@@ -343,15 +343,15 @@ def test_partial_last_week_is_dropped_and_weeks_sum_their_days(wh):
 
 
 def test_plan_tiers_sum_to_total_mrr(wh):
-    tiers = series.load_series(wh, "mrr_by_plan")
-    total = series.load_series(wh, "mrr_total").set_index("ds")["y"]
+    tiers = series.load_series(wh, "mrr_by_plan", SYSTEM)
+    total = series.load_series(wh, "mrr_total", SYSTEM).set_index("ds")["y"]
     assert set(tiers["unique_id"]) == {"starter", "growth", "enterprise"}
     summed = tiers.groupby("ds")["y"].sum().reindex(total.index, fill_value=0.0)
     np.testing.assert_allclose(summed.to_numpy(), total.to_numpy())
 
 
 def test_csm_viewer_sees_only_their_book(wh):
-    total = series.load_series(wh, "tickets_weekly").set_index("ds")["y"]
+    total = series.load_series(wh, "tickets_weekly", SYSTEM).set_index("ds")["y"]
     owners = [r[0] for r in wh.rows("SELECT DISTINCT csm_owner FROM customers ORDER BY 1")]
     books = [series.load_series(wh, "tickets_weekly", Viewer(o, "csm")).set_index("ds")["y"] for o in owners]
     assert all(book.sum() < total.sum() for book in books)
@@ -361,19 +361,19 @@ def test_csm_viewer_sees_only_their_book(wh):
     with pytest.raises(NotFoundError):
         series.load_series(wh, "mrr_total", Viewer("o'brien' OR '1'='1", "csm"))
     everyone = series.load_series(wh, "mrr_total", Viewer("boss", "executive"))
-    assert everyone["y"].sum() == series.load_series(wh, "mrr_total")["y"].sum()
+    assert everyone["y"].sum() == series.load_series(wh, "mrr_total", SYSTEM)["y"].sum()
 
 
 def test_series_picker_and_unknown_name(wh):
     options = series.series_options()
     assert [name for name, _ in options] == list(series.SERIES) and all(label for _, label in options)
     with pytest.raises(BadInputError, match="Unknown series"):
-        series.load_series(wh, "revenue")
+        series.load_series(wh, "revenue", SYSTEM)
 
 
 def test_empty_warehouse_says_what_to_do(empty_dir):
     with pytest.raises(NotFoundError, match="no data yet"):
-        series.load_series(warehouse.get_warehouse(empty_dir), "mrr_total")
+        series.load_series(warehouse.get_warehouse(empty_dir), "mrr_total", SYSTEM)
 
 
 # -- CLI ------------------------------------------------------------------------------------------------

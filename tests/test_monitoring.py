@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from engine import cli, data_health, monitoring, quality, registry, synth, training, warehouse
+from engine.access import SYSTEM
 from engine.ingest import IngestError, validate_file
 
 DRIFTED = {"compliance_gap_score", "events_per_seat_30d", "tickets_90d"}
@@ -102,7 +103,7 @@ def test_drift_report_of_the_production_model(scored_dir):
 # -- realised vs predicted --------------------------------------------------------------------------
 def test_realised_vs_predicted_matches_an_independent_computation(scored_dir):
     wh = warehouse.get_warehouse(scored_dir, read_only=True)
-    report = monitoring.realised_vs_predicted(wh, scored_dir)
+    report = monitoring.realised_vs_predicted(wh, scored_dir, viewer=SYSTEM)
     by_date = report.by_date
     assert len(by_date) == 3  # the fixture back-scored three closed month ends
     assert by_date["in_sample"].all()  # they fall inside the model's training / calibration window

@@ -275,7 +275,7 @@ def test_the_realised_headline_is_the_newest_out_of_sample_date():
 
 def test_model_page_never_headlines_an_in_sample_auc(scored_dir, monkeypatch, steady_navigation):
     wh = warehouse.get_warehouse(scored_dir, read_only=True)
-    report = monitoring.realised_vs_predicted(wh, scored_dir)
+    report = monitoring.realised_vs_predicted(wh, scored_dir, viewer=SYSTEM)
     warehouse.close_all()
     assert len(report.by_date) and report.by_date["in_sample"].all()
     in_sample_auc = f"{report.by_date['auc'].iloc[-1]:.3f}"

@@ -235,20 +235,21 @@ def not_in_book_error(customer_id: str, viewer: Viewer | None) -> NotFoundError:
     return NotFoundError(f"Customer '{customer_id}' does not exist. Check the ID on the Risk board.")
 
 
-def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer | None = None, as_of: date | None = None) -> FactSheet:
+def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | None = None) -> FactSheet:
     """The fact sheet of `customer_id` as of `as_of` (default: the data's latest day).
 
-    Raises NotFoundError when the customer does not exist or is outside the viewer's
-    book (a CSM sees only accounts where csm_owner is them); the message names neither
+    `viewer` is required (scoping is never opt-in): pass `engine.access.SYSTEM` for a
+    batch job that may read every account. Raises NotFoundError when the customer does
+    not exist or is outside the viewer's book (a CSM sees only accounts where csm_owner is them); the message names neither
     the account nor its figures.
     """
     customer_id = str(customer_id).strip()
     as_of = as_of or health.data_as_of(wh)
     if as_of is None:
-        raise NotFoundError("The warehouse has no data yet. Run `python -m engine demo` or load data first.")
+        raise NotFoundError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
     with wh.cursor() as cur:
         row = cur.execute(_CUSTOMER_SQL, [as_of, as_of, as_of, customer_id]).fetchall()
-        if not row or (viewer is not None and not viewer.owns(row[0][7])):
+        if not row or not viewer.owns(row[0][7]):
             raise not_in_book_error(customer_id, viewer)
         cust = row[0]
         pred_rows = cur.execute(_PREDICTION_SQL, [customer_id]).fetchall()
