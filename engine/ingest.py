@@ -67,10 +67,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,7 +468,7 @@ def _spec_for(table: str, source: str) -> TableSpec:
     valid = ", ".join([*TABLE_SPECS, EVENT_LOG])
     if name == "predictions":
         problem = (
-            "predictions are written by the scorer (`python -m engine score`), not loaded from files. "
+            "predictions are written by the scorer (`.venv/bin/python -m engine score`), not loaded from files. "
             f"Tables you can load: {valid}."
         )
     else:
@@ -590,6 +593,29 @@ def _read_csv_bytes(data: bytes, name: str, nrows: int | None = None) -> _Read:
     frame.columns = header if len(header) == frame.shape[1] else [str(c).strip() for c in frame.columns]
     notes = [] if delimiter == "," else [f"read as {_DELIMITER_NAMES[delimiter]}-separated"]
     return _Read(frame, notes, thousands_ok=delimiter == ",")
+
+
+@contextlib.contextmanager
+def private_upload(name: str, data: bytes) -> Iterator[Path]:
+    """A private copy of uploaded bytes for the path-based readers, deleted on exit.
+
+    Uploads hold customer data, so the copy lives in a fresh folder only this user can
+    open (mode 0700, from `tempfile.mkdtemp`) as a file only this user can read (0600),
+    under the upload's own name (messages name the file the person knows). The folder is
+    removed when the block ends, however it ends (an error, `st.stop`, `st.rerun`).
+    """
+    base = Path(str(name).replace("\\", "/")).name.strip()
+    if base in ("", ".", ".."):
+        base = "upload"
+    folder = Path(tempfile.mkdtemp(prefix="radar_upload_"))
+    try:
+        path = folder / base
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def preview_file(path: str | Path, n: int = 20) -> pd.DataFrame:
@@ -1130,7 +1156,7 @@ def _check_customers(cur: Any, stage: str, problems: _Problems) -> None:
         0,
         lambda pos: (
             f"column customer_id: {_show(ids[pos])} is not a customer in the warehouse; load it into "
-            "customers first (python -m engine ingest customers FILE) or fix the id."
+            "customers first (.venv/bin/python -m engine ingest customers FILE) or fix the id."
         ),
     )
 

@@ -4,7 +4,6 @@ validated, all-or-nothing ingestion as `python -m engine ingest`; then refresh s
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -105,14 +104,9 @@ table = st.selectbox(
 )
 upload = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"], key="load_file")
 
-if upload is not None:
-    # One folder per upload, keeping the file's own name: the engine's messages name the file the admin knows.
-    folder = Path(tempfile.gettempdir()) / "radar_uploads" / re.sub(r"[^A-Za-z0-9_-]", "_", upload.file_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    source_name = Path(upload.name).name
-    path = folder / source_name
-    if not path.exists():
-        path.write_bytes(upload.getvalue())
+
+def load_section(path: Path, source_name: str) -> None:
+    """Preview, column mapping, check and load of one uploaded file (a private copy at `path`)."""
     try:
         preview = ingest.preview_file(path)
     except IngestError as exc:
@@ -166,6 +160,13 @@ if upload is not None:
             st.session_state[LOADED] = True
             st.session_state[FLASH] = report.summary()
             st.rerun()
+
+
+if upload is not None:
+    # A private copy (0600 in a 0700 folder) for the path-based readers, deleted when this run ends.
+    source_name = Path(upload.name).name
+    with ingest.private_upload(source_name, upload.getvalue()) as path:
+        load_section(path, source_name)
 
 # -- refresh scores ----------------------------------------------------------------------------------
 st.subheader("Scores")
