@@ -98,13 +98,12 @@ def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -
     )
 
 
-
 @dataclass(frozen=True)
 class Step:
     """The first thing to do for an account: the stored `recommended_action` and the first
     step of the AI actions plan (`engine.llm.actions`) are both made from this."""
 
-    category: str  # escalation / adoption / support / compliance / renewal / health_check / monitor / expansion / cadence
+    category: str  # escalation, adoption, support, compliance, renewal, health_check, monitor, expansion, cadence
     headline: str  # "Escalate now", "Adoption rescue", ...
     action: str  # what to do, one sentence
     due_within_days: int

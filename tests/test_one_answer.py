@@ -301,5 +301,3 @@ def test_tier_legend_is_shown_on_board_and_overview(scored_dir, monkeypatch, ste
         at.run()
         assert not at.exception, at.exception
         assert any(risk.TIER_LEGEND in c.value for c in at.caption), page
-
-
