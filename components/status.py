@@ -13,7 +13,7 @@ def require_scores(data_dir: str) -> None:
     if cache.data_as_of(data_dir) is None:
         st.info(
             f"No customer data yet in `{data_dir}`. Run `make run` (demo company) or load your data with "
-            "`python -m engine ingest customers customers.csv`, then reload this page.",
+            "`.venv/bin/python -m engine ingest customers customers.csv`, then reload this page.",
             icon=":material/database:",
         )
         st.stop()

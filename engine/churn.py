@@ -233,7 +233,9 @@ class ChurnModel:
     # -- prediction ----------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not getattr(self, "boosters_", None):
-            raise ModelUnavailableError("The churn model has not been trained yet; run `python -m engine train`.")
+            raise ModelUnavailableError(
+                "The churn model has not been trained yet; run `.venv/bin/python -m engine train`."
+            )
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Calibrated churn probability and its interval for each row of `frame`."""

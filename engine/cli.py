@@ -305,7 +305,7 @@ def _models(args: argparse.Namespace) -> int:
         _print_json([v.as_dict() for v in rows])
         return 0
     if not rows:
-        print("No models yet. Run `python -m engine train`.")
+        print("No models yet. Run `.venv/bin/python -m engine train`.")
     for v in rows:
         auc = v.metrics.get("auc")
         print(
@@ -325,7 +325,7 @@ def _promote(args: argparse.Namespace) -> int:
     from engine import registry
 
     v = registry.promote(args.version, args.data_dir)
-    print(f"{v.version} is now production. Run `python -m engine score` to refresh scores.")
+    print(f"{v.version} is now production. Run `.venv/bin/python -m engine score` to refresh scores.")
     return 0
 
 
@@ -334,7 +334,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from engine import registry
 
     v = registry.rollback("churn", args.data_dir)
-    print(f"Rolled back: {v.version} is production again. Run `python -m engine score` to refresh scores.")
+    print(f"Rolled back: {v.version} is production again. Run `.venv/bin/python -m engine score` to refresh scores.")
     return 0
 
 
@@ -361,7 +361,7 @@ def _load_command_modules() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     _load_command_modules()
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Customer Radar batch commands.")
+    parser = argparse.ArgumentParser(prog=".venv/bin/python -m engine", description="Customer Radar batch commands.")
     parser.add_argument(
         "--data-dir", default=None, help="folder holding the warehouse and models (default: $RADAR_DATA_DIR or ./data)"
     )

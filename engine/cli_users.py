@@ -71,7 +71,9 @@ def _users(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([u.as_dict() for u in found])
         elif not found:
-            print(f"No users yet in {users.users_path(args.data_dir)}. Add one with `python -m engine users add`.")
+            print(
+                f"No users yet in {users.users_path(args.data_dir)}. Add one with `.venv/bin/python -m engine users add`."
+            )
         else:
             width = max(len(u.username) for u in found)
             for u in found:

@@ -107,7 +107,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     if prediction is None:
         notes.append(
             "No churn score for this account yet: it is not active, or scoring has not run since it was added "
-            "(an admin can run `python -m engine score`)."
+            "(an admin can run `.venv/bin/python -m engine score`)."
         )
     usage = _usage_weekly(wh, customer_id, as_of)
     history = wh.df(

@@ -142,7 +142,9 @@ def date_warning(problems: list[DateProblem], as_of: date | None = None) -> str 
     if any(p.table != "predictions" for p in problems):
         text += ", correct the dates in the source system and load that data again (new loads refuse such dates)"
     if any(p.table == "predictions" for p in problems):
-        text += "; scores dated outside reality were made as of such a date: run `python -m engine score` after"
+        text += (
+            "; scores dated outside reality were made as of such a date: run `.venv/bin/python -m engine score` after"
+        )
     text += ". If your history really starts before the earliest accepted date, set RADAR_EARLIEST_DATE."
     return text
 
@@ -213,12 +215,12 @@ def _model_text(scores: dict[str, Any]) -> str:
     production = scores["production"]
     serving = f"production model {production}" if production else "no production model"
     if not scores["customers"]:
-        return f"{serving}; no scores yet (run `python -m engine demo`, or `train` then `score`)"
+        return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
     writers = scores["by_model"]
     names = ", ".join(f"{v} ({n:,})" for v, n in writers.items()) if len(writers) > 1 else next(iter(writers))
     text = f"{serving}; {scores['customers']:,} customers scored as of {scores['as_of']} by {names}"
     if production and set(writers) != {production}:
-        text += f". Those scores are not from {production}: run `python -m engine score` to refresh them"
+        text += f". Those scores are not from {production}: run `.venv/bin/python -m engine score` to refresh them"
     return text
 
 
@@ -241,7 +243,7 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
             False,
             "no_model",
             "No production churn model yet, so there are no churn scores. An admin can create one with "
-            "`python -m engine train` then `python -m engine score` (or `make run` for the demo).",
+            "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score` (or `make run` for the demo).",
         )
     try:
         registry.verify(current, data_dir)
@@ -252,7 +254,7 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
             False,
             "not_scored",
             f"Model {current.version} is ready but no customer has been scored yet. "
-            "An admin can run `python -m engine score`.",
+            "An admin can run `.venv/bin/python -m engine score`.",
             current.version,
         )
     return Readiness(True, "ready", f"Scores by {current.version}.", current.version)

@@ -70,7 +70,7 @@ def mrr_outlook(wh: Warehouse, viewer: Viewer, months: int = 12) -> Outlook:
         raise BadInputError(f"The outlook horizon must be 1 to 36 months (got {months}).")
     book = board.board_frame(wh, viewer)
     if book.empty:
-        raise BadInputError("No scored accounts to project; run scoring first (`python -m engine score`).")
+        raise BadInputError("No scored accounts to project; run scoring first (`.venv/bin/python -m engine score`).")
     as_of = pd.Timestamp(book["as_of"].max()).date()
     mrr = book["mrr"].to_numpy(dtype=float)
     keep = 1 - ltv.monthly_hazard(book["churn_probability"].to_numpy(dtype=float))

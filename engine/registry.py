@@ -189,14 +189,14 @@ def verify(version: ModelVersion, data_dir: str | Path | None = None) -> None:
     if not path.exists():
         raise ModelUnavailableError(
             f"Model {version.version}: artifact {path} is missing. Retrain with "
-            "`python -m engine train` or roll back with `python -m engine rollback`."
+            "`.venv/bin/python -m engine train` or roll back with `.venv/bin/python -m engine rollback`."
         )
     actual = sha256_of(path)
     if actual != version.artifact_sha256:
         raise ModelUnavailableError(
             f"Model {version.version}: artifact {path} does not match its registered SHA-256 (it was changed or "
-            "truncated), so it will not be loaded. Retrain with `python -m engine train` or roll back with "
-            "`python -m engine rollback`."
+            "truncated), so it will not be loaded. Retrain with `.venv/bin/python -m engine train` or roll back with "
+            "`.venv/bin/python -m engine rollback`."
         )
 
 
@@ -213,7 +213,7 @@ def load_production(kind: str = "churn", data_dir: str | Path | None = None):
     current = production(kind, data_dir)
     if current is None:
         raise ModelUnavailableError(
-            "No production churn model yet. Run `python -m engine demo` (demo data) or "
-            "`python -m engine train` then `python -m engine score`."
+            "No production churn model yet. Run `.venv/bin/python -m engine demo` (demo data) or "
+            "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score`."
         )
     return current, load(current, data_dir)

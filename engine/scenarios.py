@@ -332,8 +332,8 @@ def _load_baseline(wh: Warehouse, viewer: Viewer, data_dir, stamp: str, scope: t
     frame = board.board_frame(wh, viewer)
     if frame.empty:
         raise BadInputError(
-            "No scored accounts to simulate on. Score customers first (`python -m engine score`, or "
-            "`python -m engine demo` for demo data)."
+            "No scored accounts to simulate on. Score customers first (`.venv/bin/python -m engine score`, or "
+            "`.venv/bin/python -m engine demo` for demo data)."
         )
     signup = wh.df("SELECT customer_id, signup_date FROM customers")
     frame = frame.merge(signup, on="customer_id", how="left")
@@ -681,7 +681,7 @@ def run(base: Baseline, plan: Plan, inputs: ModelInputs | None = None) -> Scenar
     if inputs is not None and base.scores_model_version and inputs.version != base.scores_model_version:
         notes.append(
             f"The scores were made by {base.scores_model_version}; model-based levers re-score with the production "
-            f"model {inputs.version}. Run `python -m engine score` so both agree."
+            f"model {inputs.version}. Run `.venv/bin/python -m engine score` so both agree."
         )
     segments = _breakdown(frame, p0, state.p, mrr, cost)
     result_levers = tuple(effects)
@@ -1126,7 +1126,7 @@ def open_saved(scenario_id: int, viewer: Viewer, data_dir: str | Path | None = N
         row = conn.execute(select(scenarios_table).where(scenarios_table.c.id == scenario_id)).first()
     if row is None:
         raise NotFoundError(
-            f"No saved scenario with id {scenario_id}. List them with `python -m engine scenario list`."
+            f"No saved scenario with id {scenario_id}. List them with `.venv/bin/python -m engine scenario list`."
         )
     return _saved(row, with_result=True)
 

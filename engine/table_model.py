@@ -738,7 +738,7 @@ def load_table_model(
         table_versions = registry.versions(KIND, data_dir)
         if not table_versions:
             raise NotFoundError(
-                "No table model yet. Train one with `python -m engine train-table FILE --id COLUMN --label COLUMN`."
+                "No table model yet. Train one with `.venv/bin/python -m engine train-table FILE --id COLUMN --label COLUMN`."
             )
         chosen = max(table_versions, key=_version_number)
     else:
@@ -760,14 +760,14 @@ def load_table_model(
         others = ", ".join(v.version for v in registry.versions(KIND, data_dir) if v.version != chosen.version)
         raise ModelUnavailableError(
             f"Table model {chosen.version}: its artifact {registry.artifact(chosen, data_dir)} {problem}, so it will "
-            "not be loaded. Retrain with `python -m engine train-table FILE --id COLUMN --label COLUMN`"
+            "not be loaded. Retrain with `.venv/bin/python -m engine train-table FILE --id COLUMN --label COLUMN`"
             + (f", or pick another version with --version ({others})." if others else ".")
         ) from None
     state = getattr(model, "table_schema_", None)
     if state is None:
         raise ModelUnavailableError(
             f"{chosen.version}'s artifact has no table schema, so new files cannot be checked against it. "
-            "Retrain it with `python -m engine train-table`."
+            "Retrain it with `.venv/bin/python -m engine train-table`."
         )
     return chosen, model, TableSchema.from_dict(state)
 

@@ -68,8 +68,8 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
     last = health.data_as_of(wh)
     if first is None or last is None:
         raise BadInputError(
-            "The warehouse has no customers yet. Load data (`python -m engine ingest`) or "
-            "generate demo data (`python -m engine demo`)."
+            "The warehouse has no customers yet. Load data (`.venv/bin/python -m engine ingest`) or "
+            "generate demo data (`.venv/bin/python -m engine demo`)."
         )
     cutoff = min(cutoff or last, last)
     usable = feats.month_ends(first + timedelta(days=MIN_HISTORY_DAYS), cutoff - timedelta(days=HORIZON_DAYS))

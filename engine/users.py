@@ -188,7 +188,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     """Replace the file in one step, owner-only (0600)."""
     text = (
         "# Customer Radar users and login cookie key. Never commit this file.\n"
-        "# Manage it with `python -m engine users ...` or the Users page.\n"
+        "# Manage it with `.venv/bin/python -m engine users ...` or the Users page.\n"
     ) + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".auth-", suffix=".yaml.tmp", dir=path.parent)  # created 0600
@@ -294,7 +294,7 @@ def _role_of(entry: dict[str, Any]) -> str:
 def _entry(data: dict[str, Any], username: str) -> dict[str, Any]:
     users = data["credentials"]["usernames"]
     if username not in users:
-        raise NotFoundError(f"No user '{username}'. See `python -m engine users list`.")
+        raise NotFoundError(f"No user '{username}'. See `.venv/bin/python -m engine users list`.")
     return users[username]
 
 

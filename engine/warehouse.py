@@ -136,7 +136,7 @@ def _wrap(exc: duckdb.Error, path: Path) -> Exception:
         holder = f"process {pid.group(1)}" if pid else "another process"
         return WarehouseLockedError(
             f"The warehouse {path} is in use by {holder} (a running app or another "
-            "`python -m engine` command holds its write lock). Wait for that command to "
+            "`.venv/bin/python -m engine` command holds its write lock). Wait for that command to "
             "finish or stop it, then run this again; or point --data-dir / RADAR_DATA_DIR "
             "at another folder."
         )
@@ -151,8 +151,8 @@ class Warehouse:
         self.read_only = read_only
         if read_only and not self.path.exists():
             raise NotFoundError(
-                f"No warehouse at {self.path}. Create one with `python -m engine demo` "
-                "(demo data) or `python -m engine ingest TABLE FILE` (your data)."
+                f"No warehouse at {self.path}. Create one with `.venv/bin/python -m engine demo` "
+                "(demo data) or `.venv/bin/python -m engine ingest TABLE FILE` (your data)."
             )
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
@@ -163,7 +163,7 @@ class Warehouse:
         elif self.schema_version() < latest_schema_version():
             raise WarehouseError(
                 f"The warehouse {self.path} uses an older schema. Open it once with a "
-                "writable command (for example `python -m engine info`) to upgrade it."
+                "writable command (for example `.venv/bin/python -m engine info`) to upgrade it."
             )
 
     # -- cursors ---------------------------------------------------------------

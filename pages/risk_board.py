@@ -131,7 +131,7 @@ selection = st.dataframe(
     column_order=BOARD_COLUMNS,
     column_config={
         "open": st.column_config.LinkColumn("360", display_text="Open", width=44, help="Open Customer 360"),
-        "name": st.column_config.TextColumn("Account", width=150),
+        "name": st.column_config.TextColumn("Account", width=140),
         "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width=85),
         "churn_probability": st.column_config.ProgressColumn(
             "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width=95
@@ -140,7 +140,7 @@ selection = st.dataframe(
         "recommended_action": st.column_config.TextColumn(
             "Recommended action", width=190, help="Hover a cell for the whole text"
         ),
-        "top_driver": st.column_config.TextColumn("Top driver", width=150, help="What raises this account's risk most"),
+        "top_driver": st.column_config.TextColumn("Top driver", width=145, help="What raises this account's risk most"),
         "days_to_renewal": st.column_config.NumberColumn(
             "Renewal", format="%d d", width=70, help="Days until the contract renews"
         ),

@@ -36,7 +36,7 @@ def test_info_counts_the_latest_scoring_date_and_names_the_production_model(scor
     assert registry.production("churn", scored_copy).version == second != first
     out = _info(scored_copy, capsys)
     assert f"production model {second}; {latest:,} customers scored as of {DEMO_END} by {first}." in out
-    assert f"Those scores are not from {second}: run `python -m engine score`" in out
+    assert f"Those scores are not from {second}: run `.venv/bin/python -m engine score`" in out
     status = json.loads(_info(scored_copy, capsys, "--json"))
     assert status["scores"] == {
         "as_of": str(DEMO_END),

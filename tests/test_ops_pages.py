@@ -121,6 +121,7 @@ def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch, 
     production = registry.production("churn", scored_copy).version
     monkeypatch.setattr(training, "train", functools.partial(training.train, fail_at="features"))
     at = _open(scored_copy, "admin", "model_data", monkeypatch)
+    at.checkbox(key="retrain_force").check()  # the data is unchanged: without it nothing would train
     at.button(key="retrain_start").click().run()
     assert not at.exception
     job = retrain.wait(retrain.latest_job(scored_copy).job_id, timeout=120)
@@ -128,3 +129,69 @@ def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch, 
     at.run()
     assert any("simulated failure" in e.value and production in e.value for e in at.error)
     assert registry.production("churn", scored_copy).version == production
+
+
+# -- issue 12, item 18 ---------------------------------------------------------------------------
+def _form_button(at: AppTest, label: str):
+    return next(b for b in at.get("button") if getattr(b, "label", None) == label)
+
+
+def test_roll_back_is_disabled_with_one_version_and_says_why(scored_copy, monkeypatch, steady_navigation):
+    assert len(registry.versions(data_dir=scored_copy)) == 1
+    at = _open(scored_copy, "admin", "model_data", monkeypatch)
+    production = registry.production("churn", scored_copy).version
+    assert _form_button(at, "Roll back").proto.disabled
+    assert any(f"{production} is the first version that served" in c.value for c in at.caption)
+    assert _form_button(at, "Promote").proto.disabled
+    assert any("is the only version" in c.value for c in at.caption)
+
+
+def test_retrain_on_unchanged_data_says_no_change(scored_copy, monkeypatch, steady_navigation):
+    before = [v.version for v in registry.versions(data_dir=scored_copy)]
+    at = _open(scored_copy, "admin", "model_data", monkeypatch)
+    at.button(key="retrain_start").click().run()
+    assert not at.exception
+    job = retrain.wait(retrain.latest_job(scored_copy).job_id, timeout=120)
+    assert job.state == retrain.SUCCEEDED and job.unchanged
+    at.run()
+    assert any(i.value.startswith("No change") for i in at.info), [i.value for i in at.info]
+    assert [v.version for v in registry.versions(data_dir=scored_copy)] == before
+
+
+def test_leader_pages_use_plain_words_with_the_term_in_a_tooltip(scored_dir, monkeypatch, steady_navigation):
+    at = _open(scored_dir, "executive", "model_data", monkeypatch)
+    labels = [m.label for m in at.metric]
+    assert not any("PSI" in label for label in labels)
+    drifting = next(m for m in at.metric if m.label == "Features drifting")
+    assert "PSI" in drifting.proto.help and "·" not in drifting.value
+    shift = next(m for m in at.metric if m.label == "Score shift")
+    assert "population stability index" in shift.proto.help
+    texts = [c.value for c in at.caption] + [m.value for m in at.markdown]
+    assert not any("in-sample" in t or "log-odds" in t for t in texts)
+    assert any("in-sample" in (c.proto.help or "") for c in at.caption)
+    assert any("log-odds" in (c.proto.help or "") for c in at.caption)
+
+
+def test_messages_name_a_command_that_runs():
+    """`python -m engine` alone needs the venv's python: messages say `.venv/bin/python -m engine`."""
+    import ast
+    import re
+
+    bare = re.compile(r"(?<![/\w.])python -m engine")
+    found = []
+    for folder in ("pages", "components", "engine"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
+            for node in ast.walk(tree):
+                text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+                if id(node) not in docstrings and bare.search(text):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found

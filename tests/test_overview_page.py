@@ -187,3 +187,60 @@ def test_figures_accept_empty_results(empty_dir):
     wh = get_warehouse(empty_dir)
     assert charts.mrr_area(portfolio.mrr_by_plan(wh)).data == ()
     charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
+
+
+# -- layout: every headline number fits (issue 12, item 17) ------------------------------------
+def _six_cards() -> None:
+    from components import kpi as cards
+
+    cards.kpi_row([cards.Kpi(f"Card {i}", f"${i}68.9M", "+$1.0M") for i in range(6)])
+
+
+def test_more_than_four_cards_wrap_onto_rows_of_equal_width():
+    """Six cards in one row left ~140 px each at 1280 px: '$468.9M' was cut to '$468.…'."""
+    at = AppTest.from_function(_six_cards).run()
+    assert not at.exception
+    assert len(at.metric) == 6
+    weights = [c.proto.weight for c in at.columns]
+    assert len(weights) == 6 and all(w == pytest.approx(1 / 3) for w in weights)
+
+
+@pytest.mark.parametrize(
+    ("count", "rows"), [(0, []), (1, [1]), (4, [4]), (5, [3, 2]), (6, [3, 3]), (7, [4, 3]), (8, [4, 4]), (9, [3, 3, 3])]
+)
+def test_rows_of(count, rows):
+    assert kpi.rows_of(count) == rows
+    assert all(n <= kpi.MAX_PER_ROW for n in rows)
+
+
+def test_risk_section_short_labels_and_the_sorted_column_first(scored_dir, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
+    at = _run(PAGE)
+    assert not at.exception and not at.error
+    risk_cards = [m for m in at.metric if m.label not in CARD_LABELS]
+    assert [m.label for m in risk_cards] == ["ARR at risk", "Share of ARR", "Expected churns", "Mean churn risk"]
+    assert all(m.proto.help for m in risk_cards)  # the long wording lives in the tooltip
+    assert all(len(m.label) <= 20 for m in at.metric)
+    # The top 10 is sorted by ARR at risk: that column comes right after the account.
+    top = at.dataframe[0]
+    assert list(top.proto.column_order)[:3] == ["open", "name", "revenue_at_risk"]
+    # Plain words on the page; the term itself only in the tooltip.
+    captions = [c for c in at.caption if "Per scoring date" in c.value]
+    assert captions and "in-sample" not in captions[0].value and "in-sample" in captions[0].proto.help
+
+
+def test_board_puts_what_a_csm_acts_on_first_and_fits_1280(scored_dir, monkeypatch):
+    import json
+
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
+    at = _run(str(ROOT / "pages" / "risk_board.py"), role="analyst")
+    assert not at.exception and not at.error
+    board = at.dataframe[0]
+    acted_on = ["name", "at_risk_text", "churn_probability", "risk_tier", "recommended_action", "top_driver"]
+    order = list(board.proto.column_order)
+    assert order[1:8] == [*acted_on, "days_to_renewal"]
+    config = json.loads(board.proto.columns)
+    widths = [config[c]["width"] for c in order[:8]]
+    assert all(isinstance(w, int) for w in widths), widths
+    # 1280 px - 240 px sidebar - 2 x 80 px padding = 880 px, less the row-selection column.
+    assert sum(widths) + 40 <= 880

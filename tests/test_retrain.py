@@ -29,8 +29,8 @@ def _stub_trainer(release: threading.Event, calls: list):
 def test_a_second_click_joins_the_running_job(scored_copy):
     release, calls = threading.Event(), []
     trainer = _stub_trainer(release, calls)
-    first = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer)
-    second = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer)
+    first = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer, force=True)
+    second = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer, force=True)
     assert second == first
     status = retrain.job_status(first)
     assert status.state in (retrain.QUEUED, retrain.RUNNING) and not status.done
@@ -38,7 +38,7 @@ def test_a_second_click_joins_the_running_job(scored_copy):
     done = retrain.wait(first, timeout=30)
     assert done.state == retrain.SUCCEEDED and done.result.version == "stub-v1"
     assert "halfway" in done.messages and len(calls) == 1
-    third = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer)
+    third = retrain.start_retrain(scored_copy, ADMIN, trainer=trainer, force=True)
     assert third != first
     retrain.wait(third, timeout=30)
     assert retrain.latest_job(scored_copy).job_id == third
@@ -86,7 +86,7 @@ def test_the_gate_keeps_a_worse_candidate_out_of_production(scored_copy, monkeyp
         return frame
 
     monkeypatch.setattr(training.feats, "labelled_snapshots", shuffled_training_labels)
-    job = retrain.wait(retrain.start_retrain(scored_copy, ADMIN), timeout=300)
+    job = retrain.wait(retrain.start_retrain(scored_copy, ADMIN, force=True), timeout=300)
     assert job.state == retrain.SUCCEEDED, job.error
     result = job.result
     assert not result.promoted
@@ -94,3 +94,50 @@ def test_the_gate_keeps_a_worse_candidate_out_of_production(scored_copy, monkeyp
     assert result.metrics["auc"] < result.production_metrics["auc"] - training.PROMOTION_MARGIN
     assert registry.get(result.version, scored_copy).stage == "candidate"
     assert registry.production("churn", scored_copy).version == production.version
+
+
+# -- no change (issue 12, item 18) ----------------------------------------------------------------
+def test_a_retrain_on_unchanged_data_trains_nothing(scored_copy):
+    production = registry.production("churn", scored_copy)
+    assert production.data_window["data_fingerprint"]
+    versions = [v.version for v in registry.versions(data_dir=scored_copy)]
+    calls = []
+
+    def trainer(*args, **kwargs):
+        calls.append(kwargs)
+        raise AssertionError("nothing should be trained on unchanged data")
+
+    job = retrain.wait(retrain.start_retrain(scored_copy, ADMIN, trainer=trainer), timeout=120)
+    assert job.state == retrain.SUCCEEDED, job.error
+    assert job.unchanged and not job.result.promoted and not calls
+    assert job.result.reason.startswith("No change") and production.version in job.result.reason
+    assert job.result.version == production.version
+    assert [v.version for v in registry.versions(data_dir=scored_copy)] == versions
+    assert registry.production("churn", scored_copy).promoted_at == production.promoted_at
+
+
+def test_changed_data_or_force_trains_again(scored_copy):
+    wh = warehouse.get_warehouse(scored_copy)
+    assert retrain.unchanged_since(wh, scored_copy) is not None
+    release, calls = threading.Event(), []
+    release.set()
+    forced = retrain.wait(
+        retrain.start_retrain(scored_copy, ADMIN, trainer=_stub_trainer(release, calls), force=True), 60
+    )
+    assert forced.state == retrain.SUCCEEDED and not forced.unchanged and len(calls) == 1
+    wh.execute(
+        "UPDATE support_tickets SET csat = coalesce(csat, 3) + 1 WHERE ticket_id = (SELECT min(ticket_id) FROM support_tickets)"
+    )
+    assert retrain.unchanged_since(wh, scored_copy) is None
+    again = retrain.wait(retrain.start_retrain(scored_copy, ADMIN, trainer=_stub_trainer(release, calls)), 60)
+    assert again.state == retrain.SUCCEEDED and not again.unchanged and len(calls) == 2
+
+
+def test_the_fingerprint_ignores_scores_but_not_rows(scored_copy):
+    wh = warehouse.get_warehouse(scored_copy)
+    cutoff = training.snapshot_plan(wh)[2]
+    before = training.data_fingerprint(wh, cutoff)
+    wh.execute("DELETE FROM predictions WHERE as_of = (SELECT min(as_of) FROM predictions)")
+    assert training.data_fingerprint(wh, cutoff) == before  # scoring output is not training data
+    wh.execute("DELETE FROM usage_daily WHERE date = (SELECT max(date) FROM usage_daily)")
+    assert training.data_fingerprint(wh, cutoff) != before

@@ -114,7 +114,7 @@ def _summary_without_prediction(f: FactSheet) -> str:
             state,
             f"Its MRR is {fmt.money(f.mrr)} and it is owned by {f.csm_owner or 'nobody'}.",
             _activity_sentence(f),
-            "Run scoring (`python -m engine score`) to get a churn probability and drivers."
+            "Run scoring (`.venv/bin/python -m engine score`) to get a churn probability and drivers."
             if f.status == "active"
             else "There is no renewal or risk to manage; a win-back may be worth considering.",
         ]

@@ -358,7 +358,7 @@ def ask_portfolio(
         raise BadInputError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
     as_of = health.data_as_of(wh)
     if as_of is None:
-        raise BadInputError("The warehouse has no data yet. Run `python -m engine demo` or load data first.")
+        raise BadInputError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
     screened = screen_question(question)
     if screened:
         return _refusal(question, screened, viewer, wh, data_dir)
