@@ -52,7 +52,6 @@ import hashlib
 import logging
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
 
 import extra_streamlit_components as stx
@@ -85,8 +84,6 @@ _BOOKKEEPING_PREFIX = "_radar_cookie_"  # the cookie task and its component widg
 _HIDE_COOKIE_FRAMES = (
     "<style>div[class*='st-key-_radar_cookie_'] {position: absolute; width: 0; height: 0; overflow: hidden;}</style>"
 )
-
-_APP_FILE = (Path(__file__).resolve().parents[1] / "app.py").resolve()
 
 ROLE_LABELS = {"csm": "Customer success manager", "executive": "Executive", "analyst": "Analyst", "admin": "Admin"}
 
@@ -153,8 +150,8 @@ def _run_the_entry_script_first() -> None:
 
     Until some session has called `st.navigation`, Streamlit treats `pages/` as an old-style
     multipage folder (its `_mpa_v1`): the first requests of a fresh server for /customer_360
-    run that file directly, without app.py (no login, no menu); AppTest does the same on
-    every run after the first. Whether *this* run went that way is read from this thread's
+    run that file directly, without app.py (no login, no menu), and app.py itself runs as
+    that folder's home page; AppTest does the same on every run after the first. Whether *this* run went that way is read from this thread's
     own call stack, not from Streamlit's process-wide switch, which another session may
     have flipped meanwhile (that race showed "Please log in" to logged-in users).
     The switch is then turned off (as `st.navigation` does) and the rerun goes through
@@ -172,16 +169,13 @@ def _run_the_entry_script_first() -> None:
 
 
 def _run_by_the_pages_folder() -> bool:
-    """True when this thread runs a page under Streamlit's old-style `pages/` handling
-    rather than through app.py's st.navigation."""
+    """True when this thread's script run goes through Streamlit's old-style `pages/`
+    handling (`_mpa_v1` on the stack) instead of executing app.py itself."""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if code.co_name == "_mpa_v1" and code.co_filename.endswith("script_runner.py"):
             return True
-        with contextlib.suppress(OSError, ValueError):
-            if Path(code.co_filename).resolve() == _APP_FILE:
-                return False
         frame = frame.f_back
     return False
 
@@ -192,6 +186,10 @@ def authenticate() -> Viewer | None:
 
     Returns None after drawing the login screen; the caller then runs no page.
     """
+    # On a fresh server even app.py may be run as the home page of the old-style `pages/`
+    # handling; widgets drawn in such a run get other ids than in the plain runs after it,
+    # so a login form submitted from it would be lost. Start over as a plain run first.
+    _run_the_entry_script_first()
     try:
         settings = users.auth_settings(config.data_dir())
     except RadarError as exc:
@@ -199,7 +197,8 @@ def authenticate() -> Viewer | None:
         st.stop()
     st.html(_HIDE_COOKIE_FRAMES)
     state = st.session_state
-    print("DEBUG run", dict(state), file=sys.stderr, flush=True)
+    for key in (AUTH_STATUS, USERNAME, NAME, ROLES_KEY):
+        state.setdefault(key, None)
     if state.pop(_LOGOUT_REQUESTED, False):
         _end_user_sessions(settings, state.get(USERNAME))
         _forget_session(settings, notice="You are logged out.")
@@ -328,11 +327,8 @@ def _login_screen(settings: users.AuthSettings) -> None:
 
 def _submit_login(settings: users.AuthSettings, username: str, password: str) -> None:
     state = st.session_state
-    import time as _t
-    _t0 = _t.perf_counter()
     try:
         result = users.attempt_login(settings, username, password, _client_id(), config.data_dir())
-        print("DEBUG attempt", _t.perf_counter() - _t0, file=sys.stderr, flush=True)
     except Exception:  # the throttle store is unreachable: refuse rather than check unthrottled
         log.exception("login check failed")
         state[AUTH_STATUS] = False

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -268,13 +269,20 @@ def test_no_demo_users_when_someone_exists_and_no_notice_for_real_files(data_dir
     assert users.demo_logins(data_dir_copy) == []
 
 
-def test_engine_demo_command_creates_users_once(data_dir_copy, monkeypatch, capsys):
-    """`python -m engine demo` on existing data creates the users; model and scores are stubbed."""
-    from engine import registry, scoring
+def _stub_model_and_scores(monkeypatch) -> None:
+    """`engine demo` without training, scoring or the sample scenario (tested elsewhere)."""
+    from engine import registry, scenarios, scoring
 
     monkeypatch.setattr(registry, "load_production", lambda *a, **k: None)
     scored = SimpleNamespace(customers=0, as_of="2026-06-30", model_version="stub")
     monkeypatch.setattr(scoring, "score", lambda *a, **k: scored)
+    monkeypatch.setattr(scoring, "backfill", lambda *a, **k: [])
+    monkeypatch.setattr(scenarios, "save_sample_plan", lambda *a, **k: None, raising=False)
+
+
+def test_engine_demo_command_creates_users_once(data_dir_copy, monkeypatch, capsys):
+    """`python -m engine demo` on generated data creates the users; model and scores are stubbed."""
+    _stub_model_and_scores(monkeypatch)
     assert cli.main(["--data-dir", str(data_dir_copy), "demo"]) == 0
     out = capsys.readouterr().out
     assert "admin / demo-admin" in out and "demo-csm" in out
@@ -684,3 +692,371 @@ def test_browser_login_survives_refresh_and_deep_links_and_logout_ends_it(demo_d
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+# == issue 12: security regressions ==============================================================
+@pytest.fixture
+def scored_demo(scored_copy, monkeypatch) -> Path:
+    """Scored generated data with the demo users, used by the app, AI offline."""
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    users.create_demo_users(get_warehouse(scored_copy), scored_copy)
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_copy))
+    return scored_copy
+
+
+def _other_books_account(data_dir: Path, csm: str) -> str:
+    wh = get_warehouse(data_dir)
+    return wh.scalar("SELECT customer_id FROM customers WHERE csm_owner <> ? ORDER BY customer_id LIMIT 1", [csm])
+
+
+def _log_out(at: AppTest) -> AppTest:
+    next(b for b in at.sidebar.button if b.label == "Log out").click()
+    return at.run()
+
+
+# -- 1. nothing of one user reaches the next ------------------------------------------------------
+def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_demo, steady_navigation):
+    csm = auth.TEST_VIEWERS["csm"].username
+    theirs = _other_books_account(scored_demo, csm)
+    at = _log_in_with_form(_app().run(), "admin", "demo-admin")
+    at.switch_page("pages/ai_qa.py")
+    at.query_params["customer_id"] = theirs
+    at.run()
+    next(t for t in at.text_input if t.label == "Question").input("Which accounts have churn above 20 %?")
+    at.button(key="ask_portfolio").click().run()
+    next(t for t in at.text_input if t.label == "Your question").input("Why is this account at risk?")
+    at.button(key="ask_account").click().run()
+    assert not at.exception
+    assert at.dataframe and len(at.dataframe[0].value) > 0 and at.chat_message  # the admin's answers
+    admin_sql = [c.value for c in at.code]
+    assert admin_sql
+    at.session_state["scenario_result"] = "something the admin computed"  # any page's own state
+
+    at = _log_out(at)
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert "scenario_result" not in at.session_state and "_radar_ai_results" not in at.session_state
+
+    at = _log_in_with_form(at, csm, "demo-csm")
+    at.switch_page("pages/ai_qa.py")
+    at.query_params["customer_id"] = theirs
+    at.run()
+    assert not at.exception
+    assert f"{csm} · {auth.ROLE_LABELS['csm']}" in [c.value for c in at.sidebar.caption]
+    assert not at.dataframe  # no portfolio table (the admin's had every owner's accounts)
+    assert not at.chat_message  # no chat about another CSM's account
+    assert not [c for c in at.code if c.value in admin_sql]
+    assert "scenario_result" not in at.session_state
+
+
+def test_ai_results_are_kept_per_user_even_without_a_logout(scored_demo, steady_navigation):
+    """Defence in depth: `ai.recall` only returns what the current user asked."""
+    at = _app()
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
+    at.run()
+    at.switch_page("pages/ai_qa.py").run()
+    next(t for t in at.text_input if t.label == "Question").input("Which accounts have churn above 20 %?")
+    at.button(key="ask_portfolio").click().run()
+    assert at.dataframe
+    stored = at.session_state["_radar_ai_results"]
+    at.session_state[auth.USERNAME] = "exec"  # as if the user changed without anyone clearing state
+    at.session_state["_radar_session_owner"] = "exec"
+    at.session_state["_radar_ai_results"] = stored
+    at.run()
+    assert not at.exception and not at.dataframe
+
+
+# -- 2. demo logins only for generated demo data ------------------------------------------------
+def _loaded_customers_csv(tmp_path: Path, ids: list[str]) -> Path:
+    path = tmp_path / "customers.csv"
+    rows = ["customer_id,name,plan_tier,signup_date,status,csm_owner"]
+    rows += [f"{cid},Real Co {i},growth,2024-01-15,active,maria.lopez" for i, cid in enumerate(ids)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_only_a_generated_warehouse_gets_demo_logins(data_dir_copy, empty_dir, tmp_path):
+    from engine import ingest
+
+    generated = get_warehouse(data_dir_copy)
+    assert users.is_demo_warehouse(generated)
+    loaded = get_warehouse(empty_dir)
+    ingest.load_file(loaded, "customers", _loaded_customers_csv(tmp_path, ["REAL-1", "REAL-2"]))
+    assert not users.is_demo_warehouse(loaded)
+    assert users.create_demo_users(loaded, empty_dir) == []
+    assert users.list_users(empty_dir) == [] and not users.users_path(empty_dir).exists()
+    # generated data with real customers loaded on top is not a demo either
+    ingest.load_file(generated, "customers", _loaded_customers_csv(tmp_path, ["REAL-3"]))
+    assert not users.is_demo_warehouse(generated)
+    assert users.create_demo_users(generated, data_dir_copy) == []
+
+
+def test_engine_demo_on_loaded_data_makes_no_logins_and_says_how_to_add_an_admin(
+    empty_dir, tmp_path, monkeypatch, capsys
+):
+    from engine import ingest
+
+    ingest.load_file(get_warehouse(empty_dir), "customers", _loaded_customers_csv(tmp_path, ["REAL-1"]))
+    _stub_model_and_scores(monkeypatch)
+    assert cli.main(["--data-dir", str(empty_dir), "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "demo-admin" not in out and "no demo logins" in out
+    assert f'.venv/bin/python -m engine --data-dir "{empty_dir}" users add admin --role admin' in out
+    assert users.list_users(empty_dir) == []
+
+    monkeypatch.setenv("RADAR_DATA_DIR", str(empty_dir))
+    at = _app().run()
+    assert not at.exception and not at.expander  # no "Demo credentials"
+    hint = " ".join(i.value for i in at.info)
+    assert users.FIRST_ADMIN_COMMAND in hint and hint.count(".venv/bin/python -m engine users add admin") == 1
+
+
+# -- 6. login cookies: signed, short-lived, revocable ---------------------------------------------
+def test_login_tokens_stop_working_after_logout_password_change_and_removal(data):
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=data)
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    token, expires = users.issue_login_token(users.auth_settings(data), "zoe")
+    assert users.username_from_token(users.auth_settings(data), token) == "zoe"
+    assert expires - datetime.now(UTC) <= timedelta(days=users.COOKIE_EXPIRY_DAYS)
+
+    users.end_sessions("zoe", data)  # logout: "log out everywhere"
+    assert users.username_from_token(users.auth_settings(data), token) is None
+    token, _ = users.issue_login_token(users.auth_settings(data), "zoe")
+    users.set_password("zoe", "new-harbour-99", data)
+    assert users.username_from_token(users.auth_settings(data), token) is None
+    token, _ = users.issue_login_token(users.auth_settings(data), "zoe")
+    users.remove_user("zoe", data)
+    users.add_user("zoe", GOOD_PASSWORD, "admin", data_dir=data)  # same name, same password, new person
+    assert users.username_from_token(users.auth_settings(data), token) is None
+    other, _ = users.issue_login_token(users.auth_settings(data), "root")
+    users.set_role("zoe", "csm", data)
+    assert users.username_from_token(users.auth_settings(data), other) == "root"  # others unaffected
+
+
+def _forged(settings, claims: dict, key: str | None = None, algorithm: str = "HS256", **headers) -> str:
+    import jwt
+
+    return jwt.encode(claims, key or settings.cookie_key, algorithm=algorithm, headers=headers or None)
+
+
+def _malformed_tokens(settings) -> dict[str, str]:
+    import base64
+
+    good, _ = users.issue_login_token(settings, "root")
+    now = int(datetime.now(UTC).timestamp())
+    fp = settings.fingerprint("root")
+    claims = {"sub": "root", "fp": fp, "iat": now, "exp": now + 3600}
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head, body, _sig = good.split(".")
+    return {
+        "garbage": "not-a-token",
+        "empty parts": "..",
+        "alg none": b64(b'{"alg":"none","typ":"JWT"}') + "." + body + ".",
+        "HS512": _forged(settings, claims, algorithm="HS512"),
+        "missing exp": _forged(settings, {k: v for k, v in claims.items() if k != "exp"}),
+        "expired": _forged(settings, {**claims, "iat": now - 9 * 86400, "exp": now - 2 * 86400}),
+        "exp not a number": _forged(settings, {**claims, "exp": "tomorrow"}),
+        "wrong key": _forged(settings, claims, key="another-key-" + "x1y2z3" * 6),
+        "old format": _forged(settings, {"username": "root", "exp_date": now + 3600}),
+        "unknown user": _forged(settings, {**claims, "sub": "nobody"}),
+        "sub not text": _forged(settings, {**claims, "sub": ["root"]}),
+        "bad signature": f"{head}.{body}.AAAA",
+        "huge": "a" * 100_000,
+        "not base64": "eyJ!!!.e30.x",
+    }
+
+
+def test_malformed_and_forged_tokens_are_refused_without_errors(data):
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=data)
+    settings = users.auth_settings(data)
+    for name, token in _malformed_tokens(settings).items():
+        assert users.username_from_token(settings, token) is None, name
+    assert users.username_from_token(settings, None) is None
+    assert users.username_from_token(settings, users.issue_login_token(settings, "root")[0]) == "root"
+
+
+def _app_with_cookie(monkeypatch, token: str | None) -> AppTest:
+    """The app for a browser that sends `token` as its login cookie (AppTest cannot send cookies)."""
+    monkeypatch.setattr(auth, "_request_cookie", lambda name: token if name == users.COOKIE_NAME else None)
+    return _app()
+
+
+def test_the_app_shows_the_login_form_for_every_malformed_cookie(demo_dir, steady_navigation, monkeypatch):
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=demo_dir)
+    for name, token in _malformed_tokens(users.auth_settings(demo_dir)).items():
+        at = _app_with_cookie(monkeypatch, token).run()
+        assert not at.exception, name
+        assert [t.label for t in at.text_input] == ["Username", "Password"], name
+        assert at.session_state[auth.AUTH_STATUS] is not True, name
+        assert not at.sidebar.button
+
+
+def test_a_copied_cookie_stops_working_after_logout_and_a_password_change(demo_dir, steady_navigation, monkeypatch):
+    token, _ = users.issue_login_token(users.auth_settings(demo_dir), "analyst")
+    at = _app_with_cookie(monkeypatch, token).run()
+    assert at.session_state[auth.USERNAME] == "analyst" and [b.label for b in at.sidebar.button] == ["Log out"]
+    at = _log_out(at)
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    at = _app_with_cookie(monkeypatch, token).run()  # the attacker's copy, in another browser
+    assert at.session_state[auth.AUTH_STATUS] is not True
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+
+    token, _ = users.issue_login_token(users.auth_settings(demo_dir), "analyst")
+    victim = _app_with_cookie(monkeypatch, token).run()
+    assert victim.session_state[auth.USERNAME] == "analyst"
+    users.set_password("analyst", "fresh-lantern-5", demo_dir)
+    at = _app_with_cookie(monkeypatch, token).run()
+    assert at.session_state[auth.AUTH_STATUS] is not True
+    victim.run()  # an open session of that user ends at its next run
+    assert victim.session_state[auth.AUTH_STATUS] is None
+    assert any("login has ended" in i.value for i in victim.info)
+
+
+def test_weak_cookie_keys_are_refused_with_a_clear_message(demo_dir, monkeypatch):
+    for weak in ("secret", "from-the-secrets", "a" * 64, "ab" * 32, "0123456789" * 2):
+        with pytest.raises(BadInputError, match="too weak to sign login cookies"):
+            users.check_cookie_key(weak)
+    assert users.check_cookie_key("Xq3-" + "k9Lm2Pz7Rt5Vw8Yb1Nc4" * 2)
+    monkeypatch.setenv(users.COOKIE_KEY_ENV, "changeme-changeme")
+    with pytest.raises(BadInputError, match="RADAR_COOKIE_KEY is too weak"):
+        users.auth_settings(demo_dir)
+    at = _app().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "RADAR_COOKIE_KEY is too weak" in at.error[0].value
+    assert "secrets.token_urlsafe(32)" in at.error[0].value
+    assert not at.text_input  # no login with a forgeable cookie
+
+
+def test_cookie_expiry_is_short_even_when_the_file_says_more(data):
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=data)
+    path = users.users_path(data)
+    content = yaml.safe_load(path.read_text())
+    content["cookie"]["expiry_days"] = 30
+    path.write_text(yaml.safe_dump(content))
+    settings = users.auth_settings(data)
+    assert settings.cookie_expiry_days == users.COOKIE_EXPIRY_DAYS <= 7
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    _, expires = users.issue_login_token(settings, "root", now=now)
+    assert expires == now + timedelta(days=users.COOKIE_EXPIRY_DAYS)
+
+
+# -- 7. throttling and constant work for unknown users ------------------------------------------
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+def test_five_failures_lock_the_username_and_say_when_to_retry(data):
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    settings = users.auth_settings(data)
+    for minute in range(users.MAX_FAILURES_PER_USER):
+        result = users.attempt_login(settings, "zoe", "wrong-pass-1", "10.0.0.1", data, T0 + timedelta(minutes=minute))
+        assert result.username is None and result.lockout is None
+    at = T0 + timedelta(minutes=5)
+    result = users.attempt_login(settings, "Zoe", GOOD_PASSWORD, "10.0.0.2", data, at)  # right password, locked
+    assert result.username is None and result.lockout is not None
+    assert result.lockout.retry_at == T0 + users.LOGIN_WINDOW  # when the first failure leaves the window
+    assert "Too many failed logins" in result.lockout.message
+    assert "09:15 UTC (in 10 minutes)" in result.lockout.message
+    later = T0 + users.LOGIN_WINDOW + timedelta(seconds=1)
+    assert users.attempt_login(settings, "zoe", GOOD_PASSWORD, "10.0.0.2", data, later).username == "zoe"
+    assert users.login_failure_count("zoe", data) == 0  # a good login clears the username's count
+
+
+def test_unknown_usernames_cost_one_bcrypt_check_like_known_ones_and_lock_the_same(data, monkeypatch):
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    settings = users.auth_settings(data)
+    checked: list[bytes] = []
+    real = users.bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(users.bcrypt, "checkpw", counting)
+    users.attempt_login(settings, "zoe", "wrong-pass-1", "c1", data, T0)
+    users.attempt_login(settings, "nobody", "wrong-pass-1", "c1", data, T0)
+    users.attempt_login(settings, "zoe", "é" * 40, "c1", data, T0)  # past bcrypt's 72 bytes
+    users.attempt_login(settings, "nobody", "é" * 40, "c1", data, T0)
+    assert len(checked) == 4  # exactly one check per attempt, known user or not
+    known = settings.credentials["usernames"]["zoe"]["password"].encode()
+    assert checked[0] == known and checked[1] != known
+    assert checked[1][:7] == known[:7] == b"$2b$04$"  # the same algorithm and cost
+    assert not users.verify_password("nobody", GOOD_PASSWORD, data) and len(checked) == 5
+
+    for _ in range(users.MAX_FAILURES_PER_USER - 2):
+        users.attempt_login(settings, "nobody", "wrong-pass-1", "c2", data, T0)
+    checked.clear()
+    assert users.attempt_login(settings, "nobody", "x", "c3", data, T0).lockout is not None  # locked like a real one
+    assert checked == []  # a locked attempt checks no password
+
+
+def test_many_usernames_from_one_client_lock_that_client_only(data):
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    settings = users.auth_settings(data)
+    for i in range(users.MAX_FAILURES_PER_CLIENT):
+        users.attempt_login(settings, f"guess{i}", "wrong-pass-1", "203.0.113.9", data, T0)
+    assert users.attempt_login(settings, "zoe", GOOD_PASSWORD, "203.0.113.9", data, T0).lockout is not None
+    assert users.attempt_login(settings, "zoe", GOOD_PASSWORD, "198.51.100.7", data, T0).username == "zoe"
+
+
+def test_failures_recorded_by_another_process_count(data):
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    code = (
+        "from engine import users\n"
+        f"for _ in range({users.MAX_FAILURES_PER_USER}):\n"
+        f"    users.record_login_failure('zoe', 'elsewhere', {str(data)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert users.login_lockout("zoe", "here", data) is not None
+
+
+def test_the_login_form_locks_out_across_sessions(demo_dir, steady_navigation):
+    at = _app().run()
+    for _ in range(users.MAX_FAILURES_PER_USER):
+        at = _log_in_with_form(at, "exec", "not-the-password")
+        assert [e.value for e in at.error] == ["Wrong username or password."]
+    other = _log_in_with_form(_app().run(), "exec", users.DEMO_PASSWORDS["executive"])  # another tab / browser
+    assert not other.exception
+    assert other.session_state[auth.AUTH_STATUS] is not True
+    assert len(other.error) == 1 and "Too many failed logins" in other.error[0].value
+    assert "Try again after" in other.error[0].value
+    assert _log_in_with_form(_app().run(), "admin", "demo-admin").session_state[auth.AUTH_STATUS] is True
+
+
+# -- 9. no error details, one message for ids outside a CSM's book ------------------------------
+def test_users_never_see_error_details():
+    import tomllib
+
+    config_file = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config_file["client"]["showErrorDetails"] in ("none", "type")  # no traceback, no file paths
+
+
+def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady_navigation):
+    from engine import customer
+
+    csm = auth.TEST_VIEWERS["csm"]
+    theirs = _other_books_account(demo_dir, csm.username)
+    wh = get_warehouse(demo_dir)
+    messages = set()
+    for cid in (theirs, "no-such-id", "C-99999999"):
+        with pytest.raises(customer.NotInBookError) as refused:
+            customer.check_access(wh, csm, cid)
+        messages.add(str(refused.value))
+    assert messages == {customer.NOT_IN_BOOK_MESSAGE}
+    with pytest.raises(NotFoundError, match="No customer with id 'no-such-id'"):  # staff may be told
+        customer.check_access(wh, auth.TEST_VIEWERS["admin"], "no-such-id")
+
+    shown = []
+    for cid in (theirs, "no-such-id"):
+        at = _app()
+        auth.log_in(at.session_state, csm)
+        at.run()
+        at.switch_page("pages/customer_360.py")
+        at.query_params["customer_id"] = cid
+        at.run()
+        assert not at.exception
+        assert "Customer 360" in [t.value for t in at.title]
+        shown.append(([e.value for e in at.error], [t.value for t in at.title], [m.value for m in at.markdown]))
+    assert shown[0] == shown[1]
+    assert theirs not in str(shown[0])
