@@ -6,6 +6,9 @@ them from a button and keep the result in session state under `remember`/`recall
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import streamlit as st
 
 from engine.llm import DISCLAIMER
@@ -23,12 +26,22 @@ def recall(key: tuple):
     return st.session_state.get(_STORE, {}).get((st.session_state.get("username"), *key))
 
 
+def writer_label(result) -> str:
+    """Which writer wrote the text, honestly: a model, or the built-in template."""
+    if result.llm_provider == "groq":
+        return f"Written by an AI model (Groq, `{result.model_used}`)"
+    return "Written by the built-in template (no AI model)"
+
+
 def provenance(result) -> None:
-    """Who wrote it, how sure the checks are, and a review warning below 0.5."""
-    provider = "Groq" if result.llm_provider == "groq" else "offline writer (no AI provider)"
+    """Who wrote it, how sure the checks are, and a review warning below 0.5.
+
+    Confidence is the automatic checks' estimate that the text states only what the data
+    says and answers what was asked; a template's text is capped at 0.9 (it restates facts
+    in fixed sentences and cannot weigh them). See engine/llm/guardrails.py."""
     flags = ", ".join(result.guardrail_flags) or "none"
     st.caption(
-        f"Written by {provider} · model `{result.model_used}` · confidence {result.confidence_score:.2f} · "
+        f"{writer_label(result)} · checks' confidence {result.confidence_score:.2f} · "
         f"flags: {flags} · {result.generated_at[:19].replace('T', ' ')} UTC"
     )
     if "provider_error" in result.guardrail_flags:
@@ -42,11 +55,92 @@ def provenance(result) -> None:
     if result.guardrail_details:
         with st.expander("What the checks found"):
             for d in result.guardrail_details:
-                st.markdown(f"- **{d.get('flag', '')}**: {d.get('detail') or d.get('message') or d}")
+                code = d.get("code") or d.get("flag") or ""
+                st.markdown(f"- **{inert(code)}**: {inert(str(d.get('detail') or d.get('message') or d))}")
+
+
+# Markdown (and HTML) syntax that could make the browser fetch or follow something, or
+# change what the text looks like: escaped so it shows as the characters it is.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$])")
+
+
+def inert(body: str) -> str:
+    """Text for st.markdown with every markdown/HTML construct shown literally: no live
+    link, image (a `![x](//host/beacon.png)` in a ticket subject is never fetched), HTML
+    or auto-link. Line breaks and '-' list items stay readable."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", body)
+    # Auto-links: a scheme or a bare www. would still become a link; break them.
+    escaped = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)", r"\1\\:", escaped)
+    escaped = re.sub(r"(?i)\bwww\.", "www\\.", escaped)
+    return escaped
 
 
 def text(body: str) -> None:
-    """The generated text with its disclaimer set apart."""
+    """The generated text with its disclaimer set apart; markdown in it is not live (`inert`)."""
     main = body.replace(DISCLAIMER, "").rstrip()
-    st.markdown(main)
+    st.markdown(inert(main))
     st.caption(DISCLAIMER)
+
+
+# Display names and formats of the portfolio view's columns (display only: CSV keeps raw values).
+_PORTFOLIO_LABELS = {
+    "customer_id": ("Customer ID", None),
+    "name": ("Account", None),
+    "plan_tier": ("Plan", None),
+    "industry": ("Industry", None),
+    "region": ("Region", None),
+    "csm_owner": ("Owner (CSM)", None),
+    "gtm_stage": ("GTM stage", None),
+    "billing_cycle": ("Billing", None),
+    "seats": ("Seats", "count"),
+    "accounts": ("Accounts", "count"),
+    "mrr": ("MRR", "money"),
+    "arr": ("ARR", "money"),
+    "total_mrr": ("Total MRR", "money"),
+    "total_arr": ("Total ARR", "money"),
+    "average_mrr": ("Average MRR", "money"),
+    "average_arr": ("Average ARR", "money"),
+    "revenue_at_risk": ("ARR at risk", "money"),
+    "total_revenue_at_risk": ("ARR at risk", "money"),
+    "total_mrr_at_risk": ("MRR at risk", "money"),
+    "churn_probability": ("Churn probability", "percent"),
+    "average_churn_probability": ("Average churn probability", "percent"),
+    "ci_low": ("Churn probability (low)", "percent"),
+    "ci_high": ("Churn probability (high)", "percent"),
+    "risk_score": ("Risk score", "score"),
+    "risk_tier": ("Risk tier", None),
+    "renewal_date": ("Renewal date", "date"),
+    "days_to_renewal": ("Days to renewal", "count"),
+    "open_tickets": ("Open tickets", "count"),
+    "total_seats": ("Total seats", "count"),
+    "average_seats": ("Average seats", "decimal"),
+    "open_high_priority_tickets": ("Open high-priority tickets", "count"),
+    "events_last_30d": ("Events, last 30 days", "count"),
+    "events_prev_30d": ("Events, previous 30 days", "count"),
+    "tenure_days": ("Tenure (days)", "count"),
+    "signup_date": ("Customer since", "date"),
+    "recommended_action": ("Recommended action", None),
+}
+
+
+def portfolio_column_config(frame: pd.DataFrame) -> dict:
+    """st.dataframe column_config: readable names, money as dollars, probabilities as percent."""
+    config = {}
+    for column in frame.columns:
+        label, kind = _PORTFOLIO_LABELS.get(column, (str(column).replace("_", " ").capitalize(), None))
+        if kind == "money":
+            config[column] = st.column_config.NumberColumn(label, format="dollar")
+        elif kind == "percent" and pd.api.types.is_numeric_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(label, format="percent")
+        elif kind in ("count", "decimal", "score") and pd.api.types.is_numeric_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(label, format="localized" if kind == "count" else "%.2f")
+        elif kind == "date":
+            config[column] = st.column_config.DateColumn(label)
+        else:
+            config[column] = st.column_config.TextColumn(label)
+    return config
+
+
+def portfolio_table(frame: pd.DataFrame) -> None:
+    """A portfolio answer's table for people: display names and formatted figures."""
+    st.dataframe(frame, hide_index=True, column_config=portfolio_column_config(frame))

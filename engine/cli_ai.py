@@ -34,10 +34,12 @@ def _client(args: argparse.Namespace):
 def _footer(result) -> None:
     flags = ", ".join(result.guardrail_flags) or "none"
     review = "  NEEDS REVIEW" if result.needs_review else ""
-    print(
-        f"[confidence {result.confidence_score:.2f}{review} | flags: {flags} | "
-        f"{result.llm_provider} ({result.model_used})]"
+    writer = (
+        "written by the built-in template (no AI model)"
+        if result.llm_provider == "offline"
+        else f"written by {result.llm_provider} ({result.model_used})"
     )
+    print(f"[confidence {result.confidence_score:.2f}{review} | flags: {flags} | {writer}]")
     for detail in result.guardrail_details:
         print(f"  - {detail['code']}: {detail['detail']}")
 
@@ -100,9 +102,11 @@ def _ask_portfolio(args: argparse.Namespace) -> int:
     result = ask_portfolio(
         wh, args.question, _viewer(args), client=_client(args), data_dir=args.data_dir, max_rows=args.max_rows
     )
+    # A refusal (out of scope, or SQL not allowed) is an expected failure: exit 2 (bad input), JSON or not.
+    code = 2 if result.refused or result.scope_exceeded else 0
     if args.json:
         _print_json(result.as_dict())
-        return 0
+        return code
     if result.interpretation:
         print("Understood: " + "; ".join(result.interpretation))
     if result.sql_display:
@@ -114,7 +118,7 @@ def _ask_portfolio(args: argparse.Namespace) -> int:
         print()
     print(result.answer)
     _footer(result)
-    return 0 if not result.refused else 2
+    return code
 
 
 def _draft_args(p: argparse.ArgumentParser) -> None:

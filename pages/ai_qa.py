@@ -34,7 +34,16 @@ def choose_account() -> str | None:
         chosen = st.selectbox("Matching accounts", list(labels), format_func=labels.get)
         st.query_params["customer_id"] = chosen
         return chosen
-    return linked or None
+    if not linked:
+        return None
+    # Opened from a Customer 360: say which account the questions are about.
+    found = cache.search_customers(data_dir, viewer, linked)
+    match = found[found["customer_id"] == linked] if not found.empty else found
+    if match.empty:
+        return linked  # the engine answers "not in your book" (the same for a missing account)
+    row = match.iloc[0]
+    st.markdown(f"Asking about **{ai.inert(str(row['name']))}** · {ai.inert(str(row['plan_tier']))} · `{linked}`")
+    return linked
 
 
 def show_error(exc: RadarError) -> None:
@@ -64,12 +73,12 @@ with portfolio_tab:
     answer = ai.recall(("portfolio",))
     if answer is not None:
         if answer.refused or answer.scope_exceeded:
-            st.warning(answer.refusal_reason or answer.answer, icon=":material/block:")
+            st.warning(ai.inert(answer.refusal_reason or answer.answer), icon=":material/block:")
         else:
             ai.text(answer.answer)
-            if answer.interpretation:
-                st.caption("Understood as: " + "; ".join(answer.interpretation))
-            st.dataframe(answer.table, hide_index=True)
+            if len(answer.interpretation) > 1:
+                st.caption(ai.inert("; ".join(answer.interpretation[1:])))
+            ai.portfolio_table(answer.table)
             if answer.truncated:
                 st.caption(f"Showing the first {fmt.count(len(answer.table))} rows.")
             st.download_button(
@@ -93,10 +102,10 @@ with customer_tab:
         history = ai.recall(history_key) or []
         for turn in history:
             with st.chat_message("user"):
-                st.markdown(turn.question)
+                st.markdown(ai.inert(turn.question))
             with st.chat_message("assistant", avatar=":material/radar:"):
                 if turn.scope_exceeded:
-                    st.warning(turn.answer, icon=":material/block:")
+                    st.warning(ai.inert(turn.answer), icon=":material/block:")
                 else:
                     ai.text(turn.answer)
                 ai.provenance(turn)

@@ -46,7 +46,8 @@ def test_customer_360_writes_a_checked_summary(data, steady_navigation):
     assert data["mine"]["name"] in text
     captions = [c.value for c in at.caption]
     assert DISCLAIMER in captions
-    assert any("offline writer" in c and "confidence" in c for c in captions)
+    assert any("built-in template (no AI model)" in c and "confidence 0.90" in c for c in captions)
+    assert not any("confidence 1.00" in c for c in captions)  # a template never claims full confidence
 
 
 def test_ask_about_an_account_answers_and_refuses(data, steady_navigation):
@@ -79,3 +80,41 @@ def test_a_csm_gets_no_ai_on_another_book(data, steady_navigation):
     at.button(key="ask_account").click().run()
     assert "not in your book" in at.error[0].value
     assert data["theirs"]["name"] not in " ".join(m.value for m in at.markdown)
+
+
+# -- issue 12 items 4 and 18 ------------------------------------------------------------
+def test_ask_ai_opened_from_customer_360_names_the_account(data, steady_navigation):
+    at = _open("csm", "ai_qa", {"customer_id": data["mine"]["customer_id"]})
+    text = " ".join(m.value for m in at.markdown)
+    assert "Asking about" in text and data["mine"]["name"].split()[0] in text
+
+
+def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data, steady_navigation):
+    from components import ai
+
+    at = _open("executive", "ai_qa", {})
+    box = next(t for t in at.text_input if t.label == "Question")
+    box.input("Top 5 accounts by revenue at risk")
+    at.button(key="ask_portfolio").click().run()
+    assert not at.exception and not at.error
+    frame = at.dataframe[0].value
+    assert "revenue_at_risk" in frame.columns  # the data stays raw (and the CSV with it)
+    config = ai.portfolio_column_config(frame)
+    assert config["revenue_at_risk"]["label"] == "ARR at risk"
+    assert config["revenue_at_risk"]["type_config"]["format"] == "dollar"
+    assert config["churn_probability"]["type_config"]["format"] == "percent"
+    assert config["name"]["label"] == "Account" and config["csm_owner"]["label"] == "Owner (CSM)"
+    answer = " ".join(m.value for m in at.markdown)
+    assert "I read this as" in answer
+
+
+def test_markdown_in_ai_text_is_never_live():
+    from components import ai
+
+    body = "Subject: ![x](//evil.example/beacon.png) see [here](https://evil.example/a) <img src=x>"
+    shown = ai.inert(body)
+    import re
+
+    assert not re.search(r"(?<!\\)[\[\]()<>!]", shown)  # every markup character is escaped
+    assert "\\!\\[x\\]\\(//evil.example/beacon.png\\)" in shown
+    assert "https\\://" in shown

@@ -399,3 +399,34 @@ def test_hostile_queries_are_bounded(ai_data_dir, monkeypatch):
     # The hostile question of the issue, end to end: refused, nothing built.
     answer = ask_portfolio(wh, "SELECT repeat(name, 200000) FROM portfolio", SYSTEM, client=None)
     assert (answer.refused or answer.scope_exceeded) and answer.table.empty
+
+
+# -- issue 12 item 9: the prompt lists only what the viewer may see; CLI refusals exit 2 --
+def test_a_csm_prompt_lists_no_other_csm(ai_data_dir, fake_groq):
+    from engine.llm import GroqClient, LlmSettings
+
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    owners = [r[0] for r in wh.rows("SELECT DISTINCT csm_owner FROM customers WHERE csm_owner IS NOT NULL")]
+    client = GroqClient(LlmSettings(api_key="t", model="m", base_url=fake_groq.base_url, max_retries=0))
+    fake_groq.queue(fake_groq.Reply("-- I read this as: my accounts\n```sql\nSELECT name FROM portfolio\n```"))
+    ask_portfolio(wh, "Top 3 accounts by MRR", EMMA, client=client)
+    prompt = fake_groq.completion_requests[-1].prompt
+    assert "emma.rossi" in prompt
+    assert not [o for o in owners if o != "emma.rossi" and o in prompt]
+    fake_groq.queue(fake_groq.Reply("-- I read this as: all\n```sql\nSELECT name FROM portfolio\n```"))
+    ask_portfolio(wh, "Top 3 accounts by MRR", SYSTEM, client=client)
+    assert all(o in fake_groq.completion_requests[-1].prompt for o in owners)  # an analyst may see them all
+
+
+def test_cli_ask_portfolio_refusal_exits_2_and_still_prints_json(ai_data_dir, capsys):
+    import json
+
+    from engine import cli
+
+    base = ["--data-dir", str(ai_data_dir)]
+    assert cli.main([*base, "ask-portfolio", "Which customers have the highest NPS?", "--json"]) == 2
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["scope_exceeded"] is True and payload["rows"] == []
+    assert cli.main([*base, "ask-portfolio", "What is the weather in Paris?"]) == 2
+    capsys.readouterr()
+    assert cli.main([*base, "ask-portfolio", "top 3 accounts by revenue at risk", "--json"]) == 0

@@ -30,20 +30,32 @@ RULES = (
 )
 
 
-def _clean_untrusted(text: str | None) -> str:
-    text = re.sub(r"[<>]", " ", text or "")
+def _clean_untrusted(text: str | None, limit: int = SUBJECT_CHARS) -> str:
+    """Free text (written by customers or loaded from their systems) made safe to put in a
+    prompt: no angle brackets (it cannot open or close a tag such as </facts>), no markdown
+    link/image syntax, one line, at most `limit` characters."""
+    text = re.sub(r"[<>\[\]`]", " ", str(text) if text is not None else "")
+    text = re.sub(r"!\(", " (", text)
     text = re.sub(r"\s+", " ", text).strip()
-    return text[:SUBJECT_CHARS]
+    return text[:limit]
+
+
+def clean(text: str | None, limit: int = 80) -> str:
+    """`_clean_untrusted` for the short free-text fields of the facts (names, labels)."""
+    return _clean_untrusted(text, limit)
 
 
 def facts_block(f: FactSheet) -> str:
     """The customer's facts as labelled lines, figures pre-formatted the way texts should quote them."""
+    # Every free-text field (names, labels, the model's action text, topics) goes through the
+    # same cleaner as ticket subjects: a name holding "</facts>" cannot end the block.
     lines = [
-        f"customer: {f.name}",
+        f"customer: {clean(f.name)}",
         f"data as of: {fmt.day(f.as_of)}",
-        f"plan: {f.plan_tier}; industry: {f.industry or 'unknown'}; region: {f.region or 'unknown'}; "
-        f"seats: {fmt.count(f.seats)}; billing: {f.billing_cycle or 'unknown'}",
-        f"owner (CSM): {f.csm_owner or 'unassigned'}; GTM stage: {f.gtm_stage or 'unknown'}; status: {f.status}",
+        f"plan: {clean(f.plan_tier)}; industry: {clean(f.industry) or 'unknown'}; region: "
+        f"{clean(f.region) or 'unknown'}; seats: {fmt.count(f.seats)}; billing: {clean(f.billing_cycle) or 'unknown'}",
+        f"owner (CSM): {clean(f.csm_owner) or 'unassigned'}; GTM stage: {clean(f.gtm_stage) or 'unknown'}; "
+        f"status: {clean(f.status)}",
         f"customer since: {fmt.day(f.signup_date)} ({fmt.count(f.tenure_days)} days, {f.tenure_years} years)",
     ]
     if f.churn_date:
@@ -57,10 +69,10 @@ def facts_block(f: FactSheet) -> str:
     else:
         lines += [
             f"churn probability (next 90 days): {fmt.pct(p.churn_probability)} "
-            f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}); risk tier: {p.risk_tier}; "
+            f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}); risk tier: {clean(p.risk_tier)}; "
             f"risk score: {p.risk_score if p.risk_score is None else f'{p.risk_score:.2f}'}",
             f"ARR at risk (churn probability x ARR): {fmt.money(p.arr_at_risk)}",
-            f"model recommendation: {p.recommended_action or 'none'}",
+            f"model recommendation: {clean(p.recommended_action, 400) or 'none'}",
         ]
     lines.append(
         f"risk components: usage decay {f.usage.usage_decay_score:.2f}; compliance gap score "
@@ -71,7 +83,7 @@ def facts_block(f: FactSheet) -> str:
         lines.append("top drivers of the churn score (strongest first; + raises risk, - lowers risk):")
         for d in f.drivers:
             sign = "+" if (d.get("shap_impact") or 0) > 0 else "-"
-            lines.append(f"  {sign} {fmt.reason_text(d)}")
+            lines.append(f"  {sign} {clean(fmt.reason_text(d), 300)}")
     u = f.usage
     change = (
         ""
@@ -96,18 +108,18 @@ def facts_block(f: FactSheet) -> str:
     lines.append(
         f"support: {fmt.plural(t.open_tickets, 'open ticket')} ({t.open_high_priority} high-priority); "
         f"{fmt.plural(t.tickets_90d, 'ticket')} in the last 90 days ({t.high_priority_90d} high-priority); {csat}; "
-        f"open ticket topics: {', '.join(t.open_topics) or 'none'}"
+        f"open ticket topics: {', '.join(clean(x) for x in t.open_topics) or 'none'}"
     )
     for ticket in t.recent:
         lines.append(
-            f"  ticket {ticket.ticket_id}: opened {fmt.day(ticket.opened_on)}, {ticket.priority} priority, "
-            f"topic {ticket.topic or 'n/a'}, {ticket.status} (subject in the untrusted block)"
+            f"  ticket {clean(ticket.ticket_id)}: opened {fmt.day(ticket.opened_on)}, {clean(ticket.priority)} priority, "
+            f"topic {clean(ticket.topic) or 'n/a'}, {clean(ticket.status)} (subject in the untrusted block)"
         )
     if f.opportunities:
         lines.append("opportunities:")
         for o in f.opportunities:
             lines.append(
-                f"  {o.opportunity_type}, {o.stage}{' (open)' if o.is_open else ''}, {fmt.money(o.amount)}, "
+                f"  {clean(o.opportunity_type)}, {clean(o.stage)}{' (open)' if o.is_open else ''}, {fmt.money(o.amount)}, "
                 f"closes {fmt.day(o.close_date)}"
             )
         lines.append(f"open pipeline: {fmt.money(f.open_pipeline)}")
@@ -117,7 +129,7 @@ def facts_block(f: FactSheet) -> str:
 
 
 def untrusted_block(f: FactSheet) -> str:
-    subjects = [f"{t.ticket_id}: {_clean_untrusted(t.subject)}" for t in f.tickets.recent if t.subject]
+    subjects = [f"{clean(t.ticket_id)}: {_clean_untrusted(t.subject)}" for t in f.tickets.recent if t.subject]
     body = "\n".join(subjects) if subjects else "(none)"
     return f"Recent ticket subjects:\n<{UNTRUSTED_TAG}>\n{body}\n</{UNTRUSTED_TAG}>"
 
@@ -174,7 +186,7 @@ def draft_messages(f: FactSheet, goal: str, channel: str, tone: str, length: str
         "dates and counts from the facts.",
         f,
         f"Draft {CHANNEL_RULES[channel]}. Goal: {goal.replace('_', ' ')}. Tone: {tone}. {LENGTH_RULES[length]} "
-        f"Sign as {fmt.owner_name(f.csm_owner)}.",
+        f"Sign as {clean(fmt.owner_name(f.csm_owner))}.",
     )
 
 
