@@ -430,3 +430,12 @@ def test_cli_ask_portfolio_refusal_exits_2_and_still_prints_json(ai_data_dir, ca
     assert cli.main([*base, "ask-portfolio", "What is the weather in Paris?"]) == 2
     capsys.readouterr()
     assert cli.main([*base, "ask-portfolio", "top 3 accounts by revenue at risk", "--json"]) == 0
+
+
+def test_the_private_connection_keeps_column_types(ai_data_dir):
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    days = run_portfolio_sql(
+        wh, "SELECT count(*) AS n FROM portfolio WHERE renewal_date BETWEEN as_of AND as_of + 90", SYSTEM
+    ).table
+    truth = run_portfolio_sql(wh, "SELECT count(*) AS n FROM portfolio WHERE days_to_renewal BETWEEN 0 AND 90", SYSTEM)
+    assert int(days.iloc[0]["n"]) == int(truth.table.iloc[0]["n"]) > 0

@@ -415,7 +415,8 @@ def run_portfolio_sql(
     with wh.cursor() as cur:
         cur.execute("BEGIN TRANSACTION READ ONLY")
         try:
-            portfolio = cur.execute(body, [as_of, *owner_params]).df()
+            # Arrow keeps the column types (DATE stays DATE, so `as_of + 90` works as on the warehouse).
+            portfolio = cur.sql(body, params=[as_of, *owner_params]).to_arrow_table()
         finally:
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
