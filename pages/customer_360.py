@@ -142,8 +142,10 @@ with usage_col.container(border=True):
         help="Change versus the 30 days before",
     )
     m[1].metric("Usage decay", f"{v['usage_decay_score']:.2f}", help="max(0, 1 − last 30 days / previous 30 days)")
-    m[2].metric(
-        "Last active", f"{v['days_since_last_event']} days ago" if v["days_since_last_event"] is not None else "never"
+    m[2].metric(  # a bare number: "12 days ago" was cut off in a third of this half-width box at 1280 px
+        "Days since used",
+        fmt.count(v["days_since_last_event"]) if v["days_since_last_event"] is not None else "never",
+        help="Days since the account's last product event",
     )
     if c360.usage_weekly.empty:
         st.caption("No product usage recorded in the last 180 days.")

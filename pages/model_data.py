@@ -99,12 +99,12 @@ cards = [
         f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
     ),
     kpi.Kpi(
-        "Out-of-sample realised AUC",
+        "Realised AUC",
         f"{headline['auc']:.3f}"
         if (headline := realised.headline if realised is not None else None) is not None and pd.notna(headline["auc"])
         else fmt.MISSING,
-        help="AUC of the predictions made on the newest scoring date after the model's last labelled snapshot, "
-        "once its 90 days have passed. In-sample dates are never headlined.",
+        help="Out-of-sample AUC: how well the predictions made on the newest scoring date after the model's last "
+        "labelled snapshot ranked who churned, once its 90 days have passed. In-sample dates are never headlined.",
     ),
 ]
 kpi.kpi_row(cards)
