@@ -21,7 +21,7 @@ MODEL_COLORS = {
 MODEL_LABELS = {
     "auto": "Automatic choice",
     "ets": "Exponential smoothing",
-    "lightgbm": "LightGBM (lags + calendar)",
+    "lightgbm": "Machine learning (recent months + calendar)",
     "seasonal_naive": "Seasonal naive",
     "moving_average": "Moving average",
     "naive": "Naive (last value)",
@@ -123,7 +123,8 @@ def backtest_bars(summary: pd.DataFrame, winner: str, metric: str = "mase", heig
         )
     )
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title=f"{metric.upper()} (lower is better)", gridcolor="#E2E8F0")
+    title = "Error vs seasonal naive (MASE)" if metric == "mase" else metric.upper()
+    fig.update_xaxes(title=f"{title}, lower is better", gridcolor="#E2E8F0")
     return _layout(fig, height)
 
 

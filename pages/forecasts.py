@@ -105,7 +105,7 @@ def winner_sentence(metrics: pd.DataFrame, winner: str) -> str:
     """How much better the winner is than the runner-up and than seasonal naive, in MASE."""
     ranked = metrics.sort_values("mase")
     best = float(ranked.iloc[0]["mase"])
-    parts = [f"**{charts.model_label(winner)}** wins with MASE {best:.3f}"]
+    parts = [f"**{charts.model_label(winner)}** wins with the smallest error on past data ({best:.3f})"]
     for other in (ranked.iloc[1]["model"] if len(ranked) > 1 else None, "seasonal_naive"):
         if other is None or other == winner:
             continue
@@ -116,7 +116,7 @@ def winner_sentence(metrics: pd.DataFrame, winner: str) -> str:
             parts.append(
                 f"within 1 % of {name} ({value:.3f})" if gain < 0.01 else f"{gain:.0%} lower than {name} ({value:.3f})"
             )
-    return ", ".join(dict.fromkeys(parts)) + ". MASE below 1 beats a seasonal naive forecast made inside the sample."
+    return ", ".join(dict.fromkeys(parts)) + ". Below 1 beats simply repeating last season's values."
 
 
 def highlight_winner(frame: pd.DataFrame, winner: str):
@@ -145,7 +145,11 @@ def backtest_section(history: pd.DataFrame, name: str, uid: str, info, horizon: 
         f"({', '.join(f'{pd.Timestamp(c):%b %d, %Y}' for c in cutoffs)}), using only the data up to that date, "
         f"and forecast the next {horizon} {PERIODS[info.frequency]}."
     )
-    st.markdown(winner_sentence(metrics, winner))
+    st.markdown(
+        winner_sentence(metrics, winner),
+        help="The error is the MASE (mean absolute scaled error): the forecast's average miss divided by the "
+        "average miss of a seasonal naive forecast made inside the sample.",
+    )
     left, right = st.columns([1, 1.3], gap="medium")
     with left.container(border=True):
         st.markdown("#### Error by model")

@@ -41,7 +41,7 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app, steady_navigatio
     assert not at.error
     text = _texts(at)
     assert "The automatic choice is **" in text
-    assert "wins with MASE" in text
+    assert "wins with the smallest error" in text
     assert len(at.get("plotly_chart")) >= 4  # forecast, backtest bars, folds, outlook
     labels = [d.label for d in at.get("download_button")]
     assert {"Forecast (CSV)", "Backtest metrics (CSV)", "Outlook (CSV)"} <= set(labels)
@@ -70,7 +70,7 @@ def test_switching_series_and_models(scored_app, steady_navigation):
 def test_executive_reads_forecasts(scored_app, steady_navigation):
     at = _open("executive")
     assert not at.error
-    assert "wins with MASE" in _texts(at)
+    assert "wins with the smallest error" in _texts(at)
 
 
 def test_the_page_itself_refuses_a_csm(scored_app):
@@ -85,5 +85,5 @@ def test_the_page_itself_refuses_a_csm(scored_app):
 def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch, steady_navigation):
     monkeypatch.setenv("RADAR_DATA_DIR", str(data_dir_copy))
     at = _open("analyst")
-    assert "wins with MASE" in _texts(at)  # series forecasts need no model
+    assert "wins with the smallest error" in _texts(at)  # series forecasts need no model
     assert any("needs scores" in w.value for w in at.warning)
