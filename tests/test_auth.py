@@ -4,6 +4,7 @@ AppTest cannot see (the re-authentication cookie across a refresh, deep links, l
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth, nav
 from engine import cli, users
+from engine import warehouse as warehouse_module
 from engine.access import PAGE_ROLES, ROLES
 from engine.errors import BadInputError, NotFoundError
 from engine.warehouse import get_warehouse
@@ -1060,3 +1063,104 @@ def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady
         shown.append(([e.value for e in at.error], [t.value for t in at.title], [m.value for m in at.markdown]))
     assert shown[0] == shown[1]
     assert theirs not in str(shown[0])
+
+
+@contextlib.contextmanager
+def _fresh_server(data_dir: Path, log_path: Path):
+    """`streamlit run app.py` on a free port, started just now (no session has run yet)."""
+    port = _free_port()
+    env = dict(os.environ, RADAR_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                APP,
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def _chromium():
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium (make browser installs Debian's)")
+    return playwright, chromium
+
+
+@pytest.mark.browser
+def test_browser_ten_simultaneous_deep_links_right_after_a_restart_stay_logged_in(demo_dir, tmp_path):
+    """The first requests of a fresh server run pages under Streamlit's old `pages/` handling;
+    every one of them must still go through the login (here: a valid cookie), none may say
+    "Please log in"."""
+    playwright, chromium = _chromium()
+    token, _ = users.issue_login_token(users.auth_settings(demo_dir), "admin")
+    account = _other_books_account(demo_dir, "admin")  # any account: an admin sees them all
+    warehouse_module.close_all()  # the server opens the warehouse itself
+    link = f"customer_360?customer_id={account}"  # a page with heavy imports: the widest window
+    with _fresh_server(demo_dir, tmp_path / "streamlit.log") as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        pages = []
+        for _ in range(10):
+            context = browser.new_context()
+            context.add_cookies([{"name": users.COOKIE_NAME, "value": token, "url": base}])
+            pages.append(context.new_page())
+        for page in pages:  # all ten load at once
+            page.goto(f"{base}/{link}", wait_until="commit")
+        outcomes = []
+        for page in pages:
+            page.set_default_timeout(90_000)
+            page.locator("text=admin · Admin").or_(page.locator("text=Please log in")).or_(
+                page.get_by_role("textbox", name="Username")
+            ).first.wait_for()
+            page.wait_for_timeout(300)
+            logged_in = page.get_by_text("admin · Admin").count() == 1
+            refused = page.get_by_text("Please log in").count() > 0
+            outcomes.append((logged_in, refused, page.url))
+        browser.close()
+    assert outcomes == [(True, False, f"{base}/{link}")] * 10
+
+
+@pytest.mark.browser
+def test_browser_malformed_cookies_show_the_login_form_without_details(demo_dir, tmp_path):
+    playwright, chromium = _chromium()
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=demo_dir)
+    tokens = {k: v for k, v in _malformed_tokens(users.auth_settings(demo_dir)).items() if k != "huge"}
+    with _fresh_server(demo_dir, tmp_path / "streamlit.log") as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        for name, token in tokens.items():
+            context = browser.new_context()
+            context.add_cookies([{"name": users.COOKIE_NAME, "value": token, "url": base}])
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/customer_360?customer_id=x")
+            page.get_by_role("textbox", name="Username").wait_for()
+            page.wait_for_timeout(500)
+            text = page.inner_text("body")
+            assert "Traceback" not in text and ".py" not in text and "Error" not in text, name
+            context.close()
+        browser.close()

@@ -217,3 +217,51 @@ def test_deep_link_survives_login(app_url, browser):
         _shot(page, "failed-refresh")
         raise
     context.close()
+
+
+def test_nothing_of_the_admin_is_shown_to_the_csm_who_logs_in_next(app_url, browser):
+    """Issue 12: AI answers survived a logout and were shown to the next user of the tab."""
+    url, accounts = app_url
+    owner, other = accounts["owner"], accounts["other"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    forms = page.locator('[data-testid="stForm"]')
+    chat = page.locator('[data-testid="stChatMessage"]')
+    tables = page.locator('[data-testid="stDataFrame"]')
+    account_question = "Why is this account at risk right now?"
+    portfolio_question = "Which accounts have churn above 20 %?"
+
+    # The admin asks about another CSM's account and about the whole portfolio.
+    _log_in(page, url, "admin", users.DEMO_PASSWORDS["admin"], path=f"ai_qa?customer_id={other}")
+    page.get_by_role("heading", name="Ask AI").wait_for(timeout=30_000)
+    page.get_by_role("textbox", name="Your question").fill(account_question)
+    forms.filter(has=page.get_by_role("textbox", name="Your question")).get_by_role("button", name="Ask").click()
+    chat.nth(1).wait_for(timeout=60_000)
+    _settle(page)
+    page.get_by_role("tab", name="Ask about the portfolio").click()
+    page.get_by_role("textbox", name="Question", exact=True).fill(portfolio_question)
+    forms.filter(has=page.get_by_role("textbox", name="Question", exact=True)).get_by_role("button", name="Ask").click()
+    tables.first.wait_for(timeout=60_000)
+    _settle(page)
+    assert chat.count() >= 2 and tables.count() >= 1
+    _shot(page, "5-admin-ask-ai")
+
+    # Log out in the same tab (same Streamlit session, same link); a CSM logs in right there.
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
+    page.wait_for_function("name => !document.cookie.includes(name)", arg=users.COOKIE_NAME, timeout=30_000)
+    _settle(page)
+    assert chat.count() == 0 and tables.count() == 0
+    assert page.url == f"{url}/ai_qa?customer_id={other}"
+    _log_in(page, url, owner, users.DEMO_PASSWORDS["csm"], navigate=False)
+    page.get_by_text(f"{owner} · Customer success manager").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Ask AI").wait_for(timeout=30_000)
+    _settle(page)
+    page.get_by_role("tab", name="Ask about the portfolio").click()
+    _settle(page)
+    _shot(page, "6-csm-after-admin-logout")
+    assert chat.count() == 0  # no chat about another CSM's account
+    assert tables.count() == 0  # no portfolio table with every owner's accounts
+    body = page.content()
+    assert account_question not in body and portfolio_question not in body
+    context.close()
