@@ -38,21 +38,38 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     return path
 
 
+# What the app keeps in the data dir (tightened when found looser): the warehouse and its WAL,
+# the app-state DB and its journals, the auth file and its lock, and the model artifacts.
+RUNTIME_FILES = ("warehouse.duckdb*", "state.db*", "auth.yaml*")
+RUNTIME_FOLDERS = ("models",)
+
+
 def _make_private(path: Path) -> None:
     with _private_lock:
         os.umask(PRIVATE_UMASK)
         if path in _private_done:
             return
         _private_done.add(path)
-        for item in [path, *path.rglob("*")]:
-            try:
-                mode = item.lstat().st_mode
-                if stat.S_ISLNK(mode) or item.stat().st_uid != os.getuid():
-                    continue
-                if mode & 0o077:
-                    item.chmod(stat.S_IMODE(mode) & 0o700)
-            except OSError:  # a file removed meanwhile, or one we may not change: leave it
-                continue
+        items = [path]
+        for pattern in RUNTIME_FILES:
+            items += path.glob(pattern)
+        for folder in RUNTIME_FOLDERS:
+            if (path / folder).is_dir():
+                items += [path / folder, *(path / folder).rglob("*")]
+        for item in items:
+            _owner_only(item)
+
+
+def _owner_only(item: Path) -> None:
+    """Drop group/other access from a file or folder we own (never a shared folder such as /tmp)."""
+    try:
+        info = item.lstat()
+        if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+            return
+        if info.st_mode & 0o077:
+            item.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+    except OSError:  # removed meanwhile, or not ours to change: leave it
+        return
 
 
 def warehouse_path(directory: str | os.PathLike | None = None) -> Path:

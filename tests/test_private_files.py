@@ -120,3 +120,15 @@ def test_an_existing_data_dir_is_tightened_on_first_use(tmp_path, permissive_pro
     assert _mode(data / "auth.yaml") == 0o644
     assert config.data_dir(data) == data.resolve()
     assert _not_private(data) == []
+
+
+def test_only_the_apps_own_files_are_touched(tmp_path, permissive_process):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # a shared folder such as /tmp used as the data dir
+    (shared / "someone_elses.txt").write_text("x")
+    (shared / "warehouse.duckdb").write_bytes(b"x")
+    config.data_dir(shared)
+    assert _mode(shared) == 0o1777  # never lock others out of a shared folder
+    assert _mode(shared / "someone_elses.txt") == 0o644
+    assert _mode(shared / "warehouse.duckdb") == 0o600
