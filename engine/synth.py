@@ -30,6 +30,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from engine import config
 from engine.errors import BadInputError
 from engine.warehouse import TABLES, Warehouse
 
@@ -761,6 +762,11 @@ def generate(
     end = end or date.today()
     if end < date(2000, 1, 1):
         raise BadInputError(f"--end {end} is too early; use a date after 2000-01-01.")
+    if end > config.latest_date():
+        raise BadInputError(
+            f"--end {end} is in the future: the data would record days that have not happened, and every "
+            f"reader ignores dates after {config.latest_date()}. Use today or an earlier date."
+        )
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     say("simulating account health and churn")

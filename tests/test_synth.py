@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -129,6 +129,9 @@ def test_bad_arguments_are_refused(tmp_path):
     wh = warehouse.get_warehouse(tmp_path)
     with pytest.raises(BadInputError, match="at least 1"):
         synth.generate(wh, customers=0)
+    with pytest.raises(BadInputError, match="is in the future"):
+        synth.generate(wh, customers=10, end=date.today() + timedelta(days=30))
+    assert wh.is_empty()
 
 
 # -- a data end inside a month (issue 12, item 11) ------------------------------------------------
