@@ -37,6 +37,9 @@ def _users_args(p: argparse.ArgumentParser) -> None:
     password.add_argument("username")
     _password_arg(password)
 
+    logout = subs.add_parser("logout", help="end every session and login cookie of a user (e.g. a copied cookie)")
+    logout.add_argument("username")
+
     role = subs.add_parser("set-role", help="give a user another role")
     role.add_argument("username")
     role.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
@@ -63,7 +66,7 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-@command("users", "manage who can sign in to the app: add, list, remove, set-password, set-role", _users_args)
+@command("users", "manage who can sign in to the app: add, list, remove, set-password, set-role, logout", _users_args)
 def _users(args: argparse.Namespace) -> int:
     action = args.users_command
     if action == "list":
@@ -94,7 +97,12 @@ def _users(args: argparse.Namespace) -> int:
     if action == "set-password":
         users.get_user(args.username, args.data_dir)  # unknown user: say so before asking for a password
         users.set_password(args.username, _read_password(args), args.data_dir)
-        print(f"Password changed for {args.username}.")
+        print(f"Password changed for {args.username}. Their open sessions and login cookies have ended.")
+        return 0
+    if action == "logout":
+        users.get_user(args.username, args.data_dir)  # unknown user: say so
+        users.end_sessions(args.username, args.data_dir)
+        print(f"Logged {args.username} out everywhere: every login cookie issued so far no longer works.")
         return 0
     user = users.set_role(args.username, args.role, args.data_dir)
     print(f"{user.username} is now {user.role}.")

@@ -835,6 +835,16 @@ def test_login_tokens_stop_working_after_logout_password_change_and_removal(data
     assert users.username_from_token(users.auth_settings(data), other) == "root"  # others unaffected
 
 
+def test_cli_logout_ends_every_cookie_of_a_user(data, capsys):
+    users.add_user("root", GOOD_PASSWORD, "admin", data_dir=data)
+    token, _ = users.issue_login_token(users.auth_settings(data), "root")
+    assert _cli(data, "logout", "root") == 0
+    assert "out everywhere" in capsys.readouterr().out
+    assert users.username_from_token(users.auth_settings(data), token) is None
+    assert _cli(data, "logout", "nobody") == 2
+    assert "No user 'nobody'" in capsys.readouterr().err
+
+
 def _forged(settings, claims: dict, key: str | None = None, algorithm: str = "HS256", **headers) -> str:
     import jwt
 
