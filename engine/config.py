@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import threading
@@ -24,6 +25,12 @@ _private_done: set[Path] = set()
 _private_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=256)
+def _resolved(raw: str, cwd: str) -> Path:
+    """An absolute data dir path; cached, since every page run asks for it several times."""
+    return Path(cwd, raw).expanduser().resolve() if not raw.startswith("~") else Path(raw).expanduser().resolve()
+
+
 def data_dir(override: str | os.PathLike | None = None) -> Path:
     """The runtime data folder: `override`, else RADAR_DATA_DIR, else ./data.
 
@@ -32,7 +39,7 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     folders 0700), and an existing data dir is tightened once per process.
     """
     raw = override or os.environ.get("RADAR_DATA_DIR") or "data"
-    path = Path(raw).expanduser().resolve()
+    path = _resolved(str(raw), os.getcwd())
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     _make_private(path)
     return path

@@ -44,7 +44,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("events_per_seat_30d", "Events per seat (30 days)"),
     Feature("usage_decay_score", "Usage decay"),
     Feature("usage_trend", "Usage trend (last 30 vs 60-90 days ago)"),
-    Feature("active_users_30d", "Daily active users (30-day average)"),
+    Feature("active_users_30d", "Daily active users (4-week average)"),
     Feature("seat_utilization", "Seat utilisation"),
     Feature("active_users_change", "Change in daily active users"),
     Feature("days_since_last_event", "Days since last activity"),
@@ -121,8 +121,10 @@ daily_users AS (
 ),
 users AS (
     SELECT du.customer_id,
-        sum(users) FILTER (WHERE date > p.d - 30) / 30.0 AS dau30,
-        sum(users) FILTER (WHERE date <= p.d - 30 AND date > p.d - 60) / 30.0 AS dau_prev30
+        -- Whole weeks (28 days): two 30-day windows hold different numbers of weekend
+        -- days, which reads as a 10 % swing in active users on a perfectly steady account.
+        sum(users) FILTER (WHERE date > p.d - 28) / 28.0 AS dau30,
+        sum(users) FILTER (WHERE date <= p.d - 28 AND date > p.d - 56) / 28.0 AS dau_prev30
     FROM daily_users du, p GROUP BY 1
 ),
 usage AS (
