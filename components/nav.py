@@ -15,6 +15,7 @@ import streamlit as st
 from engine.access import PAGE_ROLES, Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
+HOME_URL_PATH = "home"
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,24 @@ def navigation(viewer: Viewer):
         st.error(f"No page is available to the {viewer.role} role yet. Ask an admin.", icon=":material/block:")
         st.stop()
     sections: dict[str, list[st.Page]] = {}
-    for i, page in enumerate(allowed):
-        sections.setdefault(page.section, []).append(_st_page(page, default=i == 0))
+    for page in allowed:
+        sections.setdefault(page.section, []).append(_st_page(page))
+    first = next(iter(sections.values()))
+    first.insert(0, _home(first[0]))
     return st.navigation(sections, position="sidebar")
+
+
+def _home(landing: st.Page) -> st.Page:
+    """The hidden page at "/" that forwards to the role's first page.
+
+    Streamlit serves its default page at "/" only, so were the first real page the default,
+    its own link (/overview, shared or bookmarked) would answer "Page not found".
+    """
+
+    def forward() -> None:
+        st.switch_page(landing)
+
+    return st.Page(forward, title=landing.title, url_path=HOME_URL_PATH, default=True, visibility="hidden")
 
 
 def navigation_before_login():
@@ -75,4 +91,5 @@ def navigation_before_login():
 
     Nothing runs: the caller shows the login form instead of the page.
     """
-    return st.navigation([_st_page(p) for p in available_pages()], position="hidden")
+    pages = [_st_page(p) for p in available_pages()]
+    return st.navigation([_home(pages[0]), *pages], position="hidden")

@@ -499,7 +499,7 @@ def _pending(wh: Warehouse, end: date | None) -> pd.DataFrame:
 # -- at a glance -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrustCheck:
-    """One line of "can the model be trusted today": ok / watch / act and why."""
+    """One line of "can the model be trusted today": ok / watch / act (or pending: not judged yet) and why."""
 
     check: str
     status: str
@@ -550,7 +550,8 @@ def trust_checks(
     if realised is not None:
         last = realised.headline  # out-of-sample only: in-sample accuracy flatters the model
         if last is None:
-            checks.append(TrustCheck("Realised vs predicted", "watch", realised.headline_note()))
+            # Not a warning: no model can be judged on outcomes that have not happened yet.
+            checks.append(TrustCheck("Realised vs predicted", "pending", realised.headline_note()))
         else:
             gap = abs(float(last["predicted_rate"]) - float(last["realised_rate"]))
             auc_now = last["auc"]

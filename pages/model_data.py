@@ -13,7 +13,12 @@ from engine.errors import RadarError
 
 FLASH = "model_data_flash"
 JOB = "model_data_job"
-STATUS_ICONS = {"ok": ":material/check_circle:", "watch": ":material/visibility:", "act": ":material/error:"}
+STATUS_ICONS = {
+    "ok": ":material/check_circle:",
+    "pending": ":material/hourglass_empty:",
+    "watch": ":material/visibility:",
+    "act": ":material/error:",
+}
 NO_BAR = {"displayModeBar": False}
 
 viewer = auth.require_viewer("model_data")

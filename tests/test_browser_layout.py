@@ -24,7 +24,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # (role, username, page path, text that shows when the page has drawn, KPI cards expected at least)
 VISITS = {
     "executive": (
-        ("", "Top 10 accounts by ARR at risk", 10),
+        ("overview", "Top 10 accounts by ARR at risk", 10),  # its own link, not only "/"
         ("risk_board", "scored accounts in the portfolio", 4),
         ("customer_360?customer_id={mine}", "Recommended action", 0),
         ("forecasts", "Churn-adjusted MRR outlook", 4),
@@ -91,6 +91,8 @@ def test_headline_numbers_are_never_cut_off(app_url, browser, width):  # noqa: F
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "layout-failed.png"))
                 raise
+            if page.get_by_text("Page not found").count():  # Streamlit's answer to an unknown URL
+                problems.append(f"{width} {role} /{path}: Page not found")
             _check(page, f"{width} {role} {path.split('?')[0] or 'overview'}", minimum, problems)
         if role == "analyst":  # run a plan: six result cards (cost, ROI, ARR lost ...)
             page.goto(f"{url}/scenarios")

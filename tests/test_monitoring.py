@@ -204,3 +204,21 @@ def test_cli_drift_and_monitor(scored_copy, capsys):
     assert "Score drift: PSI" in capsys.readouterr().out
     assert cli.main(["--data-dir", str(scored_copy), "drift", "--version", "churn-v404"]) == 2
     assert "No model version 'churn-v404'" in capsys.readouterr().err
+
+
+def test_no_out_of_sample_result_yet_is_pending_not_a_warning():
+    """A fresh install cannot have judged outcomes yet: that is not something to watch."""
+
+    class NotYetJudged:
+        headline = None
+
+        def headline_note(self) -> str:
+            return "No out-of-sample result yet."
+
+    entry = registry.ModelVersion.__new__(registry.ModelVersion)
+    object.__setattr__(entry, "metrics", {"auc": 0.9})
+    object.__setattr__(entry, "data_window", {"valid_from": "2026-01-31", "valid_to": "2026-03-31"})
+    checks = monitoring.trust_checks(entry, True, None, NotYetJudged())
+    realised = [c for c in checks if c.check == "Realised vs predicted"]
+    assert [c.status for c in realised] == ["pending"]
+    assert all(c.status == "ok" for c in checks if c.check != "Realised vs predicted")
