@@ -8,7 +8,11 @@ or a dropped socket counts as an error. Target (issue 12): at 25 sessions, p95 <
 the risk board and Customer 360, 0 errors.
 
     PYTHONPATH=. .venv/bin/python bench/load.py [--sessions 25] [--requests 6] [--think 1.0]
-        [--data-dir DIR] [--servers 1] [--pages risk_board customer_360]
+        [--stagger 0] [--data-dir DIR] [--servers 1] [--pages risk_board customer_360]
+
+By default all sessions click in lockstep (the worst case: 25 people opening 25 different
+accounts in the same instant); --stagger S spreads their arrival over S seconds and varies
+think times by +-50 %, closer to a team at work.
 
 Without --data-dir a demo warehouse is built in a temp folder (about 20 s). With
 --servers K, K app processes serve on consecutive ports and sessions are spread over
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -104,8 +109,12 @@ async def one_run(ws, page: str, query: str, timeout: float) -> tuple[float, str
             return time.perf_counter() - started, error
 
 
-async def person(port: int, cookie: str, plan: list[tuple[str, str]], think: float, timings: Timings) -> None:
+async def person(
+    port: int, cookie: str, plan: list[tuple[str, str]], think: float, timings: Timings, start: float = 0.0
+) -> None:
     url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    rng = random.Random(start)
+    await asyncio.sleep(start)
     try:
         async with websockets.connect(
             url, subprotocols=["streamlit"], additional_headers={"Cookie": cookie}, max_size=None
@@ -118,7 +127,7 @@ async def person(port: int, cookie: str, plan: list[tuple[str, str]], think: flo
                     timings.by_page.setdefault(page, []).append(seconds)
                 else:
                     timings.by_page.setdefault(f"{page} (first open)", []).append(seconds)
-                await asyncio.sleep(think)
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5) if start else think)
     except Exception as exc:  # a dropped socket or a timeout is an error of the server under load
         timings.errors.append(f"{type(exc).__name__}: {exc}")
 
@@ -154,12 +163,16 @@ def sessions_plan(data_dir: Path, pages: list[str], requests: int) -> list[tuple
     return people
 
 
-async def run_load(ports: list[int], people, sessions: int, think: float) -> tuple[Timings, float]:
+async def run_load(
+    ports: list[int], people, sessions: int, think: float, stagger: float = 0.0
+) -> tuple[Timings, float]:
+    """Every session at once (stagger 0: all click in lockstep, the worst case), or sessions
+    arriving over `stagger` seconds with think times varying +-50 %, as people do."""
     timings = Timings()
     started = time.perf_counter()
     await asyncio.gather(
         *(
-            person(ports[i % len(ports)], cookie, plan, think, timings)
+            person(ports[i % len(ports)], cookie, plan, think, timings, stagger * i / max(1, sessions))
             for i, (cookie, plan) in enumerate(people[:sessions])
         )
     )
@@ -171,6 +184,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=25)
     parser.add_argument("--requests", type=int, default=6, help="page runs per session (first one logs in)")
     parser.add_argument("--think", type=float, default=1.0, help="seconds between a person's clicks")
+    parser.add_argument(
+        "--stagger", type=float, default=0.0, help="spread session starts over this many seconds (0: lockstep)"
+    )
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--pages", nargs="+", default=["risk_board", "customer_360"])
@@ -188,7 +204,7 @@ def main() -> None:
         try:
             # Warm each server once (first import of the page modules, cache fill), as after a deploy.
             asyncio.run(run_load(ports, people[: len(ports)], len(ports), 0))
-            timings, wall = asyncio.run(run_load(ports, people, args.sessions, args.think))
+            timings, wall = asyncio.run(run_load(ports, people, args.sessions, args.think, args.stagger))
         finally:
             for proc in servers:
                 proc.terminate()
@@ -197,6 +213,7 @@ def main() -> None:
 
     print(
         f"{args.sessions} sessions x {args.requests} runs, think {args.think:.1f} s, "
+        f"{'lockstep' if not args.stagger else f'arriving over {args.stagger:.0f} s'}, "
         f"{args.servers} server process(es), {os.cpu_count()} cores, wall {wall:.1f} s"
     )
     for page, values in sorted(timings.by_page.items()):

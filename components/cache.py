@@ -8,11 +8,15 @@ page, which shows it with `st.error`, and the next run tries again.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from components import charts
 from engine import board, config, customer, health, outlook, portfolio
 from engine import forecast as fc
 from engine import series as business
@@ -28,12 +32,11 @@ def current_data_dir() -> str:
 
 
 def _still_open(wh: Warehouse) -> bool:
-    """False once something closed the connection (engine.warehouse.close_all, a reopen)."""
-    try:
-        wh.scalar("SELECT 1")
-    except Exception:  # a closed duckdb connection raises its own error type here
-        return False
-    return True
+    """False once something closed the connection (engine.warehouse.close_all, a reopen).
+
+    Streamlit asks on every access, several times a run: a flag, not a query.
+    """
+    return not wh.closed
 
 
 @st.cache_resource(show_spinner=False, validate=_still_open)
@@ -85,7 +88,17 @@ def readiness(data_dir: str) -> health.Readiness:
     return health.model_readiness(warehouse(data_dir), data_dir)
 
 
+SCORES_STAMP_TTL_SECONDS = 5
+
+
 def scores_stamp(data_dir: str) -> str:
+    """The latest scoring time and the number of scores: results keyed on it refresh after a run."""
+    return _scores_stamp(data_dir, int(time.monotonic() // SCORES_STAMP_TTL_SECONDS))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _scores_stamp(data_dir: str, _window: int) -> str:
+    # Asked on every run of every page: read at most once per few seconds per process.
     latest, rows = warehouse(data_dir).rows("SELECT max(scored_at), count(*) FROM predictions")[0]
     return f"{latest}|{rows}"
 
@@ -106,6 +119,28 @@ def board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
 def customer_360(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str) -> customer.Customer360:
     return customer.customer_360(warehouse(data_dir), _viewer(who), customer_id)
+
+
+@dataclass(frozen=True)
+class CustomerCharts:
+    drivers: go.Figure | None
+    usage: go.Figure | None
+    mrr: go.Figure | None
+
+
+@st.cache_resource(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def customer_charts(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str) -> CustomerCharts:
+    """Customer 360's figures, built once per account and scoring run and shared read-only.
+
+    Building plotly figures is a third of a warm Customer 360 run; st.plotly_chart only reads
+    them. Same key as `customer_360`, so the viewer's scope applies unchanged.
+    """
+    c360 = customer_360(data_dir, who, customer_id, stamp)
+    return CustomerCharts(
+        drivers=charts.shap_bars(c360.drivers) if c360.drivers else None,
+        usage=None if c360.usage_weekly.empty else charts.usage_area(c360.usage_weekly),
+        mrr=None if c360.mrr_history.empty else charts.mrr_steps(c360.mrr_history),
+    )
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)

@@ -10,6 +10,7 @@ contract_end_date) are not read; the renewal date and GTM stage at D are re-deri
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -283,11 +284,20 @@ ORDER BY c.customer_id
 """  # noqa: S608 - the expression is engine-written; values are bound
 
 
+# One account (Customer 360, the AI fact sheet): the same query with the account's id as a
+# plain filter on every table, which DuckDB pushes into the scans (about twice as fast as
+# the `who IS NULL OR ...` form, which it must evaluate row by row).
+_FEATURES_SQL_ONE = re.sub(
+    r"\(p\.who IS NULL OR (\w+\.customer_id) = p\.who\)", r"\1 = $2", _FEATURES_SQL_RENEWAL
+).replace("CAST(? AS DATE)", "CAST($1 AS DATE)").replace("CAST(? AS VARCHAR)", "CAST($2 AS VARCHAR)")
+
+
 def features_as_of(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
     """One row per customer active at `as_of` (or just `customer_id`): customer_id, as_of
     and every FEATURES column. Only rows dated on or before `as_of` are read.
     """
-    frame = wh.df(_FEATURES_SQL_RENEWAL, [as_of, customer_id])
+    sql = _FEATURES_SQL_RENEWAL if customer_id is None else _FEATURES_SQL_ONE
+    frame = wh.df(sql, [as_of, customer_id])
     for name in CATEGORICAL:
         frame[name] = frame[name].astype("str")
     return frame

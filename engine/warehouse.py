@@ -245,6 +245,9 @@ class Warehouse:
 
     def close(self) -> None:
         self._con.close()
+        self.closed = True
+
+    closed = False  # set by close(): lets callers that keep a warehouse know it is gone, without a query
 
 
 def latest_schema_version() -> int:

@@ -40,8 +40,10 @@ def pick_account() -> None:
 if not customer_id:
     pick_account()
 
+stamp = cache.scores_stamp(data_dir)
+
 try:
-    c360 = cache.customer_360(data_dir, cache.viewer_key(viewer), customer_id, cache.scores_stamp(data_dir))
+    c360 = cache.customer_360(data_dir, cache.viewer_key(viewer), customer_id, stamp)
 except NotInBookError as exc:
     st.title("Customer 360")
     st.error(str(exc), icon=":material/lock:")
@@ -58,6 +60,7 @@ except RadarError as exc:
     st.stop()
 
 p, pred = c360.profile, c360.prediction
+figures = cache.customer_charts(data_dir, cache.viewer_key(viewer), customer_id, stamp)
 st.title(plain(p["name"]))
 st.caption(
     f"{plain(p['customer_id'])} · {plain(str(p['plan_tier']).capitalize())} plan · "
@@ -123,7 +126,7 @@ if pred is not None and ready.ready:
         st.info(plain(pred["recommended_action"]), icon=":material/task_alt:")
         st.markdown("#### Why: the drivers behind the score")
         if c360.drivers:
-            st.plotly_chart(charts.shap_bars(c360.drivers), config={"displayModeBar": False})
+            st.plotly_chart(figures.drivers, config={"displayModeBar": False})
             for d in c360.drivers:
                 arrow = ":red[▲]" if d["shap_impact"] > 0 else ":green[▼]"
                 st.markdown(f"{arrow} {plain(d['reason'])}")
@@ -150,7 +153,7 @@ with usage_col.container(border=True):
     if c360.usage_weekly.empty:
         st.caption("No product usage recorded in the last 180 days.")
     else:
-        st.plotly_chart(charts.usage_area(c360.usage_weekly), config={"displayModeBar": False})
+        st.plotly_chart(figures.usage, config={"displayModeBar": False})
 with support_col.container(border=True):
     s = c360.support
     st.markdown("#### Support health")
@@ -191,7 +194,7 @@ with mrr_col.container(border=True):
     if c360.mrr_history.empty:
         st.caption("No MRR recorded.")
     else:
-        st.plotly_chart(charts.mrr_steps(c360.mrr_history), config={"displayModeBar": False})
+        st.plotly_chart(figures.mrr, config={"displayModeBar": False})
 with opp_col.container(border=True):
     st.markdown("#### Opportunities")
     if c360.opportunities.empty:
@@ -219,7 +222,7 @@ with st.container(border=True):
         format_func={"csm": "For the CSM (tactical)", "executive": "For an executive (revenue)"}.get,
         key="ai_audience",
     )
-    key = ("summary", c360.customer_id, audience, cache.scores_stamp(data_dir))
+    key = ("summary", c360.customer_id, audience, stamp)
     if st.button("Write summary", icon=":material/auto_awesome:", key="ai_summary_button"):
         try:
             ai.remember(key, cache.ai_summary(data_dir, viewer, c360.customer_id, audience or "csm"))
