@@ -19,9 +19,7 @@ from components import auth, nav
 # 240 px (Streamlit's default is wider) so KPI cards and the board's columns fit at 1280 px.
 ICON = Path(__file__).resolve().parent / "static" / "radar.png"
 SIDEBAR_WIDTH = 240
-st.set_page_config(
-    page_title="Customer Radar", page_icon=str(ICON), layout="wide", initial_sidebar_state=SIDEBAR_WIDTH
-)
+st.set_page_config(page_title="Customer Radar", page_icon=str(ICON), layout="wide", initial_sidebar_state=SIDEBAR_WIDTH)
 
 
 def secrets_to_env() -> None:

@@ -126,8 +126,8 @@ EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E"
 
 def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
     """Horizontal bars per driver: how many percentage points of 90-day churn probability
-    each reason adds (red) or removes (green) for this account. Actionable reasons are
-    marked "· act"; the strongest reason is on top and hover shows the plain-language reason.
+    each reason adds (red) or removes (green) for this account. Reasons a CSM can act on
+    are marked with a leading "✦ " (the axis title says so); the strongest reason is on top and hover shows the plain-language reason.
 
     Drivers stored before `impact_pp` existed fall back to the raw SHAP value and say so
     on the axis ("model log-odds").
@@ -141,7 +141,7 @@ def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
 
     def name(d: dict) -> str:
         label = d.get("label") or d["feature"].replace("_", " ")
-        return f"{label} · act" if d.get("actionable") else label
+        return f"✦ {label}" if d.get("actionable") else label
 
     unit = "pp" if in_points else "log-odds"
     fig = go.Figure(
@@ -156,9 +156,9 @@ def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
     )
     _layout(fig, height or max(220, 34 * len(rows) + 60))
     title = (
-        "change in 90-day churn risk, percentage points (← lowers · raises →)"
+        "change in 90-day churn risk, percentage points · ✦ you can act on it"
         if in_points
-        else "model log-odds, not percentage points (← lowers · raises →)"
+        else "model log-odds, not percentage points · ✦ you can act on it"
     )
     fig.update_xaxes(title_text=title, zeroline=True, zerolinecolor="#94A3B8", ticksuffix=" pp" if in_points else "")
     fig.update_yaxes(showgrid=False)

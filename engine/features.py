@@ -287,9 +287,11 @@ ORDER BY c.customer_id
 # One account (Customer 360, the AI fact sheet): the same query with the account's id as a
 # plain filter on every table, which DuckDB pushes into the scans (about twice as fast as
 # the `who IS NULL OR ...` form, which it must evaluate row by row).
-_FEATURES_SQL_ONE = re.sub(
-    r"\(p\.who IS NULL OR (\w+\.customer_id) = p\.who\)", r"\1 = $2", _FEATURES_SQL_RENEWAL
-).replace("CAST(? AS DATE)", "CAST($1 AS DATE)").replace("CAST(? AS VARCHAR)", "CAST($2 AS VARCHAR)")
+_FEATURES_SQL_ONE = (
+    re.sub(r"\(p\.who IS NULL OR (\w+\.customer_id) = p\.who\)", r"\1 = $2", _FEATURES_SQL_RENEWAL)
+    .replace("CAST(? AS DATE)", "CAST($1 AS DATE)")
+    .replace("CAST(? AS VARCHAR)", "CAST($2 AS VARCHAR)")
+)
 
 
 def features_as_of(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:

@@ -56,9 +56,7 @@ if dates_warning:
 
 
 def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
-    st.download_button(
-        label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
-    )
+    st.download_button(label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:")
 
 
 def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:

@@ -18,9 +18,7 @@ from components import auth
 from components.markdown import plain
 from engine import board, scenarios, store, warehouse
 from engine.access import Viewer
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+from tests.test_account_pages import _page as _open
 
 HOSTILE = "Evil ![x](//beacon.example/b.png) [click](https://evil.example/login) :red[boom] $x$"
 # What must never reach a markdown element unescaped.
@@ -76,19 +74,6 @@ def _markdown_payloads(at: AppTest) -> list[str]:
 
     walk(at._tree)
     return found
-
-
-def _open(data: Path, role: str, page: str, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
-    at = AppTest.from_file(APP, default_timeout=90)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
-    at.run()
-    at.switch_page(f"pages/{page}.py")
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _assert_inert(at: AppTest) -> None:
