@@ -142,7 +142,7 @@ def reason(feature: str, value, impact: float) -> str:
         "usage_trend": lambda: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
         "seat_utilization": lambda: f"{_pct(v)} of seats are active on an average day",
         "active_users_change": lambda: (
-            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last 4 weeks"
+            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
         ),
         "days_since_last_event": lambda: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
         "events_last_30d": lambda: f"{v:,.0f} product events in the last 30 days",

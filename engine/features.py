@@ -45,7 +45,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("events_per_seat_30d", "Events per seat (30 days)"),
     Feature("usage_decay_score", "Usage decay"),
     Feature("usage_trend", "Usage trend (last 30 vs 60-90 days ago)"),
-    Feature("active_users_30d", "Daily active users (4-week average)"),
+    Feature("active_users_30d", "Daily active users (four-week average)"),
     Feature("seat_utilization", "Seat utilisation"),
     Feature("active_users_change", "Change in daily active users"),
     Feature("days_since_last_event", "Days since last activity"),
