@@ -851,7 +851,6 @@ def generate(
 # `generate` records, in the same transaction as the data, that this warehouse is synthetic and a
 # fingerprint of its customer ids. Demo logins (engine.users.create_demo_users) are made only for
 # such a warehouse: loaded customer data (a real install) has no marker or another fingerprint.
-_ORIGIN_TABLE = "dataset_origin"
 _CUSTOMER_FINGERPRINT_SQL = (
     "SELECT count(*), md5(coalesce(string_agg(customer_id, ',' ORDER BY customer_id), '')) FROM customers"
 )
@@ -859,23 +858,23 @@ _CUSTOMER_FINGERPRINT_SQL = (
 
 def _mark_generated(cur, seed: int, customers: int) -> None:
     cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {_ORIGIN_TABLE} ("
+        "CREATE TABLE IF NOT EXISTS dataset_origin ("
         "origin VARCHAR NOT NULL, seed BIGINT, customers BIGINT, fingerprint VARCHAR, created_at TIMESTAMP)"
     )
-    cur.execute(f"DELETE FROM {_ORIGIN_TABLE}")  # noqa: S608 - a fixed name
+    cur.execute("DELETE FROM dataset_origin")
     count, digest = cur.execute(_CUSTOMER_FINGERPRINT_SQL).fetchall()[0]
     cur.execute(
-        f"INSERT INTO {_ORIGIN_TABLE} VALUES ('generated', ?, ?, ?, now())",  # noqa: S608 - a fixed name
+        "INSERT INTO dataset_origin VALUES ('generated', ?, ?, ?, now())",
         [seed, customers, f"{count}:{digest}"],
     )
 
 
 def is_generated(warehouse: Warehouse) -> bool:
     """True when the warehouse holds exactly the customers `generate` wrote (a demo install)."""
-    exists = warehouse.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [_ORIGIN_TABLE])
+    exists = warehouse.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", ["dataset_origin"])
     if not exists:
         return False
-    marks = warehouse.rows(f"SELECT fingerprint FROM {_ORIGIN_TABLE} WHERE origin = 'generated'")  # noqa: S608
+    marks = warehouse.rows("SELECT fingerprint FROM dataset_origin WHERE origin = 'generated'")
     if len(marks) != 1:
         return False
     count, digest = warehouse.rows(_CUSTOMER_FINGERPRINT_SQL)[0]
