@@ -98,11 +98,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     as_of = health.data_as_of(wh)
     profile = _profile(wh, customer_id, as_of)
     prediction, drivers = _prediction(wh, customer_id)
-    frame = feats.features_as_of(wh, as_of, customer_id)
-    components = {}
-    if not frame.empty:
-        c = risk.risk_components(frame).iloc[0]
-        components = {k: float(c[k]) for k in ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")}
+    components = _components(wh, customer_id, as_of, prediction)
     notes = []
     if prediction is None:
         notes.append(
@@ -191,6 +187,22 @@ def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> 
     return found["renewal_date"].iloc[0] if len(found) else None
 
 
+def _components(wh: Warehouse, customer_id: str, as_of: date | None, prediction: dict | None) -> dict:
+    """The risk score's components: those stored with the score, so the parts add up to the
+    score shown; for older scores (or none), computed from today's features."""
+    if (
+        prediction is not None
+        and prediction.get("components")
+        and len(prediction["components"]) == len(risk.COMPONENTS)
+    ):
+        return dict(prediction["components"])
+    frame = feats.features_as_of(wh, as_of, customer_id)
+    if frame.empty:
+        return {}
+    c = risk.risk_components(frame).iloc[0]
+    return {k: float(c[k]) for k in risk.COMPONENTS}
+
+
 def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict]]:
     rows = wh.df(
         "SELECT * FROM predictions WHERE customer_id = ? ORDER BY as_of DESC, scored_at DESC LIMIT 1", [customer_id]
@@ -209,6 +221,8 @@ def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict
         "as_of": pd.Timestamp(r["as_of"]).date(),
         "scored_at": pd.Timestamp(r["scored_at"]).to_pydatetime(),
         "revenue_at_risk": float(r["churn_probability"]) * float(r["mrr"] or 0) * 12 if pd.notna(r["mrr"]) else None,
+        # The parts behind this risk_score, as scored (None for scores written before they were kept).
+        "components": {k: float(r[k]) for k in risk.COMPONENTS if k in r and pd.notna(r[k])} or None,
     }
     drivers = json.loads(r["drivers"]) if isinstance(r["drivers"], str) and r["drivers"] else []
     for d in drivers:

@@ -77,6 +77,10 @@ def risk_tier(probability: np.ndarray | float) -> np.ndarray:
     return np.array(TIERS, dtype=object)[np.searchsorted(TIER_CUTS, p, side="right")]
 
 
+# The risk score's parts, stored with each prediction (the contract's `components`).
+COMPONENTS = ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")
+
+
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:
     """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1)."""
     usage = frame["usage_decay_score"].fillna(0).clip(0, 1)

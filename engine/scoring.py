@@ -66,6 +66,7 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
             "ci_low": pred.ci_low,
             "ci_high": pred.ci_high,
             "risk_score": components["risk_score"].to_numpy(),
+            **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
             "risk_tier": tiers,
             "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
             "recommended_action": actions,
@@ -109,9 +110,11 @@ def score(
         cur.register("_scored", scored)
         cur.execute(
             "INSERT INTO predictions (customer_id, as_of, model_version, churn_probability, ci_low, ci_high, "
-            "risk_score, risk_tier, drivers, recommended_action, scored_at, mrr, days_to_renewal, top_driver) "
+            "risk_score, risk_tier, drivers, recommended_action, scored_at, mrr, days_to_renewal, top_driver, "
+            "usage_decay_score, compliance_gap_score, vendor_risk_flags) "
             "SELECT customer_id, as_of, model_version, churn_probability, ci_low, ci_high, risk_score, risk_tier, "
-            "drivers, recommended_action, scored_at, mrr, days_to_renewal::INTEGER, top_driver FROM _scored"
+            "drivers, recommended_action, scored_at, mrr, days_to_renewal::INTEGER, top_driver, "
+            "usage_decay_score, compliance_gap_score, vendor_risk_flags FROM _scored"
         )
         cur.unregister("_scored")
     say(1.0, f"wrote {len(scored):,} predictions")

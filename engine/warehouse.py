@@ -111,6 +111,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE predictions ADD COLUMN top_driver VARCHAR",
         ],
     ),
+    (
+        3,
+        "the risk score's components stored with each prediction (Customer 360 shows the ones behind the score)",
+        [
+            "ALTER TABLE predictions ADD COLUMN usage_decay_score DOUBLE",
+            "ALTER TABLE predictions ADD COLUMN compliance_gap_score DOUBLE",
+            "ALTER TABLE predictions ADD COLUMN vendor_risk_flags DOUBLE",
+        ],
+    ),
 ]
 
 # Tables in the data model, in load order (parents first).

@@ -1,0 +1,44 @@
+"""The risk score's components are stored with each score, and Customer 360 shows those."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import customer, risk, warehouse
+from engine import features as feats
+from engine.access import Viewer
+
+EXEC = Viewer("exec", "executive")
+
+
+def test_scores_keep_their_components_and_customer_360_shows_them(scored_copy, monkeypatch):
+    wh = warehouse.get_warehouse(scored_copy)
+    stored = wh.df(
+        "SELECT customer_id, risk_score, usage_decay_score, compliance_gap_score, vendor_risk_flags "
+        "FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) ORDER BY risk_score DESC LIMIT 5"
+    )
+    assert len(stored) == 5 and stored[list(risk.COMPONENTS)].notna().all().all()
+    # The parts add up to the stored score by the one formula.
+    assert risk.risk_components(stored)["risk_score"].tolist() == pytest.approx(stored["risk_score"].tolist(), abs=1e-4)
+
+    def no_recompute(*_args, **_kwargs):
+        raise AssertionError("Customer 360 recomputed features although the score keeps its components")
+
+    monkeypatch.setattr(feats, "features_as_of", no_recompute)
+    for row in stored.itertuples():
+        c360 = customer.customer_360(wh, EXEC, row.customer_id)
+        assert c360.components == pytest.approx({k: getattr(row, k) for k in risk.COMPONENTS})
+
+
+def test_scores_written_before_components_were_kept_still_show_them(scored_copy):
+    wh = warehouse.get_warehouse(scored_copy)
+    customer_id = wh.scalar(
+        "SELECT customer_id FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
+        "ORDER BY risk_score DESC LIMIT 1"
+    )
+    with wh.transaction() as cur:
+        cur.execute(
+            "UPDATE predictions SET usage_decay_score = NULL, compliance_gap_score = NULL, vendor_risk_flags = NULL"
+        )
+    c360 = customer.customer_360(wh, EXEC, customer_id)
+    assert set(c360.components) == set(risk.COMPONENTS)
