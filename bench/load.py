@@ -15,8 +15,8 @@ accounts in the same instant); --stagger S spreads their arrival over S seconds 
 think times by +-50 %, closer to a team at work.
 
 Without --data-dir a demo warehouse is built in a temp folder (about 20 s). With
---servers K, K app processes serve on consecutive ports and sessions are spread over
-them round-robin, as a load balancer with sticky sessions would.
+--servers K, K read-only app replicas (RADAR_READ_ONLY=1) serve the same warehouse and
+sessions are spread over them round-robin, as a load balancer with sticky sessions would.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, read_only: bool = False) -> subprocess.Popen:
     env = {**os.environ, "RADAR_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    if read_only:  # replicas share the warehouse read-only (DuckDB: many readers or one writer)
+        env["RADAR_READ_ONLY"] = "1"
     cmd = [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
     cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -200,7 +202,7 @@ def main() -> None:
             build_demo(data_dir)
         people = sessions_plan(data_dir, args.pages, args.requests)
         ports = [free_port() for _ in range(args.servers)]
-        servers = [start_server(data_dir, port) for port in ports]
+        servers = [start_server(data_dir, port, read_only=args.servers > 1) for port in ports]
         try:
             # Warm each server once (first import of the page modules, cache fill), as after a deploy.
             asyncio.run(run_load(ports, people[: len(ports)], len(ports), 0))

@@ -42,7 +42,7 @@ def _still_open(wh: Warehouse) -> bool:
 @st.cache_resource(show_spinner=False, validate=_still_open)
 def warehouse(data_dir: str) -> Warehouse:
     """The process-wide warehouse for `data_dir` (opened, and migrated, on first use)."""
-    return get_warehouse(data_dir)
+    return get_warehouse(data_dir, read_only=config.read_only())
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from components import cache
+from engine import config
+from engine.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
 
 
 def require_scores(data_dir: str) -> None:
@@ -21,3 +23,9 @@ def require_scores(data_dir: str) -> None:
     if not ready.ready:
         st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
         st.stop()
+
+
+def read_only_notice(viewer: Viewer) -> None:
+    """On a read-only replica, tell an admin why loading, retraining and promoting are off."""
+    if config.read_only() and viewer.role in ACTION_ROLES["load_data"]:
+        st.info(READ_ONLY_MESSAGE, icon=":material/lock:")

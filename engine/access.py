@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine import config
 from engine.errors import RadarError
 
 ROLES = ("csm", "executive", "analyst", "admin")
@@ -40,6 +41,15 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+# Actions that write the warehouse: a read-only replica (RADAR_READ_ONLY) allows none of them.
+WAREHOUSE_WRITES = frozenset({"retrain", "promote", "load_data"})
+READ_ONLY_MESSAGE = (
+    "This app process serves read-only (RADAR_READ_ONLY is set, as for replicas behind a load "
+    "balancer), so it cannot load data, retrain, promote or rescore. Stop the replicas and run "
+    "`.venv/bin/python -m engine ingest|train|promote|score`, or use an app started without it."
+)
+
+
 class AccessDenied(RadarError):
     """The viewer's role does not allow this page or action."""
 
@@ -63,6 +73,8 @@ class Viewer:
         return self.role in PAGE_ROLES.get(page, frozenset())
 
     def can(self, action: str) -> bool:
+        if action in WAREHOUSE_WRITES and config.read_only():
+            return False
         return self.role in ACTION_ROLES.get(action, frozenset())
 
     def require_page(self, page: str) -> None:
@@ -70,6 +82,8 @@ class Viewer:
             raise AccessDenied(f"Your role ({self.role}) cannot open this page. Ask an admin if you need access.")
 
     def require(self, action: str) -> None:
+        if action in WAREHOUSE_WRITES and config.read_only() and self.role in ACTION_ROLES.get(action, frozenset()):
+            raise AccessDenied(READ_ONLY_MESSAGE)
         if not self.can(action):
             raise AccessDenied(f"Your role ({self.role}) is not allowed to {action.replace('_', ' ')}.")
 

@@ -79,6 +79,19 @@ def _owner_only(item: Path) -> None:
         return
 
 
+READ_ONLY_ENV = "RADAR_READ_ONLY"
+
+
+def read_only() -> bool:
+    """RADAR_READ_ONLY=1: this app process only reads the warehouse (a serving replica).
+
+    DuckDB lets many processes open a file read-only, or one process read-write, so
+    replicas behind a load balancer each run read-only; loads, retrains and rescoring
+    then run from the command line while the replicas are stopped.
+    """
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def warehouse_path(directory: str | os.PathLike | None = None) -> Path:
     return data_dir(directory) / "warehouse.duckdb"
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components import auth, cache, ops
 from components import format as fmt
+from components.status import read_only_notice
 from engine import exports, ingest, retrain
 from engine.errors import RadarError
 from engine.ingest import IngestError
@@ -25,6 +26,7 @@ _ROW = re.compile(r"^row (\d+), (.*)$", re.DOTALL)
 
 viewer = auth.require_viewer("data")
 st.title("Data")
+read_only_notice(viewer)
 data_dir = cache.current_data_dir()
 
 flash = st.session_state.pop(FLASH, None)
@@ -146,7 +148,12 @@ def load_section(path: Path, source_name: str) -> None:
         else:
             st.info(report.summary(), icon=":material/fact_check:")
     if load.button(
-        "Load into the warehouse", icon=":material/upload:", type="primary", key="commit_file", width="stretch"
+        "Load into the warehouse",
+        icon=":material/upload:",
+        type="primary",
+        key="commit_file",
+        width="stretch",
+        disabled=not viewer.can("load_data"),
     ):
         try:
             viewer.require("load_data")
@@ -179,7 +186,7 @@ if st.button(
     "Refresh scores",
     icon=":material/refresh:",
     key="refresh_scores",
-    disabled=ready.status in ("no_model", "model_unavailable"),
+    disabled=ready.status in ("no_model", "model_unavailable") or not viewer.can("load_data"),
 ):
     try:
         with st.status("Scoring every active customer…", expanded=True) as status:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi, ops, ops_charts
 from components import format as fmt
+from components.status import read_only_notice
 from engine import exports, health, monitoring, quality, registry, retrain, training
 from engine.errors import RadarError
 
@@ -24,6 +25,7 @@ NO_BAR = {"displayModeBar": False}
 viewer = auth.require_viewer("model_data")
 is_admin = viewer.can("retrain")
 st.title("Model & data")
+read_only_notice(viewer)
 data_dir = cache.current_data_dir()
 
 flash = st.session_state.pop(FLASH, None)
