@@ -6,11 +6,10 @@ them from a button and keep the result in session state under `remember`/`recall
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 
+from components.markdown import inert
 from engine.llm import DISCLAIMER
 
 _STORE = "_radar_ai_results"
@@ -57,22 +56,6 @@ def provenance(result) -> None:
             for d in result.guardrail_details:
                 code = d.get("code") or d.get("flag") or ""
                 st.markdown(f"- **{inert(code)}**: {inert(str(d.get('detail') or d.get('message') or d))}")
-
-
-# Markdown (and HTML) syntax that could make the browser fetch or follow something, or
-# change what the text looks like: escaped so it shows as the characters it is.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$])")
-
-
-def inert(body: str) -> str:
-    """Text for st.markdown with every markdown/HTML construct shown literally: no live
-    link, image (a `![x](//host/beacon.png)` in a ticket subject is never fetched), HTML
-    or auto-link. Line breaks and '-' list items stay readable."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", body)
-    # Auto-links: a scheme or a bare www. would still become a link; break them.
-    escaped = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)", r"\1\\:", escaped)
-    escaped = re.sub(r"(?i)\bwww\.", "www\\.", escaped)
-    return escaped
 
 
 def text(body: str) -> None:

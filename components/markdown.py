@@ -4,15 +4,16 @@ Names, ticket subjects, industries and owners come from files a customer's syste
 Streamlit renders titles, captions, alerts, labels and markdown as GitHub-flavoured
 markdown: an image in a name (`![x](//host/beacon.png)`) makes every viewer's browser
 fetch that host, a link invites a click, `:red[...]` or `$...$` restyle the page. `plain()`
-escapes every character markdown gives a meaning to, so the text shows exactly as written.
+escapes every character markdown gives a meaning to, so a value (a name, an id, a tier)
+shows exactly as written, on one line. `inert()` does the same for longer text (AI answers,
+refusals, questions) while keeping its line breaks and list items readable.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
-MISSING = "—"
+from engine.formatting import MISSING, is_missing
 
 # Every ASCII punctuation character CommonMark lets a backslash escape that Streamlit's
 # markdown (GFM + directives + emoji shortcodes + KaTeX) could act on. `:` breaks
@@ -23,7 +24,23 @@ _LINE_BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029]+")
 
 def plain(text: object, missing: str = MISSING) -> str:
     """`text` as inert markdown on one line: shows as written, never as a link, image or style."""
-    if text is None or (isinstance(text, float) and math.isnan(text)) or type(text).__name__ == "NAType":
+    if is_missing(text):
         return missing
     one_line = _LINE_BREAKS.sub(" ", str(text)).strip()
     return _SPECIAL.sub(r"\\\1", one_line) if one_line else missing
+
+
+# Markdown (and HTML) syntax that could make the browser fetch or follow something, or
+# change what the text looks like: escaped so it shows as the characters it is.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$])")
+
+
+def inert(body: str) -> str:
+    """Text for st.markdown with every markdown/HTML construct shown literally: no live
+    link, image (a `![x](//host/beacon.png)` in a ticket subject is never fetched), HTML
+    or auto-link. Line breaks and '-' list items stay readable."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", body)
+    # Auto-links: a scheme or a bare www. would still become a link; break them.
+    escaped = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)", r"\1\\:", escaped)
+    escaped = re.sub(r"(?i)\bwww\.", "www\\.", escaped)
+    return escaped
