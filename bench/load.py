@@ -58,14 +58,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, read_only: bool = False) -> subprocess.Popen:
-    env = {**os.environ, "RADAR_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+def start_server(
+    data_dir: Path, port: int, read_only: bool = False, log=None, timeout: float = 90, drop_env: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """`streamlit run app.py` on `port` over `data_dir`, returned once it answers its health check.
+
+    The benchmark, the browser tests and the replica tests all start the app this way. `log`
+    is a file for the server's output (default: discarded); `drop_env` names variables the
+    server must not see (a real GROQ_API_KEY in a test run, say).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in drop_env}
+    env.update(RADAR_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
     if read_only:  # replicas share the warehouse read-only (DuckDB: many readers or one writer)
         env["RADAR_READ_ONLY"] = "1"
     cmd = [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
-    cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    out = log if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if log is not None else out)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
@@ -74,7 +84,7 @@ def start_server(data_dir: Path, port: int, read_only: bool = False) -> subproce
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise SystemExit(f"the app did not start on port {port}")
+    raise RuntimeError(f"the app did not start on port {port} within {timeout:.0f} s")
 
 
 def rerun_message(page: str, query: str) -> bytes:

@@ -9,12 +9,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +21,7 @@ import streamlit_authenticator as stauth
 import yaml
 from streamlit.testing.v1 import AppTest
 
+from bench import load
 from components import auth, nav
 from engine import cli, users
 from engine import warehouse as warehouse_module
@@ -625,76 +623,48 @@ def test_users_page_changes_a_role_resets_a_password_and_removes_with_confirmati
 
 
 # -- a real browser: refresh, deep link, logout --------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.browser
 def test_browser_login_survives_refresh_and_deep_links_and_logout_ends_it(demo_dir, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
         pytest.skip("no chromium (make browser installs Debian's)")
-    port = _free_port()
-    env = dict(os.environ, RADAR_DATA_DIR=str(demo_dir), PYTHONPATH=str(ROOT))
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            username = page.get_by_role("textbox", name="Username")
-            password = page.get_by_role("textbox", name="Password", exact=True)
+    with _fresh_server(demo_dir, tmp_path / "streamlit.log") as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        username = page.get_by_role("textbox", name="Username")
+        password = page.get_by_role("textbox", name="Password", exact=True)
 
-            # A deep link while logged out: the login form, then the linked page with its query.
-            page.goto(f"{base}/users?tab=roles")
-            username.fill("admin")
-            password.fill("demo-admin")
-            page.get_by_role("button", name="Log in").click()
-            page.get_by_text("admin · Admin").wait_for()
-            page.wait_for_function(
-                "name => document.cookie.includes(name)", arg=users.COOKIE_NAME
-            )  # the re-authentication cookie reached the browser
-            assert page.url == f"{base}/users?tab=roles"
-            page.get_by_role("heading", name="Users").wait_for()
+        # A deep link while logged out: the login form, then the linked page with its query.
+        page.goto(f"{base}/users?tab=roles")
+        username.fill("admin")
+        password.fill("demo-admin")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("admin · Admin").wait_for()
+        page.wait_for_function(
+            "name => document.cookie.includes(name)", arg=users.COOKIE_NAME
+        )  # the re-authentication cookie reached the browser
+        assert page.url == f"{base}/users?tab=roles"
+        page.get_by_role("heading", name="Users").wait_for()
 
-            # A refresh and another deep link keep the login (the cookie), with no login form.
-            page.reload()
-            page.get_by_role("heading", name="Users").wait_for()
-            assert page.get_by_role("button", name="Log in").count() == 0
-            page.goto(f"{base}/customer_360?customer_id=abc")
-            page.get_by_text("admin · Admin").wait_for()
-            assert page.url == f"{base}/customer_360?customer_id=abc"
+        # A refresh and another deep link keep the login (the cookie), with no login form.
+        page.reload()
+        page.get_by_role("heading", name="Users").wait_for()
+        assert page.get_by_role("button", name="Log in").count() == 0
+        page.goto(f"{base}/customer_360?customer_id=abc")
+        page.get_by_text("admin · Admin").wait_for()
+        assert page.url == f"{base}/customer_360?customer_id=abc"
 
-            # Logout ends it for good: the cookie is gone, a refresh shows the login form.
-            page.get_by_role("button", name="Log out").click()
-            page.get_by_text("You are logged out.").wait_for()
-            page.wait_for_function("name => !document.cookie.includes(name)", arg=users.COOKIE_NAME)
-            page.reload()
-            username.wait_for()
-            assert page.get_by_text("admin · Admin").count() == 0
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+        # Logout ends it for good: the cookie is gone, a refresh shows the login form.
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_text("You are logged out.").wait_for()
+        page.wait_for_function("name => !document.cookie.includes(name)", arg=users.COOKIE_NAME)
+        page.reload()
+        username.wait_for()
+        assert page.get_by_text("admin · Admin").count() == 0
+        browser.close()
 
 
 # == issue 12: security regressions ==============================================================
@@ -1078,36 +1048,10 @@ def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady
 @contextlib.contextmanager
 def _fresh_server(data_dir: Path, log_path: Path):
     """`streamlit run app.py` on a free port, started just now (no session has run yet)."""
-    port = _free_port()
-    env = dict(os.environ, RADAR_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
+    port = load.free_port()
     with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                APP,
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = load.start_server(data_dir, port, log=log)
         try:
-            for _ in range(300):
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.2)
             yield f"http://127.0.0.1:{port}"
         finally:
             server.terminate()

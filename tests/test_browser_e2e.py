@@ -8,17 +8,12 @@ in and reads the overview. Screenshots go to test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench import load
 from engine import users, warehouse
 
 pytestmark = pytest.mark.browser
@@ -29,12 +24,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(scored_dir, tmp_path_factory):
     data = tmp_path_factory.mktemp("e2e") / "data"
@@ -43,43 +32,14 @@ def app_url(scored_dir, tmp_path_factory):
     users.create_demo_users(wh, data)
     accounts = _accounts(wh)
     warehouse.close_all()  # the app process opens the warehouse itself (and holds its lock)
-    port = _free_port()
-    env = {**os.environ, "RADAR_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
-    env.pop("GROQ_API_KEY", None)
+    port = load.free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    try:
+        proc = load.start_server(data, port, log=log, drop_env=("GROQ_API_KEY",))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start within 90 s")
     yield url, accounts
     proc.terminate()
     proc.wait(timeout=20)

@@ -292,39 +292,18 @@ def _refusal(
 ) -> PortfolioAnswer:
     # The refusal is fixed text naming what is missing (it may name a metric the data lacks).
     report = GuardrailReport((), (), TEMPLATE_CONFIDENCE)
-    output = with_disclaimer(reason)
-    audit_id = audit.record(
-        data_dir or wh.path.parent,
+    return _recorded(
+        question,
+        with_disclaimer(reason),
+        report,
         viewer,
-        "portfolio",
-        customer_id=None,
-        provider=provider,
-        model=model,
-        facts_hash=_hash_of("", (), None),
-        flags=report.codes,
-        confidence=report.confidence_score,
+        wh,
+        data_dir,
+        provider,
+        model,
+        requests,
         scope_exceeded=True,
-        provider_requests=requests,
-        request={"question": question, "sql": None},
-        output=output,
-    )
-    return PortfolioAnswer(
-        question=question,
-        answer=output,
-        sql="",
-        sql_display="",
-        params=(),
-        table=pd.DataFrame(),
-        scope_exceeded=True,
-        refusal_reason=reason,
-        confidence_score=report.confidence_score,
-        guardrail_flags=tuple(report.codes),
-        guardrail_details=report.details,
-        generated_at=now_iso(),
-        model_used=model,
-        llm_provider=provider,
-        provider_requests=requests,
-        audit_id=audit_id,
+        reason=reason,
     )
 
 
@@ -427,8 +406,54 @@ def ask_portfolio(
         report = report.merged([("sql_refused", reason or "refused")])
     if provider == PROVIDER_OFFLINE:
         report = report.capped(TEMPLATE_CONFIDENCE)
-    output = with_disclaimer(text)
-    sql_text = sql or ""
+    return _recorded(
+        question,
+        with_disclaimer(text),
+        report,
+        viewer,
+        wh,
+        data_dir,
+        provider,
+        model,
+        requests,
+        sql=sql or "",
+        params=params,
+        as_of=as_of,
+        table=table,
+        truncated=truncated,
+        scope_exceeded=scope_exceeded,
+        refused=refused,
+        reason=reason,
+        interpretation=interpretation,
+        seconds=seconds,
+    )
+
+
+def _recorded(
+    question: str,
+    output: str,
+    report: GuardrailReport,
+    viewer: Viewer,
+    wh: Warehouse,
+    data_dir,
+    provider: str,
+    model: str,
+    requests: int,
+    *,
+    sql: str = "",
+    params=(),
+    as_of=None,
+    table: pd.DataFrame | None = None,
+    truncated: bool = False,
+    scope_exceeded: bool = False,
+    refused: bool = False,
+    reason: str | None = None,
+    interpretation: tuple[str, ...] = (),
+    seconds: float = 0.0,
+) -> PortfolioAnswer:
+    """Write the answer (or refusal) to the audit log and return it: every path ends here."""
+    table = pd.DataFrame() if table is None else table
+    sql_display = display_sql(sql, params) if sql else ""
     audit_id = audit.record(
         data_dir or wh.path.parent,
         viewer,
@@ -436,19 +461,19 @@ def ask_portfolio(
         customer_id=None,
         provider=provider,
         model=model,
-        facts_hash=_hash_of(sql_text, params, as_of),
+        facts_hash=_hash_of(sql, params, as_of),
         flags=report.codes,
         confidence=report.confidence_score,
         scope_exceeded=scope_exceeded,
         provider_requests=requests,
-        request={"question": question, "sql": display_sql(sql_text, params) if sql_text else None},
+        request={"question": question, "sql": sql_display or None},
         output=output,
     )
     return PortfolioAnswer(
         question=question,
         answer=output,
-        sql=sql_text,
-        sql_display=display_sql(sql_text, params) if sql_text else "",
+        sql=sql,
+        sql_display=sql_display,
         params=tuple(params),
         table=table,
         row_count=len(table),
