@@ -1,6 +1,6 @@
 """Customer Radar entry point: page config, secrets, login, role-based navigation. Nothing else.
 
-Run with `streamlit run app.py`. Who sees which page: engine/access.py (PAGE_ROLES); the
+Run with `streamlit run app.py`. Who sees which page: engine/core/access.py (PAGE_ROLES); the
 page table: components/nav.py; login and the page guard: components/auth.py.
 """
 

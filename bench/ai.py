@@ -25,9 +25,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engine import scoring, synth, training, warehouse
-from engine.access import SYSTEM
-from engine.llm import (
+from engine.ai import (
     GroqClient,
     LlmSettings,
     ask_customer,
@@ -38,9 +36,13 @@ from engine.llm import (
     summarize,
     validate_sql,
 )
-from engine.llm import actions as plan
-from engine.llm import guardrails as gr
-from engine.llm.facts import load_facts
+from engine.ai import actions as plan
+from engine.ai import guardrails as gr
+from engine.ai.facts import load_facts
+from engine.churn import scoring, training
+from engine.core.access import SYSTEM
+from engine.data import demo as synth
+from engine.data import warehouse
 from tests.fake_groq import FakeGroq, Reply
 
 QUESTIONS = ["why is the risk high", "what is the mrr", "when is the renewal", "open tickets?", "is usage down"]

@@ -22,8 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import scoring, synth, training, warehouse
-from engine.llm import GroqClient, LlmSettings
+from engine.ai import GroqClient, LlmSettings
+from engine.churn import scoring, training
+from engine.data import demo as synth
+from engine.data import warehouse
 from tests.fake_groq import FakeGroq, Reply
 from tests.portfolio_questions import QUESTIONS, evaluate, scripted_model, tally
 

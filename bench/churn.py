@@ -17,7 +17,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engine import evaluation, registry, scoring, synth, training, warehouse
+from engine.churn import evaluation, registry, scoring, training
+from engine.data import demo as synth
+from engine.data import warehouse
 
 END = date(2026, 6, 30)
 CUTOFF = date(2026, 3, 31)

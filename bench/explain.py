@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import shap
 
-from engine import features, registry, scoring, synth, training, warehouse
+from engine.churn import features, registry, scoring, training
+from engine.data import demo as synth
+from engine.data import warehouse
 
 
 def _best(fn, repeat: int = 5) -> float:

@@ -36,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without PYTHONPATH
 
-from engine import forecast as fc
+from engine.forecasting import auto as fc
 
 
 # -- real series -------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engine import synth, warehouse
+from engine.data import demo as synth
+from engine.data import warehouse
 
 
 def main() -> None:

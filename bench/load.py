@@ -39,8 +39,10 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from engine import board, users, warehouse
-from engine.access import Viewer
+from engine.accounts import board
+from engine.auth import users
+from engine.core.access import Viewer
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

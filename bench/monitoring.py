@@ -14,8 +14,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engine import data_health, monitoring, quality, scoring, synth, training, warehouse
-from engine.access import SYSTEM
+from engine.churn import monitoring, quality, scoring, training
+from engine.core.access import SYSTEM
+from engine.data import data_health, warehouse
+from engine.data import demo as synth
 
 
 def _best(fn, repeat: int):

@@ -19,8 +19,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engine import board, registry, scoring, synth, training, warehouse
-from engine.access import Viewer
+from engine.accounts import board
+from engine.churn import registry, scoring, training
+from engine.core.access import Viewer
+from engine.data import demo as synth
+from engine.data import warehouse
 
 END = date(2026, 6, 30)
 ROOT = Path(__file__).resolve().parents[1]

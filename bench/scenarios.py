@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import warehouse
+from engine.data import warehouse
 
 ALL_LEVERS = {
     "outreach": {"top_n": 500, "churn_reduction": 25.0, "cost_per_account": 300.0},
@@ -46,7 +46,7 @@ def timed(data: Path, repeat: int) -> None:
     import sklearn.linear_model  # noqa: F401
 
     from engine import scenarios
-    from engine.access import SYSTEM
+    from engine.core.access import SYSTEM
 
     plan = scenarios.plan_from_dict(ALL_LEVERS)
     wh = warehouse.get_warehouse(data, read_only=True)

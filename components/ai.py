@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from components.markdown import inert
-from engine.llm import DISCLAIMER
+from engine.ai import DISCLAIMER
 
 _STORE = "_radar_ai_results"
 
@@ -37,7 +37,7 @@ def provenance(result) -> None:
 
     Confidence is the automatic checks' estimate that the text states only what the data
     says and answers what was asked; a template's text is capped at 0.9 (it restates facts
-    in fixed sentences and cannot weigh them). See engine/llm/guardrails.py."""
+    in fixed sentences and cannot weigh them). See engine/ai/guardrails.py."""
     flags = ", ".join(result.guardrail_flags) or "none"
     st.caption(
         f"{writer_label(result)} · checks' confidence {result.confidence_score:.2f} · "

@@ -1,6 +1,6 @@
 """Login, the session's viewer, and the guard every page calls first.
 
-The users file keeps streamlit-authenticator 0.4's layout (engine/users.py), but the login
+The users file keeps streamlit-authenticator 0.4's layout (engine/auth/users.py), but the login
 itself is done here, because 0.4's own login cannot be made safe enough: it has no shared
 throttling, answers unknown usernames at once (a timing leak), trusts any cookie it can
 decode (no revocation) and raises on some malformed ones. So:
@@ -57,9 +57,10 @@ from typing import Any
 import extra_streamlit_components as stx
 import streamlit as st
 
-from engine import config, users
-from engine.access import ROLES, AccessDenied, Viewer
-from engine.errors import RadarError
+from engine.auth import users
+from engine.core import config
+from engine.core.access import ROLES, AccessDenied, Viewer
+from engine.core.errors import RadarError
 
 AUTH_STATUS = "authentication_status"
 USERNAME = "username"

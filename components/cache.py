@@ -17,11 +17,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import charts
-from engine import board, config, customer, health, outlook, portfolio
-from engine import forecast as fc
-from engine import series as business
-from engine.access import Viewer
-from engine.warehouse import Warehouse, get_warehouse
+from engine.accounts import board, customer
+from engine.core import config
+from engine.core.access import Viewer
+from engine.data import health
+from engine.data.warehouse import Warehouse, get_warehouse
+from engine.forecasting import auto as fc
+from engine.forecasting import series as business
+from engine.portfolio import kpis as portfolio
+from engine.portfolio import outlook
 
 RESULT_TTL_SECONDS = 300
 
@@ -32,7 +36,7 @@ def current_data_dir() -> str:
 
 
 def _still_open(wh: Warehouse) -> bool:
-    """False once something closed the connection (engine.warehouse.close_all, a reopen).
+    """False once something closed the connection (engine.data.warehouse.close_all, a reopen).
 
     Streamlit asks on every access, several times a run: a flag, not a query.
     """
@@ -183,25 +187,25 @@ def mrr_outlook(data_dir: str, who: tuple[str, str], months: int, stamp: str) ->
 
 # -- AI (never cached: every output is audited, so pages call these from a button) ------------
 def ai_summary(data_dir: str, viewer: Viewer, customer_id: str, audience: str):
-    from engine import llm
+    from engine import ai as llm
 
     return llm.summarize(warehouse(data_dir), customer_id, audience, viewer, data_dir=data_dir)
 
 
 def ai_ask(data_dir: str, viewer: Viewer, customer_id: str, question: str):
-    from engine import llm
+    from engine import ai as llm
 
     return llm.ask_customer(warehouse(data_dir), customer_id, question, viewer, data_dir=data_dir)
 
 
 def ai_portfolio(data_dir: str, viewer: Viewer, question: str):
-    from engine import llm
+    from engine import ai as llm
 
     return llm.ask_portfolio(warehouse(data_dir), question, viewer, data_dir=data_dir)
 
 
 def ai_draft(data_dir: str, viewer: Viewer, customer_id: str, goal: str, channel: str, tone: str, length: str):
-    from engine import llm
+    from engine import ai as llm
 
     return llm.draft_message(
         warehouse(data_dir),
@@ -216,6 +220,6 @@ def ai_draft(data_dir: str, viewer: Viewer, customer_id: str, goal: str, channel
 
 
 def ai_actions(data_dir: str, viewer: Viewer, customer_id: str):
-    from engine import llm
+    from engine import ai as llm
 
     return llm.next_best_actions(warehouse(data_dir), customer_id, viewer, data_dir=data_dir)

@@ -9,7 +9,7 @@ from typing import Literal
 import streamlit as st
 
 from components import format as fmt
-from engine.portfolio import PortfolioKpis
+from engine.portfolio.kpis import PortfolioKpis
 
 # Which way is good: "up" (customers, MRR), "down" (churn), or "neutral".
 Good = Literal["up", "down", "neutral"]
@@ -77,7 +77,7 @@ def _card(column, card: Kpi, delta_description: str | None) -> None:
 
 
 def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:
-    """The overview's six cards from `engine.portfolio.portfolio_kpis` (deltas vs `previous`)."""
+    """The overview's six cards from `engine.portfolio.kpis.portfolio_kpis` (deltas vs `previous`)."""
     prev = kpis.previous
 
     def delta(name: str) -> float | None:

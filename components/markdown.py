@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from engine.formatting import MISSING, is_missing
+from engine.core.formatting import MISSING, is_missing
 
 # Every ASCII punctuation character CommonMark lets a backslash escape that Streamlit's
 # markdown (GFM + directives + emoji shortcodes + KaTeX) could act on. `:` breaks

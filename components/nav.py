@@ -1,6 +1,6 @@
 """The app's pages in one table, and the navigation each role gets from it.
 
-Adding a page is one line in PAGES (its key must be in engine.access.PAGE_ROLES). A page
+Adding a page is one line in PAGES (its key must be in engine.core.access.PAGE_ROLES). A page
 whose file does not exist yet is left out, so the app runs while pages are being written.
 Order matters: within a role, the first page it may open is its home page.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.access import PAGE_ROLES, Viewer
+from engine.core.access import PAGE_ROLES, Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME_URL_PATH = "home"
@@ -20,7 +20,7 @@ HOME_URL_PATH = "home"
 
 @dataclass(frozen=True)
 class NavPage:
-    key: str  # the page key in engine.access.PAGE_ROLES
+    key: str  # the page key in engine.core.access.PAGE_ROLES
     path: str  # relative to the app root; its file name is the URL path (/customer_360)
     title: str
     icon: str

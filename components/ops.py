@@ -11,8 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from components.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
-from engine import data_health, monitoring, quality, registry
-from engine.access import SYSTEM
+from engine.churn import monitoring, quality, registry
+from engine.core.access import SYSTEM
+from engine.data import data_health
 
 OPS_TTL_SECONDS = RESULT_TTL_SECONDS
 

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.charts import _layout
-from engine.monitoring import PSI_ACT, PSI_WATCH
+from engine.churn.monitoring import PSI_ACT, PSI_WATCH
 
 INK = "#312E81"
 SOFT = "#A5B4FC"

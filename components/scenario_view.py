@@ -10,7 +10,8 @@ import streamlit as st
 
 from components import charts, kpi
 from components import format as fmt
-from engine import exports, scenarios
+from engine import scenarios
+from engine.core import exports
 
 BASELINE_COLOR, SCENARIO_COLOR, COST_COLOR = "#94A3B8", "#4F46E5", "#F97316"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from components import cache
-from engine import config
-from engine.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
+from engine.core import config
+from engine.core.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
 
 
 def require_scores(data_dir: str) -> None:

@@ -15,9 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from engine import config
-from engine.errors import BadInputError, RadarError
-from engine.warehouse import TABLES, close_all, get_warehouse
+from engine.core import config
+from engine.core.errors import BadInputError, RadarError
+from engine.data.warehouse import TABLES, close_all, get_warehouse
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -58,7 +58,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 
 @command("generate", "replace the warehouse with a synthetic SaaS company", _generate_args)
 def _generate(args: argparse.Namespace) -> int:
-    from engine import synth
+    from engine.data import demo as synth
 
     wh = get_warehouse(args.data_dir)
     report = synth.generate(wh, args.customers, args.seed, args.end, args.drift, progress=_say)
@@ -98,7 +98,7 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
 
 @command("ingest", "validate and load a CSV/Parquet file into a table (all or nothing)", _ingest_args)
 def _ingest(args: argparse.Namespace) -> int:
-    from engine import ingest
+    from engine.data import ingest
 
     wh = get_warehouse(args.data_dir)
     report = ingest.load_file(wh, args.table, args.file, _parse_mapping(args.map))
@@ -115,7 +115,7 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 @command("info", "row counts, date ranges and model status", _info_args)
 def _info(args: argparse.Namespace) -> int:
-    from engine import health
+    from engine.data import health
 
     wh = get_warehouse(args.data_dir)
     status = health.warehouse_status(wh, args.data_dir)
@@ -140,7 +140,9 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 @command("demo", "make the app ready: demo data if empty, then a production model and fresh scores", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
-    from engine import registry, scoring, synth, training, users
+    from engine.auth import users
+    from engine.churn import registry, scoring, training
+    from engine.data import demo as synth
 
     wh = get_warehouse(args.data_dir)
     if wh.is_empty():
@@ -206,7 +208,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train a churn model on warehouse snapshots and register it", _train_args)
 def _train(args: argparse.Namespace) -> int:
-    from engine import training
+    from engine.churn import training
 
     wh = get_warehouse(args.data_dir)
     result = training.train(
@@ -237,7 +239,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("score", "score every active customer with the production model", _score_args)
 def _score(args: argparse.Namespace) -> int:
-    from engine import health, scoring
+    from engine.churn import scoring
+    from engine.data import health
 
     wh = get_warehouse(args.data_dir)
     report = scoring.score(wh, as_of=args.as_of, data_dir=args.data_dir, progress=_progress)
@@ -266,7 +269,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "judge a model on a past date whose 90-day outcome is known", _evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
-    from engine import evaluation
+    from engine.churn import evaluation
 
     wh = get_warehouse(args.data_dir)
     result = evaluation.evaluate_version(wh, version=args.version, as_of=args.as_of, data_dir=args.data_dir)
@@ -298,7 +301,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @command("models", "list model versions with stage and metrics", _info_args)
 def _models(args: argparse.Namespace) -> int:
-    from engine import registry
+    from engine.churn import registry
 
     rows = registry.versions(data_dir=args.data_dir)
     if args.json:
@@ -322,7 +325,7 @@ def _version_args(p: argparse.ArgumentParser) -> None:
 
 @command("promote", "make a model version production", _version_args)
 def _promote(args: argparse.Namespace) -> int:
-    from engine import registry
+    from engine.churn import registry
 
     v = registry.promote(args.version, args.data_dir)
     print(f"{v.version} is now production. Run `.venv/bin/python -m engine score` to refresh scores.")
@@ -331,7 +334,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 @command("rollback", "return to the previous production churn model")
 def _rollback(args: argparse.Namespace) -> int:
-    from engine import registry
+    from engine.churn import registry
 
     v = registry.rollback("churn", args.data_dir)
     print(f"Rolled back: {v.version} is production again. Run `.venv/bin/python -m engine score` to refresh scores.")
@@ -341,12 +344,12 @@ def _rollback(args: argparse.Namespace) -> int:
 # -- entry point -------------------------------------------------------------------------
 # Command groups that live in their own modules register themselves on import.
 COMMAND_MODULES = (
-    "engine.cli_table",
-    "engine.cli_forecast",
-    "engine.cli_users",
-    "engine.cli_ai",
-    "engine.cli_scenarios",
-    "engine.cli_monitor",
+    "engine.churn.table_cli",
+    "engine.forecasting.cli",
+    "engine.auth.cli",
+    "engine.ai.cli",
+    "engine.scenarios.cli",
+    "engine.churn.cli",
 )
 
 

@@ -7,8 +7,9 @@ import streamlit as st
 
 from components import ai, auth, cache
 from components import format as fmt
-from engine import exports, llm
-from engine.errors import RadarError
+from engine import ai as llm
+from engine.core import exports
+from engine.core.errors import RadarError
 
 viewer = auth.require_viewer("ai_qa")
 data_dir = cache.current_data_dir()

@@ -7,9 +7,9 @@ import streamlit as st
 from components import ai, auth, cache, charts
 from components import format as fmt
 from components.markdown import plain
-from engine import risk
-from engine.customer import NotInBookError
-from engine.errors import NotFoundError, RadarError
+from engine.accounts.customer import NotInBookError
+from engine.churn import risk
+from engine.core.errors import NotFoundError, RadarError
 
 viewer = auth.require_viewer("customer_360")
 data_dir = cache.current_data_dir()

@@ -12,10 +12,12 @@ import streamlit as st
 from components import auth, cache, ops
 from components import format as fmt
 from components.status import read_only_notice
-from engine import exports, ingest, retrain
-from engine.errors import RadarError
-from engine.ingest import IngestError
-from engine.warehouse import TABLES
+from engine.churn import retrain
+from engine.core import exports
+from engine.core.errors import RadarError
+from engine.data import ingest
+from engine.data.ingest import IngestError
+from engine.data.warehouse import TABLES
 
 FLASH = "data_page_flash"
 LOADED = "data_page_loaded"

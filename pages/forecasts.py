@@ -9,10 +9,11 @@ import streamlit as st
 from components import auth, cache, kpi
 from components import forecast_charts as charts
 from components import format as fmt
-from engine import exports, health
-from engine import forecast as fc
-from engine import series as business
-from engine.errors import RadarError
+from engine.core import exports
+from engine.core.errors import RadarError
+from engine.data import health
+from engine.forecasting import auto as fc
+from engine.forecasting import series as business
 
 OUTLOOK_MONTHS = (3, 6, 12)
 DEFAULT_HORIZON = {"monthly": 12, "weekly": 13}

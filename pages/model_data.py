@@ -9,8 +9,10 @@ import streamlit as st
 from components import auth, cache, charts, kpi, ops, ops_charts
 from components import format as fmt
 from components.status import read_only_notice
-from engine import exports, health, monitoring, quality, registry, retrain, training
-from engine.errors import RadarError
+from engine.churn import monitoring, quality, registry, retrain, training
+from engine.core import exports
+from engine.core.errors import RadarError
+from engine.data import health
 
 FLASH = "model_data_flash"
 JOB = "model_data_job"

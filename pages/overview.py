@@ -6,8 +6,10 @@ import streamlit as st
 
 from components import auth, cache, charts, kpi
 from components import format as fmt
-from engine import exports, portfolio, risk
-from engine.errors import RadarError
+from engine.churn import risk
+from engine.core import exports
+from engine.core.errors import RadarError
+from engine.portfolio import kpis as portfolio
 
 CHURN_WINDOW_MONTHS = 12
 TOP_COLUMNS = ["open", "name", "revenue_at_risk", "churn_probability", "plan_tier", "csm_owner", "top_driver"]

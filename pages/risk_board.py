@@ -6,8 +6,10 @@ import streamlit as st
 
 from components import auth, cache, status
 from components import format as fmt
-from engine import board, exports, risk
-from engine.errors import RadarError
+from engine.accounts import board
+from engine.churn import risk
+from engine.core import exports
+from engine.core.errors import RadarError
 
 PAGE_SIZES = (25, 50, 100)
 # What a CSM acts on comes first and fits at 1280 px with the sidebar open (the widths below);

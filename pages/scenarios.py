@@ -13,8 +13,9 @@ import streamlit as st
 from components import auth, cache, status
 from components import scenario_view as view
 from components.markdown import plain
-from engine import board, scenarios
-from engine.errors import RadarError
+from engine import scenarios
+from engine.accounts import board
+from engine.core.errors import RadarError
 
 RESULT = "scenario_result"  # the last run of the Build tab
 FLASH = "scenario_flash"  # a message to show after a rerun (saved, cloned, deleted)

@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from components import auth
-from engine import config, exports, users
-from engine.access import ROLES
-from engine.errors import RadarError
+from engine.auth import users
+from engine.core import config, exports
+from engine.core.access import ROLES
+from engine.core.errors import RadarError
 
 FLASH = "users_page_flash"
 

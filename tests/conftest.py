@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 
-from engine import synth, warehouse
+from engine.data import demo as synth
+from engine.data import warehouse
 
 DEMO_END = date(2026, 6, 30)
 
@@ -55,7 +56,7 @@ def empty_dir(tmp_path) -> Path:
 def scored_dir(generated_dir, tmp_path_factory) -> Path:
     """The generated warehouse with a production churn model, today's scores and six
     back-scored month ends. Read-only for tests: copy it to write."""
-    from engine import scoring, training
+    from engine.churn import scoring, training
 
     root = tmp_path_factory.mktemp("scored") / "data"
     shutil.copytree(generated_dir, root)
@@ -64,7 +65,7 @@ def scored_dir(generated_dir, tmp_path_factory) -> Path:
     scoring.score(wh, data_dir=root)
     scoring.backfill(wh, months=3, data_dir=root)
     warehouse.close_all()
-    from engine import store
+    from engine.core import store
 
     store.dispose_all()
     return root

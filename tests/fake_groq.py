@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import scoring, training, warehouse
+from engine.churn import scoring, training
+from engine.data import warehouse
 
 COMPLETIONS_PATH = "/openai/v1/chat/completions"
 

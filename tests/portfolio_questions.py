@@ -627,8 +627,8 @@ def scripted_model(body: dict) -> str:
 
 def evaluate(wh, *, client, data_dir, questions=QUESTIONS) -> list[tuple[LabelledQuestion, str, object]]:
     """(question, outcome, answer) for every labelled question asked through `ask_portfolio`."""
-    from engine.access import SYSTEM, Viewer
-    from engine.llm import ask_portfolio
+    from engine.ai import ask_portfolio
+    from engine.core.access import SYSTEM, Viewer
 
     references = reference_answers(wh)
     results = []

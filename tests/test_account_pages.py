@@ -8,8 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import auth
-from engine import board, registry, warehouse
-from engine.access import Viewer
+from engine.accounts import board
+from engine.churn import registry
+from engine.core.access import Viewer
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

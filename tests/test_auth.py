@@ -1,4 +1,4 @@
-"""Users, passwords, roles and login: engine/users.py, the `users` CLI, the login screen,
+"""Users, passwords, roles and login: engine/auth/users.py, the `users` CLI, the login screen,
 role-based navigation and the page guard (AppTest), and one real-browser run for what
 AppTest cannot see (the re-authentication cookie across a refresh, deep links, logout)."""
 
@@ -23,11 +23,12 @@ from streamlit.testing.v1 import AppTest
 
 from bench import load
 from components import auth, nav
-from engine import cli, users
-from engine import warehouse as warehouse_module
-from engine.access import PAGE_ROLES, ROLES
-from engine.errors import BadInputError, NotFoundError
-from engine.warehouse import get_warehouse
+from engine import cli
+from engine.auth import users
+from engine.core.access import PAGE_ROLES, ROLES
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data import warehouse as warehouse_module
+from engine.data.warehouse import get_warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -272,7 +273,8 @@ def test_no_demo_users_when_someone_exists_and_no_notice_for_real_files(data_dir
 
 def _stub_model_and_scores(monkeypatch) -> None:
     """`engine demo` without training, scoring or the sample scenario (tested elsewhere)."""
-    from engine import registry, scenarios, scoring
+    from engine import scenarios
+    from engine.churn import registry, scoring
 
     monkeypatch.setattr(registry, "load_production", lambda *a, **k: None)
     scored = SimpleNamespace(customers=0, as_of="2026-06-30", model_version="stub")
@@ -748,7 +750,7 @@ def _loaded_customers_csv(tmp_path: Path, ids: list[str]) -> Path:
 
 
 def test_only_a_generated_warehouse_gets_demo_logins(data_dir_copy, empty_dir, tmp_path):
-    from engine import ingest
+    from engine.data import ingest
 
     generated = get_warehouse(data_dir_copy)
     assert users.is_demo_warehouse(generated)
@@ -766,7 +768,7 @@ def test_only_a_generated_warehouse_gets_demo_logins(data_dir_copy, empty_dir, t
 def test_engine_demo_on_loaded_data_makes_no_logins_and_says_how_to_add_an_admin(
     empty_dir, tmp_path, monkeypatch, capsys
 ):
-    from engine import ingest
+    from engine.data import ingest
 
     ingest.load_file(get_warehouse(empty_dir), "customers", _loaded_customers_csv(tmp_path, ["REAL-1"]))
     _stub_model_and_scores(monkeypatch)
@@ -986,7 +988,7 @@ def test_many_usernames_from_one_client_lock_that_client_only(data):
 def test_failures_recorded_by_another_process_count(data):
     users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
     code = (
-        "from engine import users\n"
+        "from engine.auth import users\n"
         f"for _ in range({users.MAX_FAILURES_PER_USER}):\n"
         f"    users.record_login_failure('zoe', 'elsewhere', {str(data)!r})\n"
     )
@@ -1016,7 +1018,7 @@ def test_users_never_see_error_details():
 
 
 def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady_navigation):
-    from engine import customer
+    from engine.accounts import customer
 
     csm = auth.TEST_VIEWERS["csm"]
     theirs = _other_books_account(demo_dir, csm.username)

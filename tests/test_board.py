@@ -7,9 +7,12 @@ import json
 import pandas as pd
 import pytest
 
-from engine import board, customer, health, portfolio, registry, warehouse
-from engine.access import Viewer
-from engine.errors import BadInputError, NotFoundError
+from engine.accounts import board, customer
+from engine.churn import registry
+from engine.core.access import Viewer
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data import health, warehouse
+from engine.portfolio import kpis as portfolio
 
 EXEC = Viewer("exec", "executive")
 

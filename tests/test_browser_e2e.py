@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import load
-from engine import users, warehouse
+from engine.auth import users
+from engine.data import warehouse
 
 pytestmark = pytest.mark.browser
 

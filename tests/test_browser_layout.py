@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from test_browser_e2e import ARTIFACTS, _log_in, _settle, app_url, browser  # noqa: F401 - fixtures
 
-from engine import users
+from engine.auth import users
 
 pytestmark = pytest.mark.browser
 

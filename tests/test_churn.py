@@ -9,8 +9,11 @@ from datetime import date
 import numpy as np
 import pytest
 
-from engine import cli, registry, scoring, store, training, warehouse
-from engine.errors import ModelUnavailableError, NotFoundError
+from engine import cli
+from engine.churn import registry, scoring, training
+from engine.core import store
+from engine.core.errors import ModelUnavailableError, NotFoundError
+from engine.data import warehouse
 
 CUTOFF = date(2026, 3, 31)
 
@@ -49,7 +52,7 @@ def test_golden_metrics_at_a_fixed_seed(trained_dir):
 
 def test_out_of_time_evaluation_against_ground_truth(trained_dir):
     wh = warehouse.get_warehouse(trained_dir)
-    from engine import evaluation
+    from engine.churn import evaluation
 
     result = evaluation.evaluate_version(wh, as_of=CUTOFF, data_dir=trained_dir)
     m = result["metrics"]
@@ -63,7 +66,7 @@ def test_out_of_time_evaluation_against_ground_truth(trained_dir):
 def test_intervals_are_real_not_a_fixed_band(trained_dir):
     wh = warehouse.get_warehouse(trained_dir)
     _, model = registry.load_production("churn", trained_dir)
-    from engine import features
+    from engine.churn import features
 
     frame = features.features_as_of(wh, CUTOFF)
     pred = model.predict(frame)

@@ -13,8 +13,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import auth
-from engine import cli, health, monitoring, scoring, series, warehouse
-from engine.access import SYSTEM
+from engine import cli
+from engine.churn import monitoring, scoring
+from engine.core.access import SYSTEM
+from engine.data import health, warehouse
+from engine.forecasting import series
 from tests.conftest import DEMO_END
 
 ROOT = Path(__file__).resolve().parents[1]

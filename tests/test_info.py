@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from engine import cli, registry, training, warehouse
+from engine import cli
+from engine.churn import registry, training
+from engine.data import warehouse
 from tests.conftest import DEMO_END
 
 

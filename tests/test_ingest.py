@@ -1,4 +1,4 @@
-"""Ingestion: validated, atomic, idempotent loads (engine.ingest) and the `ingest` CLI command."""
+"""Ingestion: validated, atomic, idempotent loads (engine.data.ingest) and the `ingest` CLI command."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine import cli, ingest
-from engine.errors import BadInputError
-from engine.ingest import TABLE_SPECS, IngestError, load_file, load_frame, preview_file
-from engine.warehouse import TABLES, get_warehouse
+from engine import cli
+from engine.core.errors import BadInputError
+from engine.data import ingest
+from engine.data.ingest import TABLE_SPECS, IngestError, load_file, load_frame, preview_file
+from engine.data.warehouse import TABLES, get_warehouse
 
 CUSTOMERS = """\
 customer_id,name,plan_tier,industry,region,seats,signup_date,contract_end_date,billing_cycle,csm_owner,gtm_stage,status,churn_date

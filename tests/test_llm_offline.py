@@ -8,9 +8,7 @@ import json
 import pytest
 
 from engine import cli
-from engine.access import SYSTEM, Viewer
-from engine.errors import BadInputError, NotFoundError
-from engine.llm import (
+from engine.ai import (
     CHANNELS,
     DISCLAIMER,
     GOALS,
@@ -21,9 +19,11 @@ from engine.llm import (
     recent_ai_outputs,
     summarize,
 )
-from engine.llm import guardrails as gr
-from engine.llm.offline import REFUSAL
-from engine.warehouse import get_warehouse
+from engine.ai import guardrails as gr
+from engine.ai.offline import REFUSAL
+from engine.core.access import SYSTEM, Viewer
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data.warehouse import get_warehouse
 
 pytest_plugins = ("tests.fake_groq",)
 

@@ -9,8 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from engine.access import SYSTEM, Viewer
-from engine.llm import (
+from engine.ai import (
     AUTO,
     DISCLAIMER,
     GroqClient,
@@ -25,10 +24,11 @@ from engine.llm import (
     recent_ai_outputs,
     summarize,
 )
-from engine.llm import guardrails as gr
-from engine.llm.actions import plan_actions
-from engine.llm.prompts import UNTRUSTED_TAG
-from engine.warehouse import close_all, get_warehouse
+from engine.ai import guardrails as gr
+from engine.ai.actions import plan_actions
+from engine.ai.prompts import UNTRUSTED_TAG
+from engine.core.access import SYSTEM, Viewer
+from engine.data.warehouse import close_all, get_warehouse
 
 pytest_plugins = ("tests.fake_groq",)
 

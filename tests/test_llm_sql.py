@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
-from engine.access import SYSTEM, Viewer
-from engine.errors import BadInputError
-from engine.llm import ask_portfolio
-from engine.llm.portfolio_parser import Vocabulary, parse_question
-from engine.llm.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
-from engine.warehouse import get_warehouse
+from engine.ai import ask_portfolio
+from engine.ai.portfolio_parser import Vocabulary, parse_question
+from engine.ai.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
+from engine.core.access import SYSTEM, Viewer
+from engine.core.errors import BadInputError
+from engine.data.warehouse import get_warehouse
 
 pytest_plugins = ("tests.fake_groq",)
 
@@ -234,8 +234,8 @@ def test_ask_portfolio_out_of_scope_and_partly_understood(ai_data_dir):
 
 # -- issue 12 item 10: reading questions right, and saying how they were read ----------
 def test_arr_at_risk_is_the_boards_measure_not_a_tier_filter(ai_data_dir):
-    from engine import board as board_mod
-    from engine import portfolio
+    from engine.accounts import board as board_mod
+    from engine.portfolio import kpis as portfolio
 
     wh = get_warehouse(ai_data_dir, read_only=True)
     answer = ask_portfolio(wh, "How much ARR is at risk in fintech?", SYSTEM, client=None)
@@ -273,7 +273,7 @@ def test_which_csm_has_the_most_revenue_at_risk_is_answered(ai_data_dir):
     ],
 )
 def test_metrics_the_data_does_not_hold_are_refused_by_name(ai_data_dir, question, fake_groq):
-    from engine.llm import GroqClient, LlmSettings
+    from engine.ai import GroqClient, LlmSettings
 
     wh = get_warehouse(ai_data_dir, read_only=True)
     offline = ask_portfolio(wh, question, SYSTEM, client=None)
@@ -287,7 +287,7 @@ def test_metrics_the_data_does_not_hold_are_refused_by_name(ai_data_dir, questio
 
 
 def test_a_model_reading_that_disagrees_with_the_parser_needs_review(ai_data_dir, fake_groq):
-    from engine.llm import GroqClient, LlmSettings
+    from engine.ai import GroqClient, LlmSettings
 
     wh = get_warehouse(ai_data_dir, read_only=True)
     client = GroqClient(LlmSettings(api_key="t", model="m", base_url=fake_groq.base_url, max_retries=0))
@@ -311,7 +311,7 @@ def test_a_model_reading_that_disagrees_with_the_parser_needs_review(ai_data_dir
 
 def test_labelled_question_set_accuracy(ai_data_dir, fake_groq):
     """>= 95 % right (or honestly refused) and no confident wrong answer, offline and with a model."""
-    from engine.llm import GroqClient, LlmSettings
+    from engine.ai import GroqClient, LlmSettings
     from tests.portfolio_questions import QUESTIONS, evaluate, scripted_model, tally
 
     assert len(QUESTIONS) >= 60
@@ -364,7 +364,7 @@ def test_value_building_functions_are_refused(sql):
 
 
 def test_the_question_sql_runs_on_a_bounded_private_connection():
-    from engine.llm import sql_guard
+    from engine.ai import sql_guard
 
     con = sql_guard._private_connection()
     try:
@@ -379,7 +379,7 @@ def test_the_question_sql_runs_on_a_bounded_private_connection():
 
 
 def test_hostile_queries_are_bounded(ai_data_dir, monkeypatch):
-    from engine.llm import sql_guard
+    from engine.ai import sql_guard
 
     wh = get_warehouse(ai_data_dir, read_only=True)
     # A cross join that would sort |portfolio|^3 rows: stopped by the time limit (or the memory limit).
@@ -403,7 +403,7 @@ def test_hostile_queries_are_bounded(ai_data_dir, monkeypatch):
 
 # -- issue 12 item 9: the prompt lists only what the viewer may see; CLI refusals exit 2 --
 def test_a_csm_prompt_lists_no_other_csm(ai_data_dir, fake_groq):
-    from engine.llm import GroqClient, LlmSettings
+    from engine.ai import GroqClient, LlmSettings
 
     wh = get_warehouse(ai_data_dir, read_only=True)
     owners = [r[0] for r in wh.rows("SELECT DISTINCT csm_owner FROM customers WHERE csm_owner IS NOT NULL")]

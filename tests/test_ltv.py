@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import ltv
-from engine.errors import BadInputError
+from engine.accounts import ltv
+from engine.core.errors import BadInputError
 
 
 def test_expected_revenue_matches_a_month_by_month_sum():

@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from engine import cli, data_health, monitoring, quality, registry, synth, training, warehouse
-from engine.access import SYSTEM
-from engine.ingest import IngestError, validate_file
+from engine import cli
+from engine.churn import monitoring, quality, registry, training
+from engine.core.access import SYSTEM
+from engine.data import data_health, warehouse
+from engine.data import demo as synth
+from engine.data.ingest import IngestError, validate_file
 
 DRIFTED = {"compliance_gap_score", "events_per_seat_30d", "tickets_90d"}
 

@@ -15,23 +15,17 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth, charts
 from components import format as page_fmt
-from engine import (
-    board,
-    cli_scenarios,
-    customer,
-    explain,
-    formatting,
-    health,
-    monitoring,
-    portfolio,
-    risk,
-    scenarios,
-    warehouse,
-)
-from engine import features as feats
-from engine.access import SYSTEM, Viewer
-from engine.llm import actions, facts, sql_guard
-from engine.llm import fmt as ai_fmt
+from engine import scenarios
+from engine.accounts import board, customer
+from engine.ai import actions, facts, sql_guard
+from engine.ai import fmt as ai_fmt
+from engine.churn import explain, monitoring, risk
+from engine.churn import features as feats
+from engine.core import formatting
+from engine.core.access import SYSTEM, Viewer
+from engine.data import health, warehouse
+from engine.portfolio import kpis as portfolio
+from engine.scenarios import cli as cli_scenarios
 
 EXEC = Viewer("exec", "executive")
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -83,7 +77,7 @@ AMOUNTS = (999_960, 718_102.3, 2_600_000, 45_300, 812.4, 0, -45_300, 1_234_567_8
 @pytest.mark.parametrize("amount", AMOUNTS)
 def test_an_amount_reads_the_same_on_board_customer_360_scenarios_cli_and_ai(amount):
     expected = formatting.money(amount)
-    # Board and Customer 360 format through components.format, the AI through engine.llm.fmt.
+    # Board and Customer 360 format through components.format, the AI through engine.ai.fmt.
     assert page_fmt.money(amount) == expected
     assert ai_fmt.money(amount) == expected
     assert cli_scenarios._money(amount) == expected

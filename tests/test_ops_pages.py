@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import auth
-from engine import registry, retrain, training, warehouse
+from engine.churn import registry, retrain, training
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

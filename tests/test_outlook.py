@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from components import auth
-from engine import board, ltv, outlook, warehouse
-from engine.access import Viewer
-from engine.errors import BadInputError
+from engine.accounts import board, ltv
+from engine.core.access import Viewer
+from engine.core.errors import BadInputError
+from engine.data import warehouse
+from engine.portfolio import outlook
 
 EXEC = Viewer("exec", "executive")
 

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth, charts, kpi
 from components import format as fmt
-from engine import portfolio
-from engine.warehouse import get_warehouse
+from engine.data.warehouse import get_warehouse
+from engine.portfolio import kpis as portfolio
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "overview.py")

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from engine import health, portfolio
-from engine.errors import BadInputError
-from engine.warehouse import get_warehouse
+from engine.core.errors import BadInputError
+from engine.data import health
+from engine.data.warehouse import get_warehouse
+from engine.portfolio import kpis as portfolio
 
 AS_OF = date(2026, 6, 30)
 

@@ -12,7 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import auth
-from engine import config, ingest, store, synth, training, users, warehouse
+from engine.auth import users
+from engine.churn import training
+from engine.core import config, store
+from engine.data import demo as synth
+from engine.data import ingest, warehouse
 from tests.conftest import DEMO_END
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from bench import load
 from components import auth
-from engine import users, warehouse
-from engine.access import READ_ONLY_MESSAGE, AccessDenied, Viewer
+from engine.auth import users
+from engine.core.access import READ_ONLY_MESSAGE, AccessDenied, Viewer
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

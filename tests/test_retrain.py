@@ -7,8 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from engine import registry, retrain, training, warehouse
-from engine.access import AccessDenied, Viewer
+from engine.churn import registry, retrain, training
+from engine.core.access import AccessDenied, Viewer
+from engine.data import warehouse
 
 ADMIN = Viewer("admin", "admin")
 ANALYST = Viewer("analyst", "analyst")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import risk
+from engine.churn import risk
 
 
 def test_tiers_cut_at_10_25_50_percent():

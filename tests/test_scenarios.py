@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import board, scenarios, store, warehouse
-from engine import features as feats
-from engine.access import AccessDenied, Viewer
+from engine import scenarios
+from engine.accounts import board
+from engine.churn import features as feats
 from engine.cli import main
-from engine.errors import BadInputError, NotFoundError
+from engine.core import store
+from engine.core.access import AccessDenied, Viewer
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data import warehouse
 
 ANALYST = Viewer("analyst", "analyst", "Alex Analyst")
 EXECUTIVE = Viewer("exec", "executive", "Erin Executive")

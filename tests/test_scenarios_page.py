@@ -10,7 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import auth
-from engine import scenarios, store, warehouse
+from engine import scenarios
+from engine.core import store
+from engine.data import warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

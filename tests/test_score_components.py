@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine import customer, risk, warehouse
-from engine import features as feats
-from engine.access import Viewer
+from engine.accounts import customer
+from engine.churn import features as feats
+from engine.churn import risk
+from engine.core.access import Viewer
+from engine.data import warehouse
 
 EXEC = Viewer("exec", "executive")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import synth, warehouse
+from engine.data import demo as synth
+from engine.data import warehouse
 
 END = date(2026, 6, 30)
 
@@ -124,7 +125,7 @@ def test_drift_shifts_recent_behaviour_only(tmp_path):
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    from engine.errors import BadInputError
+    from engine.core.errors import BadInputError
 
     wh = warehouse.get_warehouse(tmp_path)
     with pytest.raises(BadInputError, match="at least 1"):
@@ -187,7 +188,7 @@ def test_open_tickets_match_typical_resolution_times(mid_month):
 
 def test_a_fresh_healthy_company_shows_no_ticket_drift_at_its_data_end(mid_month):
     """The month before vs the data end: nothing changed in the world, so tickets must not drift."""
-    from engine import monitoring
+    from engine.churn import monitoring
 
     wh = warehouse.get_warehouse(mid_month, read_only=True)
     report = monitoring.drift_between(wh, date(2026, 4, 30), MID_END)

@@ -18,7 +18,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from engine import cli, registry, store, table_model
+from engine import cli
+from engine.churn import registry
+from engine.churn import table as table_model
+from engine.core import store
 
 BAGS = "2"  # two ensemble members keep each training run well under a second
 

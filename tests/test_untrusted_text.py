@@ -16,8 +16,11 @@ from streamlit.testing.v1 import AppTest
 
 from components import auth
 from components.markdown import plain
-from engine import board, scenarios, store, warehouse
-from engine.access import Viewer
+from engine import scenarios
+from engine.accounts import board
+from engine.core import store
+from engine.core.access import Viewer
+from engine.data import warehouse
 from tests.test_account_pages import _page as _open
 
 HOSTILE = "Evil ![x](//beacon.example/b.png) [click](https://evil.example/login) :red[boom] $x$"

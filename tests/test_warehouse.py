@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from engine import warehouse
-from engine.errors import NotFoundError, WarehouseError, WarehouseLockedError
+from engine.core.errors import NotFoundError, WarehouseError, WarehouseLockedError
+from engine.data import warehouse
 
 
 def test_schema_has_every_table_of_the_data_model(empty_dir):

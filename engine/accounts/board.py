@@ -1,0 +1,210 @@
+"""The risk board: every active, scored customer in the viewer's book, ranked by revenue at risk.
+
+`board_frame` reads the warehouse once per scoring run (scoped to the viewer); filtering,
+search, sorting and paging (`filter_board`, `page_of`) then work on that frame in memory,
+which keeps a 100,000-account board interactive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from engine.accounts import ltv
+from engine.core.access import Viewer
+from engine.core.errors import BadInputError
+from engine.data import health
+from engine.data.warehouse import Warehouse
+
+# The rows of the board: the latest prediction per customer at the latest scoring date (bound
+# twice: engine.data.health.latest_scoring_date), for customers still active then. `{scope}` is
+# the viewer's owner condition (engine-written).
+_BOARD_SQL = """
+WITH latest AS (
+    SELECT * FROM predictions
+    WHERE as_of = ?
+    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1
+)
+SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.gtm_stage,
+       coalesce(p.mrr, 0) AS mrr,
+       p.churn_probability, p.ci_low, p.ci_high, p.risk_tier, p.risk_score,
+       coalesce(p.mrr, 0) * 12 * p.churn_probability AS revenue_at_risk,
+       p.top_driver, p.days_to_renewal, p.recommended_action, p.model_version, p.as_of, p.scored_at,
+       coalesce(r.revenue_to_date, 0) AS revenue_to_date
+FROM latest p
+JOIN customers c ON c.customer_id = p.customer_id
+LEFT JOIN (
+    SELECT customer_id, sum(mrr) AS revenue_to_date FROM mrr_history
+    WHERE month <= ? GROUP BY customer_id
+) r ON r.customer_id = p.customer_id
+WHERE {scope}
+"""
+
+SORTABLE = {
+    "revenue_at_risk": "Revenue at risk (ARR)",
+    "churn_probability": "Churn probability",
+    "mrr": "MRR",
+    "days_to_renewal": "Days to renewal",
+    "name": "Name",
+    "risk_score": "Risk score",
+    "expected_revenue_12m": "Expected revenue, next 12 months",
+}
+TIER_ORDER = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What a user narrows the board to; empty means "all"."""
+
+    tiers: tuple[str, ...] = ()
+    plans: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    renewal_within_days: int | None = None
+    min_mrr: float | None = None
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    rows: pd.DataFrame
+    total: int
+    page: int
+    pages: int
+    page_size: int
+    revenue_at_risk: float  # over every matching row, not only this page
+    mrr: float
+    as_of: date | None
+    model_version: str | None
+    matching: pd.DataFrame = field(default_factory=pd.DataFrame)  # every matching row, sorted
+    notes: list[str] = field(default_factory=list)
+
+
+def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
+    """Every scored customer the viewer may see (a CSM: their own book)."""
+    scope, params = viewer.owner_filter("c.csm_owner")
+    as_of = health.latest_scoring_date(wh)  # the latest scoring date; scores dated outside reality are ignored
+    frame = wh.df(_BOARD_SQL.format(scope=scope), [as_of, as_of, *params])
+    value = ltv.ltv_frame(frame, 12)
+    frame["expected_revenue_12m"] = value["incremental_ltv"].to_numpy()
+    frame["expected_revenue_12m_low"] = value["incremental_ltv_low"].to_numpy()
+    frame["expected_revenue_12m_high"] = value["incremental_ltv_high"].to_numpy()
+    frame["ltv_12m"] = value["forecasted_ltv"].to_numpy()
+    return frame.sort_values("revenue_at_risk", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """The values each filter can take, from the rows the viewer sees."""
+
+    def values(col: str) -> list[str]:
+        return sorted(v for v in frame[col].dropna().unique().tolist()) if col in frame else []
+
+    present = set(values("risk_tier"))
+    return {
+        "tiers": [t for t in TIER_ORDER if t in present],
+        "plans": values("plan_tier"),
+        "industries": values("industry"),
+        "regions": values("region"),
+        "owners": values("csm_owner"),
+    }
+
+
+def filter_board(frame: pd.DataFrame, filters: BoardFilters) -> pd.DataFrame:
+    """Rows matching every filter; search matches name or id, case-insensitively, as plain text."""
+    keep = pd.Series(True, index=frame.index)
+    for column, chosen in (
+        ("risk_tier", filters.tiers),
+        ("plan_tier", filters.plans),
+        ("industry", filters.industries),
+        ("region", filters.regions),
+        ("csm_owner", filters.owners),
+    ):
+        if chosen:
+            keep &= frame[column].isin(list(chosen))
+    if filters.renewal_within_days is not None:
+        if filters.renewal_within_days < 0:
+            raise BadInputError("The renewal window must be 0 days or more.")
+        keep &= frame["days_to_renewal"].between(0, filters.renewal_within_days)
+    if filters.min_mrr is not None:
+        if filters.min_mrr < 0:
+            raise BadInputError("Minimum MRR cannot be negative.")
+        keep &= frame["mrr"] >= filters.min_mrr
+    text = filters.search.strip().lower()
+    if text:
+        keep &= frame["name"].str.lower().str.contains(text, regex=False) | frame[
+            "customer_id"
+        ].str.lower().str.contains(text, regex=False)
+    return frame[keep]
+
+
+def sort_board(frame: pd.DataFrame, sort_by: str = "revenue_at_risk", descending: bool = True) -> pd.DataFrame:
+    if sort_by not in SORTABLE:
+        raise BadInputError(f"Cannot sort by '{sort_by}'. Choose one of: {', '.join(SORTABLE)}.")
+    return frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+
+
+def page_of(
+    frame: pd.DataFrame,
+    filters: BoardFilters = BoardFilters(),
+    sort_by: str = "revenue_at_risk",
+    descending: bool = True,
+    page: int = 1,
+    page_size: int = 25,
+) -> BoardPage:
+    """Filter, sort and cut one page of the board (pages count from 1; past the end shows the last)."""
+    if page_size < 1:
+        raise BadInputError("Page size must be at least 1.")
+    matching = sort_board(filter_board(frame, filters), sort_by, descending)
+    total = len(matching)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    rows = matching.iloc[(page - 1) * page_size : page * page_size].reset_index(drop=True)
+    as_of = frame["as_of"].max() if len(frame) else None
+    return BoardPage(
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        page_size=page_size,
+        revenue_at_risk=float(matching["revenue_at_risk"].sum()),
+        mrr=float(matching["mrr"].sum()),
+        as_of=pd.Timestamp(as_of).date() if as_of is not None and not pd.isna(as_of) else None,
+        model_version=str(frame["model_version"].iloc[0]) if len(frame) else None,
+        matching=matching,
+    )
+
+
+# Every CSV export (risk board, overview, Ask AI tables, scenario segments) names a column
+# as the warehouse and the Ask-AI portfolio view do: plan_tier, csm_owner, revenue_at_risk.
+EXPORT_COLUMNS = (
+    "customer_id",
+    "name",
+    "plan_tier",
+    "industry",
+    "region",
+    "csm_owner",
+    "mrr",
+    "churn_probability",
+    "ci_low",
+    "ci_high",
+    "risk_tier",
+    "risk_score",
+    "revenue_at_risk",
+    "expected_revenue_12m",
+    "expected_revenue_12m_low",
+    "expected_revenue_12m_high",
+    "ltv_12m",
+    "top_driver",
+    "days_to_renewal",
+    "recommended_action",
+    "model_version",
+    "as_of",
+)
+
+
+def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names."""
+    return frame[[c for c in EXPORT_COLUMNS if c in frame]].reset_index(drop=True)

@@ -1,0 +1,67 @@
+"""How figures are written in AI texts and prompts (the guardrails' rounding rules accept these forms)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from engine.core import formatting
+
+
+def pct(fraction: float | None, decimals: int = 0) -> str:
+    """0.623 -> '62 %' (a fraction shown in percent, rounded)."""
+    if fraction is None:
+        return "n/a"
+    return f"{fraction * 100:.{decimals}f} %"
+
+
+def money(amount: float | None) -> str:
+    """4200.4 -> '$4.2K': the one money format (engine.core.formatting.money); 'n/a' when missing."""
+    if formatting.is_missing(amount):
+        return "n/a"
+    return formatting.money(amount)
+
+
+def count(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    return f"{n:,.0f}"
+
+
+def day(d: date | None) -> str:
+    return d.isoformat() if d else "n/a"
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """'1 ticket', '3 tickets' (the count formatted like `count`)."""
+    return f"{count(n)} {word if n == 1 else many or word + 's'}"
+
+
+def owner_name(username: str | None) -> str:
+    """'emma.rossi' -> 'Emma Rossi' (how a CSM's username reads in a message)."""
+    if not username:
+        return "your customer success manager"
+    return " ".join(part.capitalize() for part in username.replace("_", ".").split(".") if part)
+
+
+def reason_text(driver: dict) -> str:
+    """A driver's plain-language reason without the trailing ', which raises the risk'."""
+    text = str(driver.get("reason") or driver.get("feature") or "")
+    for tail in (", which raises the risk", ", which lowers the risk"):
+        if text.endswith(tail):
+            return text[: -len(tail)]
+    return text
+
+
+def lower_first(text: str) -> str:
+    """'Usage fell' -> 'usage fell'; acronyms ('CSAT averages') stay as they are."""
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def join_words(items: list[str]) -> str:
+    """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

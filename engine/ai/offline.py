@@ -1,0 +1,445 @@
+"""The offline writer: deterministic texts built only from a customer's facts.
+
+Used when no GROQ_API_KEY is set or the provider fails. The same facts always give the
+same text, every figure is formatted from a fact (so it passes the guardrails), and
+customer-written text is never quoted when it reads like an instruction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from engine.ai import fmt
+from engine.ai.facts import FactSheet
+from engine.ai.guardrails import looks_like_instructions, sentences
+
+OFFLINE_MODEL = "offline-templates-v1"
+
+REFUSAL = (
+    "I can't answer that from this customer's data. I can answer questions about its churn risk and drivers, "
+    "revenue, renewal, usage, support tickets, opportunities, owner and plan."
+)
+
+
+# -- summaries -------------------------------------------------------------------------
+def _renewal_phrase(f: FactSheet) -> str:
+    if f.renewal_date is None:
+        return "no renewal date is on record"
+    if f.days_to_renewal is not None and f.days_to_renewal < 0:
+        return f"the renewal date {fmt.day(f.renewal_date)} passed {fmt.plural(-f.days_to_renewal, 'day')} ago"
+    return f"the renewal is due on {fmt.day(f.renewal_date)}, in {fmt.plural(f.days_to_renewal, 'day')}"
+
+
+def _risk_sentence(f: FactSheet) -> str:
+    p = f.prediction
+    return (
+        f"{f.name} ({f.plan_tier} plan, {f.industry or 'unknown industry'}, {f.region or 'unknown region'}) has a "
+        f"{fmt.pct(p.churn_probability)} churn probability over the next 90 days "
+        f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}), which puts it in the {p.risk_tier} tier."
+    )
+
+
+def _drivers_sentence(f: FactSheet, limit: int = 2) -> str:
+    raising = [fmt.lower_first(fmt.reason_text(d)) for d in f.risk_raising_drivers[:limit]]
+    if raising:
+        label = "The main risk driver" if len(raising) == 1 else "The main risk drivers"
+        return f"{label}: {'; '.join(raising)}."
+    lowering = [fmt.lower_first(fmt.reason_text(d)) for d in f.risk_lowering_drivers[:limit]]
+    if lowering:
+        return f"Nothing in the model pushes the risk up; it is held down by {'; '.join(lowering)}."
+    return "The model lists no drivers for this score."
+
+
+def _activity_sentence(f: FactSheet) -> str:
+    u, t = f.usage, f.tickets
+    tickets = fmt.plural(t.open_tickets, "open ticket")
+    if t.open_tickets:
+        tickets += f" ({t.open_high_priority} high-priority"
+        tickets += f", about {fmt.join_words(list(_safe_topics(f)))})" if _safe_topics(f) else ")"
+    return (
+        f"Usage was {fmt.count(u.events_last_30d)} events in the last 30 days against "
+        f"{fmt.count(u.events_prev_30d)} in the previous 30 days, with {tickets}."
+    )
+
+
+def _safe_topics(f: FactSheet) -> tuple[str, ...]:
+    return tuple(t.replace("_", " ") for t in f.tickets.open_topics if re.fullmatch(r"[a-z_ ]{1,30}", t))
+
+
+def _fit(parts: list[str], optional: list[str], high: int = 5) -> str:
+    """Join the required sentences and add optional ones while the total stays within `high`."""
+    text = " ".join(parts)
+    for extra in optional:
+        candidate = f"{text} {extra}"
+        if len(sentences(candidate)) <= high:
+            text = candidate
+    return text
+
+
+def summary(f: FactSheet, audience: str) -> str:
+    """3-5 sentences: tactical for a CSM, revenue-first for an executive."""
+    if f.prediction is None:
+        return _summary_without_prediction(f)
+    p = f.prediction
+    action = f"Recommended next step: {p.recommended_action}" if p.recommended_action else ""
+    if audience == "executive":
+        parts = [
+            f"{f.name} is a {f.plan_tier} account worth {fmt.money(f.mrr)} MRR ({fmt.money(f.arr)} ARR).",
+            f"The model puts its churn probability at {fmt.pct(p.churn_probability)} over the next 90 days "
+            f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}, {p.risk_tier} tier), so "
+            f"{fmt.money(p.arr_at_risk)} of ARR is at risk.",
+            f"{_capital(_renewal_phrase(f))}.",
+        ]
+        optional = [action, _drivers_sentence(f, 1)]
+        if f.open_pipeline:
+            optional.append(f"Open pipeline on the account is {fmt.money(f.open_pipeline)}.")
+        return _fit(parts, optional)
+    activity = _activity_sentence(f).rstrip(".") + f", and {_renewal_phrase(f)}."
+    return _fit([_risk_sentence(f), _drivers_sentence(f), activity], [action])
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _summary_without_prediction(f: FactSheet) -> str:
+    state = (
+        f"{f.name} churned on {fmt.day(f.churn_date)} after {fmt.plural(f.tenure_days, 'day')} as a customer."
+        if f.status != "active"
+        else f"{f.name} ({f.plan_tier} plan, {f.industry or 'unknown industry'}) has no churn prediction yet."
+    )
+    return " ".join(
+        [
+            state,
+            f"Its MRR is {fmt.money(f.mrr)} and it is owned by {f.csm_owner or 'nobody'}.",
+            _activity_sentence(f),
+            "Run scoring (`.venv/bin/python -m engine score`) to get a churn probability and drivers."
+            if f.status == "active"
+            else "There is no renewal or risk to manage; a win-back may be worth considering.",
+        ]
+    )
+
+
+# -- questions about one customer ------------------------------------------------------
+# Topics the facts can answer, with the words that ask for them (checked in order).
+TOPIC_WORDS: dict[str, tuple[str, ...]] = {
+    "churn": ("churn", "likely to leave", "leave", "cancel", "probability", "risk", "at risk", "tier", "score"),
+    "drivers": ("why", "driver", "reason", "cause", "explain", "factor", "shap"),
+    "revenue": ("mrr", "arr", "revenue", "worth", "pay", "spend", "value", "money", "contract value"),
+    "renewal": ("renew", "renewal", "contract", "expire", "expiry", "term"),
+    "usage": ("usage", "use ", "using", "events", "active", "adoption", "login", "engagement", "activity", "seat util"),
+    "tickets": ("ticket", "support", "csat", "issue", "complain", "problem", "bug", "incident", "satisf"),
+    "opportunities": ("opportunit", "pipeline", "expansion", "upsell", "deal", "upgrade"),
+    "owner": ("owner", "who owns", "csm", "account manager", "who manages", "responsible"),
+    "profile": ("plan", "industry", "region", "seats", "stage", "tenure", "how long", "since", "signed", "billing"),
+    "action": ("what should", "next step", "recommend", "what do i do", "action", "how do we", "how can we", "save"),
+}
+
+# Things the warehouse never holds: answering would mean inventing.
+NEVER_IN_FACTS = re.compile(
+    r"\b(phone|e-?mail address|email of|address|contact person|ceo|cfo|cto|vp|champion'?s? name|decision[- ]maker|"
+    r"competitor|competition|stock|share price|weather|salary|budget|birthday|linkedin|password|"
+    r"other customers?|another customer|compare(d)? (to|with)|versus other|benchmark|"
+    r"next year|in \d+ years|forecast)\b",
+    re.I,
+)
+
+
+def question_topics(question: str) -> list[str]:
+    """The fact topics a question asks about, or [] when the facts cannot answer it."""
+    q = f" {question.lower()} "
+    if NEVER_IN_FACTS.search(q):
+        return []
+    return [topic for topic, words in TOPIC_WORDS.items() if any(w in q for w in words)]
+
+
+def answer(f: FactSheet, question: str) -> tuple[str | None, list[str]]:
+    """(answer, topics) from the facts; (None, []) when the question is out of scope."""
+    topics = question_topics(question)
+    if not topics:
+        return None, []
+    parts = [_ANSWERS[t](f) for t in topics[:3]]
+    return " ".join(p for p in parts if p), topics
+
+
+def _answer_churn(f: FactSheet) -> str:
+    p = f.prediction
+    if p is None:
+        return f"There is no churn prediction for {f.name} (status: {f.status})."
+    return (
+        f"The churn probability over the next 90 days is {fmt.pct(p.churn_probability)} (interval "
+        f"{fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}), {p.risk_tier} tier, as of {fmt.day(p.predicted_as_of)}."
+    )
+
+
+def _answer_drivers(f: FactSheet) -> str:
+    if not f.drivers:
+        return "The model lists no drivers for this customer."
+    return (
+        "Top drivers: "
+        + "; ".join(
+            fmt.reason_text(d) + (" (raises risk)" if (d.get("shap_impact") or 0) > 0 else " (lowers risk)")
+            for d in f.drivers[:4]
+        )
+        + "."
+    )
+
+
+def _answer_revenue(f: FactSheet) -> str:
+    text = f"MRR is {fmt.money(f.mrr)} ({fmt.money(f.arr)} ARR)."
+    if f.prediction is not None:
+        text += f" ARR at risk (churn probability x ARR) is {fmt.money(f.prediction.arr_at_risk)}."
+    return text
+
+
+def _answer_renewal(f: FactSheet) -> str:
+    return f"For {f.name}, {_renewal_phrase(f)} (billing: {f.billing_cycle or 'unknown'})."
+
+
+def _answer_usage(f: FactSheet) -> str:
+    u = f.usage
+    change = (
+        ""
+        if u.usage_change is None
+        else f", a change of {'+' if u.usage_change >= 0 else '-'}{fmt.pct(abs(u.usage_change))}"
+    )
+    last = (
+        f" Last activity was on {fmt.day(u.last_activity_date)}."
+        if u.last_activity_date
+        else " No activity is on record."
+    )
+    return (
+        f"{fmt.count(u.events_last_30d)} events in the last 30 days against {fmt.count(u.events_prev_30d)} in the "
+        f"previous 30 days{change}, with {u.active_users_30d:.1f} daily active users on average.{last}"
+    )
+
+
+def _answer_tickets(f: FactSheet) -> str:
+    t = f.tickets
+    csat = f" CSAT averages {t.csat_avg_90d:.1f} of 5 over the last 90 days." if t.csat_avg_90d else ""
+    recent = ""
+    quoted = [
+        f'"{ticket.subject}" ({ticket.priority}, {ticket.status}, {fmt.day(ticket.opened_on)})'
+        for ticket in t.recent[:3]
+        if _quotable(ticket.subject)
+    ]
+    if quoted:
+        recent = f" Most recent: {'; '.join(quoted)}."
+    return (
+        f"{fmt.plural(t.open_tickets, 'ticket')} open ({t.open_high_priority} high-priority) and "
+        f"{fmt.plural(t.tickets_90d, 'ticket')} opened in the last 90 days.{csat}{recent}"
+    )
+
+
+def _quotable(subject: str | None) -> bool:
+    """Customer-written text is quoted only when short, free of figures and not instruction-like."""
+    return (
+        bool(subject) and len(subject) <= 120 and not re.search(r"\d", subject) and not looks_like_instructions(subject)
+    )
+
+
+def _answer_opportunities(f: FactSheet) -> str:
+    open_opps = [o for o in f.opportunities if o.is_open]
+    if not open_opps:
+        return "There is no open opportunity on the account."
+    listed = "; ".join(
+        f"{o.opportunity_type} in {o.stage}, {fmt.money(o.amount)}, closing {fmt.day(o.close_date)}" for o in open_opps
+    )
+    return f"Open opportunities: {listed}."
+
+
+def _answer_owner(f: FactSheet) -> str:
+    return f"The account is owned by {f.csm_owner or 'nobody'} and is in the {f.gtm_stage or 'unknown'} GTM stage."
+
+
+def _answer_profile(f: FactSheet) -> str:
+    return (
+        f"{f.name} is on the {f.plan_tier} plan ({fmt.plural(f.seats or 0, 'seat')}, {f.billing_cycle or 'unknown'} "
+        f"billing), in {f.industry or 'an unknown industry'}, {f.region or 'an unknown region'}, a customer since "
+        f"{fmt.day(f.signup_date)} ({fmt.plural(f.tenure_days, 'day')})."
+    )
+
+
+def _answer_action(f: FactSheet) -> str:
+    if f.prediction is None or not f.prediction.recommended_action:
+        return "There is no model recommendation for this customer."
+    return f"The recommended next step: {f.prediction.recommended_action}"
+
+
+_ANSWERS = {
+    "churn": _answer_churn,
+    "drivers": _answer_drivers,
+    "revenue": _answer_revenue,
+    "renewal": _answer_renewal,
+    "usage": _answer_usage,
+    "tickets": _answer_tickets,
+    "opportunities": _answer_opportunities,
+    "owner": _answer_owner,
+    "profile": _answer_profile,
+    "action": _answer_action,
+}
+
+
+# -- outreach drafts -------------------------------------------------------------------
+@dataclass(frozen=True)
+class DraftParts:
+    subject: str
+    opening: str
+    body: tuple[str, ...]  # paragraphs, most important first
+    ask: str
+    personalization: tuple[str, ...]
+    hook: str = ""  # one personal line for short channels (SMS, chat)
+
+
+_GREETINGS = {
+    "friendly": ("Hi {team} team,", "Cheers,"),
+    "formal": ("Dear {team} team,", "Kind regards,"),
+    "direct": ("Hello {team} team,", "Thanks,"),
+    "empathetic": ("Hi {team} team,", "Warm regards,"),
+}
+
+
+def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
+    t, u = f.tickets, f.usage
+    used = ["customer_name", "csm_owner"]
+    topics = _safe_topics(f)
+    sorry = "I'm sorry for the trouble. " if tone == "empathetic" else ""
+    if goal == "resolve_support_issue":
+        if t.open_tickets:
+            about = f" about {fmt.join_words(list(topics))}" if topics else ""
+            first = f"{sorry}I can see {fmt.plural(t.open_tickets, 'open support ticket')}{about} on your account, and I want to make sure each one gets resolved quickly."
+            used += ["open_tickets", "ticket_topics"] if topics else ["open_tickets"]
+        else:
+            first = f"{sorry}I wanted to follow up on your recent support requests and make sure everything is working as it should."
+            used.append("tickets_90d")
+        body = (first, "I'll coordinate with our support team and keep you updated on progress.")
+        hook = (
+            f"I see {fmt.plural(t.open_tickets, 'open support ticket')} on your account and want them resolved quickly."
+            if t.open_tickets
+            else "I want to make sure your recent support requests are fully resolved."
+        )
+        return DraftParts(
+            "Your open support requests",
+            "Following up on your support requests.",
+            body,
+            "Could we set up a short call this week to go through them together?",
+            tuple(used),
+            hook,
+        )
+    if goal == "nurture_lead":
+        body = (
+            f"Your team has been active with {fmt.count(u.events_last_30d)} product events in the last 30 days, and there is more value to unlock on the {f.plan_tier} plan.",
+            "We run short enablement sessions that help teams get more out of reports, dashboards and integrations.",
+        )
+        used += ["events_last_30d", "plan_tier"]
+        hook = f"Your team logged {fmt.count(u.events_last_30d)} product events in the last 30 days."
+        return DraftParts(
+            "Getting more from your workspace",
+            "Checking in on how things are going.",
+            body,
+            "Would a training session for your team be useful in the coming weeks?",
+            tuple(used),
+            hook,
+        )
+    if goal == "upsell":
+        seats = f"{fmt.plural(f.seats or 0, 'seat')} on the {f.plan_tier} plan"
+        body = (
+            f"Your team currently has {seats}, and I'd love to understand where you'd like to grow next.",
+            "There may be a better fit for how your team works today, including more seats or additional capabilities.",
+        )
+        used += ["seats", "plan_tier"]
+        if any(o.is_open and o.opportunity_type == "expansion" for o in f.opportunities):
+            body += ("We already started discussing an expansion; I'd be glad to move that forward.",)
+            used.append("open_expansion_opportunity")
+        hook = f"Your team has {seats}; there may be room to grow."
+        return DraftParts(
+            "Growing with your team",
+            "A quick idea for your team.",
+            body,
+            "Do you have 20 minutes next week to explore options?",
+            tuple(used),
+            hook,
+        )
+    if goal == "win_back":
+        body = (
+            f"You were with us for {fmt.plural(f.tenure_days, 'day')}, and we'd value hearing what would make the product work better for you.",
+            "A lot has improved recently, and I'd like to show you what's new.",
+        )
+        used.append("tenure_days")
+        hook = "A lot has improved since we last worked together."
+        return DraftParts(
+            "We'd love to reconnect",
+            "It's been a while, and I wanted to reach out personally.",
+            body,
+            "Would you be open to a short conversation?",
+            tuple(used),
+            hook,
+        )
+    renewal = (
+        f" Your renewal is coming up on {fmt.day(f.renewal_date)}, so it's a good moment to review what's working."
+        if f.renewal_date and (f.days_to_renewal or 0) >= 0
+        else ""
+    )
+    if renewal:
+        used.append("renewal_date")
+    body = (
+        f"I wanted to check in and see how things are going for your team.{renewal}",
+        "If anything is getting in your way, I'm here to help.",
+    )
+    hook = (
+        f"Your renewal is coming up on {fmt.day(f.renewal_date)}."
+        if renewal
+        else "I'd love to hear how things are going."
+    )
+    return DraftParts("Checking in", "Checking in.", body, "Is there a good time to catch up?", tuple(used), hook)
+
+
+def draft(f: FactSheet, goal: str, channel: str, tone: str, length: str) -> tuple[str, tuple[str, ...]]:
+    """(message, personalization_applied) for one goal and channel; no internal scores are mentioned."""
+    parts = _draft_parts(f, goal, tone)
+    hello, bye = _GREETINGS.get(tone, _GREETINGS["friendly"])
+    team = f.name
+    sender = fmt.owner_name(f.csm_owner)
+    paragraphs = {"short": 1, "medium": 2, "long": 3}[length]
+    body = list(parts.body[:paragraphs])
+    if channel == "email":
+        text = "\n\n".join([f"Subject: {parts.subject}", hello.format(team=team), *body, parts.ask, f"{bye}\n{sender}"])
+    elif channel == "sms":
+        first = sender.split(" ")[0]
+        text = f"Hi {team} team, {parts.hook} {parts.ask} - {first}"
+        if len(text) > 300:
+            text = f"Hi, {parts.hook} {parts.ask} - {first}"
+    elif channel == "chat":
+        lines = [f"Hi {team} team! {parts.hook}", *body[: paragraphs - 1], parts.ask]
+        text = "\n".join(lines)
+    else:
+        points = "\n".join(f"- {p}" for p in parts.body)
+        text = "\n".join(
+            [
+                f"Opening: Hi, this is {sender} from the customer success team. {parts.opening}",
+                "Talking points:",
+                points,
+                f"Question to ask: {parts.ask}",
+                "Close: Thank them for their time and confirm the next step and date by email.",
+            ]
+        )
+    return text, parts.personalization
+
+
+# -- action plan narrative -------------------------------------------------------------
+def actions_narrative(f: FactSheet, actions: list, revenue_at_risk: float | None) -> str:
+    """Two or three sentences introducing the action plan (figures from the facts only)."""
+    first = actions[0] if actions else None
+    risk = (
+        f"{f.name} carries {fmt.money(revenue_at_risk)} of ARR at risk ({f.prediction.risk_tier} tier)."
+        if f.prediction is not None and revenue_at_risk is not None
+        else f"{f.name} has no current churn prediction."
+    )
+    lead = (
+        f"Start with: {fmt.lower_first(first.action)}" if first else "No action is needed beyond the regular cadence."
+    )
+    if first and not lead.endswith("."):
+        lead += "."
+    more = f" {fmt.plural(len(actions) - 1, 'further action')} follow in priority order." if len(actions) > 1 else ""
+    return f"{risk} {lead}{more}"

@@ -1,0 +1,615 @@
+"""The offline parser: a portfolio question's words to SQL over `portfolio`, and its reading in words.
+
+A question is read in three steps:
+
+1. `screen_question` refuses, before any SQL is written (by the parser or a model),
+   questions about things the portfolio does not hold (NPS, CAC, headcount, LTV, margin,
+   contact details, churned accounts' history) and text that reads like instructions or
+   SQL. The refusal names what is missing.
+2. Filters: plan, industry, region and owner (values read from the warehouse), "my
+   accounts", risk tier, churn-probability threshold, MRR/ARR/seats threshold and a
+   renewal window (this/next quarter or month, Qn, the next N days/weeks/months). The
+   matched words are removed from the question.
+3. What is asked, from the rest: a measure (ARR at risk, MRR, ARR, seats, open tickets,
+   churn probability, or a count of accounts) and a shape - one figure (total, count,
+   average), one figure per group ("by industry", "per CSM"), the group with the most
+   ("which CSM has the most revenue at risk"), or a list of accounts (top N, sorted).
+
+"ARR at risk" (also "revenue at risk", "how much ... at risk") is the measure the Risk
+board and Overview show: churn probability x ARR, summed over the accounts - it is not a
+filter. "At-risk accounts" / "accounts at risk" is the board's tier filter (high or
+critical). Values are bound as `?` parameters; column names come from allow-lists.
+
+`ParsedQuestion.reading` states the interpretation in words ("total ARR at risk of all
+active accounts in the Fintech industry"); `assumptions` lists the choices made where the
+words allowed more than one reading and `leftovers` the words not used: both lower the
+answer's confidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from engine.ai import fmt
+from engine.ai.guardrails import looks_like_instructions
+from engine.core.access import Viewer
+from engine.data.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class ParsedQuestion:
+    sql: str
+    params: tuple
+    interpretation: tuple[str, ...]  # the reading, then definitions and assumptions, in words
+    leftovers: tuple[str, ...]  # words it did not use
+    reading: str = ""  # "total ARR at risk of all active accounts in the Fintech industry"
+    assumptions: tuple[str, ...] = ()  # choices made where the words allow another reading
+    shape: str = "list"  # value | groups | top | list
+    measure: str = "count"  # a key of MEASURES
+    group: str | None = None  # the grouping column
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    industries: tuple[str, ...]
+    regions: tuple[str, ...]
+    owners: tuple[str, ...]
+
+
+def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
+    """The categorical values a question may name (from the warehouse). With a viewer that
+    does not see everyone, owners are only the viewer (a CSM's prompt must not list the others)."""
+
+    def values(column: str) -> tuple[str, ...]:
+        rows = wh.rows(f"SELECT DISTINCT {column} FROM customers WHERE {column} IS NOT NULL ORDER BY 1")  # noqa: S608 - fixed names
+        return tuple(str(r[0]) for r in rows)
+
+    owners = values("csm_owner")
+    if viewer is not None and not viewer.sees_everyone:
+        owners = tuple(o for o in owners if o == viewer.username)
+    return Vocabulary(values("industry"), values("region"), owners)
+
+
+LIST_COLUMNS = (
+    "customer_id, name, plan_tier, industry, region, csm_owner, mrr, arr, churn_probability, risk_tier, "
+    "renewal_date, days_to_renewal, revenue_at_risk, seats, open_tickets"
+)
+
+# key: (SQL of the per-account value, the words for it, kind for formatting)
+MEASURES: dict[str, tuple[str, str, str]] = {
+    "revenue_at_risk": ("revenue_at_risk", "ARR at risk", "money"),
+    "mrr_at_risk": ("revenue_at_risk / 12", "MRR at risk", "money"),
+    "mrr": ("mrr", "MRR", "money"),
+    "arr": ("arr", "ARR", "money"),
+    "seats": ("seats", "seats", "count"),
+    "open_tickets": ("open_tickets", "open tickets", "count"),
+    "churn_probability": ("churn_probability", "churn probability", "fraction"),
+    "count": ("*", "number of accounts", "count"),
+}
+RISK_DEFINITION = (
+    "ARR at risk = churn probability (next 90 days) x ARR, summed over the accounts - the figure the "
+    "Overview and Risk board show"
+)
+DIMENSIONS = {
+    "plan tier": "plan_tier",
+    "plan": "plan_tier",
+    "plans": "plan_tier",
+    "industry": "industry",
+    "industries": "industry",
+    "vertical": "industry",
+    "region": "region",
+    "regions": "region",
+    "risk tier": "risk_tier",
+    "tier": "risk_tier",
+    "tiers": "risk_tier",
+    "owner": "csm_owner",
+    "owners": "csm_owner",
+    "csm": "csm_owner",
+    "csms": "csm_owner",
+    "account manager": "csm_owner",
+    "stage": "gtm_stage",
+    "billing cycle": "billing_cycle",
+}
+DIMENSION_WORDS = {
+    "plan_tier": "plan",
+    "industry": "industry",
+    "region": "region",
+    "risk_tier": "risk tier",
+    "csm_owner": "owner (CSM)",
+    "gtm_stage": "GTM stage",
+    "billing_cycle": "billing cycle",
+}
+_DIM = r"(plan tier|risk tier|account manager|billing cycle|plans?|industry|industries|vertical|regions?|tiers?|owners?|csms?|stage)"
+
+_COMPARE = (
+    r"(?P<op>above|over|greater than|more than|higher than|exceeding|at least|>=|>|below|under|less than|"
+    r"lower than|at most|<=|<)"
+)
+_OPS = {
+    "above": ">",
+    "over": ">",
+    "greater than": ">",
+    "more than": ">",
+    "higher than": ">",
+    "exceeding": ">",
+    ">": ">",
+    "at least": ">=",
+    ">=": ">=",
+    "below": "<",
+    "under": "<",
+    "less than": "<",
+    "lower than": "<",
+    "<": "<",
+    "at most": "<=",
+    "<=": "<=",
+}
+_OP_WORDS = {">": "above", ">=": "at least", "<": "below", "<=": "at most"}
+
+_STOPWORDS_TEXT = (
+    "a an the of in on at to for with and or by is are was were be been which what who whose whom where "
+    "when how many much show list give me find get all any our my their there that this these those have "
+    "has had do does did than then from into per each top accounts account customers customer clients "
+    "client companies company please them it its portfolio book total sum number count rows with without "
+    "churn probability risk renew renewal renewing renews next quarter month months days day weeks week "
+    "mrr arr revenue above over greater more higher exceeding least below under less lower most tier "
+    "tiers plan plans industry region owned owner owners csm managed percent pct highest largest biggest "
+    "riskiest soonest average avg sorted order ordered rank ranked ranking group grouped broken down "
+    "current this within coming q1 q2 q3 q4 at-risk high-risk are is be list we us you your currently "
+    "right now today up due bring brings bringing generate generates manage manages managing handle handles "
+    "break split across overall combined typical mean value amount figure figures whole entire active "
+    "tell see can could would should will let know want need sitting sits sit lowest smallest least fewest "
+    "best worst likely likeliest chance chances likelihood contract contracts expire expiring seats seat "
+    "open tickets ticket recurring annual monthly dollars money much also just only both either one ones "
+    "account's customers' so far exposed exposure what's whats who's there's own owns owning holds hold"
+)
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+# What the portfolio does not hold: refused with the name of the missing thing.
+UNSUPPORTED = (
+    (r"\bnps\b|net promoter", "NPS (net promoter score)"),
+    (r"\bcac\b|acquisition cost", "customer acquisition cost (CAC)"),
+    (r"head ?count|employees?\b|employee count|staff|company size|workforce", "headcount (employees)"),
+    (r"health ?scores?", "a health score (the portfolio has churn probability and risk score)"),
+    (r"\bltv\b|\bclv\b|life ?time value", "lifetime value (see Customer 360 for one account's LTV)"),
+    (
+        r"\bnrr\b|\bgrr\b|\bndr\b|net (revenue|dollar) retention|gross revenue retention|retention rate",
+        "revenue retention (NRR/GRR)",
+    ),
+    (r"gross margin|\bmargins?\b|profit|profitab|ebitda|\bcosts?\b", "margins, costs or profit"),
+    (r"\bcsat\b|satisfaction|sentiment", "CSAT or sentiment (tickets are on each Customer 360)"),
+    (r"\barpu\b|\bmau\b|\bwau\b|\bdau\b|engagement score|adoption score", "that usage metric"),
+    (
+        r"e-?mails?\b|phone|passwords?|contact (details|person|people|names?)|\bcontacts\b|address(es)?\b",
+        "contact details or credentials",
+    ),
+    (
+        r"\bchurned\b|\bcancell?ed\b|have left|who left|\blost (customers|accounts|clients)\b|churn rate|"
+        r"\blast (year|quarter|month)\b",
+        "past churn (the portfolio holds today's active accounts; see the Overview)",
+    ),
+    (r"forecast|predict(ed)? (revenue|mrr|arr)|next year's|budget", "forecasts (see the Forecasts page)"),
+)
+_UNSUPPORTED = [(re.compile(p, re.I), what) for p, what in UNSUPPORTED]
+_HOSTILE = re.compile(
+    r";|--|/\*|\b(drop|delete|truncate|alter|insert|attach|detach|pragma|install|grant|vacuum|checkpoint)\b|"
+    r"\bupdate\s+\w+\s+set\b|\bselect\b.+\bfrom\b|[a-z_]\(|\bsystem prompt\b|\bprompt\b|\binstructions?\b",
+    re.I,
+)
+
+
+def screen_question(question: str) -> str | None:
+    """Why the question cannot be answered from the portfolio, or None when it may be tried."""
+    q = question.lower().replace("’", "'")
+    if looks_like_instructions(question) or _HOSTILE.search(q):
+        return (
+            "That reads like instructions or SQL, not a question about the portfolio, so it was not run. Ask in "
+            "plain words, e.g. 'Top 10 accounts by revenue at risk'."
+        )
+    for pattern, what in _UNSUPPORTED:
+        if pattern.search(q):
+            return (
+                f"The portfolio data has no {what}. It holds, per active account: plan, industry, region, owner, "
+                "seats, renewal date, MRR/ARR, churn probability, risk tier, ARR at risk, open tickets and product "
+                "usage."
+            )
+    return None
+
+
+def _quarter_bounds(day: date, offset: int) -> tuple[date, date]:
+    index = (day.month - 1) // 3 + offset
+    year = day.year + index // 4
+    first_month = index % 4 * 3 + 1
+    start = date(year, first_month, 1)
+    end_month_next = date(year + (first_month + 2) // 12, (first_month + 2) % 12 + 1, 1)
+    return start, end_month_next - timedelta(days=1)
+
+
+def _month_bounds(day: date, offset: int) -> tuple[date, date]:
+    index = day.month - 1 + offset
+    start = date(day.year + index // 12, index % 12 + 1, 1)
+    nxt = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return start, nxt - timedelta(days=1)
+
+
+def _renewal_window(q: str, as_of: date) -> tuple[date, date, str, str] | None:
+    """(start, end, words, matched text) of a renewal window in the question."""
+    if not re.search(r"renew|contract|expir", q):
+        return None
+    m = re.search(r"\b(next|this|current|coming)\s+quarter\b", q)
+    if m:
+        start, end = _quarter_bounds(as_of, 1 if m.group(1) in ("next", "coming") else 0)
+        return (max(start, as_of), end, f"{m.group(1)} quarter", m.group(0))
+    m = re.search(r"\bq([1-4])(?:\s+(\d{4}))?\b", q)
+    if m:
+        year = int(m.group(2)) if m.group(2) else as_of.year
+        start, end = _quarter_bounds(date(year, 3 * int(m.group(1)) - 2, 1), 0)
+        if not m.group(2) and end < as_of:
+            start, end = _quarter_bounds(date(year + 1, start.month, 1), 0)
+        return (start, end, f"Q{m.group(1)} {start.year}", m.group(0))
+    m = re.search(r"\b(next|this|current|coming)\s+month\b", q)
+    if m:
+        start, end = _month_bounds(as_of, 1 if m.group(1) in ("next", "coming") else 0)
+        return (max(start, as_of), end, f"{m.group(1)} month", m.group(0))
+    m = re.search(r"\b(?:next|within|in the next|coming|in)\s+(\d{1,3})\s+(day|week|month)s?\b", q)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        days = n * {"day": 1, "week": 7, "month": 30}[unit]
+        return (as_of, as_of + timedelta(days=days), f"next {n} {unit}s", m.group(0))
+    if re.search(r"\b(soon|upcoming)\b", q):
+        return (as_of, as_of + timedelta(days=90), "next 90 days (soon)", "soon")
+    return None
+
+
+def _number(text: str, suffix: str | None) -> float:
+    value = float(text.replace(",", ""))
+    return value * {"k": 1e3, "m": 1e6}.get((suffix or "").lower(), 1)
+
+
+_MONEY_AT_RISK = re.compile(
+    r"\b(arr|revenue|mrr|money|dollars|recurring revenue)\s+(?:is\s+|are\s+|that is\s+|currently\s+)?"
+    r"(?:at[- ]risk|in danger)\b|\bat[- ]risk\s+(arr|revenue|mrr)\b|\bhow much\b[^?]*\bat[- ]risk\b|"
+    r"\b(revenue|arr) exposure\b|\bexposed (arr|revenue)\b"
+)
+
+
+def _measure(rest: str) -> tuple[str | None, str]:
+    """The measure the remaining words ask about, and the words that named it."""
+    candidates = (
+        (
+            "churn_probability",
+            r"\bchurn (probability|risk|likelihood|chance)\b|\bprobability of churn(ing)?\b|"
+            r"\blikelihood (of|to) churn\b|\bchance of churn(ing)?\b",
+        ),
+        ("arr", r"\barr\b|\bannual recurring revenue\b|\bannual revenue\b"),
+        ("mrr", r"\bmrr\b|\bmonthly recurring revenue\b|\brevenue\b|\bmonthly revenue\b"),
+        ("seats", r"\bseats?\b|\blicen[cs]es\b"),
+        ("open_tickets", r"\b(open )?tickets\b"),
+    )
+    found = []
+    for key, pattern in candidates:
+        m = re.search(pattern, rest)
+        if m:
+            found.append((m.start(), key, m.group(0)))
+    if not found:
+        return None, ""
+    found.sort()
+    return found[0][1], found[0][2]
+
+
+def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
+    """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
+    q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
+    used: list[str] = []  # matched phrases, removed before reading the measure and finding leftovers
+    where: list[str] = []
+    params: list = []
+    scope: list[str] = []  # "in the Fintech industry", ...
+    assumptions: list[str] = []
+
+    def cut(text: str) -> None:
+        used.append(text)
+
+    def rest() -> str:
+        text = q
+        for phrase in sorted(used, key=len, reverse=True):
+            text = text.replace(phrase, " ")
+        return text
+
+    # -- what the money-at-risk words mean (a measure, not a filter) ------------------
+    money_at_risk = _MONEY_AT_RISK.search(q)
+    mrr_at_risk = bool(money_at_risk and re.search(r"\bmrr\s+(?:is\s+)?at[- ]risk|at[- ]risk\s+mrr", q))
+    if money_at_risk:
+        cut(money_at_risk.group(0) if not money_at_risk.group(0).startswith("how much") else "at risk")
+        q_tiers = q.replace(money_at_risk.group(0), " ")
+    else:
+        q_tiers = q
+
+    # -- filters -------------------------------------------------------------------------
+    plans = [p for p in ("starter", "growth", "enterprise") if re.search(rf"\b{p}\b", q)]
+    if plans:
+        where.append(f"plan_tier IN ({', '.join('?' * len(plans))})")
+        params += plans
+        scope.append(f"on the {' or '.join(plans)} plan")
+        used.extend(f"{p} plan" for p in plans)
+        used.extend(plans)
+    industries = [i for i in vocab.industries if re.search(rf"\b{re.escape(i.lower())}s?\b", q)]
+    if industries:
+        where.append(f"industry IN ({', '.join('?' * len(industries))})")
+        params += industries
+        names = " or ".join(i.capitalize() for i in industries)
+        scope.append(f"in the {names} {'industries' if len(industries) > 1 else 'industry'}")
+        used.extend(i.lower() + "s" for i in industries)
+        used.extend(i.lower() for i in industries)
+    regions = [r for r in vocab.regions if re.search(rf"\b{re.escape(r.lower())}\b", q)]
+    if regions:
+        where.append(f"region IN ({', '.join('?' * len(regions))})")
+        params += regions
+        scope.append(f"in {' or '.join(regions)}")
+        used.extend(r.lower() for r in regions)
+    owners = []
+    for owner in vocab.owners:
+        names = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
+        hit = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", q)), None)
+        if hit:
+            owners.append(owner)
+            used.append(hit)
+    mine = re.search(r"\b(?:of |in |for )?my (own )?(accounts|customers|book|portfolio|clients)\b|\bi own\b", q)
+    if mine:
+        cut(mine.group(0))
+        if viewer.sees_everyone:
+            assumptions.append("'my' read as every account: your role sees the whole portfolio")
+        else:
+            owners.append(viewer.username)
+    if owners:
+        where.append(f"csm_owner IN ({', '.join('?' * len(owners))})")
+        params += owners
+        scope.append(f"owned by {' or '.join(owners)}")
+    tiers = []
+    for t in ("low", "medium", "high", "critical"):
+        m = re.search(
+            rf"\b{t}(?:[- ]risk)?\s+(?:risk\s+)?(?:tier|accounts?|customers?|clients?)\b|\btier\s+{t}\b|"
+            rf"\b{t}[- ]risk\b|\b(?:are|is)\s+{t}\b",
+            q_tiers,
+        )
+        if m:
+            tiers.append(t)
+            cut(m.group(0).replace("accounts", "").replace("customers", "").strip())
+    at_risk = re.search(r"\bat[- ]risk\b", q_tiers)
+    if at_risk and not tiers:
+        tiers = ["high", "critical"]
+        cut(at_risk.group(0))
+        assumptions.append("'at risk' accounts read as the high and critical risk tiers, as on the Risk board")
+    if tiers:
+        where.append(f"risk_tier IN ({', '.join('?' * len(tiers))})")
+        params += tiers
+        scope.append(f"in the {' or '.join(tiers)} risk tier")
+    m = re.search(
+        r"\b(?:churn(?: probability| risk| likelihood| chance)?|probability of churn|likelihood)\s*(?:is\s*|of\s*)?"
+        + _COMPARE
+        + r"\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%|percent|pct)?",
+        q,
+    )
+    if m:
+        value = float(m.group("num"))
+        value = value / 100 if m.group("pct") or value > 1 else value
+        op = _OPS[m.group("op")]
+        where.append(f"churn_probability {op} ?")
+        params.append(value)
+        scope.append(f"with churn probability {_OP_WORDS[op]} {fmt.pct(value)}")
+        cut(m.group(0))
+    m = re.search(
+        r"\b(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets)\s*(?:is\s*|of\s*)?"
+        + _COMPARE
+        + r"\s*\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?\b",
+        q,
+    )
+    if m:
+        column = {"revenue at risk": "revenue_at_risk", "arr at risk": "revenue_at_risk", "revenue": "mrr"}.get(
+            m.group("col"), m.group("col").replace(" ", "_")
+        )
+        value = _number(m.group("num"), m.group("suf"))
+        op = _OPS[m.group("op")]
+        where.append(f"{column} {op} ?")
+        params.append(value)
+        shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
+        scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
+        cut(m.group(0))
+    window = _renewal_window(q, as_of)
+    if window:
+        start, end, words, matched = window
+        where.append("renewal_date BETWEEN ? AND ?")
+        params += [start, end]
+        scope.append(f"renewing between {start.isoformat()} and {end.isoformat()} ({words})")
+        cut(matched)
+        for phrase in ("up for renewal", "renewing", "renewal", "renew", "renews", "expiring", "expire"):
+            cut(f" {phrase} ")
+
+    # -- shape and measure ---------------------------------------------------------------
+    r = rest()
+    group, ranking = None, None
+    m = re.search(r"\bwhich\s+" + _DIM + r"\b", r)
+    superlative = re.search(
+        r"\b(most|highest|largest|biggest|greatest|top|lowest|least|fewest|smallest|worst|best)\b", r
+    )
+    if m and superlative:
+        group = DIMENSIONS[m.group(1)]
+        ranking = "ASC" if superlative.group(1) in ("lowest", "least", "fewest", "smallest") else "DESC"
+        cut(m.group(0))
+        cut(superlative.group(0))
+    else:
+        m = re.search(r"\b(?:by|per|for each|each|across|broken down by|split by|grouped by)\s+" + _DIM + r"\b", r)
+        if m:
+            group = DIMENSIONS[m.group(1)]
+            cut(m.group(0))
+    r = rest()
+    limit = None
+    m = re.search(
+        r"\btop\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:largest|biggest|riskiest|highest|lowest|smallest|most)\b|"
+        r"\bwhich\s+(\d{1,4})\b|\b(?:the|show|list)\s+(\d{1,4})\b|^\s*(\d{1,4})\s",
+        r,
+    )
+    single = re.search(r"\b(biggest|largest|riskiest|top|most valuable)\s+(account|customer|client)\b(?!s)", r)
+    if single and not m:
+        limit = 1
+        cut(single.group(2))
+    if m:
+        limit = int(next(g for g in m.groups() if g))
+        cut(re.sub(r"(largest|biggest|riskiest|highest|lowest|smallest|most)", "", m.group(0)).strip())
+    r = rest()
+    if money_at_risk:
+        measure, measure_words = ("mrr_at_risk" if mrr_at_risk else "revenue_at_risk"), ""
+    else:
+        measure, measure_words = _measure(r)
+    count_words = re.search(r"\bhow many\b|\bnumber of\b|\bcount\b|\bmost (accounts|customers|clients)\b", r)
+    if measure in (None, "churn_probability") and count_words and not re.search(r"\baverage|\bmean\b", r):
+        measure = "count"
+    avg_words = re.search(r"\baverage\b|\bavg\b|\bmean\b|\btypical\b|\bper (account|customer|client)\b", r)
+    sum_words = re.search(r"\btotal\b|\bsum\b|\bhow much\b|\boverall\b|\bcombined\b|\bbring in\b", r)
+    list_words = re.search(r"\b(list|show|which|who|name|names|sorted|ordered|ranked|sort)\b", r) or (
+        measure in (None, "count", "churn_probability") and re.search(r"\b(accounts|customers|clients|companies)\b", r)
+    )
+    if measure_words:
+        cut(measure_words)
+    if measure == "churn_probability" or avg_words and measure not in (None, "count"):
+        agg = "avg"
+    elif measure in (None, "count"):
+        agg = "count"
+        measure = "count"
+    else:
+        agg = "sum"
+
+    if group:
+        shape = "top" if ranking else "groups"
+    elif limit or (
+        list_words and not (count_words or avg_words or sum_words) and not (money_at_risk and not list_words)
+    ):
+        shape = "list"
+    elif count_words or avg_words or sum_words or measure != "count":
+        shape = "value"
+    else:
+        shape = "list"
+    if shape == "list" and not (
+        where or limit or re.search(r"\b(all|every|riskiest|largest|biggest|highest|soonest|lowest|smallest|most)\b", q)
+    ):
+        return None
+    if shape == "value" and measure == "count" and not (where or count_words):
+        return None
+
+    # -- SQL and its reading ---------------------------------------------------------------
+    condition = " AND ".join(where) if where else "TRUE"
+    population = "all active accounts" + ("" if viewer.sees_everyone else " in your book")
+    if scope:
+        population += " " + fmt.join_words(scope)
+    expr, words, _kind = MEASURES[measure]
+    value_sql = "count(*)" if measure == "count" else f"{'avg' if agg == 'avg' else 'sum'}({expr})"
+    name = "accounts" if measure == "count" else f"{'average' if agg == 'avg' else 'total'}_{measure}"
+    measure_words = "the number" if measure == "count" else f"{'average' if agg == 'avg' else 'total'} {words}"
+    interpretation: list[str] = []
+    if group:
+        extra = "" if measure == "count" else ", count(*) AS accounts"
+        order = f"{name} {ranking or 'DESC'}"
+        sql = (
+            f"SELECT {group}, {value_sql} AS {name}{extra} FROM portfolio WHERE {condition} "  # noqa: S608 - allow-listed names, bound values
+            f"GROUP BY {group} ORDER BY {order} NULLS LAST"
+        )
+        dim = DIMENSION_WORDS[group]
+        if ranking:
+            most = "lowest" if ranking == "ASC" else "highest"
+            reading = f"the {dim} with the {most} {measure_words if measure != 'count' else 'number of accounts'} among {population}"
+        else:
+            reading = (
+                f"{measure_words if measure != 'count' else 'the number of accounts'} per {dim}, over {population}"
+            )
+    elif shape == "value":
+        extra = (
+            ", count(*) AS accounts"
+            if measure != "count"
+            else ", sum(arr) AS total_arr, sum(revenue_at_risk) AS total_revenue_at_risk"
+        )
+        sql = f"SELECT {value_sql} AS {name}{extra} FROM portfolio WHERE {condition}"  # noqa: S608 - allow-listed names, bound values
+        reading = f"{measure_words} of {population}" if measure != "count" else f"the number of {population}"
+    else:
+        sort, direction, sort_words = _list_order(r, measure)
+        sql = f"SELECT {LIST_COLUMNS} FROM portfolio WHERE {condition} ORDER BY {sort} {direction} NULLS LAST"  # noqa: S608 - allow-listed names, bound values
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        reading = (f"the {limit} " if limit and limit > 1 else "the one " if limit else "") + population.replace(
+            "all active accounts", "active account" if limit == 1 else "active accounts", 1
+        )
+        reading += f", sorted by {sort_words}"
+    if measure in ("revenue_at_risk", "mrr_at_risk") or "revenue_at_risk" in sql and shape != "list":
+        interpretation.append(RISK_DEFINITION)
+    if measure_words and measure == "mrr" and re.search(r"\brevenue\b", q) and not re.search(r"\bmrr\b|monthly", q):
+        assumptions.append("'revenue' read as MRR (monthly recurring revenue)")
+    leftovers = tuple(w for w in re.findall(r"[a-z][a-z'.-]+", rest()) if w.strip(".'") not in STOPWORDS and len(w) > 2)
+    return ParsedQuestion(
+        sql=sql,
+        params=tuple(params),
+        interpretation=(reading, *interpretation, *assumptions),
+        leftovers=leftovers,
+        reading=reading,
+        assumptions=tuple(assumptions),
+        shape=shape if not group else ("top" if ranking else "groups"),
+        measure=measure,
+        group=group,
+    )
+
+
+def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
+    """(column, direction, words) a list of accounts is sorted by."""
+    sorts = (
+        (r"revenue at risk|arr at risk|\brisk\b", "revenue_at_risk", "ARR at risk"),
+        (r"churn probability|churn|probability|riskiest|likel", "churn_probability", "churn probability"),
+        (r"risk score", "risk_score", "risk score"),
+        (r"\barr\b", "arr", "ARR"),
+        (r"\bmrr\b|revenue|largest|biggest", "mrr", "MRR"),
+        (r"seats?", "seats", "seats"),
+        (r"tickets?", "open_tickets", "open tickets"),
+        (r"renewal|soonest", "renewal_date", "renewal date"),
+    )
+    targets = []
+    m = re.search(
+        r"\b(?:by|on)\s+(revenue at risk|arr at risk|churn probability|risk score|churn|probability|"
+        r"mrr|arr|revenue|seats|tickets|renewal)\b",
+        rest,
+    )
+    if m:
+        targets.append(m.group(1))
+    m = re.search(r"\b(highest|most|largest|biggest|lowest|least|smallest|fewest)\s+([a-z ]{3,25})", rest)
+    if m:
+        targets += [m.group(2), m.group(1)]
+    targets += [w for w in ("riskiest", "likeliest", "largest", "biggest", "soonest") if re.search(rf"\b{w}\b", rest)]
+    if measure not in (None, "count"):
+        targets.append({"churn_probability": "churn", "arr": "arr", "mrr": "mrr", "seats": "seats"}.get(measure, ""))
+    column, words = "revenue_at_risk", "ARR at risk"
+    chosen = next(
+        ((col, w) for target in targets if target for pattern, col, w in sorts if re.search(pattern, target)), None
+    )
+    if chosen:
+        column, words = chosen
+    ascending = column == "renewal_date" or bool(re.search(r"\b(lowest|least|smallest|fewest)\b", rest))
+    return (
+        column,
+        "ASC" if ascending else "DESC",
+        f"{words}, {'lowest' if ascending else 'highest'} first"
+        if column != "renewal_date"
+        else "renewal date, soonest first",
+    )
+
+
+def display_sql(sql: str, params: list | tuple) -> str:
+    """The SQL with its bound values written in, for people to read (never executed)."""
+    if not params or sql.count("?") != len(params):
+        return sql
+    values = iter(params)
+
+    def literal(_match) -> str:
+        value = next(values)
+        if isinstance(value, date):
+            return f"DATE '{value.isoformat()}'"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return re.sub(r"\?", literal, sql)

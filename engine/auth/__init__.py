@@ -1,0 +1,1 @@
+"""Users, passwords, roles and login tokens."""

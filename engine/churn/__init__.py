@@ -1,0 +1,1 @@
+"""The churn engine: features, model, training, scoring, drivers, risk, registry, monitoring."""

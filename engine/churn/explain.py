@@ -1,0 +1,280 @@
+"""SHAP drivers: why a customer's churn score is what it is, in plain language.
+
+Contributions are exact TreeSHAP values computed by LightGBM itself
+(`pred_contrib=True`), the same algorithm as `shap.TreeExplainer` on the same trees
+(bench/explain.py checks the values agree to 1e-6), averaged over the ensemble's
+members: the ensemble's log-odds is their mean, so its SHAP values are the mean of
+theirs. Positive impact pushes churn risk up.
+
+Drivers a person can use: correlated features are GROUPED into one reason (their SHAP
+values summed; e.g. days to renewal, renewal within 90 days, an open renewal opportunity,
+billing cycle and GTM stage are one "Renewal timing" reason), so four renewal facts cannot
+crowd out the reasons a CSM can act on. Each driver keeps the contract fields
+`{feature, value, shap_impact}` (feature and value of the group's strongest member,
+shap_impact the group's sum, in log-odds) and adds `group`, `label`, `actionable`,
+`members` and `impact_pp`: the change in the 90-day churn probability, in percentage
+points, that the group makes for this customer (probability with every feature minus
+probability without this group's contribution, on the calibrated scale when the model's
+calibration is given). The top-k groups by |impact| are listed actionable ones first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.churn.features import LABELS
+from engine.core.formatting import money as _money
+
+# Correlated features that make one reason: key -> (label, members, actionable).
+GROUPS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "renewal_timing": (
+        "Renewal timing",
+        ("days_to_renewal", "renewal_within_90d", "open_renewal_opportunity", "billing_cycle", "gtm_stage"),
+        False,
+    ),
+    "usage_level": (
+        "Product usage",
+        (
+            "events_last_7d",
+            "events_last_30d",
+            "events_prev_30d",
+            "events_last_90d",
+            "events_per_seat_30d",
+            "active_users_30d",
+            "seat_utilization",
+        ),
+        True,
+    ),
+    "usage_trend": ("Usage trend", ("usage_decay_score", "usage_trend", "active_users_change"), True),
+    "inactivity": ("Days since last activity", ("days_since_last_event",), True),
+    "feature_breadth": ("Product areas used", ("feature_breadth_30d", "feature_breadth_change"), True),
+    "support_load": (
+        "Support tickets",
+        ("tickets_30d", "tickets_90d", "high_priority_tickets_90d", "open_tickets"),
+        True,
+    ),
+    "support_experience": (
+        "Support experience",
+        ("avg_resolution_hours_90d", "csat_avg_90d", "csat_responses_90d"),
+        True,
+    ),
+    "compliance": ("Compliance gap", ("compliance_gap_score", "compliance_gap_change"), True),
+    "vendor_risk": ("Vendor risk", ("vendor_risk_flags", "vendor_risk_flags_avg_3m"), True),
+    "expansion": (
+        "Expansion pipeline",
+        ("open_expansion_opportunity", "open_expansion_amount_ratio", "expansion_won_12m"),
+        True,
+    ),
+    "revenue_trend": ("Revenue trend", ("mrr", "mrr_change_90d", "expansions_12m", "contractions_12m"), False),
+}
+GROUP_OF = {member: key for key, (_label, members, _act) in GROUPS.items() for member in members}
+IMPACT_UNIT = "change in 90-day churn probability, percentage points"
+
+
+def group_of(feature: str) -> str:
+    """The group a feature belongs to (a feature outside every group is its own group)."""
+    return GROUP_OF.get(feature, feature)
+
+
+def group_label(group: str) -> str:
+    return GROUPS[group][0] if group in GROUPS else LABELS.get(group, group)
+
+
+def is_actionable(group: str) -> bool:
+    """Can a CSM act on it (usage, support, compliance, expansion), or is it context (renewal
+    timing, plan, industry, tenure, size)?"""
+    return GROUPS[group][2] if group in GROUPS else False
+
+
+@dataclass(frozen=True)
+class Driver:
+    feature: str  # the group's strongest member
+    value: object  # that member's value
+    shap_impact: float  # the group's summed SHAP (log-odds)
+    reason: str
+    group: str = ""
+    label: str = ""
+    actionable: bool = False
+    members: tuple[str, ...] = ()
+    impact_pp: float | None = None  # percentage points of 90-day churn probability
+
+    def as_dict(self) -> dict:
+        value = self.value
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        return {
+            "feature": self.feature,
+            "value": value,
+            "shap_impact": round(self.shap_impact, 6),
+            "reason": self.reason,
+            "group": self.group or group_of(self.feature),
+            "label": self.label or group_label(group_of(self.feature)),
+            "actionable": self.actionable,
+            "members": list(self.members or (self.feature,)),
+            "impact_pp": None if self.impact_pp is None else round(self.impact_pp, 3),
+        }
+
+
+def _pct(x: float) -> str:
+    return f"{abs(x) * 100:.0f} %"
+
+
+def _days(x: float) -> str:
+    return "1 day" if round(x) == 1 else f"{x:,.0f} days"
+
+
+def reason(feature: str, value, impact: float) -> str:
+    """A sentence a CSM can read: what the value is and which way it pushes risk."""
+    direction = "raises" if impact > 0 else "lowers"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"No {LABELS.get(feature, feature).lower()} on record, which {direction} the risk"
+    v = value
+    texts = {
+        "usage_decay_score": lambda: (
+            f"Usage fell {_pct(v)} versus the previous 30 days"
+            if v > 0
+            else "Usage held steady or grew versus the previous 30 days"
+        ),
+        "usage_trend": lambda: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
+        "seat_utilization": lambda: f"{_pct(v)} of seats are active on an average day",
+        "active_users_change": lambda: (
+            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
+        ),
+        "days_since_last_event": lambda: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
+        "events_last_30d": lambda: f"{v:,.0f} product events in the last 30 days",
+        "events_last_7d": lambda: f"{v:,.0f} product events in the last 7 days",
+        "events_last_90d": lambda: f"{v:,.0f} product events in the last 90 days",
+        "events_prev_30d": lambda: f"{v:,.0f} product events in the 30 days before last",
+        "events_per_seat_30d": lambda: f"{v:,.1f} events per seat in 30 days",
+        "feature_breadth_30d": lambda: f"Uses {v:.0f} of 5 product areas",
+        "feature_breadth_change": lambda: (
+            f"Stopped using {abs(v):.0f} product area(s)"
+            if v < 0
+            else f"Started using {v:.0f} more product area(s)"
+            if v > 0
+            else "Same product areas as the month before"
+        ),
+        "tickets_30d": lambda: f"{v:.0f} support tickets in 30 days",
+        "tickets_90d": lambda: f"{v:.0f} support tickets in 90 days",
+        "high_priority_tickets_90d": lambda: f"{v:.0f} high-priority tickets in 90 days",
+        "open_tickets": lambda: f"{v:.0f} tickets still open",
+        "avg_resolution_hours_90d": lambda: f"Tickets take {v:.0f} hours to resolve on average",
+        "csat_avg_90d": lambda: f"CSAT averages {v:.1f} of 5",
+        "csat_responses_90d": lambda: f"{v:.0f} CSAT responses in 90 days",
+        "compliance_gap_score": lambda: f"Compliance gap score is {v:.2f}",
+        "compliance_gap_change": lambda: (
+            f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months"
+        ),
+        "vendor_risk_flags": lambda: f"{v:.0f} vendor-risk flag(s) open",
+        "vendor_risk_flags_avg_3m": lambda: f"{v:.1f} vendor-risk flags on average over 3 months",
+        "days_to_renewal": lambda: f"Renewal in {_days(v)}" if v >= 1 else "Renewal is due today",
+        "renewal_within_90d": lambda: "Renewal falls within 90 days" if v else "No renewal in the next 90 days",
+        "open_renewal_opportunity": lambda: "Renewal opportunity is open" if v else "No open renewal opportunity",
+        "open_expansion_opportunity": lambda: "Expansion opportunity is open" if v else "No open expansion opportunity",
+        "open_expansion_amount_ratio": lambda: f"Open expansion pipeline is {_pct(v)} of ARR",
+        "expansion_won_12m": lambda: f"{v:.0f} expansion(s) won in 12 months",
+        "opportunities_lost_12m": lambda: f"{v:.0f} opportunity(ies) lost in 12 months",
+        "expansions_12m": lambda: f"{v:.0f} MRR expansion(s) in 12 months",
+        "contractions_12m": lambda: f"{v:.0f} MRR contraction(s) in 12 months",
+        "mrr_change_90d": lambda: f"MRR {'grew' if v >= 0 else 'shrank'} {_pct(v)} in 90 days",
+        "mrr": lambda: f"MRR is {_money(v)}",
+        "seats": lambda: f"{v:,.0f} seats",
+        "tenure_days": lambda: f"Customer for {v:,.0f} days",
+        "active_users_30d": lambda: f"{v:,.1f} daily active users on average",
+    }
+    make = texts.get(feature)
+    try:
+        text = make() if make else f"{LABELS.get(feature, feature)} is {v}"
+    except (TypeError, ValueError):
+        text = f"{LABELS.get(feature, feature)} is {v}"
+    return f"{text}, which {direction} the risk"
+
+
+def _plain(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
+def top_drivers(
+    features: list[str], row: pd.Series, contributions: np.ndarray, k: int = 5, calibration=None
+) -> list[Driver]:
+    """The k strongest reasons (grouped) for one customer."""
+    return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k, calibration)[0]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def drivers_for_frame(
+    features: list[str],
+    frame: pd.DataFrame,
+    contributions: np.ndarray,
+    k: int = 5,
+    calibration: tuple[float, float] | None = None,
+) -> list[list[Driver]]:
+    """Top-k grouped drivers for every row (contributions aligned with rows; a last column
+    beyond the features is the expected value). The k groups with the largest |summed SHAP|
+    are chosen, then listed actionable first, each part by |impact|. `calibration` (a, b)
+    maps the model's log-odds to the calibrated logit a * x + b for `impact_pp`.
+    """
+    n = len(features)
+    impacts = contributions[:, :n]
+    total = contributions.sum(axis=1) if contributions.shape[1] > n else impacts.sum(axis=1)
+    a, b = calibration if calibration is not None else (1.0, 0.0)
+    keys: list[str] = []
+    index: dict[str, list[int]] = {}
+    for j, name in enumerate(features):
+        key = group_of(name)
+        if key not in index:
+            keys.append(key)
+            index[key] = []
+        index[key].append(j)
+    sums = np.column_stack([impacts[:, index[key]].sum(axis=1) for key in keys])  # rows x groups
+    p_all = _sigmoid(a * total + b)
+    p_without = _sigmoid(a * (total[:, None] - sums) + b)
+    pp = (p_all[:, None] - p_without) * 100
+    k = min(k, len(keys))
+    columns = {name: frame[name].to_numpy() for name in features}
+    actionable = np.array([is_actionable(key) for key in keys])
+    out = []
+    for i in range(len(frame)):
+        chosen = np.argsort(-np.abs(sums[i]), kind="stable")[:k]
+        chosen = sorted(chosen, key=lambda g: (not actionable[g], -abs(sums[i, g])))
+        row_drivers = []
+        for g in chosen:
+            key, total_g = keys[g], float(sums[i, g])
+            members = index[key]
+            same_sign = [j for j in members if np.sign(impacts[i, j]) == np.sign(total_g)] or members
+            lead = max(same_sign, key=lambda j: abs(impacts[i, j]))
+            name = features[lead]
+            value = _plain(columns[name][i])
+            row_drivers.append(
+                Driver(
+                    name,
+                    value,
+                    total_g,
+                    reason(name, value, total_g),
+                    group=key,
+                    label=group_label(key),
+                    actionable=bool(actionable[g]),
+                    members=tuple(features[j] for j in members),
+                    impact_pp=float(pp[i, g]),
+                )
+            )
+        out.append(row_drivers)
+    return out
+
+
+def global_importance(features: list[str], contributions: np.ndarray) -> pd.DataFrame:
+    """Mean |SHAP| per feature over the rows given, largest first (ungrouped: the model view)."""
+    mean_abs = np.abs(contributions[:, : len(features)]).mean(axis=0)
+    frame = pd.DataFrame(
+        {"feature": features, "label": [LABELS.get(f, f) for f in features], "mean_abs_shap": mean_abs}
+    )
+    return frame.sort_values("mean_abs_shap", ascending=False).reset_index(drop=True)

@@ -1,0 +1,570 @@
+"""Is the model still right? Drift of its inputs and scores, and how its predictions turned out.
+
+Drift compares the *training reference* (customers active at the version's last
+REFERENCE_MONTHS training month ends, pooled: the model learned from month ends that fall
+on every day of the week, so one Saturday month end would make "days since last activity"
+look drifted against a Wednesday) with the *current population* (customers active at the
+latest scoring date). Per feature:
+
+* PSI over 10 bins. Numeric bins are cut at the reference's deciles, each cut moved to
+  the midpoint between neighbouring distinct reference values, so counts and ratios
+  (1/3 vs 1/4 steps) are not split at the very values they take. Categorical PSI is over
+  the categories seen in either population. Empty bins count as EPSILON so the log is finite.
+* Missing values are judged on their own: PSI is over the values present, and a change in
+  the share missing of 5 points or more is "watch", 10 points or more "act" (a feed that
+  stops is drift). A missing bin inside PSI would turn a 3 % share of brand-new accounts
+  without a first monthly signal into "act" on its own.
+* A two-sample test as a second opinion: Kolmogorov-Smirnov for numbers, chi-square
+  for categories. With thousands of rows tiny shifts are "significant", so the status
+  follows PSI: < 0.10 stable, 0.10-0.20 watch, > 0.20 act.
+
+Score drift is the PSI of predicted churn probability: the version's predictions on its
+last out-of-time month (`valid_to`) against its predictions on the current population.
+
+Realised vs predicted: for each scoring date whose 90-day outcome is known, the churn
+predicted then against what happened (AUC, Brier, calibration), built on
+`engine.portfolio.kpis.predicted_vs_realised`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from engine.churn import features as feats
+from engine.churn import registry, training
+from engine.core.access import Viewer
+from engine.core.errors import BadInputError
+from engine.data import health
+from engine.data.warehouse import Warehouse
+from engine.portfolio import kpis as portfolio
+
+PSI_WATCH = 0.10
+PSI_ACT = 0.20
+BINS = 10
+EPSILON = 1e-4
+MISSING_BIN = "(missing)"
+MISSING_WATCH = 0.05  # change in the share of rows missing a feature
+MISSING_ACT = 0.10
+STATUS_ORDER = ("act", "watch", "stable")
+REFERENCE_MONTHS = 6
+
+
+def drift_status(psi: float, missing_change: float = 0.0) -> str:
+    """stable (PSI < 0.10), watch (0.10-0.20) or act (> 0.20); a change of 5 / 10 points or
+    more in the share missing raises it to watch / act."""
+    change = 0.0 if np.isnan(missing_change) else abs(missing_change)
+    if psi > PSI_ACT or change >= MISSING_ACT:
+        return "act"
+    return "watch" if psi >= PSI_WATCH or change >= MISSING_WATCH else "stable"
+
+
+# -- PSI and tests -------------------------------------------------------------------------------
+def numeric_edges(reference: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Inner bin edges from the reference's quantiles, at midpoints between distinct values."""
+    values = np.sort(reference[~np.isnan(reference)])
+    if len(values) == 0:
+        return np.array([])
+    cuts = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="lower"))
+    distinct = np.unique(values)
+    above = np.searchsorted(distinct, cuts) + 1
+    inside = above < len(distinct)
+    return np.unique((cuts[inside] + distinct[above[inside]]) / 2)
+
+
+def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values per bin (len(edges) + 1 bins) and, last, the share missing."""
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing]), minlength=len(edges) + 1)
+    return np.append(counts, missing.sum()) / max(len(values), 1)
+
+
+def _psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    ref = np.maximum(reference_shares, EPSILON)
+    cur = np.maximum(current_shares, EPSILON)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def _numeric_labels(edges: np.ndarray) -> list[str]:
+    if len(edges) == 0:
+        return ["all values", MISSING_BIN]
+    shown = [f"{e:,.4g}" for e in edges]
+    labels = [f"< {shown[0]}"]
+    labels += [f"{lo} – {hi}" for lo, hi in zip(shown[:-1], shown[1:], strict=True)]
+    labels.append(f"≥ {shown[-1]}")
+    return [*labels, MISSING_BIN]
+
+
+def _present(shares: np.ndarray) -> np.ndarray:
+    """Bin shares without the last (missing) bin, renormalised over the values present."""
+    present = shares[:-1]
+    total = present.sum()
+    return present / total if total > 0 else present
+
+
+def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = BINS) -> float:
+    """PSI of a numeric feature over the values present (NaN = missing, judged apart)."""
+    edges = numeric_edges(reference, bins)
+    return _psi(_present(_numeric_shares(reference, edges)), _present(_numeric_shares(current, edges)))
+
+
+def _category_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
+    ref = reference.astype("str").where(reference.notna(), MISSING_BIN)
+    cur = current.astype("str").where(current.notna(), MISSING_BIN)
+    categories = sorted(set(ref) | set(cur))
+    ref_counts = ref.value_counts().reindex(categories, fill_value=0).to_numpy()
+    cur_counts = cur.value_counts().reindex(categories, fill_value=0).to_numpy()
+    return categories, ref_counts, cur_counts
+
+
+def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
+    """PSI over the categories of either population (missing judged apart)."""
+    categories, ref, cur = _category_counts(reference, current)
+    present = np.array([c != MISSING_BIN for c in categories], dtype=bool)
+    ref, cur = ref[present], cur[present]
+    return _psi(ref / max(ref.sum(), 1), cur / max(cur.sum(), 1))
+
+
+def _numeric_row(name: str, ref: np.ndarray, cur: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    edges = numeric_edges(ref)
+    ref_shares, cur_shares = _numeric_shares(ref, edges), _numeric_shares(cur, edges)
+    ref_ok, cur_ok = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
+    ks = stats.ks_2samp(ref_ok, cur_ok) if len(ref_ok) and len(cur_ok) else None
+    psi = _psi(_present(ref_shares), _present(cur_shares))
+    row = {
+        "psi": psi,
+        "test": "KS",
+        "statistic": float(ks.statistic) if ks is not None else np.nan,
+        "p_value": float(ks.pvalue) if ks is not None else np.nan,
+        "reference_median": float(np.median(ref_ok)) if len(ref_ok) else np.nan,
+        "current_median": float(np.median(cur_ok)) if len(cur_ok) else np.nan,
+        "reference_missing": float(np.isnan(ref).mean()) if len(ref) else np.nan,
+        "current_missing": float(np.isnan(cur).mean()) if len(cur) else np.nan,
+    }
+    bins = pd.DataFrame(
+        {"feature": name, "bin": _numeric_labels(edges), "reference_share": ref_shares, "current_share": cur_shares}
+    )
+    # The missing bin is shown only when someone is missing.
+    return row, bins[(bins["bin"] != MISSING_BIN) | (bins["reference_share"] + bins["current_share"] > 0)]
+
+
+def _categorical_row(name: str, ref: pd.Series, cur: pd.Series) -> tuple[dict, pd.DataFrame]:
+    categories, ref_counts, cur_counts = _category_counts(ref, cur)
+    ref_shares = ref_counts / max(ref_counts.sum(), 1)
+    cur_shares = cur_counts / max(cur_counts.sum(), 1)
+    table = np.vstack([ref_counts, cur_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] > 1 and table.sum(axis=1).all():
+        chi = stats.chi2_contingency(table)
+        statistic, p_value = float(chi.statistic), float(chi.pvalue)
+    else:
+        statistic, p_value = np.nan, np.nan
+    row = {
+        "psi": psi_categorical(ref, cur),
+        "test": "chi-square",
+        "statistic": statistic,
+        "p_value": p_value,
+        "reference_median": np.nan,
+        "current_median": np.nan,
+        "reference_missing": float(ref.isna().mean()) if len(ref) else np.nan,
+        "current_missing": float(cur.isna().mean()) if len(cur) else np.nan,
+    }
+    bins = pd.DataFrame(
+        {"feature": name, "bin": categories, "reference_share": ref_shares, "current_share": cur_shares}
+    )
+    return row, bins
+
+
+def feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, features: tuple[feats.Feature, ...] = feats.FEATURES
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per feature, worst PSI first; the bins behind each PSI) for two feature frames."""
+    rows, bins = [], []
+    for feature in features:
+        if feature.name not in reference.columns or feature.name not in current.columns:
+            continue
+        if feature.kind == "categorical":
+            row, part = _categorical_row(feature.name, reference[feature.name], current[feature.name])
+        else:
+            row, part = _numeric_row(
+                feature.name,
+                reference[feature.name].to_numpy(dtype=float, na_value=np.nan),
+                current[feature.name].to_numpy(dtype=float, na_value=np.nan),
+            )
+        rows.append({"feature": feature.name, "label": feature.label, "kind": feature.kind, **row})
+        bins.append(part)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, pd.DataFrame(columns=["feature", "bin", "reference_share", "current_share"])
+    table["missing_change"] = table["current_missing"] - table["reference_missing"]
+    table.insert(4, "status", [drift_status(p, m) for p, m in zip(table["psi"], table["missing_change"], strict=True)])
+    severity = table["status"].map({status: rank for rank, status in enumerate(STATUS_ORDER)})
+    table = (
+        table.assign(_severity=severity)
+        .sort_values(["_severity", "psi"], ascending=[True, False], kind="stable")
+        .drop(columns="_severity")
+        .reset_index(drop=True)
+    )
+    return table, pd.concat(bins, ignore_index=True)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-friendly rows: dates as YYYY-MM-DD, missing values as None."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return out.astype(object).where(out.notna(), None).to_dict(orient="records")
+
+
+# -- drift reports ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreDrift:
+    """PSI of predicted churn probability: out-of-time month vs the current population."""
+
+    reference_as_of: date
+    psi: float
+    status: str
+    reference_mean: float
+    current_mean: float
+    bins: pd.DataFrame  # bin, reference_share, current_share
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Feature (and score) drift between the training reference and the current population.
+
+    `features`: feature, label, kind, psi, status, test, statistic, p_value,
+    reference_median, current_median, reference_missing, current_missing (worst first).
+    `bins`: feature, bin, reference_share, current_share.
+    """
+
+    model_version: str | None
+    reference_as_of: date
+    current_as_of: date
+    reference_rows: int
+    current_rows: int
+    features: pd.DataFrame
+    bins: pd.DataFrame
+    score: ScoreDrift | None = None
+    reference_from: date | None = None  # first of the pooled reference month ends (None: one date)
+
+    def flagged(self, status: str = "act") -> list[str]:
+        """Features with this status, worst first."""
+        return self.features.loc[self.features["status"] == status, "feature"].tolist()
+
+    def counts(self) -> dict[str, int]:
+        """How many features are stable / watch / act."""
+        found = self.features["status"].value_counts()
+        return {s: int(found.get(s, 0)) for s in STATUS_ORDER}
+
+    def as_dict(self) -> dict:
+        score = None
+        if self.score is not None:
+            score = {
+                "reference_as_of": str(self.score.reference_as_of),
+                "psi": self.score.psi,
+                "status": self.score.status,
+                "reference_mean": self.score.reference_mean,
+                "current_mean": self.score.current_mean,
+            }
+        return {
+            "model_version": self.model_version,
+            "reference_as_of": str(self.reference_as_of),
+            "reference_from": str(self.reference_from) if self.reference_from else None,
+            "current_as_of": str(self.current_as_of),
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "thresholds": {"watch": PSI_WATCH, "act": PSI_ACT},
+            "counts": self.counts(),
+            "score": score,
+            "features": records(self.features),
+        }
+
+
+def _population(wh: Warehouse, as_of: date, what: str) -> pd.DataFrame:
+    frame = feats.features_as_of(wh, as_of)
+    if frame.empty:
+        raise BadInputError(f"No customer was active on {as_of}, so there is no {what} population to compare.")
+    return frame
+
+
+def training_month_ends(window: dict, months: int = REFERENCE_MONTHS) -> list[date]:
+    """The last `months` month ends of a version's training window (`train_from` .. `train_to`)."""
+    start, end = date.fromisoformat(window["train_from"]), date.fromisoformat(window["train_to"])
+    ends = [d.date() for d in pd.date_range(start, end, freq="ME")]
+    return ends[-months:] or [end]
+
+
+def _reference(wh: Warehouse, month_ends: list[date]) -> pd.DataFrame:
+    return pd.concat([_population(wh, d, "reference") for d in month_ends], ignore_index=True)
+
+
+def drift_between(wh: Warehouse, reference_as_of: date, current_as_of: date) -> DriftReport:
+    """Feature drift between customers active at `reference_as_of` and at `current_as_of` (no model)."""
+    reference = _population(wh, reference_as_of, "reference")
+    current = _population(wh, current_as_of, "current")
+    table, bins = feature_drift(reference, current)
+    return DriftReport(None, reference_as_of, current_as_of, len(reference), len(current), table, bins)
+
+
+def latest_scoring_date(wh: Warehouse) -> date | None:
+    """The newest plausible as-of date in predictions, else the data's latest day."""
+    return health.latest_scoring_date(wh) or health.data_as_of(wh)
+
+
+def _score_drift(model, reference_frame: pd.DataFrame, reference_as_of: date, current: pd.DataFrame) -> ScoreDrift:
+    ref = model.predict(reference_frame).churn_probability
+    cur = model.predict(current).churn_probability
+    edges = numeric_edges(ref)
+    ref_shares, cur_shares = _numeric_shares(ref, edges), _numeric_shares(cur, edges)
+    psi = _psi(ref_shares, cur_shares)
+    bins = pd.DataFrame(
+        {"bin": _numeric_labels(edges)[:-1], "reference_share": ref_shares[:-1], "current_share": cur_shares[:-1]}
+    )
+    return ScoreDrift(reference_as_of, psi, drift_status(psi), float(ref.mean()), float(cur.mean()), bins)
+
+
+def drift_report(
+    wh: Warehouse, data_dir: str | Path | None = None, version: str | None = None, current_as_of: date | None = None
+) -> DriftReport:
+    """Drift of `version` (default production): its training reference vs the population at
+    `current_as_of` (default: the latest scoring date), features and predicted scores."""
+    entry = registry.get(version, data_dir) if version else registry.load_production("churn", data_dir)[0]
+    if entry.kind != "churn":
+        raise BadInputError(f"{entry.version} is a {entry.kind} model; drift is measured for warehouse churn models.")
+    model = registry.load(entry, data_dir)
+    window = entry.data_window
+    reference_dates = training_month_ends(window)
+    reference_as_of = reference_dates[-1]
+    score_reference_as_of = date.fromisoformat(window["valid_to"])
+    current_as_of = current_as_of or latest_scoring_date(wh)
+    if current_as_of is None:
+        raise BadInputError("The warehouse has no data; load data before measuring drift.")
+    reference = _reference(wh, reference_dates)
+    current = _population(wh, current_as_of, "current")
+    used = tuple(f for f in feats.FEATURES if f.name in set(entry.features))
+    table, bins = feature_drift(reference, current, used)
+    score_reference = _population(wh, score_reference_as_of, "out-of-time")
+    score = _score_drift(model, score_reference, score_reference_as_of, current)
+    return DriftReport(
+        entry.version,
+        reference_as_of,
+        current_as_of,
+        len(reference),
+        len(current),
+        table,
+        bins,
+        score,
+        reference_from=reference_dates[0],
+    )
+
+
+# -- realised vs predicted ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RealisedReport:
+    """How past predictions turned out, per scoring date whose 90-day window has closed.
+
+    `by_date`: as_of, model_version, customers, expected_churned, churned, predicted_rate,
+    realised_rate, auc, pr_auc, brier, in_sample (the model had seen that date's outcome
+    when it was trained or calibrated). `calibration`: as_of, bin, mean_predicted,
+    observed_rate, rows. `pending`: scoring dates still inside their window (as_of,
+    customers, known_on).
+    """
+
+    data_as_of: date | None
+    by_date: pd.DataFrame
+    calibration: pd.DataFrame
+    pending: pd.DataFrame
+
+    @property
+    def out_of_sample(self) -> pd.DataFrame:
+        """The scoring dates after the model's last labelled (training or calibration) snapshot:
+        the only ones whose realised accuracy says how the model does on data it never saw."""
+        if self.by_date.empty or "in_sample" not in self.by_date:
+            return self.by_date.iloc[0:0]
+        return self.by_date[~self.by_date["in_sample"].astype(bool)]
+
+    @property
+    def headline(self) -> pd.Series | None:
+        """The newest out-of-sample scoring date's row (auc, predicted_rate, realised_rate, ...),
+        or None when every judged date is in-sample: headlines never show in-sample figures."""
+        rows = self.out_of_sample
+        return rows.iloc[-1] if len(rows) else None
+
+    def headline_note(self) -> str:
+        """What the headline stands on, or why there is none yet."""
+        row = self.headline
+        if row is not None:
+            return (
+                f"Out of sample: scores of {pd.Timestamp(row['as_of']).date()}, after the model's last labelled "
+                f"snapshot, judged {training.HORIZON_DAYS} days later."
+            )
+        known = list(self.pending["known_on"]) if "known_on" in self.pending else []
+        when = f" The first can be judged on {min(known)}." if known else ""
+        judged = len(self.by_date)
+        return (
+            "No out-of-sample result yet: "
+            + (
+                f"the {judged} judged scoring date(s) fall inside the model's training or calibration window."
+                if judged
+                else "no scoring date's 90-day window has closed."
+            )
+            + when
+        )
+
+    def as_dict(self) -> dict:
+        row = self.headline
+        return {
+            "data_as_of": str(self.data_as_of) if self.data_as_of else None,
+            "horizon_days": training.HORIZON_DAYS,
+            "headline": None if row is None else records(row.to_frame().T)[0],
+            "headline_note": self.headline_note(),
+            "by_date": records(self.by_date),
+            "calibration": records(self.calibration),
+            "pending": records(self.pending),
+        }
+
+
+def _row_level(wh: Warehouse, end: date, viewer: Viewer) -> pd.DataFrame:
+    scope, params = viewer.owner_filter("c.csm_owner")
+    sql = f"""
+        WITH latest AS (
+            SELECT * FROM predictions WHERE as_of + INTERVAL 90 DAY <= ?
+            QUALIFY row_number() OVER (PARTITION BY customer_id, as_of ORDER BY scored_at DESC) = 1
+        )
+        SELECT p.as_of, p.churn_probability,
+               (c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY)::INTEGER AS churned
+        FROM latest p JOIN customers c ON c.customer_id = p.customer_id
+        WHERE {scope}
+    """  # noqa: S608 - {scope} is written by engine.core.access, values are bound
+    frame = wh.df(sql, [end, *params])
+    frame["churned"] = frame["churned"].fillna(0).astype(int)
+    return frame
+
+
+def _in_sample(versions: pd.Series, dates: pd.Series, data_dir) -> list[bool]:
+    """True where the model's training or calibration saw that date's outcome."""
+    seen: dict[str, date | None] = {}
+    out = []
+    for version, as_of in zip(versions, dates, strict=True):
+        if version not in seen:
+            try:
+                seen[version] = date.fromisoformat(registry.get(version, data_dir).data_window["valid_to"])
+            except Exception:  # an unregistered or foreign version: unknown, treat as out of sample
+                seen[version] = None
+        last = seen[version]
+        out.append(bool(last is not None and pd.Timestamp(as_of).date() <= last))
+    return out
+
+
+def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, *, viewer: Viewer) -> RealisedReport:
+    """AUC, Brier and calibration of what was predicted at each past scoring date, over the
+    accounts `viewer` may see (required: `engine.core.access.SYSTEM` for the whole portfolio)."""
+    end = health.data_as_of(wh)
+    base = portfolio.predicted_vs_realised(wh, viewer)
+    empty_cal = pd.DataFrame(columns=["as_of", "bin", "mean_predicted", "observed_rate", "rows"])
+    pending = _pending(wh, end)
+    if end is None or base.empty:
+        by_date = base.assign(auc=pd.Series(dtype=float), pr_auc=pd.Series(dtype=float), brier=[], in_sample=[])
+        return RealisedReport(end, by_date, empty_cal, pending)
+    rows = _row_level(wh, end, viewer)
+    metrics, calibration = [], []
+    for as_of, group in rows.groupby("as_of", sort=True):
+        scored = training.evaluate(group["churned"].to_numpy(), group["churn_probability"].to_numpy())
+        metrics.append(
+            {"as_of": as_of, "auc": scored.get("auc"), "pr_auc": scored.get("pr_auc"), "brier": scored["brier"]}
+        )
+        calibration += [{"as_of": as_of, **b} for b in scored["calibration"]]
+    by_date = base.merge(pd.DataFrame(metrics), on="as_of", how="left")
+    by_date["in_sample"] = _in_sample(by_date["model_version"], by_date["as_of"], data_dir)
+    return RealisedReport(end, by_date, pd.DataFrame(calibration) if calibration else empty_cal, pending)
+
+
+def _pending(wh: Warehouse, end: date | None) -> pd.DataFrame:
+    if end is None:
+        return pd.DataFrame(columns=["as_of", "customers", "known_on"])
+    frame = wh.df(
+        "SELECT as_of, count(DISTINCT customer_id) AS customers FROM predictions "
+        "WHERE as_of + INTERVAL 90 DAY > ? AND as_of <= ? GROUP BY as_of ORDER BY as_of",
+        [end, end],  # scores dated after the data (outside reality) are not pending, they are wrong
+    )
+    frame["known_on"] = [pd.Timestamp(d).date() + timedelta(days=training.HORIZON_DAYS) for d in frame["as_of"]]
+    return frame
+
+
+# -- at a glance -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrustCheck:
+    """One line of "can the model be trusted today": ok / watch / act (or pending: not judged yet) and why."""
+
+    check: str
+    status: str
+    detail: str
+
+
+def trust_checks(
+    entry: registry.ModelVersion | None,
+    hash_ok: bool,
+    drift: DriftReport | None,
+    realised: RealisedReport | None,
+) -> list[TrustCheck]:
+    """Serving model, its artifact, input and score drift, and realised accuracy, each judged."""
+    if entry is None:
+        return [TrustCheck("Serving model", "act", "No production model: an admin must train one.")]
+    checks = [
+        TrustCheck(
+            "Artifact",
+            "ok" if hash_ok else "act",
+            "matches its registered SHA-256" if hash_ok else "changed or missing: roll back or retrain",
+        )
+    ]
+    auc = entry.metrics.get("auc")
+    checks.append(
+        TrustCheck(
+            "Out-of-time AUC at training",
+            "ok" if auc is not None and auc >= 0.7 else "watch",
+            f"{auc:.3f} on {entry.data_window.get('valid_from')} – {entry.data_window.get('valid_to')}"
+            if auc is not None
+            else "not recorded",
+        )
+    )
+    if drift is not None:
+        counts = drift.counts()
+        status = "act" if counts["act"] else "watch" if counts["watch"] else "ok"
+        worst = ", ".join(drift.features.loc[drift.features["status"] == "act", "label"].head(3))
+        detail = f"{counts['act']} to act on, {counts['watch']} to watch, {counts['stable']} stable"
+        checks.append(TrustCheck("Input drift", status, detail + (f" (worst: {worst})" if worst else "")))
+        if drift.score is not None:
+            s = drift.score
+            checks.append(
+                TrustCheck(
+                    "Score drift",
+                    "ok" if s.status == "stable" else s.status,
+                    f"PSI {s.psi:.3f}; mean predicted churn {s.reference_mean:.1%} then, {s.current_mean:.1%} now",
+                )
+            )
+    if realised is not None:
+        last = realised.headline  # out-of-sample only: in-sample accuracy flatters the model
+        if last is None:
+            # Not a warning: no model can be judged on outcomes that have not happened yet.
+            checks.append(TrustCheck("Realised vs predicted", "pending", realised.headline_note()))
+        else:
+            gap = abs(float(last["predicted_rate"]) - float(last["realised_rate"]))
+            auc_now = last["auc"]
+            status = "ok" if gap <= 0.05 and (pd.isna(auc_now) or auc_now >= 0.65) else "watch"
+            auc_text = "n/a" if pd.isna(auc_now) else f"{auc_now:.3f}"
+            checks.append(
+                TrustCheck(
+                    "Realised vs predicted",
+                    status,
+                    f"scored {pd.Timestamp(last['as_of']).date()} (out of sample): predicted "
+                    f"{last['predicted_rate']:.1%}, realised {last['realised_rate']:.1%}, AUC {auc_text}",
+                )
+            )
+    return checks

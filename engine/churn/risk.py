@@ -1,0 +1,258 @@
+"""Composite risk score, risk tiers and the recommended next action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.core import formatting
+
+# The risk tier is ONE documented choice: it comes from the model's 90-day churn probability
+# alone (not the composite risk_score, which is shown next to it as context):
+#   low < 10 % <= medium < 25 % <= high < 50 % <= critical.
+# A customer more likely than not to churn within 90 days is critical. Revenue at risk and
+# the renewal date do not change the tier; they set the urgency of the recommended action.
+TIER_CUTS = (0.10, 0.25, 0.50)
+TIERS = ("low", "medium", "high", "critical")
+TIER_BASIS = "90-day churn probability"
+
+
+def _pct(cut: float) -> str:
+    return f"{cut * 100:g} %"
+
+
+TIER_LEGEND = (
+    "Risk tier = the model's probability of churning in the next 90 days: "
+    f"low < {_pct(TIER_CUTS[0])} · medium {_pct(TIER_CUTS[0])}–{_pct(TIER_CUTS[1])} · "
+    f"high {_pct(TIER_CUTS[1])}–{_pct(TIER_CUTS[2])} · critical ≥ {_pct(TIER_CUTS[2])}. "
+    "Revenue at risk and the renewal date set how urgent the recommended action is."
+)
+# ARR at risk (churn probability x ARR) from which a non-low account is escalated to an
+# executive sponsor whatever its tier, and a renewal this close counts as "soon".
+ESCALATION_ARR_AT_RISK = 100_000.0
+RENEWAL_SOON_DAYS = 60
+RENEWAL_WINDOW_DAYS = 90
+USAGE_DRIVERS = {
+    "usage_decay_score",
+    "usage_trend",
+    "seat_utilization",
+    "active_users_change",
+    "days_since_last_event",
+    "events_last_7d",
+    "events_last_30d",
+    "events_last_90d",
+    "events_per_seat_30d",
+    "feature_breadth_30d",
+    "feature_breadth_change",
+    "active_users_30d",
+    "events_prev_30d",
+}
+SUPPORT_DRIVERS = {
+    "tickets_30d",
+    "tickets_90d",
+    "high_priority_tickets_90d",
+    "open_tickets",
+    "avg_resolution_hours_90d",
+    "csat_avg_90d",
+    "csat_responses_90d",
+}
+COMPLIANCE_DRIVERS = {"compliance_gap_score", "compliance_gap_change", "vendor_risk_flags", "vendor_risk_flags_avg_3m"}
+
+
+@dataclass(frozen=True)
+class RiskWeights:
+    """How much each component counts in `risk_score` (they are normalised to sum to 1)."""
+
+    usage_decay: float = 0.5
+    compliance_gap: float = 0.3
+    vendor_risk: float = 0.2
+    vendor_flags_cap: float = 3.0  # this many flags or more counts as the maximum
+
+
+def risk_tier(probability: np.ndarray | float) -> np.ndarray:
+    """low / medium / high / critical from churn probability."""
+    p = np.asarray(probability, dtype=float)
+    return np.array(TIERS, dtype=object)[np.searchsorted(TIER_CUTS, p, side="right")]
+
+
+# The risk score's parts, stored with each prediction (the contract's `components`).
+COMPONENTS = ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")
+
+
+def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:
+    """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1)."""
+    usage = frame["usage_decay_score"].fillna(0).clip(0, 1)
+    gap = frame["compliance_gap_score"].fillna(0).clip(0, 1)
+    flags = frame["vendor_risk_flags"].fillna(0).clip(lower=0)
+    total = weights.usage_decay + weights.compliance_gap + weights.vendor_risk
+    score = (
+        weights.usage_decay * usage
+        + weights.compliance_gap * gap
+        + weights.vendor_risk * (flags / weights.vendor_flags_cap).clip(0, 1)
+    ) / total
+    return pd.DataFrame(
+        {
+            "usage_decay_score": usage.to_numpy(),
+            "compliance_gap_score": gap.to_numpy(),
+            "vendor_risk_flags": flags.to_numpy(),
+            "risk_score": score.round(4).to_numpy(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """The first thing to do for an account: the stored `recommended_action` and the first
+    step of the AI actions plan (`engine.ai.actions`) are both made from this."""
+
+    category: str  # escalation, adoption, support, compliance, renewal, health_check, monitor, expansion, cadence
+    headline: str  # "Escalate now", "Adoption rescue", ...
+    action: str  # what to do, one sentence
+    due_within_days: int
+    urgency: int  # higher first (the actions plan sorts by it)
+    arr_at_risk: float | None
+
+    @property
+    def text(self) -> str:
+        """The recommended action as one line, e.g. 'Escalate now ($718.1K ARR at risk, renewal in
+        39 days): Book an executive-sponsor call ... Due within 7 days.'"""
+        context = []
+        if self.arr_at_risk is not None and self.category not in ("cadence", "expansion", "monitor"):
+            context.append(f"{formatting.money(self.arr_at_risk)} ARR at risk")
+        head = f"{self.headline} ({', '.join(context)})" if context else self.headline
+        return f"{head}: {self.action} Due within {formatting.days(self.due_within_days)}."
+
+
+def _number(value) -> float | None:
+    if formatting.is_missing(value):
+        return None
+    return float(value)
+
+
+def due_before_renewal(due_days: int, days_to_renewal: float | None) -> int:
+    """`due_days`, brought forward so it never falls after a known, upcoming renewal."""
+    if days_to_renewal is None or days_to_renewal < 0:
+        return int(due_days)
+    return int(max(0, min(due_days, int(days_to_renewal))))
+
+
+def lead_step(
+    tier: str,
+    top_risk_driver: str | None,
+    churn_probability: float,
+    mrr: float | None,
+    days_to_renewal: float | None,
+    has_expansion_opportunity: bool = False,
+) -> Step:
+    """The first step for an account, weighing tier, the strongest actionable risk driver,
+    ARR at risk and the renewal date:
+
+    * escalate to an executive sponsor when the tier is critical; or high with the renewal
+      within 90 days or ARR at risk >= ESCALATION_ARR_AT_RISK; or medium with both;
+    * otherwise high/medium accounts get the step their top driver calls for (usage ->
+      adoption, support -> support recovery, compliance -> risk review), a renewal step
+      when the renewal is near, or a success review;
+    * due dates never fall after the renewal.
+    """
+    p = float(churn_probability)
+    monthly = _number(mrr)
+    arr_at_risk = p * monthly * 12 if monthly is not None else None
+    days = _number(days_to_renewal)
+    renewal_in_window = days is not None and 0 <= days <= RENEWAL_WINDOW_DAYS
+    renewal_soon = days is not None and 0 <= days <= RENEWAL_SOON_DAYS
+    big = arr_at_risk is not None and arr_at_risk >= ESCALATION_ARR_AT_RISK
+    renewal_words = f" before the renewal in {formatting.days(days)}" if renewal_in_window else ""
+
+    def step(category: str, headline: str, action: str, due: int, urgency: int) -> Step:
+        return Step(category, headline, action, due_before_renewal(due, days), urgency, arr_at_risk)
+
+    escalate = (
+        tier == "critical"
+        or (tier == "high" and (renewal_in_window or big))
+        or (tier == "medium" and big and renewal_in_window)
+    )
+    if escalate:
+        return step(
+            "escalation",
+            "Escalate now",
+            f"Book an executive-sponsor call and agree a rescue plan{renewal_words}.",
+            7,
+            100,
+        )
+    if tier in ("high", "medium"):
+        serious = tier == "high"
+        if top_risk_driver in SUPPORT_DRIVERS:
+            return step(
+                "support",
+                "Support recovery",
+                "Review open and high-priority tickets with support leadership and call the customer with a fix "
+                "timeline.",
+                7 if serious else 14,
+                90 if serious else 60,
+            )
+        if top_risk_driver in USAGE_DRIVERS:
+            return step(
+                "adoption",
+                "Adoption rescue" if serious else "Nudge adoption",
+                "Run a workflow review with the champion and re-onboard inactive users."
+                if serious
+                else "Send targeted enablement content and offer a training session.",
+                14 if serious else 21,
+                80 if serious else 50,
+            )
+        if top_risk_driver in COMPLIANCE_DRIVERS:
+            return step(
+                "compliance",
+                "Risk review",
+                "Close the compliance and vendor-risk gaps with their security team; share the trust-center pack.",
+                21,
+                70 if serious else 45,
+            )
+        if renewal_soon:
+            return step(
+                "renewal",
+                "Renewal at risk" if serious else "Prepare the renewal",
+                "Open the renewal conversation, confirm the decision-maker and share a value review.",
+                14,
+                75 if serious else 55,
+            )
+        if serious or big:
+            return step(
+                "health_check",
+                "Health check",
+                "Schedule a success review to find the cause of the risk.",
+                14,
+                65 if serious else 50,
+            )
+        return step(
+            "monitor",
+            "Monitor",
+            "Check in at the next touchpoint and watch usage and tickets.",
+            30,
+            20,
+        )
+    if renewal_soon:
+        return step(
+            "renewal",
+            "Secure the renewal",
+            "Confirm terms and timeline with the decision-maker and send a value summary.",
+            14,
+            55,
+        )
+    if has_expansion_opportunity:
+        return step("expansion", "Healthy", "Progress the open expansion opportunity.", 30, 40)
+    return step("cadence", "Healthy", "Keep the regular cadence; look for advocacy or expansion.", 30, 10)
+
+
+def recommended_action(
+    tier: str,
+    top_risk_driver: str | None,
+    churn_probability: float,
+    mrr: float | None,
+    days_to_renewal: float | None,
+    has_expansion_opportunity: bool = False,
+) -> str:
+    """The stored next step (one line): `lead_step(...).text`."""
+    return lead_step(tier, top_risk_driver, churn_probability, mrr, days_to_renewal, has_expansion_opportunity).text

@@ -1,0 +1,200 @@
+"""Batch scoring into `predictions`, and one customer explained on demand."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.churn import explain, registry, risk
+from engine.churn import features as feats
+from engine.core import config
+from engine.core.errors import BadInputError, NotFoundError
+from engine.data import health
+from engine.data.warehouse import Warehouse
+
+Progress = Callable[[float, str], None]
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    as_of: date
+    model_version: str
+    customers: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {
+            "as_of": str(self.as_of),
+            "model_version": self.model_version,
+            "customers": self.customers,
+            "seconds": self.seconds,
+        }
+
+
+def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
+    """Probability, interval, risk, drivers and action for every row of a feature frame."""
+    pred = model.predict(frame)
+    contributions = model.contributions(frame)
+    calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
+    drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k, calibration)
+    components = risk.risk_components(frame)
+    tiers = risk.risk_tier(pred.churn_probability)
+    actions, top = [], []
+    for i, row_drivers in enumerate(drivers):
+        raising = next((d for d in row_drivers if d.shap_impact > 0), None)
+        top.append(raising.reason if raising else None)
+        actions.append(
+            risk.recommended_action(
+                tiers[i],
+                raising.feature if raising else None,
+                float(pred.churn_probability[i]),
+                float(frame["mrr"].iloc[i] or 0),
+                frame["days_to_renewal"].iloc[i],
+                bool(frame["open_expansion_opportunity"].iloc[i]),
+            )
+        )
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "churn_probability": pred.churn_probability,
+            "ci_low": pred.ci_low,
+            "ci_high": pred.ci_high,
+            "risk_score": components["risk_score"].to_numpy(),
+            **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
+            "risk_tier": tiers,
+            "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
+            "recommended_action": actions,
+            "mrr": frame["mrr"].to_numpy(dtype=float, na_value=np.nan),
+            "days_to_renewal": frame["days_to_renewal"].to_numpy(dtype=float, na_value=np.nan),
+            "top_driver": top,
+        }
+    )
+
+
+def score(
+    wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None = None, progress: Progress | None = None
+) -> ScoreReport:
+    """Score every customer active at `as_of` (default: the data's latest date) with the
+    production model and write `predictions` (replacing that as-of date and version).
+
+    `as_of` after the data's latest day is refused: every day past it would read as
+    silence (no logins, no tickets) and make healthy accounts look lost."""
+    say = progress or (lambda _f, _m: None)
+    t0 = time.perf_counter()
+    as_of = check_as_of(wh, as_of)
+    version, model = registry.load_production("churn", data_dir)
+    say(0.05, f"features as of {as_of}")
+    frame = feats.features_as_of(wh, as_of)
+    if frame.empty:
+        raise BadInputError(f"No customer is active on {as_of}; pick a date inside the data.")
+    parts = []
+    for start in range(0, len(frame), BATCH):
+        chunk = frame.iloc[start : start + BATCH]
+        parts.append(score_features(model, chunk))
+        say(
+            0.1 + 0.8 * min(1.0, (start + BATCH) / len(frame)),
+            f"scored and explained {min(start + BATCH, len(frame)):,} of {len(frame):,}",
+        )
+    scored = pd.concat(parts, ignore_index=True)
+    scored.insert(1, "as_of", as_of)
+    scored.insert(2, "model_version", version.version)
+    scored["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
+    with wh.transaction() as cur:
+        cur.execute("DELETE FROM predictions WHERE as_of = ? AND model_version = ?", [as_of, version.version])
+        cur.register("_scored", scored)
+        cur.execute(
+            "INSERT INTO predictions (customer_id, as_of, model_version, churn_probability, ci_low, ci_high, "
+            "risk_score, risk_tier, drivers, recommended_action, scored_at, mrr, days_to_renewal, top_driver, "
+            "usage_decay_score, compliance_gap_score, vendor_risk_flags) "
+            "SELECT customer_id, as_of, model_version, churn_probability, ci_low, ci_high, risk_score, risk_tier, "
+            "drivers, recommended_action, scored_at, mrr, days_to_renewal::INTEGER, top_driver, "
+            "usage_decay_score, compliance_gap_score, vendor_risk_flags FROM _scored"
+        )
+        cur.unregister("_scored")
+    say(1.0, f"wrote {len(scored):,} predictions")
+    return ScoreReport(as_of, version.version, len(scored), round(time.perf_counter() - t0, 2))
+
+
+def check_as_of(wh: Warehouse, as_of: date | None) -> date:
+    """`as_of`, or the data's latest day when None; refused when outside the data's dates."""
+    latest = health.data_as_of(wh)
+    if latest is None:
+        raise BadInputError("The warehouse has no data to score.")
+    if as_of is None:
+        return latest
+    if as_of > latest:
+        raise BadInputError(
+            f"Cannot score as of {as_of}: the data's latest day is {latest}, so every day after it would look "
+            "like silence (no usage, no tickets) and healthy accounts would look at risk. Score as of "
+            f"{latest} or earlier (leave out --as-of to use the latest day), or load newer data first."
+        )
+    earliest = config.earliest_date()
+    if as_of < earliest:
+        raise BadInputError(
+            f"Cannot score as of {as_of}: it is before {earliest}, the earliest date the data may hold "
+            "(RADAR_EARLIEST_DATE). Pick a date inside the data."
+        )
+    return as_of
+
+
+def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None = None, top_k: int = 8) -> dict:
+    """Churn prediction contract for one customer, computed now from the warehouse:
+    customer_id, churn_probability, confidence_interval, top_shap_features,
+    recommended_action, risk_tier, model_version (None here), components."""
+    as_of = as_of or health.data_as_of(wh)
+    row = feats.features_as_of(wh, as_of, customer_id)
+    if row.empty:
+        raise NotFoundError(f"Customer '{customer_id}' is not an active customer on {as_of}.")
+    scored = score_features(model, row.reset_index(drop=True), top_k).iloc[0]
+    components = risk.risk_components(row).iloc[0]
+    return {
+        "customer_id": customer_id,
+        "churn_probability": float(scored.churn_probability),
+        "confidence_interval": [float(scored.ci_low), float(scored.ci_high)],
+        "top_shap_features": json.loads(scored.drivers),
+        "recommended_action": scored.recommended_action,
+        "risk_tier": scored.risk_tier,
+        "risk_score": float(scored.risk_score),
+        "components": {
+            k: float(components[k]) for k in ("compliance_gap_score", "vendor_risk_flags", "usage_decay_score")
+        },
+    }
+
+
+def latest_predictions(wh: Warehouse) -> pd.DataFrame:
+    """The newest prediction per customer (from the latest as-of date)."""
+    as_of = health.latest_scoring_date(wh)  # ignores scores dated outside reality
+    return wh.df(
+        "SELECT * FROM predictions WHERE as_of = ? "
+        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1",
+        [as_of],
+    )
+
+
+def backfill(
+    wh: Warehouse, months: int = 6, data_dir: str | Path | None = None, progress: Progress | None = None
+) -> list[ScoreReport]:
+    """Score the last `months` month ends whose 90-day outcome is already known, so realised vs
+    predicted churn can be shown from day one. The production model may have trained on those
+    months, so these are in-sample; later scoring runs add genuinely out-of-sample points."""
+    from datetime import timedelta
+
+    end = health.data_as_of(wh)
+    if end is None:
+        raise BadInputError("The warehouse has no data to score.")
+    closed = end - timedelta(days=90)
+    dates = feats.month_ends(closed - timedelta(days=31 * months + 31), closed)[-months:]
+    reports = []
+    for i, as_of in enumerate(dates):
+        if progress:
+            progress(i / max(len(dates), 1), f"back-scoring {as_of}")
+        reports.append(score(wh, as_of=as_of, data_dir=data_dir))
+    return reports

@@ -1,0 +1,1 @@
+"""Shared ground: configuration, errors, access rules, app-state store, formatting, exports."""

@@ -1,0 +1,135 @@
+"""Settings read from the environment (Streamlit secrets become env vars in app.py)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from engine.core.errors import BadInputError
+
+DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
+
+# Dates the data may hold (ingest refuses others; readers ignore and report them).
+DEFAULT_EARLIEST_DATE = date(1990, 1, 1)
+FUTURE_TOLERANCE_DAYS = 1  # "today" differs by a day across time zones
+FORWARD_YEARS = 10  # how far ahead a planned date (contract end, expected close) may lie
+
+# Runtime files hold customer data, password hashes and model artifacts: only the owner
+# may read them. Files are created 0600 and folders 0700 (see `data_dir`).
+PRIVATE_UMASK = 0o077
+_private_done: set[Path] = set()
+_private_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(raw: str, cwd: str) -> Path:
+    """An absolute data dir path; cached, since every page run asks for it several times."""
+    return Path(cwd, raw).expanduser().resolve() if not raw.startswith("~") else Path(raw).expanduser().resolve()
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """The runtime data folder: `override`, else RADAR_DATA_DIR, else ./data.
+
+    The one place file modes are set: the process umask becomes 0o077 (so the warehouse,
+    its WAL, the app-state DB, model artifacts and the auth file are created 0600 and
+    folders 0700), and an existing data dir is tightened once per process.
+    """
+    raw = override or os.environ.get("RADAR_DATA_DIR") or "data"
+    path = _resolved(str(raw), os.getcwd())
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_private(path)
+    return path
+
+
+# What the app keeps in the data dir (tightened when found looser): the warehouse and its WAL,
+# the app-state DB and its journals, the auth file and its lock, and the model artifacts.
+RUNTIME_FILES = ("warehouse.duckdb*", "state.db*", "auth.yaml*")
+RUNTIME_FOLDERS = ("models",)
+
+
+def _make_private(path: Path) -> None:
+    with _private_lock:
+        os.umask(PRIVATE_UMASK)
+        if path in _private_done:
+            return
+        _private_done.add(path)
+        items = [path]
+        for pattern in RUNTIME_FILES:
+            items += path.glob(pattern)
+        for folder in RUNTIME_FOLDERS:
+            if (path / folder).is_dir():
+                items += [path / folder, *(path / folder).rglob("*")]
+        for item in items:
+            _owner_only(item)
+
+
+def _owner_only(item: Path) -> None:
+    """Drop group/other access from a file or folder we own (never a shared folder such as /tmp)."""
+    try:
+        info = item.lstat()
+        if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+            return
+        if info.st_mode & 0o077:
+            item.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+    except OSError:  # removed meanwhile, or not ours to change: leave it
+        return
+
+
+READ_ONLY_ENV = "RADAR_READ_ONLY"
+
+
+def read_only() -> bool:
+    """RADAR_READ_ONLY=1: this app process only reads the warehouse (a serving replica).
+
+    DuckDB lets many processes open a file read-only, or one process read-write, so
+    replicas behind a load balancer each run read-only; loads, retrains and rescoring
+    then run from the command line while the replicas are stopped.
+    """
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def warehouse_path(directory: str | os.PathLike | None = None) -> Path:
+    return data_dir(directory) / "warehouse.duckdb"
+
+
+def state_url(directory: str | os.PathLike | None = None) -> str:
+    """SQLAlchemy URL for app state: RADAR_STATE_URL, else a SQLite file in the data dir."""
+    return os.environ.get("RADAR_STATE_URL") or f"sqlite:///{data_dir(directory) / 'state.db'}"
+
+
+def groq_model() -> str:
+    return os.environ.get("GROQ_MODEL") or DEFAULT_GROQ_MODEL
+
+
+# -- plausible dates ---------------------------------------------------------------------------
+def today() -> date:
+    """Today's date in UTC (one function, so tests can fix the clock)."""
+    return datetime.now(UTC).date()
+
+
+def earliest_date() -> date:
+    """The earliest date data may hold: RADAR_EARLIEST_DATE (YYYY-MM-DD), default 1990-01-01."""
+    raw = (os.environ.get("RADAR_EARLIEST_DATE") or "").strip()
+    if not raw:
+        return DEFAULT_EARLIEST_DATE
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadInputError(
+            f"RADAR_EARLIEST_DATE is '{raw}', which is not a date; set it as YYYY-MM-DD (e.g. 1990-01-01) or unset it."
+        ) from None
+
+
+def latest_date() -> date:
+    """The latest date data about the past may hold: today plus a day of time-zone tolerance."""
+    return today() + timedelta(days=FUTURE_TOLERANCE_DAYS)
+
+
+def latest_planned_date() -> date:
+    """The latest date a planned date (contract end, expected close) may hold."""
+    now = today()
+    return now.replace(year=now.year + FORWARD_YEARS, day=min(now.day, 28) if now.month == 2 else now.day)

@@ -1,0 +1,1 @@
+"""Time-series forecasts of the warehouse's business series, with backtests."""

@@ -1,0 +1,1 @@
+"""Book-level figures: KPIs and the churn-adjusted MRR outlook."""
