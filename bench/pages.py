@@ -75,26 +75,16 @@ def engine_board(data: Path) -> None:
 
 def rendered(data: Path, customer_id: str) -> None:
     """Server time of each page run through app.py (login, navigation, page), as a live server does."""
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
     from components.auth import TEST_VIEWERS, log_in
 
-    # A live server runs every request through app.py once st.navigation has been called
-    # (see tests/conftest.py `steady_navigation`).
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
     os.environ["RADAR_DATA_DIR"] = str(data)
     for page, query in (("customer_360", {"customer_id": customer_id}), ("risk_board", {})):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         log_in(at.session_state, TEST_VIEWERS["executive"])
         at.run()
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.query_params.update(query)
         cold = _times(at.run, 1)[0]
         warm = _times(at.run, 7)
@@ -104,7 +94,6 @@ def rendered(data: Path, customer_id: str) -> None:
             f"{page}: cold render {cold * 1000:.0f} ms, warm render median {statistics.median(warm) * 1000:.0f} ms "
             f"(min {min(warm) * 1000:.0f} ms)"
         )
-    PagesManager.__init__ = original
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ The guard reads these session-state keys:
 
 Page tests log a viewer in by setting them, no users file needed:
 
-    at = AppTest.from_file("pages/risk_board.py")
+    at = AppTest.from_file("views/risk_board.py")
     auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])    # ana.silva, a CSM of the test data
     at.run()
 
@@ -51,7 +51,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import sys
 from typing import Any
 
 import extra_streamlit_components as stx
@@ -125,7 +124,6 @@ def require_viewer(page_key: str) -> Viewer:
 
     Every page calls this first: a page left out of the menu is not access control.
     """
-    _run_the_entry_script_first()
     state = st.session_state
     if state.get(AUTH_STATUS) is not True or not state.get(USERNAME):
         st.error("Please log in to see this page.", icon=":material/lock:")
@@ -146,51 +144,12 @@ def require_viewer(page_key: str) -> Viewer:
     return viewer
 
 
-def _run_the_entry_script_first() -> None:
-    """Rerun through app.py when Streamlit ran this page file on its own.
-
-    Until some session has called `st.navigation`, Streamlit treats `pages/` as an old-style
-    multipage folder (its `_mpa_v1`): the first requests of a fresh server for /customer_360
-    run that file directly, without app.py (no login, no menu), and app.py itself runs as
-    that folder's home page; AppTest does the same on every run after the first. Whether *this* run went that way is read from this thread's
-    own call stack, not from Streamlit's process-wide switch, which another session may
-    have flipped meanwhile (that race showed "Please log in" to logged-in users).
-    The switch is then turned off (as `st.navigation` does) and the rerun goes through
-    app.py, with the same URL and query parameters.
-    """
-    if not _run_by_the_pages_folder():
-        return
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-
-        PagesManager.uses_pages_directory = False
-    except ImportError:  # pragma: no cover - another Streamlit layout
-        pass
-    st.rerun()
-
-
-def _run_by_the_pages_folder() -> bool:
-    """True when this thread's script run goes through Streamlit's old-style `pages/`
-    handling (`_mpa_v1` on the stack) instead of executing app.py itself."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "_mpa_v1" and code.co_filename.endswith("script_runner.py"):
-            return True
-        frame = frame.f_back
-    return False
-
-
 # -- login (app.py only) -----------------------------------------------------------------------
 def authenticate() -> Viewer | None:
     """Log the session in (cookie, or the login form) and return its viewer.
 
     Returns None after drawing the login screen; the caller then runs no page.
     """
-    # On a fresh server even app.py may be run as the home page of the old-style `pages/`
-    # handling; widgets drawn in such a run get other ids than in the plain runs after it,
-    # so a login form submitted from it would be lost. Start over as a plain run first.
-    _run_the_entry_script_first()
     try:
         settings = users.auth_settings(config.data_dir())
     except RadarError as exc:

@@ -21,28 +21,31 @@ HOME_URL_PATH = "home"
 @dataclass(frozen=True)
 class NavPage:
     key: str  # the page key in engine.core.access.PAGE_ROLES
-    path: str  # relative to the app root; its file name is the URL path (/customer_360)
+    path: str  # relative to the app root
     title: str
     icon: str
     section: str
 
 
 PAGES: tuple[NavPage, ...] = (
-    NavPage("overview", "pages/overview.py", "Portfolio overview", ":material/monitoring:", "Portfolio"),
-    NavPage("risk_board", "pages/risk_board.py", "Risk board", ":material/crisis_alert:", "Accounts"),
-    NavPage("customer_360", "pages/customer_360.py", "Customer 360", ":material/person_search:", "Accounts"),
-    NavPage("ai_qa", "pages/ai_qa.py", "Ask AI", ":material/forum:", "Accounts"),
-    NavPage("forecasts", "pages/forecasts.py", "Forecasts", ":material/trending_up:", "Planning"),
-    NavPage("scenarios", "pages/scenarios.py", "Scenarios", ":material/tune:", "Planning"),
-    NavPage("model_data", "pages/model_data.py", "Model & data", ":material/model_training:", "Model"),
-    NavPage("data", "pages/data.py", "Data", ":material/database:", "Admin"),
-    NavPage("users", "pages/users.py", "Users", ":material/manage_accounts:", "Admin"),
+    NavPage("overview", "views/overview.py", "Portfolio overview", ":material/monitoring:", "Portfolio"),
+    NavPage("risk_board", "views/risk_board.py", "Risk board", ":material/crisis_alert:", "Accounts"),
+    NavPage("customer_360", "views/customer_360.py", "Customer 360", ":material/person_search:", "Accounts"),
+    NavPage("ai_qa", "views/ai_qa.py", "Ask AI", ":material/forum:", "Accounts"),
+    NavPage("forecasts", "views/forecasts.py", "Forecasts", ":material/trending_up:", "Planning"),
+    NavPage("scenarios", "views/scenarios.py", "Scenarios", ":material/tune:", "Planning"),
+    NavPage("model_data", "views/model_data.py", "Model & data", ":material/model_training:", "Model"),
+    NavPage("data", "views/data.py", "Data", ":material/database:", "Admin"),
+    NavPage("users", "views/users.py", "Users", ":material/manage_accounts:", "Admin"),
 )
 
 
 def available_pages() -> list[NavPage]:
-    """The pages in PAGES whose file exists."""
-    return [p for p in PAGES if (ROOT / p.path).is_file()]
+    """Every page in PAGES; a listed page whose file is missing is a broken install, said loudly."""
+    missing = [p.path for p in PAGES if not (ROOT / p.path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"Customer Radar is missing its page files: {', '.join(missing)}. Reinstall the app.")
+    return list(PAGES)
 
 
 def pages_for(role: str) -> list[NavPage]:
@@ -51,7 +54,7 @@ def pages_for(role: str) -> list[NavPage]:
 
 
 def _st_page(page: NavPage, default: bool = False) -> st.Page:
-    return st.Page(str(ROOT / page.path), title=page.title, icon=page.icon, default=default)
+    return st.Page(str(ROOT / page.path), title=page.title, icon=page.icon, url_path=page.key, default=default)
 
 
 def navigation(viewer: Viewer):

@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 
 from engine.data import demo as synth
 from engine.data import warehouse
@@ -76,22 +75,3 @@ def scored_copy(scored_dir, tmp_path) -> Path:
     target = tmp_path / "scored"
     shutil.copytree(scored_dir, target)
     return target
-
-
-@pytest.fixture
-def steady_navigation(monkeypatch):
-    """Run AppTest like a server that has already served app.py once.
-
-    A live server runs every request through app.py once any session has called
-    st.navigation. AppTest forgets that before each run and, because the app keeps its
-    pages in `pages/`, runs a non-home page file on its own (old-style multipage). The
-    page guard then reruns through app.py, which costs a button click made in that run
-    (a login). Tests that click through app.py use this; one test below covers the guard.
-    """
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)

@@ -34,7 +34,7 @@ def _page(data: Path, role: str, page: str, monkeypatch, query: dict | None = No
     at = AppTest.from_file(APP, default_timeout=90)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.run()
@@ -43,7 +43,7 @@ def _page(data: Path, role: str, page: str, monkeypatch, query: dict | None = No
 
 
 @pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])
-def test_risk_board_for_every_role(scored_dir, accounts, role, monkeypatch, steady_navigation):
+def test_risk_board_for_every_role(scored_dir, accounts, role, monkeypatch):
     at = _page(scored_dir, role, "risk_board", monkeypatch)
     assert at.title[0].value == "Risk board"
     metrics = {m.label: m.value for m in at.metric}
@@ -59,7 +59,7 @@ def test_risk_board_for_every_role(scored_dir, accounts, role, monkeypatch, stea
         assert "Owner" in [m.label for m in at.multiselect]
 
 
-def test_risk_board_filters_and_search(scored_dir, accounts, monkeypatch, steady_navigation):
+def test_risk_board_filters_and_search(scored_dir, accounts, monkeypatch):
     at = _page(scored_dir, "executive", "risk_board", monkeypatch)
     target = accounts["all"].iloc[5]
     at.text_input[0].input(target["customer_id"]).run()
@@ -72,7 +72,7 @@ def test_risk_board_filters_and_search(scored_dir, accounts, monkeypatch, steady
 
 
 @pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])
-def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch, steady_navigation):
+def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch):
     row = accounts["mine"].iloc[0]
     at = _page(scored_dir, role, "customer_360", monkeypatch, {"customer_id": row["customer_id"]})
     assert not at.error
@@ -83,7 +83,7 @@ def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch, st
     assert len(at.get("plotly_chart")) >= 3  # drivers, usage, MRR history
 
 
-def test_csm_deep_link_to_another_book_leaks_nothing(scored_dir, accounts, monkeypatch, steady_navigation):
+def test_csm_deep_link_to_another_book_leaks_nothing(scored_dir, accounts, monkeypatch):
     other = accounts["theirs"].iloc[0]
     at = _page(scored_dir, "csm", "customer_360", monkeypatch, {"customer_id": other["customer_id"]})
     assert "not in your book" in at.error[0].value
@@ -91,12 +91,12 @@ def test_csm_deep_link_to_another_book_leaks_nothing(scored_dir, accounts, monke
     assert other["name"] not in shown and not at.metric
 
 
-def test_unknown_customer_says_not_found(scored_dir, monkeypatch, steady_navigation):
+def test_unknown_customer_says_not_found(scored_dir, monkeypatch):
     at = _page(scored_dir, "executive", "customer_360", monkeypatch, {"customer_id": "no-such-account"})
     assert "No customer with id" in at.error[0].value
 
 
-def test_pages_say_how_to_fix_a_missing_model(scored_copy, accounts, monkeypatch, steady_navigation):
+def test_pages_say_how_to_fix_a_missing_model(scored_copy, accounts, monkeypatch):
     current = registry.production("churn", scored_copy)
     registry.artifact(current, scored_copy).write_bytes(b"tampered")
     at = _page(scored_copy, "executive", "risk_board", monkeypatch)

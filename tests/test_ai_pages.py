@@ -32,14 +32,14 @@ def _open(role: str, page: str, query: dict) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     at.query_params.update(query)
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def test_customer_360_writes_a_checked_summary(data, steady_navigation):
+def test_customer_360_writes_a_checked_summary(data):
     at = _open("csm", "customer_360", {"customer_id": data["mine"]["customer_id"]})
     next(b for b in at.button if b.label == "Write summary").click().run()
     assert not at.exception and not at.error
@@ -51,7 +51,7 @@ def test_customer_360_writes_a_checked_summary(data, steady_navigation):
     assert not any("confidence 1.00" in c for c in captions)  # a template never claims full confidence
 
 
-def test_ask_about_an_account_answers_and_refuses(data, steady_navigation):
+def test_ask_about_an_account_answers_and_refuses(data):
     at = _open("csm", "ai_qa", {"customer_id": data["mine"]["customer_id"]})
     box = next(t for t in at.text_input if t.label == "Your question")
     box.input("What is their MRR?")
@@ -64,7 +64,7 @@ def test_ask_about_an_account_answers_and_refuses(data, steady_navigation):
     assert any(w.value for w in at.warning)  # the fixed refusal
 
 
-def test_portfolio_question_shows_table_and_sql(data, steady_navigation):
+def test_portfolio_question_shows_table_and_sql(data):
     at = _open("executive", "ai_qa", {})
     box = next(t for t in at.text_input if t.label == "Question")
     box.input("Which enterprise accounts have churn above 20 %?")
@@ -74,7 +74,7 @@ def test_portfolio_question_shows_table_and_sql(data, steady_navigation):
     assert any("SELECT" in c.value.upper() for c in at.code)
 
 
-def test_a_csm_gets_no_ai_on_another_book(data, steady_navigation):
+def test_a_csm_gets_no_ai_on_another_book(data):
     at = _open("csm", "ai_qa", {"customer_id": data["theirs"]["customer_id"]})
     box = next(t for t in at.text_input if t.label == "Your question")
     box.input("Why is this account at risk?")
@@ -84,13 +84,13 @@ def test_a_csm_gets_no_ai_on_another_book(data, steady_navigation):
 
 
 # -- issue 12 items 4 and 18 ------------------------------------------------------------
-def test_ask_ai_opened_from_customer_360_names_the_account(data, steady_navigation):
+def test_ask_ai_opened_from_customer_360_names_the_account(data):
     at = _open("csm", "ai_qa", {"customer_id": data["mine"]["customer_id"]})
     text = " ".join(m.value for m in at.markdown)
     assert "Asking about" in text and data["mine"]["name"].split()[0] in text
 
 
-def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data, steady_navigation):
+def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data):
     from components import ai
 
     at = _open("executive", "ai_qa", {})

@@ -32,7 +32,7 @@ from engine.data.warehouse import get_warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-USERS_PAGE = str(ROOT / "pages" / "users.py")
+USERS_PAGE = str(ROOT / "views" / "users.py")
 GOOD_PASSWORD = "tide-lantern-42"
 
 
@@ -420,7 +420,7 @@ def test_no_demo_notice_and_a_hint_without_users(data):
 @pytest.mark.parametrize(
     ("username", "password", "role"), [("admin", "demo-admin", "admin"), ("ana.silva", "demo-csm", "csm")]
 )
-def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, steady_navigation, username, password, role):
+def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, username, password, role):
     at = _log_in_with_form(_app().run(), username, password)
     assert not at.exception
     assert not at.error
@@ -432,7 +432,7 @@ def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, steady_na
     assert [b.label for b in at.sidebar.button] == ["Log out"]
 
 
-def test_a_wrong_password_shows_an_error_and_no_pages(demo_dir, steady_navigation):
+def test_a_wrong_password_shows_an_error_and_no_pages(demo_dir):
     at = _log_in_with_form(_app().run(), "admin", "demo-analyst")
     assert not at.exception
     assert [e.value for e in at.error] == ["Wrong username or password."]
@@ -443,9 +443,9 @@ def test_a_wrong_password_shows_an_error_and_no_pages(demo_dir, steady_navigatio
     assert [e.value for e in at.error] == ["Wrong username or password."]
 
 
-def test_a_deep_link_keeps_its_page_and_query_after_login(demo_dir, steady_navigation):
+def test_a_deep_link_keeps_its_page_and_query_after_login(demo_dir):
     at = _app({"customer_id": "no-such-id"}).run()
-    at.switch_page("pages/customer_360.py").run()  # as if the browser opened /customer_360?customer_id=...
+    at.switch_page("views/customer_360.py").run()  # as if the browser opened /customer_360?customer_id=...
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     at = _log_in_with_form(at, "admin", "demo-admin")
     assert not at.exception
@@ -455,7 +455,7 @@ def test_a_deep_link_keeps_its_page_and_query_after_login(demo_dir, steady_navig
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_gets_exactly_its_pages(demo_dir, steady_navigation, role):
+def test_each_role_gets_exactly_its_pages(demo_dir, role):
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
@@ -470,7 +470,7 @@ def test_each_role_gets_exactly_its_pages(demo_dir, steady_navigation, role):
                 at.switch_page(page.path)
 
 
-def test_logout_returns_to_the_login_form(demo_dir, steady_navigation):
+def test_logout_returns_to_the_login_form(demo_dir):
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS["analyst"])
     at.run()
@@ -483,7 +483,7 @@ def test_logout_returns_to_the_login_form(demo_dir, steady_navigation):
     assert not at.sidebar.button
 
 
-def test_role_changes_and_removals_reach_open_sessions(demo_dir, steady_navigation):
+def test_role_changes_and_removals_reach_open_sessions(demo_dir):
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS["analyst"])
     at.run()
@@ -498,12 +498,13 @@ def test_role_changes_and_removals_reach_open_sessions(demo_dir, steady_navigati
     assert any("removed" in i.value for i in at.info)
 
 
-def test_the_guard_reruns_through_the_app_when_streamlit_runs_a_page_alone(demo_dir):
-    """Without `steady_navigation`: AppTest runs pages/users.py on its own (see the fixture)."""
+def test_switching_pages_runs_through_the_app_with_its_menu(demo_dir):
+    """Pages live in views/, so Streamlit never runs a page file on its own: app.py's login,
+    menu and guard come with every page."""
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
     at.run()
-    at.switch_page("pages/users.py").run()
+    at.switch_page("views/users.py").run()
     assert not at.exception
     assert "Users" in [t.value for t in at.title]
     assert _registered_titles(at) == _titles("admin")  # app.py's menu, not one entry per file
@@ -524,7 +525,7 @@ def test_guard_refuses_without_login_and_for_roles_that_may_not_open_a_page(demo
             f"Your role ({role}) cannot open this page. Ask an admin if you need access."
         ]
         assert not at.dataframe and not at.title
-    at = AppTest.from_file(str(ROOT / "pages" / "overview.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "views" / "overview.py"), default_timeout=30)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])
     at.run()
     assert [e.value for e in at.error] == ["Your role (csm) cannot open this page. Ask an admin if you need access."]
@@ -690,11 +691,11 @@ def _log_out(at: AppTest) -> AppTest:
 
 
 # -- 1. nothing of one user reaches the next ------------------------------------------------------
-def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_demo, steady_navigation):
+def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_demo):
     csm = auth.TEST_VIEWERS["csm"].username
     theirs = _other_books_account(scored_demo, csm)
     at = _log_in_with_form(_app().run(), "admin", "demo-admin")
-    at.switch_page("pages/ai_qa.py")
+    at.switch_page("views/ai_qa.py")
     at.query_params["customer_id"] = theirs
     at.run()
     next(t for t in at.text_input if t.label == "Question").input("Which accounts have churn above 20 %?")
@@ -712,7 +713,7 @@ def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_d
     assert "scenario_result" not in at.session_state and "_radar_ai_results" not in at.session_state
 
     at = _log_in_with_form(at, csm, "demo-csm")
-    at.switch_page("pages/ai_qa.py")
+    at.switch_page("views/ai_qa.py")
     at.query_params["customer_id"] = theirs
     at.run()
     assert not at.exception
@@ -723,12 +724,12 @@ def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_d
     assert "scenario_result" not in at.session_state
 
 
-def test_ai_results_are_kept_per_user_even_without_a_logout(scored_demo, steady_navigation):
+def test_ai_results_are_kept_per_user_even_without_a_logout(scored_demo):
     """Defence in depth: `ai.recall` only returns what the current user asked."""
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
     at.run()
-    at.switch_page("pages/ai_qa.py").run()
+    at.switch_page("views/ai_qa.py").run()
     next(t for t in at.text_input if t.label == "Question").input("Which accounts have churn above 20 %?")
     at.button(key="ask_portfolio").click().run()
     assert at.dataframe
@@ -868,7 +869,7 @@ def _app_with_cookie(monkeypatch, token: str | None) -> AppTest:
     return _app()
 
 
-def test_the_app_shows_the_login_form_for_every_malformed_cookie(demo_dir, steady_navigation, monkeypatch):
+def test_the_app_shows_the_login_form_for_every_malformed_cookie(demo_dir, monkeypatch):
     users.add_user("root", GOOD_PASSWORD, "admin", data_dir=demo_dir)
     for name, token in _malformed_tokens(users.auth_settings(demo_dir)).items():
         at = _app_with_cookie(monkeypatch, token).run()
@@ -878,7 +879,7 @@ def test_the_app_shows_the_login_form_for_every_malformed_cookie(demo_dir, stead
         assert not at.sidebar.button
 
 
-def test_a_copied_cookie_stops_working_after_logout_and_a_password_change(demo_dir, steady_navigation, monkeypatch):
+def test_a_copied_cookie_stops_working_after_logout_and_a_password_change(demo_dir, monkeypatch):
     token, _ = users.issue_login_token(users.auth_settings(demo_dir), "analyst")
     at = _app_with_cookie(monkeypatch, token).run()
     assert at.session_state[auth.USERNAME] == "analyst" and [b.label for b in at.sidebar.button] == ["Log out"]
@@ -996,7 +997,7 @@ def test_failures_recorded_by_another_process_count(data):
     assert users.login_lockout("zoe", "here", data) is not None
 
 
-def test_the_login_form_locks_out_across_sessions(demo_dir, steady_navigation):
+def test_the_login_form_locks_out_across_sessions(demo_dir):
     at = _app().run()
     for _ in range(users.MAX_FAILURES_PER_USER):
         at = _log_in_with_form(at, "exec", "not-the-password")
@@ -1017,7 +1018,7 @@ def test_users_never_see_error_details():
     assert config_file["client"]["showErrorDetails"] in ("none", "type")  # no traceback, no file paths
 
 
-def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady_navigation):
+def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir):
     from engine.accounts import customer
 
     csm = auth.TEST_VIEWERS["csm"]
@@ -1037,7 +1038,7 @@ def test_a_csm_gets_one_message_for_unknown_ids_and_other_books(demo_dir, steady
         at = _app()
         auth.log_in(at.session_state, csm)
         at.run()
-        at.switch_page("pages/customer_360.py")
+        at.switch_page("views/customer_360.py")
         at.query_params["customer_id"] = cid
         at.run()
         assert not at.exception
@@ -1070,9 +1071,8 @@ def _chromium():
 
 @pytest.mark.browser
 def test_browser_ten_simultaneous_deep_links_right_after_a_restart_stay_logged_in(demo_dir, tmp_path):
-    """The first requests of a fresh server run pages under Streamlit's old `pages/` handling;
-    every one of them must still go through the login (here: a valid cookie), none may say
-    "Please log in"."""
+    """The first requests of a fresh server, all at once: every one goes through the login
+    (here: a valid cookie), none may say "Please log in"."""
     playwright, chromium = _chromium()
     token, _ = users.issue_login_token(users.auth_settings(demo_dir), "admin")
     account = _other_books_account(demo_dir, "admin")  # any account: an admin sees them all

@@ -85,13 +85,13 @@ def _page(data: Path, page: str, monkeypatch) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
     at.run()
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
     return at
 
 
 @pytest.mark.parametrize("page", ["forecasts", "model_data", "data"])
-def test_pages_say_what_is_wrong_instead_of_crashing(far_dir, page, monkeypatch, steady_navigation):
+def test_pages_say_what_is_wrong_instead_of_crashing(far_dir, page, monkeypatch):
     at = _page(far_dir, page, monkeypatch)
     assert not at.exception, at.exception
     warnings = [w.value for w in at.warning]

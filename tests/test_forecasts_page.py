@@ -21,7 +21,7 @@ def _open(role: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
-    at.switch_page("pages/forecasts.py")
+    at.switch_page("views/forecasts.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -37,7 +37,7 @@ def _texts(at: AppTest) -> str:
     return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
-def test_analyst_sees_forecast_backtest_and_outlook(scored_app, steady_navigation):
+def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     at = _open("analyst")
     assert not at.error
     text = _texts(at)
@@ -56,7 +56,7 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app, steady_navigatio
     assert {"MRR in 3 months", "MRR in 6 months", "MRR in 12 months"} <= set(cards)
 
 
-def test_switching_series_and_models(scored_app, steady_navigation):
+def test_switching_series_and_models(scored_app):
     at = _open("analyst")
     at.selectbox(key="fc_series").select("mrr_by_plan").run()
     assert not at.exception and not at.error
@@ -68,14 +68,14 @@ def test_switching_series_and_models(scored_app, steady_navigation):
     assert any("Pick at least one model" in w.value for w in at.warning)
 
 
-def test_executive_reads_forecasts(scored_app, steady_navigation):
+def test_executive_reads_forecasts(scored_app):
     at = _open("executive")
     assert not at.error
     assert "wins with the smallest error" in _texts(at)
 
 
 def test_the_page_itself_refuses_a_csm(scored_app):
-    at = AppTest.from_file(str(ROOT / "pages" / "forecasts.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "views" / "forecasts.py"), default_timeout=60)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])
     at.run()
     assert not at.exception
@@ -83,7 +83,7 @@ def test_the_page_itself_refuses_a_csm(scored_app):
     assert not at.get("plotly_chart") and not at.metric
 
 
-def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch, steady_navigation):
+def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(data_dir_copy))
     at = _open("analyst")
     assert "wins with the smallest error" in _texts(at)  # series forecasts need no model

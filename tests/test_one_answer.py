@@ -267,7 +267,7 @@ def test_the_realised_headline_is_the_newest_out_of_sample_date():
     assert "0.889" not in checks[-1].detail and checks[-1].status == "pending"  # not judged yet: no warning
 
 
-def test_model_page_never_headlines_an_in_sample_auc(scored_dir, monkeypatch, steady_navigation):
+def test_model_page_never_headlines_an_in_sample_auc(scored_dir, monkeypatch):
     wh = warehouse.get_warehouse(scored_dir, read_only=True)
     report = monitoring.realised_vs_predicted(wh, scored_dir, viewer=SYSTEM)
     warehouse.close_all()
@@ -277,7 +277,7 @@ def test_model_page_never_headlines_an_in_sample_auc(scored_dir, monkeypatch, st
     at = AppTest.from_file(APP, default_timeout=120)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["analyst"])
     at.run()
-    at.switch_page("pages/model_data.py")
+    at.switch_page("views/model_data.py")
     at.run()
     assert not at.exception, at.exception
     texts = [m.value for m in at.metric] + [str(getattr(k, "value", "")) for k in at.markdown]
@@ -285,13 +285,13 @@ def test_model_page_never_headlines_an_in_sample_auc(scored_dir, monkeypatch, st
     assert any("No out-of-sample result yet" in c.value for c in at.caption)
 
 
-def test_tier_legend_is_shown_on_board_and_overview(scored_dir, monkeypatch, steady_navigation):
+def test_tier_legend_is_shown_on_board_and_overview(scored_dir, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
     for page in ("risk_board", "overview"):
         at = AppTest.from_file(APP, default_timeout=120)
         auth.log_in(at.session_state, auth.TEST_VIEWERS["executive"])
         at.run()
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.run()
         assert not at.exception, at.exception
         assert any(risk.TIER_LEGEND in c.value for c in at.caption), page

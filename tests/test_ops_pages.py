@@ -31,7 +31,7 @@ def _open(data: Path, role: str, page: str, monkeypatch) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -49,7 +49,7 @@ def _customers(data: Path) -> int:
 
 
 @pytest.mark.parametrize("role", ["executive", "analyst"])
-def test_model_page_for_readers_has_no_admin_controls(scored_dir, role, monkeypatch, steady_navigation):
+def test_model_page_for_readers_has_no_admin_controls(scored_dir, role, monkeypatch):
     at = _open(scored_dir, role, "model_data", monkeypatch)
     assert at.title[0].value == "Model & data"
     assert [t.label for t in at.tabs] == ["Registry", "Quality", "Drift", "Realised vs predicted"]
@@ -64,7 +64,7 @@ def test_model_page_for_readers_has_no_admin_controls(scored_dir, role, monkeypa
     assert "Input drift" in verdict and "Realised vs predicted" in verdict
 
 
-def test_model_page_for_admin_offers_promote_rollback_retrain(scored_dir, monkeypatch, steady_navigation):
+def test_model_page_for_admin_offers_promote_rollback_retrain(scored_dir, monkeypatch):
     at = _open(scored_dir, "admin", "model_data", monkeypatch)
     assert [t.label for t in at.tabs][-1] == "Retrain"
     assert {"Promote", "Roll back", "Retrain now"} <= set(_labels(at))
@@ -74,7 +74,7 @@ def test_model_page_for_admin_offers_promote_rollback_retrain(scored_dir, monkey
 def test_roles_that_may_not_open_a_page_are_refused(scored_dir, role, page, monkeypatch):
     """Run the page file directly (a deep link): its own guard refuses, whatever the menu shows."""
     monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "views" / f"{page}.py"), default_timeout=60)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
     assert not at.exception
@@ -84,7 +84,7 @@ def test_roles_that_may_not_open_a_page_are_refused(scored_dir, role, page, monk
     assert not at.tabs and not at.file_uploader and not at.button and not at.get("plotly_chart")
 
 
-def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeypatch, steady_navigation):
+def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeypatch):
     before = _customers(scored_copy)
     at = _open(scored_copy, "admin", "data", monkeypatch)
     assert at.dataframe  # data health table
@@ -111,14 +111,14 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
     assert _customers(scored_copy) == before + 1  # the good row of the bad file was not written either
 
 
-def test_refresh_scores_from_data_page(scored_copy, monkeypatch, steady_navigation):
+def test_refresh_scores_from_data_page(scored_copy, monkeypatch):
     at = _open(scored_copy, "admin", "data", monkeypatch)
     at.button(key="refresh_scores").click().run()
     assert not at.exception and not at.error
     assert "Scored" in at.success[0].value
 
 
-def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch, steady_navigation):
+def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch):
     production = registry.production("churn", scored_copy).version
     monkeypatch.setattr(training, "train", functools.partial(training.train, fail_at="features"))
     at = _open(scored_copy, "admin", "model_data", monkeypatch)
@@ -137,7 +137,7 @@ def _form_button(at: AppTest, label: str):
     return next(b for b in at.get("button") if getattr(b, "label", None) == label)
 
 
-def test_roll_back_is_disabled_with_one_version_and_says_why(scored_copy, monkeypatch, steady_navigation):
+def test_roll_back_is_disabled_with_one_version_and_says_why(scored_copy, monkeypatch):
     assert len(registry.versions(data_dir=scored_copy)) == 1
     at = _open(scored_copy, "admin", "model_data", monkeypatch)
     production = registry.production("churn", scored_copy).version
@@ -147,7 +147,7 @@ def test_roll_back_is_disabled_with_one_version_and_says_why(scored_copy, monkey
     assert any("is the only version" in c.value for c in at.caption)
 
 
-def test_retrain_on_unchanged_data_says_no_change(scored_copy, monkeypatch, steady_navigation):
+def test_retrain_on_unchanged_data_says_no_change(scored_copy, monkeypatch):
     before = [v.version for v in registry.versions(data_dir=scored_copy)]
     at = _open(scored_copy, "admin", "model_data", monkeypatch)
     at.button(key="retrain_start").click().run()
@@ -159,7 +159,7 @@ def test_retrain_on_unchanged_data_says_no_change(scored_copy, monkeypatch, stea
     assert [v.version for v in registry.versions(data_dir=scored_copy)] == before
 
 
-def test_leader_pages_use_plain_words_with_the_term_in_a_tooltip(scored_dir, monkeypatch, steady_navigation):
+def test_leader_pages_use_plain_words_with_the_term_in_a_tooltip(scored_dir, monkeypatch):
     at = _open(scored_dir, "executive", "model_data", monkeypatch)
     labels = [m.label for m in at.metric]
     assert not any("PSI" in label for label in labels)
@@ -180,7 +180,7 @@ def test_messages_name_a_command_that_runs():
 
     bare = re.compile(r"(?<![/\w.])python -m engine")
     found = []
-    for folder in ("pages", "components", "engine"):
+    for folder in ("views", "components", "engine"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             tree = ast.parse(path.read_text())
             docstrings = {

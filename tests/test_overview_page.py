@@ -16,7 +16,7 @@ from engine.data.warehouse import get_warehouse
 from engine.portfolio import kpis as portfolio
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages" / "overview.py")
+PAGE = str(ROOT / "views" / "overview.py")
 APP = str(ROOT / "app.py")
 CARD_LABELS = ["Active customers", "MRR", "ARR", "Logo churn (90d)", "Revenue churn (90d)", "NRR (12m)"]
 
@@ -82,7 +82,7 @@ def test_warehouse_error_is_shown_not_raised(tmp_path, monkeypatch):
 
 
 # -- the app entry -----------------------------------------------------------------------------
-def test_app_opens_on_the_overview(generated_dir, monkeypatch, steady_navigation):
+def test_app_opens_on_the_overview(generated_dir, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(generated_dir))
     at = _run(APP)
     assert not at.exception
@@ -99,7 +99,7 @@ def test_a_csm_cannot_open_the_overview(generated_dir, monkeypatch):
     assert "cannot open this page" in at.error[0].value
 
 
-def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypatch, steady_navigation):
+def test_app_copies_string_secrets_into_the_environment(generated_dir, monkeypatch):
     # setenv then delenv, so monkeypatch restores "unset" after the app has set them.
     for name in ("RADAR_DATA_DIR", "RADAR_TEST_PLAIN"):
         monkeypatch.setenv(name, "placeholder")
@@ -233,7 +233,7 @@ def test_board_puts_what_a_csm_acts_on_first_and_fits_1280(scored_dir, monkeypat
     import json
 
     monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
-    at = _run(str(ROOT / "pages" / "risk_board.py"), role="analyst")
+    at = _run(str(ROOT / "views" / "risk_board.py"), role="analyst")
     assert not at.exception and not at.error
     board = at.dataframe[0]
     acted_on = ["name", "at_risk_text", "churn_probability", "risk_tier", "recommended_action", "top_driver"]

@@ -46,7 +46,7 @@ def test_private_upload_is_owner_only_and_deleted_afterwards(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # removed on errors too
 
 
-def test_data_page_uploads_leave_nothing_behind(scored_copy, tmp_path, monkeypatch, steady_navigation):
+def test_data_page_uploads_leave_nothing_behind(scored_copy, tmp_path, monkeypatch):
     uploads = tmp_path / "tmp"
     uploads.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(uploads))
@@ -66,7 +66,7 @@ def test_data_page_uploads_leave_nothing_behind(scored_copy, tmp_path, monkeypat
     at = AppTest.from_file(APP, default_timeout=120)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
     at.run()
-    at.switch_page("pages/data.py")
+    at.switch_page("views/data.py")
     at.run()
     at.file_uploader[0].set_value(("new_customers.csv", NEW_CUSTOMER.encode(), "text/csv"))
     at.run()

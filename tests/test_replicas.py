@@ -39,14 +39,14 @@ def test_a_replica_refuses_warehouse_writes_with_the_reason(monkeypatch):
         Viewer("exec", "executive").require("load_data")
 
 
-def test_admin_pages_on_a_replica_explain_and_disable_writes(scored_dir, monkeypatch, steady_navigation):
+def test_admin_pages_on_a_replica_explain_and_disable_writes(scored_dir, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(scored_dir))
     monkeypatch.setenv("RADAR_READ_ONLY", "1")
     for page in ("data", "model_data"):
         at = AppTest.from_file(APP, default_timeout=90)
         auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
         at.run()
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, at.exception
         assert any(info.value == READ_ONLY_MESSAGE for info in at.info), page
         buttons = {b.label: b for b in at.button}

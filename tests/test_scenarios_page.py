@@ -48,7 +48,7 @@ def _page(data: Path, role: str, monkeypatch) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
-    at.switch_page("pages/scenarios.py")
+    at.switch_page("views/scenarios.py")
     at.run()
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Scenarios"]
@@ -59,7 +59,7 @@ def _button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
-def test_analyst_runs_a_plan_and_saves_it(data, monkeypatch, steady_navigation):
+def test_analyst_runs_a_plan_and_saves_it(data, monkeypatch):
     at = _page(data, "analyst", monkeypatch)
     assert [t.label for t in at.tabs] == ["Build", "Saved plans", "Compare"]
     at.number_input(key="sc0_outreach_top_n").set_value(50)
@@ -84,7 +84,7 @@ def test_analyst_runs_a_plan_and_saves_it(data, monkeypatch, steady_navigation):
     assert saved[0].cost == pytest.approx(12_500.0)
 
 
-def test_the_form_starts_with_every_lever_off(data, monkeypatch, steady_navigation):
+def test_the_form_starts_with_every_lever_off(data, monkeypatch):
     at = _page(data, "analyst", monkeypatch)
     assert at.slider(key="sc0_price_percent").value == 0.0
     _button(at, "Run scenario").click().run()
@@ -93,7 +93,7 @@ def test_the_form_starts_with_every_lever_off(data, monkeypatch, steady_navigati
     assert {m.label: m.value for m in at.tabs[0].metric}["Cost"] == "$0"
 
 
-def test_analyst_sees_engine_errors_not_tracebacks(data, monkeypatch, steady_navigation):
+def test_analyst_sees_engine_errors_not_tracebacks(data, monkeypatch):
     at = _page(data, "analyst", monkeypatch)
     at.slider(key="sc0_adoption_usage_increase").set_value(10.0)
     at.number_input(key="sc0_adoption_seg_max_tenure_days").set_value(0)  # nobody is a customer for 0 days
@@ -102,7 +102,7 @@ def test_analyst_sees_engine_errors_not_tracebacks(data, monkeypatch, steady_nav
     assert any("matches no scored account" in e.value for e in at.error)
 
 
-def test_analyst_edits_clones_and_deletes_a_saved_plan(data, two_saved, monkeypatch, steady_navigation):
+def test_analyst_edits_clones_and_deletes_a_saved_plan(data, two_saved, monkeypatch):
     first = two_saved[0]
     at = _page(data, "analyst", monkeypatch)
     at.selectbox(key="scenario_opened").set_value(first.id).run()
@@ -122,7 +122,7 @@ def test_analyst_edits_clones_and_deletes_a_saved_plan(data, two_saved, monkeypa
     assert clone.id not in [s.id for s in scenarios.list_saved(ANALYST, data_dir=data)]
 
 
-def test_executive_reads_and_compares_without_editing_controls(data, two_saved, monkeypatch, steady_navigation):
+def test_executive_reads_and_compares_without_editing_controls(data, two_saved, monkeypatch):
     at = _page(data, "executive", monkeypatch)
     assert [t.label for t in at.tabs] == ["Saved plans", "Compare"]
     assert not EDIT_BUTTONS & {b.label for b in at.button}
@@ -136,14 +136,14 @@ def test_executive_reads_and_compares_without_editing_controls(data, two_saved, 
     assert at.get("plotly_chart")
 
 
-def test_csm_cannot_open_the_page(data, monkeypatch, steady_navigation):
+def test_csm_cannot_open_the_page(data, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(data))
     at = AppTest.from_file(APP, default_timeout=60)
     auth.log_in(at.session_state, auth.TEST_VIEWERS["csm"])
     at.run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/scenarios.py")
-    page = AppTest.from_file(str(ROOT / "pages" / "scenarios.py"), default_timeout=60)
+        at.switch_page("views/scenarios.py")
+    page = AppTest.from_file(str(ROOT / "views" / "scenarios.py"), default_timeout=60)
     auth.log_in(page.session_state, auth.TEST_VIEWERS["csm"])
     page.run()
     assert [e.value for e in page.error] == ["Your role (csm) cannot open this page. Ask an admin if you need access."]
@@ -155,7 +155,7 @@ def _fields(at: AppTest) -> dict[str, str]:
     return {t.label: t.value for t in at.text_input if t.label in ("Name", "Tags")}
 
 
-def test_the_save_form_starts_empty_for_each_new_plan(data, monkeypatch, steady_navigation):
+def test_the_save_form_starts_empty_for_each_new_plan(data, monkeypatch):
     """Tags typed for one plan were still in the form after running the next one."""
     at = _page(data, "analyst", monkeypatch)
     at.number_input(key="sc0_outreach_top_n").set_value(20)
@@ -173,7 +173,7 @@ def test_the_save_form_starts_empty_for_each_new_plan(data, monkeypatch, steady_
     assert _fields(at) == {"Name": "", "Tags": ""}
 
 
-def test_a_high_roi_carries_its_assumptions_and_labels_are_plain(data, monkeypatch, steady_navigation):
+def test_a_high_roi_carries_its_assumptions_and_labels_are_plain(data, monkeypatch):
     at = _page(data, "analyst", monkeypatch)
     labels = [n.label for n in at.number_input]
     assert not any("elasticity" in label.lower() for label in labels)
@@ -193,7 +193,7 @@ def test_a_high_roi_carries_its_assumptions_and_labels_are_plain(data, monkeypat
     assert "CS outreach to 50 accounts" in cards["ROI"].proto.help
 
 
-def test_demo_saves_one_sample_plan_the_executive_can_read(scored_dir, tmp_path, monkeypatch, steady_navigation):
+def test_demo_saves_one_sample_plan_the_executive_can_read(scored_dir, tmp_path, monkeypatch):
     from engine import cli
 
     root = tmp_path / "demo"

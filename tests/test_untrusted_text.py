@@ -96,14 +96,14 @@ def test_plain_escapes_markdown_and_keeps_the_words():
 
 
 @pytest.mark.parametrize("role", ["csm", "admin"])
-def test_customer_360_shows_hostile_text_inert(hostile_dir, role, monkeypatch, steady_navigation):
+def test_customer_360_shows_hostile_text_inert(hostile_dir, role, monkeypatch):
     data, customer_id = hostile_dir
     at = _open(data, role, "customer_360", monkeypatch, {"customer_id": customer_id})
     assert any("Evil" in t.value for t in at.title), "the account's name is its title"
     _assert_inert(at)
 
 
-def test_customer_360_search_links_are_inert(hostile_dir, monkeypatch, steady_navigation):
+def test_customer_360_search_links_are_inert(hostile_dir, monkeypatch):
     data, _ = hostile_dir
     at = _open(data, "csm", "customer_360", monkeypatch)
     at.text_input[0].input("Evil").run()
@@ -126,6 +126,6 @@ def test_customer_360_search_links_are_inert(hostile_dir, monkeypatch, steady_na
         ("admin", "data"),
     ],
 )
-def test_pages_show_hostile_text_inert(hostile_dir, role, page, monkeypatch, steady_navigation):
+def test_pages_show_hostile_text_inert(hostile_dir, role, page, monkeypatch):
     data, _ = hostile_dir
     _assert_inert(_open(data, role, page, monkeypatch))

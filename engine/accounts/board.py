@@ -16,17 +16,13 @@ from engine.accounts import ltv
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import health
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 # The rows of the board: the latest prediction per customer at the latest scoring date (bound
 # twice: engine.data.health.latest_scoring_date), for customers still active then. `{scope}` is
 # the viewer's owner condition (engine-written).
 _BOARD_SQL = """
-WITH latest AS (
-    SELECT * FROM predictions
-    WHERE as_of = ?
-    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1
-)
+WITH latest AS (<LATEST>)
 SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.gtm_stage,
        coalesce(p.mrr, 0) AS mrr,
        p.churn_probability, p.ci_low, p.ci_high, p.risk_tier, p.risk_score,
@@ -40,7 +36,7 @@ LEFT JOIN (
     WHERE month <= ? GROUP BY customer_id
 ) r ON r.customer_id = p.customer_id
 WHERE {scope}
-"""
+""".replace("<LATEST>", latest_predictions_sql("as_of = ?"))
 
 SORTABLE = {
     "revenue_at_risk": "Revenue at risk (ARR)",

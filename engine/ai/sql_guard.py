@@ -45,7 +45,7 @@ from engine.churn.features import renewal_date_sql
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import health
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 MAX_ROWS = 500
 TIMEOUT_S = 5.0
@@ -88,9 +88,7 @@ _PORTFOLIO_BODY = """
     WITH _d AS (SELECT CAST(? AS DATE) AS d),
     _latest AS (
         SELECT customer_id, churn_probability, ci_low, ci_high, risk_score, risk_tier, recommended_action
-        FROM predictions
-        WHERE as_of = (SELECT max(as_of) FROM predictions)
-        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1
+        FROM (<LATEST>)
     ),
     _mrr AS (
         SELECT m.customer_id, arg_max(m.mrr, m.month) AS mrr
@@ -126,9 +124,10 @@ _PORTFOLIO_BODY = """
     WHERE c.status = 'active' AND {owner_condition}
 """
 # The renewal date by the one renewal rule (the features, the board and Customer 360 use it too).
+# The latest predictions by the one definition every reader uses.
 _PORTFOLIO_BODY = _PORTFOLIO_BODY.replace(
     "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")
-)
+).replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
 
 
 class SqlRefused(BadInputError):

@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.churn.features import LABELS
 from engine.core.formatting import money as _money
+from engine.core.values import sigmoid as _sigmoid
 
 # Correlated features that make one reason: key -> (label, members, actionable).
 GROUPS: dict[str, tuple[str, tuple[str, ...], bool]] = {
@@ -205,10 +206,6 @@ def top_drivers(
 ) -> list[Driver]:
     """The k strongest reasons (grouped) for one customer."""
     return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k, calibration)[0]
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def drivers_for_frame(

@@ -29,15 +29,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from engine.core.errors import BadInputError, ModelUnavailableError
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+from engine.core.values import sigmoid as _sigmoid
 
 
 @dataclass(frozen=True)

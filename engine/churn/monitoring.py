@@ -41,7 +41,7 @@ from engine.churn import registry, training
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import health
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 from engine.portfolio import kpis as portfolio
 
 PSI_WATCH = 0.10
@@ -434,10 +434,7 @@ class RealisedReport:
 def _row_level(wh: Warehouse, end: date, viewer: Viewer) -> pd.DataFrame:
     scope, params = viewer.owner_filter("c.csm_owner")
     sql = f"""
-        WITH latest AS (
-            SELECT * FROM predictions WHERE as_of + INTERVAL 90 DAY <= ?
-            QUALIFY row_number() OVER (PARTITION BY customer_id, as_of ORDER BY scored_at DESC) = 1
-        )
+        WITH latest AS ({latest_predictions_sql("as_of + INTERVAL 90 DAY <= ?")})
         SELECT p.as_of, p.churn_probability,
                (c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY)::INTEGER AS churned
         FROM latest p JOIN customers c ON c.customer_id = p.customer_id

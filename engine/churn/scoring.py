@@ -17,7 +17,7 @@ from engine.churn import features as feats
 from engine.core import config
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import health
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 Progress = Callable[[float, str], None]
 BATCH = 5000
@@ -172,11 +172,7 @@ def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None 
 def latest_predictions(wh: Warehouse) -> pd.DataFrame:
     """The newest prediction per customer (from the latest as-of date)."""
     as_of = health.latest_scoring_date(wh)  # ignores scores dated outside reality
-    return wh.df(
-        "SELECT * FROM predictions WHERE as_of = ? "
-        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1",
-        [as_of],
-    )
+    return wh.df(latest_predictions_sql("as_of = ?"), [as_of])
 
 
 def backfill(

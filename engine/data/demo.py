@@ -33,6 +33,7 @@ import pandas as pd
 from engine.core import config
 from engine.core.errors import BadInputError
 from engine.data.warehouse import TABLES, Warehouse
+from engine.core.values import sigmoid as _sigmoid
 
 PLAN_TIERS = ("starter", "growth", "enterprise")
 PLAN_SHARE = (0.50, 0.35, 0.15)
@@ -279,10 +280,6 @@ class GenerateReport:
     drift: bool
     row_counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _company_names(rng: np.random.Generator, n: int) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from engine.core import config
 from engine.churn import registry
 from engine.core.errors import ModelUnavailableError
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 # The column that dates each table's rows (an allow-list for the queries below).
 DATE_COLUMNS = {
@@ -198,8 +198,7 @@ def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> dict[str,
     by_model: dict[str, int] = {}
     if as_of is not None:
         rows = wh.rows(
-            "SELECT model_version, count(*) FROM (SELECT customer_id, model_version FROM predictions "
-            "WHERE as_of = ? QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1) "
+            f"SELECT model_version, count(*) FROM ({latest_predictions_sql('as_of = ?')}) "
             "GROUP BY model_version ORDER BY count(*) DESC, model_version",
             [as_of],
         )

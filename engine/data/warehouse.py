@@ -137,6 +137,19 @@ TABLES = (
 _LOCK_PID = re.compile(r"PID (\d+)")
 
 
+def latest_predictions_sql(where: str = "TRUE") -> str:
+    """SELECT of the newest prediction per customer and scoring date, among rows matching `where`.
+
+    A customer scored twice on one date (a rescore) has two rows; the later run wins. Every
+    reader of predictions goes through this one definition. `where` is engine-written SQL whose
+    values are bound by the caller.
+    """
+    return (
+        f"SELECT * FROM predictions WHERE {where} "  # noqa: S608 - engine-written condition, values bound
+        "QUALIFY row_number() OVER (PARTITION BY customer_id, as_of ORDER BY scored_at DESC) = 1"
+    )
+
+
 def _wrap(exc: duckdb.Error, path: Path) -> Exception:
     """Turn a duckdb error into an engine error with advice."""
     text = str(exc)

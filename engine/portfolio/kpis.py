@@ -23,7 +23,7 @@ import pandas as pd
 
 from engine.core.errors import BadInputError
 from engine.data.health import data_as_of
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 TRAILING_DAYS = 90
 NRR_MONTHS = 12
@@ -360,10 +360,7 @@ def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
         )
     scope, params = viewer.owner_filter("c.csm_owner")
     sql = f"""
-        WITH latest AS (
-            SELECT * FROM predictions WHERE as_of + INTERVAL 90 DAY <= ?
-            QUALIFY row_number() OVER (PARTITION BY customer_id, as_of ORDER BY scored_at DESC) = 1
-        )
+        WITH latest AS ({latest_predictions_sql("as_of + INTERVAL 90 DAY <= ?")})
         SELECT p.as_of, count(*) AS customers, sum(p.churn_probability) AS expected_churned,
                count(*) FILTER (WHERE c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY) AS churned,
                any_value(p.model_version) AS model_version

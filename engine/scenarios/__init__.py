@@ -48,6 +48,8 @@ from engine.core.access import Viewer
 from engine.core.errors import BadInputError, NotFoundError
 from engine.core.store import get_engine
 from engine.core.store import scenarios as scenarios_table
+from engine.core.values import logit as _logit
+from engine.core.values import sigmoid
 from engine.data.warehouse import Warehouse
 
 MONTHS_IN_WINDOW = 3  # the 90-day window of a churn probability, in months
@@ -607,15 +609,10 @@ def _lever_rows(frame: pd.DataFrame, name: str, lever) -> np.ndarray:
     return rows
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
-
-
 def _shift(stored: np.ndarray, model_before: np.ndarray, model_after: np.ndarray) -> np.ndarray:
     """The stored probability moved by the model's change in log-odds."""
     moved = _logit(stored) + _logit(model_after) - _logit(model_before)
-    out = 1 / (1 + np.exp(-moved))
+    out = sigmoid(moved)
     return np.where(model_after == model_before, stored, out)
 
 

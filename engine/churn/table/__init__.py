@@ -56,6 +56,7 @@ from engine.churn import registry
 from engine.churn.model import ChurnModel
 from engine.churn.training import evaluate
 from engine.core.errors import BadInputError, ModelUnavailableError, NotFoundError
+from engine.core.values import null_tokens_to_na
 from engine.data import ingest
 
 KIND = "table"
@@ -75,7 +76,6 @@ LEAK_AUC = 0.99
 MIN_BAGS, MAX_BAGS = 2, 50
 DRIVER_BLOCK_ROWS = 20_000
 
-_NULL_TOKENS = frozenset({"", "null", "none", "nan", "nat", "na", "n/a", "#n/a"})
 POSITIVE_LABELS = ("yes", "y", "true", "t", "1", "churned", "churn", "lost", "cancelled", "canceled", "left")
 NEGATIVE_LABELS = ("no", "n", "false", "f", "0", "retained", "active", "renewed", "stayed", "current", "not churned")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
@@ -294,7 +294,7 @@ def _text(series: pd.Series) -> pd.Series:
         if len(finite) and bool(np.isfinite(finite).all()) and bool((finite % 1 == 0).all()):
             series = series.astype("Int64")  # 3.0 reads as "3", as it does in a CSV
     text = series.astype("str").str.strip()
-    return text.mask(text.isna() | text.str.lower().isin(_NULL_TOKENS))
+    return null_tokens_to_na(text)
 
 
 def _numbers(text: pd.Series, decimal_comma: bool) -> pd.Series:

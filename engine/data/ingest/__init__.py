@@ -84,6 +84,7 @@ import pandas as pd
 from engine.core import config
 from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
+from engine.core.values import null_tokens_to_na
 
 TEXT, INT, FLOAT, DATE, TIMESTAMP = "text", "int", "float", "date", "timestamp"
 _SQL_TYPES = {TEXT: "VARCHAR", INT: "INTEGER", FLOAT: "DOUBLE", DATE: "DATE", TIMESTAMP: "TIMESTAMP"}
@@ -96,7 +97,6 @@ MAX_LISTED = 1000  # problems kept on the error/report; the total is always coun
 MAX_IN_MESSAGE = 20
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "';'", "\t": "tab", "|": "'|'"}
-_NULL_TOKENS = ("", "null", "none", "nan", "nat", "na", "n/a", "#n/a")
 
 
 # -- specs -----------------------------------------------------------------------------------
@@ -691,7 +691,7 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 
 def _nullify(text: pd.Series) -> pd.Series:
-    return text.mask(text.str.lower().isin(_NULL_TOKENS))
+    return null_tokens_to_na(text)
 
 
 _THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"

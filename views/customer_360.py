@@ -29,7 +29,7 @@ def pick_account() -> None:
         st.stop()
     for row in found.itertuples():
         st.page_link(
-            "pages/customer_360.py",
+            "views/customer_360.py",
             label=f"{plain(row.name)} · {plain(row.plan_tier)} · {row.status}",
             query_params={"customer_id": row.customer_id},
             icon=":material/person:",
@@ -47,12 +47,12 @@ try:
 except NotInBookError as exc:
     st.title("Customer 360")
     st.error(str(exc), icon=":material/lock:")
-    st.page_link("pages/risk_board.py", label="Back to your risk board", icon=":material/arrow_back:")
+    st.page_link("views/risk_board.py", label="Back to your risk board", icon=":material/arrow_back:")
     st.stop()
 except NotFoundError as exc:
     st.title("Customer 360")
     st.error(str(exc), icon=":material/person_off:")
-    st.page_link("pages/risk_board.py", label="Back to the risk board", icon=":material/arrow_back:")
+    st.page_link("views/risk_board.py", label="Back to the risk board", icon=":material/arrow_back:")
     st.stop()
 except RadarError as exc:
     st.title("Customer 360")
@@ -235,7 +235,7 @@ with st.container(border=True):
         ai.text(summary.summary)
         ai.provenance(summary)
     st.page_link(
-        "pages/ai_qa.py",
+        "views/ai_qa.py",
         label="Ask a question, draft outreach or plan next actions",
         query_params={"customer_id": c360.customer_id},
         icon=":material/forum:",

@@ -163,7 +163,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     if chosen:
         picked = page.rows.iloc[chosen[0]]
         if st.button(f"Open Customer 360: {picked['name']}", type="primary", icon=":material/person_search:"):
-            st.switch_page("pages/customer_360.py", query_params={"customer_id": picked["customer_id"]})
+            st.switch_page("views/customer_360.py", query_params={"customer_id": picked["customer_id"]})
     else:
         st.caption("Select a row (or use its Open link) to see the account's Customer 360.", width="content")
     st.space("stretch")
