@@ -1,7 +1,7 @@
 """Customer Radar entry point: page config, secrets, login, role-based navigation. Nothing else.
 
 Run with `streamlit run app.py`. Who sees which page: engine/core/access.py (PAGE_ROLES); the
-page table: components/nav.py; login and the page guard: components/auth.py.
+page table: components/shared/nav.py; login and the page guard: components/shared/auth.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from components import auth, nav
+from components.shared import auth, nav
 
 # The icon is a file in the repo: a ":material/...:" or emoji icon makes the browser fetch it
 # from a font or emoji host, and the app must work with no network. The sidebar starts at

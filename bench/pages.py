@@ -77,7 +77,7 @@ def rendered(data: Path, customer_id: str) -> None:
     """Server time of each page run through app.py (login, navigation, page), as a live server does."""
     from streamlit.testing.v1 import AppTest
 
-    from components.auth import TEST_VIEWERS, log_in
+    from components.shared.auth import TEST_VIEWERS, log_in
 
     os.environ["RADAR_DATA_DIR"] = str(data)
     for page, query in (("customer_360", {"customer_id": customer_id}), ("risk_board", {})):

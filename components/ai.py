@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.markdown import inert
+from components.shared.markdown import inert
 from engine.ai import DISCLAIMER
 
 _STORE = "_radar_ai_results"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.charts import _layout
+from components.shared.theme import layout as _layout
 
 HISTORY_COLOR = "#334155"
 # One colour per model, stable across charts; the chosen model is drawn first and boldest.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
+from components.shared.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
 from engine.churn import monitoring, quality, registry
 from engine.core.access import SYSTEM
 from engine.data import data_health

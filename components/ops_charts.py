@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.charts import _layout
+from components.shared.theme import layout as _layout
 from engine.churn.monitoring import PSI_ACT, PSI_WATCH
 
 INK = "#312E81"

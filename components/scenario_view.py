@@ -8,8 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import charts, kpi
-from components import format as fmt
+from components import charts
+from components.shared import format as fmt
+from components.shared import kpi
 from engine import scenarios
 from engine.core import exports
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
+from components.shared import auth
 from engine.accounts import board
 from engine.ai import DISCLAIMER
 from engine.core.access import Viewer

@@ -22,7 +22,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from bench import load
-from components import auth, nav
+from components.shared import auth, nav
 from engine import cli
 from engine.auth import users
 from engine.core.access import PAGE_ROLES, ROLES

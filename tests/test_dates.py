@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
+from components.shared import auth
 from engine import cli
 from engine.churn import monitoring, scoring
 from engine.core.access import SYSTEM

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
-from components import format as fmt
+from components.shared import auth
+from components.shared import format as fmt
 from engine.core.access import Viewer
 from engine.data import warehouse
 from engine.portfolio import outlook

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth, charts
-from components import format as page_fmt
+from components import charts
+from components.shared import auth
+from components.shared import format as page_fmt
 from engine import scenarios
 from engine.accounts import board, customer
 from engine.ai import actions, facts, sql_guard
@@ -77,7 +78,7 @@ AMOUNTS = (999_960, 718_102.3, 2_600_000, 45_300, 812.4, 0, -45_300, 1_234_567_8
 @pytest.mark.parametrize("amount", AMOUNTS)
 def test_an_amount_reads_the_same_on_board_customer_360_scenarios_cli_and_ai(amount):
     expected = formatting.money(amount)
-    # Board and Customer 360 format through components.format, the AI through engine.ai.fmt.
+    # Board and Customer 360 format through components.shared.format, the AI through engine.ai.fmt.
     assert page_fmt.money(amount) == expected
     assert ai_fmt.money(amount) == expected
     assert cli_scenarios._money(amount) == expected

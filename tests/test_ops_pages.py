@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
+from components.shared import auth
 from engine.churn import registry, retrain, training
 from engine.data import warehouse
 

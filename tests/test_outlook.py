@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import auth
+from components.shared import auth
 from engine.accounts import board, ltv
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError

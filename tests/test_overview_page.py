@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth, charts, kpi
-from components import format as fmt
+from components import charts
+from components.shared import auth, kpi
+from components.shared import format as fmt
 from engine.data.warehouse import get_warehouse
 from engine.portfolio import kpis as portfolio
 
@@ -191,7 +192,7 @@ def test_figures_accept_empty_results(empty_dir):
 
 # -- layout: every headline number fits (issue 12, item 17) ------------------------------------
 def _six_cards() -> None:
-    from components import kpi as cards
+    from components.shared import kpi as cards
 
     cards.kpi_row([cards.Kpi(f"Card {i}", f"${i}68.9M", "+$1.0M") for i in range(6)])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
+from components.shared import auth
 from engine.auth import users
 from engine.churn import training
 from engine.core import config, store

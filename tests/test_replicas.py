@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench import load
-from components import auth
+from components.shared import auth
 from engine.auth import users
 from engine.core.access import READ_ONLY_MESSAGE, AccessDenied, Viewer
 from engine.data import warehouse

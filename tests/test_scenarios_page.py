@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
+from components.shared import auth
 from engine import scenarios
 from engine.core import store
 from engine.data import warehouse

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import auth
-from components.markdown import plain
+from components.shared import auth
+from components.shared.markdown import plain
 from engine import scenarios
 from engine.accounts import board
 from engine.core import store

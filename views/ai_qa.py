@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import ai, auth, cache
-from components import format as fmt
+from components import ai
+from components.shared import auth, cache
+from components.shared import format as fmt
 from engine import ai as llm
 from engine.core import exports
 from engine.core.errors import RadarError

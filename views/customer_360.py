@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import ai, auth, cache, charts
-from components import format as fmt
-from components.markdown import plain
+from components import ai, charts
+from components.shared import auth, cache
+from components.shared import format as fmt
+from components.shared.markdown import plain
 from engine.accounts.customer import NotInBookError
 from engine.churn import risk
 from engine.core.errors import NotFoundError, RadarError

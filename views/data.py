@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from components import auth, cache, ops
-from components import format as fmt
-from components.status import read_only_notice
+from components import ops
+from components.shared import auth, cache
+from components.shared import format as fmt
+from components.shared.status import read_only_notice
 from engine.churn import retrain
 from engine.core import exports
 from engine.core.errors import RadarError

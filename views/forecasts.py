@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import auth, cache, kpi
 from components import forecast_charts as charts
-from components import format as fmt
+from components.shared import auth, cache, kpi
+from components.shared import format as fmt
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import health

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import auth, cache, charts, kpi, ops, ops_charts
-from components import format as fmt
-from components.status import read_only_notice
+from components import charts, ops, ops_charts
+from components.shared import auth, cache, kpi
+from components.shared import format as fmt
+from components.shared.status import read_only_notice
 from engine.churn import monitoring, quality, registry, retrain, training
 from engine.core import exports
 from engine.core.errors import RadarError

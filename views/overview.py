@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import auth, cache, charts, kpi
-from components import format as fmt
+from components import charts
+from components.shared import auth, cache, kpi
+from components.shared import format as fmt
 from engine.churn import risk
 from engine.core import exports
 from engine.core.errors import RadarError

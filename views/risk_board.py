@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import auth, cache, status
-from components import format as fmt
+from components.shared import auth, cache, status
+from components.shared import format as fmt
 from engine.accounts import board
 from engine.churn import risk
 from engine.core import exports

@@ -10,9 +10,9 @@ from dataclasses import fields
 
 import streamlit as st
 
-from components import auth, cache, status
 from components import scenario_view as view
-from components.markdown import plain
+from components.shared import auth, cache, status
+from components.shared.markdown import plain
 from engine import scenarios
 from engine.accounts import board
 from engine.core.errors import RadarError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import auth
+from components.shared import auth
 from engine.auth import users
 from engine.core import config, exports
 from engine.core.access import ROLES

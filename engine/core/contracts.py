@@ -46,7 +46,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
-        return value.date().isoformat() if value == datetime.combine(value.date(), datetime.min.time()) else value.isoformat()
+        return (
+            value.date().isoformat()
+            if value == datetime.combine(value.date(), datetime.min.time())
+            else value.isoformat()
+        )
     if isinstance(value, date):
         return value.isoformat()
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import cache
+from components.shared import cache
 from engine.core import config
 from engine.core.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
 

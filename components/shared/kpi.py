@@ -8,7 +8,7 @@ from typing import Literal
 
 import streamlit as st
 
-from components import format as fmt
+from components.shared import format as fmt
 from engine.portfolio.kpis import PortfolioKpis
 
 # Which way is good: "up" (customers, MRR), "down" (churn), or "neutral".

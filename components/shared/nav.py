@@ -14,7 +14,7 @@ import streamlit as st
 
 from engine.core.access import PAGE_ROLES, Viewer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOME_URL_PATH = "home"
 
 

@@ -1,0 +1,45 @@
+"""The look every chart shares: colours for plan and risk tiers, the page's typeface, margins.
+
+A plan tier or a risk tier has one colour on every page.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+PLAN_TIER_ORDER = ("starter", "growth", "enterprise")
+PLAN_TIER_COLORS = {"starter": "#A5B4FC", "growth": "#6366F1", "enterprise": "#312E81"}
+RISK_TIER_ORDER = ("low", "medium", "high", "critical")
+RISK_TIER_COLORS = {"low": "#16A34A", "medium": "#EAB308", "high": "#F97316", "critical": "#DC2626"}
+# For tiers a loaded warehouse may use beyond the known ones.
+EXTRA_COLORS = ("#0EA5E9", "#14B8A6", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
+# Light to dark red: more churn reads as more alarming.
+CHURN_COLORSCALE = [[0.0, "#FFF7ED"], [0.35, "#FDBA74"], [0.7, "#EA580C"], [1.0, "#7C2D12"]]
+
+# Streamlit's own typeface, so chart text matches the page.
+FONT = {"family": "'Source Sans', sans-serif", "size": 13, "color": "#334155"}
+
+
+def ordered(values, known: tuple[str, ...]) -> list[str]:
+    """Known categories in their canonical order, then any others alphabetically."""
+    present = set(values)
+    return [v for v in known if v in present] + sorted(present - set(known))
+
+
+def tier_colors(tiers, palette: dict[str, str]) -> dict[str, str]:
+    """A colour for every tier: the palette's, else a stable extra colour."""
+    extras = iter(EXTRA_COLORS * (len(tiers) // len(EXTRA_COLORS) + 1))
+    return {t: palette.get(t) or next(extras) for t in tiers}
+
+
+def layout(fig: go.Figure, height: int) -> go.Figure:
+    """Height, tight margins, the page font and a transparent background."""
+    fig.update_layout(
+        height=height,
+        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        font=FONT,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        hoverlabel={"font": {"family": FONT["family"]}},
+    )
+    return fig
