@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from engine.accounts import board, customer
-from engine.churn import registry
+from engine.churn import monitoring, registry
+from engine.churn import status as churn_status
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import health, warehouse
@@ -149,7 +150,7 @@ def test_risk_summary_and_heatmap_add_up(frame):
 
 
 def test_predicted_vs_realised_uses_only_closed_windows(wh):
-    history = portfolio.predicted_vs_realised(wh, EXEC)
+    history = monitoring.predicted_vs_realised(wh, EXEC)
     end = health.data_as_of(wh)
     assert len(history) == 3
     assert all(pd.Timestamp(d) + pd.Timedelta(days=90) <= pd.Timestamp(end) for d in history["as_of"])
@@ -157,7 +158,7 @@ def test_predicted_vs_realised_uses_only_closed_windows(wh):
     # Calibrated on average: predicted and realised rates agree within a few points.
     assert (history["predicted_rate"] - history["realised_rate"]).abs().mean() < 0.05
     owner = wh.scalar("SELECT csm_owner FROM customers LIMIT 1")
-    mine = portfolio.predicted_vs_realised(wh, Viewer(owner, "csm"))
+    mine = monitoring.predicted_vs_realised(wh, Viewer(owner, "csm"))
     assert (mine["customers"] < history["customers"]).all()
 
 
@@ -173,13 +174,13 @@ def test_stored_predictions_carry_point_in_time_mrr_and_renewal(wh):
 
 def test_readiness_states(scored_copy, empty_dir):
     wh = warehouse.get_warehouse(scored_copy)
-    assert health.model_readiness(wh, scored_copy).ready
+    assert churn_status.model_readiness(wh, scored_copy).ready
     wh.execute("DELETE FROM predictions")
-    assert health.model_readiness(wh, scored_copy).status == "not_scored"
+    assert churn_status.model_readiness(wh, scored_copy).status == "not_scored"
     current = registry.production("churn", scored_copy)
     path = registry.artifact(current, scored_copy)
     path.write_bytes(path.read_bytes()[:-10])
-    state = health.model_readiness(wh, scored_copy)
+    state = churn_status.model_readiness(wh, scored_copy)
     assert not state.ready and state.status == "model_unavailable" and "rollback" in state.message
-    empty = health.model_readiness(warehouse.get_warehouse(empty_dir), empty_dir)
+    empty = churn_status.model_readiness(warehouse.get_warehouse(empty_dir), empty_dir)
     assert not empty.ready and empty.status == "no_model" and "train" in empty.message

@@ -18,6 +18,8 @@ import streamlit as st
 
 from components import charts
 from engine.accounts import board, customer
+from engine.churn import monitoring
+from engine.churn import status as churn_status
 from engine.core import config
 from engine.core.access import Viewer
 from engine.data import health
@@ -89,7 +91,7 @@ READINESS_TTL_SECONDS = 30
 
 @st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
 def readiness(data_dir: str) -> health.Readiness:
-    return health.model_readiness(warehouse(data_dir), data_dir)
+    return churn_status.model_readiness(warehouse(data_dir), data_dir)
 
 
 SCORES_STAMP_TTL_SECONDS = 5
@@ -149,7 +151,7 @@ def customer_charts(data_dir: str, who: tuple[str, str], customer_id: str, stamp
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def predicted_vs_realised(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
-    return portfolio.predicted_vs_realised(warehouse(data_dir), _viewer(who))
+    return monitoring.predicted_vs_realised(warehouse(data_dir), _viewer(who))
 
 
 def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:

@@ -11,8 +11,8 @@ import getpass
 import sys
 
 from engine.auth import users
-from engine.cli import _print_json, command
 from engine.core.access import ROLES
+from engine.core.commands import command, print_json
 from engine.core.errors import BadInputError
 
 
@@ -72,7 +72,7 @@ def _users(args: argparse.Namespace) -> int:
     if action == "list":
         found = users.list_users(args.data_dir)
         if args.json:
-            _print_json([u.as_dict() for u in found])
+            print_json([u.as_dict() for u in found])
         elif not found:
             print(
                 f"No users yet in {users.users_path(args.data_dir)}. Add one with `.venv/bin/python -m engine users add`."

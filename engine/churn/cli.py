@@ -10,17 +10,167 @@ from __future__ import annotations
 import argparse
 
 from engine.churn import monitoring
-from engine.cli import _date, _print_json, command
 from engine.core.access import SYSTEM
+from engine.core.commands import command, json_flag, parse_date, print_json, progress, say
 from engine.data.warehouse import get_warehouse
 
 STATUS_MARK = {"act": "ACT", "watch": "watch", "stable": ""}
 
 
+# -- models -----------------------------------------------------------------------------------
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cutoff",
+        type=parse_date,
+        default=None,
+        help="use only snapshots whose 90-day label window ends by this date (default: data end)",
+    )
+    p.add_argument("--no-promote", action="store_true", help="keep the new model a candidate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
+@command("train", "train a churn model on warehouse snapshots and register it", _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from engine.churn import training
+
+    wh = get_warehouse(args.data_dir)
+    result = training.train(
+        wh,
+        cutoff=args.cutoff,
+        data_dir=args.data_dir,
+        promote="never" if args.no_promote else "auto",
+        seed=args.seed,
+        progress=progress,
+    )
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    m = result.metrics
+    print(
+        f"{result.version}: out-of-time AUC {m.get('auc', float('nan')):.3f}, PR-AUC {m.get('pr_auc', float('nan')):.3f}, "
+        f"Brier {m['brier']:.4f} on {m['rows']:,} rows ({result.data_window['valid_from']}..{result.data_window['valid_to']}); "
+        f"{result.seconds:.1f} s"
+    )
+    print(result.reason)
+    return 0
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--as-of", type=parse_date, default=None, help="score customers active on this date (default: data end)"
+    )
+    p.add_argument("--json", action="store_true")
+
+
+@command("score", "score every active customer with the production model", _score_args)
+def _score(args: argparse.Namespace) -> int:
+    from engine.churn import scoring
+    from engine.data import health
+
+    wh = get_warehouse(args.data_dir)
+    report = scoring.score(wh, as_of=args.as_of, data_dir=args.data_dir, progress=progress)
+    if warning := health.out_of_range_warning(wh):
+        say(f"warning: {warning}")
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(
+            f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version} "
+            f"in {report.seconds:.1f} s."
+        )
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", default=None, help="model version (default: production)")
+    p.add_argument(
+        "--as-of",
+        type=parse_date,
+        default=None,
+        help="judge predictions made on this date (default: the last date whose 90 days have passed)",
+    )
+    p.add_argument("--json", action="store_true")
+
+
+@command("evaluate", "judge a model on a past date whose 90-day outcome is known", _evaluate_args)
+def _evaluate(args: argparse.Namespace) -> int:
+    from engine.churn import evaluation
+
+    wh = get_warehouse(args.data_dir)
+    result = evaluation.evaluate_version(wh, version=args.version, as_of=args.as_of, data_dir=args.data_dir)
+    if args.json:
+        print_json(result)
+        return 0
+    m = result["metrics"]
+    print(
+        f"{result['model_version']} judged on customers active {result['as_of']} "
+        f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f} % churned within 90 days)"
+    )
+    for key in (
+        "auc",
+        "pr_auc",
+        "brier",
+        "top_decile_lift",
+        "oracle_auc",
+        "oracle_brier",
+        "auc_vs_oracle",
+        "interval_coverage_of_truth",
+    ):
+        if m.get(key) is not None:
+            print(f"  {key:<28} {m[key]:.4f}")
+    print("  calibration (predicted -> observed):")
+    for b in m["calibration"]:
+        print(f"    {b['bin']}: {b['mean_predicted']:.3f} -> {b['observed_rate']:.3f}  ({b['rows']:,})")
+    return 0
+
+
+@command("models", "list model versions with stage and metrics", json_flag)
+def _models(args: argparse.Namespace) -> int:
+    from engine.churn import registry
+
+    rows = registry.versions(data_dir=args.data_dir)
+    if args.json:
+        print_json([v.as_dict() for v in rows])
+        return 0
+    if not rows:
+        print("No models yet. Run `.venv/bin/python -m engine train`.")
+    for v in rows:
+        auc = v.metrics.get("auc")
+        print(
+            f"{v.version:<12} {v.stage:<11} {v.kind:<6} created {v.created_at:%Y-%m-%d %H:%M}  AUC {auc:.3f}"
+            if auc is not None
+            else f"{v.version:<12} {v.stage:<11} {v.kind}"
+        )
+    return 0
+
+
+def _version_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("version")
+
+
+@command("promote", "make a model version production", _version_args)
+def _promote(args: argparse.Namespace) -> int:
+    from engine.churn import registry
+
+    v = registry.promote(args.version, args.data_dir)
+    print(f"{v.version} is now production. Run `.venv/bin/python -m engine score` to refresh scores.")
+    return 0
+
+
+@command("rollback", "return to the previous production churn model")
+def _rollback(args: argparse.Namespace) -> int:
+    from engine.churn import registry
+
+    v = registry.rollback("churn", args.data_dir)
+    print(f"Rolled back: {v.version} is production again. Run `.venv/bin/python -m engine score` to refresh scores.")
+    return 0
+
+
 def _drift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", default=None, help="model version (default: production)")
     p.add_argument(
-        "--as-of", type=_date, default=None, help="current population date (default: the latest scoring date)"
+        "--as-of", type=parse_date, default=None, help="current population date (default: the latest scoring date)"
     )
     p.add_argument("--all", action="store_true", help="list every feature, not only those to watch or act on")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -31,7 +181,7 @@ def _drift(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
     report = monitoring.drift_report(wh, args.data_dir, version=args.version, current_as_of=args.as_of)
     if args.json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return 0
     counts = report.counts()
     print(
@@ -69,7 +219,7 @@ def _monitor(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
     report = monitoring.realised_vs_predicted(wh, args.data_dir, viewer=SYSTEM)  # the CLI is a batch viewer
     if args.json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return 0
     if report.by_date.empty:
         print(

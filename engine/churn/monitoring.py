@@ -23,7 +23,7 @@ last out-of-time month (`valid_to`) against its predictions on the current popul
 
 Realised vs predicted: for each scoring date whose 90-day outcome is known, the churn
 predicted then against what happened (AUC, Brier, calibration), built on
-`engine.portfolio.kpis.predicted_vs_realised`.
+`predicted_vs_realised`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
-from engine.portfolio import kpis as portfolio
 
 PSI_WATCH = 0.10
 PSI_ACT = 0.20
@@ -220,6 +219,30 @@ def records(frame: pd.DataFrame) -> list[dict]:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].dt.strftime("%Y-%m-%d")
     return out.astype(object).where(out.notna(), None).to_dict(orient="records")
+
+
+def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
+    """For each past scoring date whose 90-day window has closed: the churn predicted then
+    (mean probability, expected churned accounts) against what happened (churned in (D, D+90])."""
+    end = health.data_as_of(wh)
+    if end is None:
+        return pd.DataFrame(
+            columns=["as_of", "customers", "expected_churned", "churned", "predicted_rate", "realised_rate"]
+        )
+    scope, params = viewer.owner_filter("c.csm_owner")
+    sql = f"""
+        WITH latest AS ({latest_predictions_sql("as_of + INTERVAL 90 DAY <= ?")})
+        SELECT p.as_of, count(*) AS customers, sum(p.churn_probability) AS expected_churned,
+               count(*) FILTER (WHERE c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY) AS churned,
+               any_value(p.model_version) AS model_version
+        FROM latest p JOIN customers c ON c.customer_id = p.customer_id
+        WHERE {scope}
+        GROUP BY p.as_of ORDER BY p.as_of
+    """  # noqa: S608 - {scope} is written by engine.core.access, values are bound
+    frame = wh.df(sql, [end, *params])
+    frame["predicted_rate"] = frame["expected_churned"] / frame["customers"]
+    frame["realised_rate"] = frame["churned"] / frame["customers"]
+    return frame
 
 
 # -- drift reports ---------------------------------------------------------------------------------
@@ -464,7 +487,7 @@ def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, *, 
     """AUC, Brier and calibration of what was predicted at each past scoring date, over the
     accounts `viewer` may see (required: `engine.core.access.SYSTEM` for the whole portfolio)."""
     end = health.data_as_of(wh)
-    base = portfolio.predicted_vs_realised(wh, viewer)
+    base = predicted_vs_realised(wh, viewer)
     empty_cal = pd.DataFrame(columns=["as_of", "bin", "mean_predicted", "observed_rate", "rows"])
     pending = _pending(wh, end)
     if end is None or base.empty:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli import _print_json, _say, command
+from engine.core.commands import command, print_json, say
 
 
 def _progress(fraction: float, message: str) -> None:
-    _say(f"{fraction * 100:3.0f}% {message}")
+    say(f"{fraction * 100:3.0f}% {message}")
 
 
 def _train_table_args(p: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def _train_table(args: argparse.Namespace) -> int:
         progress=_progress,
     )
     if args.json:
-        _print_json(result.as_dict())
+        print_json(result.as_dict())
     else:
         print(result.summary())
     return 0
@@ -82,7 +82,7 @@ def _predict_table(args: argparse.Namespace) -> int:
         args.file, args.id_column, args.out, version=args.version, data_dir=args.data_dir, progress=_progress
     )
     if args.json:
-        _print_json(result.as_dict())
+        print_json(result.as_dict())
     else:
         print(result.summary())
     return 0

@@ -75,7 +75,7 @@ def null_rates(wh: Warehouse, table: str) -> pd.DataFrame:
 
 def data_health(wh: Warehouse) -> DataHealth:
     """Row counts, date ranges, freshness and null rates of every table in the data model."""
-    status = health.warehouse_status(wh, model=False)
+    status = health.warehouse_status(wh)
     as_of = status["data_as_of"]
     tables = pd.DataFrame(status["tables"], columns=["table", "rows", "first", "last"])
     tables["days_behind"] = [

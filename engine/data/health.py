@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core import config
-from engine.churn import registry
-from engine.core.errors import ModelUnavailableError
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse
 
 # The column that dates each table's rows (an allow-list for the queries below).
 DATE_COLUMNS = {
@@ -156,9 +154,9 @@ def out_of_range_warning(wh: Warehouse) -> str | None:
     return date_warning(problems, data_as_of(wh)) if problems else None
 
 
-def warehouse_status(wh: Warehouse, data_dir: str | Path | None = None, model: bool = True) -> dict[str, Any]:
-    """Schema version, data date, per-table rows and date span, dates outside reality and,
-    with `model`, which model scored whom (for `info` and the data page)."""
+def warehouse_status(wh: Warehouse) -> dict[str, Any]:
+    """Schema version, data date, per-table rows and date span, and dates outside reality
+    (for `info` and the data page; `info` adds the model's status from engine.churn.status)."""
     tables = []
     for table, column in DATE_COLUMNS.items():
         rows, first, last = wh.rows(f"SELECT count(*), min({column})::DATE, max({column})::DATE FROM {table}")[0]  # noqa: S608 - allow-listed
@@ -172,9 +170,6 @@ def warehouse_status(wh: Warehouse, data_dir: str | Path | None = None, model: b
         "date_problems": [p.as_dict() for p in problems],
         "date_warning": date_warning(problems, as_of),
     }
-    if model:
-        status["scores"] = score_status(wh, data_dir)
-        status["model"] = _model_text(status["scores"])
     return status
 
 
@@ -182,79 +177,3 @@ def latest_scoring_date(wh: Warehouse) -> date | None:
     """The newest plausible as-of date in predictions (None when nothing is scored)."""
     start, end = _bounds()
     return wh.scalar("SELECT max(as_of) FROM predictions WHERE as_of >= ? AND as_of < ?", [start, end])
-
-
-def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Who is scored at the latest scoring date and by which model, and the production model.
-
-    `customers` counts each customer once at that date (its newest score); `by_model` says
-    how many of those scores each model version wrote.
-    """
-    try:
-        current = registry.production("churn", data_dir)
-    except Exception:  # an unreadable registry must not stop `info`: it reports what it can
-        current = None
-    as_of = latest_scoring_date(wh)
-    by_model: dict[str, int] = {}
-    if as_of is not None:
-        rows = wh.rows(
-            f"SELECT model_version, count(*) FROM ({latest_predictions_sql('as_of = ?')}) "
-            "GROUP BY model_version ORDER BY count(*) DESC, model_version",
-            [as_of],
-        )
-        by_model = {str(version): int(count) for version, count in rows}
-    return {
-        "as_of": as_of,
-        "customers": sum(by_model.values()),
-        "by_model": by_model,
-        "production": current.version if current is not None else None,
-    }
-
-
-def _model_text(scores: dict[str, Any]) -> str:
-    production = scores["production"]
-    serving = f"production model {production}" if production else "no production model"
-    if not scores["customers"]:
-        return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
-    writers = scores["by_model"]
-    names = ", ".join(f"{v} ({n:,})" for v, n in writers.items()) if len(writers) > 1 else next(iter(writers))
-    text = f"{serving}; {scores['customers']:,} customers scored as of {scores['as_of']} by {names}"
-    if production and set(writers) != {production}:
-        text += f". Those scores are not from {production}: run `.venv/bin/python -m engine score` to refresh them"
-    return text
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether the churn pages can serve (like a readiness probe): `ready` False means
-    show `message` (what is wrong and how to fix it) instead of scores."""
-
-    ready: bool
-    status: str  # ready / no_model / model_unavailable / not_scored
-    message: str
-    model_version: str | None = None
-
-
-def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readiness:
-    """Production model present, its artifact verified, and scores written."""
-    current = registry.production("churn", data_dir)
-    if current is None:
-        return Readiness(
-            False,
-            "no_model",
-            "No production churn model yet, so there are no churn scores. An admin can create one with "
-            "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score` (or `make run` for the demo).",
-        )
-    try:
-        registry.verify(current, data_dir)
-    except ModelUnavailableError as exc:
-        return Readiness(False, "model_unavailable", f"The churn model cannot be used: {exc}", current.version)
-    if not wh.scalar("SELECT count(*) FROM predictions"):
-        return Readiness(
-            False,
-            "not_scored",
-            f"Model {current.version} is ready but no customer has been scored yet. "
-            "An admin can run `.venv/bin/python -m engine score`.",
-            current.version,
-        )
-    return Readiness(True, "ready", f"Scores by {current.version}.", current.version)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.cli import _print_json, command
 from engine.core.access import SYSTEM
+from engine.core.commands import command, print_json
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import get_warehouse
@@ -69,7 +69,7 @@ def _forecast(args: argparse.Namespace) -> int:
     result = fc.forecast(history, args.horizon, model=args.model, folds=args.folds)
     table = _plain_columns(result.forecast, args.model, result.levels)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "series": info.name,
                 "label": info.label,
@@ -139,7 +139,7 @@ def _forecast_file(args: argparse.Namespace) -> int:
         "notes": list(result.notes),
     }
     if args.json:
-        _print_json(summary)
+        print_json(summary)
         return 0
     print(
         f"Wrote {len(out):,} rows ({len(result.chosen):,} series x {result.horizon} {result.frequency.label} periods, "
@@ -193,7 +193,7 @@ def _backtest_file(args: argparse.Namespace) -> int:
     )
     metrics = result.metrics
     if args.json:
-        _print_json(
+        print_json(
             {
                 "horizon": result.horizon,
                 "folds": args.folds,

@@ -23,7 +23,7 @@ import pandas as pd
 
 from engine.core.errors import BadInputError
 from engine.data.health import data_as_of
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse
 
 TRAILING_DAYS = 90
 NRR_MONTHS = 12
@@ -348,27 +348,3 @@ def export_frame(board: pd.DataFrame) -> pd.DataFrame:
     from engine.accounts.board import export_frame as board_export
 
     return board_export(board)
-
-
-def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
-    """For each past scoring date whose 90-day window has closed: the churn predicted then
-    (mean probability, expected churned accounts) against what happened (churned in (D, D+90])."""
-    end = data_as_of(wh)
-    if end is None:
-        return pd.DataFrame(
-            columns=["as_of", "customers", "expected_churned", "churned", "predicted_rate", "realised_rate"]
-        )
-    scope, params = viewer.owner_filter("c.csm_owner")
-    sql = f"""
-        WITH latest AS ({latest_predictions_sql("as_of + INTERVAL 90 DAY <= ?")})
-        SELECT p.as_of, count(*) AS customers, sum(p.churn_probability) AS expected_churned,
-               count(*) FILTER (WHERE c.churn_date > p.as_of AND c.churn_date <= p.as_of + INTERVAL 90 DAY) AS churned,
-               any_value(p.model_version) AS model_version
-        FROM latest p JOIN customers c ON c.customer_id = p.customer_id
-        WHERE {scope}
-        GROUP BY p.as_of ORDER BY p.as_of
-    """  # noqa: S608 - {scope} is written by engine.core.access, values are bound
-    frame = wh.df(sql, [end, *params])
-    frame["predicted_rate"] = frame["expected_churned"] / frame["customers"]
-    frame["realised_rate"] = frame["churned"] / frame["customers"]
-    return frame

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 from engine import scenarios
-from engine.cli import _print_json, command
 from engine.core import formatting
 from engine.core.access import Viewer
+from engine.core.commands import command, print_json
 from engine.core.errors import BadInputError
 from engine.data.warehouse import get_warehouse
 
@@ -237,7 +237,7 @@ def _scenario(args: argparse.Namespace) -> int:
         result = _run(args, viewer)
         saved = scenarios.save(args.name, result, viewer, args.tag, args.data_dir) if action == "save" else None
         if args.json:
-            _print_json({**({"saved": saved.summary()} if saved else {}), **result.as_dict()})
+            print_json({**({"saved": saved.summary()} if saved else {}), **result.as_dict()})
             return 0
         _print_result(result)
         if saved:
@@ -246,7 +246,7 @@ def _scenario(args: argparse.Namespace) -> int:
     if action == "list":
         found = scenarios.list_saved(viewer, args.tag, args.data_dir)
         if args.json:
-            _print_json([s.summary() for s in found])
+            print_json([s.summary() for s in found])
         elif not found:
             print("No saved scenarios" + (f" tagged '{args.tag}'" if args.tag else "") + ".")
         for s in found if not args.json else ():
@@ -256,7 +256,7 @@ def _scenario(args: argparse.Namespace) -> int:
     if action == "show":
         saved = scenarios.open_saved(args.id, viewer, args.data_dir)
         if args.json:
-            _print_json({"saved": saved.summary(), **saved.result.as_dict()})
+            print_json({"saved": saved.summary(), **saved.result.as_dict()})
             return 0
         _print_saved(saved)
         _print_result(saved.result)
@@ -271,7 +271,7 @@ def _scenario(args: argparse.Namespace) -> int:
         return 0
     comparison = scenarios.compare(args.ids, viewer, args.rank_by, args.data_dir)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "rank_by": comparison.metric.key,
                 "higher_is_better": comparison.metric.higher_is_better,
