@@ -26,7 +26,7 @@ import engine.scenarios.cli  # noqa: F401
 from engine.core import config
 from engine.core.commands import COMMANDS, command, json_flag, print_json, progress, say
 from engine.core.errors import RadarError
-from engine.data.warehouse import close_all, get_warehouse
+from engine.data.warehouse import Warehouse, close_all, get_warehouse
 
 
 # -- commands that span capabilities ----------------------------------------------------------
@@ -60,53 +60,82 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 @command("demo", "make the app ready: demo data if empty, then a production model and fresh scores", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
-    from engine.auth import users
-    from engine.churn import registry, scoring, training
-    from engine.data import demo as synth
-
     wh = get_warehouse(args.data_dir)
-    if wh.is_empty():
-        report = synth.generate(wh, args.customers, args.seed, progress=say)
-        print(f"Generated {report.customers:,} demo customers up to {report.end} in {report.seconds:.1f} s.")
-    else:
+    _demo_data(wh, args.customers, args.seed)
+    _demo_logins(wh, args.data_dir)
+    _demo_model(wh, args.data_dir)
+    _demo_scores(wh, args.data_dir)
+    _demo_sample_plan(wh, args.data_dir)
+    return 0
+
+
+def _demo_data(wh: Warehouse, customers: int, seed: int) -> None:
+    from engine.data import demo
+
+    if not wh.is_empty():
         print(f"Warehouse {wh.path} already has data; keeping it.")
-    logins = users.create_demo_users(wh, args.data_dir)
-    if not logins and not users.list_users(args.data_dir):  # loaded (real) data: no documented passwords
+        return
+    report = demo.generate(wh, customers, seed, progress=say)
+    print(f"Generated {report.customers:,} demo customers up to {report.end} in {report.seconds:.1f} s.")
+
+
+def _demo_logins(wh: Warehouse, data_dir: str) -> None:
+    """Documented demo logins, only on the generated demo; loaded data gets the first-admin command."""
+    from engine.auth import users
+
+    logins = users.create_demo_users(wh, data_dir)
+    if not logins and not users.list_users(data_dir):
         print(
             f"Warehouse {wh.path} holds loaded data, not the generated demo, so no demo logins were made. "
             "Create the first admin (you are asked for a password):\n"
-            f'  .venv/bin/python -m engine --data-dir "{args.data_dir}" users add admin --role admin '
+            f'  .venv/bin/python -m engine --data-dir "{data_dir}" users add admin --role admin '
             '--name "Your Name"'
         )
     elif logins:
-        by_password = {}
+        by_password: dict[str, list[str]] = {}
         for login in logins:
             by_password.setdefault(login.password, []).append(login.username)
-        print(f"Created {len(logins)} demo users in {users.users_path(args.data_dir)} (username / password):")
+        print(f"Created {len(logins)} demo users in {users.users_path(data_dir)} (username / password):")
         for password, names in by_password.items():
             print(f"  {', '.join(names)} / {password}")
     else:
-        print(f"Users file {users.users_path(args.data_dir)} already has users; keeping them.")
+        print(f"Users file {users.users_path(data_dir)} already has users; keeping them.")
+
+
+def _demo_model(wh: Warehouse, data_dir: str) -> None:
+    from engine.churn import registry, training
+
     try:
-        registry.load_production("churn", args.data_dir)
+        registry.load_production("churn", data_dir)
     except RadarError as exc:
         print(f"No usable production model ({str(exc).split('.')[0]}); training one.")
-        result = training.train(wh, data_dir=args.data_dir, promote="auto", progress=progress)
+        result = training.train(wh, data_dir=data_dir, promote="auto", progress=progress)
         print(
             f"Trained {result.version} in {result.seconds:.1f} s: AUC {result.metrics.get('auc', 0):.3f}. {result.reason}"
         )
-    if not wh.scalar("SELECT count(*) FROM predictions"):
-        report = scoring.score(wh, data_dir=args.data_dir, progress=progress)
-        print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")
-        history = scoring.backfill(wh, months=6, data_dir=args.data_dir, progress=progress)
-        print(f"Back-scored {len(history)} past month ends for realised-vs-predicted charts.")
-    if users.is_demo_warehouse(wh):
-        from engine import scenarios
 
-        sample = scenarios.save_sample_plan(wh, args.data_dir)
-        if sample is not None:
-            print(f"Saved the sample scenario #{sample.id} '{sample.name}' for the Scenarios page.")
-    return 0
+
+def _demo_scores(wh: Warehouse, data_dir: str) -> None:
+    """Fresh scores, and six past month ends so realised-vs-predicted charts have points from day one."""
+    from engine.churn import scoring
+
+    if wh.scalar("SELECT count(*) FROM predictions"):
+        return
+    report = scoring.score(wh, data_dir=data_dir, progress=progress)
+    print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")
+    history = scoring.backfill(wh, months=6, data_dir=data_dir, progress=progress)
+    print(f"Back-scored {len(history)} past month ends for realised-vs-predicted charts.")
+
+
+def _demo_sample_plan(wh: Warehouse, data_dir: str) -> None:
+    from engine import scenarios
+    from engine.auth import users
+
+    if not users.is_demo_warehouse(wh):
+        return
+    sample = scenarios.save_sample_plan(wh, data_dir)
+    if sample is not None:
+        print(f"Saved the sample scenario #{sample.id} '{sample.name}' for the Scenarios page.")
 
 
 # -- entry point -------------------------------------------------------------------------------
