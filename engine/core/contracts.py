@@ -22,13 +22,23 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
 
 class Contract(BaseModel):
     """Base of every result model: immutable, DataFrames allowed, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid", ser_json_inf_nan="null")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_computed(cls, data: Any) -> Any:
+        """Computed fields are output only: a result read back from its own JSON drops them
+        (they are derived again), while any other unknown key is still refused."""
+        computed = cls.model_computed_fields
+        if isinstance(data, dict) and computed:
+            return {k: v for k, v in data.items() if k not in computed}
+        return data
 
 
 def plain(value: Any) -> Any:
