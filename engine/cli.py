@@ -17,7 +17,7 @@ import sys
 import engine.ai.cli
 import engine.auth.cli
 import engine.churn.cli
-import engine.churn.table_cli
+import engine.churn.table.cli
 
 # Importing a package's cli registers its commands.
 import engine.data.cli
@@ -144,7 +144,7 @@ HELP_ORDER = (
     "engine.data.cli",
     "engine.cli",
     "engine.churn.cli",
-    "engine.churn.table_cli",
+    "engine.churn.table.cli",
     "engine.forecasting.cli",
     "engine.scenarios.cli",
     "engine.ai.cli",

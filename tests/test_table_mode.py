@@ -22,6 +22,7 @@ from engine import cli
 from engine.churn import registry
 from engine.churn import table as table_model
 from engine.core import store
+from engine.core.contracts import to_dict
 
 BAGS = "2"  # two ensemble members keep each training run well under a second
 
@@ -121,7 +122,7 @@ def test_the_id_and_label_are_never_features(trained):
     assert "account" not in schema.names and "churned" not in schema.names
     assert schema.id_column == "account" and schema.label_column == "churned"
     # The schema is stored with the registry row too, and the artifact's copy matches it.
-    assert version.data_window["schema"]["columns"] == [c.as_dict() for c in schema.columns]
+    assert version.data_window["schema"]["columns"] == [to_dict(c) for c in schema.columns]
     assert version.features == schema.names
     assert len(model.features) == len(schema.columns)
 
@@ -443,7 +444,7 @@ def test_decimal_commas_in_a_semicolon_file(tmp_path):
     path.write_text("id;spend\na;1,5\nb;2\n", encoding="utf-8")
     frame, decimal_comma = table_model.read_table(path)
     assert decimal_comma
-    column = table_model.FeatureColumn("spend", "c1_spend", table_model.NUMERIC)
+    column = table_model.FeatureColumn(name="spend", feature="c1_spend", type=table_model.NUMERIC)
     assert table_model.feature_values(frame["spend"], column, decimal_comma).tolist() == [1.5, 2.0]
 
 
@@ -473,7 +474,9 @@ def test_rare_categories_are_pooled_and_unseen_ones_noted(tmp_path):
     assert city_col.levels == ("east", "north", "south", table_model.OTHER)
     values = table_model.feature_values(pd.Series(["north", "town5", "atlantis", None]), city_col, False)
     assert values.tolist() == ["north", table_model.OTHER, table_model.OTHER, None]
-    plain = table_model.FeatureColumn("city", "c1_city", table_model.CATEGORICAL, levels=("east", "north"))
-    closed = table_model.TableSchema("id", "label", (plain,))
+    plain = table_model.FeatureColumn(
+        name="city", feature="c1_city", type=table_model.CATEGORICAL, levels=("east", "north")
+    )
+    closed = table_model.TableSchema(id_column="id", label_column="label", columns=(plain,))
     notes = table_model.check_values(pd.DataFrame({"city": ["east", "west", "west"]}), closed, False, "f.csv")
     assert notes == ["city: 2 row(s) have values never seen in training ('west'); they are scored as unknown"]

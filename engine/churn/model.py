@@ -22,6 +22,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -43,6 +44,8 @@ class Prediction:
 
 class ChurnModel:
     """Gradient-boosted churn classifier with calibrated probabilities and intervals."""
+
+    table_schema_: dict[str, Any]  # a table model's feature schema, saved inside its artifact
 
     def __init__(
         self,
@@ -274,3 +277,18 @@ class ChurnModel:
         model.__dict__.update(state)
         model.boosters_ = boosters
         return model
+
+
+def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
+    """The settings a registry row records for a fitted model: the same keys for the warehouse
+    model and a table model; `extra` adds what only one of them has (a table model's `dates`)."""
+    return {
+        "n_bags": model.n_bags,
+        "learning_rate": model.learning_rate,
+        "num_leaves": model.num_leaves,
+        "min_child_samples": model.min_child_samples,
+        "interval_level": model.interval_level,
+        "seed": model.seed,
+        "pos_weight": model.pos_weight_,
+        **extra,
+    }

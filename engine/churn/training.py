@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from engine.churn import features as feats
 from engine.churn import registry
-from engine.churn.model import ChurnModel
+from engine.churn.model import ChurnModel, registry_params
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import TABLES, Warehouse
@@ -203,15 +203,7 @@ def train(
         "horizon_days": HORIZON_DAYS,
         "data_fingerprint": data_fingerprint(wh, cutoff),
     }
-    params = {
-        "n_bags": model.n_bags,
-        "learning_rate": model.learning_rate,
-        "num_leaves": model.num_leaves,
-        "min_child_samples": model.min_child_samples,
-        "interval_level": model.interval_level,
-        "seed": seed,
-        "pos_weight": model.pos_weight_,
-    }
+    params = registry_params(model)
     version = registry.register(model, "churn", params, list(feats.FEATURE_NAMES), window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
     promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote)

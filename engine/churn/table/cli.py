@@ -43,9 +43,9 @@ def _train_table_args(p: argparse.ArgumentParser) -> None:
 
 @command("train-table", "train and register a churn model on a labelled CSV/Parquet table", _train_table_args)
 def _train_table(args: argparse.Namespace) -> int:
-    from engine.churn import table as table_model
+    from engine.churn.table.train import train_table
 
-    result = table_model.train_table(
+    result = train_table(
         args.file,
         args.id_column,
         args.label_column,
@@ -58,7 +58,7 @@ def _train_table(args: argparse.Namespace) -> int:
         progress=_progress,
     )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
     else:
         print(result.summary())
     return 0
@@ -76,13 +76,13 @@ def _predict_table_args(p: argparse.ArgumentParser) -> None:
     "predict-table", "score a CSV/Parquet table with a table model; write the scores atomically", _predict_table_args
 )
 def _predict_table(args: argparse.Namespace) -> int:
-    from engine.churn import table as table_model
+    from engine.churn.table.predict import predict_table
 
-    result = table_model.predict_table(
+    result = predict_table(
         args.file, args.id_column, args.out, version=args.version, data_dir=args.data_dir, progress=_progress
     )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
     else:
         print(result.summary())
     return 0
