@@ -42,7 +42,7 @@ from typing import Any
 import bcrypt
 import jwt
 import yaml
-from sqlalchemy import Column, Float, Integer, String, Table, delete, func, insert, select
+from sqlalchemy import Engine, Table, delete, func, insert, select
 
 from engine.core import config
 from engine.core.access import ROLES
@@ -570,27 +570,11 @@ def username_from_token(settings: AuthSettings, token: Any) -> str | None:
 
 
 # -- login with throttling ---------------------------------------------------------------------
-_login_failures_table: Table | None = None
-_throttle_lock = threading.Lock()
-
-
-def _failures(data_dir: str | os.PathLike | None):
-    """The app-state store's engine and its login_failures table (created on first use)."""
-    global _login_failures_table
+def _failures(data_dir: str | os.PathLike | None) -> tuple[Engine, Table]:
+    """The app-state store's engine and its login_failures table."""
     from engine.core import store
 
-    engine = store.get_engine(data_dir)
-    with _throttle_lock:
-        if _login_failures_table is None:
-            _login_failures_table = Table(
-                "login_failures",
-                store.metadata,
-                Column("id", Integer, primary_key=True, autoincrement=True),
-                Column("subject", String(80), nullable=False, index=True),  # u:<hash> or c:<hash>
-                Column("failed_at", Float, nullable=False, index=True),  # unix seconds
-            )
-    _login_failures_table.create(engine, checkfirst=True)  # cheap, and logins are rare
-    return engine, _login_failures_table
+    return store.get_engine(data_dir), store.login_failures
 
 
 def _subjects(username: str, client: str | None) -> list[tuple[str, int]]:

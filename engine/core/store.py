@@ -1,5 +1,7 @@
-"""App state many users write (model registry, later scenarios and the AI audit log),
-through SQLAlchemy: a SQLite file in the data dir by default, any URL via RADAR_STATE_URL.
+"""App state many users write (model registry, saved scenarios, the AI audit log, login
+failures), through SQLAlchemy: a SQLite file in the data dir by default, any URL via
+RADAR_STATE_URL. The tables below are the current schema; `engine.core.migrations` brings a
+database to it when the store opens (a change to a table needs a migration there).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import (
     event,
 )
 
-from engine.core import config
+from engine.core import config, migrations
 
 metadata = MetaData()
 
@@ -86,12 +88,21 @@ scenarios = Table(
     Column("roi", Float),
 )
 
+# Failed logins (engine.auth.users), counted per hashed username or client to throttle guessing.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(80), nullable=False, index=True),  # u:<hash> or c:<hash>
+    Column("failed_at", Float, nullable=False, index=True),  # unix seconds
+)
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
 def get_engine(data_dir: str | Path | None = None) -> Engine:
-    """The process's SQLAlchemy engine for app state; tables are created on first use."""
+    """The process's SQLAlchemy engine for app state, its schema migrated to the newest on first use."""
     url = config.state_url(data_dir)
     with _lock:
         if url not in _engines:
@@ -105,7 +116,7 @@ def get_engine(data_dir: str | Path | None = None) -> Engine:
                     cursor.execute("PRAGMA journal_mode = WAL")
                     cursor.close()
 
-            metadata.create_all(engine)
+            migrations.upgrade(engine)
             _engines[url] = engine
         return _engines[url]
 
