@@ -25,6 +25,7 @@ from bench import load
 from components.shared import auth, nav
 from engine import cli
 from engine.auth import users
+from engine.core import contracts
 from engine.core.access import PAGE_ROLES, ROLES
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import warehouse as warehouse_module
@@ -88,7 +89,7 @@ def test_add_list_and_remove_users_keep_only_hashes(data):
     users.add_user("Zoe.Park", GOOD_PASSWORD, "analyst", "Zoe Park", "zoe@example.com", data)
     users.add_user("ana.silva", "harbour-owl-17", "csm", "Ana Silva", "", data)
     listed = users.list_users(data)
-    assert [u.as_dict() for u in listed] == [
+    assert [contracts.to_dict(u) for u in listed] == [
         {"username": "ana.silva", "name": "Ana Silva", "email": "", "role": "csm"},
         {"username": "zoe.park", "name": "Zoe Park", "email": "zoe@example.com", "role": "analyst"},
     ]
@@ -233,6 +234,38 @@ def test_settings_are_in_the_layout_streamlit_authenticator_reads(data):
     assert not settings.demo
     entry["roles"].append("admin")  # the authenticator may change its copy; the file must not follow
     assert users.get_user("zoe", data).role == "executive"
+
+
+# -- engine: typed results ---------------------------------------------------------------------
+def _round_trip(result: contracts.Contract) -> None:
+    """result -> JSON -> result -> JSON gives the same text and an equal result."""
+    text = contracts.to_json(result)
+    back = contracts.from_json(type(result), text)
+    assert contracts.to_json(back) == text and back == result
+
+
+def test_user_login_and_lockout_results_are_contracts_that_round_trip(data):
+    user = users.add_user("zoe.park", GOOD_PASSWORD, "analyst", "Zoe Park", "zoe@example.com", data)
+    assert isinstance(user, contracts.Contract) and user == users.get_user("zoe.park", data)
+    _round_trip(user)
+    settings = users.auth_settings(data)
+    _round_trip(users.attempt_login(settings, "zoe.park", GOOD_PASSWORD, "c1", data, T0))
+    for _ in range(users.MAX_FAILURES_PER_USER):
+        users.attempt_login(settings, "zoe.park", "wrong-pass-1", "c1", data, T0)
+    refused = users.attempt_login(settings, "zoe.park", GOOD_PASSWORD, "c1", data, T0)
+    assert refused.lockout is not None
+    _round_trip(refused)
+    sent = contracts.to_dict(refused)
+    assert sent["username"] is None and sent["lockout"]["message"] == refused.lockout.message
+    assert contracts.from_json(users.Lockout, sent["lockout"]).retry_at == refused.lockout.retry_at
+    _round_trip(users.DemoLogin(username="admin", role="admin", password=users.DEMO_PASSWORDS["admin"]))
+
+
+def test_login_settings_never_show_their_secrets(data):
+    users.add_user("zoe", GOOD_PASSWORD, "analyst", data_dir=data)
+    settings = users.auth_settings(data)
+    shown = repr(settings)
+    assert settings.cookie_key not in shown and "$2b$" not in shown and settings.cookie_name in shown
 
 
 # -- engine: demo users ------------------------------------------------------------------------

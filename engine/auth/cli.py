@@ -72,7 +72,7 @@ def _users(args: argparse.Namespace) -> int:
     if action == "list":
         found = users.list_users(args.data_dir)
         if args.json:
-            print_json([u.as_dict() for u in found])
+            print_json(found)
         elif not found:
             print(
                 f"No users yet in {users.users_path(args.data_dir)}. Add one with `.venv/bin/python -m engine users add`."

@@ -34,7 +34,7 @@ import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,10 +42,12 @@ from typing import Any
 import bcrypt
 import jwt
 import yaml
+from pydantic import computed_field
 from sqlalchemy import Engine, Table, delete, func, insert, select
 
 from engine.core import config
 from engine.core.access import ROLES
+from engine.core.contracts import Contract
 from engine.core.errors import BadInputError, NotFoundError
 
 try:  # POSIX; elsewhere writes are still atomic, just not serialised between processes
@@ -107,25 +109,27 @@ DEMO_STAFF = (
 DEMO_EMAIL_DOMAIN = "example.com"
 
 
-@dataclass(frozen=True)
-class User:
+class User(Contract):
+    """Who may sign in, without any secret: what `users list --json` prints and the Users page shows."""
+
     username: str
     name: str
     email: str
     role: str
 
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """What the login widget needs: cookie settings and the credentials (hashes included)."""
+    """What the login widget needs: cookie settings and the credentials (hashes included).
+
+    Not a Contract on purpose: it carries the cookie key and password hashes, stays in the
+    process and has no JSON form (repr hides the secrets too).
+    """
 
     cookie_name: str
-    cookie_key: str
+    cookie_key: str = field(repr=False)
     cookie_expiry_days: float
-    credentials: dict[str, Any]
+    credentials: dict[str, Any] = field(repr=False)
     demo: bool
     fingerprints: dict[str, str] = field(default_factory=dict)  # username -> session fingerprint
 
@@ -135,15 +139,16 @@ class AuthSettings:
 
     def user(self, username: str | None) -> User | None:
         entry = self.credentials["usernames"].get(username or "")
-        return None if entry is None else _user(username, entry)
+        return None if entry is None or not username else _user(username, entry)
 
     def fingerprint(self, username: str | None) -> str | None:
         """The user's current session fingerprint (None for unknown users)."""
         return self.fingerprints.get(username or "")
 
 
-@dataclass(frozen=True)
-class DemoLogin:
+class DemoLogin(Contract):
+    """A documented demo login (only in a demo install): the password is the README's, not a secret."""
+
     username: str
     role: str
     password: str
@@ -586,13 +591,13 @@ def _subjects(username: str, client: str | None) -> list[tuple[str, int]]:
     return found
 
 
-@dataclass(frozen=True)
-class Lockout:
+class Lockout(Contract):
     """Too many failed logins: no password is checked until `retry_at` (UTC)."""
 
     retry_at: datetime
     now: datetime
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def message(self) -> str:
         minutes = max(1, -(-int((self.retry_at - self.now).total_seconds()) // 60))
@@ -602,8 +607,9 @@ class Lockout:
         )
 
 
-@dataclass(frozen=True)
-class LoginResult:
+class LoginResult(Contract):
+    """The outcome of a login attempt."""
+
     username: str | None  # the logged-in user; None when refused
     lockout: Lockout | None = None
 
@@ -618,13 +624,14 @@ def login_lockout(
     retry = None
     with engine.connect() as con:
         for subject, limit in _subjects(username, client):
-            times = con.execute(
-                select(table.c.failed_at)
-                .where(table.c.subject == subject, table.c.failed_at > since)
-                .order_by(table.c.failed_at.desc())
-                .limit(limit)
-            ).scalars()
-            times = list(times)
+            times = list(
+                con.execute(
+                    select(table.c.failed_at)
+                    .where(table.c.subject == subject, table.c.failed_at > since)
+                    .order_by(table.c.failed_at.desc())
+                    .limit(limit)
+                ).scalars()
+            )
             if len(times) >= limit:  # free again once the limit-th latest failure leaves the window
                 at = datetime.fromtimestamp(times[-1], UTC) + LOGIN_WINDOW
                 retry = at if retry is None else max(retry, at)
@@ -676,14 +683,14 @@ def attempt_login(
     name = (username or "").strip().lower()[:256]
     lockout = login_lockout(name, client, data_dir, now)
     if lockout is not None:
-        return LoginResult(None, lockout)
+        return LoginResult(username=None, lockout=lockout)
     entry = settings.credentials["usernames"].get(name)
     ok = _check_password_hash(password, (entry or {}).get("password"))
     if ok and entry is not None:
         clear_login_failures(name, data_dir)
-        return LoginResult(name)
+        return LoginResult(username=name)
     record_login_failure(name, client, data_dir, now)
-    return LoginResult(None)
+    return LoginResult(username=None)
 
 
 # -- demo users --------------------------------------------------------------------------------
@@ -697,7 +704,7 @@ def demo_logins(data_dir: str | os.PathLike | None = None) -> list[DemoLogin]:
         entry = data["credentials"]["usernames"][username]
         role = _role_of(entry)
         if entry.get("demo") and role in DEMO_PASSWORDS:
-            found.append(DemoLogin(username, role, DEMO_PASSWORDS[role]))
+            found.append(DemoLogin(username=username, role=role, password=DEMO_PASSWORDS[role]))
     return found
 
 
@@ -749,7 +756,7 @@ def create_demo_users(warehouse, data_dir: str | os.PathLike | None = None) -> l
             }
         data["demo"] = True
         data["cookie"]["key"] = data["cookie"].get("key") or secrets.token_urlsafe(32)
-    return [DemoLogin(u, r, DEMO_PASSWORDS[r]) for u, r, _ in people]
+    return [DemoLogin(username=u, role=r, password=DEMO_PASSWORDS[r]) for u, r, _ in people]
 
 
 def _name_from_username(username: str) -> str:

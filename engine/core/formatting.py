@@ -6,7 +6,8 @@ texts, scenario readouts and AI texts. One function per kind of figure, pure (no
 * percent: a fraction as `25.3%`; percent_points: a change as `+1.2 pp`.
 * count: `4,123`; day: `Jun 30, 2026`; days: `1 day`, `39 days`.
 
-Missing values (None, NaN) format as an em dash, so a figure never reads "nan".
+Missing values (None, NaN) and infinities format as an em dash, so a figure never reads
+"nan" or "inf", and no value makes a formatter raise.
 """
 
 from __future__ import annotations
@@ -28,16 +29,25 @@ def is_missing(value: object) -> bool:
     return type(value).__name__ in ("NAType", "NaTType")  # pandas.NA / NaT, without importing pandas
 
 
+def _figure(value: object) -> float | None:
+    """The value as a finite float; None when it is missing or infinite (nothing to show)."""
+    if is_missing(value):
+        return None
+    number = float(value)  # type: ignore[arg-type]  # callers pass numbers (int, float, numpy)
+    return number if math.isfinite(number) else None
+
+
 def money(value: float | None, currency: str = "$", decimals: int = 1) -> str:
     """Compact money: $812, $45.3K, $1.2M, $3.4B; negatives as -$45.3K.
 
     Amounts under 1,000 show whole units. An amount that rounds up to the next unit
     moves to it ($999,960 -> $1.0M, never $1000.0K).
     """
-    if is_missing(value):
+    number = _figure(value)
+    if number is None:
         return MISSING
-    amount = abs(float(value))
-    sign = "-" if float(value) < 0 and round(amount) else ""
+    amount = abs(number)
+    sign = "-" if number < 0 and round(amount) else ""
     if round(amount) < 1000:
         return f"{sign}{currency}{round(amount)}"
     for suffix, size in _UNITS[:-1]:
@@ -50,7 +60,7 @@ def money(value: float | None, currency: str = "$", decimals: int = 1) -> str:
 
 def signed_money(value: float | None, currency: str = "$", decimals: int = 1) -> str:
     """A change in money with an explicit sign: +$45.3K, -$1.2M, $0."""
-    if is_missing(value):
+    if _figure(value) is None:
         return MISSING
     text = money(value, currency, decimals)
     return text if text.startswith("-") or text == f"{currency}0" else f"+{text}"
@@ -58,16 +68,18 @@ def signed_money(value: float | None, currency: str = "$", decimals: int = 1) ->
 
 def percent(value: float | None, decimals: int = 1) -> str:
     """A fraction as a percentage: 0.253 -> '25.3%'."""
-    if is_missing(value):
+    number = _figure(value)
+    if number is None:
         return MISSING
-    return f"{float(value) * 100:.{decimals}f}%"
+    return f"{number * 100:.{decimals}f}%"
 
 
 def percent_points(delta: float | None, decimals: int = 1) -> str:
     """A change between two fractions in percentage points: 0.012 -> '+1.2 pp'."""
-    if is_missing(delta):
+    number = _figure(delta)
+    if number is None:
         return MISSING
-    points = round(float(delta) * 100, decimals)
+    points = round(number * 100, decimals)
     if points == 0:
         return f"{0:.{decimals}f} pp"
     return f"{points:+.{decimals}f} pp"
@@ -75,29 +87,32 @@ def percent_points(delta: float | None, decimals: int = 1) -> str:
 
 def count(value: int | float | None) -> str:
     """A whole number with thousands separators: 4123 -> '4,123'."""
-    if is_missing(value):
+    number = _figure(value)
+    if number is None:
         return MISSING
-    return f"{round(float(value)):,}"
+    return f"{round(number):,}"
 
 
 def signed_count(delta: int | float | None) -> str:
     """A change in a count with an explicit sign: '+270', '-12', '0'."""
-    if is_missing(delta):
+    number = _figure(delta)
+    if number is None:
         return MISSING
-    whole = round(float(delta))
+    whole = round(number)
     return f"{whole:+,}" if whole else "0"
 
 
 def day(value: date | None) -> str:
     """A date people read: 'Jun 30, 2026'."""
-    if is_missing(value):
+    if value is None or is_missing(value):
         return MISSING
     return f"{value:%b} {value.day}, {value.year}"
 
 
 def days(value: float | None) -> str:
     """A number of days: '1 day', '39 days', '1,200 days'."""
-    if is_missing(value):
+    number = _figure(value)
+    if number is None:
         return MISSING
-    whole = round(float(value))
+    whole = round(number)
     return "1 day" if whole == 1 else f"{whole:,} days"

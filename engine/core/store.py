@@ -6,8 +6,8 @@ database to it when the store opens (a change to a table needs a migration there
 
 from __future__ import annotations
 
+import os
 import threading
-from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -101,7 +101,7 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def get_engine(data_dir: str | Path | None = None) -> Engine:
+def get_engine(data_dir: str | os.PathLike | None = None) -> Engine:
     """The process's SQLAlchemy engine for app state, its schema migrated to the newest on first use."""
     url = config.state_url(data_dir)
     with _lock:
