@@ -41,9 +41,12 @@ browser:
 test: install-dev browser
 	$(PY) -m pytest
 
+## Style, import layers (.importlinter) and types (mypy, configured in pyproject.toml).
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff format .
