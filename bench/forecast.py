@@ -36,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without PYTHONPATH
 
-from engine.forecasting import auto as fc
+from engine.forecasting.auto import forecast
 
 
 # -- real series -------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def accuracy(quick: bool) -> pd.DataFrame:
                 train, actual = y[start:end], y[end : end + horizon]
                 frame = pd.DataFrame({"unique_id": name, "ds": values.index[start:end], "y": train})
                 t0 = time.perf_counter()
-                result = fc.forecast(frame, horizon, model=["auto", "seasonal_naive"])
+                result = forecast(frame, horizon, model=["auto", "seasonal_naive"])
                 seconds = time.perf_counter() - t0
                 out = result.forecast
                 inside = {
@@ -200,7 +200,7 @@ def speed(series: int) -> bool:
     frame = simulated_panel(series)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    result = fc.forecast(frame, 12)
+    result = forecast(frame, 12)
     seconds = time.perf_counter() - t0
     chosen = pd.Series(result.chosen).value_counts()
     print(

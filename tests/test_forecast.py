@@ -14,9 +14,11 @@ from engine import cli
 from engine.core.access import SYSTEM, Viewer
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import warehouse
-from engine.forecasting import auto as fc
 from engine.forecasting import series
-from engine.forecasting.models import LightGBM
+from engine.forecasting.auto import forecast
+from engine.forecasting.backtest import backtest, fitting_step
+from engine.forecasting.frames import infer_frequency, validate_frame
+from engine.forecasting.models import MODELS, LightGBM
 
 Z95 = norm.ppf(0.975)
 Z80 = norm.ppf(0.9)
@@ -38,7 +40,7 @@ def seasonal_trend(n: int = 48, seed: int = 3) -> np.ndarray:
 # -- golden values ------------------------------------------------------------------------------
 def test_naive_golden_values_and_random_walk_interval():
     y = np.array([10.0, 11.0, 13.0, 12.0, 14.0])  # one-step changes 1, 2, -1, 2: RMS sqrt(10/4)
-    out = fc.forecast(frame_of({"a": y}), 3, model="naive").forecast
+    out = forecast(frame_of({"a": y}), 3, model="naive").forecast
     sigma = np.sqrt(10 / 4)
     np.testing.assert_allclose(out["naive"], [14, 14, 14])
     np.testing.assert_allclose(out["naive-hi-95"], 14 + Z95 * sigma * np.sqrt([1, 2, 3]))
@@ -47,7 +49,7 @@ def test_naive_golden_values_and_random_walk_interval():
 
 def test_seasonal_naive_golden_values():
     y = np.arange(30, dtype=float) ** 1.5  # 30 monthly points: two and a half seasons
-    out = fc.forecast(frame_of({"a": y}), 14, model="seasonal_naive").forecast
+    out = forecast(frame_of({"a": y}), 14, model="seasonal_naive").forecast
     expected = np.r_[y[18:30], y[18:20]]  # the last season, repeated
     np.testing.assert_allclose(out["seasonal_naive"], expected)
     sigma = np.sqrt(np.mean((y[12:] - y[:-12]) ** 2))
@@ -58,13 +60,13 @@ def test_seasonal_naive_golden_values():
 
 def test_moving_average_golden_value():
     y = np.arange(1.0, 31.0)
-    out = fc.forecast(frame_of({"a": y}), 2, model="moving_average").forecast
+    out = forecast(frame_of({"a": y}), 2, model="moving_average").forecast
     np.testing.assert_allclose(out["moving_average"], [np.mean(y[-12:])] * 2)
 
 
 def test_ets_golden_forecast_follows_trend_and_season():
     y = seasonal_trend()
-    result = fc.forecast(frame_of({"a": y}), 3, model="ets")
+    result = forecast(frame_of({"a": y}), 3, model="ets")
     out = result.forecast
     t = np.arange(48, 51)
     truth = 50 + 0.8 * t + 5 * np.sin(2 * np.pi * t / 12)
@@ -78,7 +80,7 @@ def test_ets_chooses_multiplicative_for_positive_proportional_season():
     rng = np.random.default_rng(5)
     t = np.arange(40)
     q = 100 * np.exp(0.02 * t) * (1 + 0.1 * np.tile([1, -0.5, 0.3, -0.8], 10)) * np.exp(rng.normal(0, 0.02, 40))
-    result = fc.forecast(frame_of({"q": q}, "2010-01-01", "QS"), 4, model="ets")
+    result = forecast(frame_of({"q": q}, "2010-01-01", "QS"), 4, model="ets")
     assert result.frequency.season_length == 4
     assert result.forms["form"].tolist() == ["ETS(M,Ad,M)"]
     np.testing.assert_allclose(result.forecast["ets"], [240.165244, 212.730914, 232.010457, 208.5512], rtol=1e-4)
@@ -87,8 +89,8 @@ def test_ets_chooses_multiplicative_for_positive_proportional_season():
 def test_lightgbm_is_deterministic_and_extends_a_trend():
     rng = np.random.default_rng(0)
     values = {f"s{i}": 100 + (i + 1) * np.arange(40.0) + rng.normal(0, 0.5, 40) for i in range(8)}
-    first = fc.forecast(frame_of(values), 4, model="lightgbm").forecast
-    second = fc.forecast(frame_of(values), 4, model="lightgbm").forecast
+    first = forecast(frame_of(values), 4, model="lightgbm").forecast
+    second = forecast(frame_of(values), 4, model="lightgbm").forecast
     pd.testing.assert_frame_equal(first, second)
     slope_3 = first.loc[first["unique_id"] == "s2", "lightgbm"].to_numpy()  # slope 3 per month
     assert np.all(np.diff(slope_3) > 1.5) and abs(slope_3[0] - (100 + 3 * 40)) < 6
@@ -102,17 +104,17 @@ def test_predict_before_fit_is_refused():
 # -- contracts ----------------------------------------------------------------------------------------
 def test_output_contract_columns_dates_and_order_of_bounds():
     frame = frame_of({"b": seasonal_trend(36, 1), "a": seasonal_trend(40, 2)})
-    result = fc.forecast(frame, 5, model=list(fc.MODELS))
+    result = forecast(frame, 5, model=list(MODELS))
     out = result.forecast
     expected = ["unique_id", "ds"]
-    for name in fc.MODELS:
+    for name in MODELS:
         expected += [name, f"{name}-lo-95", f"{name}-lo-80", f"{name}-hi-80", f"{name}-hi-95"]
     assert list(out.columns) == expected
     assert pd.api.types.is_string_dtype(out["unique_id"]) and pd.api.types.is_datetime64_any_dtype(out["ds"])
     assert out["unique_id"].tolist() == ["a"] * 5 + ["b"] * 5
     assert out.loc[out["unique_id"] == "a", "ds"].tolist() == list(pd.date_range("2023-05-01", periods=5, freq="MS"))
     assert out.loc[out["unique_id"] == "b", "ds"].iloc[0] == pd.Timestamp("2023-01-01")
-    for name in fc.MODELS:
+    for name in MODELS:
         assert (out[f"{name}-lo-95"] <= out[f"{name}-lo-80"] + 1e-9).all()
         assert (out[f"{name}-lo-80"] <= out[name] + 1e-9).all() and (out[name] <= out[f"{name}-hi-80"] + 1e-9).all()
         assert (out[f"{name}-hi-80"] <= out[f"{name}-hi-95"] + 1e-9).all()
@@ -122,7 +124,7 @@ def test_output_contract_columns_dates_and_order_of_bounds():
 
 def test_auto_result_and_simple_view():
     frame = frame_of({"a": seasonal_trend(48, 4), "b": seasonal_trend(48, 5) * 3})
-    result = fc.forecast(frame, 6)
+    result = forecast(frame, 6)
     assert list(result.forecast.columns) == [
         "unique_id",
         "ds",
@@ -132,9 +134,9 @@ def test_auto_result_and_simple_view():
         "auto-hi-80",
         "auto-hi-95",
     ]
-    assert set(result.chosen) == {"a", "b"} and set(result.chosen.values()) <= set(fc.MODELS)
+    assert set(result.chosen) == {"a", "b"} and set(result.chosen.values()) <= set(MODELS)
     assert any(note.startswith("auto chose") for note in result.notes)
-    assert set(result.selection.metrics["model"]) == set(fc.MODELS)
+    assert set(result.selection.metrics["model"]) == set(MODELS)
     simple = result.simple(level=80)
     assert list(simple.columns) == ["unique_id", "ds", "forecast", "lo", "hi"]
     np.testing.assert_allclose(simple["lo"], result.forecast["auto-lo-80"])
@@ -145,7 +147,7 @@ def test_auto_result_and_simple_view():
 def test_backtest_metrics_frame_and_winner():
     rng = np.random.default_rng(8)
     frame = frame_of({"walk": 100 + np.cumsum(rng.normal(0, 1, 60)), "season": seasonal_trend(60, 9)})
-    result = fc.backtest(frame, 6, folds=3)
+    result = backtest(frame, 6, folds=3)
     metrics = result.metrics
     assert list(metrics.columns) == [
         "unique_id",
@@ -161,7 +163,7 @@ def test_backtest_metrics_frame_and_winner():
         "coverage_80",
         "coverage_95",
     ]
-    assert len(metrics) == 2 * len(fc.MODELS) and (metrics["folds"] == 3).all() and (metrics["points"] == 18).all()
+    assert len(metrics) == 2 * len(MODELS) and (metrics["folds"] == 3).all() and (metrics["points"] == 18).all()
     assert (metrics["rmse"] >= metrics["mae"]).all()
     for uid, winner in result.winner.items():
         rows = metrics[metrics["unique_id"] == uid]
@@ -170,12 +172,12 @@ def test_backtest_metrics_frame_and_winner():
     season = metrics[metrics["unique_id"] == "season"].set_index("model")["mase"]
     assert season["ets"] < season["naive"] and season["ets"] < season["seasonal_naive"]
     assert len(result.folds) == 2 * 3 * 6 and {"cutoff", "y", "ets-lo-95"} <= set(result.folds.columns)
-    assert set(result.summary()["model"]) == set(fc.MODELS)
+    assert set(result.summary()["model"]) == set(MODELS)
 
 
 def test_backtest_metric_formulas_on_a_hand_checked_case():
     y = np.array([1.0, 3.0, 2.0, 4.0, 3.0, 5.0, 4.0, 6.0, 5.0])  # naive errors are easy to follow
-    result = fc.backtest(frame_of({"a": y}, freq="YS"), 2, folds=1, models="naive")
+    result = backtest(frame_of({"a": y}, freq="YS"), 2, folds=1, models="naive")
     row = result.metrics.iloc[0]
     # Trains on 7 points (last 4.0), forecasts 4.0, 4.0 for actuals 6.0, 5.0.
     assert row["mae"] == pytest.approx(1.5) and row["rmse"] == pytest.approx(np.sqrt(2.5))
@@ -187,14 +189,14 @@ def test_backtest_metric_formulas_on_a_hand_checked_case():
 # -- time safety -------------------------------------------------------------------------------------------
 def test_backtest_folds_never_see_data_after_their_origin():
     frame = frame_of({"a": seasonal_trend(60, 11), "b": seasonal_trend(60, 12) + 20})
-    models = list(fc.MODELS)
-    clean = fc.backtest(frame, 6, folds=3, models=models)
+    models = list(MODELS)
+    clean = backtest(frame, 6, folds=3, models=models)
     first_cutoff = clean.folds["cutoff"].min()
     poisoned = frame.copy()
     later = poisoned["ds"] > first_cutoff
     poisoned.loc[later, "y"] = poisoned.loc[later, "y"] * 50 + 1e4  # wildly different future
-    dirty = fc.backtest(poisoned, 6, folds=3, models=models)
-    columns = [c for c in clean.folds.columns if c not in ("y",) and c.split("-")[0] in fc.MODELS]
+    dirty = backtest(poisoned, 6, folds=3, models=models)
+    columns = [c for c in clean.folds.columns if c not in ("y",) and c.split("-")[0] in MODELS]
     first = clean.folds["cutoff"] == first_cutoff
     pd.testing.assert_frame_equal(
         clean.folds.loc[first, columns].reset_index(drop=True),
@@ -207,10 +209,10 @@ def test_backtest_folds_never_see_data_after_their_origin():
 
 def test_auto_choice_uses_only_past_data_in_a_fold():
     frame = frame_of({"a": seasonal_trend(54, 13)})
-    clean = fc.backtest(frame, 6, folds=2, models=["auto"])
+    clean = backtest(frame, 6, folds=2, models=["auto"])
     cutoff = clean.folds["cutoff"].min()
     poisoned = frame.assign(y=np.where(frame["ds"] > cutoff, -1e6, frame["y"]))
-    dirty = fc.backtest(poisoned, 6, folds=2, models=["auto"])
+    dirty = backtest(poisoned, 6, folds=2, models=["auto"])
     first = clean.folds["cutoff"] == cutoff
     np.testing.assert_allclose(clean.folds.loc[first, "auto"], dirty.folds.loc[first.to_numpy(), "auto"])
 
@@ -218,7 +220,7 @@ def test_auto_choice_uses_only_past_data_in_a_fold():
 # -- interval coverage --------------------------------------------------------------------------------
 def _coverage(model: str, values: dict[str, np.ndarray], horizon: int, freq: str = "MS") -> float:
     history = {uid: y[:-horizon] for uid, y in values.items()}
-    out = fc.forecast(frame_of(history, freq=freq), horizon, model=model).forecast
+    out = forecast(frame_of(history, freq=freq), horizon, model=model).forecast
     actual = np.concatenate([y[-horizon:] for _, y in sorted(values.items())])
     return float(np.mean((actual >= out[f"{model}-lo-95"]) & (actual <= out[f"{model}-hi-95"])))
 
@@ -269,36 +271,36 @@ def good_frame() -> pd.DataFrame:
 )
 def test_bad_frames_are_refused_with_a_clear_message(change, message):
     with pytest.raises(BadInputError, match=message):
-        fc.forecast(change(good_frame()), 3, model="naive")
+        forecast(change(good_frame()), 3, model="naive")
 
 
 def test_series_on_different_frequencies_are_refused():
     frame = pd.concat([frame_of({"m": np.ones(10)}), frame_of({"w": np.ones(10)}, freq="W-MON")])
     with pytest.raises(BadInputError, match="different frequencies"):
-        fc.forecast(frame, 3, model="naive")
+        forecast(frame, 3, model="naive")
 
 
 @pytest.mark.parametrize("horizon", [0, -2, 1.5])
 def test_horizon_must_be_positive_whole(horizon):
     with pytest.raises(BadInputError, match="horizon"):
-        fc.forecast(good_frame(), horizon, model="naive")
+        forecast(good_frame(), horizon, model="naive")
 
 
 def test_unknown_model_and_levels_are_refused():
     with pytest.raises(BadInputError, match="Unknown model"):
-        fc.forecast(good_frame(), 3, model="prophet")
+        forecast(good_frame(), 3, model="prophet")
     with pytest.raises(BadInputError, match="levels"):
-        fc.forecast(good_frame(), 3, model="naive", levels=(95, 120))
+        forecast(good_frame(), 3, model="naive", levels=(95, 120))
 
 
 def test_too_many_folds_for_the_length_are_refused():
     with pytest.raises(BadInputError, match="fewer folds"):
-        fc.backtest(good_frame(), 6, folds=5)  # 30 points cannot hold 5 x 6 + 6
+        backtest(good_frame(), 6, folds=5)  # 30 points cannot hold 5 x 6 + 6
 
 
 def test_short_series_fall_back_to_non_seasonal_forms_and_say_so():
     y = seasonal_trend(20, 3)  # under two monthly seasons
-    result = fc.forecast(frame_of({"short": y}), 4, model=["seasonal_naive", "ets", "naive"])
+    result = forecast(frame_of({"short": y}), 4, model=["seasonal_naive", "ets", "naive"])
     out = result.forecast
     np.testing.assert_allclose(out["seasonal_naive"], out["naive"])
     assert any("shorter than two seasons" in note and "'short'" in note for note in result.notes)
@@ -307,7 +309,7 @@ def test_short_series_fall_back_to_non_seasonal_forms_and_say_so():
 
 
 def test_auto_on_a_series_too_short_to_backtest_says_so():
-    result = fc.forecast(frame_of({"tiny": np.array([5.0, 6.0, 5.5, 6.5, 7.0])}), 3)
+    result = forecast(frame_of({"tiny": np.array([5.0, 6.0, 5.5, 6.5, 7.0])}), 3)
     assert result.chosen == {"tiny": "naive"}
     assert any("too short to backtest" in note for note in result.notes)
 
@@ -322,8 +324,8 @@ def wh(generated_dir):
 def test_warehouse_series_are_regular_complete_and_forecastable(wh, name):
     frame = series.load_series(wh, name, SYSTEM)
     assert list(frame.columns) == ["unique_id", "ds", "y"] and len(frame) > 20
-    clean = fc.validate_frame(frame)  # no duplicates, gaps or missing values
-    frequency = fc.infer_frequency(clean)
+    clean = validate_frame(frame)  # no duplicates, gaps or missing values
+    frequency = infer_frequency(clean)
     info = series.series_info(name)
     # The generated data ends on Tuesday 2026-06-30: June is complete, that week is not.
     if info.frequency == "monthly":
@@ -441,19 +443,19 @@ def test_cli_backtest_file_json_shape(tmp_path, capsys):
     assert payload["horizon"] == 6 and payload["folds"] == 2 and payload["frequency"] == "monthly"
     assert [s["unique_id"] for s in payload["series"]] == ["a", "b"]
     first = payload["series"][0]
-    assert first["winner"] in fc.MODELS and {m["model"] for m in first["metrics"]} == set(fc.MODELS)
+    assert first["winner"] in MODELS and {m["model"] for m in first["metrics"]} == set(MODELS)
     assert {"mae", "rmse", "smape", "wape", "mase", "bias", "coverage_95"} <= set(first["metrics"][0])
     assert cli.main(["backtest-file", str(source), "--horizon", "6", "--folds", "9"]) == 2
     assert "fewer folds" in capsys.readouterr().err
 
 
 def test_fitting_step_keeps_every_fold_and_prefers_two_seasons_of_training():
-    assert fc.fitting_step(60, 12, 3, season_length=12) == 12  # first fold trains on 24 points
-    assert fc.fitting_step(48, 12, 3, season_length=12) == 6  # 48 - 24 - 12 = 12 points of room, 2 steps
-    assert fc.fitting_step(36, 12, 3, season_length=12) == 1  # short: one-period steps, most training
-    assert fc.fitting_step(20, 12, 1) == 12
-    assert fc.fitting_step(35, 24, 6) == 1  # just fits
+    assert fitting_step(60, 12, 3, season_length=12) == 12  # first fold trains on 24 points
+    assert fitting_step(48, 12, 3, season_length=12) == 6  # 48 - 24 - 12 = 12 points of room, 2 steps
+    assert fitting_step(36, 12, 3, season_length=12) == 1  # short: one-period steps, most training
+    assert fitting_step(20, 12, 1) == 12
+    assert fitting_step(35, 24, 6) == 1  # just fits
     with pytest.raises(BadInputError, match="Use fewer folds or a shorter horizon"):
-        fc.fitting_step(34, 24, 6)
+        fitting_step(34, 24, 6)
     with pytest.raises(BadInputError, match="whole number"):
-        fc.fitting_step(36, 0, 3)
+        fitting_step(36, 0, 3)

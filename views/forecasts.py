@@ -12,8 +12,9 @@ from components.shared import format as fmt
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import health
-from engine.forecasting import auto as fc
 from engine.forecasting import series as business
+from engine.forecasting.auto import ForecastResult
+from engine.forecasting.models import AUTO, MODELS
 
 OUTLOOK_MONTHS = (3, 6, 12)
 DEFAULT_HORIZON = {"monthly": 12, "weekly": 13}
@@ -68,8 +69,8 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
     info = business.series_info(name)
     models = mid.multiselect(
         "Models",
-        [fc.AUTO, *fc.MODELS],
-        default=[fc.AUTO, "seasonal_naive"],
+        [AUTO, *MODELS],
+        default=[AUTO, "seasonal_naive"],
         format_func=charts.model_label,
         key="fc_models",
         help="The first model gets the shaded 80 % and 95 % bands. 'Automatic choice' picks, per series, the "
@@ -86,14 +87,14 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
     return name, info, models, int(horizon), int(folds)
 
 
-def chosen_sentence(result: fc.ForecastResult, uid: str, several: bool) -> str:
+def chosen_sentence(result: ForecastResult, uid: str, several: bool) -> str:
     """Which model drew the bold line, and its fitted form when that says more (e.g. ETS(A,Ad,N))."""
     lead = result.models[0]
     forms = result.forms[(result.forms["unique_id"] == uid) & (result.forms["model"] == lead)]
     form = forms["form"].iloc[0] if len(forms) else ""
     picked = result.chosen.get(uid, lead)
     detail = f" (`{form}`)" if form and form not in (picked, lead) else ""
-    if lead == fc.AUTO:
+    if lead == AUTO:
         return (
             f"The automatic choice{f' for **{uid}**' if several else ''} is **{charts.model_label(picked)}**{detail}."
         )

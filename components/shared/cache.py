@@ -24,8 +24,10 @@ from engine.core import config
 from engine.core.access import Viewer
 from engine.data import health
 from engine.data.warehouse import Warehouse, get_warehouse
-from engine.forecasting import auto as fc
 from engine.forecasting import series as business
+from engine.forecasting.auto import ForecastResult, forecast
+from engine.forecasting.backtest import BacktestResult, backtest, fitting_step
+from engine.forecasting.frames import infer_frequency
 from engine.portfolio import kpis as portfolio
 from engine.portfolio import outlook
 
@@ -168,18 +170,18 @@ def business_series(data_dir: str, who: tuple[str, str], name: str, as_of: date 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
 def forecast_run(
     data_dir: str, who: tuple[str, str], name: str, models: tuple[str, ...], horizon: int, as_of: date | None
-) -> fc.ForecastResult:
-    return fc.forecast(business_series(data_dir, who, name, as_of), horizon, model=models)
+) -> ForecastResult:
+    return forecast(business_series(data_dir, who, name, as_of), horizon, model=models)
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
 def backtest_run(
     data_dir: str, who: tuple[str, str], name: str, horizon: int, folds: int, as_of: date | None
-) -> fc.BacktestResult:
+) -> BacktestResult:
     history = business_series(data_dir, who, name, as_of)
-    season = fc.infer_frequency(history).season_length
-    step = fc.fitting_step(int(history.groupby("unique_id").size().min()), horizon, folds, season)
-    return fc.backtest(history, horizon, folds=folds, step=step)
+    season = infer_frequency(history).season_length
+    step = fitting_step(int(history.groupby("unique_id").size().min()), horizon, folds, season)
+    return backtest(history, horizon, folds=folds, step=step)
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=16)

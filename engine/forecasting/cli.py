@@ -17,19 +17,14 @@ from engine.core.commands import command, print_json
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import get_warehouse
-from engine.forecasting import auto as fc
+from engine.forecasting import reports
 from engine.forecasting import series as business_series
+from engine.forecasting.auto import AUTO_FOLDS, forecast
+from engine.forecasting.backtest import backtest
+from engine.forecasting.frames import read_frame_file
+from engine.forecasting.models import AUTO, MODELS
 
-MODEL_CHOICES = (fc.AUTO, *fc.MODELS)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-friendly rows: dates as YYYY-MM-DD (or full timestamps when there is a time)."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = _date_text(out[column])
-    return out.to_dict(orient="records")
+MODEL_CHOICES = (AUTO, *MODELS)
 
 
 def _date_text(values: pd.Series) -> pd.Series:
@@ -41,21 +36,12 @@ def _number(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def _plain_columns(frame: pd.DataFrame, model: str, levels) -> pd.DataFrame:
-    """The contract's `<model>`, `<model>-lo-<l>`, `<model>-hi-<l>` as forecast, lo_<l>, hi_<l>."""
-    names = {model: "forecast"}
-    for lv in levels:
-        names[f"{model}-lo-{lv}"] = f"lo_{lv}"
-        names[f"{model}-hi-{lv}"] = f"hi_{lv}"
-    return frame[["unique_id", "ds", *names]].rename(columns=names)
-
-
 # -- forecast (warehouse) -----------------------------------------------------------------
 def _forecast_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--series", required=True, choices=list(business_series.SERIES), help="which business series")
     p.add_argument("--horizon", type=int, required=True, help="periods ahead (months or weeks, as the series)")
-    p.add_argument("--model", default=fc.AUTO, choices=MODEL_CHOICES, help="default: auto (chosen by backtest)")
-    p.add_argument("--folds", type=int, default=fc.AUTO_FOLDS, help="backtest origins for auto (default 5)")
+    p.add_argument("--model", default=AUTO, choices=MODEL_CHOICES, help="default: auto (chosen by backtest)")
+    p.add_argument("--folds", type=int, default=AUTO_FOLDS, help="backtest origins for auto (default 5)")
     p.add_argument("--json", action="store_true", help="print the forecast as JSON")
 
 
@@ -66,26 +52,12 @@ def _forecast(args: argparse.Namespace) -> int:
     history = business_series.load_series(wh, args.series, SYSTEM)  # the CLI is a batch viewer
     if warning := health.out_of_range_warning(wh):
         print(f"warning: {warning}", file=sys.stderr)
-    result = fc.forecast(history, args.horizon, model=args.model, folds=args.folds)
-    table = _plain_columns(result.forecast, args.model, result.levels)
+    result = forecast(history, args.horizon, model=args.model, folds=args.folds)
+    report = reports.series_forecast(info, history, result, args.model)
     if args.json:
-        print_json(
-            {
-                "series": info.name,
-                "label": info.label,
-                "unit": info.unit,
-                "frequency": result.frequency.label,
-                "horizon": result.horizon,
-                "model": args.model,
-                "levels": list(result.levels),
-                "history_end": _date_text(history["ds"]).max(),
-                "chosen": result.chosen,
-                "forms": dict(zip(result.forms["unique_id"], result.forms["form"], strict=True)),
-                "notes": list(result.notes),
-                "forecast": _records(table),
-            }
-        )
+        print_json(report)
         return 0
+    table = report.forecast
     print(f"{info.label} ({info.unit}), {result.horizon} {result.frequency.label} periods ahead, model {args.model}")
     for uid, form in zip(result.forms["unique_id"], result.forms["form"], strict=True):
         print(f"  {uid}: {form}")
@@ -114,32 +86,22 @@ def _forecast_file_args(p: argparse.ArgumentParser) -> None:
     _file_args(p)
     p.add_argument("--out", type=Path, required=True, help="output .csv (or .parquet): unique_id, ds, forecast, lo, hi")
     p.add_argument("--level", type=int, default=95, help="interval level in percent (default 95)")
-    p.add_argument("--folds", type=int, default=fc.AUTO_FOLDS, help="backtest origins for the automatic choice")
+    p.add_argument("--folds", type=int, default=AUTO_FOLDS, help="backtest origins for the automatic choice")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 @command("forecast-file", "forecast every series in a file with the automatically chosen model", _forecast_file_args)
 def _forecast_file(args: argparse.Namespace) -> int:
-    frame = fc.read_frame_file(args.file)
+    frame = read_frame_file(args.file)
     if args.out.suffix.lower() not in (".csv", ".parquet"):
         raise BadInputError(f"--out {args.out}: write a .csv or .parquet file.")
-    result = fc.forecast(
-        frame, args.horizon, model=fc.AUTO, levels=(args.level,), season_length=args.season_length, folds=args.folds
+    result = forecast(
+        frame, args.horizon, model=AUTO, levels=(args.level,), season_length=args.season_length, folds=args.folds
     )
     out = result.simple(level=args.level)
     _write_atomically(out, args.out)
-    summary = {
-        "out": str(args.out),
-        "rows": len(out),
-        "series": len(result.chosen),
-        "frequency": result.frequency.label,
-        "horizon": result.horizon,
-        "level": args.level,
-        "chosen": result.chosen,
-        "notes": list(result.notes),
-    }
     if args.json:
-        print_json(summary)
+        print_json(reports.file_forecast(str(args.out), len(out), result, args.level))
         return 0
     print(
         f"Wrote {len(out):,} rows ({len(result.chosen):,} series x {result.horizon} {result.frequency.label} periods, "
@@ -174,15 +136,15 @@ def _backtest_file_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, default=None, help="periods between origins (default: the horizon)")
     p.add_argument("--window", choices=("expanding", "rolling"), default="expanding")
     p.add_argument(
-        "--models", nargs="+", choices=MODEL_CHOICES, default=list(fc.MODELS), help="models to compare (default: all)"
+        "--models", nargs="+", choices=MODEL_CHOICES, default=list(MODELS), help="models to compare (default: all)"
     )
     p.add_argument("--json", action="store_true", help="print metrics and winners as JSON")
 
 
 @command("backtest-file", "compare forecasting models on a file by rolling-origin backtest", _backtest_file_args)
 def _backtest_file(args: argparse.Namespace) -> int:
-    frame = fc.read_frame_file(args.file)
-    result = fc.backtest(
+    frame = read_frame_file(args.file)
+    result = backtest(
         frame,
         args.horizon,
         folds=args.folds,
@@ -191,26 +153,10 @@ def _backtest_file(args: argparse.Namespace) -> int:
         window=args.window,
         season_length=args.season_length,
     )
-    metrics = result.metrics
     if args.json:
-        print_json(
-            {
-                "horizon": result.horizon,
-                "folds": args.folds,
-                "frequency": result.frequency.label,
-                "levels": list(result.levels),
-                "series": [
-                    {
-                        "unique_id": uid,
-                        "winner": result.winner[uid],
-                        "metrics": group.drop(columns="unique_id").to_dict(orient="records"),
-                    }
-                    for uid, group in metrics.groupby("unique_id", sort=True)
-                ],
-                "summary": result.summary().to_dict(orient="records"),
-            }
-        )
+        print_json(reports.backtest_report(result, args.folds))
         return 0
+    metrics = result.metrics
     print(
         f"Backtest: {args.folds} fold(s), horizon {result.horizon} ({result.frequency.label}), {args.window} window. "
         "MASE < 1 beats the in-sample seasonal naive; bias = mean(forecast - actual)."

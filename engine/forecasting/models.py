@@ -3,7 +3,8 @@
 A model looks like an estimator: settings in `__init__`, `fit(panel)` returns self,
 learned attributes end in `_`, `predict(horizon, levels)` returns a `PanelForecast`
 (point forecasts plus lower/upper bounds per interval level). Calling `predict`
-before `fit` raises. The runner in `engine.forecasting.auto` turns frames into panels and back.
+before `fit` raises. `engine.forecasting.frames` turns frames into panels; `engine.forecasting.auto` and
+`engine.forecasting.backtest` turn forecasts back into frames.
 
 How each model makes its prediction intervals (Gaussian quantiles throughout):
 - naive: analytic random walk, sigma * sqrt(h), sigma = root mean square of one-step changes.
@@ -27,6 +28,7 @@ errors, then the winner with multiplicative error and season for positive series
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import norm
+
+from engine.core.errors import BadInputError
 
 # Seasonal models need two whole seasons: one to see the pattern, one to confirm it.
 SEASONS_NEEDED = 2
@@ -264,7 +268,7 @@ def ets_candidates(y: np.ndarray, m: int) -> list[tuple]:
     """The first-step specs (error, trend, damped, season), all with additive errors."""
     if len(y) < 10:  # too short for statsmodels' heuristic start: few parameters only
         return [("add", None, False, None), ("add", "add", True, None)]
-    components = list(ETS_NONSEASONAL)
+    components: list[tuple] = list(ETS_NONSEASONAL)
     if looks_seasonal(y, m) and len(y) >= 10 + 2 * (m // 2):
         components += ETS_SEASONAL
     return [("add", *c) for c in components]
@@ -301,12 +305,13 @@ def fit_ets(y: np.ndarray, m: int):
 
     series = pd.Series(np.asarray(y, dtype=float))  # statsmodels' prediction needs an index
     init = "heuristic" if len(y) >= 10 else "estimated"
-    best, best_spec = None, None
+    best: tuple | None = None
+    best_spec: tuple | None = None
     for spec in ets_candidates(series.to_numpy(), m):
         fitted = _fit_spec(series, spec, m, init)
         if fitted and (best is None or fitted[2] < best[2]):
             best, best_spec = fitted, spec
-    if best is not None and np.min(y) > 0 and len(y) >= 10:
+    if best is not None and best_spec is not None and np.min(y) > 0 and len(y) >= 10:
         # Errors (and a season) proportional to the level: common for revenue and counts.
         _, trend, damped, seasonal = best_spec
         spec = ("mul", trend, damped, "mul" if seasonal else None)
@@ -630,3 +635,40 @@ MODEL_CLASSES: dict[str, type[_Model]] = {
     ETS.name: ETS,
     LightGBM.name: LightGBM,
 }
+
+
+MODELS = tuple(MODEL_CLASSES)  # naive, seasonal_naive, moving_average, ets, lightgbm
+AUTO = "auto"  # per series, the model a backtest finds most accurate (engine.forecasting.auto)
+# Preference among equally accurate models: the simpler one.
+MODEL_ORDER = {name: rank for rank, name in enumerate((*MODELS, AUTO))}
+PARALLEL_FROM = 200  # series; below this, worker start-up costs more than it saves
+
+
+def check_models(model: str | Sequence[str]) -> tuple[str, ...]:
+    """The model names asked for, known and without repeats (BadInputError otherwise)."""
+    names = (model,) if isinstance(model, str) else tuple(model)
+    known = (*MODELS, AUTO)
+    unknown = [m for m in names if m not in known]
+    if not names or unknown:
+        raise BadInputError(
+            f"Unknown model {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(known)}."
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def make_model(name: str, n_jobs: int = 1) -> _Model:
+    """A fresh model by name; ETS fits in `n_jobs` worker processes."""
+    return ETS(n_jobs=n_jobs) if name == ETS.name else MODEL_CLASSES[name]()
+
+
+def fit_predict(name: str, panel: Panel, horizon: int, levels: Sequence[int], n_jobs: int = 1) -> PanelForecast:
+    return make_model(name, n_jobs).fit(panel).predict(horizon, levels)
+
+
+def workers(n_jobs: int | None, series: int) -> int:
+    """ETS worker processes: as asked, else 2 for PARALLEL_FROM+ series on a multi-core machine."""
+    if n_jobs is None:
+        return min(2, os.cpu_count() or 1) if series >= PARALLEL_FROM else 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs <= 0:
+        raise BadInputError(f"n_jobs must be a whole number of processes above 0, not {n_jobs!r}.")
+    return int(n_jobs)

@@ -1,0 +1,328 @@
+"""Rolling-origin backtests: how accurate each model was out of sample, per series.
+
+Each fold trains only on data up to its origin and forecasts the next `horizon` points;
+the errors are summed up per series and model (MAE, RMSE, sMAPE, WAPE, MASE, bias and
+interval coverage). MASE divides by the in-sample error of the seasonal naive, so below 1
+beats simply repeating last season's values.
+
+Entry points: `backtest()` -> `BacktestResult`, `fitting_step()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.core.contracts import Contract, Table
+from engine.core.errors import BadInputError
+from engine.forecasting.frames import (
+    Frequency,
+    check_levels,
+    check_positive,
+    infer_frequency,
+    name_some,
+    panel_of,
+    series_dates,
+    validate_frame,
+)
+from engine.forecasting.models import (
+    AUTO,
+    MODEL_ORDER,
+    MODELS,
+    Panel,
+    PanelForecast,
+    check_models,
+    fit_predict,
+    workers,
+)
+
+LEVELS = (80, 95)
+MIN_TRAIN = 6  # shortest history a backtest fold trains on
+
+
+class BacktestResult(Contract):
+    """Out-of-sample accuracy by series and model.
+
+    metrics: unique_id, model, folds, points, mae, rmse, smape (%), wape (%), mase, bias
+      (mean forecast minus actual: positive = over-forecast), coverage_<level> (share of
+      actuals inside the interval; only when intervals were asked for).
+    winner: per series, the model with the lowest MASE (ties: the simpler model).
+    folds: unique_id, cutoff (last date the fold trained on), ds, y and the forecast
+      columns of the contract, one row per fold and date, for charts.
+    """
+
+    metrics: Table
+    winner: dict[str, str]
+    folds: Table
+    horizon: int
+    models: tuple[str, ...]
+    levels: tuple[int, ...]
+    frequency: Frequency
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> pd.DataFrame:
+        """Per model, the mean of each metric across series (and how many series it wins)."""
+        numeric = self.metrics.drop(columns=["unique_id"]).groupby("model", sort=False).mean(numeric_only=True)
+        wins = pd.Series(self.winner).value_counts()
+        numeric["wins"] = wins.reindex(numeric.index).fillna(0).astype(int)
+        return numeric.reset_index()
+
+
+def backtest(
+    frame: pd.DataFrame,
+    horizon: int,
+    folds: int = 3,
+    models: str | Sequence[str] = MODELS,
+    step: int | None = None,
+    window: str = "expanding",
+    window_size: int | None = None,
+    levels: Sequence[int] = LEVELS,
+    season_length: int | None = None,
+    n_jobs: int | None = None,
+) -> BacktestResult:
+    """Rolling-origin evaluation: `folds` origins `step` periods apart (default: `horizon`).
+
+    Each fold trains only on data up to its origin (expanding window, or the last
+    `window_size` points for window="rolling") and forecasts the next `horizon` points.
+    Raises BadInputError when a series is too short for the folds asked.
+    """
+    names = check_models(models)
+    horizon = check_positive(horizon, "horizon")
+    folds = check_positive(folds, "folds")
+    step = check_positive(step if step is not None else horizon, "step")
+    levels = check_levels(levels)
+    if window not in ("expanding", "rolling"):
+        raise BadInputError(f"window must be 'expanding' or 'rolling', not '{window}'.")
+    if window_size is not None and (check_positive(window_size, "window_size") < MIN_TRAIN):
+        raise BadInputError(f"window_size must be at least {MIN_TRAIN} periods to train on, not {window_size}.")
+    history = validate_frame(frame)
+    frequency = infer_frequency(history, season_length)
+    panel = panel_of(history, frequency)
+    need = MIN_TRAIN + horizon + step * (folds - 1)
+    lengths = panel.lengths
+    if lengths.min() < need:
+        short = panel.ids[int(np.argmin(lengths))]
+        raise BadInputError(
+            f"Series '{short}' has {int(lengths.min())} points, but {folds} fold(s) of horizon {horizon}, "
+            f"{step} apart, need at least {need} ({MIN_TRAIN} to train on). Use fewer folds, a shorter "
+            "horizon or a smaller step."
+        )
+    plan = Folds(horizon, folds, step, window, window_size)
+    return backtest_panel(panel, series_dates(history), frequency, plan, names, levels, workers(n_jobs, len(panel)))
+
+
+def fitting_step(points: int, horizon: int, folds: int, season_length: int = 1) -> int:
+    """The step between backtest origins for a series of `points` periods.
+
+    Prefers folds that each train on at least two seasons (steps of up to `horizon`); when the
+    history is too short for that, steps of one period, so every fold trains on as much as it
+    can. Raises BadInputError when even one-period steps leave fewer than MIN_TRAIN points.
+    """
+    horizon, folds = check_positive(horizon, "horizon"), check_positive(folds, "folds")
+    room = points - MIN_TRAIN - horizon
+    if room < folds - 1:
+        raise BadInputError(
+            f"{points} points are too few for {folds} backtest fold(s) of horizon {horizon}: need at least "
+            f"{MIN_TRAIN + horizon + folds - 1}. Use fewer folds or a shorter horizon."
+        )
+    if folds == 1:
+        return horizon
+    seasonal_room = points - max(MIN_TRAIN, 2 * season_length) - horizon
+    if seasonal_room >= folds - 1:
+        return min(horizon, seasonal_room // (folds - 1))
+    return 1
+
+
+# -- the folds ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Folds:
+    """Where the origins sit: `count` origins `step` apart, the last `horizon` before the end."""
+
+    horizon: int
+    count: int
+    step: int
+    window: str = "expanding"  # or "rolling": train on the last `window_size` points only
+    window_size: int | None = None
+
+
+@dataclass
+class _Points:
+    """Fold forecasts gathered as flat columns (one entry per series, fold, step)."""
+
+    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, **arrays: np.ndarray) -> None:
+        for key, values in arrays.items():
+            self.columns.setdefault(key, []).append(np.asarray(values).ravel())
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({k: np.concatenate(v) for k, v in self.columns.items()})
+
+
+def mase_scale(train: np.ndarray, m: int) -> float:
+    """In-sample mean absolute error of the seasonal naive (naive when under one season + 1)."""
+    lag = m if m > 1 and len(train) > m else 1
+    scale = float(np.mean(np.abs(train[lag:] - train[:-lag]))) if len(train) > lag else 0.0
+    if not scale > 0 and lag > 1:
+        scale = float(np.mean(np.abs(np.diff(train))))
+    return scale if scale > 0 else 1.0
+
+
+def backtest_panel(
+    panel: Panel,
+    dates: dict[str, pd.DatetimeIndex],
+    frequency: Frequency,
+    plan: Folds,
+    models: Sequence[str],
+    levels: Sequence[int],
+    n_jobs: int = 1,
+) -> BacktestResult:
+    """Run the folds; series too short for a fold simply sit that fold out."""
+    horizon, step = plan.horizon, plan.step
+    lengths = panel.lengths
+    points = _Points()
+    sat_out: set[str] = set()
+    for fold in range(plan.count):
+        origins = lengths - horizon - step * (plan.count - 1 - fold)
+        rows = np.flatnonzero(origins >= MIN_TRAIN)
+        sat_out.update(panel.ids[i] for i in np.flatnonzero(origins < MIN_TRAIN))
+        if not len(rows):
+            continue
+        if plan.window == "rolling":
+            size = plan.window_size or (lengths - horizon - step * (plan.count - 1))
+            starts = np.maximum(0, origins - size)[rows]
+        else:
+            starts = np.zeros(len(rows), dtype=np.int64)
+        train = panel.window(rows.tolist(), starts.tolist(), origins[rows].tolist())
+        base = _fold_frame(panel, train, rows, origins, dates, fold, horizon)
+        for name in models:
+            result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs)
+            arrays = {"model": np.full(len(rows) * horizon, name, dtype=object), "forecast": result.mean}
+            for lv in levels:
+                arrays[f"lo-{lv}"] = result.lower[lv]
+                arrays[f"hi-{lv}"] = result.upper[lv]
+            points.add(**base, **arrays)
+    if not points.columns:  # every series too short for any fold
+        empty = ("unique_id", "model", "fold", "cutoff", "ds", "y", "scale", "forecast")
+        points.add(
+            **{k: np.array([]) for k in empty},
+            **{f"{b}-{lv}": np.array([]) for lv in levels for b in ("lo", "hi")},
+        )
+    long = points.frame()
+    metrics = _metrics(long, levels)
+    return BacktestResult(
+        metrics=metrics,
+        winner=winners(metrics),
+        folds=_folds_wide(long, models, levels),
+        horizon=horizon,
+        models=tuple(models),
+        levels=tuple(levels),
+        frequency=frequency,
+        notes=(f"{name_some(sorted(sat_out))}: too short for some folds, judged on fewer.",) if sat_out else (),
+    )
+
+
+def _fold_frame(
+    panel: Panel,
+    train: Panel,
+    rows: np.ndarray,
+    origins: np.ndarray,
+    dates: dict[str, pd.DatetimeIndex],
+    fold: int,
+    horizon: int,
+) -> dict[str, np.ndarray]:
+    """The fold's actuals, dates and MASE scales, one entry per series and step ahead."""
+    actual = np.vstack([panel.values[r][origins[r] : origins[r] + horizon] for r in rows])
+    scales = np.array([mase_scale(y, panel.season_length) for y in train.values])
+    pairs = list(zip(train.ids, rows, strict=True))
+    return {
+        "unique_id": np.repeat(np.array(train.ids, dtype=object), horizon),
+        "fold": np.full(len(rows) * horizon, fold),
+        "cutoff": np.repeat(np.array([dates[u][origins[r] - 1] for u, r in pairs]), horizon),
+        "ds": np.vstack([dates[u][origins[r] : origins[r] + horizon].to_numpy() for u, r in pairs]),
+        "y": actual,
+        "scale": np.repeat(scales, horizon),
+        "step": np.tile(np.arange(1, horizon + 1), len(rows)),
+    }
+
+
+def _fold_forecast(
+    name: str,
+    train: Panel,
+    horizon: int,
+    levels: Sequence[int],
+    dates: dict[str, pd.DatetimeIndex],
+    starts: np.ndarray,
+    frequency: Frequency,
+    n_jobs: int,
+) -> PanelForecast:
+    if name != AUTO:
+        return fit_predict(name, train, horizon, levels, n_jobs)
+    # The automatic choice runs a backtest of its own inside the fold, on the fold's data only.
+    from engine.forecasting.auto import AUTO_FOLDS, choose
+
+    fold_dates = {u: dates[u][s:] for u, s in zip(train.ids, starts, strict=True)}
+    return choose(train, horizon, levels, AUTO_FOLDS, fold_dates, frequency, n_jobs).forecast
+
+
+def _metrics(long: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
+    err = long["forecast"] - long["y"]
+    denom = long["y"].abs() + long["forecast"].abs()
+    parts = pd.DataFrame(
+        {
+            "unique_id": long["unique_id"],
+            "model": long["model"],
+            "fold": long["fold"],
+            "abs": err.abs(),
+            "sq": err**2,
+            "err": err,
+            "abs_y": long["y"].abs(),
+            "smape": np.where(denom > 0, 2 * err.abs() / denom.where(denom > 0, 1.0), 0.0),
+            "scaled": err.abs() / long["scale"],
+        }
+    )
+    for lv in levels:
+        parts[f"coverage_{lv}"] = ((long["y"] >= long[f"lo-{lv}"]) & (long["y"] <= long[f"hi-{lv}"])).astype(float)
+    grouped = parts.groupby(["unique_id", "model"], sort=False)
+    out = pd.DataFrame(
+        {
+            "folds": grouped["fold"].nunique(),
+            "points": grouped.size(),
+            "mae": grouped["abs"].mean(),
+            "rmse": np.sqrt(grouped["sq"].mean()),
+            "smape": 100 * grouped["smape"].mean(),
+            "wape": 100 * grouped["abs"].sum() / grouped["abs_y"].sum().where(lambda s: s > 0),
+            "mase": grouped["scaled"].mean(),
+            "bias": grouped["err"].mean(),
+        }
+    )
+    for lv in levels:
+        out[f"coverage_{lv}"] = grouped[f"coverage_{lv}"].mean()
+    out = out.reset_index()
+    order = out["model"].map(MODEL_ORDER)
+    return out.assign(_order=order).sort_values(["unique_id", "_order"]).drop(columns="_order").reset_index(drop=True)
+
+
+def winners(metrics: pd.DataFrame) -> dict[str, str]:
+    """Per series, the model with the lowest MASE (ties: the simpler model)."""
+    ranked = metrics.assign(_order=metrics["model"].map(MODEL_ORDER), _mase=metrics["mase"].fillna(np.inf)).sort_values(
+        ["unique_id", "_mase", "_order"], kind="stable"
+    )
+    first = ranked.drop_duplicates("unique_id")
+    return dict(zip(first["unique_id"], first["model"], strict=True))
+
+
+def _folds_wide(long: pd.DataFrame, models: Sequence[str], levels: Sequence[int]) -> pd.DataFrame:
+    keys = ["unique_id", "cutoff", "ds", "y"]
+    out = long.loc[long["model"] == models[0], keys].reset_index(drop=True)
+    for name in models:
+        part = long.loc[long["model"] == name].reset_index(drop=True)
+        out[name] = part["forecast"].to_numpy()
+        for lv in sorted(levels, reverse=True):
+            out[f"{name}-lo-{lv}"] = part[f"lo-{lv}"].to_numpy()
+        for lv in sorted(levels):
+            out[f"{name}-hi-{lv}"] = part[f"hi-{lv}"].to_numpy()
+    return out.astype({"unique_id": "str"})
