@@ -69,7 +69,7 @@ def signed_money(value: float | None, currency: str = "$", decimals: int = 1) ->
 def percent(value: float | None, decimals: int = 1) -> str:
     """A fraction as a percentage: 0.253 -> '25.3%'."""
     number = _figure(value)
-    if number is None:
+    if number is None or not math.isfinite(number * 100):
         return MISSING
     return f"{number * 100:.{decimals}f}%"
 
@@ -77,7 +77,7 @@ def percent(value: float | None, decimals: int = 1) -> str:
 def percent_points(delta: float | None, decimals: int = 1) -> str:
     """A change between two fractions in percentage points: 0.012 -> '+1.2 pp'."""
     number = _figure(delta)
-    if number is None:
+    if number is None or not math.isfinite(number * 100):
         return MISSING
     points = round(number * 100, decimals)
     if points == 0:
