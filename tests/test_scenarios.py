@@ -17,6 +17,7 @@ from engine.churn import features as feats
 from engine.cli import main
 from engine.core import store
 from engine.core.access import AccessDenied, Viewer
+from engine.core.contracts import to_json
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import warehouse
 
@@ -237,7 +238,7 @@ def test_a_saved_scenario_reopens_with_identical_numbers_after_a_restart(wh, dat
     store.dispose_all()  # as if the app restarted
     scenarios.clear_cache()
     again = scenarios.open_saved(saved.id, EXECUTIVE, data)
-    assert again.result.as_dict() == result.as_dict()
+    assert to_json(again.opened) == to_json(result)
     assert again.result.baseline == result.baseline and again.result.scenario == result.scenario
     pd.testing.assert_frame_equal(again.result.segments, result.segments, check_dtype=False)
     assert again.plan == result.plan
@@ -253,7 +254,7 @@ def test_list_newest_first_with_tags_clone_and_delete(wh, data):
     assert [s.id for s in scenarios.list_saved(EXECUTIVE, "alpha", data)] == [first.id]
     copy = scenarios.clone(first.id, ANALYST, data_dir=data)
     assert copy.name == "Copy of First" and copy.cloned_from == first.id
-    assert copy.result.as_dict() == first.result.as_dict()
+    assert to_json(copy.opened) == to_json(first.opened)
     scenarios.delete_saved(copy.id, ANALYST, data)
     with pytest.raises(NotFoundError, match=f"No saved scenario with id {copy.id}"):
         scenarios.open_saved(copy.id, ANALYST, data)

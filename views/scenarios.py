@@ -6,8 +6,6 @@ compare them (the engine refuses the rest for them too).
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import streamlit as st
 
 from components import scenario_view as view
@@ -56,8 +54,8 @@ def _key(lever: str, name: str) -> str:
 
 def _start(lever: str, name: str) -> dict:
     """`key` and starting `value` of the widget for one setting (floats stay floats for the widgets)."""
-    settings = getattr(_plan(), lever)
-    default = next(f.default for f in fields(settings) if f.name == name)
+    settings = _plan().lever(lever)
+    default = type(settings).model_fields[name].default
     value = getattr(settings, name)
     return {"key": _key(lever, name), "value": float(value) if isinstance(default, float) else value}
 
@@ -67,7 +65,7 @@ def _seg_key(lever: str, name: str) -> str:
 
 
 def _seg_value(lever: str, name: str):
-    value = getattr(getattr(_plan(), lever).segment, name)
+    value = getattr(_plan().lever(lever).segment, name)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -80,14 +78,14 @@ def load_plan(plan: scenarios.Plan) -> None:
 def plan_from_widgets() -> scenarios.Plan:
     raw = {}
     for lever, cls in scenarios.LEVERS.items():
-        settings = {f.name: st.session_state[_key(lever, f.name)] for f in fields(cls) if f.name != "segment"}
+        settings = {name: st.session_state[_key(lever, name)] for name in cls.model_fields if name != "segment"}
         segment = {}
-        for f in fields(scenarios.Segment):
-            value = st.session_state.get(_seg_key(lever, f.name))
-            if f.name in ("renewal_within_days", "max_tenure_days"):
-                segment[f.name] = None if value is None else int(value)
+        for name in scenarios.Segment.model_fields:
+            value = st.session_state.get(_seg_key(lever, name))
+            if name in ("renewal_within_days", "max_tenure_days"):
+                segment[name] = None if value is None else int(value)
             else:
-                segment[f.name] = list(value or ())
+                segment[name] = list(value or ())
         settings["segment"] = segment
         raw[lever] = settings
     return scenarios.plan_from_dict(raw)
@@ -237,7 +235,7 @@ def _new_save_form() -> None:
 
 def _edit_in_builder(saved: scenarios.SavedScenario) -> None:
     load_plan(saved.plan)
-    st.session_state[RESULT] = saved.result
+    st.session_state[RESULT] = saved.opened
     _new_save_form()
     st.session_state[FLASH] = f"Loaded #{saved.id} '{plain(saved.name)}' into Build: change the levers and run."
 
@@ -310,7 +308,7 @@ def saved_tab(saved_all: list[scenarios.SavedScenario]) -> None:
     )
     if can_edit:
         saved_actions(saved)
-    view.render_result(saved.result, f"saved_{saved.id}")
+    view.render_result(saved.opened, f"saved_{saved.id}")
 
 
 def compare_tab(saved_all: list[scenarios.SavedScenario]) -> None:

@@ -237,7 +237,7 @@ def _scenario(args: argparse.Namespace) -> int:
         result = _run(args, viewer)
         saved = scenarios.save(args.name, result, viewer, args.tag, args.data_dir) if action == "save" else None
         if args.json:
-            print_json({**({"saved": saved.summary()} if saved else {}), **result.as_dict()})
+            print_json(scenarios.SavedRun.of(saved) if saved else result)
             return 0
         _print_result(result)
         if saved:
@@ -246,7 +246,7 @@ def _scenario(args: argparse.Namespace) -> int:
     if action == "list":
         found = scenarios.list_saved(viewer, args.tag, args.data_dir)
         if args.json:
-            print_json([s.summary() for s in found])
+            print_json(found)
         elif not found:
             print("No saved scenarios" + (f" tagged '{args.tag}'" if args.tag else "") + ".")
         for s in found if not args.json else ():
@@ -256,10 +256,10 @@ def _scenario(args: argparse.Namespace) -> int:
     if action == "show":
         saved = scenarios.open_saved(args.id, viewer, args.data_dir)
         if args.json:
-            print_json({"saved": saved.summary(), **saved.result.as_dict()})
+            print_json(scenarios.SavedRun.of(saved))
             return 0
         _print_saved(saved)
-        _print_result(saved.result)
+        _print_result(saved.opened)
         return 0
     if action == "clone":
         saved = scenarios.clone(args.id, viewer, args.name, args.data_dir)
@@ -271,14 +271,7 @@ def _scenario(args: argparse.Namespace) -> int:
         return 0
     comparison = scenarios.compare(args.ids, viewer, args.rank_by, args.data_dir)
     if args.json:
-        print_json(
-            {
-                "rank_by": comparison.metric.key,
-                "higher_is_better": comparison.metric.higher_is_better,
-                "rows": scenarios.json_safe(comparison.rows.to_dict(orient="records")),
-                "notes": list(comparison.notes),
-            }
-        )
+        print_json(comparison)
         return 0
     print(
         f"Ranked by {comparison.metric.label} ({'higher' if comparison.metric.higher_is_better else 'lower'} is better)"
