@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from engine import cli
+from engine.core import config
 from engine.core.errors import BadInputError
 from engine.data import ingest
 from engine.data.ingest import TABLE_SPECS, IngestError, load_file, load_frame, preview_file
+from engine.data.ingest import load as ingest_load
 from engine.data.warehouse import TABLES, get_warehouse
 
 CUSTOMERS = """\
@@ -107,9 +109,9 @@ def test_table_specs_cover_the_warehouse_schema(empty_dir):
 
 
 def test_identifiers_outside_the_allow_list_are_refused():
-    assert ingest._ident("customers") == '"customers"'
+    assert ingest_load.ident("customers") == '"customers"'
     with pytest.raises(ValueError):
-        ingest._ident('customers"; DROP TABLE customers; --')
+        ingest_load.ident('customers"; DROP TABLE customers; --')
 
 
 # -- good loads --------------------------------------------------------------------------------
@@ -583,7 +585,7 @@ BAD_INPUTS = {
         "m.csv",
         "customer_id;month;mrr;change_type\nc1;2024-05-01;12,5;flat\n",
         None,
-        ["row 2, column mrr: '12,5' is not a number here: use a dot for decimals"],
+        ["row 2, column mrr: '12,5' is not a number here; use a dot for decimals"],
     ),
     "header names a column twice": (
         "customers",
@@ -661,13 +663,13 @@ def test_message_lists_twenty_problems_then_counts_the_rest(loaded, tmp_path):
 
 
 def test_a_failure_during_the_write_rolls_everything_back(loaded, tmp_path, monkeypatch):
-    real_merge = ingest._merge
+    real_merge = ingest_load._merge
 
     def merge_then_fail(cur, *args):
         real_merge(cur, *args)  # rows are written inside the transaction...
         raise RuntimeError("disk full")  # ...then something breaks
 
-    monkeypatch.setattr(ingest, "_merge", merge_then_fail)
+    monkeypatch.setattr(ingest_load, "_merge", merge_then_fail)
     before = checksum(loaded)
     changed = CUSTOMERS.replace(",50,", ",51,") + GOOD_NEW
     with pytest.raises(RuntimeError):
@@ -719,7 +721,7 @@ DATE_COLUMNS = [
 
 @pytest.fixture
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(ingest.config, "today", lambda: TODAY)
+    monkeypatch.setattr(config, "today", lambda: TODAY)
     return TODAY
 
 

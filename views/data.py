@@ -3,10 +3,8 @@ validated, all-or-nothing ingestion as `python -m engine ingest`; then refresh s
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from components import ops
@@ -25,7 +23,6 @@ LOADED = "data_page_loaded"
 SAME_NAME = "(column of the same name, if any)"
 LOADABLE = [t for t in TABLES if t != "predictions"] + [ingest.EVENT_LOG]
 TABLE_HELP = {ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id] → usage_daily"}
-_ROW = re.compile(r"^row (\d+), (.*)$", re.DOTALL)
 
 viewer = auth.require_viewer("data")
 st.title("Data")
@@ -37,25 +34,24 @@ if flash:
     st.success(flash, icon=":material/check_circle:")
 
 
-def problems_table(problems: list[str]) -> pd.DataFrame:
-    """Problems as rows: the file row (spreadsheet numbering) and what is wrong."""
-    rows = []
-    for text in problems:
-        found = _ROW.match(text)
-        rows.append(
-            {"row": int(found.group(1)), "problem": found.group(2)} if found else {"row": None, "problem": text}
-        )
-    return pd.DataFrame(rows, columns=["row", "problem"])
-
-
 def show_refusal(exc: IngestError) -> None:
     report = exc.report
     st.error(
         (report.summary() if report else str(exc).splitlines()[0]) + " Row numbers count the header as row 1.",
         icon=":material/block:",
     )
-    table = problems_table(exc.problems)
-    st.dataframe(table, hide_index=True, column_config={"row": st.column_config.NumberColumn("Row", format="%d")})
+    table = ingest.problems_table(exc.problems)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d"),
+            "column": "Column",
+            "value": "Value",
+            "problem": "Problem",
+            "fix": "What to do",
+        },
+    )
     if exc.problem_count > len(exc.problems):
         st.caption(f"Showing the first {len(exc.problems):,} of {exc.problem_count:,} problems.")
     st.download_button("Problems as CSV", exports.csv_text(table), "load_problems.csv", "text/csv")

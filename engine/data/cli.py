@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.core.commands import command, parse_date, print_json, say
+from engine.core.errors import BadInputError
 from engine.data.warehouse import TABLES, get_warehouse
 
 
@@ -63,9 +64,7 @@ def _ingest(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
     report = ingest.load_file(wh, args.table, args.file, _parse_mapping(args.map))
     if args.json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
         print(report.summary())
     return 0
-
-
