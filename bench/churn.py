@@ -36,7 +36,7 @@ def quality(data: Path) -> None:
     _, t_gen = _timed(lambda: synth.generate(wh, customers=5000, seed=42, end=END))
     result, t_train = _timed(lambda: training.train(wh, cutoff=CUTOFF, data_dir=data))
     report, t_score = _timed(lambda: scoring.score(wh, as_of=CUTOFF, data_dir=data))
-    m = evaluation.evaluate_version(wh, as_of=CUTOFF, data_dir=data)["metrics"]
+    m = evaluation.evaluate_version(wh, as_of=CUTOFF, data_dir=data).metrics
     print(
         f"5,000 customers: generate {t_gen:.1f} s + train {t_train:.1f} s + score {t_score:.1f} s "
         f"= {t_gen + t_train + t_score:.1f} s (target <= 30 s)"

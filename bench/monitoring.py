@@ -50,7 +50,7 @@ def main() -> None:
         print(f"score + back-score 3 month ends: {time.perf_counter() - t0:.1f} s")
 
         seconds, drift = _best(lambda: monitoring.drift_report(wh, data), args.repeat)
-        counts = drift.counts()
+        counts = drift.counts
         print(
             f"drift_report: {seconds:.2f} s ({drift.reference_rows:,} vs {drift.current_rows:,} customers); "
             f"{counts['act']} act, {counts['watch']} watch, {counts['stable']} stable; score PSI {drift.score.psi:.3f}"

@@ -12,6 +12,7 @@ import pytest
 from engine import cli
 from engine.churn import registry, scoring, training
 from engine.core import store
+from engine.core.contracts import to_dict
 from engine.core.errors import ModelUnavailableError, NotFoundError
 from engine.data import warehouse
 
@@ -55,7 +56,7 @@ def test_out_of_time_evaluation_against_ground_truth(trained_dir):
     from engine.churn import evaluation
 
     result = evaluation.evaluate_version(wh, as_of=CUTOFF, data_dir=trained_dir)
-    m = result["metrics"]
+    m = result.metrics
     assert m["rows"] > 300
     assert m["auc"] > 0.93 * m["oracle_auc"]
     assert m["brier"] < m["oracle_brier"] + 0.015
@@ -94,7 +95,7 @@ def test_one_customer_explained_on_demand(trained_copy):
     _, model = registry.load_production("churn", trained_copy)
     cid = wh.scalar("SELECT customer_id FROM customers WHERE signup_date < ? AND churn_date IS NULL LIMIT 1", [CUTOFF])
     result = scoring.explain_customer(wh, model, cid, CUTOFF)
-    assert set(result) >= {
+    assert set(to_dict(result)) >= {
         "customer_id",
         "churn_probability",
         "confidence_interval",
@@ -103,7 +104,7 @@ def test_one_customer_explained_on_demand(trained_copy):
         "risk_tier",
         "components",
     }
-    shap_sum = sum(d["shap_impact"] for d in result["top_shap_features"])
+    shap_sum = sum(d.shap_impact for d in result.top_shap_features)
     assert np.isfinite(shap_sum)
     with pytest.raises(NotFoundError):
         scoring.explain_customer(wh, model, "no-such-customer", CUTOFF)

@@ -14,9 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from components.shared import auth
 from engine import cli
-from engine.churn import monitoring, scoring
+from engine.churn import monitoring
 from engine.core.access import SYSTEM
 from engine.data import health, warehouse
+from engine.data.warehouse import latest_predictions_sql
 from engine.forecasting import series
 from tests.conftest import DEMO_END
 
@@ -55,7 +56,8 @@ def test_data_date_series_and_monitoring_ignore_far_dates(far_dir):
     wh = warehouse.get_warehouse(far_dir, read_only=True)
     assert health.data_as_of(wh) == DEMO_END
     assert monitoring.latest_scoring_date(wh) == DEMO_END
-    assert scoring.latest_predictions(wh)["as_of"].astype(str).eq(str(DEMO_END)).all()
+    newest = wh.df(latest_predictions_sql("as_of = ?"), [health.latest_scoring_date(wh)])
+    assert len(newest) and newest["as_of"].astype(str).eq(str(DEMO_END)).all()
     for name in series.SERIES:
         frame = series.load_series(wh, name, SYSTEM)
         assert frame["ds"].min().year >= 1990 and frame["ds"].max().date() <= DEMO_END

@@ -13,6 +13,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from engine import cli
 from engine.churn import monitoring, quality, registry, training
 from engine.core.access import SYSTEM
+from engine.core.contracts import to_dict
 from engine.data import data_health, warehouse
 from engine.data import demo as synth
 from engine.data.ingest import IngestError, validate_file
@@ -99,8 +100,8 @@ def test_drift_report_of_the_production_model(scored_dir):
     assert np.allclose(shares, 1.0)
     assert report.score is not None and np.isfinite(report.score.psi)
     assert str(report.score.reference_as_of) == entry.data_window["valid_to"]
-    payload = report.as_dict()
-    assert payload["counts"] == report.counts() and len(payload["features"]) == len(report.features)
+    payload = to_dict(report)
+    assert payload["counts"] == report.counts and len(payload["features"]) == len(report.features)
 
 
 # -- realised vs predicted --------------------------------------------------------------------------
@@ -214,13 +215,11 @@ def test_no_out_of_sample_result_yet_is_pending_not_a_warning():
 
     class NotYetJudged:
         headline = None
+        headline_note = "No out-of-sample result yet."
 
-        def headline_note(self) -> str:
-            return "No out-of-sample result yet."
-
-    entry = registry.ModelVersion.__new__(registry.ModelVersion)
-    object.__setattr__(entry, "metrics", {"auc": 0.9})
-    object.__setattr__(entry, "data_window", {"valid_from": "2026-01-31", "valid_to": "2026-03-31"})
+    entry = registry.ModelVersion.model_construct(
+        metrics={"auc": 0.9}, data_window={"valid_from": "2026-01-31", "valid_to": "2026-03-31"}
+    )
     checks = monitoring.trust_checks(entry, True, None, NotYetJudged())
     realised = [c for c in checks if c.check == "Realised vs predicted"]
     assert [c.status for c in realised] == ["pending"]

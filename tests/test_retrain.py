@@ -22,7 +22,14 @@ def _stub_trainer(release: threading.Event, calls: list):
         calls.append(options)
         progress(0.5, "halfway")
         assert release.wait(30), "the test never released the stub trainer"
-        return training.TrainResult("stub-v1", {"auc": 0.8}, {}, False, "stub kept as a candidate", 0.0)
+        return training.TrainResult(
+            version="stub-v1",
+            metrics={"auc": 0.8},
+            data_window={},
+            promoted=False,
+            reason="stub kept as a candidate",
+            seconds=0.0,
+        )
 
     return train
 

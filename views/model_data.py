@@ -100,11 +100,11 @@ cards = [
     ),
     kpi.Kpi(
         "Features drifting",
-        f"{drift.counts()['act'] + drift.counts()['watch']} of {len(drift.features)}" if drift else fmt.MISSING,
-        f"{drift.counts()['act']} need action" if drift else None,
+        f"{drift.counts['act'] + drift.counts['watch']} of {len(drift.features)}" if drift else fmt.MISSING,
+        f"{drift.counts['act']} need action" if drift else None,
         good="neutral",
         help="Inputs whose spread of values today differs from what the model learned on: "
-        f"{drift.counts()['act'] if drift else 0} need action, {drift.counts()['watch'] if drift else 0} to watch. "
+        f"{drift.counts['act'] if drift else 0} need action, {drift.counts['watch'] if drift else 0} to watch. "
         f"Measured as the population stability index (PSI): above {monitoring.PSI_ACT} act, "
         f"{monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch.",
     ),
@@ -119,7 +119,7 @@ cards = [
 ]
 kpi.kpi_row(cards)
 if realised is not None:
-    st.caption(realised.headline_note())
+    st.caption(realised.headline_note)
 glance(entry, table, drift, realised)
 
 names = ["Registry", "Quality", "Drift", "Realised vs predicted"] + (["Retrain"] if is_admin else [])
@@ -268,7 +268,7 @@ with tabs["Drift"]:
             help="The shift is the population stability index (PSI); the test column is a KS test for numbers "
             "and a chi-square test for categories.",
         )
-        counts = drift.counts()
+        counts = drift.counts
         score = drift.score
         kpi.kpi_row(
             [

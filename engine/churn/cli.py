@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         progress=progress,
     )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return 0
     m = result.metrics
     print(
@@ -73,7 +73,7 @@ def _score(args: argparse.Namespace) -> int:
     if warning := health.out_of_range_warning(wh):
         say(f"warning: {warning}")
     if args.json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
         print(
             f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version} "
@@ -102,9 +102,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    m = result["metrics"]
+    m = result.metrics
     print(
-        f"{result['model_version']} judged on customers active {result['as_of']} "
+        f"{result.model_version} judged on customers active {result.as_of} "
         f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f} % churned within 90 days)"
     )
     for key in (
@@ -131,7 +131,7 @@ def _models(args: argparse.Namespace) -> int:
 
     rows = registry.versions(data_dir=args.data_dir)
     if args.json:
-        print_json([v.as_dict() for v in rows])
+        print_json(rows)
         return 0
     if not rows:
         print("No models yet. Run `.venv/bin/python -m engine train`.")
@@ -181,9 +181,9 @@ def _drift(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
     report = monitoring.drift_report(wh, args.data_dir, version=args.version, current_as_of=args.as_of)
     if args.json:
-        print_json(report.as_dict())
+        print_json(report)
         return 0
-    counts = report.counts()
+    counts = report.counts
     print(
         f"{report.model_version}: customers active at its training month ends "
         f"{report.reference_from or report.reference_as_of} to {report.reference_as_of} "
@@ -219,7 +219,7 @@ def _monitor(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir)
     report = monitoring.realised_vs_predicted(wh, args.data_dir, viewer=SYSTEM)  # the CLI is a batch viewer
     if args.json:
-        print_json(report.as_dict())
+        print_json(report)
         return 0
     if report.by_date.empty:
         print(

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from engine.churn import features as feats
 from engine.churn import registry, training
+from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import Warehouse
 
 
+class EvaluationResult(Contract):
+    """How a model did on customers active at a past date whose 90-day outcome is known:
+    `metrics` as `training.evaluate` reports them (auc, pr_auc, brier, calibration, ...)."""
+
+    model_version: str
+    as_of: date
+    metrics: dict[str, Any]
+
+
 def evaluate_version(
     wh: Warehouse, version: str | None = None, as_of: date | None = None, data_dir: str | Path | None = None
-) -> dict:
+) -> EvaluationResult:
     """Metrics of `version` (default production) for customers active at `as_of`
     (default: the latest month end whose 90 days have passed). With ground truth
     (generated data), also interval coverage of the true probability and oracle scores."""
@@ -43,4 +54,4 @@ def evaluate_version(
     pred = model.predict(snaps)
     truth = training._truth(wh, snaps)
     metrics = training.evaluate(snaps["churned"], pred.churn_probability, pred.ci_low, pred.ci_high, truth)
-    return {"model_version": entry.version, "as_of": str(as_of), "metrics": metrics}
+    return EvaluationResult(model_version=entry.version, as_of=as_of, metrics=metrics)

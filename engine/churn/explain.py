@@ -21,12 +21,14 @@ calibration is given). The top-k groups by |impact| are listed actionable ones f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import TypeAdapter, field_serializer
 
 from engine.churn.features import LABELS
+from engine.core.contracts import ShapFeature, plain
 from engine.core.formatting import money as _money
 from engine.core.values import sigmoid as _sigmoid
 
@@ -91,33 +93,45 @@ def is_actionable(group: str) -> bool:
     return GROUPS[group][2] if group in GROUPS else False
 
 
-@dataclass(frozen=True)
-class Driver:
-    feature: str  # the group's strongest member
-    value: object  # that member's value
-    shap_impact: float  # the group's summed SHAP (log-odds)
-    reason: str
+class Driver(ShapFeature):
+    """One grouped reason behind a churn score: the seed contract's `{feature, value,
+    shap_impact, reason}` (feature and value of the group's strongest member, shap_impact
+    the group's summed SHAP in log-odds) plus the group it stands for.
+
+    Stored as JSON with each prediction (`predictions.drivers`, see `drivers_json`) with
+    shap_impact rounded to 6 and impact_pp to 3 decimals; drivers stored before grouping
+    existed lack the group fields and still load."""
+
     group: str = ""
     label: str = ""
     actionable: bool = False
     members: tuple[str, ...] = ()
     impact_pp: float | None = None  # percentage points of 90-day churn probability
 
-    def as_dict(self) -> dict:
-        value = self.value
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        return {
-            "feature": self.feature,
-            "value": value,
-            "shap_impact": round(self.shap_impact, 6),
-            "reason": self.reason,
-            "group": self.group or group_of(self.feature),
-            "label": self.label or group_label(group_of(self.feature)),
-            "actionable": self.actionable,
-            "members": list(self.members or (self.feature,)),
-            "impact_pp": None if self.impact_pp is None else round(self.impact_pp, 3),
-        }
+    @field_serializer("value")
+    def _plain_value(self, value: Any) -> Any:
+        return plain(value)  # NaN as null, numpy numbers as Python ones
+
+    @field_serializer("shap_impact")
+    def _round_impact(self, impact: float) -> float:
+        return round(impact, 6)
+
+    @field_serializer("impact_pp")
+    def _round_pp(self, impact_pp: float | None) -> float | None:
+        return None if impact_pp is None else round(impact_pp, 3)
+
+
+DRIVERS = TypeAdapter(list[Driver])
+
+
+def drivers_json(drivers: list[Driver]) -> str:
+    """The JSON text stored in `predictions.drivers`."""
+    return DRIVERS.dump_json(drivers).decode()
+
+
+def drivers_from_json(text: str | bytes) -> list[Driver]:
+    """Stored drivers back as models (any version's JSON)."""
+    return DRIVERS.validate_json(text)
 
 
 def _pct(x: float) -> str:
@@ -241,8 +255,8 @@ def drivers_for_frame(
     actionable = np.array([is_actionable(key) for key in keys])
     out = []
     for i in range(len(frame)):
-        chosen = np.argsort(-np.abs(sums[i]), kind="stable")[:k]
-        chosen = sorted(chosen, key=lambda g: (not actionable[g], -abs(sums[i, g])))
+        strongest = np.argsort(-np.abs(sums[i]), kind="stable")[:k]
+        chosen = sorted(strongest, key=lambda g: (not actionable[g], -abs(sums[i, g])))
         row_drivers = []
         for g in chosen:
             key, total_g = keys[g], float(sums[i, g])
@@ -253,10 +267,10 @@ def drivers_for_frame(
             value = _plain(columns[name][i])
             row_drivers.append(
                 Driver(
-                    name,
-                    value,
-                    total_g,
-                    reason(name, value, total_g),
+                    feature=name,
+                    value=value,
+                    shap_impact=total_g,
+                    reason=reason(name, value, total_g),
                     group=key,
                     label=group_label(key),
                     actionable=bool(actionable[g]),

@@ -250,10 +250,9 @@ class ChurnModel:
         self._check_fitted()
         X = self._array(frame)
         threads = 1 if len(X) < 500 else 2
-        total = None
+        total = np.zeros((len(X), len(self.features) + 1))
         for booster in self.boosters_:
-            part = booster.predict(X, pred_contrib=True, num_threads=threads)
-            total = part if total is None else total + part
+            total += np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
         return total / len(self.boosters_)
 
     def feature_importance(self) -> pd.Series:

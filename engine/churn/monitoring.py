@@ -28,17 +28,20 @@ predicted then against what happened (AUC, Brier, calibration), built on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import computed_field
 from scipy import stats
 
 from engine.churn import features as feats
 from engine.churn import registry, training
+from engine.churn.model import ChurnModel
 from engine.core.access import Viewer
+from engine.core.contracts import Contract, Table, records
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
@@ -54,7 +57,10 @@ STATUS_ORDER = ("act", "watch", "stable")
 REFERENCE_MONTHS = 6
 
 
-def drift_status(psi: float, missing_change: float = 0.0) -> str:
+DriftStatus = Literal["stable", "watch", "act"]
+
+
+def drift_status(psi: float, missing_change: float = 0.0) -> DriftStatus:
     """stable (PSI < 0.10), watch (0.10-0.20) or act (> 0.20); a change of 5 / 10 points or
     more in the share missing raises it to watch / act."""
     change = 0.0 if np.isnan(missing_change) else abs(missing_change)
@@ -84,6 +90,7 @@ def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    """PSI of two share vectors over the same bins; empty bins count as EPSILON."""
     ref = np.maximum(reference_shares, EPSILON)
     cur = np.maximum(current_shares, EPSILON)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
@@ -127,6 +134,21 @@ def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
     present = np.array([c != MISSING_BIN for c in categories], dtype=bool)
     ref, cur = ref[present], cur[present]
     return _psi(ref / max(ref.sum(), 1), cur / max(cur.sum(), 1))
+
+
+def psi(reference: Any, current: Any, bins: int = BINS) -> float:
+    """The population stability index of `current` against `reference`, two samples of one
+    feature (raw values, not shares): 0 for the same distribution, never negative; < 0.10
+    stable, 0.10-0.20 watch, > 0.20 act.
+
+    Numbers (NaN = missing) use `psi_numeric`'s bins at the reference's deciles; anything
+    else (text, categories, yes/no) `psi_categorical`'s categories. Missing values are
+    judged apart (see `drift_status`), so they do not enter the index."""
+    ref, cur = pd.Series(reference), pd.Series(current)
+    numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur)
+    if numeric and not (pd.api.types.is_bool_dtype(ref) or pd.api.types.is_bool_dtype(cur)):
+        return psi_numeric(ref.to_numpy(dtype=float, na_value=np.nan), cur.to_numpy(dtype=float, na_value=np.nan), bins)
+    return psi_categorical(ref, cur)
 
 
 def _numeric_row(name: str, ref: np.ndarray, cur: np.ndarray) -> tuple[dict, pd.DataFrame]:
@@ -212,15 +234,6 @@ def feature_drift(
     return table, pd.concat(bins, ignore_index=True)
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-friendly rows: dates as YYYY-MM-DD, missing values as None."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].dt.strftime("%Y-%m-%d")
-    return out.astype(object).where(out.notna(), None).to_dict(orient="records")
-
-
 def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
     """For each past scoring date whose 90-day window has closed: the churn predicted then
     (mean probability, expected churned accounts) against what happened (churned in (D, D+90])."""
@@ -246,20 +259,20 @@ def predicted_vs_realised(wh: Warehouse, viewer) -> pd.DataFrame:
 
 
 # -- drift reports ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScoreDrift:
-    """PSI of predicted churn probability: out-of-time month vs the current population."""
+class ScoreDrift(Contract):
+    """PSI of predicted churn probability: out-of-time month vs the current population.
+
+    `bins`: bin, reference_share, current_share."""
 
     reference_as_of: date
     psi: float
-    status: str
+    status: DriftStatus
     reference_mean: float
     current_mean: float
-    bins: pd.DataFrame  # bin, reference_share, current_share
+    bins: Table
 
 
-@dataclass(frozen=True)
-class DriftReport:
+class DriftReport(Contract):
     """Feature (and score) drift between the training reference and the current population.
 
     `features`: feature, label, kind, psi, status, test, statistic, p_value,
@@ -269,45 +282,32 @@ class DriftReport:
 
     model_version: str | None
     reference_as_of: date
+    reference_from: date | None = None  # first of the pooled reference month ends (None: one date)
     current_as_of: date
     reference_rows: int
     current_rows: int
-    features: pd.DataFrame
-    bins: pd.DataFrame
+    features: Table
+    bins: Table
     score: ScoreDrift | None = None
-    reference_from: date | None = None  # first of the pooled reference month ends (None: one date)
 
-    def flagged(self, status: str = "act") -> list[str]:
-        """Features with this status, worst first."""
-        return self.features.loc[self.features["status"] == status, "feature"].tolist()
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The PSI from which a feature is to watch or to act on."""
+        return {"watch": PSI_WATCH, "act": PSI_ACT}
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def counts(self) -> dict[str, int]:
         """How many features are stable / watch / act."""
-        found = self.features["status"].value_counts()
+        found = self.features["status"].value_counts() if "status" in self.features else pd.Series(dtype=int)
         return {s: int(found.get(s, 0)) for s in STATUS_ORDER}
 
-    def as_dict(self) -> dict:
-        score = None
-        if self.score is not None:
-            score = {
-                "reference_as_of": str(self.score.reference_as_of),
-                "psi": self.score.psi,
-                "status": self.score.status,
-                "reference_mean": self.score.reference_mean,
-                "current_mean": self.score.current_mean,
-            }
-        return {
-            "model_version": self.model_version,
-            "reference_as_of": str(self.reference_as_of),
-            "reference_from": str(self.reference_from) if self.reference_from else None,
-            "current_as_of": str(self.current_as_of),
-            "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows,
-            "thresholds": {"watch": PSI_WATCH, "act": PSI_ACT},
-            "counts": self.counts(),
-            "score": score,
-            "features": records(self.features),
-        }
+    def flagged(self, status: DriftStatus = "act") -> list[str]:
+        """Features with this status, worst first."""
+        if "status" not in self.features:
+            return []
+        return self.features.loc[self.features["status"] == status, "feature"].tolist()
 
 
 def _population(wh: Warehouse, as_of: date, what: str) -> pd.DataFrame:
@@ -333,7 +333,15 @@ def drift_between(wh: Warehouse, reference_as_of: date, current_as_of: date) -> 
     reference = _population(wh, reference_as_of, "reference")
     current = _population(wh, current_as_of, "current")
     table, bins = feature_drift(reference, current)
-    return DriftReport(None, reference_as_of, current_as_of, len(reference), len(current), table, bins)
+    return DriftReport(
+        model_version=None,
+        reference_as_of=reference_as_of,
+        current_as_of=current_as_of,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        features=table,
+        bins=bins,
+    )
 
 
 def latest_scoring_date(wh: Warehouse) -> date | None:
@@ -341,7 +349,9 @@ def latest_scoring_date(wh: Warehouse) -> date | None:
     return health.latest_scoring_date(wh) or health.data_as_of(wh)
 
 
-def _score_drift(model, reference_frame: pd.DataFrame, reference_as_of: date, current: pd.DataFrame) -> ScoreDrift:
+def _score_drift(
+    model: ChurnModel, reference_frame: pd.DataFrame, reference_as_of: date, current: pd.DataFrame
+) -> ScoreDrift:
     ref = model.predict(reference_frame).churn_probability
     cur = model.predict(current).churn_probability
     edges = numeric_edges(ref)
@@ -350,7 +360,14 @@ def _score_drift(model, reference_frame: pd.DataFrame, reference_as_of: date, cu
     bins = pd.DataFrame(
         {"bin": _numeric_labels(edges)[:-1], "reference_share": ref_shares[:-1], "current_share": cur_shares[:-1]}
     )
-    return ScoreDrift(reference_as_of, psi, drift_status(psi), float(ref.mean()), float(cur.mean()), bins)
+    return ScoreDrift(
+        reference_as_of=reference_as_of,
+        psi=psi,
+        status=drift_status(psi),
+        reference_mean=float(ref.mean()),
+        current_mean=float(cur.mean()),
+        bins=bins,
+    )
 
 
 def drift_report(
@@ -376,21 +393,20 @@ def drift_report(
     score_reference = _population(wh, score_reference_as_of, "out-of-time")
     score = _score_drift(model, score_reference, score_reference_as_of, current)
     return DriftReport(
-        entry.version,
-        reference_as_of,
-        current_as_of,
-        len(reference),
-        len(current),
-        table,
-        bins,
-        score,
+        model_version=entry.version,
+        reference_as_of=reference_as_of,
         reference_from=reference_dates[0],
+        current_as_of=current_as_of,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        features=table,
+        bins=bins,
+        score=score,
     )
 
 
 # -- realised vs predicted ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RealisedReport:
+class RealisedReport(Contract):
     """How past predictions turned out, per scoring date whose 90-day window has closed.
 
     `by_date`: as_of, model_version, customers, expected_churned, churned, predicted_rate,
@@ -401,9 +417,15 @@ class RealisedReport:
     """
 
     data_as_of: date | None
-    by_date: pd.DataFrame
-    calibration: pd.DataFrame
-    pending: pd.DataFrame
+    by_date: Table
+    calibration: Table
+    pending: Table
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def horizon_days(self) -> int:
+        """Days after a scoring date by which its outcome is known."""
+        return training.HORIZON_DAYS
 
     @property
     def out_of_sample(self) -> pd.DataFrame:
@@ -413,13 +435,17 @@ class RealisedReport:
             return self.by_date.iloc[0:0]
         return self.by_date[~self.by_date["in_sample"].astype(bool)]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def headline(self) -> pd.Series | None:
-        """The newest out-of-sample scoring date's row (auc, predicted_rate, realised_rate, ...),
-        or None when every judged date is in-sample: headlines never show in-sample figures."""
+    def headline(self) -> dict[str, Any] | None:
+        """The newest out-of-sample scoring date's row (as_of, auc, predicted_rate,
+        realised_rate, ...; missing values None), or None when every judged date is
+        in-sample: headlines never show in-sample figures."""
         rows = self.out_of_sample
-        return rows.iloc[-1] if len(rows) else None
+        return records(rows.tail(1))[0] if len(rows) else None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def headline_note(self) -> str:
         """What the headline stands on, or why there is none yet."""
         row = self.headline
@@ -440,18 +466,6 @@ class RealisedReport:
             )
             + when
         )
-
-    def as_dict(self) -> dict:
-        row = self.headline
-        return {
-            "data_as_of": str(self.data_as_of) if self.data_as_of else None,
-            "horizon_days": training.HORIZON_DAYS,
-            "headline": None if row is None else records(row.to_frame().T)[0],
-            "headline_note": self.headline_note(),
-            "by_date": records(self.by_date),
-            "calibration": records(self.calibration),
-            "pending": records(self.pending),
-        }
 
 
 def _row_level(wh: Warehouse, end: date, viewer: Viewer) -> pd.DataFrame:
@@ -492,7 +506,7 @@ def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, *, 
     pending = _pending(wh, end)
     if end is None or base.empty:
         by_date = base.assign(auc=pd.Series(dtype=float), pr_auc=pd.Series(dtype=float), brier=[], in_sample=[])
-        return RealisedReport(end, by_date, empty_cal, pending)
+        return RealisedReport(data_as_of=end, by_date=by_date, calibration=empty_cal, pending=pending)
     rows = _row_level(wh, end, viewer)
     metrics, calibration = [], []
     for as_of, group in rows.groupby("as_of", sort=True):
@@ -503,7 +517,12 @@ def realised_vs_predicted(wh: Warehouse, data_dir: str | Path | None = None, *, 
         calibration += [{"as_of": as_of, **b} for b in scored["calibration"]]
     by_date = base.merge(pd.DataFrame(metrics), on="as_of", how="left")
     by_date["in_sample"] = _in_sample(by_date["model_version"], by_date["as_of"], data_dir)
-    return RealisedReport(end, by_date, pd.DataFrame(calibration) if calibration else empty_cal, pending)
+    return RealisedReport(
+        data_as_of=end,
+        by_date=by_date,
+        calibration=pd.DataFrame(calibration) if calibration else empty_cal,
+        pending=pending,
+    )
 
 
 def _pending(wh: Warehouse, end: date | None) -> pd.DataFrame:
@@ -519,13 +538,19 @@ def _pending(wh: Warehouse, end: date | None) -> pd.DataFrame:
 
 
 # -- at a glance -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrustCheck:
+TrustStatus = Literal["ok", "watch", "act", "pending"]
+
+
+class TrustCheck(Contract):
     """One line of "can the model be trusted today": ok / watch / act (or pending: not judged yet) and why."""
 
     check: str
-    status: str
+    status: TrustStatus
     detail: str
+
+
+def _check(check: str, status: TrustStatus, detail: str) -> TrustCheck:
+    return TrustCheck(check=check, status=status, detail=detail)
 
 
 def trust_checks(
@@ -536,9 +561,9 @@ def trust_checks(
 ) -> list[TrustCheck]:
     """Serving model, its artifact, input and score drift, and realised accuracy, each judged."""
     if entry is None:
-        return [TrustCheck("Serving model", "act", "No production model: an admin must train one.")]
+        return [_check("Serving model", "act", "No production model: an admin must train one.")]
     checks = [
-        TrustCheck(
+        _check(
             "Artifact",
             "ok" if hash_ok else "act",
             "matches its registered SHA-256" if hash_ok else "changed or missing: roll back or retrain",
@@ -546,7 +571,7 @@ def trust_checks(
     ]
     auc = entry.metrics.get("auc")
     checks.append(
-        TrustCheck(
+        _check(
             "Out-of-time AUC at training",
             "ok" if auc is not None and auc >= 0.7 else "watch",
             f"{auc:.3f} on {entry.data_window.get('valid_from')} – {entry.data_window.get('valid_to')}"
@@ -555,15 +580,15 @@ def trust_checks(
         )
     )
     if drift is not None:
-        counts = drift.counts()
-        status = "act" if counts["act"] else "watch" if counts["watch"] else "ok"
+        counts = drift.counts
+        status: TrustStatus = "act" if counts["act"] else "watch" if counts["watch"] else "ok"
         worst = ", ".join(drift.features.loc[drift.features["status"] == "act", "label"].head(3))
         detail = f"{counts['act']} to act on, {counts['watch']} to watch, {counts['stable']} stable"
-        checks.append(TrustCheck("Input drift", status, detail + (f" (worst: {worst})" if worst else "")))
+        checks.append(_check("Input drift", status, detail + (f" (worst: {worst})" if worst else "")))
         if drift.score is not None:
             s = drift.score
             checks.append(
-                TrustCheck(
+                _check(
                     "Score drift",
                     "ok" if s.status == "stable" else s.status,
                     f"PSI {s.psi:.3f}; mean predicted churn {s.reference_mean:.1%} then, {s.current_mean:.1%} now",
@@ -573,16 +598,16 @@ def trust_checks(
         last = realised.headline  # out-of-sample only: in-sample accuracy flatters the model
         if last is None:
             # Not a warning: no model can be judged on outcomes that have not happened yet.
-            checks.append(TrustCheck("Realised vs predicted", "pending", realised.headline_note()))
+            checks.append(_check("Realised vs predicted", "pending", realised.headline_note))
         else:
             gap = abs(float(last["predicted_rate"]) - float(last["realised_rate"]))
             auc_now = last["auc"]
-            status = "ok" if gap <= 0.05 and (pd.isna(auc_now) or auc_now >= 0.65) else "watch"
+            judged: TrustStatus = "ok" if gap <= 0.05 and (pd.isna(auc_now) or auc_now >= 0.65) else "watch"
             auc_text = "n/a" if pd.isna(auc_now) else f"{auc_now:.3f}"
             checks.append(
-                TrustCheck(
+                _check(
                     "Realised vs predicted",
-                    status,
+                    judged,
                     f"scored {pd.Timestamp(last['as_of']).date()} (out of sample): predicted "
                     f"{last['predicted_rate']:.1%}, realised {last['realised_rate']:.1%}, AUC {auc_text}",
                 )

@@ -8,9 +8,9 @@ calibration and lift are numbers (frames); the page draws them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from engine.churn import explain, registry, training
 from engine.churn import features as feats
+from engine.churn.model import ChurnModel
+from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.data.warehouse import Warehouse
 
@@ -27,8 +29,7 @@ BEESWARM_FEATURES = 12
 IMPORTANCE_ROWS = 2000
 
 
-@dataclass(frozen=True)
-class QualityReport:
+class QualityReport(Contract):
     """Out-of-time quality of one version.
 
     roc: false_positive_rate, true_positive_rate, threshold. precision_recall: recall,
@@ -45,13 +46,13 @@ class QualityReport:
     valid_to: date
     rows: int
     churn_rate: float
-    metrics: dict
-    roc: pd.DataFrame
-    precision_recall: pd.DataFrame
-    calibration: pd.DataFrame
-    lift: pd.DataFrame
-    importance: pd.DataFrame
-    beeswarm: pd.DataFrame
+    metrics: dict[str, Any]
+    roc: Table
+    precision_recall: Table
+    calibration: Table
+    lift: Table
+    importance: Table
+    beeswarm: Table
 
 
 def _thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -80,7 +81,7 @@ def lift_by_decile(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
 
 
 def beeswarm_sample(
-    model, frame: pd.DataFrame, rows: int = BEESWARM_ROWS, top: int = BEESWARM_FEATURES, seed: int = 0
+    model: ChurnModel, frame: pd.DataFrame, rows: int = BEESWARM_ROWS, top: int = BEESWARM_FEATURES, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(global importance, long table of SHAP values for `rows` rows on the `top` features).
 
@@ -150,18 +151,18 @@ def version_quality(
     importance, swarm = beeswarm_sample(model, frame, seed=seed)
     metrics = {k: scored.get(k) for k in ("auc", "pr_auc", "brier", "top_decile_lift", "churn_rate", "rows")}
     return QualityReport(
-        entry.version,
-        valid_from,
-        valid_to,
-        len(frame),
-        float(y.mean()),
-        metrics,
-        roc,
-        pr,
-        pd.DataFrame(scored["calibration"]),
-        lift_by_decile(y, p),
-        importance,
-        swarm,
+        model_version=entry.version,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        rows=len(frame),
+        churn_rate=float(y.mean()),
+        metrics=metrics,
+        roc=roc,
+        precision_recall=pr,
+        calibration=pd.DataFrame(scored["calibration"]),
+        lift=lift_by_decile(y, p),
+        importance=importance,
+        beeswarm=swarm,
     )
 
 
@@ -216,8 +217,7 @@ def registry_table(data_dir: str | Path | None = None, kind: str = "churn") -> p
     return pd.DataFrame(rows, columns=columns)
 
 
-@dataclass(frozen=True)
-class VersionDiff:
+class VersionDiff(Contract):
     """What changed from version `a` to `b`.
 
     params / metrics / data_window: name, a, b, changed (metrics also `difference` = b - a).
@@ -226,15 +226,15 @@ class VersionDiff:
 
     a: str
     b: str
-    params: pd.DataFrame
-    metrics: pd.DataFrame
-    data_window: pd.DataFrame
+    params: Table
+    metrics: Table
+    data_window: Table
     features_added: list[str]
     features_removed: list[str]
     features_common: int
 
 
-def _side_by_side(left: dict, right: dict) -> pd.DataFrame:
+def _side_by_side(left: dict[str, Any], right: dict[str, Any]) -> pd.DataFrame:
     names = sorted(set(left) | set(right))
     frame = pd.DataFrame(
         {"name": names, "a": [left.get(n) for n in names], "b": [right.get(n) for n in names]}, dtype=object
@@ -258,12 +258,12 @@ def diff_versions(a: str, b: str, data_dir: str | Path | None = None) -> Version
     ]
     features_a, features_b = list(left.features), list(right.features)
     return VersionDiff(
-        left.version,
-        right.version,
-        _side_by_side(left.params or {}, right.params or {}),
-        metrics,
-        _side_by_side(left.data_window or {}, right.data_window or {}),
-        [f for f in features_b if f not in set(features_a)],
-        [f for f in features_a if f not in set(features_b)],
-        len(set(features_a) & set(features_b)),
+        a=left.version,
+        b=right.version,
+        params=_side_by_side(left.params or {}, right.params or {}),
+        metrics=metrics,
+        data_window=_side_by_side(left.data_window or {}, right.data_window or {}),
+        features_added=[f for f in features_b if f not in set(features_a)],
+        features_removed=[f for f in features_a if f not in set(features_b)],
+        features_common=len(set(features_a) & set(features_b)),
     )

@@ -10,37 +10,45 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import field_serializer
 from sqlalchemy import select, update
 
 from engine.core import config
+from engine.core.contracts import Contract
 from engine.core.errors import ModelUnavailableError, NotFoundError
 from engine.core.store import get_engine, model_versions
 
-STAGES = ("candidate", "production", "archived")
+if TYPE_CHECKING:
+    from engine.churn.model import ChurnModel
 
 
-@dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(Contract):
+    """One registered model: its stage, settings, data window, metrics and artifact hash.
+
+    Rows written by any earlier version of Customer Radar still load: every field has been
+    there from the first registry on."""
+
     version: str
-    kind: str
-    stage: str
+    kind: str  # "churn" (warehouse snapshots) or "table" (a labelled file)
+    stage: Literal["candidate", "production", "archived"]
     created_at: datetime
     promoted_at: datetime | None
-    params: dict
-    features: list
-    data_window: dict
-    metrics: dict
+    params: dict[str, Any]
+    features: list[str]
+    data_window: dict[str, Any]
+    metrics: dict[str, Any]
     artifact_path: str
     artifact_sha256: str
     notes: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+    @field_serializer("created_at", "promoted_at")
+    def _iso(self, moment: datetime | None) -> str | None:
+        """ISO text as Python writes it (`+00:00`, not `Z`), as `models --json` always printed."""
+        return moment.isoformat() if moment is not None else None
 
 
 def sha256_of(path: Path) -> str:
@@ -51,8 +59,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _row(row) -> ModelVersion:
-    return ModelVersion(**dict(row._mapping))
+def _row(row: Any) -> ModelVersion:
+    values = dict(row._mapping)
+    return ModelVersion.model_validate({name: values[name] for name in ModelVersion.model_fields if name in values})
 
 
 def _next_version(conn, kind: str) -> str:
@@ -96,7 +105,7 @@ def register(
             "notes": notes,
         }
         conn.execute(model_versions.insert().values(**row))
-    return ModelVersion(**row)
+    return ModelVersion.model_validate(row)
 
 
 def versions(kind: str | None = None, data_dir: str | Path | None = None) -> list[ModelVersion]:
@@ -143,23 +152,31 @@ def promote(version: str, data_dir: str | Path | None = None) -> ModelVersion:
     return get(version, data_dir)
 
 
+def rollback_target(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVersion | None:
+    """The version a roll back returns to (the one that served before production), or None when
+    there is none: no production model, or it is the first that ever served."""
+    current = production(kind, data_dir)
+    if current is None or current.promoted_at is None:
+        return None
+    served_from = _promoted(current)
+    earlier = [
+        v
+        for v in versions(kind, data_dir)
+        if v.promoted_at is not None and v.version != current.version and _promoted(v) < served_from
+    ]
+    return max(earlier, key=_promoted) if earlier else None
+
+
 def rollback(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVersion:
     """Return to the version that served before the current production one."""
     current = production(kind, data_dir)
     if current is None:
         raise NotFoundError(f"No production {kind} model to roll back from.")
-    earlier = [
-        v
-        for v in versions(kind, data_dir)
-        if v.promoted_at is not None
-        and v.version != current.version
-        and _aware(v.promoted_at) < _aware(current.promoted_at)
-    ]
-    if not earlier:
+    previous = rollback_target(kind, data_dir)
+    if previous is None:
         raise NotFoundError(
             f"{current.version} is the first production {kind} model; there is nothing to roll back to."
         )
-    previous = max(earlier, key=lambda v: _aware(v.promoted_at))
     verify(previous, data_dir)
     with get_engine(data_dir).begin() as conn:
         conn.execute(
@@ -173,7 +190,10 @@ def rollback(kind: str = "churn", data_dir: str | Path | None = None) -> ModelVe
     return get(previous.version, data_dir)
 
 
-def _aware(moment: datetime) -> datetime:
+def _promoted(version: ModelVersion) -> datetime:
+    """When the version was promoted, timezone-aware (SQLite returns naive UTC); the earliest
+    possible moment when it never was."""
+    moment = version.promoted_at or datetime.min
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -200,15 +220,15 @@ def verify(version: ModelVersion, data_dir: str | Path | None = None) -> None:
         )
 
 
-def load(version: ModelVersion, data_dir: str | Path | None = None):
+def load(version: ModelVersion, data_dir: str | Path | None = None) -> ChurnModel:
     """The verified model object for a registered version."""
-    from engine.churn.model import ChurnModel
+    from engine.churn.model import ChurnModel  # LightGBM loads only when a model is
 
     verify(version, data_dir)
     return ChurnModel.load(artifact(version, data_dir))
 
 
-def load_production(kind: str = "churn", data_dir: str | Path | None = None):
+def load_production(kind: str = "churn", data_dir: str | Path | None = None) -> tuple[ModelVersion, ChurnModel]:
     """(ModelVersion, model) of production; ModelUnavailableError if none or it fails checks."""
     current = production(kind, data_dir)
     if current is None:

@@ -20,22 +20,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
+
+from pydantic import computed_field
 
 from engine.churn import registry, scoring, training
 from engine.core import config
 from engine.core.access import Viewer
+from engine.core.contracts import Contract
 from engine.core.errors import NotFoundError, RadarError
 from engine.data.warehouse import get_warehouse
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+JobState = Literal["queued", "running", "succeeded", "failed"]
+QUEUED: JobState = "queued"
+RUNNING: JobState = "running"
+SUCCEEDED: JobState = "succeeded"
+FAILED: JobState = "failed"
 MAX_MESSAGES = 200
 KEEP_FINISHED = 20  # finished jobs kept per data dir so a page can show the last outcome
 
 Trainer = Callable[..., training.TrainResult]
 
 
-@dataclass(frozen=True)
-class JobStatus:
+class JobStatus(Contract):
     """A snapshot of a background job: state, progress 0..1, messages so far, and the
     outcome (`result` on success, `error` on failure)."""
 
@@ -43,7 +50,7 @@ class JobStatus:
     kind: str
     data_dir: str
     started_by: str
-    state: str
+    state: JobState
     fraction: float
     messages: tuple[str, ...]
     result: training.TrainResult | None
@@ -53,8 +60,10 @@ class JobStatus:
     finished_at: datetime | None
     unchanged: bool = False  # the data matched production's training data: nothing was trained
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def done(self) -> bool:
+        """Finished, either way."""
         return self.state in (SUCCEEDED, FAILED)
 
 
@@ -66,7 +75,7 @@ class _Job:
     started_by: str
     production_before: str | None
     started_at: datetime
-    state: str = QUEUED
+    state: JobState = QUEUED
     fraction: float = 0.0
     messages: list[str] = field(default_factory=list)
     result: training.TrainResult | None = None
@@ -87,19 +96,19 @@ def _key(data_dir: str | Path | None) -> str:
 
 def _snapshot(job: _Job) -> JobStatus:
     return JobStatus(
-        job.job_id,
-        job.kind,
-        job.data_dir,
-        job.started_by,
-        job.state,
-        job.fraction,
-        tuple(job.messages),
-        job.result,
-        job.error,
-        job.production_before,
-        job.started_at,
-        job.finished_at,
-        job.unchanged,
+        job_id=job.job_id,
+        kind=job.kind,
+        data_dir=job.data_dir,
+        started_by=job.started_by,
+        state=job.state,
+        fraction=job.fraction,
+        messages=tuple(job.messages),
+        result=job.result,
+        error=job.error,
+        production_before=job.production_before,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        unchanged=job.unchanged,
     )
 
 
@@ -128,15 +137,15 @@ def unchanged_since(wh, data_dir: str | Path | None = None) -> registry.ModelVer
 
 def _no_change(current: registry.ModelVersion, seconds: float) -> training.TrainResult:
     return training.TrainResult(
-        current.version,
-        current.metrics,
-        current.data_window,
-        False,
-        f"No change: the data is the same as {current.version} was trained on (fingerprint "
+        version=current.version,
+        metrics=current.metrics,
+        data_window=current.data_window,
+        promoted=False,
+        reason=f"No change: the data is the same as {current.version} was trained on (fingerprint "
         f"{current.data_window['data_fingerprint']}), so no new version was trained and {current.version} "
         "keeps serving. Load new data first, or retrain anyway.",
-        round(seconds, 2),
-        current.metrics,
+        seconds=round(seconds, 2),
+        production_metrics=current.metrics,
     )
 
 
@@ -175,7 +184,7 @@ def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict, force: bool 
     _finish(job, result, outcome, error)
 
 
-def _finish(job: _Job, result: training.TrainResult | None, outcome: str, error: str | None) -> None:
+def _finish(job: _Job, result: training.TrainResult | None, outcome: JobState, error: str | None) -> None:
     with _lock:
         job.result, job.error, job.state = result, error, outcome
         job.fraction = 1.0 if outcome == SUCCEEDED else job.fraction
@@ -188,7 +197,7 @@ def _finish(job: _Job, result: training.TrainResult | None, outcome: str, error:
 def _forget_old(data_dir: str) -> None:
     finished = sorted(
         (j for j in _jobs.values() if j.data_dir == data_dir and j.finished_at is not None),
-        key=lambda j: j.finished_at,
+        key=lambda j: j.finished_at or j.started_at,
     )
     for old in finished[:-KEEP_FINISHED]:
         del _jobs[old.job_id]
@@ -288,21 +297,7 @@ def promote(version: str, viewer: Viewer, data_dir: str | Path | None = None) ->
 def rollback_target(data_dir: str | Path | None = None, kind: str = "churn") -> registry.ModelVersion | None:
     """The version a roll back would return to (the one that served before production), or
     None when there is none: no production model, or it is the first that ever served."""
-    current = registry.production(kind, data_dir)
-    if current is None or current.promoted_at is None:
-        return None
-    earlier = [
-        v
-        for v in registry.versions(kind, data_dir)
-        if v.promoted_at is not None
-        and v.version != current.version
-        and _utc(v.promoted_at) < _utc(current.promoted_at)
-    ]
-    return max(earlier, key=lambda v: _utc(v.promoted_at)) if earlier else None
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return registry.rollback_target(kind, data_dir)
 
 
 def rollback(viewer: Viewer, data_dir: str | Path | None = None) -> registry.ModelVersion:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from engine.core import formatting
+from engine.core.contracts import Contract, RiskComponents
 
 # The risk tier is ONE documented choice: it comes from the model's 90-day churn probability
 # alone (not the composite risk_score, which is shown next to it as context):
@@ -16,6 +19,7 @@ from engine.core import formatting
 # the renewal date do not change the tier; they set the urgency of the recommended action.
 TIER_CUTS = (0.10, 0.25, 0.50)
 TIERS = ("low", "medium", "high", "critical")
+Tier = Literal["low", "medium", "high", "critical"]
 TIER_BASIS = "90-day churn probability"
 
 
@@ -79,6 +83,21 @@ def risk_tier(probability: np.ndarray | float) -> np.ndarray:
 
 # The risk score's parts, stored with each prediction (the contract's `components`).
 COMPONENTS = ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")
+
+
+class RiskScore(Contract):
+    """The risk score contract for one customer: the composite `risk_score` (0-1), the
+    `risk_tier` (from the 90-day churn probability, see TIER_CUTS) and the score's parts."""
+
+    customer_id: str
+    risk_score: float
+    risk_tier: Tier
+    components: RiskComponents
+
+
+def components_of(row: Mapping[str, Any] | pd.Series) -> RiskComponents:
+    """The risk score's parts of one row of `risk_components` (or of a stored prediction)."""
+    return RiskComponents(**{name: float(row[name]) for name in COMPONENTS})
 
 
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:

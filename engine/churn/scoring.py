@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,31 +14,41 @@ import pandas as pd
 from engine.churn import explain, registry, risk
 from engine.churn import features as feats
 from engine.core import config
+from engine.core.contracts import ConfidenceInterval, Contract
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import health
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from engine.churn.model import ChurnModel
 
 Progress = Callable[[float, str], None]
 BATCH = 5000
 
 
-@dataclass(frozen=True)
-class ScoreReport:
+class ScoreReport(Contract):
+    """A scoring run: the date scored, the model that scored it and how many customers."""
+
     as_of: date
     model_version: str
     customers: int
     seconds: float
 
-    def as_dict(self) -> dict:
-        return {
-            "as_of": str(self.as_of),
-            "model_version": self.model_version,
-            "customers": self.customers,
-            "seconds": self.seconds,
-        }
+
+class ChurnPrediction(risk.RiskScore):
+    """The churn prediction contract for one customer: probability with its interval, the
+    grouped SHAP drivers, the next step, and the risk score with its components."""
+
+    as_of: date
+    churn_probability: float
+    confidence_interval: ConfidenceInterval
+    top_shap_features: list[explain.Driver]
+    recommended_action: str
+    model_version: str | None = None  # None when the model object was given without its registry row
+    scored_at: datetime
 
 
-def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
+def score_features(model: ChurnModel, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     """Probability, interval, risk, drivers and action for every row of a feature frame."""
     pred = model.predict(frame)
     contributions = model.contributions(frame)
@@ -70,7 +79,7 @@ def score_features(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
             "risk_score": components["risk_score"].to_numpy(),
             **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
             "risk_tier": tiers,
-            "drivers": [json.dumps([d.as_dict() for d in ds]) for ds in drivers],
+            "drivers": [explain.drivers_json(ds) for ds in drivers],
             "recommended_action": actions,
             "mrr": frame["mrr"].to_numpy(dtype=float, na_value=np.nan),
             "days_to_renewal": frame["days_to_renewal"].to_numpy(dtype=float, na_value=np.nan),
@@ -120,7 +129,9 @@ def score(
         )
         cur.unregister("_scored")
     say(1.0, f"wrote {len(scored):,} predictions")
-    return ScoreReport(as_of, version.version, len(scored), round(time.perf_counter() - t0, 2))
+    return ScoreReport(
+        as_of=as_of, model_version=version.version, customers=len(scored), seconds=round(time.perf_counter() - t0, 2)
+    )
 
 
 def check_as_of(wh: Warehouse, as_of: date | None) -> date:
@@ -145,34 +156,38 @@ def check_as_of(wh: Warehouse, as_of: date | None) -> date:
     return as_of
 
 
-def explain_customer(wh: Warehouse, model, customer_id: str, as_of: date | None = None, top_k: int = 8) -> dict:
-    """Churn prediction contract for one customer, computed now from the warehouse:
-    customer_id, churn_probability, confidence_interval, top_shap_features,
-    recommended_action, risk_tier, model_version (None here), components."""
+def explain_customer(
+    wh: Warehouse,
+    model: ChurnModel,
+    customer_id: str,
+    as_of: date | None = None,
+    top_k: int = 8,
+    model_version: str | None = None,
+) -> ChurnPrediction:
+    """The churn prediction for one customer, computed now from the warehouse as of `as_of`
+    (default: the data's latest day); `model_version` names `model` in the result."""
     as_of = as_of or health.data_as_of(wh)
+    if as_of is None:
+        raise BadInputError("The warehouse has no data to explain a customer from.")
     row = feats.features_as_of(wh, as_of, customer_id)
     if row.empty:
         raise NotFoundError(f"Customer '{customer_id}' is not an active customer on {as_of}.")
     scored = score_features(model, row.reset_index(drop=True), top_k).iloc[0]
-    components = risk.risk_components(row).iloc[0]
-    return {
-        "customer_id": customer_id,
-        "churn_probability": float(scored.churn_probability),
-        "confidence_interval": [float(scored.ci_low), float(scored.ci_high)],
-        "top_shap_features": json.loads(scored.drivers),
-        "recommended_action": scored.recommended_action,
-        "risk_tier": scored.risk_tier,
-        "risk_score": float(scored.risk_score),
-        "components": {
-            k: float(components[k]) for k in ("compliance_gap_score", "vendor_risk_flags", "usage_decay_score")
-        },
-    }
-
-
-def latest_predictions(wh: Warehouse) -> pd.DataFrame:
-    """The newest prediction per customer (from the latest as-of date)."""
-    as_of = health.latest_scoring_date(wh)  # ignores scores dated outside reality
-    return wh.df(latest_predictions_sql("as_of = ?"), [as_of])
+    return ChurnPrediction(
+        customer_id=customer_id,
+        as_of=as_of,
+        churn_probability=float(scored.churn_probability),
+        confidence_interval=ConfidenceInterval(
+            lower=float(scored.ci_low), upper=float(scored.ci_high), level=model.interval_level
+        ),
+        top_shap_features=explain.drivers_from_json(scored.drivers),
+        recommended_action=scored.recommended_action,
+        risk_tier=scored.risk_tier,
+        risk_score=float(scored.risk_score),
+        components=risk.components_of(scored),
+        model_version=model_version,
+        scored_at=datetime.now(UTC),
+    )
 
 
 def backfill(
@@ -181,8 +196,6 @@ def backfill(
     """Score the last `months` month ends whose 90-day outcome is already known, so realised vs
     predicted churn can be shown from day one. The production model may have trained on those
     months, so these are in-sample; later scoring runs add genuinely out-of-sample points."""
-    from datetime import timedelta
-
     end = health.data_as_of(wh)
     if end is None:
         raise BadInputError("The warehouse has no data to score.")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine.churn import registry
+from engine.core.contracts import Contract
 from engine.core.errors import ModelUnavailableError
 from engine.data.health import latest_scoring_date
 from engine.data.warehouse import Warehouse, latest_predictions_sql
@@ -56,13 +56,12 @@ def model_text(scores: dict[str, Any]) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Readiness:
+class Readiness(Contract):
     """Whether the churn pages can serve (like a readiness probe): `ready` False means
     show `message` (what is wrong and how to fix it) instead of scores."""
 
     ready: bool
-    status: str  # ready / no_model / model_unavailable / not_scored
+    status: Literal["ready", "no_model", "model_unavailable", "not_scored"]
     message: str
     model_version: str | None = None
 
@@ -72,21 +71,26 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
     current = registry.production("churn", data_dir)
     if current is None:
         return Readiness(
-            False,
-            "no_model",
-            "No production churn model yet, so there are no churn scores. An admin can create one with "
+            ready=False,
+            status="no_model",
+            message="No production churn model yet, so there are no churn scores. An admin can create one with "
             "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score` (or `make run` for the demo).",
         )
     try:
         registry.verify(current, data_dir)
     except ModelUnavailableError as exc:
-        return Readiness(False, "model_unavailable", f"The churn model cannot be used: {exc}", current.version)
+        return Readiness(
+            ready=False,
+            status="model_unavailable",
+            message=f"The churn model cannot be used: {exc}",
+            model_version=current.version,
+        )
     if not wh.scalar("SELECT count(*) FROM predictions"):
         return Readiness(
-            False,
-            "not_scored",
-            f"Model {current.version} is ready but no customer has been scored yet. "
+            ready=False,
+            status="not_scored",
+            message=f"Model {current.version} is ready but no customer has been scored yet. "
             "An admin can run `.venv/bin/python -m engine score`.",
-            current.version,
+            model_version=current.version,
         )
-    return Readiness(True, "ready", f"Scores by {current.version}.", current.version)
+    return Readiness(ready=True, status="ready", message=f"Scores by {current.version}.", model_version=current.version)

@@ -12,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import computed_field
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from engine.churn import features as feats
 from engine.churn import registry
 from engine.churn.model import ChurnModel, registry_params
+from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import TABLES, Warehouse
@@ -35,18 +37,24 @@ PROMOTION_MARGIN = 0.01  # a candidate may be at most this much worse in AUC tha
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
-class TrainResult:
+class TrainResult(Contract):
+    """A training run: the version it registered, its out-of-time metrics and data window,
+    and whether the promotion gate let it serve (with the reason and production's metrics
+    on the same rows)."""
+
     version: str
-    metrics: dict
-    data_window: dict
+    metrics: dict[str, Any]
+    data_window: dict[str, Any]
     promoted: bool
     reason: str
     seconds: float
-    production_metrics: dict = field(default_factory=dict)
+    production_metrics: dict[str, Any] = {}
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def model_version(self) -> str:
+        """The seed contract's name for `version`."""
+        return self.version
 
 
 FINGERPRINT_SKIP = frozenset({"predictions"})  # written by scoring; training never reads it
@@ -209,7 +217,13 @@ def train(
     promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote)
     say(1.0, reason)
     return TrainResult(
-        version.version, metrics, window, promoted, reason, round(time.perf_counter() - t0, 2), production_metrics
+        version=version.version,
+        metrics=metrics,
+        data_window=window,
+        promoted=promoted,
+        reason=reason,
+        seconds=round(time.perf_counter() - t0, 2),
+        production_metrics=production_metrics,
     )
 
 
