@@ -151,8 +151,9 @@ def save(
         "roi": result.roi,
     }
     with get_engine(data_dir).begin() as conn:
-        new_id = conn.execute(insert(scenarios_table).values(**row)).inserted_primary_key[0]
-    return open_saved(int(new_id), viewer, data_dir)
+        key = conn.execute(insert(scenarios_table).values(**row)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return open_saved(int(key[0]), viewer, data_dir)
 
 
 def list_saved(viewer: Viewer, tag: str | None = None, data_dir: str | Path | None = None) -> list[SavedScenario]:

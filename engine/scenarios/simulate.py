@@ -81,7 +81,7 @@ class Baseline:
     """The latest stored prediction per account in the viewer's scope, with what segments need."""
 
     frame: pd.DataFrame
-    as_of: date | None
+    as_of: date
     scores_model_version: str | None
     stamp: str
     data_dir: str
