@@ -22,6 +22,7 @@ from engine.ai import (
 from engine.ai import guardrails as gr
 from engine.ai.offline import REFUSAL
 from engine.core.access import SYSTEM, Viewer
+from engine.core.contracts import to_dict
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data.warehouse import get_warehouse
 
@@ -95,7 +96,7 @@ def test_csm_gets_an_error_that_leaks_nothing_for_another_book(wh):
 def test_offline_summary_follows_the_contract(wh, audience):
     cid = _riskiest(wh)
     result = summarize(wh, cid, audience, SYSTEM, client=None)
-    data = result.as_dict()
+    data = to_dict(result)
     for key in (
         "customer_id",
         "audience",
@@ -181,7 +182,7 @@ def test_questions_the_facts_cannot_answer_are_refused(wh, question):
     assert result.scope_exceeded
     assert gr.strip_disclaimer(result.answer) == REFUSAL
     assert result.facts_used == ()
-    assert result.as_dict()["scope_exceeded"] is True
+    assert to_dict(result)["scope_exceeded"] is True
 
 
 def test_empty_question_is_bad_input(wh):
@@ -222,7 +223,7 @@ def test_action_plan_is_prioritised_and_grounded(wh):
     assert all(a.reasoning and a.due_within_days > 0 for a in plan.actions)
     if facts.prediction.risk_tier in ("high", "critical") and 0 <= (facts.days_to_renewal or -1) <= 60:
         assert plan.actions[0].category == "escalation"
-    data = plan.as_dict()
+    data = to_dict(plan)
     assert data["actions"][0]["priority"] == 1 and "talking_points" in data and "warnings" in data
 
 

@@ -228,7 +228,7 @@ def test_model_phrases_the_plan_but_figures_stay_the_rules(fake_groq, client, wh
     assert plan.llm_provider == "groq" and len(fake_groq.requests) == 1
     assert gr.strip_disclaimer(plan.narrative).startswith("Focus on the renewal")
     expected = plan_actions(load_facts(wh, cid, SYSTEM))
-    assert [a.as_dict() for a in plan.actions] == [a.as_dict() for a in expected]
+    assert list(plan.actions) == expected
     assert plan.guardrail_flags == ()
 
 

@@ -11,6 +11,7 @@ from engine.ai import ask_portfolio
 from engine.ai.portfolio_parser import Vocabulary, parse_question
 from engine.ai.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
 from engine.core.access import SYSTEM, Viewer
+from engine.core.contracts import to_dict
 from engine.core.errors import BadInputError
 from engine.data.warehouse import get_warehouse
 
@@ -208,7 +209,7 @@ def test_ask_portfolio_offline_answers_with_table_and_sql(ai_data_dir):
     assert "FROM portfolio" in answer.sql and "LIMIT 5" in answer.sql_display
     assert answer.answer.endswith("⚠️ AI-generated. Requires human review.")
     assert answer.llm_provider == "offline" and answer.guardrail_flags == ()
-    payload = answer.as_dict()
+    payload = to_dict(answer)
     assert payload["columns"][0] == "customer_id" and len(payload["rows"]) == 5
 
 

@@ -1,8 +1,9 @@
 """The AI layer: grounded texts about customers and the portfolio, checked and audited.
 
-Public API (each returns a frozen dataclass with `.as_dict()` following DESIGN.md's
-contracts, raises NotFoundError for a customer outside the viewer's book, and stores
-the output in the AI audit log):
+Public API (each returns a pydantic model deriving from `AiOutput`, an
+`engine.core.contracts.Contract` whose fields follow DESIGN.md's contracts; each raises
+NotFoundError for a customer outside the viewer's book and stores the output in the AI
+audit log through `engine.ai.audit.record_output`):
 
 * `summarize(wh, customer_id, audience, viewer)` -> Summary (3-5 sentences, csm/executive)
 * `ask_customer(wh, customer_id, question, viewer)` -> Answer (scope_exceeded + refusal when
@@ -19,12 +20,13 @@ offline writer), None (offline), or any ChatClient. Every text ends with `DISCLA
 
 from engine.ai.actions import ActionPlan, NextAction, next_best_actions
 from engine.ai.ask import Answer, ask_customer
-from engine.ai.audit import AuditRow
+from engine.ai.audit import AuditRow, record_output
 from engine.ai.audit import recent as recent_ai_outputs
 from engine.ai.client import AUTO, ChatClient, Completion, GroqClient, LlmSettings, ProviderError, default_client
 from engine.ai.drafts import CHANNELS, GOALS, LENGTHS, TONES, Draft, draft_message
 from engine.ai.facts import FactSheet, load_facts
 from engine.ai.guardrails import DISCLAIMER, REVIEW_THRESHOLD
+from engine.ai.output import AiOutput, CustomerOutput
 from engine.ai.portfolio_sql import PortfolioAnswer, SqlRefused, ask_portfolio, validate_sql
 from engine.ai.summaries import AUDIENCES, Summary, summarize
 
@@ -38,10 +40,12 @@ __all__ = [
     "REVIEW_THRESHOLD",
     "TONES",
     "ActionPlan",
+    "AiOutput",
     "Answer",
     "AuditRow",
     "ChatClient",
     "Completion",
+    "CustomerOutput",
     "Draft",
     "FactSheet",
     "GroqClient",
@@ -58,6 +62,7 @@ __all__ = [
     "load_facts",
     "next_best_actions",
     "recent_ai_outputs",
+    "record_output",
     "summarize",
     "validate_sql",
 ]

@@ -15,17 +15,18 @@ due. No step is due after the renewal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from engine.ai import audit, fmt, offline, prompts
 from engine.ai.client import AUTO, resolve_client
-from engine.ai.facts import FactSheet, load_facts
-from engine.ai.guardrails import REVIEW_THRESHOLD, check, grounding_from_facts, looks_like_instructions
-from engine.ai.writer import finish, write
+from engine.ai.facts import FactSheet, Prediction, load_facts
+from engine.ai.guardrails import check, grounding_from_facts, looks_like_instructions
+from engine.ai.output import CustomerOutput
+from engine.ai.writer import finish, output_fields, write
 from engine.churn import risk
 from engine.core.access import Viewer
+from engine.core.contracts import Contract
 from engine.data.warehouse import Warehouse
 
 ACTIONS_MAX_TOKENS = 200
@@ -36,51 +37,39 @@ HIGH_COMPLIANCE_GAP = 0.5
 WIDE_INTERVAL = 0.4
 STALE_PREDICTION_DAYS = 35
 
+Found = list[tuple[int, str, str, str, int]]  # rule-made steps: urgency, category, action, reasoning, due
 
-@dataclass(frozen=True)
-class NextAction:
+
+class NextAction(Contract):
+    """One step of the plan."""
+
     priority: int  # 1 = do first
     category: str  # escalation / support / adoption / renewal / compliance / expansion / health_check / cadence
     action: str
     reasoning: str
     due_within_days: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def line(self) -> str:
+        """The step as one line (the model's prompt and the audit log)."""
+        return f"{self.priority}. {self.action} Why: {self.reasoning} Due within {self.due_within_days} days."
 
 
-@dataclass(frozen=True)
-class ActionPlan:
-    customer_id: str
+class ActionPlan(CustomerOutput):
+    """The next-best actions: the rule-made plan, the model-phrased introduction, and the
+    shared AI fields (`AiOutput`)."""
+
+    kind: ClassVar[str] = "actions"
+
     actions: tuple[NextAction, ...]
     revenue_at_risk: float | None  # churn probability x ARR (None without a prediction)
     warnings: tuple[str, ...]
     talking_points: tuple[str, ...]
     narrative: str  # short introduction, ends with the disclaimer
-    confidence_score: float
-    guardrail_flags: tuple[str, ...]
-    generated_at: str
-    model_used: str
-    llm_provider: str
     churn_probability: float | None = None
     risk_tier: str | None = None
-    guardrail_details: tuple[dict, ...] = ()
-    facts_hash: str = ""
-    provider_requests: int = 0
-    audit_id: int | None = None
 
-    @property
-    def needs_review(self) -> bool:
-        return self.confidence_score < REVIEW_THRESHOLD
-
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["actions"] = [a.as_dict() for a in self.actions]
-        for key in ("warnings", "talking_points", "guardrail_flags"):
-            data[key] = list(data[key])
-        data["guardrail_details"] = [dict(d) for d in self.guardrail_details]
-        data["needs_review"] = self.needs_review
-        return data
+    def audit_text(self) -> str:
+        return self.narrative + "\n\n" + "\n".join(a.line() for a in self.actions)
 
 
 def _top_raising_feature(f: FactSheet) -> str | None:
@@ -96,7 +85,7 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
     days = f.days_to_renewal
     at_risk = f" with {fmt.money(p.arr_at_risk)} of ARR at risk" if p else ""
     top = _top_raising_feature(f)
-    found: list[tuple[int, str, str, str, int]] = []  # urgency, category, action, reasoning, due
+    found: Found = []
 
     low_csat = t.csat_avg_90d is not None and t.csat_avg_90d < LOW_CSAT
     csat = f"CSAT averages {t.csat_avg_90d:.1f} of 5" if t.csat_avg_90d is not None else ""
@@ -189,7 +178,7 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
                 30,
             )
         )
-    if serious and not found:
+    if p is not None and serious and not found:
         found.append(
             (
                 65,
@@ -210,30 +199,30 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
             )
         )
     if p is not None:
-        found = _lead_first(f, found, top, at_risk)
+        found = _lead_first(f, p, found, top, at_risk)
     found = [(u, cat, action, why, risk.due_before_renewal(due, days)) for u, cat, action, why, due in found]
     found.sort(key=lambda item: (-item[0], item[4]))
-    return [NextAction(i + 1, cat, action, why, due) for i, (_u, cat, action, why, due) in enumerate(found)]
+    return [
+        NextAction(priority=i + 1, category=cat, action=action, reasoning=why, due_within_days=due)
+        for i, (_u, cat, action, why, due) in enumerate(found)
+    ]
 
 
 LEAD_URGENCY = 1000  # the lead step always comes first
 
 
-def lead_step(f: FactSheet) -> risk.Step | None:
-    """The stored recommended action's step for this customer (None without a prediction)."""
-    p = f.prediction
-    if p is None:
-        return None
+def lead_step(f: FactSheet, p: Prediction) -> risk.Step:
+    """The stored recommended action's step for this customer and its prediction."""
     expansion = any(o.is_open and o.opportunity_type == "expansion" for o in f.opportunities)
     return risk.lead_step(
         p.risk_tier, _top_raising_feature(f), p.churn_probability, f.mrr, f.days_to_renewal, expansion
     )
 
 
-def _lead_first(f: FactSheet, found: list, top: str | None, at_risk: str) -> list:
+def _lead_first(f: FactSheet, p: Prediction, found: Found, top: str | None, at_risk: str) -> Found:
     """Put the lead step first; a rule-made step of the same category gives it its reasoning."""
-    lead = lead_step(f)
-    p, days = f.prediction, f.days_to_renewal
+    lead = lead_step(f, p)
+    days = f.days_to_renewal
     same = next((item for item in found if item[1] == lead.category), None)
     if same is not None:
         reasoning = same[3]
@@ -306,7 +295,7 @@ def next_best_actions(
     warnings = plan_warnings(facts)
     points = plan_talking_points(facts)
     revenue_at_risk = facts.prediction.arr_at_risk if facts.prediction else None
-    plan_lines = [f"{a.priority}. {a.action} Why: {a.reasoning} Due within {a.due_within_days} days." for a in actions]
+    plan_lines = [a.line() for a in actions]
     written = write(
         resolve_client(client),
         prompts.actions_messages(facts, plan_lines),
@@ -323,38 +312,16 @@ def next_best_actions(
     structured = "\n".join([*(f"{a.action} {a.reasoning}" for a in actions), *warnings, *points])
     plan_report = check(structured, grounding)
     report = done.report.merged((d["code"], f"plan: {d['detail']}") for d in plan_report.details)
-    audit_id = audit.record(
-        data_dir or wh.path.parent,
-        viewer,
-        "actions",
-        customer_id=facts.customer_id,
-        provider=written.provider,
-        model=written.model,
-        facts_hash=facts.facts_hash(),
-        flags=report.codes,
-        confidence=report.confidence_score,
-        scope_exceeded=False,
-        provider_requests=written.requests,
-        request={},
-        output=done.text + "\n\n" + "\n".join(plan_lines),
-    )
     p = facts.prediction
-    return ActionPlan(
+    plan = ActionPlan(
         customer_id=facts.customer_id,
         actions=tuple(actions),
         revenue_at_risk=revenue_at_risk,
         warnings=tuple(warnings),
         talking_points=tuple(points),
         narrative=done.text,
-        confidence_score=report.confidence_score,
-        guardrail_flags=tuple(report.codes),
-        generated_at=done.generated_at,
-        model_used=written.model,
-        llm_provider=written.provider,
         churn_probability=p.churn_probability if p else None,
         risk_tier=p.risk_tier if p else None,
-        guardrail_details=report.details,
-        facts_hash=facts.facts_hash(),
-        provider_requests=written.requests,
-        audit_id=audit_id,
+        **output_fields(written, report, done.generated_at, facts.facts_hash()),
     )
+    return audit.record_output(plan, data_dir or wh.path.parent, viewer)

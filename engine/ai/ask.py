@@ -9,16 +9,16 @@ question must map to fact topics by its words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.ai import audit, offline, prompts
 from engine.ai.client import AUTO, resolve_client
 from engine.ai.facts import load_facts
-from engine.ai.guardrails import REVIEW_THRESHOLD, grounding_from_facts
+from engine.ai.guardrails import grounding_from_facts
 from engine.ai.offline import OFFLINE_MODEL, REFUSAL
-from engine.ai.writer import PROVIDER_OFFLINE, Written, finish, write
+from engine.ai.output import CustomerOutput
+from engine.ai.writer import PROVIDER_OFFLINE, Written, finish, output_fields, write
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
@@ -28,37 +28,21 @@ ASK_MAX_TOKENS = 250
 _NO_ANSWER = "\x00no-answer"  # the offline writer's marker for "out of scope"
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The Ask contract: customer_id, question, answer, confidence_score, guardrail_flags,
-    scope_exceeded, and the writer's details."""
+class Answer(CustomerOutput):
+    """The Ask contract: customer_id, question, answer, scope_exceeded, the fact topics it
+    used, and the shared AI fields (`AiOutput`)."""
 
-    customer_id: str
+    kind: ClassVar[str] = "ask"
+
     question: str
     answer: str  # ends with the disclaimer; the fixed refusal when scope_exceeded
-    confidence_score: float
-    guardrail_flags: tuple[str, ...]
-    scope_exceeded: bool
-    generated_at: str
-    model_used: str
-    llm_provider: str
     facts_used: tuple[str, ...] = ()  # fact topics the offline writer answered from
-    guardrail_details: tuple[dict, ...] = ()
-    facts_hash: str = ""
-    provider_requests: int = 0
-    audit_id: int | None = None
 
-    @property
-    def needs_review(self) -> bool:
-        return self.confidence_score < REVIEW_THRESHOLD
+    def audit_request(self) -> dict[str, Any]:
+        return {"question": self.question}
 
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        for key in ("guardrail_flags", "facts_used"):
-            data[key] = list(data[key])
-        data["guardrail_details"] = [dict(d) for d in self.guardrail_details]
-        data["needs_review"] = self.needs_review
-        return data
+    def audit_text(self) -> str:
+        return self.answer
 
 
 def _clean_question(question: str) -> str:
@@ -102,35 +86,12 @@ def ask_customer(
         written = Written(REFUSAL, written.provider, written.model, written.requests, written.provider_error)
         topics = []
     done = finish(written, grounding_from_facts(facts))
-    report = done.report
-    audit_id = audit.record(
-        data_dir or wh.path.parent,
-        viewer,
-        "ask",
-        customer_id=facts.customer_id,
-        provider=written.provider,
-        model=written.model,
-        facts_hash=facts.facts_hash(),
-        flags=report.codes,
-        confidence=report.confidence_score,
-        scope_exceeded=scope_exceeded,
-        provider_requests=written.requests,
-        request={"question": question},
-        output=done.text,
-    )
-    return Answer(
+    answer = Answer(
         customer_id=facts.customer_id,
         question=question,
         answer=done.text,
-        confidence_score=report.confidence_score,
-        guardrail_flags=tuple(report.codes),
         scope_exceeded=scope_exceeded,
-        generated_at=done.generated_at,
-        model_used=written.model,
-        llm_provider=written.provider,
         facts_used=tuple(topics),
-        guardrail_details=report.details,
-        facts_hash=facts.facts_hash(),
-        provider_requests=written.requests,
-        audit_id=audit_id,
+        **output_fields(written, done.report, done.generated_at, facts.facts_hash()),
     )
+    return audit.record_output(answer, data_dir or wh.path.parent, viewer)

@@ -1,26 +1,36 @@
 """The AI audit log: every generated text with who asked, when, which writer, the facts
-hash, the flags and the confidence (table `ai_audit` in engine.core.store)."""
+hash, the flags and the confidence (table `ai_audit` in engine.core.store).
+
+`record_output` stores any AI output (`engine.ai.output.AiOutput`); the row's columns come
+from the output's shared fields, its kind, request and text from the output's own model.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from pydantic import field_serializer
+from sqlalchemy import Row, insert, select
 
+from engine.ai.guardrails import REVIEW_THRESHOLD
+from engine.ai.output import AiOutput
 from engine.core.access import Viewer
+from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.core.store import ai_audit, get_engine
 
 KINDS = ("summary", "ask", "portfolio", "draft", "actions")
 
+OutputT = TypeVar("OutputT", bound=AiOutput)
 
-@dataclass(frozen=True)
-class AuditRow:
+
+class AuditRow(Contract):
+    """One stored AI output (`ai-audit --json` prints these)."""
+
     id: int
-    created_at: datetime
+    created_at: datetime  # UTC
     username: str
     role: str
     kind: str
@@ -28,58 +38,44 @@ class AuditRow:
     provider: str
     model: str
     facts_hash: str
-    flags: list
+    flags: list[str]
     confidence: float
     scope_exceeded: bool
     provider_requests: int
-    request: dict
+    request: dict[str, Any]
     output: str
 
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["created_at"] = self.created_at.isoformat()
-        return data
+    @field_serializer("created_at")
+    def _iso(self, moment: datetime) -> str:
+        return moment.isoformat()  # "+00:00", as the log has always printed it (pydantic would write "Z")
 
 
-def record(
-    data_dir: str | Path | None,
-    viewer: Viewer,
-    kind: str,
-    *,
-    customer_id: str | None,
-    provider: str,
-    model: str,
-    facts_hash: str,
-    flags: list[str],
-    confidence: float,
-    scope_exceeded: bool,
-    provider_requests: int,
-    request: dict,
-    output: str,
-) -> int:
-    """Store one AI output; returns its audit id."""
-    if kind not in KINDS:
-        raise BadInputError(f"Unknown AI output kind '{kind}'. Kinds are: {', '.join(KINDS)}.")
+def record_output(output: OutputT, data_dir: str | Path | None, viewer: Viewer) -> OutputT:
+    """Store one AI output for `viewer`; the output back with its audit id."""
+    if output.kind not in KINDS:
+        raise BadInputError(f"Unknown AI output kind '{output.kind}'. Kinds are: {', '.join(KINDS)}.")
     with get_engine(data_dir).begin() as conn:
         result = conn.execute(
             insert(ai_audit).values(
                 created_at=datetime.now(UTC),
                 username=viewer.username,
                 role=viewer.role,
-                kind=kind,
-                customer_id=customer_id,
-                provider=provider,
-                model=model,
-                facts_hash=facts_hash,
-                flags=list(flags),
-                confidence=float(confidence),
-                scope_exceeded=bool(scope_exceeded),
-                provider_requests=int(provider_requests),
-                request=request,
-                output=output,
+                kind=output.kind,
+                customer_id=output.audit_customer_id,
+                provider=output.llm_provider,
+                model=output.model_used,
+                facts_hash=output.facts_hash,
+                flags=list(output.guardrail_flags),
+                confidence=float(output.confidence_score),
+                scope_exceeded=bool(output.scope_exceeded),
+                provider_requests=int(output.provider_requests),
+                request=output.audit_request(),
+                output=output.audit_text(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # an INSERT of one row always has one
+        return output.model_copy(update={"audit_id": int(key[0])})
 
 
 def recent(
@@ -93,8 +89,6 @@ def recent(
 ) -> list[AuditRow]:
     """The newest audit rows first. A CSM viewer sees only the outputs they asked for;
     `needs_review_only` keeps rows whose confidence is below 0.5."""
-    from engine.ai.guardrails import REVIEW_THRESHOLD
-
     if not 1 <= limit <= 10_000:
         raise BadInputError(f"limit must be between 1 and 10,000 (got {limit}).")
     query = select(ai_audit).order_by(ai_audit.c.created_at.desc(), ai_audit.c.id.desc()).limit(limit)
@@ -111,7 +105,7 @@ def recent(
     return [_row(r) for r in rows]
 
 
-def _row(row) -> AuditRow:
+def _row(row: Row[Any]) -> AuditRow:
     data = dict(row._mapping)
     moment = data["created_at"]
     if moment.tzinfo is None:  # SQLite returns naive datetimes; they were written in UTC

@@ -57,7 +57,7 @@ def _summarize(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir, read_only=True)
     result = summarize(wh, args.customer_id, args.audience, _viewer(args), client=_client(args), data_dir=args.data_dir)
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return 0
     print(result.summary)
     _footer(result)
@@ -79,7 +79,7 @@ def _ask(args: argparse.Namespace) -> int:
         wh, args.customer_id, args.question, _viewer(args), client=_client(args), data_dir=args.data_dir
     )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return 0
     print(result.answer)
     if result.scope_exceeded:
@@ -105,7 +105,7 @@ def _ask_portfolio(args: argparse.Namespace) -> int:
     # A refusal (out of scope, or SQL not allowed) is an expected failure: exit 2 (bad input), JSON or not.
     code = 2 if result.refused or result.scope_exceeded else 0
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return code
     if result.interpretation:
         print("Understood: " + "; ".join(result.interpretation))
@@ -149,7 +149,7 @@ def _draft(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
     )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return 0
     print(result.message)
     print(f"[personalised with: {', '.join(result.personalization_applied) or 'nothing'}]")
@@ -169,7 +169,7 @@ def _actions(args: argparse.Namespace) -> int:
     wh = get_warehouse(args.data_dir, read_only=True)
     result = next_best_actions(wh, args.customer_id, _viewer(args), client=_client(args), data_dir=args.data_dir)
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
         return 0
     print(result.narrative)
     print()
@@ -201,7 +201,7 @@ def _ai_audit(args: argparse.Namespace) -> int:
 
     rows = recent_ai_outputs(args.data_dir, args.limit, kind=args.kind, needs_review_only=args.needs_review)
     if args.json:
-        print_json([r.as_dict() for r in rows])
+        print_json(rows)
         return 0
     if not rows:
         print("No AI outputs recorded yet.")

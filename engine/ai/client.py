@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from engine.core import config
+
+if TYPE_CHECKING:
+    from groq.types.chat import ChatCompletionMessageParam
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ class GroqClient:
             try:
                 result = self._client.chat.completions.create(
                     model=self.settings.model,
-                    messages=messages,
+                    # Our messages are plain {"role", "content"} dicts, the shape the SDK's types describe.
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
                     temperature=self.settings.temperature,
                     max_tokens=max_tokens or self.settings.max_tokens,
                 )

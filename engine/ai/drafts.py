@@ -7,15 +7,15 @@ Customer-facing: besides the usual guardrails, a draft must not reveal internal 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.ai import audit, fmt, guardrails, offline, prompts
 from engine.ai.client import AUTO, resolve_client
 from engine.ai.facts import FactSheet, load_facts
-from engine.ai.guardrails import REVIEW_THRESHOLD, grounding_from_facts
-from engine.ai.writer import finish, write
+from engine.ai.guardrails import grounding_from_facts
+from engine.ai.output import CustomerOutput
+from engine.ai.writer import finish, output_fields, write
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
@@ -27,36 +27,24 @@ LENGTHS = ("short", "medium", "long")
 DRAFT_MAX_TOKENS = {"short": 250, "medium": 450, "long": 700}
 
 
-@dataclass(frozen=True)
-class Draft:
-    customer_id: str
+class Draft(CustomerOutput):
+    """An outreach draft: goal, channel, tone, length, the message, the facts it uses, and the
+    shared AI fields (`AiOutput`)."""
+
+    kind: ClassVar[str] = "draft"
+
     goal: str
-    channel: str
+    channel: str  # email, sms, chat or phone_script
     tone: str
     length: str
     message: str  # ends with the disclaimer (remove it only after a person has reviewed the text)
     personalization_applied: tuple[str, ...]  # which facts the message uses
-    confidence_score: float
-    guardrail_flags: tuple[str, ...]
-    generated_at: str
-    model_used: str
-    llm_provider: str
-    guardrail_details: tuple[dict, ...] = ()
-    facts_hash: str = ""
-    provider_requests: int = 0
-    audit_id: int | None = None
 
-    @property
-    def needs_review(self) -> bool:
-        return self.confidence_score < REVIEW_THRESHOLD
+    def audit_request(self) -> dict[str, Any]:
+        return {"goal": self.goal, "channel": self.channel, "tone": self.tone, "length": self.length}
 
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        for key in ("guardrail_flags", "personalization_applied"):
-            data[key] = list(data[key])
-        data["guardrail_details"] = [dict(d) for d in self.guardrail_details]
-        data["needs_review"] = self.needs_review
-        return data
+    def audit_text(self) -> str:
+        return self.message
 
 
 def _choose(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -120,37 +108,14 @@ def draft_message(
     )
     done = finish(written, grounding_from_facts(facts), customer_facing=True)
     used = personalization_in(guardrails.strip_disclaimer(done.text), facts)
-    report = done.report
-    audit_id = audit.record(
-        data_dir or wh.path.parent,
-        viewer,
-        "draft",
-        customer_id=facts.customer_id,
-        provider=written.provider,
-        model=written.model,
-        facts_hash=facts.facts_hash(),
-        flags=report.codes,
-        confidence=report.confidence_score,
-        scope_exceeded=False,
-        provider_requests=written.requests,
-        request={"goal": goal, "channel": channel, "tone": tone, "length": length},
-        output=done.text,
-    )
-    return Draft(
+    draft = Draft(
         customer_id=facts.customer_id,
         goal=goal,
         channel=channel,
         tone=tone,
         length=length,
         message=done.text,
-        personalization_applied=tuple(used),
-        confidence_score=report.confidence_score,
-        guardrail_flags=tuple(report.codes),
-        generated_at=done.generated_at,
-        model_used=written.model,
-        llm_provider=written.provider,
-        guardrail_details=report.details,
-        facts_hash=facts.facts_hash(),
-        provider_requests=written.requests,
-        audit_id=audit_id,
+        personalization_applied=used,
+        **output_fields(written, done.report, done.generated_at, facts.facts_hash()),
     )
+    return audit.record_output(draft, data_dir or wh.path.parent, viewer)

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.churn.features import renewal_dates
 from engine.core.access import Viewer
+from engine.core.contracts import plain
 from engine.core.errors import NotFoundError
 from engine.data import health
 from engine.data.warehouse import Warehouse
@@ -136,7 +137,7 @@ class FactSheet:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (dates as ISO strings), including the derived figures."""
-        data = _jsonable(asdict(self))
+        data: dict[str, Any] = plain(asdict(self))
         data["tenure_years"] = self.tenure_years
         data["open_pipeline"] = self.open_pipeline
         return data
@@ -147,24 +148,13 @@ class FactSheet:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def _day(value: date | datetime) -> date:
+    """The day of a DATE or TIMESTAMP value."""
+    return value.date() if isinstance(value, datetime) else value
 
 
-def _day(value: Any) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    return value
+def _day_or_none(value: date | datetime | None) -> date | None:
+    return None if value is None else _day(value)
 
 
 def _num(value: Any) -> float | None:
@@ -265,7 +255,7 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
     # The one renewal rule (features, board, Customer 360 and the portfolio view use it too).
     found = renewal_dates(wh, as_of, cid) if status == "active" else None
     renewal = found["renewal_date"].iloc[0] if found is not None and len(found) else None
-    churn_date = _day(churn_date)
+    churn_date = _day_or_none(churn_date)
     prediction, drivers = _prediction(pred_rows, mrr)
     return FactSheet(
         customer_id=cid,
@@ -318,7 +308,7 @@ def _prediction(rows: list[tuple], mrr: float) -> tuple[Prediction | None, tuple
 
 
 def _usage(row: tuple, as_of: date) -> UsageFacts:
-    e30, prev, dau, last = int(row[0]), int(row[1]), float(row[2]), _day(row[3])
+    e30, prev, dau, last = int(row[0]), int(row[1]), float(row[2]), _day_or_none(row[3])
     return UsageFacts(
         events_last_30d=e30,
         events_prev_30d=prev,
@@ -366,7 +356,7 @@ def _tickets(rows: list[tuple], as_of: date) -> TicketFacts:
 
 def _opportunity(row: tuple, as_of: date) -> OpportunityFact:
     oid, kind, stage, amount, close = row
-    close = _day(close)
+    close = _day_or_none(close)
     return OpportunityFact(
         opportunity_id=oid,
         opportunity_type=kind,

@@ -31,7 +31,7 @@ def day(d: date | None) -> str:
     return d.isoformat() if d else "n/a"
 
 
-def plural(n: float, word: str, many: str | None = None) -> str:
+def plural(n: float | None, word: str, many: str | None = None) -> str:
     """'1 ticket', '3 tickets' (the count formatted like `count`)."""
     return f"{count(n)} {word if n == 1 else many or word + 's'}"
 

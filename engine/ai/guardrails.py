@@ -215,6 +215,12 @@ class DateMention:
     day: int | None
     start: int
 
+    def as_day(self) -> date:
+        """The calendar day of a `day` mention (it has all three parts); ValueError when impossible."""
+        if self.year is None or self.month is None or self.day is None:
+            raise ValueError(f"'{self.text}' is not a full date")
+        return date(self.year, self.month, self.day)
+
 
 @dataclass
 class Grounding:
@@ -256,7 +262,7 @@ class Grounding:
             return
         for mention in find_dates(text)[0]:
             if mention.kind == "day":
-                self.dates.add(date(mention.year, mention.month, mention.day))
+                self.dates.add(mention.as_day())
         body = _strip_dates(text)
         for fig in find_figures(body):
             window = fig.value in WINDOW_DAYS and re.match(r"^(-|\s)days?\b", body[fig.end : fig.end + 6])
@@ -356,7 +362,7 @@ def _valid_day(mention: DateMention) -> bool:
     if mention.year is None:
         return True
     try:
-        date(mention.year, mention.month, mention.day)
+        mention.as_day()
     except ValueError:
         return False
     return True
@@ -538,7 +544,7 @@ def _allowed_in_context(text: str, fig: Figure, g: Grounding) -> bool:
 
 def _date_grounded(mention: DateMention, g: Grounding) -> bool:
     if mention.kind == "day":
-        return date(mention.year, mention.month, mention.day) in g.dates
+        return mention.as_day() in g.dates
     if mention.kind == "month":
         return any(d.year == mention.year and d.month == mention.month for d in g.dates)
     if mention.kind == "monthday":
@@ -580,11 +586,12 @@ def check_numbers(text: str, g: Grounding) -> list[tuple[str, str]]:
             chars[i] = " "
     body = "".join(chars)
     # The churn probability a sentence states must be the model's own (to 0.5 points), not any percentage.
-    stated = {f.start: f for f in _stated_churn(body)} if g.churn_probability is not None else {}
+    churn = g.churn_probability
+    stated = {f.start: f for f in _stated_churn(body)} if churn is not None else {}
     for fig in find_figures(body):
-        if fig.start in stated:
+        if fig.start in stated and churn is not None:
             claim = stated[fig.start]
-            if abs(claim.value - 100 * g.churn_probability) <= max(PERCENT_TOLERANCE_POINTS, claim.tolerance) + 1e-9:
+            if abs(claim.value - 100 * churn) <= max(PERCENT_TOLERANCE_POINTS, claim.tolerance) + 1e-9:
                 continue
             problems.append(("ungrounded_number", f"'{fig.text}' is not the model's churn probability"))
             continue
@@ -707,7 +714,9 @@ def check_links(text: str) -> list[tuple[str, str]]:
 
 def looks_like_instructions(text: str | None) -> bool:
     """True when customer-written text reads like an instruction to a model (never quote it)."""
-    return bool(text) and bool(_INJECTION_RE.search(text) or any(m in text.lower() for m in PROMPT_MARKERS))
+    if not text:
+        return False
+    return bool(_INJECTION_RE.search(text) or any(m in text.lower() for m in PROMPT_MARKERS))
 
 
 def check_sentence_count(text: str, low: int = 3, high: int = 5) -> list[tuple[str, str]]:

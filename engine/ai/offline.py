@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from engine.ai import fmt
-from engine.ai.facts import FactSheet
+from engine.ai.facts import FactSheet, Prediction
 from engine.ai.guardrails import looks_like_instructions, sentences
 
 OFFLINE_MODEL = "offline-templates-v1"
@@ -31,8 +31,7 @@ def _renewal_phrase(f: FactSheet) -> str:
     return f"the renewal is due on {fmt.day(f.renewal_date)}, in {fmt.plural(f.days_to_renewal, 'day')}"
 
 
-def _risk_sentence(f: FactSheet) -> str:
-    p = f.prediction
+def _risk_sentence(f: FactSheet, p: Prediction) -> str:
     return (
         f"{f.name} ({f.plan_tier} plan, {f.industry or 'unknown industry'}, {f.region or 'unknown region'}) has a "
         f"{fmt.pct(p.churn_probability)} churn probability over the next 90 days "
@@ -96,7 +95,7 @@ def summary(f: FactSheet, audience: str) -> str:
             optional.append(f"Open pipeline on the account is {fmt.money(f.open_pipeline)}.")
         return _fit(parts, optional)
     activity = _activity_sentence(f).rstrip(".") + f", and {_renewal_phrase(f)}."
-    return _fit([_risk_sentence(f), _drivers_sentence(f), activity], [action])
+    return _fit([_risk_sentence(f, p), _drivers_sentence(f), activity], [action])
 
 
 def _capital(text: str) -> str:
@@ -234,9 +233,9 @@ def _answer_tickets(f: FactSheet) -> str:
 
 def _quotable(subject: str | None) -> bool:
     """Customer-written text is quoted only when short, free of figures and not instruction-like."""
-    return (
-        bool(subject) and len(subject) <= 120 and not re.search(r"\d", subject) and not looks_like_instructions(subject)
-    )
+    if not subject:
+        return False
+    return len(subject) <= 120 and not re.search(r"\d", subject) and not looks_like_instructions(subject)
 
 
 def _answer_opportunities(f: FactSheet) -> str:
@@ -313,7 +312,7 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
         else:
             first = f"{sorry}I wanted to follow up on your recent support requests and make sure everything is working as it should."
             used.append("tickets_90d")
-        body = (first, "I'll coordinate with our support team and keep you updated on progress.")
+        body: tuple[str, ...] = (first, "I'll coordinate with our support team and keep you updated on progress.")
         hook = (
             f"I see {fmt.plural(t.open_tickets, 'open support ticket')} on your account and want them resolved quickly."
             if t.open_tickets

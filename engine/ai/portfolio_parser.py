@@ -349,8 +349,8 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         used.extend(r.lower() for r in regions)
     owners = []
     for owner in vocab.owners:
-        names = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
-        hit = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", q)), None)
+        spellings = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
+        hit = next((n for n in spellings if re.search(rf"\b{re.escape(n)}\b", q)), None)
         if hit:
             owners.append(owner)
             used.append(hit)
@@ -457,6 +457,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         limit = int(next(g for g in m.groups() if g))
         cut(re.sub(r"(largest|biggest|riskiest|highest|lowest|smallest|most)", "", m.group(0)).strip())
     r = rest()
+    measure: str | None
     if money_at_risk:
         measure, measure_words = ("mrr_at_risk" if mrr_at_risk else "revenue_at_risk"), ""
     else:

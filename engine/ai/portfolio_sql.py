@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
+from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from engine.ai import audit, fmt
 from engine.ai.client import AUTO, ProviderError, resolve_client
 from engine.ai.guardrails import (
-    REVIEW_THRESHOLD,
     TEMPLATE_CONFIDENCE,
     Grounding,
     GuardrailReport,
@@ -31,6 +30,7 @@ from engine.ai.guardrails import (
     with_disclaimer,
 )
 from engine.ai.offline import OFFLINE_MODEL
+from engine.ai.output import AiOutput, without_computed
 from engine.ai.portfolio_parser import (
     MEASURES,
     ParsedQuestion,
@@ -42,8 +42,9 @@ from engine.ai.portfolio_parser import (
 )
 from engine.ai.prompts import OUT_OF_SCOPE
 from engine.ai.sql_guard import MAX_ROWS, PORTFOLIO_COLUMNS, TIMEOUT_S, SqlRefused, run_portfolio_sql, validate_sql
-from engine.ai.writer import PROVIDER_GROQ, PROVIDER_OFFLINE, now_iso
+from engine.ai.writer import PROVIDER_GROQ, PROVIDER_OFFLINE, Written, now_iso, output_fields
 from engine.core.access import Viewer
+from engine.core.contracts import Table
 from engine.core.errors import BadInputError, WarehouseError
 from engine.data import health
 from engine.data.warehouse import Warehouse
@@ -54,44 +55,49 @@ MAX_QUESTION_CHARS = 500
 SQL_MAX_TOKENS = 400
 
 
-@dataclass(frozen=True)
-class PortfolioAnswer:
+class PortfolioAnswer(AiOutput):
+    """A portfolio question's answer: the sentence, the table and the SQL behind it, and the
+    shared AI fields (`AiOutput`). In JSON the table is `rows` (a list of row objects) with
+    its `columns`; `facts_hash` is the hash of the query, its values and the data date."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    kind: ClassVar[str] = "portfolio"
+
     question: str
     answer: str  # one or two sentences about the table, ending with the disclaimer
     sql: str  # the query that ran (with ? placeholders when `params` is not empty)
     sql_display: str  # the same with the values written in
-    params: tuple
-    table: pd.DataFrame = field(repr=False)
-    row_count: int = 0
+    params: tuple[Any, ...] = ()
+    table: Table = Field(default_factory=pd.DataFrame, alias="rows", repr=False)
     truncated: bool = False
-    scope_exceeded: bool = False
     refused: bool = False
     refusal_reason: str | None = None
     interpretation: tuple[str, ...] = ()
-    confidence_score: float = 1.0
-    guardrail_flags: tuple[str, ...] = ()
-    guardrail_details: tuple[dict, ...] = ()
-    generated_at: str = ""
-    model_used: str = OFFLINE_MODEL
-    llm_provider: str = PROVIDER_OFFLINE
-    provider_requests: int = 0
     seconds: float = 0.0
-    audit_id: int | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def needs_review(self) -> bool:
-        return self.confidence_score < REVIEW_THRESHOLD
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.table.columns]
 
-    def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "table"}
-        data["params"] = [p.isoformat() if isinstance(p, date) else p for p in self.params]
-        for key in ("interpretation", "guardrail_flags"):
-            data[key] = list(data[key])
-        data["guardrail_details"] = [dict(d) for d in self.guardrail_details]
-        data["columns"] = list(self.table.columns)
-        data["rows"] = json.loads(self.table.to_json(orient="records", date_format="iso")) if len(self.table) else []
-        data["needs_review"] = self.needs_review
-        return data
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def row_count(self) -> int:
+        return len(self.table)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_computed(cls, data: Any) -> Any:
+        # `columns` keeps the column order (and the columns of an empty table) when read back.
+        if isinstance(data, dict) and isinstance(data.get("rows"), list) and data.get("columns") is not None:
+            data = {**data, "rows": pd.DataFrame.from_records(data["rows"], columns=data["columns"])}
+        return without_computed(cls, data)
+
+    def audit_request(self) -> dict[str, Any]:
+        return {"question": self.question, "sql": self.sql_display or None}
+
+    def audit_text(self) -> str:
+        return self.answer
 
 
 PORTFOLIO_REFUSAL = (
@@ -185,8 +191,9 @@ def _answer_text(table: pd.DataFrame, truncated: bool, parsed: ParsedQuestion | 
     g.add_number(n)
     if n == 0:
         return "No account matches.", g
-    shape = parsed.shape if parsed is not None else None
-    if shape == "value" and n == 1:
+    if parsed is None:
+        return _listing_text(table, truncated, g)
+    if parsed.shape == "value" and n == 1:
         row = table.iloc[0]
         first = table.columns[0]
         if first == "accounts":
@@ -203,18 +210,24 @@ def _answer_text(table: pd.DataFrame, truncated: bool, parsed: ParsedQuestion | 
             f"Answer: {_figure(row[first], MEASURES[parsed.measure][2], g)} (over {fmt.plural(accounts, 'account')}).",
             g,
         )
-    if shape in ("groups", "top"):
+    if parsed.shape in ("groups", "top"):
         key, value = table.columns[0], table.columns[1]
         top = table.iloc[0]
         shown = _figure(top[value], MEASURES[parsed.measure][2], g)
         g.masks.add(str(top[key]))
-        if shape == "top":
+        if parsed.shape == "top":
             most = "lowest" if "ASC" in (parsed.sql.rsplit("ORDER BY", 1)[-1]) else "highest"
             return (
                 f"Answer: {top[key]} has the {most} figure, {shown}. All {fmt.plural(n, 'group')} are in the table.",
                 g,
             )
         return f"Answer: {fmt.plural(n, 'group')}; the first is {top[key]} with {shown}.", g
+    return _listing_text(table, truncated, g)
+
+
+def _listing_text(table: pd.DataFrame, truncated: bool, g: Grounding) -> tuple[str, Grounding]:
+    """A sentence about a table of rows (accounts, or one row of figures)."""
+    n = len(table)
     shown = f"{fmt.plural(n, 'row')}{' (the first ' + fmt.count(n) + '; more matched)' if truncated else ''}."
     if n == 1 and len(table.columns) <= 6 and "customer_id" not in table.columns:
         parts = []
@@ -381,7 +394,7 @@ def ask_portfolio(
 
     table = pd.DataFrame()
     truncated, refused, reason, seconds = False, False, None, 0.0
-    if scope_exceeded:
+    if scope_exceeded or sql is None:  # no SQL was written exactly when the question is out of scope
         text, grounding = PORTFOLIO_REFUSAL, Grounding()
         grounding.add_text(PORTFOLIO_REFUSAL)  # the fixed refusal's example figure
         reason = PORTFOLIO_REFUSAL
@@ -452,46 +465,24 @@ def _recorded(
     seconds: float = 0.0,
 ) -> PortfolioAnswer:
     """Write the answer (or refusal) to the audit log and return it: every path ends here."""
-    table = pd.DataFrame() if table is None else table
-    sql_display = display_sql(sql, params) if sql else ""
-    audit_id = audit.record(
-        data_dir or wh.path.parent,
-        viewer,
-        "portfolio",
-        customer_id=None,
-        provider=provider,
-        model=model,
-        facts_hash=_hash_of(sql, params, as_of),
-        flags=report.codes,
-        confidence=report.confidence_score,
-        scope_exceeded=scope_exceeded,
-        provider_requests=requests,
-        request={"question": question, "sql": sql_display or None},
-        output=output,
-    )
-    return PortfolioAnswer(
+    answer = PortfolioAnswer(
         question=question,
         answer=output,
         sql=sql,
-        sql_display=sql_display,
+        sql_display=display_sql(sql, params) if sql else "",
         params=tuple(params),
-        table=table,
-        row_count=len(table),
+        table=pd.DataFrame() if table is None else table,
         truncated=truncated,
         scope_exceeded=scope_exceeded,
         refused=refused,
         refusal_reason=reason,
         interpretation=interpretation,
-        confidence_score=report.confidence_score,
-        guardrail_flags=tuple(report.codes),
-        guardrail_details=report.details,
-        generated_at=now_iso(),
-        model_used=model,
-        llm_provider=provider,
-        provider_requests=requests,
         seconds=seconds,
-        audit_id=audit_id,
+        **output_fields(
+            Written(output, provider, model, requests, None), report, now_iso(), _hash_of(sql, params, as_of)
+        ),
     )
+    return audit.record_output(answer, data_dir or wh.path.parent, viewer)
 
 
 def _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from engine.ai import guardrails
 from engine.ai.client import ChatClient, ProviderError
@@ -68,3 +69,17 @@ def finish(
     if written.provider == PROVIDER_OFFLINE:
         report = report.capped(guardrails.TEMPLATE_CONFIDENCE)
     return Finished(guardrails.with_disclaimer(body), report, now_iso())
+
+
+def output_fields(written: Written, report: GuardrailReport, generated_at: str, facts_hash: str) -> dict[str, Any]:
+    """The shared `AiOutput` fields, filled the same way by every writer."""
+    return {
+        "confidence_score": report.confidence_score,
+        "guardrail_flags": tuple(report.codes),
+        "guardrail_details": report.details,
+        "generated_at": generated_at,
+        "model_used": written.model,
+        "llm_provider": written.provider,
+        "facts_hash": facts_hash,
+        "provider_requests": written.requests,
+    }
