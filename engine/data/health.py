@@ -1,4 +1,5 @@
-"""Data health: row counts, date ranges and freshness of every table.
+"""Data health: row counts, date spans, freshness and null rates of every table, the
+data's "today", and dates outside reality (`info`, the Data and Model & data pages).
 
 Dates outside reality (before RADAR_EARLIEST_DATE, or after today plus a day for what
 records the past; planned dates up to 10 years ahead) are refused by ingestion, but a
@@ -10,12 +11,14 @@ and how to remove them, for pages and commands to show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from engine.core import config
+from engine.core.contracts import Contract, Table, to_dict
+from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
 
 # The column that dates each table's rows (an allow-list for the queries below).
@@ -45,40 +48,67 @@ CHECKED_DATES: dict[str, dict[str, bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class DateProblem:
-    """Rows of one column dated outside reality: `rows` of them, from `lowest` to `highest`."""
+STALE_AFTER_DAYS = 7  # a table whose newest row is older than this (vs the data's latest day) is flagged
+# Tables that get rows every day; the others are monthly (MRR, signals) or event-driven.
+DAILY_TABLES = ("usage_daily", "support_tickets")
+
+
+class DateProblem(Contract):
+    """Rows of one column dated outside reality: `rows` of them, from `lowest` to `highest`,
+    where `accepted_from` .. `accepted_to` is the range a date may lie in."""
 
     table: str
     column: str
     rows: int
     lowest: date
     highest: date
-    earliest: date  # the accepted range
-    latest: date
+    accepted_from: date
+    accepted_to: date
 
     def describe(self) -> str:
         side = []
-        if self.lowest < self.earliest:
-            side.append(f"before {self.earliest}")
-        if self.highest > self.latest:
-            side.append(f"after {self.latest}")
+        if self.lowest < self.accepted_from:
+            side.append(f"before {self.accepted_from}")
+        if self.highest > self.accepted_to:
+            side.append(f"after {self.accepted_to}")
         span = str(self.lowest) if self.lowest == self.highest else f"{self.lowest} .. {self.highest}"
         return (
             f"{self.table}.{self.column} has {self.rows:,} row{'s' if self.rows != 1 else ''} dated "
             f"{' or '.join(side)} ({span})"
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "column": self.column,
-            "rows": self.rows,
-            "lowest": str(self.lowest),
-            "highest": str(self.highest),
-            "accepted_from": str(self.earliest),
-            "accepted_to": str(self.latest),
-        }
+
+class TableSpan(Contract):
+    """One table's row count and the dates its rows span (by the column dating them)."""
+
+    table: str
+    rows: int
+    first: date | None = None
+    last: date | None = None
+
+
+class WarehouseStatus(Contract):
+    """Schema version, the data's latest day, every table's rows and date span, and the rows
+    dated outside reality with a paragraph on what to do (None when all is well)."""
+
+    schema_version: int
+    data_as_of: date | None = None
+    tables: list[TableSpan]
+    date_problems: list[DateProblem]
+    date_warning: str | None = None
+
+
+class DataHealth(Contract):
+    """The data-health report.
+
+    `tables`: table, rows, first, last, days_behind (the data's latest day minus the
+    table's newest date), stale. `nulls`: table, column, rows, nulls, null_rate.
+    """
+
+    data_as_of: date | None = None
+    tables: Table
+    nulls: Table
+    date_warning: str | None = None  # rows dated outside reality, and what to do
 
 
 def date_window(planned: bool = False) -> tuple[date, date]:
@@ -123,7 +153,17 @@ def date_problems(wh: Warehouse) -> list[DateProblem]:
             )[0]
             if rows:
                 first, last = date_window(planned)
-                found.append(DateProblem(table, column, int(rows), lowest, highest, first, last))
+                found.append(
+                    DateProblem(
+                        table=table,
+                        column=column,
+                        rows=int(rows),
+                        lowest=lowest,
+                        highest=highest,
+                        accepted_from=first,
+                        accepted_to=last,
+                    )
+                )
     return found
 
 
@@ -154,26 +194,79 @@ def out_of_range_warning(wh: Warehouse) -> str | None:
     return date_warning(problems, data_as_of(wh)) if problems else None
 
 
-def warehouse_status(wh: Warehouse) -> dict[str, Any]:
-    """Schema version, data date, per-table rows and date span, and dates outside reality
-    (for `info` and the data page; `info` adds the model's status from engine.churn.status)."""
+def status(wh: Warehouse) -> WarehouseStatus:
+    """Schema version, data date, per-table rows and date span, and dates outside reality."""
     tables = []
     for table, column in DATE_COLUMNS.items():
-        rows, first, last = wh.rows(f"SELECT count(*), min({column})::DATE, max({column})::DATE FROM {table}")[0]  # noqa: S608 - allow-listed
-        tables.append({"table": table, "rows": rows, "first": first, "last": last})
+        # Table and column names come from the DATE_COLUMNS allow-list.
+        rows, first, last = wh.rows(f"SELECT count(*), min({column})::DATE, max({column})::DATE FROM {table}")[0]  # noqa: S608
+        tables.append(TableSpan(table=table, rows=int(rows), first=first, last=last))
     as_of = data_as_of(wh)
     problems = date_problems(wh)
-    status = {
-        "schema_version": wh.schema_version(),
-        "data_as_of": as_of,
-        "tables": tables,
-        "date_problems": [p.as_dict() for p in problems],
-        "date_warning": date_warning(problems, as_of),
-    }
-    return status
+    return WarehouseStatus(
+        schema_version=wh.schema_version(),
+        data_as_of=as_of,
+        tables=tables,
+        date_problems=problems,
+        date_warning=date_warning(problems, as_of),
+    )
+
+
+def warehouse_status(wh: Warehouse) -> dict[str, Any]:
+    """`status` as the JSON-ready dict `info --json` prints (engine/cli.py adds "scores" and
+    "model" to it): schema_version, data_as_of, tables, date_problems, date_warning."""
+    return to_dict(status(wh))
 
 
 def latest_scoring_date(wh: Warehouse) -> date | None:
     """The newest plausible as-of date in predictions (None when nothing is scored)."""
     start, end = _bounds()
     return wh.scalar("SELECT max(as_of) FROM predictions WHERE as_of >= ? AND as_of < ?", [start, end])
+
+
+# -- the data-health report ---------------------------------------------------------------------
+def _columns(wh: Warehouse, table: str) -> list[str]:
+    found = wh.rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "ORDER BY ordinal_position",
+        [table],
+    )
+    return [row[0] for row in found]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def null_rates(wh: Warehouse, table: str) -> pd.DataFrame:
+    """Rows, nulls and null rate per column of one allow-listed table."""
+    if table not in DATE_COLUMNS:
+        raise BadInputError(f"Unknown table '{table}'. Tables: {', '.join(DATE_COLUMNS)}.")
+    columns = _columns(wh, table)
+    counts = ", ".join(f"count({_quote(c)})" for c in columns)
+    # Column names come from the catalogue of an allow-listed table and are quoted.
+    found = wh.rows(f"SELECT count(*), {counts} FROM {_quote(table)}")[0]  # noqa: S608
+    rows = int(found[0])
+    return pd.DataFrame(
+        {
+            "table": table,
+            "column": columns,
+            "rows": rows,
+            "nulls": [rows - int(n) for n in found[1:]],
+            "null_rate": [(rows - int(n)) / rows if rows else None for n in found[1:]],
+        }
+    )
+
+
+def data_health(wh: Warehouse) -> DataHealth:
+    """Row counts, date ranges, freshness and null rates of every table in the data model."""
+    current = status(wh)
+    as_of = current.data_as_of
+    tables = pd.DataFrame([span.model_dump() for span in current.tables], columns=["table", "rows", "first", "last"])
+    tables["days_behind"] = [
+        (as_of - last).days if as_of is not None and last is not None else None for last in tables["last"]
+    ]
+    daily = tables["table"].isin(DAILY_TABLES)
+    tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
+    nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
+    return DataHealth(data_as_of=as_of, tables=tables, nulls=nulls, date_warning=current.date_warning)
