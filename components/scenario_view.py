@@ -153,7 +153,7 @@ def roi_assumptions(result: scenarios.ScenarioResult) -> list[str]:
     for lever in result.levers:
         if not lever.active:
             continue
-        s = getattr(result.plan, lever.lever)
+        s = result.plan.lever(lever.lever)
         accounts = f"{lever.accounts:,} account{'s' if lever.accounts != 1 else ''}"
         if lever.lever == "outreach":
             out.append(
