@@ -190,7 +190,11 @@ if st.button(
     try:
         with st.status("Scoring every active customer…", expanded=True) as status:
             bar = st.progress(0.0)
-            result = retrain.refresh_scores(viewer, data_dir, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+
+            def advance(fraction: float, message: str) -> None:
+                bar.progress(min(fraction, 1.0), text=message)
+
+            result = retrain.refresh_scores(viewer, data_dir, progress=advance)
             status.update(label="Scores refreshed", state="complete", expanded=False)
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")

@@ -32,8 +32,8 @@ import pandas as pd
 
 from engine.core import config
 from engine.core.errors import BadInputError
-from engine.data.warehouse import TABLES, Warehouse
 from engine.core.values import sigmoid as _sigmoid
+from engine.data.warehouse import TABLES, Warehouse
 
 PLAN_TIERS = ("starter", "growth", "enterprise")
 PLAN_SHARE = (0.50, 0.35, 0.15)
@@ -569,12 +569,12 @@ def _opportunities_and_mrr(world: _World) -> tuple[pd.DataFrame, pd.DataFrame, n
     has_open_exp[open_opps.loc[open_opps["opportunity_type"] == "expansion", "i"].to_numpy()] = True
     has_open_renewal[open_opps.loc[open_opps["opportunity_type"] == "renewal", "i"].to_numpy()] = True
     tenure = end_day - world.signup_day
-    stage = np.select(
+    gtm_stage = np.select(
         [world.churned, tenure < 90, has_open_renewal, has_open_exp],
         ["churned", "onboarding", "renewal", "expansion"],
         "adoption",
     )
-    return history, opps, stage
+    return history, opps, gtm_stage
 
 
 def _usage_chunk(world: _World, idx: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
@@ -715,12 +715,12 @@ def _ground_truth(world: _World, chunk: int = 20_000) -> pd.DataFrame:
         h = np.repeat(world.health[ci, ck][:, None], GT_PATHS, axis=1)
         survive = np.ones((len(ci), GT_PATHS))
         for ahead in range(1, 5):
-            k = ck + ahead
+            months = ck + ahead
             shock = rng.random(h.shape) < SHOCK_P
             h = mu + RHO * (h - mu) + SIGMA * rng.normal(size=h.shape) - SHOCK_SIZE * shock
-            day = world.churn_day_of_month[ci, k]
+            day = world.churn_day_of_month[ci, months]
             inside = ((day > d) & (day <= d + 90))[:, None]
-            q = _sigmoid(world.hazard_a[ci, k][:, None] + world.hazard_b[ci, k][:, None] * h)
+            q = _sigmoid(world.hazard_a[ci, months][:, None] + world.hazard_b[ci, months][:, None] * h)
             survive *= np.where(inside, 1.0 - q, 1.0)
         out[s : s + chunk] = 1.0 - survive.mean(axis=1)
     return pd.DataFrame(

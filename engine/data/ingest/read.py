@@ -231,8 +231,8 @@ def resolve_columns(
     problems: list[Problem] = []
     exact = set(file_columns)
     lower: dict[str, str] = {}
-    for col in file_columns:
-        lower.setdefault(col.lower(), col)
+    for name in file_columns:
+        lower.setdefault(name.lower(), name)
 
     def find(name: str) -> str | None:
         return name if name in exact else lower.get(name.strip().lower())
