@@ -80,7 +80,7 @@ scenarios = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("cloned_from", Integer),  # the id it was cloned from (kept when that one is deleted)
     Column("assumptions", JSON, nullable=False),  # the plan: every lever's settings and segment
-    Column("result", JSON, nullable=False),  # ScenarioResult.as_dict()
+    Column("result", JSON, nullable=False),  # the ScenarioResult as JSON
     Column("model_version", String(64)),
     Column("data_as_of", Date),
     Column("revenue_retained", Float, nullable=False),
