@@ -5,6 +5,9 @@ Colours are shared so a plan tier or a risk tier looks the same on every page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,6 +22,7 @@ from components.shared.theme import (
     tier_colors,
 )
 from components.shared.theme import layout as _layout
+from engine.churn.explain import Driver
 
 
 def mrr_area(mrr: pd.DataFrame, height: int = 380) -> go.Figure:
@@ -99,24 +103,25 @@ RAISES_COLOR, LOWERS_COLOR = "#DC2626", "#16A34A"
 EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
 
 
-def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
+def shap_bars(drivers: Sequence[Driver | Mapping[str, Any]], height: int | None = None) -> go.Figure:
     """Horizontal bars per driver: how many percentage points of 90-day churn probability
     each reason adds (red) or removes (green) for this account. Reasons a CSM can act on
     are marked with a leading "✦ " (the axis title says so); the strongest reason is on top and hover shows the plain-language reason.
 
-    Drivers stored before `impact_pp` existed fall back to the raw SHAP value and say so
-    on the axis ("model log-odds").
+    Takes drivers as models or as their stored JSON objects. Drivers stored before
+    `impact_pp` existed fall back to the raw SHAP value and say so on the axis ("model log-odds").
     """
-    in_points = bool(drivers) and all(d.get("impact_pp") is not None for d in drivers)
+    shown = [d if isinstance(d, Driver) else Driver.model_validate(d) for d in drivers]
+    in_points = bool(shown) and all(d.impact_pp is not None for d in shown)
 
-    def size(d: dict) -> float:
-        return float(d["impact_pp"]) if in_points else float(d["shap_impact"])
+    def size(d: Driver) -> float:
+        return float(d.impact_pp) if in_points and d.impact_pp is not None else float(d.shap_impact)
 
-    rows = sorted(drivers, key=lambda d: abs(size(d)))
+    rows = sorted(shown, key=lambda d: abs(size(d)))
 
-    def name(d: dict) -> str:
-        label = d.get("label") or d["feature"].replace("_", " ")
-        return f"✦ {label}" if d.get("actionable") else label
+    def name(d: Driver) -> str:
+        label = d.label or d.feature.replace("_", " ")
+        return f"✦ {label}" if d.actionable else label
 
     unit = "pp" if in_points else "log-odds"
     fig = go.Figure(
@@ -124,8 +129,8 @@ def shap_bars(drivers: list[dict], height: int | None = None) -> go.Figure:
             x=[size(d) for d in rows],
             y=[name(d) for d in rows],
             orientation="h",
-            marker_color=[RAISES_COLOR if d["shap_impact"] > 0 else LOWERS_COLOR for d in rows],
-            customdata=[d.get("reason", "") for d in rows],
+            marker_color=[RAISES_COLOR if d.shap_impact > 0 else LOWERS_COLOR for d in rows],
+            customdata=[d.reason for d in rows],
             hovertemplate="%{customdata}<br>%{x:+.1f} " + unit + "<extra></extra>",
         )
     )

@@ -11,6 +11,7 @@ from engine.accounts import board, customer
 from engine.churn import monitoring, registry
 from engine.churn import status as churn_status
 from engine.core.access import Viewer
+from engine.core.contracts import to_dict
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import health, warehouse
 from engine.portfolio import kpis as portfolio
@@ -94,14 +95,13 @@ def test_customer_360_for_owner_and_refusal_for_other_csm(wh, frame):
     row = frame.iloc[0]
     owner = Viewer(row["csm_owner"], "csm")
     c = customer.customer_360(wh, owner, row["customer_id"])
-    assert c.profile["name"] == row["name"] and c.prediction["churn_probability"] == pytest.approx(
-        row["churn_probability"]
-    )
-    assert c.drivers and {"feature", "value", "shap_impact", "reason", "label"} <= set(c.drivers[0])
-    assert set(c.components) == {"usage_decay_score", "compliance_gap_score", "vendor_risk_flags"}
-    assert not c.usage_weekly.empty and c.velocity["events_last_30d"] >= 0
+    assert c.profile.name == row["name"] and c.prediction.churn_probability == pytest.approx(row["churn_probability"])
+    drivers = c.prediction.top_shap_features
+    assert drivers and all(d.feature and d.label and d.reason for d in drivers)
+    assert set(to_dict(c.components)) == {"usage_decay_score", "compliance_gap_score", "vendor_risk_flags"}
+    assert not c.usage_weekly.empty and c.velocity.events_last_30d >= 0
     assert c.mrr_history["month"].is_monotonic_increasing
-    contract = c.as_dict()
+    contract = to_dict(c)
     for key in (
         "mrr",
         "tenure_days",
@@ -114,6 +114,9 @@ def test_customer_360_for_owner_and_refusal_for_other_csm(wh, frame):
         "latest_prediction_at",
     ):
         assert key in contract
+    assert {"feature", "value", "shap_impact", "reason", "label"} <= set(contract["top_shap_features"][0])
+    assert set(contract["confidence_interval"]) == {"lower", "upper", "level"}
+    assert contract["risk_score"] == c.prediction.risk_score and contract["model_version"] == c.prediction.model_version
     other = frame.loc[frame["csm_owner"] != row["csm_owner"], "csm_owner"].iloc[0]
     with pytest.raises(customer.NotInBookError) as refused:
         customer.customer_360(wh, Viewer(other, "csm"), row["customer_id"])

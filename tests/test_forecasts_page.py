@@ -52,7 +52,7 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     warehouse.close_all()
     cards = {m.label: m.value for m in at.metric}
     for m in (3, 6, 12):
-        assert cards[f"MRR in {m} months"] == fmt.money(expected.at(m)["expected_mrr"])
+        assert cards[f"MRR in {m} months"] == fmt.money(expected.at(m).expected_mrr)
     assert {"MRR in 3 months", "MRR in 6 months", "MRR in 12 months"} <= set(cards)
 
 

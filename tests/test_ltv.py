@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.accounts import ltv
+from engine.core.contracts import from_json, to_dict, to_json
 from engine.core.errors import BadInputError
 
 
@@ -27,9 +28,9 @@ def test_more_churn_means_less_value_and_the_interval_brackets_it():
     values = ltv.expected_revenue(np.full(5, 1000.0), np.array([0.01, 0.1, 0.3, 0.6, 0.9]), 12)
     assert np.all(np.diff(values) < 0)
     v = ltv.customer_ltv("c1", 1000.0, 0.3, 0.2, 0.45, revenue_to_date=8000.0, horizon_months=24)
-    assert v.lower < v.forecasted_ltv < v.upper
+    assert v.confidence_interval.lower < v.forecasted_ltv < v.confidence_interval.upper
     assert v.forecasted_ltv == pytest.approx(v.current_ltv + v.incremental_ltv)
-    contract = v.as_dict()
+    contract = to_dict(v)
     assert set(contract) == {
         "customer_id",
         "forecasted_ltv",
@@ -38,8 +39,25 @@ def test_more_churn_means_less_value_and_the_interval_brackets_it():
         "incremental_ltv",
         "horizon_months",
     }
-    assert set(contract["confidence_interval"]) == {"lower", "upper", "confidence_level"}
+    # Today's name for the level (confidence_level) and the seed contract's (level).
+    assert set(contract["confidence_interval"]) == {"lower", "upper", "confidence_level", "level"}
+    assert contract["confidence_interval"]["confidence_level"] == contract["confidence_interval"]["level"] == 0.9
     assert contract["horizon_months"] == 24
+    text = to_json(v)
+    assert to_json(from_json(ltv.Ltv, text)) == text and from_json(ltv.Ltv, text) == v
+
+
+def test_an_ltv_written_before_the_seed_level_still_loads():
+    old = {
+        "customer_id": "c1",
+        "forecasted_ltv": 16000.0,
+        "confidence_interval": {"lower": 13000.0, "upper": 19000.0, "confidence_level": 0.9},
+        "current_ltv": 8000.0,
+        "incremental_ltv": 8000.0,
+        "horizon_months": 24,
+    }
+    v = from_json(ltv.Ltv, old)
+    assert v.confidence_interval.level == 0.9 and v.confidence_interval.lower == 13000.0
 
 
 def test_bad_horizon_is_refused():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from components.shared import auth
 from engine.accounts import board, ltv
 from engine.core.access import Viewer
+from engine.core.contracts import from_json, to_json
 from engine.core.errors import BadInputError
 from engine.data import warehouse
 from engine.portfolio import outlook
@@ -30,9 +32,9 @@ def test_book_part_is_each_account_surviving_month_by_month(wh):
     mrr = book["mrr"].to_numpy(float)
     for m in (1, 3, 12):
         row = result.at(m)
-        assert row["book_mrr"] == pytest.approx(float((mrr * keep**m).sum()))
-        assert row["expected_churned_mrr"] == pytest.approx(mrr.sum() - row["book_mrr"])
-        assert row["expected_mrr"] == pytest.approx(row["book_mrr"] + row["inflow_mrr"])
+        assert row.book_mrr == pytest.approx(float((mrr * keep**m).sum()))
+        assert row.expected_churned_mrr == pytest.approx(mrr.sum() - row.book_mrr)
+        assert row.expected_mrr == pytest.approx(row.book_mrr + row.inflow_mrr)
     assert result.current_mrr == pytest.approx(mrr.sum())
     # Today's accounts only ever lose revenue; the band brackets the expectation and widens.
     assert np.all(np.diff(result.frame["book_mrr"]) < 0)
@@ -50,7 +52,7 @@ def test_inflow_is_the_recent_pace_of_new_and_expansion_mrr(wh):
     recent = history[pd.to_datetime(history["month"]) < first_open].tail(outlook.INFLOW_MONTHS)
     assert result.monthly_inflow == pytest.approx(recent["net_inflow"].mean())
     # The first month adds one month of inflow, before any of it can churn.
-    assert result.at(1)["inflow_mrr"] == pytest.approx(result.monthly_inflow)
+    assert result.at(1).inflow_mrr == pytest.approx(result.monthly_inflow)
 
 
 def test_a_csm_sees_the_outlook_of_their_own_book(wh):
@@ -90,3 +92,13 @@ def test_no_scores_says_how_to_get_them(data_dir_copy):
     wh = warehouse.get_warehouse(data_dir_copy)
     with pytest.raises(BadInputError, match="engine score"):
         outlook.mrr_outlook(wh, EXEC, 12)
+
+
+def test_outlook_round_trips_and_reads_a_month_back(wh):
+    result = outlook.mrr_outlook(wh, EXEC, 6)
+    text = to_json(result)
+    again = from_json(outlook.Outlook, text)
+    assert to_json(again) == text
+    assert (again.as_of, again.current_mrr, again.assumptions) == (result.as_of, result.current_mrr, result.assumptions)
+    assert again.at(3) == result.at(3)  # months travel as YYYY-MM-DD and come back as dates
+    assert json.loads(text)["frame"][0]["month"] == result.at(1).month.isoformat()

@@ -3,11 +3,13 @@ and an independent pandas recomputation on generated data."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
+from engine.core.contracts import from_json, to_json
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import get_warehouse
@@ -270,3 +272,34 @@ def test_generated_data_sanity(generated_dir, generated_frames):
         customers["churn_date"].isna() | (customers["churn_date"] > window_start)
     )
     assert churn["customers"].sum() == in_window.sum()
+
+
+# -- contracts -----------------------------------------------------------------------------------
+def test_kpis_round_trip_with_the_previous_period(tiny, tmp_path):
+    k = portfolio.portfolio_kpis(tiny, AS_OF)
+    text = to_json(k)
+    again = from_json(portfolio.PortfolioKpis, text)
+    assert to_json(again) == text and again == k
+    assert again.previous.as_of == date(2026, 4, 1) and again.previous.previous is None
+    assert json.loads(text)["net_revenue_retention_12m"] == pytest.approx(920 / 1300)
+    empty = portfolio.portfolio_kpis(get_warehouse(tmp_path / "no-data"))
+    assert from_json(portfolio.PortfolioKpis, to_json(empty)) == empty and empty.logo_churn_90d is None
+
+
+def test_risk_summary_round_trips_with_its_tier_table():
+    board = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "mrr": [100.0, 250.0, 40.0],
+            "churn_probability": [0.1, 0.6, 0.3],
+            "ci_low": [0.05, 0.5, 0.2],
+            "ci_high": [0.2, 0.7, 0.4],
+            "risk_tier": ["low", "high", "medium"],
+        }
+    ).assign(revenue_at_risk=lambda d: d["churn_probability"] * d["mrr"] * 12)
+    summary = portfolio.risk_summary(board)
+    text = to_json(summary)
+    again = from_json(portfolio.RiskSummary, text)
+    assert to_json(again) == text
+    assert again.revenue_at_risk == pytest.approx(0.1 * 1200 + 0.6 * 3000 + 0.3 * 480)
+    assert again.by_tier.set_index("risk_tier")["accounts"].to_dict() == {"high": 1, "low": 1, "medium": 1}

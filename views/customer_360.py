@@ -62,30 +62,28 @@ except RadarError as exc:
 
 p, pred = c360.profile, c360.prediction
 figures = cache.customer_charts(data_dir, cache.viewer_key(viewer), customer_id, stamp)
-st.title(plain(p["name"]))
+st.title(plain(p.name))
 st.caption(
-    f"{plain(p['customer_id'])} · {plain(str(p['plan_tier']).capitalize())} plan · "
-    f"{plain(p['industry'], 'industry unknown')} · {plain(p['region'], 'region unknown')} · "
-    f"owner **{plain(p['csm_owner'], 'unassigned')}** · data as of {fmt.day(c360.as_of)}"
+    f"{plain(p.customer_id)} · {plain(str(p.plan_tier).capitalize())} plan · "
+    f"{plain(p.industry, 'industry unknown')} · {plain(p.region, 'region unknown')} · "
+    f"owner **{plain(p.csm_owner, 'unassigned')}** · data as of {fmt.day(c360.as_of)}"
 )
-if p["status"] != "active":
-    st.warning(f"This account churned on {fmt.day(p['churn_date'])}.", icon=":material/person_off:")
+if p.status != "active":
+    st.warning(f"This account churned on {fmt.day(p.churn_date)}.", icon=":material/person_off:")
 
 header = st.columns(4)
-header[0].metric("MRR", fmt.money(p["mrr"]), border=True, help=f"ARR {fmt.money(p['arr'])}")
-header[1].metric(
-    "Tenure", f"{p['tenure_days'] / 365.25:.1f} yrs", border=True, help=f"since {fmt.day(p['signup_date'])}"
-)
+header[0].metric("MRR", fmt.money(p.mrr), border=True, help=f"ARR {fmt.money(p.arr)}")
+header[1].metric("Tenure", f"{p.tenure_days / 365.25:.1f} yrs", border=True, help=f"since {fmt.day(p.signup_date)}")
 header[2].metric(
-    f"Renewal {fmt.day(p['renewal_date'])}" if p["renewal_date"] else "Renewal",
-    f"{p['days_to_renewal']} days" if p["renewal_date"] else "—",
+    f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
+    f"{p.days_to_renewal} days" if p.renewal_date else "—",
     border=True,
-    help=f"billed {plain(p['billing_cycle'], 'on contract')}",
+    help=f"billed {plain(p.billing_cycle, 'on contract')}",
 )
-header[3].metric("Seats", fmt.count(p["seats"]), border=True)
+header[3].metric("Seats", fmt.count(p.seats), border=True)
 st.caption(
-    f"GTM stage **{plain(str(p['gtm_stage'] or 'unknown').replace('_', ' '))}** · "
-    f"billed {plain(p['billing_cycle'], 'on contract')}"
+    f"GTM stage **{plain(str(p.gtm_stage or 'unknown').replace('_', ' '))}** · "
+    f"billed {plain(p.billing_cycle, 'on contract')}"
 )
 
 for note in c360.notes:
@@ -98,39 +96,35 @@ if pred is not None and ready.ready:
     risk_col, action_col = st.columns([1, 1.4], gap="medium")
     with risk_col.container(border=True):
         st.markdown("#### Churn risk (next 90 days)")
-        tier = str(pred["risk_tier"])
+        tier = pred.risk_tier
         color = charts.RISK_TIER_COLORS.get(tier, "#64748B")
         st.markdown(
-            f"<span style='font-size:2.4rem;font-weight:700'>{fmt.percent(pred['churn_probability'])}</span> "
+            f"<span style='font-size:2.4rem;font-weight:700'>{fmt.percent(pred.churn_probability)}</span> "
             f"<span style='background:{color};color:white;border-radius:0.5rem;padding:0.15rem 0.6rem;"
             f"font-weight:600'>{tier.upper()}</span>",
             unsafe_allow_html=True,
         )
         st.caption(
-            f"90 % interval {fmt.percent(pred['ci_low'])} – {fmt.percent(pred['ci_high'])} · "
-            f"ARR at risk {fmt.money(pred['revenue_at_risk'])} · model `{pred['model_version']}`, "
-            f"scored as of {fmt.day(pred['as_of'])}"
+            f"90 % interval {fmt.percent(pred.ci_low)} – {fmt.percent(pred.ci_high)} · "
+            f"ARR at risk {fmt.money(pred.revenue_at_risk)} · model `{pred.model_version}`, "
+            f"scored as of {fmt.day(pred.as_of)}"
         )
         st.caption(risk.TIER_LEGEND)
         comp = c360.components
-        if comp:
-            st.markdown(f"**Risk score {pred['risk_score']:.2f}** from its components:")
-            st.progress(min(1.0, comp["usage_decay_score"]), text=f"Usage decay {comp['usage_decay_score']:.2f}")
-            st.progress(
-                min(1.0, comp["compliance_gap_score"]), text=f"Compliance gap {comp['compliance_gap_score']:.2f}"
-            )
-            st.progress(
-                min(1.0, comp["vendor_risk_flags"] / 3), text=f"Vendor risk flags {comp['vendor_risk_flags']:.0f}"
-            )
+        if comp is not None:
+            st.markdown(f"**Risk score {pred.risk_score:.2f}** from its components:")
+            st.progress(min(1.0, comp.usage_decay_score), text=f"Usage decay {comp.usage_decay_score:.2f}")
+            st.progress(min(1.0, comp.compliance_gap_score), text=f"Compliance gap {comp.compliance_gap_score:.2f}")
+            st.progress(min(1.0, comp.vendor_risk_flags / 3), text=f"Vendor risk flags {comp.vendor_risk_flags:.0f}")
     with action_col.container(border=True):
         st.markdown("#### Recommended action")
-        st.info(plain(pred["recommended_action"]), icon=":material/task_alt:")
+        st.info(plain(pred.recommended_action), icon=":material/task_alt:")
         st.markdown("#### Why: the drivers behind the score")
-        if c360.drivers:
+        if pred.top_shap_features:
             st.plotly_chart(figures.drivers, config={"displayModeBar": False})
-            for d in c360.drivers:
-                arrow = ":red[▲]" if d["shap_impact"] > 0 else ":green[▼]"
-                st.markdown(f"{arrow} {plain(d['reason'])}")
+            for d in pred.top_shap_features:
+                arrow = ":red[▲]" if d.shap_impact > 0 else ":green[▼]"
+                st.markdown(f"{arrow} {plain(d.reason)}")
         else:
             st.caption("No drivers were stored with this score.")
 
@@ -141,14 +135,14 @@ with usage_col.container(border=True):
     m = st.columns(3)
     m[0].metric(
         "Events, last 30 days",
-        fmt.count(v["events_last_30d"]),
-        delta=fmt.percent(v["change_30d"]) if v["change_30d"] is not None else None,
+        fmt.count(v.events_last_30d),
+        delta=fmt.percent(v.change_30d) if v.change_30d is not None else None,
         help="Change versus the 30 days before",
     )
-    m[1].metric("Usage decay", f"{v['usage_decay_score']:.2f}", help="max(0, 1 − last 30 days / previous 30 days)")
+    m[1].metric("Usage decay", f"{v.usage_decay_score:.2f}", help="max(0, 1 − last 30 days / previous 30 days)")
     m[2].metric(  # a bare number: "12 days ago" was cut off in a third of this half-width box at 1280 px
         "Days since used",
-        fmt.count(v["days_since_last_event"]) if v["days_since_last_event"] is not None else "never",
+        fmt.count(v.days_since_last_event) if v.days_since_last_event is not None else "never",
         help="Days since the account's last product event",
     )
     if c360.usage_weekly.empty:
@@ -159,11 +153,11 @@ with support_col.container(border=True):
     s = c360.support
     st.markdown("#### Support health")
     m = st.columns(3)
-    m[0].metric("Open tickets", fmt.count(s["open_tickets"]), help=f"{s['open_high_priority']} high priority")
-    m[1].metric("Tickets, 90 days", fmt.count(s["tickets_90d"]))
-    m[2].metric("CSAT (90 d)", f"{s['csat_avg_90d']:.1f}" if s["csat_avg_90d"] is not None else "—")
-    if s["avg_resolution_hours_90d"] is not None:
-        st.caption(f"Average resolution time over 90 days: {s['avg_resolution_hours_90d']:.0f} hours")
+    m[0].metric("Open tickets", fmt.count(s.open_tickets), help=f"{s.open_high_priority} high priority")
+    m[1].metric("Tickets, 90 days", fmt.count(s.tickets_90d))
+    m[2].metric("CSAT (90 d)", f"{s.csat_avg_90d:.1f}" if s.csat_avg_90d is not None else "—")
+    if s.avg_resolution_hours_90d is not None:
+        st.caption(f"Average resolution time over 90 days: {s.avg_resolution_hours_90d:.0f} hours")
     st.dataframe(
         c360.tickets,
         hide_index=True,
@@ -181,16 +175,16 @@ with mrr_col.container(border=True):
     st.markdown("#### Revenue and lifetime value")
     if c360.ltv:
         cols = st.columns(len(c360.ltv) + 1)
-        cols[0].metric("Revenue to date", fmt.money(c360.ltv[0]["current_ltv"]))
+        cols[0].metric("Revenue to date", fmt.money(c360.ltv[0].current_ltv))
         for col, value in zip(cols[1:], c360.ltv, strict=True):
-            band = value["confidence_interval"]
+            band = value.confidence_interval
             col.metric(
-                f"Next {value['horizon_months']} months",
-                fmt.money(value["incremental_ltv"]),
+                f"Next {value.horizon_months} months",
+                fmt.money(value.incremental_ltv),
                 help=f"Expected revenue if MRR holds, weighted by churn survival; "
-                f"{band['confidence_level']:.0%} range {fmt.money(band['lower'] - value['current_ltv'])} – "
-                f"{fmt.money(band['upper'] - value['current_ltv'])}. Lifetime value at "
-                f"{value['horizon_months']} months: {fmt.money(value['forecasted_ltv'])}.",
+                f"{band.level:.0%} range {fmt.money(band.lower - value.current_ltv)} – "
+                f"{fmt.money(band.upper - value.current_ltv)}. Lifetime value at "
+                f"{value.horizon_months} months: {fmt.money(value.forecasted_ltv)}.",
             )
     if c360.mrr_history.empty:
         st.caption("No MRR recorded.")

@@ -237,17 +237,17 @@ def outlook_tab() -> None:
         cards.append(
             kpi.Kpi(
                 f"MRR in {m} months",
-                fmt.money(row["expected_mrr"]),
-                delta=fmt.signed_money(row["expected_mrr"] - result.current_mrr),
-                help=f"{pd.Timestamp(row['month']):%B %Y}. 90 % band {fmt.money(row['lo'])} – {fmt.money(row['hi'])}; "
-                f"expected churned MRR from today's accounts {fmt.money(row['expected_churned_mrr'])}.",
+                fmt.money(row.expected_mrr),
+                delta=fmt.signed_money(row.expected_mrr - result.current_mrr),
+                help=f"{row.month:%B %Y}. 90 % band {fmt.money(row.lo)} – {fmt.money(row.hi)}; "
+                f"expected churned MRR from today's accounts {fmt.money(row.expected_churned_mrr)}.",
             )
         )
     twelve = result.at(12)
     cards.append(
         kpi.Kpi(
             "Churned MRR in 12 months",
-            fmt.money(twelve["expected_churned_mrr"]),
+            fmt.money(twelve.expected_churned_mrr),
             help="Today's MRR minus what today's accounts are expected to still pay in 12 months.",
         )
     )

@@ -106,8 +106,7 @@ cards[1].metric(
     border=True,
 )
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
-urgent = int(page.matching["risk_tier"].isin(["high", "critical"]).sum())
-cards[3].metric("High or critical", fmt.count(urgent), border=True, help=risk.TIER_LEGEND)
+cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=risk.TIER_LEGEND)
 st.caption(risk.TIER_LEGEND)
 
 rows = page.rows.assign(

@@ -145,7 +145,7 @@ def customer_charts(data_dir: str, who: tuple[str, str], customer_id: str, stamp
     """
     c360 = customer_360(data_dir, who, customer_id, stamp)
     return CustomerCharts(
-        drivers=charts.shap_bars(c360.drivers) if c360.drivers else None,
+        drivers=charts.shap_bars(c360.top_shap_features) if c360.top_shap_features else None,
         usage=None if c360.usage_weekly.empty else charts.usage_area(c360.usage_weekly),
         mrr=None if c360.mrr_history.empty else charts.mrr_steps(c360.mrr_history),
     )

@@ -7,13 +7,14 @@ which keeps a 100,000-account board interactive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
+from pydantic import Field
 
 from engine.accounts import ltv
 from engine.core.access import Viewer
+from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
@@ -50,8 +51,10 @@ SORTABLE = {
 TIER_ORDER = ("critical", "high", "medium", "low")
 
 
-@dataclass(frozen=True)
-class BoardFilters:
+URGENT_TIERS = ("high", "critical")
+
+
+class BoardFilters(Contract):
     """What a user narrows the board to; empty means "all"."""
 
     tiers: tuple[str, ...] = ()
@@ -64,19 +67,25 @@ class BoardFilters:
     search: str = ""
 
 
-@dataclass(frozen=True)
-class BoardPage:
-    rows: pd.DataFrame
-    total: int
-    page: int
+NO_FILTERS = BoardFilters()
+
+
+class BoardPage(Contract):
+    """One page of the board, with totals over every matching row (not only this page)."""
+
+    rows: Table  # this page's rows, board_frame's columns
+    total: int  # matching rows
+    page: int  # counted from 1
     pages: int
     page_size: int
-    revenue_at_risk: float  # over every matching row, not only this page
+    revenue_at_risk: float  # churn probability x MRR x 12, summed over the matching rows
     mrr: float
-    as_of: date | None
+    high_or_critical: int  # matching rows in the high or critical tier
+    as_of: date | None  # the scoring date
     model_version: str | None
-    matching: pd.DataFrame = field(default_factory=pd.DataFrame)  # every matching row, sorted
-    notes: list[str] = field(default_factory=list)
+    # Every matching row, sorted, for a CSV download; not part of the JSON (that is what paging is for).
+    matching: Table = Field(default_factory=pd.DataFrame, exclude=True)
+    notes: tuple[str, ...] = ()
 
 
 def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
@@ -144,7 +153,7 @@ def sort_board(frame: pd.DataFrame, sort_by: str = "revenue_at_risk", descending
 
 def page_of(
     frame: pd.DataFrame,
-    filters: BoardFilters = BoardFilters(),
+    filters: BoardFilters = NO_FILTERS,
     sort_by: str = "revenue_at_risk",
     descending: bool = True,
     page: int = 1,
@@ -167,6 +176,7 @@ def page_of(
         page_size=page_size,
         revenue_at_risk=float(matching["revenue_at_risk"].sum()),
         mrr=float(matching["mrr"].sum()),
+        high_or_critical=int(matching["risk_tier"].isin(URGENT_TIERS).sum()),
         as_of=pd.Timestamp(as_of).date() if as_of is not None and not pd.isna(as_of) else None,
         model_version=str(frame["model_version"].iloc[0]) if len(frame) else None,
         matching=matching,

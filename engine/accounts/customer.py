@@ -6,22 +6,26 @@ churn score, drivers and action are the latest stored prediction (what the risk 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
+from pydantic import computed_field
 
 from engine.accounts import ltv
+from engine.accounts.ltv import Ltv
 from engine.churn import features as feats
 from engine.churn import risk
+from engine.churn.explain import Driver, drivers_from_json
 from engine.core.access import Viewer
+from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import health
 from engine.data.warehouse import Warehouse
 
 USAGE_DAYS = 180
 RECENT_TICKETS = 25
+CHURN_INTERVAL_LEVEL = 0.9  # the stored churn interval (ci_low, ci_high) is a 90 % interval
 
 
 class NotInBookError(NotFoundError):
@@ -35,41 +39,158 @@ NOT_IN_BOOK_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class Customer360:
+class CustomerProfile(Contract):
+    """Who the account is, today: the customer row plus MRR, tenure and the next renewal."""
+
+    customer_id: str
+    name: str | None
+    plan_tier: str | None
+    billing_cycle: str | None
+    industry: str | None
+    region: str | None
+    seats: int | None
+    csm_owner: str | None
+    gtm_stage: str | None
+    status: str
+    signup_date: date
+    churn_date: date | None
+    tenure_days: int
+    mrr: float  # 0 once the account churned
+    arr: float
+    renewal_date: date | None  # None for churned accounts, or when no renewal rule applies
+    days_to_renewal: int | None
+
+
+class AccountPrediction(Contract):
+    """The account's latest stored churn prediction (the churn prediction contract), as scored."""
+
+    customer_id: str
+    churn_probability: float
+    confidence_interval: ConfidenceInterval
+    risk_tier: str
+    risk_score: float | None
+    components: RiskComponents | None  # the parts behind risk_score; None for scores stored before they were kept
+    top_shap_features: tuple[Driver, ...]
+    recommended_action: str | None
+    model_version: str
+    as_of: date
+    scored_at: datetime
+    revenue_at_risk: float | None  # churn probability x MRR x 12, on the MRR scored
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ci_low(self) -> float:
+        return self.confidence_interval.lower
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ci_high(self) -> float:
+        return self.confidence_interval.upper
+
+
+class UsageVelocity(Contract):
+    """Recent product activity and how fast it is changing."""
+
+    events_last_30d: int
+    events_prev_30d: int
+    change_30d: float | None  # fraction: -0.4 means 40 % fewer events than the 30 days before
+    usage_decay_score: float  # max(0, 1 - last 30 days / previous 30 days)
+    last_active: date | None
+    days_since_last_event: int | None
+
+
+class SupportHealth(Contract):
+    """Open tickets now and the last 90 days of support."""
+
+    open_tickets: int
+    open_high_priority: int
+    tickets_90d: int
+    avg_resolution_hours_90d: float | None
+    csat_avg_90d: float | None
+
+
+class Customer360(Contract):
+    """The Customer 360 contract: profile, latest prediction, risk components, usage, support,
+    opportunities, MRR history and LTV; plus, flat, the keys DESIGN.md names for it."""
+
     customer_id: str
     as_of: date
-    profile: dict
-    prediction: dict | None  # None when the account has not been scored (e.g. churned, or no model yet)
-    drivers: list[dict]
-    components: dict
-    usage_weekly: pd.DataFrame  # week, event_type, events
-    velocity: dict
-    tickets: pd.DataFrame
-    support: dict
-    opportunities: pd.DataFrame
-    mrr_history: pd.DataFrame
-    ltv: list[dict] = field(default_factory=list)  # the LTV contract for 12 and 24 months
-    notes: list[str] = field(default_factory=list)
+    profile: CustomerProfile
+    prediction: AccountPrediction | None  # None when not scored (e.g. churned, or no model yet)
+    components: RiskComponents | None  # as scored, else from today's features; None without features
+    usage_weekly: Table  # week, event_type, events, peak_active_users
+    velocity: UsageVelocity
+    tickets: Table
+    support: SupportHealth
+    opportunities: Table
+    mrr_history: Table  # month, mrr, change_type
+    ltv: tuple[Ltv, ...] = ()  # the LTV contract for 12 and 24 months (scored, active accounts)
+    notes: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict:
-        """The Customer 360 contract of DESIGN.md."""
-        p = self.prediction or {}
-        return {
-            **self.profile,
-            "churn_probability": p.get("churn_probability"),
-            "confidence_interval": [p.get("ci_low"), p.get("ci_high")] if p else None,
-            "risk_tier": p.get("risk_tier"),
-            "risk_score": p.get("risk_score"),
-            "recommended_action": p.get("recommended_action"),
-            "model_version": p.get("model_version"),
-            "latest_prediction_at": p.get("scored_at"),
-            "top_shap_features": self.drivers,
-            "components": self.components,
-            "events_last_30d": self.velocity.get("events_last_30d"),
-            "open_ticket_count": self.support.get("open_tickets"),
-            "ltv": self.ltv,
-        }
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mrr(self) -> float:
+        return self.profile.mrr
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tenure_days(self) -> int:
+        return self.profile.tenure_days
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gtm_stage(self) -> str | None:
+        return self.profile.gtm_stage
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def churn_probability(self) -> float | None:
+        return self.prediction.churn_probability if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def confidence_interval(self) -> ConfidenceInterval | None:
+        return self.prediction.confidence_interval if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def risk_tier(self) -> str | None:
+        return self.prediction.risk_tier if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def risk_score(self) -> float | None:
+        return self.prediction.risk_score if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def recommended_action(self) -> str | None:
+        return self.prediction.recommended_action if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def model_version(self) -> str | None:
+        return self.prediction.model_version if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def latest_prediction_at(self) -> datetime | None:
+        return self.prediction.scored_at if self.prediction else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def top_shap_features(self) -> tuple[Driver, ...]:
+        return self.prediction.top_shap_features if self.prediction else ()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def events_last_30d(self) -> int:
+        return self.velocity.events_last_30d
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def open_ticket_count(self) -> int:
+        return self.support.open_tickets
 
 
 def clean_customer_id(customer_id) -> str:
@@ -98,53 +219,53 @@ def check_access(wh: Warehouse, viewer: Viewer, customer_id: str) -> str:
 def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360:
     customer_id = check_access(wh, viewer, customer_id)
     as_of = health.data_as_of(wh)
+    if as_of is None:
+        raise NotFoundError("The warehouse has no dated activity yet, so there is no 'today' to describe the account.")
     profile = _profile(wh, customer_id, as_of)
-    prediction, drivers = _prediction(wh, customer_id)
-    components = _components(wh, customer_id, as_of, prediction)
+    prediction = _prediction(wh, customer_id)
     notes = []
     if prediction is None:
         notes.append(
             "No churn score for this account yet: it is not active, or scoring has not run since it was added "
             "(an admin can run `.venv/bin/python -m engine score`)."
         )
-    usage = _usage_weekly(wh, customer_id, as_of)
     history = wh.df(
         "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
     )
-    value = []
-    if prediction is not None and profile["status"] == "active":
-        to_date = float(history.loc[history["month"] <= pd.Timestamp(as_of), "mrr"].sum())
-        value = [
-            ltv.customer_ltv(
-                customer_id,
-                profile["mrr"],
-                prediction["churn_probability"],
-                prediction["ci_low"],
-                prediction["ci_high"],
-                to_date,
-                months,
-            ).as_dict()
-            for months in ltv.HORIZONS
-        ]
     return Customer360(
         customer_id=customer_id,
         as_of=as_of,
         profile=profile,
         prediction=prediction,
-        drivers=drivers,
-        components=components,
-        usage_weekly=usage,
+        components=_components(wh, customer_id, as_of, prediction),
+        usage_weekly=_usage_weekly(wh, customer_id, as_of),
         velocity=_velocity(wh, customer_id, as_of),
         tickets=_tickets(wh, customer_id),
         support=_support(wh, customer_id, as_of),
         opportunities=_opportunities(wh, customer_id),
         mrr_history=history,
-        ltv=value,
-        notes=notes,
+        ltv=_lifetime_value(profile, prediction, history, as_of),
+        notes=tuple(notes),
     )
 
 
-def _profile(wh: Warehouse, customer_id: str, as_of: date) -> dict:
+def _lifetime_value(
+    profile: CustomerProfile, prediction: AccountPrediction | None, history: pd.DataFrame, as_of: date
+) -> tuple[Ltv, ...]:
+    """LTV at each horizon for a scored, active account (none otherwise)."""
+    if prediction is None or profile.status != "active":
+        return ()
+    to_date = float(history.loc[history["month"] <= pd.Timestamp(as_of), "mrr"].sum())
+    band = prediction.confidence_interval
+    return tuple(
+        ltv.customer_ltv(
+            profile.customer_id, profile.mrr, prediction.churn_probability, band.lower, band.upper, to_date, months
+        )
+        for months in ltv.HORIZONS
+    )
+
+
+def _profile(wh: Warehouse, customer_id: str, as_of: date) -> CustomerProfile:
     row = wh.df(
         """
         SELECT c.*, (SELECT arg_max(mrr, month) FROM mrr_history m WHERE m.customer_id = c.customer_id
@@ -156,29 +277,29 @@ def _profile(wh: Warehouse, customer_id: str, as_of: date) -> dict:
     end = row["churn_date"] if pd.notna(row["churn_date"]) else pd.Timestamp(as_of)
     mrr = float(row["mrr"]) if pd.notna(row["mrr"]) and row["status"] == "active" else 0.0
     renewal = _next_renewal(wh, customer_id, row["status"], as_of)
-    return {
-        "customer_id": customer_id,
-        "name": row["name"],
-        "plan_tier": row["plan_tier"],
-        "billing_cycle": _text(row.get("billing_cycle")),
-        "industry": _text(row["industry"]),
-        "region": _text(row["region"]),
-        "seats": int(row["seats"]) if pd.notna(row["seats"]) else None,
-        "csm_owner": _text(row["csm_owner"]),
-        "gtm_stage": _text(row["gtm_stage"]),
-        "status": row["status"],
-        "signup_date": pd.Timestamp(row["signup_date"]).date(),
-        "churn_date": pd.Timestamp(row["churn_date"]).date() if pd.notna(row["churn_date"]) else None,
-        "tenure_days": int((pd.Timestamp(end) - pd.Timestamp(row["signup_date"])).days),
-        "mrr": mrr,
-        "arr": mrr * 12,
-        "renewal_date": renewal,
-        "days_to_renewal": (renewal - as_of).days if renewal else None,
-    }
+    return CustomerProfile(
+        customer_id=customer_id,
+        name=_text(row["name"]),
+        plan_tier=_text(row["plan_tier"]),
+        billing_cycle=_text(row.get("billing_cycle")),
+        industry=_text(row["industry"]),
+        region=_text(row["region"]),
+        seats=int(row["seats"]) if pd.notna(row["seats"]) else None,
+        csm_owner=_text(row["csm_owner"]),
+        gtm_stage=_text(row["gtm_stage"]),
+        status=str(row["status"]),
+        signup_date=pd.Timestamp(row["signup_date"]).date(),
+        churn_date=pd.Timestamp(row["churn_date"]).date() if pd.notna(row["churn_date"]) else None,
+        tenure_days=int((pd.Timestamp(end) - pd.Timestamp(row["signup_date"])).days),
+        mrr=mrr,
+        arr=mrr * 12,
+        renewal_date=renewal,
+        days_to_renewal=(renewal - as_of).days if renewal else None,
+    )
 
 
-def _text(value) -> str | None:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) or pd.isna(value) else str(value)
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> date | None:
@@ -189,47 +310,59 @@ def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> 
     return found["renewal_date"].iloc[0] if len(found) else None
 
 
-def _components(wh: Warehouse, customer_id: str, as_of: date | None, prediction: dict | None) -> dict:
+def _components(
+    wh: Warehouse, customer_id: str, as_of: date, prediction: AccountPrediction | None
+) -> RiskComponents | None:
     """The risk score's components: those stored with the score, so the parts add up to the
     score shown; for older scores (or none), computed from today's features."""
-    if (
-        prediction is not None
-        and prediction.get("components")
-        and len(prediction["components"]) == len(risk.COMPONENTS)
-    ):
-        return dict(prediction["components"])
+    if prediction is not None and prediction.components is not None:
+        return prediction.components
     frame = feats.features_as_of(wh, as_of, customer_id)
     if frame.empty:
-        return {}
-    c = risk.risk_components(frame).iloc[0]
-    return {k: float(c[k]) for k in risk.COMPONENTS}
+        return None
+    return _components_of(risk.risk_components(frame).iloc[0])
 
 
-def _prediction(wh: Warehouse, customer_id: str) -> tuple[dict | None, list[dict]]:
+def _components_of(row: pd.Series) -> RiskComponents | None:
+    """RiskComponents from a row holding every part; None when a part is missing (older scores)."""
+    parts = {k: row[k] for k in risk.COMPONENTS if k in row and pd.notna(row[k])}
+    return RiskComponents(**{k: float(v) for k, v in parts.items()}) if len(parts) == len(risk.COMPONENTS) else None
+
+
+def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
     rows = wh.df(
         "SELECT * FROM predictions WHERE customer_id = ? ORDER BY as_of DESC, scored_at DESC LIMIT 1", [customer_id]
     )
     if rows.empty:
-        return None, []
+        return None
     r = rows.iloc[0]
-    prediction = {
-        "churn_probability": float(r["churn_probability"]),
-        "ci_low": float(r["ci_low"]),
-        "ci_high": float(r["ci_high"]),
-        "risk_tier": r["risk_tier"],
-        "risk_score": float(r["risk_score"]) if pd.notna(r["risk_score"]) else None,
-        "recommended_action": r["recommended_action"],
-        "model_version": r["model_version"],
-        "as_of": pd.Timestamp(r["as_of"]).date(),
-        "scored_at": pd.Timestamp(r["scored_at"]).to_pydatetime(),
-        "revenue_at_risk": float(r["churn_probability"]) * float(r["mrr"] or 0) * 12 if pd.notna(r["mrr"]) else None,
-        # The parts behind this risk_score, as scored (None for scores written before they were kept).
-        "components": {k: float(r[k]) for k in risk.COMPONENTS if k in r and pd.notna(r[k])} or None,
-    }
-    drivers = json.loads(r["drivers"]) if isinstance(r["drivers"], str) and r["drivers"] else []
-    for d in drivers:
-        d.setdefault("label", feats.LABELS.get(d.get("feature"), str(d.get("feature"))))
-    return prediction, drivers
+    probability = float(r["churn_probability"])
+    return AccountPrediction(
+        customer_id=customer_id,
+        churn_probability=probability,
+        confidence_interval=ConfidenceInterval(
+            lower=float(r["ci_low"]), upper=float(r["ci_high"]), level=CHURN_INTERVAL_LEVEL
+        ),
+        risk_tier=str(r["risk_tier"]),
+        risk_score=float(r["risk_score"]) if pd.notna(r["risk_score"]) else None,
+        components=_components_of(r),
+        top_shap_features=_drivers(r["drivers"]),
+        recommended_action=_text(r["recommended_action"]),
+        model_version=str(r["model_version"]),
+        as_of=pd.Timestamp(r["as_of"]).date(),
+        scored_at=pd.Timestamp(r["scored_at"]).to_pydatetime(),
+        revenue_at_risk=probability * float(r["mrr"] or 0) * 12 if pd.notna(r["mrr"]) else None,
+    )
+
+
+def _drivers(stored: Any) -> tuple[Driver, ...]:
+    """The drivers stored with a score (any version's JSON), each with a label for people."""
+    if not isinstance(stored, str) or not stored:
+        return ()
+    return tuple(
+        d if d.label else d.model_copy(update={"label": feats.LABELS.get(d.feature, d.feature)})
+        for d in drivers_from_json(stored)
+    )
 
 
 def _usage_weekly(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
@@ -244,8 +377,7 @@ def _usage_weekly(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
     )
 
 
-def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> dict:
-    """Recent activity and how fast it is changing."""
+def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> UsageVelocity:
     e30, prev30, last_day = wh.rows(
         """
         SELECT coalesce(sum(events) FILTER (WHERE date > CAST(? AS DATE) - 30), 0),
@@ -255,15 +387,14 @@ def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> dict:
         """,
         [as_of, as_of, as_of, customer_id, as_of],
     )[0]
-    change = (e30 - prev30) / prev30 if prev30 else None
-    return {
-        "events_last_30d": int(e30),
-        "events_prev_30d": int(prev30),
-        "change_30d": change,  # fraction: -0.4 means 40 % fewer events than the 30 days before
-        "usage_decay_score": max(0.0, 1 - e30 / prev30) if prev30 else 0.0,
-        "last_active": last_day,
-        "days_since_last_event": (as_of - last_day).days if last_day else None,
-    }
+    return UsageVelocity(
+        events_last_30d=int(e30),
+        events_prev_30d=int(prev30),
+        change_30d=(e30 - prev30) / prev30 if prev30 else None,
+        usage_decay_score=max(0.0, 1 - e30 / prev30) if prev30 else 0.0,
+        last_active=last_day,
+        days_since_last_event=(as_of - last_day).days if last_day else None,
+    )
 
 
 def _tickets(wh: Warehouse, customer_id: str) -> pd.DataFrame:
@@ -276,7 +407,7 @@ def _tickets(wh: Warehouse, customer_id: str) -> pd.DataFrame:
     )
 
 
-def _support(wh: Warehouse, customer_id: str, as_of: date) -> dict:
+def _support(wh: Warehouse, customer_id: str, as_of: date) -> SupportHealth:
     open_now, high_open, t90, hours, csat = wh.rows(
         """
         SELECT count(*) FILTER (WHERE closed_at IS NULL),
@@ -288,13 +419,13 @@ def _support(wh: Warehouse, customer_id: str, as_of: date) -> dict:
         """,
         [as_of, as_of, as_of, customer_id],
     )[0]
-    return {
-        "open_tickets": int(open_now),
-        "open_high_priority": int(high_open),
-        "tickets_90d": int(t90),
-        "avg_resolution_hours_90d": float(hours) if hours is not None else None,
-        "csat_avg_90d": float(csat) if csat is not None else None,
-    }
+    return SupportHealth(
+        open_tickets=int(open_now),
+        open_high_priority=int(high_open),
+        tickets_90d=int(t90),
+        avg_resolution_hours_90d=float(hours) if hours is not None else None,
+        csat_avg_90d=float(csat) if csat is not None else None,
+    )
 
 
 def _opportunities(wh: Warehouse, customer_id: str) -> pd.DataFrame:

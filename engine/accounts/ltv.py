@@ -12,11 +12,11 @@ Assumptions (stated so a reader can judge them):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
+from pydantic import computed_field
 
+from engine.core.contracts import ConfidenceInterval, Contract
 from engine.core.errors import BadInputError
 
 HORIZONS = (12, 24)
@@ -39,30 +39,28 @@ def expected_revenue(mrr: np.ndarray | float, p90: np.ndarray | float, months: i
     return np.asarray(mrr, dtype=float) * factor
 
 
-@dataclass(frozen=True)
-class Ltv:
+class LtvInterval(ConfidenceInterval):
+    """The LTV's range from the churn interval's bounds; `level` is that interval's level."""
+
+    level: float = CONFIDENCE_LEVEL
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def confidence_level(self) -> float:
+        """The name LTV has always used for `level`."""
+        return self.level
+
+
+class Ltv(Contract):
+    """A customer's lifetime value over the next `horizon_months`: what they paid so far plus
+    what they are expected to pay, with its range."""
+
     customer_id: str
-    horizon_months: int
     forecasted_ltv: float  # revenue to date + expected revenue over the horizon
-    lower: float
-    upper: float
+    confidence_interval: LtvInterval
     current_ltv: float  # revenue received so far
     incremental_ltv: float  # expected revenue over the horizon
-    confidence_level: float = CONFIDENCE_LEVEL
-
-    def as_dict(self) -> dict:
-        return {
-            "customer_id": self.customer_id,
-            "forecasted_ltv": self.forecasted_ltv,
-            "confidence_interval": {
-                "lower": self.lower,
-                "upper": self.upper,
-                "confidence_level": self.confidence_level,
-            },
-            "current_ltv": self.current_ltv,
-            "incremental_ltv": self.incremental_ltv,
-            "horizon_months": self.horizon_months,
-        }
+    horizon_months: int
 
 
 def ltv_frame(scored: pd.DataFrame, horizon_months: int = 12) -> pd.DataFrame:
@@ -112,10 +110,9 @@ def customer_ltv(
     r = ltv_frame(row, horizon_months).iloc[0]
     return Ltv(
         customer_id=customer_id,
-        horizon_months=horizon_months,
         forecasted_ltv=float(r["forecasted_ltv"]),
-        lower=float(r["ltv_low"]),
-        upper=float(r["ltv_high"]),
+        confidence_interval=LtvInterval(lower=float(r["ltv_low"]), upper=float(r["ltv_high"])),
         current_ltv=float(r["current_ltv"]),
         incremental_ltv=float(r["incremental_ltv"]),
+        horizon_months=horizon_months,
     )

@@ -16,11 +16,11 @@ Definitions (shared by every function here, whatever loaded the warehouse):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data.health import data_as_of
 from engine.data.warehouse import Warehouse
@@ -67,8 +67,7 @@ FROM valued
 """
 
 
-@dataclass(frozen=True)
-class PortfolioKpis:
+class PortfolioKpis(Contract):
     """Headline figures as of one day, and the same figures 90 days earlier.
 
     Money is in the warehouse's currency per month (ARR per year); ratios are fractions
@@ -195,7 +194,7 @@ def portfolio_kpis(wh: Warehouse, as_of: date | None = None) -> PortfolioKpis:
         return _empty_kpis(None)
     current = _snapshot(wh, as_of)
     previous = _snapshot(wh, as_of - timedelta(days=TRAILING_DAYS))
-    return replace(current, previous=previous)
+    return current.model_copy(update={"previous": previous})
 
 
 _MRR_BY_PLAN_SQL = """
@@ -295,8 +294,7 @@ def churn_by_plan_industry(wh: Warehouse, as_of: date | None = None, months: int
 
 
 # -- churn risk across the portfolio (from the scored board, already scoped to a viewer) --
-@dataclass(frozen=True)
-class RiskSummary:
+class RiskSummary(Contract):
     """Revenue at risk = sum over scored accounts of churn probability x MRR x 12 (ARR)."""
 
     accounts: int
@@ -306,7 +304,7 @@ class RiskSummary:
     revenue_at_risk_high: float
     expected_churned_accounts: float
     mean_probability: float | None
-    by_tier: pd.DataFrame  # risk_tier, accounts, arr, revenue_at_risk
+    by_tier: Table  # risk_tier, accounts, arr, revenue_at_risk
 
 
 def risk_summary(board: pd.DataFrame) -> RiskSummary:

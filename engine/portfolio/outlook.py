@@ -10,7 +10,6 @@ month-to-month variability of the inflow (normal approximation, growing with √
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -19,6 +18,7 @@ from scipy.stats import norm
 
 from engine.accounts import board, ltv
 from engine.core.access import Viewer
+from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
 
@@ -42,20 +42,34 @@ FROM moves GROUP BY month ORDER BY month
 """
 
 
-@dataclass(frozen=True)
-class Outlook:
+class OutlookMonth(Contract):
+    """One month of the outlook: expected MRR with its band, and where it comes from."""
+
+    month_ahead: int
+    month: date  # the month's first day
+    expected_mrr: float  # book_mrr + inflow_mrr
+    lo: float
+    hi: float
+    book_mrr: float  # what today's accounts are expected to still pay
+    inflow_mrr: float  # new + expansion - contraction at the recent pace, itself churning
+    expected_churned_mrr: float  # today's MRR minus book_mrr
+
+
+class Outlook(Contract):
+    """The churn-adjusted MRR outlook: one row per month ahead (`frame`) and its assumptions."""
+
     as_of: date
     current_mrr: float
     monthly_inflow: float  # net new + expansion - contraction MRR per month (recent average)
     inflow_sd: float
-    frame: pd.DataFrame  # month_ahead, month, expected_mrr, lo, hi, book_mrr, inflow_mrr, expected_churned_mrr
-    assumptions: list[str]
+    frame: Table  # OutlookMonth's columns, one row per month ahead
+    assumptions: tuple[str, ...]
 
-    def at(self, months: int) -> dict:
+    def at(self, months: int) -> OutlookMonth:
         row = self.frame[self.frame["month_ahead"] == months]
         if row.empty:
             raise BadInputError(f"The outlook covers 1 to {int(self.frame['month_ahead'].max())} months.")
-        return row.iloc[0].to_dict()
+        return OutlookMonth(**{str(k): v for k, v in row.iloc[0].items()})
 
 
 def inflow_history(wh: Warehouse, viewer: Viewer, as_of: date) -> pd.DataFrame:
@@ -110,11 +124,11 @@ def mrr_outlook(wh: Warehouse, viewer: Viewer, months: int = 12) -> Outlook:
         monthly_inflow=pace,
         inflow_sd=spread,
         frame=frame,
-        assumptions=[
+        assumptions=(
             "Each account keeps today's MRR while it stays; its monthly churn hazard comes from its 90-day "
             "churn probability (constant over the horizon).",
             f"Net new + expansion − contraction MRR continues at the average of the last {len(recent)} whole "
             f"months ({pace:,.0f} per month), and new revenue churns at the book's average rate.",
             f"The band ({LEVEL:.0%}) combines the churn intervals with the month-to-month spread of that inflow.",
-        ],
+        ),
     )
