@@ -145,3 +145,14 @@ def test_the_old_data_health_name_still_works(generated_dir):
     from engine.data import data_health
 
     assert data_health.data_health is health.data_health and data_health.DataHealth is DataHealth
+
+
+# -- the demo generator -------------------------------------------------------------------------------
+def test_the_generate_report_round_trips(tmp_path):
+    from engine.data import demo
+    from engine.data.demo import GenerateReport
+
+    report = demo.generate(warehouse.get_warehouse(tmp_path / "small"), customers=30, seed=1, end=date(2026, 6, 30))
+    again = round_trip(report)
+    assert isinstance(again, GenerateReport) and again == report
+    assert report.row_counts["customers"] == 30 and report.start < report.end

@@ -24,13 +24,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from engine.core import config
+from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.core.values import sigmoid as _sigmoid
 from engine.data.warehouse import TABLES, Warehouse
@@ -269,8 +270,7 @@ _SUFFIX = (
 )
 
 
-@dataclass(frozen=True)
-class GenerateReport:
+class GenerateReport(Contract):
     """What `generate` built: rows per table and the seconds it took."""
 
     customers: int
@@ -278,7 +278,7 @@ class GenerateReport:
     start: date
     end: date
     drift: bool
-    row_counts: dict[str, int] = field(default_factory=dict)
+    row_counts: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -841,7 +841,15 @@ def generate(
             cur.unregister(name)
         _mark_generated(cur, seed, customers)
     counts = warehouse.table_counts()
-    return GenerateReport(customers, seed, start, end, drift, counts, round(time.perf_counter() - t0, 2))
+    return GenerateReport(
+        customers=customers,
+        seed=seed,
+        start=start,
+        end=end,
+        drift=drift,
+        row_counts=counts,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
 
 
 # -- the "generated" marker ------------------------------------------------------------------------
