@@ -22,7 +22,7 @@ from engine import cli
 from engine.churn import registry
 from engine.churn import table as table_model
 from engine.core import store
-from engine.core.contracts import to_dict
+from engine.core.contracts import from_json, to_dict, to_json
 
 BAGS = "2"  # two ensemble members keep each training run well under a second
 
@@ -74,7 +74,7 @@ def trained(tmp_path_factory):
             + ["--label", "churned", "--bags", BAGS, "--json"]
         )
     assert code == 0
-    yield {"data": data, "report": json.loads(printed.getvalue())}
+    yield {"data": data, "report": json.loads(printed.getvalue()), "text": printed.getvalue()}
     store.dispose_all()
 
 
@@ -480,3 +480,39 @@ def test_rare_categories_are_pooled_and_unseen_ones_noted(tmp_path):
     closed = table_model.TableSchema(id_column="id", label_column="label", columns=(plain,))
     notes = table_model.check_values(pd.DataFrame({"city": ["east", "west", "west"]}), closed, False, "f.csv")
     assert notes == ["city: 2 row(s) have values never seen in training ('west'); they are scored as unknown"]
+
+
+# -- contracts --------------------------------------------------------------------------------
+def test_table_results_and_schema_round_trip_through_their_json(trained, tmp_path):
+    printed = trained["text"].strip()
+    result = from_json(table_model.TableTrainResult, printed)
+    assert to_json(result) == printed and result.version == result.model_version == "table-v1"
+    assert from_json(table_model.TableTrainResult, to_json(result)) == result
+    _, _, schema = table_model.load_table_model(data_dir=trained["data"])
+    assert from_json(table_model.TableSchema, to_json(schema)) == schema
+    make_table(30, seed=12).drop(columns=["churned"]).to_csv(tmp_path / "few.csv", index=False)
+    written = table_model.predict_table(tmp_path / "few.csv", "account", tmp_path / "out.csv", data_dir=trained["data"])
+    again = from_json(table_model.TablePredictResult, to_json(written))
+    assert again == written and to_json(again) == to_json(written) and again.rows == 30
+
+
+def test_a_schema_saved_by_an_older_model_still_loads():
+    """The `table_schema_` inside an artifact (and the registry copy) as earlier versions wrote it."""
+    old = {
+        "id_column": "account",
+        "label_column": "churned",
+        "columns": [
+            {"name": "support_tickets", "type": "numeric", "feature": "c1_support_tickets"},
+            {"name": "plan", "type": "categorical", "levels": ["basic", "pro", "(other)"], "feature": "c3_plan"},
+            {"name": "signup_date", "type": "date", "note": "dates used as day numbers (days since 1970-01-01)",
+             "feature": "c7_signup_date"},
+            {"name": "spend", "type": "numeric", "placeholders": ["-", "n/a"], "note": "'-', 'n/a' read as blank",
+             "feature": "c2_spend"},
+        ],
+        "dropped": [{"column": "email", "reason": "near-unique text"}],
+    }  # fmt: skip
+    schema = table_model.TableSchema.model_validate(old)
+    assert schema.categorical_features == ["c3_plan"] and schema.columns[3].placeholders == ("-", "n/a")
+    assert to_dict(schema) == old  # written back with the same keys: nothing that does not apply
+    numeric = table_model.FeatureColumn(name="seats", feature="c4_seats", type=table_model.NUMERIC)
+    assert to_dict(numeric) == {"name": "seats", "feature": "c4_seats", "type": "numeric"}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import field_validator
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from engine.churn import explain, registry, training
@@ -232,6 +233,12 @@ class VersionDiff(Contract):
     features_added: list[str]
     features_removed: list[str]
     features_common: int
+
+    @field_validator("params", "metrics", "data_window", mode="before")
+    @classmethod
+    def _values_as_given(cls, value: Any) -> Any:
+        """Rows read back from JSON keep each value's own type (40 stays 40 next to 0.86)."""
+        return pd.DataFrame(value, dtype=object) if isinstance(value, list) else value
 
 
 def _side_by_side(left: dict[str, Any], right: dict[str, Any]) -> pd.DataFrame:

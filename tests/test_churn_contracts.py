@@ -1,0 +1,228 @@
+"""Churn results are contracts: each one survives its own JSON, and what older versions of
+Customer Radar persisted (registry rows, stored drivers) still loads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import BaseModel
+
+from engine.churn import evaluation, explain, monitoring, quality, registry, retrain, risk, scoring
+from engine.churn import status as churn_status
+from engine.core import store
+from engine.core.access import SYSTEM, Viewer
+from engine.core.contracts import from_json, to_dict, to_json
+from engine.data import warehouse
+
+SCALARS = (str, int, float, bool, date, datetime, type(None))
+
+
+def assert_round_trip(result: BaseModel) -> BaseModel:
+    """engine result -> JSON -> model -> the same JSON, with equal scalar fields."""
+    text = to_json(result)
+    again = from_json(type(result), text)
+    assert to_json(again) == text
+    for name in type(result).model_fields:
+        value = getattr(result, name)
+        if isinstance(value, SCALARS) and not (isinstance(value, float) and np.isnan(value)):
+            assert getattr(again, name) == value, name
+    return again
+
+
+@pytest.fixture
+def wh(scored_dir):
+    return warehouse.get_warehouse(scored_dir, read_only=True)
+
+
+def test_model_version_round_trip(scored_dir):
+    entry = registry.production("churn", scored_dir)
+    again = assert_round_trip(entry)
+    assert again == entry
+    assert to_dict(entry)["created_at"] == entry.created_at.isoformat()  # as `models --json` always printed
+
+
+def test_training_evaluation_and_scoring_results_round_trip(scored_copy):
+    wh = warehouse.get_warehouse(scored_copy)
+    report = scoring.score(wh, data_dir=scored_copy)
+    assert_round_trip(report)
+    assert set(to_dict(report)) == {"as_of", "model_version", "customers", "seconds"}
+    evaluated = evaluation.evaluate_version(wh, as_of=date(2026, 3, 31), data_dir=scored_copy)
+    assert_round_trip(evaluated)
+    assert to_dict(evaluated)["as_of"] == "2026-03-31" and "auc" in evaluated.metrics
+    # A retrain on unchanged data: a real job status holding a real training result.
+    job = retrain.wait(retrain.start_retrain(scored_copy, Viewer("admin", "admin")), timeout=120)
+    assert job.state == retrain.SUCCEEDED and job.result is not None
+    assert_round_trip(job)
+    assert_round_trip(job.result)
+    payload = to_dict(job.result)
+    assert {"version", "metrics", "data_window", "promoted", "reason", "seconds", "production_metrics"} <= set(payload)
+    assert payload["model_version"] == payload["version"] and to_dict(job)["done"] is True
+
+
+def test_one_customer_prediction_round_trip_and_seed_names(scored_dir, wh):
+    entry, model = registry.load_production("churn", scored_dir)
+    cid = wh.scalar(
+        "SELECT customer_id FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
+        "ORDER BY churn_probability DESC LIMIT 1"
+    )
+    prediction = scoring.explain_customer(wh, model, cid, model_version=entry.version)
+    assert_round_trip(prediction)
+    payload = to_dict(prediction)
+    assert {"churn_probability", "recommended_action", "model_version", "scored_at", "risk_tier", "risk_score"} <= set(
+        payload
+    )
+    interval = payload["confidence_interval"]
+    assert interval["lower"] <= payload["churn_probability"] <= interval["upper"] and interval["level"] == 0.9
+    assert set(payload["components"]) == set(risk.COMPONENTS)
+    first = payload["top_shap_features"][0]
+    assert {"feature", "value", "shap_impact", "reason", "group", "label", "actionable", "impact_pp"} <= set(first)
+    assert payload["model_version"] == entry.version
+    # The risk score alone is the same contract's other half.
+    score = risk.RiskScore(
+        customer_id=cid,
+        risk_score=prediction.risk_score,
+        risk_tier=prediction.risk_tier,
+        components=prediction.components,
+    )
+    assert_round_trip(score)
+
+
+def test_stored_drivers_of_every_age_still_load(wh):
+    stored = wh.scalar("SELECT drivers FROM predictions LIMIT 1")
+    drivers = explain.drivers_from_json(stored)
+    assert len(drivers) == 5 and json.loads(explain.drivers_json(drivers)) == json.loads(stored)
+    # As the code before contracts wrote them (json.dumps of a dict per driver) ...
+    old = (
+        '[{"feature": "usage_decay_score", "value": 0.42, "shap_impact": 0.512345, "reason": "Usage fell 42 % '
+        'versus the previous 30 days, which raises the risk", "group": "usage_trend", "label": "Usage trend", '
+        '"actionable": true, "members": ["usage_decay_score", "usage_trend", "active_users_change"], '
+        '"impact_pp": 6.123}, {"feature": "csat_avg_90d", "value": null, "shap_impact": -0.1, "reason": "No csat '
+        'on record, which lowers the risk", "group": "support_experience", "label": "Support experience", '
+        '"actionable": true, "members": ["csat_avg_90d"], "impact_pp": null}]'
+    )
+    loaded = explain.drivers_from_json(old)
+    assert [d.group for d in loaded] == ["usage_trend", "support_experience"] and loaded[1].value is None
+    assert json.loads(explain.drivers_json(loaded)) == json.loads(old)
+    # ... and before drivers were grouped.
+    ungrouped = explain.drivers_from_json('[{"feature": "mrr", "value": 120.0, "shap_impact": 0.2, "reason": "x"}]')
+    assert ungrouped[0].shap_impact == 0.2 and ungrouped[0].members == ()
+
+
+def test_quality_and_version_diff_round_trip(scored_dir, wh):
+    report = quality.version_quality(wh, data_dir=scored_dir)
+    again = assert_round_trip(report)
+    assert list(again.roc.columns) == ["false_positive_rate", "true_positive_rate", "threshold"]
+    assert len(again.beeswarm) == len(report.beeswarm)
+    entry = registry.production("churn", scored_dir)
+    assert_round_trip(quality.diff_versions(entry.version, entry.version, scored_dir))
+
+
+def test_drift_realised_trust_and_readiness_round_trip(scored_dir, wh):
+    drift = monitoring.drift_report(wh, scored_dir)
+    again = assert_round_trip(drift)
+    assert again.counts == drift.counts and again.thresholds == {"watch": 0.1, "act": 0.2}
+    assert again.score is not None and len(again.score.bins) == len(drift.score.bins)
+    realised = monitoring.realised_vs_predicted(wh, scored_dir, viewer=SYSTEM)
+    back = assert_round_trip(realised)
+    assert back.headline_note == realised.headline_note and to_dict(back)["horizon_days"] == 90
+    for check in monitoring.trust_checks(registry.production("churn", scored_dir), True, drift, realised):
+        assert_round_trip(check)
+    assert_round_trip(churn_status.model_readiness(wh, scored_dir))
+
+
+def test_empty_drift_and_realised_reports_round_trip():
+    empty = monitoring.DriftReport(
+        model_version=None,
+        reference_as_of=date(2026, 1, 31),
+        current_as_of=date(2026, 6, 30),
+        reference_rows=0,
+        current_rows=0,
+        features=pd.DataFrame(),
+        bins=pd.DataFrame(),
+    )
+    assert assert_round_trip(empty).counts == {"act": 0, "watch": 0, "stable": 0}
+    nothing = monitoring.RealisedReport(
+        data_as_of=None, by_date=pd.DataFrame(), calibration=pd.DataFrame(), pending=pd.DataFrame()
+    )
+    assert assert_round_trip(nothing).headline is None
+
+
+# -- what older versions persisted ------------------------------------------------------------------
+OLD_VERSION_JSON = """{
+  "version": "churn-v3",
+  "kind": "churn",
+  "stage": "archived",
+  "created_at": "2026-04-02T10:11:12.345678",
+  "promoted_at": null,
+  "params": {"n_bags": 6, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 40,
+             "interval_level": 0.9, "seed": 0, "pos_weight": 3.1},
+  "features": ["mrr", "seats", "usage_decay_score"],
+  "data_window": {"train_from": "2024-03-31", "train_to": "2025-06-30", "valid_from": "2025-10-31",
+                  "valid_to": "2025-12-31", "cutoff": "2026-03-31", "horizon_days": 90},
+  "metrics": {"rows": 2310, "churn_rate": 0.061, "auc": 0.861, "brier": 0.051, "top_decile_lift": 3.9,
+              "calibration": [{"bin": "0.0-0.1", "mean_predicted": 0.03, "observed_rate": 0.028, "rows": 2001}]},
+  "artifact_path": "models/churn-v3/model.pkl",
+  "artifact_sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+  "notes": null
+}"""
+
+
+def test_an_old_registry_payload_still_loads():
+    entry = from_json(registry.ModelVersion, OLD_VERSION_JSON)
+    assert entry.version == "churn-v3" and entry.stage == "archived" and entry.promoted_at is None
+    assert entry.created_at == datetime(2026, 4, 2, 10, 11, 12, 345678)
+    assert entry.metrics["auc"] == 0.861 and entry.data_window["valid_to"] == "2025-12-31"
+    assert to_dict(entry) == json.loads(OLD_VERSION_JSON)  # and it is written back the same
+
+
+def test_an_old_registry_row_in_the_store_still_loads(empty_dir):
+    old = json.loads(OLD_VERSION_JSON)
+    row = {
+        **old,
+        "version": "table-v1",
+        "kind": "table",
+        "created_at": datetime(2026, 4, 2, 10, 11, 12),
+        "data_window": {
+            "source": "customers.csv",
+            "rows": 1500,
+            "schema": {
+                "id_column": "account",
+                "label_column": "churned",
+                "columns": [
+                    {"name": "plan", "type": "categorical", "levels": ["basic", "pro"], "feature": "c3_plan"},
+                    {"name": "spend", "type": "numeric", "placeholders": ["-"], "note": "'-' read as blank (5 rows)",
+                     "feature": "c2_spend"},
+                ],
+                "dropped": [{"column": "email", "reason": "near-unique text"}],
+            },
+        },
+    }  # fmt: skip
+    with store.get_engine(empty_dir).begin() as conn:
+        conn.execute(store.model_versions.insert().values(**row))
+    try:
+        entry = registry.get("table-v1", empty_dir)
+        assert entry.kind == "table" and entry.created_at.replace(tzinfo=None) == row["created_at"]
+        assert [v.version for v in registry.versions("table", empty_dir)] == ["table-v1"]
+    finally:
+        store.dispose_all()
+    from engine.churn.table import TableSchema
+
+    schema = TableSchema.model_validate(entry.data_window["schema"])
+    assert schema.names == ["plan", "spend"] and schema.features == ["c3_plan", "c2_spend"]
+    assert schema.columns[1].placeholders == ("-",) and schema.dropped[0].column == "email"
+    assert to_dict(schema) == entry.data_window["schema"]
+
+
+def test_psi_is_public_zero_on_itself_and_never_negative():
+    rng = np.random.default_rng(3)
+    values = rng.gamma(2.0, 3.0, 2000)
+    assert monitoring.psi(values, values) == 0.0
+    assert monitoring.psi(values, rng.gamma(2.0, 4.0, 2000)) > 0
+    plans = pd.Series(["basic", "pro", "pro", "enterprise", None])
+    assert monitoring.psi(plans, plans) == 0.0 and monitoring.psi(plans, plans[:2]) > 0
+    assert monitoring.psi([], []) == 0.0
+    assert monitoring.psi(values, values) == monitoring.psi_numeric(values, values)
