@@ -266,7 +266,7 @@ def drivers_for_frame(
             name = features[lead]
             value = _plain(columns[name][i])
             row_drivers.append(
-                Driver(
+                Driver.model_construct(  # the values are built right here: no need to validate them
                     feature=name,
                     value=value,
                     shap_impact=total_g,
