@@ -10,12 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from components.shared.markdown import inert
-from engine.ai import DISCLAIMER
+from engine.ai import DISCLAIMER, AiOutput
 
 _STORE = "_radar_ai_results"
 
 
-def remember(key: tuple, result) -> None:
+def remember(key: tuple, result: AiOutput | list[AiOutput]) -> None:
     """Keep a result for the logged-in user (the session's state is wiped when the user changes)."""
     st.session_state.setdefault(_STORE, {})[(st.session_state.get("username"), *key)] = result
 
@@ -25,14 +25,14 @@ def recall(key: tuple):
     return st.session_state.get(_STORE, {}).get((st.session_state.get("username"), *key))
 
 
-def writer_label(result) -> str:
+def writer_label(result: AiOutput) -> str:
     """Which writer wrote the text, honestly: a model, or the built-in template."""
     if result.llm_provider == "groq":
         return f"Written by an AI model (Groq, `{result.model_used}`)"
     return "Written by the built-in template (no AI model)"
 
 
-def provenance(result) -> None:
+def provenance(result: AiOutput) -> None:
     """Who wrote it, how sure the checks are, and a review warning below 0.5.
 
     Confidence is the automatic checks' estimate that the text states only what the data

@@ -24,6 +24,7 @@ from engine.churn import explain, monitoring, risk
 from engine.churn import features as feats
 from engine.core import formatting
 from engine.core.access import SYSTEM, Viewer
+from engine.core.contracts import to_dict
 from engine.data import health, warehouse
 from engine.portfolio import kpis as portfolio
 from engine.scenarios import cli as cli_scenarios
@@ -56,10 +57,10 @@ def test_features_customer_360_fact_sheet_and_portfolio_view_name_one_renewal_da
         expected = features[cid]
         profile = customer.customer_360(wh, SYSTEM, cid).profile
         sheet = facts.load_facts(wh, cid, SYSTEM)
-        assert profile["days_to_renewal"] == expected, cid
-        assert sheet.days_to_renewal == expected and sheet.renewal_date == profile["renewal_date"], cid
+        assert profile.days_to_renewal == expected, cid
+        assert sheet.days_to_renewal == expected and sheet.renewal_date == profile.renewal_date, cid
         assert view.loc[cid, "days_to_renewal"] == expected, cid
-        assert pd.Timestamp(view.loc[cid, "renewal_date"]).date() == profile["renewal_date"], cid
+        assert pd.Timestamp(view.loc[cid, "renewal_date"]).date() == profile.renewal_date, cid
 
 
 def test_the_board_shows_the_renewal_the_features_computed(scored_dir):
@@ -215,7 +216,7 @@ def test_renewal_timing_is_one_reason_and_actionable_reasons_come_first():
     total = shap.sum()
     sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     assert renewal.impact_pp == pytest.approx((sigmoid(total) - sigmoid(total - 3.0)) * 100)
-    d = renewal.as_dict()
+    d = to_dict(renewal)
     assert {"feature", "value", "shap_impact", "reason", "group", "label", "actionable", "impact_pp"} <= set(d)
 
 
@@ -256,14 +257,14 @@ def _report(in_sample: list[bool]) -> monitoring.RealisedReport:
         }
     )
     pending = pd.DataFrame({"as_of": [], "customers": [], "known_on": []})
-    return monitoring.RealisedReport(None, by_date, pd.DataFrame(), pending)
+    return monitoring.RealisedReport(data_as_of=None, by_date=by_date, calibration=pd.DataFrame(), pending=pending)
 
 
 def test_the_realised_headline_is_the_newest_out_of_sample_date():
     report = _report([False, False, True])
     assert report.headline["auc"] == 0.72
     assert _report([True, True, True]).headline is None
-    assert "No out-of-sample result yet" in _report([True, True, True]).headline_note()
+    assert "No out-of-sample result yet" in _report([True, True, True]).headline_note
     checks = monitoring.trust_checks(SimpleNamespace(metrics={}, data_window={}), True, None, _report([True] * 3))
     assert "0.889" not in checks[-1].detail and checks[-1].status == "pending"  # not judged yet: no warning
 
