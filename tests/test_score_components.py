@@ -29,7 +29,8 @@ def test_scores_keep_their_components_and_customer_360_shows_them(scored_copy, m
     monkeypatch.setattr(feats, "features_as_of", no_recompute)
     for row in stored.itertuples():
         c360 = customer.customer_360(wh, EXEC, row.customer_id)
-        assert c360.components == pytest.approx({k: getattr(row, k) for k in risk.COMPONENTS})
+        assert c360.components is not None
+        assert c360.components.model_dump() == pytest.approx({k: getattr(row, k) for k in risk.COMPONENTS})
 
 
 def test_scores_written_before_components_were_kept_still_show_them(scored_copy):
@@ -43,4 +44,4 @@ def test_scores_written_before_components_were_kept_still_show_them(scored_copy)
             "UPDATE predictions SET usage_decay_score = NULL, compliance_gap_score = NULL, vendor_risk_flags = NULL"
         )
     c360 = customer.customer_360(wh, EXEC, customer_id)
-    assert set(c360.components) == set(risk.COMPONENTS)
+    assert c360.components is not None and set(c360.components.model_dump()) == set(risk.COMPONENTS)
