@@ -19,6 +19,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from engine.accounts import board
 from engine.churn import registry, scoring, training
 from engine.core.access import Viewer
@@ -56,7 +58,7 @@ def build(data: Path, customers: int, model_customers: int) -> None:
     scoring.score(wh, data_dir=data)
 
 
-def engine_board(data: Path) -> None:
+def engine_board(data: Path) -> pd.DataFrame:
     wh = warehouse.get_warehouse(data)
     viewer = Viewer("exec", "executive")
     t0 = time.perf_counter()
