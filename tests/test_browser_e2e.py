@@ -226,3 +226,41 @@ def test_nothing_of_the_admin_is_shown_to_the_csm_who_logs_in_next(app_url, brow
     body = page.content()
     assert account_question not in body and portfolio_question not in body
     context.close()
+
+
+# Every page URL the app has served since its first version, with the heading it must show.
+PAGE_URLS = (
+    ("overview", "Portfolio overview"),
+    ("risk_board", "Risk board"),
+    ("customer_360?customer_id={mine}", "{mine_name}"),
+    ("ai_qa", "Ask AI"),
+    ("forecasts", "Forecasts"),
+    ("scenarios", "Scenarios"),
+    ("model_data", "Model & data"),
+    ("data", "Data"),
+    ("users", "Users"),
+)
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_every_page_url_opens_its_page(app_url, browser, width):
+    """The URLs from before views/ replaced pages/ still open the same pages, and "/" forwards
+    to the role's home page."""
+    url, accounts = app_url
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    _log_in(page, url, "admin", users.DEMO_PASSWORDS["admin"])
+    page.get_by_role("heading", name="Portfolio overview").wait_for(timeout=30_000)  # "/" lands on the home page
+    for path, heading in PAGE_URLS:
+        page.goto(f"{url}/{path.format(**accounts)}")
+        try:
+            page.get_by_role("heading", name=heading.format(**accounts)).first.wait_for(timeout=30_000)
+            _settle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.get_by_text("Page not found").count() == 0
+            assert page.url.startswith(f"{url}/{path.split('?')[0].format(**accounts)}")
+        except Exception:
+            _shot(page, f"failed-url-{path.split('?')[0]}-{width}")
+            raise
+        _shot(page, f"url-{path.split('?')[0]}-{width}")
+    context.close()
