@@ -16,8 +16,8 @@ from pathlib import Path
 
 from engine.churn import monitoring, quality, scoring, training
 from engine.core.access import SYSTEM
-from engine.data import data_health, warehouse
 from engine.data import demo as synth
+from engine.data import health, warehouse
 
 
 def _best(fn, repeat: int):
@@ -61,7 +61,7 @@ def main() -> None:
         print(f"version_quality: {seconds:.2f} s ({q.rows:,} out-of-time rows, AUC {q.metrics['auc']:.3f})")
         seconds, realised = _best(lambda: monitoring.realised_vs_predicted(wh, data, viewer=SYSTEM), args.repeat)
         print(f"realised_vs_predicted: {seconds:.3f} s ({len(realised.by_date)} closed scoring dates)")
-        seconds, _ = _best(lambda: data_health.data_health(wh), args.repeat)
+        seconds, _ = _best(lambda: health.data_health(wh), args.repeat)
         print(f"data_health: {seconds:.3f} s")
         seconds, _ = _best(lambda: quality.registry_table(data), args.repeat)
         print(f"registry_table (hash check): {seconds:.3f} s")

@@ -13,7 +13,7 @@ import streamlit as st
 from components.shared.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
 from engine.churn import monitoring, quality, registry
 from engine.core.access import SYSTEM
-from engine.data import data_health
+from engine.data.health import DataHealth, data_health
 
 OPS_TTL_SECONDS = RESULT_TTL_SECONDS
 
@@ -49,8 +49,8 @@ def realised(data_dir: str, stamp: str) -> monitoring.RealisedReport:
 
 
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
-def health(data_dir: str, stamp: str) -> data_health.DataHealth:
-    return data_health.data_health(warehouse(data_dir))
+def health(data_dir: str, stamp: str) -> DataHealth:
+    return data_health(warehouse(data_dir))
 
 
 def data_stamp(data_dir: str) -> str:

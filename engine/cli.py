@@ -33,23 +33,20 @@ from engine.data.warehouse import Warehouse, close_all, get_warehouse
 @command("info", "row counts, date ranges and model status", json_flag)
 def _info(args: argparse.Namespace) -> int:
     from engine.churn import status as churn_status
-    from engine.data import health
 
     wh = get_warehouse(args.data_dir)
-    status = health.warehouse_status(wh)
-    status["scores"] = churn_status.score_status(wh, args.data_dir)
-    status["model"] = churn_status.model_text(status["scores"])
+    status = churn_status.install_status(wh, args.data_dir)
     if args.json:
         print_json(status)
         return 0
-    print(f"Warehouse: {wh.path} (schema v{status['schema_version']})")
-    print(f"Data as of: {status['data_as_of'] or 'no data yet'}")
-    for row in status["tables"]:
-        span = f"{row['first']} .. {row['last']}" if row["first"] else ""
-        print(f"  {row['table']:<18} {row['rows']:>12,}  {span}")
-    print(f"Model: {status['model']}")
-    if status["date_warning"]:
-        print(f"Warning: {status['date_warning']}")
+    print(f"Warehouse: {wh.path} (schema v{status.schema_version})")
+    print(f"Data as of: {status.data_as_of or 'no data yet'}")
+    for span in status.tables:
+        dates = f"{span.first} .. {span.last}" if span.first else ""
+        print(f"  {span.table:<18} {span.rows:>12,}  {dates}")
+    print(f"Model: {status.model}")
+    if status.date_warning:
+        print(f"Warning: {status.date_warning}")
     return 0
 
 

@@ -124,11 +124,6 @@ def test_a_plans_money_reads_the_same_in_the_readout_on_the_page_and_on_the_cli(
     assert f"retained {retained}, cost {cost}," in listed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`scenario run` prints its baseline/scenario table in whole dollars (${:,.0f}, "
-    "engine/scenarios/cli.py _print_result) while the page and the readout show $45.3K",
-)
 def test_the_cli_scenario_table_writes_money_like_the_page(data, plan_result, capsys):
     printed = _cli(data, capsys, "scenario", "run", *OUTREACH_ARGS)
     lost = next(line for line in printed.splitlines() if line.startswith("ARR lost, 12 months"))

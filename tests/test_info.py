@@ -58,3 +58,15 @@ def test_info_counts_the_latest_scoring_date_and_names_the_production_model(scor
 def test_info_on_an_unscored_warehouse(data_dir_copy, capsys):
     out = _info(data_dir_copy, capsys)
     assert "Model: no production model; no scores yet" in out
+
+
+def test_info_json_is_the_install_status_contract(scored_copy, capsys):
+    """`info --json` prints InstallStatus, and that JSON reads back as the same model."""
+    from engine.churn.status import InstallStatus
+    from engine.core.contracts import from_json, to_json
+
+    assert cli.main(["--data-dir", str(scored_copy), "info", "--json"]) == 0
+    printed = capsys.readouterr().out
+    status = from_json(InstallStatus, printed)
+    assert to_json(status) == printed.strip()
+    assert status.scores.customers > 0 and status.model == status.scores.text

@@ -14,8 +14,8 @@ from engine import cli
 from engine.churn import monitoring, quality, registry, training
 from engine.core.access import SYSTEM
 from engine.core.contracts import to_dict
-from engine.data import data_health, warehouse
 from engine.data import demo as synth
+from engine.data import health, warehouse
 from engine.data.ingest import IngestError, validate_file
 
 DRIFTED = {"compliance_gap_score", "events_per_seat_30d", "tickets_90d"}
@@ -169,7 +169,7 @@ def test_registry_table_flags_a_changed_artifact_and_diff_shows_changes(scored_c
 # -- data health and dry-run ingest --------------------------------------------------------------------
 def test_data_health_counts_and_null_rates(scored_dir):
     wh = warehouse.get_warehouse(scored_dir, read_only=True)
-    report = data_health.data_health(wh)
+    report = health.data_health(wh)
     counts = wh.table_counts()
     assert dict(zip(report.tables["table"], report.tables["rows"], strict=True)) == counts
     nulls = report.nulls.set_index(["table", "column"])

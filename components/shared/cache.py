@@ -92,7 +92,7 @@ READINESS_TTL_SECONDS = 30
 
 
 @st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
-def readiness(data_dir: str) -> health.Readiness:
+def readiness(data_dir: str) -> churn_status.Readiness:
     return churn_status.model_readiness(warehouse(data_dir), data_dir)
 
 

@@ -79,7 +79,8 @@ def numeric_edges(reference: np.ndarray, bins: int = BINS) -> np.ndarray:
     distinct = np.unique(values)
     above = np.searchsorted(distinct, cuts) + 1
     inside = above < len(distinct)
-    return np.unique((cuts[inside] + distinct[above[inside]]) / 2)
+    # The midpoint written so that it cannot overflow for values near the float limit.
+    return np.unique(cuts[inside] + (distinct[above[inside]] - cuts[inside]) / 2)
 
 
 def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from engine.churn import registry
 from engine.core.contracts import Contract
 from engine.core.errors import ModelUnavailableError
-from engine.data.health import latest_scoring_date
+from engine.data import health
+from engine.data.health import WarehouseStatus, latest_scoring_date
 from engine.data.warehouse import Warehouse, latest_predictions_sql
 
 # Newest scores at one date, counted by the model version that wrote them.
@@ -17,12 +19,43 @@ _SCORES_BY_MODEL = (
 ).replace("<LATEST>", latest_predictions_sql("as_of = ?"))
 
 
-def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> dict[str, Any]:
+class ScoreStatus(Contract):
     """Who is scored at the latest scoring date and by which model, and the production model.
 
     `customers` counts each customer once at that date (its newest score); `by_model` says
     how many of those scores each model version wrote.
     """
+
+    as_of: date | None
+    customers: int
+    by_model: dict[str, int]
+    production: str | None
+
+    @property
+    def text(self) -> str:
+        """One line for `info` and the data page."""
+        serving = f"production model {self.production}" if self.production else "no production model"
+        if not self.customers:
+            return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
+        writers = self.by_model
+        names = ", ".join(f"{v} ({n:,})" for v, n in writers.items()) if len(writers) > 1 else next(iter(writers))
+        text = f"{serving}; {self.customers:,} customers scored as of {self.as_of} by {names}"
+        if self.production and set(writers) != {self.production}:
+            text += (
+                f". Those scores are not from {self.production}: run `.venv/bin/python -m engine score` to refresh them"
+            )
+        return text
+
+
+class InstallStatus(WarehouseStatus):
+    """What `info` reports: the warehouse's status, plus who is scored and by which model."""
+
+    scores: ScoreStatus
+    model: str
+
+
+def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> ScoreStatus:
+    """The scores at the latest scoring date (see ScoreStatus)."""
     try:
         current = registry.production("churn", data_dir)
     except Exception:  # an unreadable registry must not stop `info`: it reports what it can
@@ -30,30 +63,20 @@ def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> dict[str,
     as_of = latest_scoring_date(wh)
     by_model: dict[str, int] = {}
     if as_of is not None:
-        rows = wh.rows(
-            _SCORES_BY_MODEL,
-            [as_of],
-        )
+        rows = wh.rows(_SCORES_BY_MODEL, [as_of])
         by_model = {str(version): int(count) for version, count in rows}
-    return {
-        "as_of": as_of,
-        "customers": sum(by_model.values()),
-        "by_model": by_model,
-        "production": current.version if current is not None else None,
-    }
+    return ScoreStatus(
+        as_of=as_of,
+        customers=sum(by_model.values()),
+        by_model=by_model,
+        production=current.version if current is not None else None,
+    )
 
 
-def model_text(scores: dict[str, Any]) -> str:
-    production = scores["production"]
-    serving = f"production model {production}" if production else "no production model"
-    if not scores["customers"]:
-        return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
-    writers = scores["by_model"]
-    names = ", ".join(f"{v} ({n:,})" for v, n in writers.items()) if len(writers) > 1 else next(iter(writers))
-    text = f"{serving}; {scores['customers']:,} customers scored as of {scores['as_of']} by {names}"
-    if production and set(writers) != {production}:
-        text += f". Those scores are not from {production}: run `.venv/bin/python -m engine score` to refresh them"
-    return text
+def install_status(wh: Warehouse, data_dir: str | Path | None = None) -> InstallStatus:
+    """The warehouse's status with the model's (for `info`)."""
+    scores = score_status(wh, data_dir)
+    return InstallStatus(**dict(health.status(wh)), scores=scores, model=scores.text)
 
 
 class Readiness(Contract):

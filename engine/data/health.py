@@ -212,12 +212,6 @@ def status(wh: Warehouse) -> WarehouseStatus:
     )
 
 
-def warehouse_status(wh: Warehouse) -> dict[str, Any]:
-    """`status` as the JSON-ready dict `info --json` prints (engine/cli.py adds "scores" and
-    "model" to it): schema_version, data_as_of, tables, date_problems, date_warning."""
-    return to_dict(status(wh))
-
-
 def latest_scoring_date(wh: Warehouse) -> date | None:
     """The newest plausible as-of date in predictions (None when nothing is scored)."""
     start, end = _bounds()

@@ -157,16 +157,14 @@ def _print_result(result: scenarios.ScenarioResult) -> None:
             s.expected_churned,
             s.expected_churned_low,
             s.expected_churned_high,
-            "{:,.1f}",
+            "{:,.1f}".format,
         ),
-        ("MRR lost, 90 days", b.mrr_lost_90d, s.mrr_lost_90d, s.mrr_lost_90d_low, s.mrr_lost_90d_high, "${:,.0f}"),
-        ("ARR lost, 12 months", b.arr_lost_12m, s.arr_lost_12m, s.arr_lost_12m_low, s.arr_lost_12m_high, "${:,.0f}"),
+        # Money reads as on the page and in the readout ($45.3K): one formatter everywhere.
+        ("MRR lost, 90 days", b.mrr_lost_90d, s.mrr_lost_90d, s.mrr_lost_90d_low, s.mrr_lost_90d_high, _money),
+        ("ARR lost, 12 months", b.arr_lost_12m, s.arr_lost_12m, s.arr_lost_12m_low, s.arr_lost_12m_high, _money),
     )
-    for label, base, scen, low, high, pattern in rows:
-        print(
-            f"{label:<28} {pattern.format(base):>16} {pattern.format(scen):>16}   "
-            f"{pattern.format(low)} - {pattern.format(high)}"
-        )
+    for label, base, scen, low, high, write in rows:
+        print(f"{label:<28} {write(base):>16} {write(scen):>16}   {write(low)} - {write(high)}")
     print(
         f"ARR retained {_money(result.revenue_retained)} ({_money(result.revenue_retained_low)} to "
         f"{_money(result.revenue_retained_high)}), price revenue {_money(result.price_revenue)}, "

@@ -107,7 +107,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
     """(frame, decimal_comma) of a CSV/Parquet file, read as `engine.data.ingest` reads files
     (UTF-8 check, delimiter sniffing, clear refusals). CSV cells come back as text;
     `decimal_comma` is True for `;`/tab/`|`-separated files, where `1,5` means 1.5."""
-    read = ingest._read_file(Path(path))
+    read = ingest.read_file(Path(path))
     return read.frame, not read.thousands_ok
 
 

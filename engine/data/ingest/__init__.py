@@ -46,9 +46,6 @@ from engine.data.ingest.specs import (
     expected_columns,
 )
 
-# engine.churn.table reads files through the old private name; `read_file` is the public one.
-_read_file = read_file
-
 __all__ = [
     "CSV_SUFFIXES",
     "DATE",
