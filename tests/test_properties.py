@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -127,3 +128,22 @@ def test_psi_of_a_sample_against_itself_is_zero(x):
 def test_psi_is_never_negative(pair):
     value = monitoring.psi(*pair)
     assert math.isfinite(value) and value >= 0.0
+
+
+# -- cell values: one reading for ingest and the table model ------------------------------------
+@given(st.integers(min_value=-(10**12), max_value=10**12))
+def test_a_grouped_number_reads_as_the_number_for_ingest_and_the_table_model(n):
+    from engine.core.values import text_to_numbers
+
+    grouped = pd.Series([f"{n:,}"], dtype="str")
+    assert text_to_numbers(grouped).iloc[0] == n  # ingest: warehouse columns
+    assert text_to_numbers(grouped, symbols=True).iloc[0] == n  # the table model: also $ and %
+    assert text_to_numbers(pd.Series([f"${n:,}"], dtype="str"), symbols=True).iloc[0] == n
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_number_text_is_finite_or_missing(x):
+    from engine.core.values import text_to_numbers
+
+    value = text_to_numbers(pd.Series([repr(x)], dtype="str")).iloc[0]
+    assert pd.isna(value) or (math.isfinite(value) and value == x)

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
-from engine.core.values import null_tokens_to_na
+from engine.core.values import ISO_TIMESTAMP, SLASH_DATE, cell_text, null_tokens_to_na, text_to_numbers
 from engine.data import ingest
 
 NUMERIC, CATEGORICAL, DATE = "numeric", "categorical", "date"
@@ -37,10 +37,6 @@ LEAK_AUC = 0.99
 
 POSITIVE_LABELS = ("yes", "y", "true", "t", "1", "churned", "churn", "lost", "cancelled", "canceled", "left")
 NEGATIVE_LABELS = ("no", "n", "false", "f", "0", "retained", "active", "renewed", "stayed", "current", "not churned")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
-_SLASH_DATE = re.compile(r"\d{1,4}[/.]\d{1,2}[/.]\d{1,4}(?:\s.*)?")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -160,25 +156,12 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> pd.Series:
 # -- value handling ------------------------------------------------------------------------------
 def as_text(series: pd.Series) -> pd.Series:
     """Any column as stripped text with NA for blank cells and null tokens."""
-    if pd.api.types.is_bool_dtype(series):
-        series = series.map({True: "true", False: "false"})
-    elif pd.api.types.is_float_dtype(series):
-        finite = series.dropna()
-        if len(finite) and bool(np.isfinite(finite).all()) and bool((finite % 1 == 0).all()):
-            series = series.astype("Int64")  # 3.0 reads as "3", as it does in a CSV
-    text = series.astype("str").str.strip()
-    return null_tokens_to_na(text)
+    return null_tokens_to_na(cell_text(series))
 
 
 def _numbers(text: pd.Series, decimal_comma: bool) -> pd.Series:
     """Text to float: NaN where blank or not a number (`1,234`, `$1,200`, `12%` are numbers)."""
-    s = text.str.replace(r"^([+-]?)\s*[$€£]\s*", r"\1", regex=True).str.replace(r"\s*%$", "", regex=True)
-    if decimal_comma:
-        s = s.where(~s.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False), s.str.replace(",", ".", regex=False))
-    else:
-        s = s.where(~s.str.fullmatch(_THOUSANDS.pattern).fillna(False), s.str.replace(",", "", regex=False))
-    values = pd.to_numeric(s, errors="coerce").astype("float64")
-    return values.where(np.isfinite(values))
+    return text_to_numbers(text, decimal_comma=decimal_comma, symbols=True)
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -306,9 +289,9 @@ def _detect_column(
                 else ""
             )
             return FeatureColumn(name=name, feature=feature, type=NUMERIC, placeholders=placeholders, note=note)
-        if filled.str.fullmatch(_ISO_DATE.pattern).all():
+        if filled.str.fullmatch(ISO_TIMESTAMP).all():
             kind_hint = DATE
-        elif filled.str.fullmatch(_SLASH_DATE.pattern).mean() >= NUMERIC_SHARE:
+        elif filled.str.fullmatch(SLASH_DATE).mean() >= NUMERIC_SHARE:
             return DroppedColumn(
                 column=name,
                 reason="it looks like dates written D/M/Y or M/D/Y, which cannot be told apart; write them as YYYY-MM-DD "

@@ -33,18 +33,22 @@ import numpy as np
 import pandas as pd
 
 from engine.core import config
-from engine.core.values import null_tokens_to_na
+from engine.core.values import (
+    DECIMAL_COMMA,
+    ISO_TIMESTAMP,
+    SLASH_DATE,
+    THOUSANDS,
+    cell_text,
+    null_tokens_to_na,
+    text_to_numbers,
+)
 from engine.data.ingest.report import MAX_LISTED, Problem, cell, show
 from engine.data.ingest.specs import DATE, FLOAT, INT, INT32, TEXT, TIMESTAMP, ColumnSpec, TableSpec
 
 ROW = "__row"  # the staged frame's column holding each row's spreadsheet number
 
-_THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
-_DECIMAL_COMMA = r"[+-]?\d+,\d+"
 _DATE_TEXT = r"\d{4}-\d{2}-\d{2}(?:[ T]00:00(?::00(?:\.0+)?)?)?"
 _MONTH_TEXT = r"\d{4}-\d{2}"
-_STAMP_TEXT = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
-_SLASH_DATE = r"\d{1,4}[/.]\d{1,2}[/.]\d{1,4}(?:\s.*)?"
 
 Why = tuple[str, str]  # (what is wrong, what to do) about one cell
 
@@ -79,16 +83,6 @@ class RowProblems:
     @property
     def rejected(self) -> int:
         return int(self.bad_rows.sum())
-
-
-def as_text(series: pd.Series) -> pd.Series:
-    """Any column as stripped text with NA for missing/empty cells."""
-    if pd.api.types.is_float_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        finite = series.dropna()
-        if len(finite) and bool((finite % 1 == 0).all()):
-            series = series.astype("Int64")
-    text = series.astype("str").str.strip()
-    return text.mask(text == "")
 
 
 def _flags(matches: pd.Series) -> pd.Series:
@@ -141,7 +135,7 @@ class Coercer:
         self.problems.mask(mask, order, describe)
 
     def _text(self, col: ColumnSpec, series: pd.Series, order: int) -> tuple[pd.Series, np.ndarray]:
-        values = as_text(series)
+        values = cell_text(series)
         bad = np.zeros(len(values), dtype=bool)
         if col.allowed:
             allowed = col.allowed
@@ -166,13 +160,8 @@ class Coercer:
                 bad, col, order, shown, lambda _v: ("is not a finite number", "give a number, or leave the cell empty")
             )
         else:
-            shown = null_tokens_to_na(as_text(series))
-            cleaned = shown
-            if self.thousands_ok:
-                grouped = _flags(shown.str.fullmatch(_THOUSANDS))
-                if grouped.any():
-                    cleaned = shown.where(~grouped, shown.str.replace(",", "", regex=False))
-            values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+            shown = null_tokens_to_na(cell_text(series))
+            values = text_to_numbers(shown, thousands=self.thousands_ok)
             finite = np.isfinite(values.to_numpy())
             bad = shown.notna().to_numpy() & ~finite
             self._report(bad, col, order, shown, _not_a_number)
@@ -242,7 +231,7 @@ class Coercer:
                 values = values.dt.tz_convert("UTC").dt.tz_localize(None)
             values = values.astype("datetime64[us]")
             return values, values.astype("str")
-        return None, null_tokens_to_na(as_text(series))
+        return None, null_tokens_to_na(cell_text(series))
 
     def _date(self, col: ColumnSpec, series: pd.Series, order: int) -> tuple[pd.Series, np.ndarray]:
         typed, text = self._datetimes(series)
@@ -266,9 +255,9 @@ class Coercer:
             def why(value: str) -> Why:
                 if re.fullmatch(_DATE_TEXT, value):
                     return "is not a real calendar date", "check the month and day"
-                if re.fullmatch(_STAMP_TEXT, value):
+                if re.fullmatch(ISO_TIMESTAMP, value):
                     return date_only
-                if re.fullmatch(_SLASH_DATE, value):
+                if re.fullmatch(SLASH_DATE, value):
                     return (
                         "is not in the YYYY-MM-DD format (day/month order is ambiguous)",
                         f"write it as e.g. {example}",
@@ -315,13 +304,13 @@ class Coercer:
         typed, text = self._datetimes(series)
         if typed is not None:
             return self._in_range(col, typed, np.zeros(len(typed), dtype=bool), order, text)
-        shape = _flags(text.str.fullmatch(_STAMP_TEXT))
+        shape = _flags(text.str.fullmatch(ISO_TIMESTAMP))
         parsed = pd.to_datetime(text.where(shape), format="ISO8601", utc=True, errors="coerce")
         values = parsed.dt.tz_localize(None).astype("datetime64[us]")
         bad = (text.notna() & values.isna()).to_numpy()
 
         def why(value: str) -> Why:
-            if re.fullmatch(_STAMP_TEXT, value):
+            if re.fullmatch(ISO_TIMESTAMP, value):
                 return "is not a real date and time", "check the month, day and hour"
             return "is not a date-time", "write ISO 8601 such as 2024-03-15 14:30:00 (or 2024-03-15)"
 
@@ -330,7 +319,7 @@ class Coercer:
 
 
 def _not_a_number(text: str) -> Why:
-    if re.fullmatch(_DECIMAL_COMMA, text) or re.fullmatch(_THOUSANDS, text):
+    if re.fullmatch(DECIMAL_COMMA, text) or re.fullmatch(THOUSANDS, text):
         return "is not a number here", "use a dot for decimals and no thousands separators, e.g. 1234.5"
     return "is not a number", "write plain numbers such as 42 or 1234.5"
 
