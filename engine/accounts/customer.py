@@ -303,7 +303,7 @@ def _text(value: Any) -> str | None:
 
 
 def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> date | None:
-    """The next renewal after `as_of` by the one renewal rule (`features.renewal_date_sql`)."""
+    """The next renewal after `as_of` by the one renewal rule (`engine.core.renewal.renewal_date_sql`)."""
     if status != "active":
         return None
     found = feats.renewal_dates(wh, as_of, customer_id)

@@ -16,6 +16,7 @@ from datetime import date
 
 import pandas as pd
 
+from engine.core.renewal import renewal_date_sql
 from engine.data.warehouse import Warehouse
 
 
@@ -73,35 +74,6 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "categorical")
 LABELS = {f.name: f.label for f in FEATURES}
-
-
-def renewal_date_sql(
-    d: str = "d", signup: str = "signup_date", cycle: str = "billing_cycle", contract_end: str = "contract_end_date"
-) -> str:
-    """THE renewal rule, as a SQL expression over the given column names (identifiers written
-    by the engine, never user text): the next renewal strictly after day `d` is
-
-    * the next signup anniversary (yearly) for annual billing,
-    * the next monthly signup anniversary for monthly billing,
-    * otherwise the contract end date when it falls after `d` (else unknown, NULL).
-
-    Features (the model's `days_to_renewal`), the stored predictions the risk board reads,
-    Customer 360, the AI fact sheet and the Ask-AI portfolio view all use this expression,
-    so every screen names the same renewal date. `contract_end_date` describes the present,
-    so for a billing cycle the anniversary is used even when a contract end is on record:
-    the same rule holds for a past snapshot (no look-ahead) and for today.
-    """
-    years = f"date_diff('year', {signup}, {d})"
-    months = f"date_diff('month', {signup}, {d})"
-    return f"""(CASE
-            WHEN {cycle} = 'annual' THEN
-                CASE WHEN {signup} + to_years({years}) > {d} THEN {signup} + to_years({years})
-                     ELSE {signup} + to_years({years} + 1) END
-            WHEN {cycle} = 'monthly' THEN
-                CASE WHEN {signup} + to_months({months}) > {d} THEN {signup} + to_months({months})
-                     ELSE {signup} + to_months({months} + 1) END
-            WHEN {contract_end} > {d} THEN {contract_end}
-        END)::DATE"""
 
 
 # One statement, one parameter (the as-of date D), every source filtered to <= D.
