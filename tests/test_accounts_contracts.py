@@ -46,7 +46,7 @@ def test_customer_360_round_trips_with_the_seed_contract_names(wh):
     assert prediction["recommended_action"] == row["recommended_action"]
     assert prediction["model_version"] == row["model_version"]
     assert all({"feature", "value", "shap_impact", "reason"} <= set(d) for d in prediction["top_shap_features"])
-    # The flat keys of DESIGN.md's Customer 360 next to the nested parts.
+    # The seed contract's flat Customer 360 keys next to the nested parts.
     assert payload["churn_probability"] == prediction["churn_probability"]
     assert payload["top_shap_features"] == prediction["top_shap_features"]
     assert payload["open_ticket_count"] == payload["support"]["open_tickets"]

@@ -111,7 +111,7 @@ class SupportHealth(Contract):
 
 class Customer360(Contract):
     """The Customer 360 contract: profile, latest prediction, risk components, usage, support,
-    opportunities, MRR history and LTV; plus, flat, the keys DESIGN.md names for it."""
+    opportunities, MRR history and LTV; plus, flat, the seed contract's keys for it (mrr, tenure_days, churn_probability, ...)."""
 
     customer_id: str
     as_of: date

@@ -1,6 +1,6 @@
 """Time-series forecasts on long frames, with the automatic choice of model per series.
 
-Contract (DESIGN.md): `unique_id, ds, y` in (several series per frame, one regular
+Contract: `unique_id, ds, y` in (several series per frame, one regular
 frequency inferred from the dates: `engine.forecasting.frames`); `unique_id, ds, <model>,
 <model>-lo-<level>, <model>-hi-<level>` out. Input is validated on entry and every
 problem is a `BadInputError` naming the column, series or date and the fix.
