@@ -41,9 +41,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from engine.churn.features import renewal_date_sql
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
+from engine.core.renewal import renewal_date_sql
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
 
