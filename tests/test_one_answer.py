@@ -84,7 +84,7 @@ def test_an_amount_reads_the_same_on_board_customer_360_scenarios_cli_and_ai(amo
     assert ai_fmt.money(amount) == expected
     assert cli_scenarios._money(amount) == expected
     baseline = SimpleNamespace(expected_churned=3.0, arr_lost_12m=amount)
-    readout = scenarios._readout(baseline, baseline, 0, (0, 0), 0, 0, None, [], {}, False)
+    readout = scenarios.readout_text(baseline, baseline, 0, (0, 0), 0, 0, None, [], {}, False)
     assert f"{expected} ARR at risk" in readout
     assert "1000.0K" not in readout and "1000.0M" not in expected
 

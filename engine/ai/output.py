@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import computed_field, model_validator
+from pydantic import computed_field
 
 from engine.ai.guardrails import REVIEW_THRESHOLD
 from engine.core.contracts import Contract, ShapFeature
@@ -39,12 +39,6 @@ class AiOutput(Contract):
         """Confidence below 0.5: a person must review the text before it is used."""
         return self.confidence_score < REVIEW_THRESHOLD
 
-    @model_validator(mode="before")
-    @classmethod
-    def _without_computed(cls, data: Any) -> Any:
-        # A model's own JSON carries its computed fields (needs_review, ...): read it back without them.
-        return without_computed(cls, data)
-
     @property
     def audit_customer_id(self) -> str | None:
         """The customer the text is about (None for the whole portfolio)."""
@@ -67,13 +61,6 @@ class CustomerOutput(AiOutput):
     @property
     def audit_customer_id(self) -> str | None:
         return self.customer_id
-
-
-def without_computed(model: type[Contract], data: Any) -> Any:
-    """`data` without the model's computed fields (they are outputs, not inputs)."""
-    if not isinstance(data, dict):
-        return data
-    return {k: v for k, v in data.items() if k not in model.model_computed_fields}
 
 
 def shap_features(drivers: tuple[dict, ...]) -> tuple[ShapFeature, ...]:

@@ -30,7 +30,7 @@ from engine.ai.guardrails import (
     with_disclaimer,
 )
 from engine.ai.offline import OFFLINE_MODEL
-from engine.ai.output import AiOutput, without_computed
+from engine.ai.output import AiOutput
 from engine.ai.portfolio_parser import (
     MEASURES,
     ParsedQuestion,
@@ -87,11 +87,12 @@ class PortfolioAnswer(AiOutput):
 
     @model_validator(mode="before")
     @classmethod
-    def _without_computed(cls, data: Any) -> Any:
-        # `columns` keeps the column order (and the columns of an empty table) when read back.
+    def _rows_in_their_columns(cls, data: Any) -> Any:
+        # `columns` keeps the column order (and the columns of an empty table) when read back;
+        # Contract then drops it with the other computed fields.
         if isinstance(data, dict) and isinstance(data.get("rows"), list) and data.get("columns") is not None:
             data = {**data, "rows": pd.DataFrame.from_records(data["rows"], columns=data["columns"])}
-        return without_computed(cls, data)
+        return data
 
     def audit_request(self) -> dict[str, Any]:
         return {"question": self.question, "sql": self.sql_display or None}

@@ -98,8 +98,6 @@ from engine.scenarios.simulate import (
     target_order,
 )
 
-_readout = readout_text  # the name tests/test_one_answer.py knows it by
-
 __all__ = [
     "ADOPTION_COLUMNS",
     "BREAKDOWN_DIMENSIONS",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import computed_field, model_validator
+from pydantic import computed_field
 
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table
@@ -52,14 +52,6 @@ class Comparison(Contract):
     metric: Metric
     rows: Table
     notes: tuple[str, ...] = ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _without_computed(cls, data: Any) -> Any:
-        """Its own JSON reads back: the computed keys (rank_by, higher_is_better) are not inputs."""
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in cls.model_computed_fields}
-        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
