@@ -15,8 +15,8 @@ from engine.core.access import SYSTEM, Viewer
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import warehouse
 from engine.forecasting import series
-from engine.forecasting.auto import forecast
-from engine.forecasting.backtest import backtest, fitting_step
+from engine.forecasting.auto import backtest, forecast
+from engine.forecasting.backtest import fitting_step
 from engine.forecasting.frames import infer_frequency, validate_frame
 from engine.forecasting.models import MODELS, LightGBM
 

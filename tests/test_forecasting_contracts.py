@@ -10,8 +10,8 @@ import pytest
 
 from engine.core.contracts import from_json, to_json
 from engine.forecasting import reports
-from engine.forecasting.auto import ForecastResult, forecast
-from engine.forecasting.backtest import BacktestResult, backtest
+from engine.forecasting.auto import ForecastResult, backtest, forecast
+from engine.forecasting.backtest import BacktestResult
 from engine.forecasting.frames import Frequency
 from engine.forecasting.series import SERIES
 

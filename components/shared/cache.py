@@ -25,8 +25,8 @@ from engine.core.access import Viewer
 from engine.data import health
 from engine.data.warehouse import Warehouse, get_warehouse
 from engine.forecasting import series as business
-from engine.forecasting.auto import ForecastResult, forecast
-from engine.forecasting.backtest import BacktestResult, backtest, fitting_step
+from engine.forecasting.auto import ForecastResult, backtest, forecast
+from engine.forecasting.backtest import BacktestResult, fitting_step
 from engine.forecasting.frames import infer_frequency
 from engine.portfolio import kpis as portfolio
 from engine.portfolio import outlook

@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import computed_field
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from engine.churn import features as feats
 from engine.churn import registry
 from engine.churn.model import ChurnModel, registry_params
-from engine.core.contracts import Contract
+from engine.core.contracts import Versioned
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import TABLES, Warehouse
@@ -37,24 +36,17 @@ PROMOTION_MARGIN = 0.01  # a candidate may be at most this much worse in AUC tha
 Progress = Callable[[float, str], None]
 
 
-class TrainResult(Contract):
+class TrainResult(Versioned):
     """A training run: the version it registered, its out-of-time metrics and data window,
     and whether the promotion gate let it serve (with the reason and production's metrics
     on the same rows)."""
 
-    version: str
     metrics: dict[str, Any]
     data_window: dict[str, Any]
     promoted: bool
     reason: str
     seconds: float
     production_metrics: dict[str, Any] = {}
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def model_version(self) -> str:
-        """The seed contract's name for `version`."""
-        return self.version
 
 
 FINGERPRINT_SKIP = frozenset({"predictions"})  # written by scoring; training never reads it

@@ -22,7 +22,15 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
 
 
 class Contract(BaseModel):
@@ -88,6 +96,17 @@ Table = Annotated[
     PlainSerializer(records, return_type=list[dict[str, Any]]),
     WithJsonSchema({"type": "array", "items": {"type": "object"}}),
 ]
+
+
+class Versioned(Contract):
+    """A result about one registered model version; `model_version` is the seed contract's name."""
+
+    version: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def model_version(self) -> str:
+        return self.version
 
 
 class ConfidenceInterval(Contract):

@@ -13,7 +13,8 @@ series' own history (ETS unless another model is clearly better), refitted on al
 its intervals are the chosen model's own, widened where that model's backtest errors were
 larger. Series shorter than two seasons get non-seasonal forms, and the result says so.
 
-Entry point: `forecast()` -> `ForecastResult`.
+Entry points: `forecast()` -> `ForecastResult`, `backtest()` -> `BacktestResult` (any models,
+`auto` included).
 """
 
 from __future__ import annotations
@@ -143,6 +144,63 @@ def forecast(
         history=history,
         selection=selection,
     )
+
+
+def backtest(
+    frame: pd.DataFrame,
+    horizon: int,
+    folds: int = 3,
+    models: str | Sequence[str] = MODELS,
+    step: int | None = None,
+    window: str = "expanding",
+    window_size: int | None = None,
+    levels: Sequence[int] = LEVELS,
+    season_length: int | None = None,
+    n_jobs: int | None = None,
+) -> BacktestResult:
+    """Rolling-origin evaluation: `folds` origins `step` periods apart (default: `horizon`).
+
+    Each fold trains only on data up to its origin (expanding window, or the last
+    `window_size` points for window="rolling") and forecasts the next `horizon` points.
+    Raises BadInputError when a series is too short for the folds asked.
+    """
+    names = check_models(models)
+    horizon = check_positive(horizon, "horizon")
+    folds = check_positive(folds, "folds")
+    step = check_positive(step if step is not None else horizon, "step")
+    levels = check_levels(levels)
+    if window not in ("expanding", "rolling"):
+        raise BadInputError(f"window must be 'expanding' or 'rolling', not '{window}'.")
+    if window_size is not None and (check_positive(window_size, "window_size") < MIN_TRAIN):
+        raise BadInputError(f"window_size must be at least {MIN_TRAIN} periods to train on, not {window_size}.")
+    history = validate_frame(frame)
+    frequency = infer_frequency(history, season_length)
+    panel = panel_of(history, frequency)
+    need = MIN_TRAIN + horizon + step * (folds - 1)
+    lengths = panel.lengths
+    if lengths.min() < need:
+        short = panel.ids[int(np.argmin(lengths))]
+        raise BadInputError(
+            f"Series '{short}' has {int(lengths.min())} points, but {folds} fold(s) of horizon {horizon}, "
+            f"{step} apart, need at least {need} ({MIN_TRAIN} to train on). Use fewer folds, a shorter "
+            "horizon or a smaller step."
+        )
+    plan = Folds(horizon, folds, step, window, window_size)
+    return backtest_panel(
+        panel, series_dates(history), frequency, plan, names, levels, workers(n_jobs, len(panel)), _auto_fold
+    )
+
+
+def _auto_fold(
+    train: Panel,
+    horizon: int,
+    levels: Sequence[int],
+    dates: dict[str, pd.DatetimeIndex],
+    frequency: Frequency,
+    n_jobs: int,
+) -> PanelForecast:
+    """One backtest fold of the automatic choice, chosen on the fold's own data."""
+    return choose(train, horizon, levels, AUTO_FOLDS, dates, frequency, n_jobs).forecast
 
 
 def _wide_columns(name: str, result: PanelForecast, levels: Sequence[int]) -> dict[str, np.ndarray]:

@@ -5,12 +5,13 @@ the errors are summed up per series and model (MAE, RMSE, sMAPE, WAPE, MASE, bia
 interval coverage). MASE divides by the in-sample error of the seasonal naive, so below 1
 beats simply repeating last season's values.
 
-Entry points: `backtest()` -> `BacktestResult`, `fitting_step()`.
+Entry points: `backtest_panel()` -> `BacktestResult` (the public `backtest()` of a frame is in
+`engine.forecasting.auto`, since it can also judge the automatic choice), `fitting_step()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,24 +21,19 @@ from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.forecasting.frames import (
     Frequency,
-    check_levels,
     check_positive,
-    infer_frequency,
     name_some,
-    panel_of,
-    series_dates,
-    validate_frame,
 )
 from engine.forecasting.models import (
     AUTO,
     MODEL_ORDER,
-    MODELS,
     Panel,
     PanelForecast,
-    check_models,
     fit_predict,
-    workers,
 )
+
+# Forecasts one fold with the automatic choice: (train, horizon, levels, dates, frequency, n_jobs).
+AutoForecaster = Callable[[Panel, int, Sequence[int], dict[str, pd.DatetimeIndex], Frequency, int], PanelForecast]
 
 LEVELS = (80, 95)
 MIN_TRAIN = 6  # shortest history a backtest fold trains on
@@ -69,49 +65,6 @@ class BacktestResult(Contract):
         wins = pd.Series(self.winner).value_counts()
         numeric["wins"] = wins.reindex(numeric.index).fillna(0).astype(int)
         return numeric.reset_index()
-
-
-def backtest(
-    frame: pd.DataFrame,
-    horizon: int,
-    folds: int = 3,
-    models: str | Sequence[str] = MODELS,
-    step: int | None = None,
-    window: str = "expanding",
-    window_size: int | None = None,
-    levels: Sequence[int] = LEVELS,
-    season_length: int | None = None,
-    n_jobs: int | None = None,
-) -> BacktestResult:
-    """Rolling-origin evaluation: `folds` origins `step` periods apart (default: `horizon`).
-
-    Each fold trains only on data up to its origin (expanding window, or the last
-    `window_size` points for window="rolling") and forecasts the next `horizon` points.
-    Raises BadInputError when a series is too short for the folds asked.
-    """
-    names = check_models(models)
-    horizon = check_positive(horizon, "horizon")
-    folds = check_positive(folds, "folds")
-    step = check_positive(step if step is not None else horizon, "step")
-    levels = check_levels(levels)
-    if window not in ("expanding", "rolling"):
-        raise BadInputError(f"window must be 'expanding' or 'rolling', not '{window}'.")
-    if window_size is not None and (check_positive(window_size, "window_size") < MIN_TRAIN):
-        raise BadInputError(f"window_size must be at least {MIN_TRAIN} periods to train on, not {window_size}.")
-    history = validate_frame(frame)
-    frequency = infer_frequency(history, season_length)
-    panel = panel_of(history, frequency)
-    need = MIN_TRAIN + horizon + step * (folds - 1)
-    lengths = panel.lengths
-    if lengths.min() < need:
-        short = panel.ids[int(np.argmin(lengths))]
-        raise BadInputError(
-            f"Series '{short}' has {int(lengths.min())} points, but {folds} fold(s) of horizon {horizon}, "
-            f"{step} apart, need at least {need} ({MIN_TRAIN} to train on). Use fewer folds, a shorter "
-            "horizon or a smaller step."
-        )
-    plan = Folds(horizon, folds, step, window, window_size)
-    return backtest_panel(panel, series_dates(history), frequency, plan, names, levels, workers(n_jobs, len(panel)))
 
 
 def fitting_step(points: int, horizon: int, folds: int, season_length: int = 1) -> int:
@@ -179,8 +132,13 @@ def backtest_panel(
     models: Sequence[str],
     levels: Sequence[int],
     n_jobs: int = 1,
+    auto: AutoForecaster | None = None,
 ) -> BacktestResult:
-    """Run the folds; series too short for a fold simply sit that fold out."""
+    """Run the folds; series too short for a fold simply sit that fold out.
+
+    `auto` forecasts a fold for the model name "auto" (the automatic choice, which runs a
+    backtest of its own inside the fold); it is passed in because that choice is built on
+    this module."""
     horizon, step = plan.horizon, plan.step
     lengths = panel.lengths
     points = _Points()
@@ -199,7 +157,7 @@ def backtest_panel(
         train = panel.window(rows.tolist(), starts.tolist(), origins[rows].tolist())
         base = _fold_frame(panel, train, rows, origins, dates, fold, horizon)
         for name in models:
-            result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs)
+            result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs, auto)
             arrays = {"model": np.full(len(rows) * horizon, name, dtype=object), "forecast": result.mean}
             for lv in levels:
                 arrays[f"lo-{lv}"] = result.lower[lv]
@@ -258,14 +216,15 @@ def _fold_forecast(
     starts: np.ndarray,
     frequency: Frequency,
     n_jobs: int,
+    auto: AutoForecaster | None,
 ) -> PanelForecast:
     if name != AUTO:
         return fit_predict(name, train, horizon, levels, n_jobs)
+    if auto is None:
+        raise BadInputError("The automatic choice is backtested through engine.forecasting.auto.backtest.")
     # The automatic choice runs a backtest of its own inside the fold, on the fold's data only.
-    from engine.forecasting.auto import AUTO_FOLDS, choose
-
     fold_dates = {u: dates[u][s:] for u, s in zip(train.ids, starts, strict=True)}
-    return choose(train, horizon, levels, AUTO_FOLDS, fold_dates, frequency, n_jobs).forecast
+    return auto(train, horizon, levels, fold_dates, frequency, n_jobs)
 
 
 def _metrics(long: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:

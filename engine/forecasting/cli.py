@@ -19,8 +19,7 @@ from engine.data import health
 from engine.data.warehouse import get_warehouse
 from engine.forecasting import reports
 from engine.forecasting import series as business_series
-from engine.forecasting.auto import AUTO_FOLDS, forecast
-from engine.forecasting.backtest import backtest
+from engine.forecasting.auto import AUTO_FOLDS, backtest, forecast
 from engine.forecasting.frames import read_frame_file
 from engine.forecasting.models import AUTO, MODELS
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import computed_field
 
 from engine.churn.model import ChurnModel
 from engine.churn.table.schema import (
@@ -27,28 +26,21 @@ from engine.churn.table.schema import (
     shown_value,
 )
 from engine.churn.table.train import Progress, load_table_model
-from engine.core.contracts import Contract
+from engine.core.contracts import Versioned
 from engine.data import ingest
 
 DRIVER_BLOCK_ROWS = 20_000
 
 
-class TablePredictResult(Contract):
+class TablePredictResult(Versioned):
     """What `predict_table` wrote: the model version, the file scored and where the scores went."""
 
-    version: str
     source: str
     out: str
     rows: int
     mean_probability: float
     notes: list[str] = []
     seconds: float = 0.0
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def model_version(self) -> str:
-        """The seed contract's name for `version`."""
-        return self.version
 
     def summary(self) -> str:
         text = (

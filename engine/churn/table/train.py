@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import computed_field
 from sklearn.model_selection import train_test_split
 
 from engine.churn import registry
@@ -27,7 +26,7 @@ from engine.churn.table.schema import (
     read_table,
 )
 from engine.churn.training import evaluate
-from engine.core.contracts import Contract, to_dict
+from engine.core.contracts import Contract, Versioned, to_dict
 from engine.core.errors import ModelUnavailableError, NotFoundError
 
 KIND = "table"
@@ -47,10 +46,9 @@ class FeatureShare(Contract):
     share: float
 
 
-class TableTrainResult(Contract):
+class TableTrainResult(Versioned):
     """A registered table model: holdout metrics, the detected features and what was dropped."""
 
-    version: str
     kind: str
     source: str
     rows: int
@@ -61,12 +59,6 @@ class TableTrainResult(Contract):
     importance: list[FeatureShare]
     notes: list[str] = []
     seconds: float = 0.0
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def model_version(self) -> str:
-        """The seed contract's name for `version`."""
-        return self.version
 
     def summary(self) -> str:
         m = self.metrics
