@@ -12,9 +12,7 @@ from engine.accounts import board
 from engine.churn import registry
 from engine.core.access import Viewer
 from engine.data import warehouse
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+from tests.apptest import open_page
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +28,7 @@ def accounts(scored_dir):
 
 
 def _page(data: Path, role: str, page: str, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
-    at = AppTest.from_file(APP, default_timeout=90)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, role, data=data, monkeypatch=monkeypatch, query=query, timeout=90)
 
 
 @pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])

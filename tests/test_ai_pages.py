@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -12,9 +10,7 @@ from engine.accounts import board
 from engine.ai import DISCLAIMER
 from engine.core.access import Viewer
 from engine.data import warehouse
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+from tests.apptest import open_page
 
 
 @pytest.fixture
@@ -29,14 +25,7 @@ def data(scored_copy, monkeypatch):
 
 
 def _open(role: str, page: str, query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, role, query=query, timeout=90)
 
 
 def test_customer_360_writes_a_checked_summary(data):

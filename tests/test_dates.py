@@ -12,17 +12,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.shared import auth
 from engine import cli
 from engine.churn import monitoring
 from engine.core.access import SYSTEM
 from engine.data import health, warehouse
 from engine.data.warehouse import latest_predictions_sql
 from engine.forecasting import series
+from tests.apptest import open_page
 from tests.conftest import DEMO_END
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 FAR = "9999-12-31"
 
 
@@ -83,13 +81,7 @@ def test_a_healthy_warehouse_has_no_date_warning(scored_dir):
 
 
 def _page(data: Path, page: str, monkeypatch) -> AppTest:
-    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
-    at = AppTest.from_file(APP, default_timeout=180)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS["admin"])
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    return at
+    return open_page(page, "admin", data=data, monkeypatch=monkeypatch, timeout=180, check=False)
 
 
 @pytest.mark.parametrize("page", ["forecasts", "model_data", "data"])

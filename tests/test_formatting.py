@@ -17,9 +17,8 @@ from engine.accounts import board
 from engine.core import formatting, store
 from engine.core.access import Viewer
 from engine.data import warehouse
+from tests.apptest import open_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 EXEC = Viewer("exec", "executive")
 ANALYST = auth.TEST_VIEWERS["analyst"]
 # A plan every place can be given: call the 50 riskiest accounts, cut their churn by a fifth, $250 each.
@@ -45,16 +44,7 @@ def accounts(data):
 
 
 def _app(data: Path, role: str, page: str, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
-    at = AppTest.from_file(APP, default_timeout=120)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, role, data=data, monkeypatch=monkeypatch, query=query)
 
 
 def _cli(data: Path, capsys, *argv: str) -> str:

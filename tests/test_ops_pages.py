@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 from components.shared import auth
 from engine.churn import registry, retrain, training
 from engine.data import warehouse
+from tests.apptest import open_page
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 
 NEW_CUSTOMER = (
     "customer_id,name,plan_tier,industry,region,seats,signup_date,billing_cycle,csm_owner,status\n"
@@ -27,14 +27,7 @@ BAD_CUSTOMERS = (
 
 
 def _open(data: Path, role: str, page: str, monkeypatch) -> AppTest:
-    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
-    at = AppTest.from_file(APP, default_timeout=120)
-    auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, role, data=data, monkeypatch=monkeypatch)
 
 
 def _labels(at: AppTest) -> list[str]:
