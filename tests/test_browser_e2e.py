@@ -251,6 +251,9 @@ def test_every_page_url_opens_its_page(app_url, browser, width):
     page = context.new_page()
     _log_in(page, url, "admin", users.DEMO_PASSWORDS["admin"])
     page.get_by_role("heading", name="Portfolio overview").wait_for(timeout=30_000)  # "/" lands on the home page
+    # Each goto below is a new session that logs in from the cookie, which the browser-side
+    # component writes just after the login run.
+    page.wait_for_function("name => document.cookie.includes(name)", arg=users.COOKIE_NAME, timeout=30_000)
     for path, heading in PAGE_URLS:
         page.goto(f"{url}/{path.format(**accounts)}")
         try:
