@@ -91,8 +91,8 @@ def out_of_range(empty_dir):
         "INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) VALUES "
         "('c1', 'Acme', 'growth', DATE '2024-01-01', 'active'), ('c2', 'Future', 'growth', DATE '9999-12-31', 'active')"
     )
-    wh.execute("INSERT INTO usage_daily VALUES ('c1', DATE '1899-01-01', 'login', 1, 1)")
-    wh.execute("INSERT INTO usage_daily VALUES ('c1', DATE '2024-03-01', 'login', 3, 1)")
+    wh.execute("INSERT INTO usage_daily VALUES ('c1', DATE '1899-01-01', 'login', 1, 1, NULL)")
+    wh.execute("INSERT INTO usage_daily VALUES ('c1', DATE '2024-03-01', 'login', 3, 1, NULL)")
     return wh
 
 

@@ -29,7 +29,7 @@ def _insert_far_dates(data: Path, scores: bool = True) -> None:
     as of that date would have written) the latest scores copied to 9999-12-31."""
     wh = warehouse.get_warehouse(data)
     customer = wh.scalar("SELECT customer_id FROM customers WHERE status = 'active' ORDER BY customer_id LIMIT 1")
-    wh.execute("INSERT INTO usage_daily VALUES (?, DATE '9999-12-31', 'login', 5, 1)", [customer])
+    wh.execute("INSERT INTO usage_daily VALUES (?, DATE '9999-12-31', 'login', 5, 1, NULL)", [customer])
     wh.execute(
         "INSERT INTO support_tickets (ticket_id, customer_id, opened_at, priority, status) "
         "VALUES ('T-far', ?, TIMESTAMP '9999-12-31 10:00:00', 'low', 'open')",

@@ -22,7 +22,7 @@ def test_rows_after_the_as_of_date_change_no_feature(data_dir_copy):
         cur.register("_ids", pd.DataFrame({"customer_id": some}))
         # Future usage, tickets, MRR changes, risk signals and opportunities for these customers.
         cur.execute(
-            "INSERT INTO usage_daily SELECT customer_id, DATE '2026-04-01' + i::INTEGER, 'login', 999, 99 "
+            "INSERT INTO usage_daily SELECT customer_id, DATE '2026-04-01' + i::INTEGER, 'login', 999, 99, NULL "
             "FROM _ids, range(0, 60) t(i)"
         )
         cur.execute(

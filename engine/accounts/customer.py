@@ -20,6 +20,7 @@ from engine.churn.explain import Driver, drivers_from_json
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
+from engine.core.renewal import billing_cycle_text
 from engine.data import health
 from engine.data.warehouse import Warehouse
 
@@ -281,7 +282,7 @@ def _profile(wh: Warehouse, customer_id: str, as_of: date) -> CustomerProfile:
         customer_id=customer_id,
         name=_text(row["name"]),
         plan_tier=_text(row["plan_tier"]),
-        billing_cycle=_text(row.get("billing_cycle")),
+        billing_cycle=billing_cycle_text(row.get("billing_cycle")),
         industry=_text(row["industry"]),
         region=_text(row["region"]),
         seats=int(row["seats"]) if pd.notna(row["seats"]) else None,

@@ -22,6 +22,7 @@ from engine.churn.features import renewal_dates
 from engine.core.access import Viewer
 from engine.core.contracts import plain
 from engine.core.errors import NotFoundError
+from engine.core.renewal import billing_cycle_text
 from engine.data import health
 from engine.data.warehouse import Warehouse
 
@@ -265,7 +266,7 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
         industry=industry,
         region=region,
         seats=int(seats) if seats is not None else None,
-        billing_cycle=billing,
+        billing_cycle=billing_cycle_text(billing),
         csm_owner=owner,
         gtm_stage=stage,
         status=status,

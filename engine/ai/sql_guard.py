@@ -43,7 +43,7 @@ import pandas as pd
 
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
-from engine.core.renewal import renewal_date_sql
+from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
 
@@ -61,7 +61,7 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("seats", "INTEGER", "licensed seats"),
     ("csm_owner", "VARCHAR", "username of the CSM who owns the account"),
     ("gtm_stage", "VARCHAR", "onboarding, adoption, expansion or renewal"),
-    ("billing_cycle", "VARCHAR", "monthly or annual"),
+    ("billing_cycle", "VARCHAR", "monthly, quarterly, semiannual, annual, or every N months"),
     ("signup_date", "DATE", "first day as a customer"),
     ("tenure_days", "INTEGER", "days since signup_date"),
     ("renewal_date", "DATE", "next renewal: signup anniversary by billing cycle, else the contract end"),
@@ -106,7 +106,7 @@ _PORTFOLIO_BODY = """
         FROM usage_daily u, _d WHERE u.date > _d.d - 60 AND u.date <= _d.d GROUP BY u.customer_id
     )
     SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.seats, c.csm_owner, c.gtm_stage,
-           c.billing_cycle, c.signup_date, date_diff('day', c.signup_date, _d.d) AS tenure_days,
+           <BILLING_LABEL> AS billing_cycle, c.signup_date, date_diff('day', c.signup_date, _d.d) AS tenure_days,
            <RENEWAL> AS renewal_date, date_diff('day', _d.d, <RENEWAL>) AS days_to_renewal,
            coalesce(m.mrr, 0) AS mrr, 12 * coalesce(m.mrr, 0) AS arr,
            p.churn_probability, p.ci_low, p.ci_high, p.risk_score, p.risk_tier,
@@ -125,9 +125,13 @@ _PORTFOLIO_BODY = """
 """
 # The renewal date by the one renewal rule (the features, the board and Customer 360 use it too).
 # The latest predictions by the one definition every reader uses.
-_PORTFOLIO_BODY = _PORTFOLIO_BODY.replace(
-    "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")
-).replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
+_PORTFOLIO_BODY = (
+    _PORTFOLIO_BODY.replace(
+        "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")
+    )
+    .replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
+    .replace("<BILLING_LABEL>", billing_cycle_label_sql("c.billing_cycle"))
+)
 
 
 class SqlRefused(BadInputError):

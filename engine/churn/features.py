@@ -16,7 +16,7 @@ from datetime import date
 
 import pandas as pd
 
-from engine.core.renewal import renewal_date_sql
+from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql
 from engine.data.warehouse import Warehouse
 
 
@@ -174,7 +174,7 @@ SELECT
     a.customer_id,
     a.d AS as_of,
     date_diff('day', a.signup_date, a.d) AS tenure_days,
-    a.plan_tier, a.billing_cycle, a.industry, a.region,
+    a.plan_tier, <BILLING_LABEL> AS billing_cycle, a.industry, a.region,
     CASE WHEN date_diff('day', a.signup_date, a.d) < 90 THEN 'onboarding'
          WHEN coalesce(o.open_renewal, false) THEN 'renewal'
          WHEN coalesce(o.open_expansion, false) THEN 'expansion'
@@ -235,7 +235,7 @@ ORDER BY a.customer_id
 
 _FEATURES_SQL_RENEWAL = _FEATURES_SQL.replace(
     "{renewal}", renewal_date_sql("a.d", "a.signup_date", "a.billing_cycle", "a.contract_end_date")
-)
+).replace("<BILLING_LABEL>", billing_cycle_label_sql("a.billing_cycle"))
 
 
 def renewal_dates(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:

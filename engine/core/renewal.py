@@ -2,6 +2,40 @@
 
 from __future__ import annotations
 
+# Billing cycles people name in words, in months (anything else is given as a number of months).
+CYCLE_WORDS = {
+    "monthly": 1,
+    "month": 1,
+    "quarterly": 3,
+    "quarter": 3,
+    "semiannual": 6,
+    "semi-annual": 6,
+    "half-yearly": 6,
+    "annual": 12,
+    "annually": 12,
+    "yearly": 12,
+    "year": 12,
+    "biennial": 24,
+}
+_CYCLE_NAMES = {1: "monthly", 3: "quarterly", 6: "semiannual", 12: "annual", 24: "biennial"}
+
+
+def billing_cycle_text(months: int | float | None) -> str | None:
+    """12 -> 'annual', 1 -> 'monthly', 9 -> 'every 9 months'; None when unknown."""
+    try:
+        whole = int(months)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # None, NaN, NA
+        return None
+    return _CYCLE_NAMES.get(whole, f"every {whole} months")
+
+
+def billing_cycle_label_sql(cycle: str = "billing_cycle") -> str:
+    """`billing_cycle_text` in SQL: the model reads the cycle as this label (a category)."""
+    cases = " ".join(f"WHEN {m} THEN '{name}'" for m, name in _CYCLE_NAMES.items())
+    return (
+        f"(CASE {cycle} {cases} ELSE CASE WHEN {cycle} IS NULL THEN NULL ELSE 'every ' || {cycle} || ' months' END END)"
+    )
+
 
 def renewal_date_sql(
     d: str = "d", signup: str = "signup_date", cycle: str = "billing_cycle", contract_end: str = "contract_end_date"
@@ -9,8 +43,8 @@ def renewal_date_sql(
     """THE renewal rule, as a SQL expression over the given column names (identifiers written
     by the engine, never user text): the next renewal strictly after day `d` is
 
-    * the next signup anniversary (yearly) for annual billing,
-    * the next monthly signup anniversary for monthly billing,
+    * for a billing cycle of N months (`cycle`, 1 monthly, 12 annual, 3, 6, 24 ...): the end
+      of the current N-month period counted from signup,
     * otherwise the contract end date when it falls after `d` (else unknown, NULL).
 
     Features (the model's `days_to_renewal`), the stored predictions the risk board reads,
@@ -19,14 +53,11 @@ def renewal_date_sql(
     so for a billing cycle the anniversary is used even when a contract end is on record:
     the same rule holds for a past snapshot (no look-ahead) and for today.
     """
-    years = f"date_diff('year', {signup}, {d})"
-    months = f"date_diff('month', {signup}, {d})"
+    # Whole billing periods since signup; the renewal is the end of the current one.
+    periods = f"(date_diff('month', {signup}, {d}) // {cycle})"
+    this_end = f"({signup} + to_months(CAST({cycle} * {periods} AS INTEGER)))"
+    next_end = f"({signup} + to_months(CAST({cycle} * ({periods} + 1) AS INTEGER)))"
     return f"""(CASE
-            WHEN {cycle} = 'annual' THEN
-                CASE WHEN {signup} + to_years({years}) > {d} THEN {signup} + to_years({years})
-                     ELSE {signup} + to_years({years} + 1) END
-            WHEN {cycle} = 'monthly' THEN
-                CASE WHEN {signup} + to_months({months}) > {d} THEN {signup} + to_months({months})
-                     ELSE {signup} + to_months({months} + 1) END
+            WHEN {cycle} >= 1 THEN CASE WHEN {this_end} > {d} THEN {this_end} ELSE {next_end} END
             WHEN {contract_end} > {d} THEN {contract_end}
         END)::DATE"""

@@ -447,7 +447,7 @@ def _customers(world: _World, gtm_stage: np.ndarray) -> pd.DataFrame:
             "seats": world.seats,
             "signup_date": world.signup_dates.date,
             "contract_end_date": np.where(world.churned, churn_dates, renewal).astype("datetime64[ns]"),
-            "billing_cycle": np.where(world.annual, "annual", "monthly"),
+            "billing_cycle": np.where(world.annual, 12, 1),  # months
             "csm_owner": np.array(world.csm_pool)[world.csm],
             "gtm_stage": gtm_stage,
             "status": np.where(world.churned, "churned", "active"),
@@ -787,7 +787,7 @@ def generate(
             cur.execute(statement)
         cur.register("_keys", keys)
         cur.register("_customers", cust)
-        cur.execute("INSERT INTO customers SELECT * FROM _customers")
+        cur.execute("INSERT INTO customers BY NAME SELECT * FROM _customers")
         _load(
             cur,
             "mrr_history",
@@ -832,7 +832,8 @@ def generate(
             chunk = _usage_chunk(world, np.arange(s, min(s + step, customers)), usage_rng)
             cur.register("_chunk", chunk)
             cur.execute(
-                "INSERT INTO usage_daily SELECT k.customer_id, ?::DATE + c.day::INTEGER, e.event_type, "
+                "INSERT INTO usage_daily (customer_id, date, event_type, events, active_users) "
+                "SELECT k.customer_id, ?::DATE + c.day::INTEGER, e.event_type, "
                 "c.events, c.users FROM _chunk c JOIN _keys k ON k.i = c.i JOIN _events e ON e.event = c.event",
                 [start],
             )

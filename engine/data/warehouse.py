@@ -120,11 +120,47 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE predictions ADD COLUMN vendor_risk_flags DOUBLE",
         ],
     ),
+    (
+        4,
+        "what real companies have: billing cycles in months, subscriptions, custom account attributes, "
+        "event values",
+        [
+            # 'monthly' / 'annual' become 1 / 12 months; other cycles (3, 6, 24 ...) now fit.
+            "ALTER TABLE customers ADD COLUMN billing_months INTEGER",
+            "UPDATE customers SET billing_months = CASE lower(billing_cycle) WHEN 'monthly' THEN 1 "
+            "WHEN 'annual' THEN 12 END",
+            "ALTER TABLE customers DROP COLUMN billing_cycle",
+            "ALTER TABLE customers RENAME COLUMN billing_months TO billing_cycle",
+            # The name and plan may be unknown in a minimal customers file (name then defaults to the id).
+            "ALTER TABLE customers ALTER COLUMN plan_tier DROP NOT NULL",
+            """CREATE TABLE subscriptions (
+                customer_id VARCHAR NOT NULL,
+                product VARCHAR NOT NULL,
+                start_date DATE NOT NULL,
+                end_date DATE,
+                mrr DOUBLE NOT NULL,
+                quantity DOUBLE,
+                bill_period_months INTEGER,
+                discount DOUBLE
+            )""",
+            """CREATE TABLE customer_attributes (
+                customer_id VARCHAR NOT NULL,
+                attribute VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,
+                number_value DOUBLE,
+                text_value VARCHAR,
+                date_value DATE
+            )""",
+            "ALTER TABLE usage_daily ADD COLUMN value DOUBLE",
+        ],
+    ),
 ]
 
 # Tables in the data model, in load order (parents first).
 TABLES = (
     "customers",
+    "customer_attributes",
+    "subscriptions",
     "mrr_history",
     "usage_daily",
     "support_tickets",
