@@ -12,7 +12,7 @@ import hashlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import field_serializer
 from sqlalchemy import select, update
@@ -220,11 +220,25 @@ def verify(version: ModelVersion, data_dir: str | Path | None = None) -> None:
         )
 
 
+def is_baseline(version: ModelVersion) -> bool:
+    """Whether the version is a baseline that serves because the churn model did not beat it."""
+    from engine.churn.baselines import FAMILY
+
+    return (version.params or {}).get("family") == FAMILY
+
+
 def load(version: ModelVersion, data_dir: str | Path | None = None) -> ChurnModel:
-    """The verified model object for a registered version."""
+    """The verified model object for a registered version: the churn model, or the baseline
+    that serves in its place. A BaselineModel offers everything callers use of a ChurnModel
+    (features, categorical, interval_level, predict, predict_proba, contributions,
+    feature_importance, save), so it is handed out under that type."""
+    verify(version, data_dir)
+    if is_baseline(version):
+        from engine.churn.baselines import BaselineModel
+
+        return cast("ChurnModel", BaselineModel.load(artifact(version, data_dir)))
     from engine.churn.model import ChurnModel  # LightGBM loads only when a model is
 
-    verify(version, data_dir)
     return ChurnModel.load(artifact(version, data_dir))
 
 

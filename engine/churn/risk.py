@@ -9,30 +9,73 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from engine.core import formatting
+from engine.core import config, formatting
 from engine.core.contracts import Contract, RiskComponents
 
 # The risk tier is ONE documented choice: it comes from the model's 90-day churn probability
-# alone (not the composite risk_score, which is shown next to it as context):
+# alone (not the composite risk_score, which is shown next to it as context). Its thresholds
+# come from configuration (`tier_cuts`): by default RELATIVE to the base rate the serving model
+# was trained on (medium from 1.5x, high from 3x, critical from 6x), so tiers separate accounts
+# whether 4 % or 40 % of customers churn in 90 days; or the seed's ABSOLUTE thresholds
 #   low < 10 % <= medium < 25 % <= high < 50 % <= critical.
-# A customer more likely than not to churn within 90 days is critical. Revenue at risk and
-# the renewal date do not change the tier; they set the urgency of the recommended action.
-TIER_CUTS = (0.10, 0.25, 0.50)
+# Revenue at risk and the renewal date do not change the tier; they set the urgency of the
+# recommended action.
+TIER_CUTS = config.DEFAULT_TIER_CUTS
 TIERS = ("low", "medium", "high", "critical")
 Tier = Literal["low", "medium", "high", "critical"]
 TIER_BASIS = "90-day churn probability"
+HIGHEST_CUT = 0.95  # a relative threshold never asks for more than this probability
 
 
 def _pct(cut: float) -> str:
-    return f"{cut * 100:g} %"
+    return f"{cut * 100:.3g} %"
 
 
-TIER_LEGEND = (
-    "Risk tier = the model's probability of churning in the next 90 days: "
-    f"low < {_pct(TIER_CUTS[0])} · medium {_pct(TIER_CUTS[0])}–{_pct(TIER_CUTS[1])} · "
-    f"high {_pct(TIER_CUTS[1])}–{_pct(TIER_CUTS[2])} · critical ≥ {_pct(TIER_CUTS[2])}. "
-    "Revenue at risk and the renewal date set how urgent the recommended action is."
-)
+class TierCuts(Contract):
+    """The thresholds tiers use: medium, high and critical start at `cuts`; `mode` says how they
+    were set (`relative`: `lifts` times `base_rate`, the training churn rate; `absolute`)."""
+
+    mode: Literal["relative", "absolute"]
+    cuts: tuple[float, float, float]
+    base_rate: float | None = None
+    lifts: tuple[float, float, float] | None = None
+
+    @property
+    def legend(self) -> str:
+        """The legend under the board and Customer 360: the thresholds in use."""
+        c = self.cuts
+        bands = f"low < {_pct(c[0])} · medium {_pct(c[0])}–{_pct(c[1])} · high {_pct(c[1])}–{_pct(c[2])} · critical ≥ {_pct(c[2])}"
+        if self.mode == "relative" and self.lifts and self.base_rate is not None:
+            lifts = "/".join(f"{x:g}×" for x in self.lifts)
+            basis = f", against the {_pct(self.base_rate)} base rate the model was trained on ({lifts} it)"
+        else:
+            basis = ""
+        return (
+            f"Risk tier = the model's probability of churning in the next 90 days{basis}: {bands}. "
+            "Revenue at risk and the renewal date set how urgent the recommended action is."
+        )
+
+
+ABSOLUTE = TierCuts(mode="absolute", cuts=TIER_CUTS)
+TIER_LEGEND = ABSOLUTE.legend  # the seed's legend (absolute thresholds); pages show `tier_cuts(...).legend`
+
+
+def tier_cuts(base_rate: float | None) -> TierCuts:
+    """The thresholds in use for a model trained at `base_rate` (its training churn rate).
+
+    Set by RADAR_RISK_TIERS: `relative` (default) = RADAR_RISK_TIER_LIFTS (default 1.5,3,6)
+    times the base rate, each at most 95 %; `absolute` = RADAR_RISK_TIER_CUTS (default
+    0.10,0.25,0.50). A model without a recorded base rate (registered before tiers were
+    relative) uses the absolute thresholds."""
+    if config.risk_tier_mode() == "absolute" or base_rate is None or not base_rate > 0:
+        return TierCuts(mode="absolute", cuts=config.risk_tier_cuts(), base_rate=base_rate)
+    lifts = config.risk_tier_lifts()
+    cuts = [min(base_rate * lift, HIGHEST_CUT) for lift in lifts]
+    for i in (1, 2):  # a capped threshold stays above the one below it
+        cuts[i] = max(cuts[i], min(cuts[i - 1] + 1e-4, 0.9999))
+    return TierCuts(mode="relative", cuts=(cuts[0], cuts[1], cuts[2]), base_rate=base_rate, lifts=lifts)
+
+
 # ARR at risk (churn probability x ARR) from which a non-low account is escalated to an
 # executive sponsor whatever its tier, and a renewal this close counts as "soon".
 ESCALATION_ARR_AT_RISK = 100_000.0
@@ -75,10 +118,11 @@ class RiskWeights:
     vendor_flags_cap: float = 3.0  # this many flags or more counts as the maximum
 
 
-def risk_tier(probability: np.ndarray | float) -> np.ndarray:
-    """low / medium / high / critical from churn probability."""
+def risk_tier(probability: np.ndarray | float, cuts: TierCuts = ABSOLUTE) -> np.ndarray:
+    """low / medium / high / critical from churn probability, with the thresholds `cuts`
+    (scoring passes the ones in use, `tier_cuts`; the seed's absolute ones by default)."""
     p = np.asarray(probability, dtype=float)
-    return np.array(TIERS, dtype=object)[np.searchsorted(TIER_CUTS, p, side="right")]
+    return np.array(TIERS, dtype=object)[np.searchsorted(cuts.cuts, p, side="right")]
 
 
 # The risk score's parts, stored with each prediction (the contract's `components`).
@@ -87,7 +131,7 @@ COMPONENTS = ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags")
 
 class RiskScore(Contract):
     """The risk score contract for one customer: the composite `risk_score` (0-1), the
-    `risk_tier` (from the 90-day churn probability, see TIER_CUTS) and the score's parts."""
+    `risk_tier` (from the 90-day churn probability, see `tier_cuts`) and the score's parts."""
 
     customer_id: str
     risk_score: float

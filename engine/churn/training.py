@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from engine.churn import baselines, registry
 from engine.churn import features as feats
-from engine.churn import registry
 from engine.churn.model import ChurnModel, registry_params
 from engine.core.contracts import Versioned
 from engine.core.errors import BadInputError
@@ -37,9 +37,10 @@ Progress = Callable[[float, str], None]
 
 
 class TrainResult(Versioned):
-    """A training run: the version it registered, its out-of-time metrics and data window,
-    and whether the promotion gate let it serve (with the reason and production's metrics
-    on the same rows)."""
+    """A training run: the version it registered, its out-of-time metrics (with the baselines'
+    on the same rows, `metrics["baselines"]`) and data window, and whether the promotion gate
+    let it serve (with the reason and production's metrics on the same rows); when a baseline
+    beat it, `serves` names that baseline and `baseline_version` its registered version."""
 
     metrics: dict[str, Any]
     data_window: dict[str, Any]
@@ -47,6 +48,8 @@ class TrainResult(Versioned):
     reason: str
     seconds: float
     production_metrics: dict[str, Any] = {}
+    serves: str = "model"  # "model", or the baseline that serves instead ("tenure", "tenure_usage")
+    baseline_version: str | None = None  # that baseline's registered version
 
 
 FINGERPRINT_SKIP = frozenset({"predictions"})  # written by scoring; training never reads it
@@ -172,8 +175,15 @@ def train(
     progress: Progress | None = None,
     fail_at: str | None = None,
 ) -> TrainResult:
-    """Train, evaluate out of time, register a candidate; promote it when there is no
-    production model or it passes the gate (`promote`: auto / never / always).
+    """Train, evaluate out of time, fit the baselines on the same rows, register a candidate;
+    promote it when there is no production model or it passes the gate (`promote`: auto /
+    never / always).
+
+    Every run also fits the baselines (`engine.churn.baselines`: tenure, and tenure + usage)
+    on exactly the training snapshots and judges them on the same out-of-time rows; their
+    metrics go into the version's registry row (`metrics["baselines"]`). When the churn
+    model does not beat the best of them, that baseline is registered too and is what the
+    gate offers to serve (unless `promote="always"`, which forces this run's churn model).
 
     `fail_at` exists for crash-safety tests: raising inside a run must leave production serving.
     """
@@ -194,6 +204,17 @@ def train(
     metrics["best_iteration"] = model.best_iteration_
     metrics["train_rows"] = int(len(train_set))
     metrics["train_churners"] = int(train_set["churned"].sum())
+    say(0.93, "fitting the tenure and tenure + usage baselines on the same rows")
+    fitted, judged = baselines.compare(train_set, valid_set, evaluate, seed=seed)
+    best = baselines.best(judged)
+    beats = baselines.model_beats(metrics.get("auc"), judged[best].get("auc"))
+    metrics["baselines"] = {name: baselines.shown(m) for name, m in judged.items()}
+    metrics["best_baseline"] = best
+    metrics["beats_baselines"] = beats
+    metrics["serves"] = "model" if beats or promote == "always" else best
+    # Relative risk tiers are multiples of the base rate the model learnt (risk.tier_cuts).
+    base_rate = float(train_set["churned"].mean())
+    model.base_rate_ = base_rate  # type: ignore[attr-defined]  # saved with the artifact for scoring
     window = {
         "train_from": str(train_dates[0]),
         "train_to": str(train_dates[-1]),
@@ -203,10 +224,14 @@ def train(
         "horizon_days": HORIZON_DAYS,
         "data_fingerprint": data_fingerprint(wh, cutoff),
     }
-    params = registry_params(model)
+    params = registry_params(model, base_rate=base_rate)
     version = registry.register(model, "churn", params, list(feats.FEATURE_NAMES), window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
-    promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote)
+    stand_in = None
+    if metrics["serves"] != "model":
+        stand_in = _register_stand_in(fitted[best], judged[best], version, metrics, window, data_dir)
+        say(0.97, f"registered {stand_in.version} ({baselines.describe(best)}, which beat {version.version})")
+    promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote, stand_in)
     say(1.0, reason)
     return TrainResult(
         version=version.version,
@@ -216,33 +241,87 @@ def train(
         reason=reason,
         seconds=round(time.perf_counter() - t0, 2),
         production_metrics=production_metrics,
+        serves=metrics["serves"],
+        baseline_version=stand_in.version if stand_in else None,
     )
 
 
+def _register_stand_in(
+    model: baselines.BaselineModel,
+    judged: dict,
+    candidate: registry.ModelVersion,
+    model_metrics: dict,
+    window: dict,
+    data_dir: str | Path | None,
+) -> registry.ModelVersion:
+    """Register the baseline that beat `candidate` as a churn version of its own (so it can be
+    promoted, scored with and rolled back like any other), with the same comparison table."""
+    message = baselines.lost_message(model.name, model_metrics.get("auc"), judged.get("auc"))
+    metrics = {
+        **judged,
+        "train_rows": model.train_rows_,
+        "train_churners": int(round(model.base_rate_ * model.train_rows_)),
+        "baselines": model_metrics["baselines"],
+        "model": baselines.shown(model_metrics),
+        "model_version": candidate.version,
+        "best_baseline": model.name,
+        "beats_baselines": False,
+        "serves": model.name,
+    }
+    params = baselines.registry_params(model, instead_of=candidate.version)
+    return registry.register(model, "churn", params, model.features, window, metrics, data_dir, notes=message)
+
+
 def _gate(
-    wh: Warehouse, candidate: registry.ModelVersion, valid_set: pd.DataFrame, metrics: dict, data_dir, promote: str
+    wh: Warehouse,
+    candidate: registry.ModelVersion,
+    valid_set: pd.DataFrame,
+    metrics: dict,
+    data_dir,
+    promote: str,
+    stand_in: registry.ModelVersion | None = None,
 ) -> tuple[bool, str, dict]:
-    """Compare candidate with production on the same out-of-time rows."""
+    """Two checks on the same out-of-time rows. First the churn model must beat the best
+    baseline (`baselines.model_beats`: its AUC at least the baseline's less
+    BASELINE_TOLERANCE); when it does not, `stand_in` (that baseline, registered) is what
+    may serve, and the reason says so plainly. Then whichever may serve must not be more
+    than PROMOTION_MARGIN worse in AUC than production. `promote="always"` forces the
+    churn model past both; `"never"` keeps everything a candidate."""
+    lost = ""
+    if stand_in is not None:
+        lost = stand_in.notes or baselines.lost_message(
+            metrics["best_baseline"], metrics.get("auc"), stand_in.metrics.get("auc")
+        )
+        lost += " "
     if promote == "never":
-        return False, f"{candidate.version} kept as a candidate (--no-promote).", {}
+        kept = f"{stand_in.version} and {candidate.version}" if stand_in else candidate.version
+        return False, f"{lost}{kept} kept as {'candidates' if stand_in else 'a candidate'} (--no-promote).", {}
     current = registry.production("churn", data_dir)
-    if current is None or promote == "always":
+    if promote == "always":
         registry.promote(candidate.version, data_dir)
-        return True, f"{candidate.version} promoted to production ({'forced' if current else 'first model'}).", {}
+        return True, f"{candidate.version} promoted to production (forced).", {}
+    challenger = stand_in or candidate
+    if current is None:
+        registry.promote(challenger.version, data_dir)
+        return True, f"{lost}{challenger.version} promoted to production (first model).", {}
     try:
         prod_model = registry.load(current, data_dir)
         prod_pred = prod_model.predict(valid_set)
         prod_metrics = evaluate(valid_set["churned"], prod_pred.churn_probability)
     except Exception as exc:  # an unusable production model never blocks a good candidate
-        registry.promote(candidate.version, data_dir)
-        return True, f"{candidate.version} promoted: production {current.version} could not be evaluated ({exc}).", {}
-    new_auc, old_auc = metrics.get("auc", 0.0), prod_metrics.get("auc", 0.0)
+        registry.promote(challenger.version, data_dir)
+        return (
+            True,
+            f"{lost}{challenger.version} promoted: production {current.version} could not be evaluated ({exc}).",
+            {},
+        )
+    new_auc, old_auc = challenger.metrics.get("auc", 0.0), prod_metrics.get("auc", 0.0)
     if new_auc >= old_auc - PROMOTION_MARGIN:
-        registry.promote(candidate.version, data_dir)
+        registry.promote(challenger.version, data_dir)
         return (
             True,
             (
-                f"{candidate.version} promoted: AUC {new_auc:.3f} vs production {current.version} "
+                f"{lost}{challenger.version} promoted: AUC {new_auc:.3f} vs production {current.version} "
                 f"{old_auc:.3f} on the same out-of-time rows (margin {PROMOTION_MARGIN})."
             ),
             prod_metrics,
@@ -250,7 +329,7 @@ def _gate(
     return (
         False,
         (
-            f"{candidate.version} stays a candidate: AUC {new_auc:.3f} is more than {PROMOTION_MARGIN} below "
+            f"{lost}{challenger.version} stays a candidate: AUC {new_auc:.3f} is more than {PROMOTION_MARGIN} below "
             f"production {current.version} ({old_auc:.3f}) on the same out-of-time rows."
         ),
         prod_metrics,

@@ -133,3 +133,49 @@ def latest_planned_date() -> date:
     """The latest date a planned date (contract end, expected close) may hold."""
     now = today()
     return now.replace(year=now.year + FORWARD_YEARS, day=min(now.day, 28) if now.month == 2 else now.day)
+
+
+# -- risk tiers (engine.churn.risk) --------------------------------------------------------------
+RISK_TIERS_ENV = "RADAR_RISK_TIERS"
+TIER_MODES = ("relative", "absolute")
+DEFAULT_TIER_LIFTS = (1.5, 3.0, 6.0)  # medium, high, critical: this many times the training base rate
+DEFAULT_TIER_CUTS = (0.10, 0.25, 0.50)  # the seed's absolute thresholds on the 90-day churn probability
+
+
+def risk_tier_mode() -> str:
+    """RADAR_RISK_TIERS: `relative` (default; tiers are multiples of the base rate the model was
+    trained on, so they separate accounts at any base rate) or `absolute` (fixed probabilities)."""
+    raw = (os.environ.get(RISK_TIERS_ENV) or "relative").strip().lower()
+    if raw not in TIER_MODES:
+        raise BadInputError(f"{RISK_TIERS_ENV} is '{raw}'; set it to relative or absolute, or unset it.")
+    return raw
+
+
+def _three_rising(name: str, default: tuple[float, float, float], upper: float | None) -> tuple[float, float, float]:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    rising = len(values) == 3 and 0 < values[0] < values[1] < values[2] and (upper is None or values[2] < upper)
+    if not rising:
+        bound = f", below {upper:g}" if upper is not None else ""
+        raise BadInputError(
+            f"{name} is '{raw}'; set three rising positive numbers{bound} for medium, high and critical, "
+            f"e.g. {','.join(f'{v:g}' for v in default)}, or unset it."
+        )
+    return values[0], values[1], values[2]
+
+
+def risk_tier_lifts() -> tuple[float, float, float]:
+    """RADAR_RISK_TIER_LIFTS (relative tiers): e.g. `1.5,3,6` = medium from 1.5x, high from 3x and
+    critical from 6x the training base rate."""
+    return _three_rising("RADAR_RISK_TIER_LIFTS", DEFAULT_TIER_LIFTS, None)
+
+
+def risk_tier_cuts() -> tuple[float, float, float]:
+    """RADAR_RISK_TIER_CUTS (absolute tiers): e.g. `0.10,0.25,0.50` = medium from 10 %, high from
+    25 % and critical from 50 % churn probability."""
+    return _three_rising("RADAR_RISK_TIER_CUTS", DEFAULT_TIER_CUTS, 1.0)
