@@ -46,6 +46,7 @@ class ChurnModel:
     """Gradient-boosted churn classifier with calibrated probabilities and intervals."""
 
     table_schema_: dict[str, Any]  # a table model's feature schema, saved inside its artifact
+    feature_set_: Any  # a warehouse model's features.FeatureSet (which columns scoring builds)
 
     def __init__(
         self,
@@ -173,6 +174,50 @@ class ChurnModel:
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = max(int(reference.best_iteration or self.max_rounds), 10)
+        self.boosters_ = self.fit_members(X_train, y_train, train_groups, train_periods, rng, say, first_step=2)
+        say(self.n_bags + 2, self.n_bags + 3, "calibrating probabilities and intervals")
+        raw = self._raw_by_bag(X_valid[~stop_mask])
+        self._fit_calibration(raw, y_valid[~stop_mask])
+        self.stop_rows_ = int(stop_mask.sum())
+        self.calibration_rows_ = int((~stop_mask).sum())
+        return self
+
+    def set_categories(self, frame: pd.DataFrame) -> None:
+        """Learn the category levels from the rows the final model is trained on."""
+        self.categories_ = {
+            c: sorted(pd.Series(frame[c]).dropna().astype("str").unique().tolist()) for c in self.categorical
+        }
+
+    def stopping_round(self, X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid) -> int:
+        """The boosting round where AUC on the later rows `X_valid` stops improving."""
+        pos = max(int(np.sum(y_train)), 1)
+        weight = float(np.sqrt((len(y_train) - pos) / pos))
+        reference = lgb.train(
+            self._params(self.seed, weight),
+            lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
+            num_boost_round=self.max_rounds,
+            valid_sets=[lgb.Dataset(X_valid, y_valid, categorical_feature=self.categorical or "auto")],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        return max(int(reference.best_iteration or self.max_rounds), 10)
+
+    def fit_members(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        train_groups: np.ndarray | None,
+        train_periods: np.ndarray | None,
+        rng: np.random.Generator,
+        say=None,
+        first_step: int = 0,
+    ) -> list:
+        """`n_bags` boosters of `best_iteration_` rounds on bootstrap resamples of the rows."""
+        say = say or (lambda _step, _total, _msg: None)
+        y_train = np.asarray(y_train, dtype=int)
+        pos = max(int(y_train.sum()), 1)
+        # Imbalance: weight churners up (square root of the class ratio); Platt scaling
+        # then maps scores back to honest probabilities.
+        self.pos_weight_ = float(np.sqrt((len(y_train) - pos) / pos))
         # Two-way cluster bootstrap: customers and snapshot months are both resampled,
         # and each member gets perturbed tree settings, so the ensemble spread carries
         # sampling, temporal and specification uncertainty, not only row noise.
@@ -180,9 +225,9 @@ class ChurnModel:
         periods = np.asarray(train_periods) if train_periods is not None else np.zeros(len(X_train))
         unique_groups, group_of = np.unique(groups, return_inverse=True)
         unique_periods, period_of = np.unique(periods, return_inverse=True)
-        self.boosters_ = []
+        boosters = []
         for b in range(self.n_bags):
-            say(2 + b, self.n_bags + 3, f"training ensemble member {b + 1} of {self.n_bags}")
+            say(first_step + b, self.n_bags + 3, f"training ensemble member {b + 1} of {self.n_bags}")
             group_weight = np.bincount(
                 rng.integers(0, len(unique_groups), len(unique_groups)), minlength=len(unique_groups)
             )
@@ -198,20 +243,36 @@ class ChurnModel:
                 feature_fraction=float(rng.uniform(0.5, 0.9)),
             )
             rounds = max(10, int(self.best_iteration_ * rng.uniform(0.7, 1.3)))
-            booster = lgb.train(
-                params,
-                lgb.Dataset(
-                    X_train[keep], y_train[keep], weight=weight[keep], categorical_feature=self.categorical or "auto"
-                ),
-                num_boost_round=rounds,
+            boosters.append(
+                lgb.train(
+                    params,
+                    lgb.Dataset(
+                        X_train[keep],
+                        y_train[keep],
+                        weight=weight[keep],
+                        categorical_feature=self.categorical or "auto",
+                    ),
+                    num_boost_round=rounds,
+                )
             )
-            self.boosters_.append(booster)
-        say(self.n_bags + 2, self.n_bags + 3, "calibrating probabilities and intervals")
-        raw = self._raw_by_bag(X_valid[~stop_mask])
-        self._fit_calibration(raw, y_valid[~stop_mask])
-        self.stop_rows_ = int(stop_mask.sum())
-        self.calibration_rows_ = int((~stop_mask).sum())
-        return self
+        return boosters
+
+    def raw_by_member(self, boosters: list, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of each of `boosters` (columns) for the rows of `X`."""
+        threads = 1 if len(X) < 500 else 2
+        return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in boosters])
+
+    def calibrate(self, raw: np.ndarray, y: np.ndarray) -> None:
+        """Platt scaling of the members' mean log-odds on out-of-time rows."""
+        self._fit_calibration(raw, np.asarray(y, dtype=int))
+
+    def probabilities(self, raw: np.ndarray, platt: tuple[float, float] | None = None) -> Prediction:
+        """Probability and interval from members' log-odds (optionally with another calibration)."""
+        a, b = platt if platt is not None else (self.platt_a_, self.platt_b_)
+        mean = raw.mean(axis=1)
+        logit = a * mean + b
+        half = float(norm.ppf(0.5 + self.interval_level / 2)) * np.abs(a) * raw.std(axis=1, ddof=1)
+        return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
         threads = 1 if len(X) < 500 else 2  # thread start-up dominates for a handful of rows
