@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from engine.data import health
 from engine.data.warehouse import TABLES, Warehouse
 
 HORIZON_DAYS = 90
-VALID_MONTHS = 3
+VALID_MONTHS = 3  # the out-of-time month ends: the last FOLDS closed month ends
+FOLDS = VALID_MONTHS
+MIN_FOLD_TRAIN_DATES = 2
 MIN_HISTORY_DAYS = 60  # the first snapshot needs some usage history behind it
 PROMOTION_MARGIN = 0.01  # a candidate may be at most this much worse in AUC than production
 
@@ -55,11 +58,13 @@ class TrainResult(Versioned):
 FINGERPRINT_SKIP = frozenset({"predictions"})  # written by scoring; training never reads it
 
 
-def data_fingerprint(wh: Warehouse, cutoff: date) -> str:
+def data_fingerprint(wh: Warehouse, cutoff: date, features: list[str] | tuple[str, ...] | None = None) -> str:
     """A digest of what a training run learns from: every warehouse table's rows (order-free
-    sum of row hashes, plus the count), the cutoff and the feature list. Equal fingerprints
-    mean a retrain would see identical data (recorded in each version's data window)."""
-    digest = hashlib.sha256(f"cutoff={cutoff};features={','.join(feats.FEATURE_NAMES)}".encode())
+    sum of row hashes, plus the count), the cutoff and the feature list (default the fixed
+    features; pass the run's `FeatureSet.names`). Equal fingerprints mean a retrain would
+    see identical data (recorded in each version's data window)."""
+    names = feats.FEATURE_NAMES if features is None else features
+    digest = hashlib.sha256(f"cutoff={cutoff};features={','.join(names)}".encode())
     for table in sorted(set(TABLES) - FINGERPRINT_SKIP):
         count, total = wh.rows(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {table} t")[0]  # noqa: S608 - fixed names
         digest.update(f";{table}={count}:{total}".encode())
@@ -67,7 +72,13 @@ def data_fingerprint(wh: Warehouse, cutoff: date) -> str:
 
 
 def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date], list[date], date]:
-    """(training month ends, validation month ends, cutoff) for a training run."""
+    """(training month ends, out-of-time month ends, cutoff) for a training run.
+
+    Training month ends are EVERY month end (MIN_HISTORY_DAYS after the first signup) whose
+    90-day label window closes by the cutoff; the final model learns from all of them. The
+    out-of-time month ends are the last FOLDS of them: each serves once as the later month
+    of a rolling-origin fold (`fold_plan`), never as a held-out block missing from training.
+    """
     first = wh.scalar("SELECT min(signup_date) FROM customers")
     last = health.data_as_of(wh)
     if first is None or last is None:
@@ -77,16 +88,37 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
         )
     cutoff = min(cutoff or last, last)
     usable = feats.month_ends(first + timedelta(days=MIN_HISTORY_DAYS), cutoff - timedelta(days=HORIZON_DAYS))
-    if len(usable) < VALID_MONTHS + 3:
+    folds = fold_plan(usable)
+    if not folds:
         raise BadInputError(
             f"Not enough history to train: {len(usable)} month ends have a closed 90-day label window before "
-            f"{cutoff}; at least {VALID_MONTHS + 3} are needed (about 9 months of data)."
+            f"{cutoff}; at least {MIN_FOLD_TRAIN_DATES + 3} are needed (about 8 months of data)."
         )
-    valid = usable[-VALID_MONTHS:]
-    train = [d for d in usable if d + timedelta(days=HORIZON_DAYS) <= valid[0]]
-    if len(train) < 2:
-        raise BadInputError("Not enough history before the validation months to train; load more history.")
-    return train, valid, cutoff
+    return usable, [f.valid_date for f in folds], cutoff
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One rolling-origin fold: a model trained on `train_dates` is judged on `valid_date`.
+    Every training month end's label window closes by `valid_date` (the label gap), so
+    nothing the fold learns from happened after the month it is judged on."""
+
+    train_dates: tuple[date, ...]
+    valid_date: date
+
+
+def fold_plan(dates: list[date], folds: int | None = None, horizon_days: int = HORIZON_DAYS) -> list[Fold]:
+    """The rolling-origin folds over labelled month ends `dates` (ascending): each of the last
+    `folds` (default FOLDS) month ends is the out-of-time month once, trained on the month
+    ends whose label closed by it. Folds with fewer than MIN_FOLD_TRAIN_DATES training
+    month ends are left out (an empty list: too little history)."""
+    k = FOLDS if folds is None else folds
+    out = []
+    for valid in sorted(dates)[-k:]:
+        train = tuple(d for d in sorted(dates) if d + timedelta(days=horizon_days) <= valid)
+        if len(train) >= MIN_FOLD_TRAIN_DATES:
+            out.append(Fold(train, valid))
+    return out
 
 
 def evaluate(
@@ -134,9 +166,26 @@ def evaluate(
     return out
 
 
+@dataclass
+class FoldFit:
+    """The final model (trained on every row of `snaps`) and its honest out-of-time record:
+    `out_of_time` holds, for every row of every fold's later month end, customer_id, as_of,
+    fold (the valid date), churned, churn_probability, ci_low and ci_high, predicted by an
+    ensemble trained on that fold's training month ends only and calibrated on the OTHER
+    folds (cross-fitted Platt). Baselines fitted on the same `folds` are comparable row for row."""
+
+    model: ChurnModel
+    out_of_time: pd.DataFrame
+    folds: list[Fold]
+    fold_rounds: list[int] = field(default_factory=list)
+
+
 def fit_model(
     train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress: Progress | None = None, n_bags: int = 6
 ) -> ChurnModel:
+    """One held-out block (the previous plan): early stopping and calibration on `valid`.
+    Superseded by `fit_folds` (rolling-origin folds over every closed month end); kept while
+    `train()` moves over."""
     say = progress or (lambda _f, _m: None)
     model = ChurnModel(list(feats.FEATURE_NAMES), list(feats.CATEGORICAL), n_bags=n_bags, seed=seed)
     return model.fit(
@@ -149,6 +198,140 @@ def fit_model(
         train_periods=train["as_of"].to_numpy(),
         progress=lambda step, total, msg: say(0.35 + 0.55 * step / total, msg),
     )
+
+
+def fit_folds(
+    snaps: pd.DataFrame,
+    folds: list[Fold],
+    seed: int = 0,
+    progress: Progress | None = None,
+    n_bags: int = 6,
+    feature_set: feats.FeatureSet | None = None,
+) -> FoldFit:
+    """Fit by rolling-origin folds: the number of boosting rounds is the median of each
+    fold's early-stopping round (AUC on its later month end); an ensemble per fold predicts
+    its later month end (the out-of-time record); Platt calibration is fitted on all those
+    out-of-time predictions; the final ensemble learns from every row of `snaps` (all closed
+    month ends). `snaps` from `features.labelled_snapshots(..., feature_set)`."""
+    say = progress or (lambda _f, _m: None)
+    fs = feature_set or feats.DEFAULT_SET
+    model = ChurnModel(list(fs.names), list(fs.categorical), n_bags=n_bags, seed=seed)
+    snaps = snaps.reset_index(drop=True)
+    y = snaps["churned"].to_numpy(dtype=int)
+    if len(np.unique(y)) < 2:
+        raise BadInputError(
+            "The training data has only one class (no churners, or only churners); "
+            "a churn model needs both. Use a longer history or another cutoff."
+        )
+    model.set_categories(snaps)
+    X = model._matrix(snaps)
+    as_of = pd.to_datetime(snaps["as_of"])
+    groups, periods = snaps["customer_id"].to_numpy(), as_of.to_numpy()
+    usable = []
+    for fold in folds:
+        train = as_of.isin(pd.to_datetime(list(fold.train_dates))).to_numpy()
+        valid = (as_of == pd.Timestamp(fold.valid_date)).to_numpy()
+        if len(np.unique(y[train])) == 2 and len(np.unique(y[valid])) == 2:
+            usable.append((fold, train, valid))
+    if not usable:
+        raise BadInputError(
+            "No out-of-time month has both churned and retained customers; use a longer history or another cutoff."
+        )
+    steps = len(usable) * 2 + 2
+    rounds = []
+    for i, (fold, train, valid) in enumerate(usable):
+        say(0.35 + 0.55 * i / steps, f"finding the number of boosting rounds on {fold.valid_date}")
+        rounds.append(model.stopping_round(X[train], y[train], X[valid], y[valid]))
+    model.best_iteration_ = int(np.median(rounds))
+    rng = np.random.default_rng(seed)
+    raws, rows = [], []
+    for i, (fold, train, valid) in enumerate(usable):
+        say(0.35 + 0.55 * (len(usable) + i) / steps, f"out-of-time ensemble for {fold.valid_date}")
+        members = model.fit_members(X[train], y[train], groups[train], periods[train], rng)
+        raws.append(model.raw_by_member(members, X[valid]))
+        rows.append(np.flatnonzero(valid))
+    pooled = np.vstack(raws)
+    y_oot = np.concatenate([y[r] for r in rows])
+    model.calibrate(pooled, y_oot)
+    say(0.35 + 0.55 * (steps - 2) / steps, "training the final ensemble on every closed month end")
+    model.boosters_ = model.fit_members(X, y, groups, periods, rng)
+    model.stop_rows_ = model.calibration_rows_ = int(len(y_oot))
+    model.feature_set_ = fs  # scoring builds exactly these columns
+    parts = []
+    for k, (fold, _train, _valid) in enumerate(usable):
+        pred = model.probabilities(raws[k], _cross_platt(raws, [y[r] for r in rows], k, model))
+        part = snaps.loc[rows[k], ["customer_id", "as_of", "churned"]].copy()
+        part.insert(2, "fold", fold.valid_date)
+        part["churn_probability"], part["ci_low"], part["ci_high"] = pred.churn_probability, pred.ci_low, pred.ci_high
+        parts.append(part)
+    oot = pd.concat(parts, ignore_index=True)
+    oot["as_of"] = pd.to_datetime(oot["as_of"])
+    return FoldFit(model, oot, [u[0] for u in usable], rounds)
+
+
+def _cross_platt(raws: list[np.ndarray], ys: list[np.ndarray], k: int, model: ChurnModel) -> tuple[float, float]:
+    """Platt (a, b) fitted on every fold but k (k's own rows never calibrate k's record);
+    the pooled calibration when the other folds hold one class only."""
+    from sklearn.linear_model import LogisticRegression
+
+    others = [i for i in range(len(raws)) if i != k]
+    y = np.concatenate([ys[i] for i in others]) if others else np.array([], dtype=int)
+    if len(np.unique(y)) < 2:
+        return model.platt_a_, model.platt_b_
+    mean = np.concatenate([raws[i].mean(axis=1) for i in others])
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(mean.reshape(-1, 1), y)
+    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
+
+
+@dataclass
+class HistoryFit:
+    """Everything a training run needs from the data plan (see `fit_on_history`)."""
+
+    fit: FoldFit
+    snapshots: pd.DataFrame  # every closed month end, every feature the data offered
+    feature_set: feats.FeatureSet  # after screening: what the model uses
+    screening: Any
+    train_dates: list[date]
+    cutoff: date
+    metrics: dict[str, Any]
+
+
+def fit_on_history(
+    wh: Warehouse, cutoff: date | None = None, seed: int = 0, progress: Progress | None = None, n_bags: int = 6
+) -> HistoryFit:
+    """The training data plan end to end: every closed month end (`snapshot_plan`), the
+    rolling-origin folds (`fold_plan`), the feature set the data supports
+    (`features.feature_set`), noise screening on the folds (`screening.screen`), the fit
+    (`fit_folds`) and the out-of-time metrics of the pooled fold predictions (`evaluate`,
+    with ground truth when there is one).
+
+    For `train()`: register `h.fit.model` with `h.feature_set.names`, use `h.metrics` as
+    the candidate's out-of-time metrics and `h.fit.out_of_time` / `h.fit.folds` /
+    `h.snapshots` to fit and judge baselines on exactly the same folds and rows.
+    Note: event-type ranking and screening read the labels of the fold months too, so the
+    record is slightly optimistic for those choices (the fixed features involve no choice).
+    """
+    from engine.churn import screening
+
+    say = progress or (lambda _f, _m: None)
+    dates, _valid, cutoff = snapshot_plan(wh, cutoff)
+    folds = fold_plan(dates)
+    say(0.05, f"choosing features from the data loaded up to {cutoff}")
+    offered = feats.feature_set(wh, cutoff, dates, HORIZON_DAYS)
+    say(0.1, f"building features for {len(dates)} month ends")
+    snaps = feats.labelled_snapshots(wh, dates, HORIZON_DAYS, offered)
+    snaps["as_of"] = pd.to_datetime(snaps["as_of"])
+    say(0.3, "screening features out of time")
+    screened = screening.screen(snaps, folds, offered, seed=seed)
+    fit = fit_folds(snaps, folds, seed=seed, progress=say, n_bags=n_bags, feature_set=screened.feature_set)
+    oot = fit.out_of_time
+    metrics = evaluate(oot["churned"], oot["churn_probability"], oot["ci_low"], oot["ci_high"], _truth(wh, oot))
+    metrics["best_iteration"] = fit.model.best_iteration_
+    metrics["train_rows"] = int(len(snaps))
+    metrics["train_churners"] = int(snaps["churned"].sum())
+    metrics["folds"] = [str(f.valid_date) for f in fit.folds]
+    metrics["screened_out"] = list(screened.dropped)
+    return HistoryFit(fit, snaps, screened.feature_set, screened, dates, cutoff, metrics)
 
 
 def _truth(wh: Warehouse, frame: pd.DataFrame) -> np.ndarray | None:
@@ -189,23 +372,16 @@ def train(
     """
     say = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
-    train_dates, valid_dates, cutoff = snapshot_plan(wh, cutoff)
-    say(0.05, f"building features for {len(train_dates)} training and {len(valid_dates)} validation month ends")
-    train_set = feats.labelled_snapshots(wh, train_dates, HORIZON_DAYS)
-    valid_set = feats.labelled_snapshots(wh, valid_dates, HORIZON_DAYS)
     if fail_at == "features":
+        snapshot_plan(wh, cutoff)  # the same refusal a real run gives on too little history
         raise RuntimeError("simulated failure after feature build")
-    model = fit_model(train_set, valid_set, seed=seed, progress=say)
+    history = fit_on_history(wh, cutoff, seed=seed, progress=say)
+    model, metrics, folds = history.fit.model, history.metrics, history.fit.folds
     if fail_at == "fit":
         raise RuntimeError("simulated failure after fitting")
-    say(0.92, "evaluating on the out-of-time months")
-    pred = model.predict(valid_set)
-    metrics = evaluate(valid_set["churned"], pred.churn_probability, pred.ci_low, pred.ci_high, _truth(wh, valid_set))
-    metrics["best_iteration"] = model.best_iteration_
-    metrics["train_rows"] = int(len(train_set))
-    metrics["train_churners"] = int(train_set["churned"].sum())
-    say(0.93, "fitting the tenure and tenure + usage baselines on the same rows")
-    fitted, judged = baselines.compare(train_set, valid_set, evaluate, seed=seed)
+    say(0.92, "fitting the tenure and tenure + usage baselines on the same folds and rows")
+    record = history.fit.out_of_time
+    probabilities, judged = baselines.compare(history.snapshots, list(folds), record, evaluate, seed=seed)
     best = baselines.best(judged)
     beats = baselines.model_beats(metrics.get("auc"), judged[best].get("auc"))
     metrics["baselines"] = {name: baselines.shown(m) for name, m in judged.items()}
@@ -213,24 +389,30 @@ def train(
     metrics["beats_baselines"] = beats
     metrics["serves"] = "model" if beats or promote == "always" else best
     # Relative risk tiers are multiples of the base rate the model learnt (risk.tier_cuts).
-    base_rate = float(train_set["churned"].mean())
+    base_rate = float(history.snapshots["churned"].mean())
     model.base_rate_ = base_rate  # type: ignore[attr-defined]  # saved with the artifact for scoring
+    names = list(history.feature_set.names)
     window = {
-        "train_from": str(train_dates[0]),
-        "train_to": str(train_dates[-1]),
-        "valid_from": str(valid_dates[0]),
-        "valid_to": str(valid_dates[-1]),
-        "cutoff": str(cutoff),
+        "train_from": str(history.train_dates[0]),
+        "train_to": str(history.train_dates[-1]),
+        "valid_from": str(folds[0].valid_date),
+        "valid_to": str(folds[-1].valid_date),
+        "cutoff": str(history.cutoff),
         "horizon_days": HORIZON_DAYS,
-        "data_fingerprint": data_fingerprint(wh, cutoff),
+        "data_fingerprint": data_fingerprint(wh, history.cutoff, names),
     }
     params = registry_params(model, base_rate=base_rate)
-    version = registry.register(model, "churn", params, list(feats.FEATURE_NAMES), window, metrics, data_dir)
+    version = registry.register(model, "churn", params, names, window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
     stand_in = None
     if metrics["serves"] != "model":
-        stand_in = _register_stand_in(fitted[best], judged[best], version, metrics, window, data_dir)
+        serving = baselines.fit_all(history.snapshots, seed=seed)[best]
+        stand_in = _register_stand_in(serving, judged[best], version, metrics, window, data_dir)
         say(0.97, f"registered {stand_in.version} ({baselines.describe(best)}, which beat {version.version})")
+    valid_set = _rows_of(history.snapshots, record)
+    valid_set["challenger_probability"] = (
+        record["churn_probability"].to_numpy(dtype=float) if stand_in is None else probabilities[best].to_numpy()
+    )
     promoted, reason, production_metrics = _gate(wh, version, valid_set, metrics, data_dir, promote, stand_in)
     say(1.0, reason)
     return TrainResult(
@@ -244,6 +426,12 @@ def train(
         serves=metrics["serves"],
         baseline_version=stand_in.version if stand_in else None,
     )
+
+
+def _rows_of(snaps: pd.DataFrame, out_of_time: pd.DataFrame) -> pd.DataFrame:
+    """The feature rows of the out-of-time record, in its order (production is judged on them)."""
+    keys = out_of_time[["customer_id", "as_of"]]
+    return keys.merge(snaps.assign(as_of=pd.to_datetime(snaps["as_of"])), on=["customer_id", "as_of"], how="left")
 
 
 def _register_stand_in(
@@ -281,11 +469,14 @@ def _gate(
     promote: str,
     stand_in: registry.ModelVersion | None = None,
 ) -> tuple[bool, str, dict]:
-    """Two checks on the same out-of-time rows. First the churn model must beat the best
-    baseline (`baselines.model_beats`: its AUC at least the baseline's less
-    BASELINE_TOLERANCE); when it does not, `stand_in` (that baseline, registered) is what
-    may serve, and the reason says so plainly. Then whichever may serve must not be more
-    than PROMOTION_MARGIN worse in AUC than production. `promote="always"` forces the
+    """Two checks. First the churn model must beat the best baseline on the same out-of-time
+    rows and folds (`baselines.model_beats`: its AUC at least the baseline's less
+    BASELINE_TOLERANCE, decided in `train`); when it does not, `stand_in` (that baseline,
+    registered) is what may serve, and the reason says so plainly. Then whichever may serve
+    must not be more than PROMOTION_MARGIN worse in AUC than production: on the out-of-time
+    rows of `valid_set` production never trained on (its `challenger_probability` column
+    holds the challenger's out-of-time probabilities), or, when production trained on all of
+    them, each on its own registered out-of-time record. `promote="always"` forces the
     churn model past both; `"never"` keeps everything a candidate."""
     lost = ""
     if stand_in is not None:
@@ -304,10 +495,10 @@ def _gate(
     if current is None:
         registry.promote(challenger.version, data_dir)
         return True, f"{lost}{challenger.version} promoted to production (first model).", {}
+    unseen = _unseen_by(current, valid_set)
     try:
         prod_model = registry.load(current, data_dir)
-        prod_pred = prod_model.predict(valid_set)
-        prod_metrics = evaluate(valid_set["churned"], prod_pred.churn_probability)
+        prod_pred = prod_model.predict(unseen) if len(unseen) else None
     except Exception as exc:  # an unusable production model never blocks a good candidate
         registry.promote(challenger.version, data_dir)
         return (
@@ -315,14 +506,22 @@ def _gate(
             f"{lost}{challenger.version} promoted: production {current.version} could not be evaluated ({exc}).",
             {},
         )
-    new_auc, old_auc = challenger.metrics.get("auc", 0.0), prod_metrics.get("auc", 0.0)
+    if prod_pred is not None and unseen["churned"].nunique() == 2:
+        prod_metrics = evaluate(unseen["churned"], prod_pred.churn_probability)
+        challenger_auc = evaluate(unseen["churned"], unseen["challenger_probability"]).get("auc", 0.0)
+        where = f"on the {len(unseen):,} out-of-time rows {current.version} never trained on"
+    else:  # production learnt every out-of-time month: each is judged on its own out-of-time record
+        prod_metrics = {k: current.metrics.get(k) for k in ("auc", "pr_auc", "brier") if k in current.metrics}
+        challenger_auc = challenger.metrics.get("auc", 0.0)
+        where = f"each on its own out-of-time record ({current.version} trained on all of this run's months)"
+    new_auc, old_auc = challenger_auc or 0.0, prod_metrics.get("auc") or 0.0
     if new_auc >= old_auc - PROMOTION_MARGIN:
         registry.promote(challenger.version, data_dir)
         return (
             True,
             (
                 f"{lost}{challenger.version} promoted: AUC {new_auc:.3f} vs production {current.version} "
-                f"{old_auc:.3f} on the same out-of-time rows (margin {PROMOTION_MARGIN})."
+                f"{old_auc:.3f} {where} (margin {PROMOTION_MARGIN})."
             ),
             prod_metrics,
         )
@@ -330,7 +529,15 @@ def _gate(
         False,
         (
             f"{lost}{challenger.version} stays a candidate: AUC {new_auc:.3f} is more than {PROMOTION_MARGIN} below "
-            f"production {current.version} ({old_auc:.3f}) on the same out-of-time rows."
+            f"production {current.version} ({old_auc:.3f}) {where}."
         ),
         prod_metrics,
     )
+
+
+def _unseen_by(current: registry.ModelVersion, rows: pd.DataFrame) -> pd.DataFrame:
+    """The out-of-time rows whose month end is after every month `current` trained on."""
+    trained_to = (current.data_window or {}).get("train_to")
+    if not trained_to:
+        return rows
+    return rows[pd.to_datetime(rows["as_of"]) > pd.Timestamp(trained_to)].reset_index(drop=True)
