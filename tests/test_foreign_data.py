@@ -1,0 +1,161 @@
+"""A company the project did not generate, loaded with the documented commands only.
+
+fightchurn's ChurnSim (tests/foreign/churnsim.py) writes what a SaaS company exports:
+accounts.csv (id, signup date and attributes such as channel, country, date of birth),
+subscriptions.csv (one row per product and billing term) and events.parquet (a raw
+event log). A column of random labels is added to the accounts, as a company's
+meaningless field would be. Then, as a new user following the README would:
+`ingest customers`, `ingest subscriptions`, `ingest events`, `train`, `evaluate`,
+`score`, `info` — and the results must be usable: everything loads, the serving model
+is at least as good out of time as the obvious baselines (tests/foreign/baselines.py,
+computed here independently of the engine), tiers separate accounts, and the random
+column is not what the model tells people to look at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.foreign import baselines, churnsim
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNTS, MONTHS, SEED = 250, 14, 11
+NOISE = "noise_segment"
+
+
+@pytest.fixture(scope="module")
+def company(request, tmp_path_factory) -> dict[str, Path]:
+    """The simulated exports. Deterministic per seed, so they are cached between runs
+    (keyed by size, seed and the generator's source); the first run takes ~15 s."""
+    source = hashlib.sha256(Path(churnsim.__file__).read_bytes()).hexdigest()[:10]
+    folder = Path(request.config.cache.mkdir(f"foreign-churnsim-{ACCOUNTS}-{MONTHS}-{SEED}-{source}"))
+    paths = {
+        name: folder / file for name, file in zip(("accounts", "subscriptions", "events"), churnsim.FILES, strict=True)
+    }
+    if not all(p.exists() for p in paths.values()):
+        paths = churnsim.generate(folder, ACCOUNTS, MONTHS, SEED)
+    # A field the company keeps that has nothing to do with churn.
+    accounts = pd.read_csv(paths["accounts"])
+    rng = np.random.default_rng(SEED)
+    accounts[NOISE] = rng.choice(["north", "south", "east", "west", "central"], size=len(accounts))
+    work = tmp_path_factory.mktemp("exports")
+    accounts.to_csv(work / "accounts.csv", index=False)
+    return {**paths, "accounts": work / "accounts.csv"}
+
+
+def engine(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("GROQ_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"{' '.join(result.args[3:])} failed:\n{result.stderr[-3000:]}"
+    return result
+
+
+class ReadOnly:
+    """The two warehouse helpers tests/foreign/baselines.py reads with, over a read-only
+    connection (the CLI processes hold no lock between commands)."""
+
+    def __init__(self, path: Path):
+        self.con = duckdb.connect(str(path), read_only=True)
+
+    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    def scalar(self, sql: str, params: list | None = None):
+        return self.con.execute(sql, params or []).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def loaded(company, tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("foreign-data")
+    ok(engine(data, "ingest", "customers", str(company["accounts"])))
+    ok(engine(data, "ingest", "subscriptions", str(company["subscriptions"])))
+    ok(engine(data, "ingest", "events", str(company["events"])))
+    return data
+
+
+def closed_month_end(data: Path) -> date:
+    """The latest month end whose 90-day outcome the data already holds."""
+    info = json.loads(ok(engine(data, "info", "--json")).stdout)
+    last = date.fromisoformat(info["data_as_of"])
+    return baselines.month_ends(last - timedelta(days=130), last - timedelta(days=baselines.HORIZON))[-1]
+
+
+def test_the_exports_load_with_the_documented_commands(company, loaded):
+    accounts = pd.read_csv(company["accounts"])
+    subs = pd.read_csv(company["subscriptions"])
+    events = pd.read_parquet(company["events"])
+    info = {t["table"]: t for t in json.loads(ok(engine(loaded, "info", "--json")).stdout)["tables"]}
+    assert info["customers"]["rows"] == len(accounts)
+    assert info["usage_daily"]["rows"] > 0
+    assert info["mrr_history"]["rows"] > 0, "mrr_history is derived from the subscriptions"
+    wh = ReadOnly(loaded / "warehouse.duckdb")
+    assert wh.scalar("SELECT count(*) FROM subscriptions") == len(subs)
+    assert wh.scalar("SELECT sum(events) FROM usage_daily") == len(events), "every event is counted once"
+    valued = events.dropna(subset=["value"])
+    assert wh.scalar("SELECT sum(value) FROM usage_daily") == pytest.approx(valued["value"].sum(), rel=1e-9)
+    kinds = dict(wh.df("SELECT DISTINCT attribute, kind FROM customer_attributes").itertuples(index=False))
+    assert kinds == {"channel": "category", "country": "category", "date_of_birth": "date", NOISE: "category"}
+    # Churn comes from the subscriptions: an account whose last term ended before the data end left then.
+    last_end = pd.to_datetime(subs.groupby("customer_id")["end_date"].max())
+    data_end = pd.Timestamp(wh.scalar("SELECT max(date) FROM usage_daily"))
+    expected_churned = int((last_end <= data_end).sum())
+    assert wh.scalar("SELECT count(*) FROM customers WHERE churn_date IS NOT NULL") == expected_churned
+
+
+@pytest.fixture(scope="module")
+def trained(loaded) -> date:
+    """Trained with labels closed by the last month end whose outcome is known; returns that date."""
+    as_of = closed_month_end(loaded)
+    result = json.loads(ok(engine(loaded, "train", "--cutoff", str(as_of), "--json")).stdout)
+    assert result["promoted"], result["reason"]
+    return as_of
+
+
+def test_the_serving_model_is_not_worse_than_the_obvious_baselines(loaded, trained):
+    as_of = trained
+    judged = json.loads(ok(engine(loaded, "evaluate", "--as-of", str(as_of), "--json")).stdout)
+    wh = ReadOnly(loaded / "warehouse.duckdb")
+    test = baselines.snapshots(wh, [as_of])
+    assert judged["metrics"]["rows"] == len(test), "the engine and the baselines judge the same accounts"
+    y = test["churned"].to_numpy()
+    assert 0 < y.sum() < len(y)
+    scores = baselines.baseline_scores(wh, as_of, test)
+    best = max(baselines.auc(y, p) for p in scores.values())
+    serving = judged["metrics"]["auc"]
+    assert serving >= best, f"serving AUC {serving:.3f} < best baseline {best:.3f} on {as_of}"
+
+
+def test_scores_tiers_and_drivers_make_sense(loaded, trained):
+    ok(engine(loaded, "score"))
+    info = json.loads(ok(engine(loaded, "info", "--json")).stdout)
+    assert info["scores"]["customers"] > 0
+    wh = ReadOnly(loaded / "warehouse.duckdb")
+    latest = wh.df(
+        "SELECT risk_tier, top_driver FROM predictions "
+        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY as_of DESC, scored_at DESC) = 1"
+    )
+    assert latest["risk_tier"].nunique() >= 2, f"every account has tier {latest['risk_tier'].iloc[0]!r}"
+    noise = latest["top_driver"].fillna("").str.lower().str.replace(" ", "_").str.contains(NOISE)
+    assert noise.mean() < 0.10, f"the random column is the top driver for {noise.mean():.0%} of accounts"
