@@ -32,11 +32,15 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+EVENT_MODES = ("new-days", "append", "replace-days")
+EPOCH_CHOICES = ("s", "ms")
+
+
 def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "table", help=f"one of: {', '.join(t for t in TABLES if t != 'predictions')}, or 'events' for a raw event log"
     )
-    p.add_argument("file", type=Path, help="a .csv or .parquet file")
+    p.add_argument("file", type=Path, help="a .csv or .parquet file (for events also a quoted glob: 'logs/*.parquet')")
     p.add_argument(
         "--map",
         action="append",
@@ -45,6 +49,26 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
         help="take warehouse column DST from file column SRC (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
+    _event_args(p)
+
+
+def _event_args(p: argparse.ArgumentParser) -> None:
+    """Options of raw event logs (table 'events'); engine.data.ingest.events.MODES / EPOCH_UNITS
+    (spelled out here so building the parser does not import the ingest package)."""
+    p.add_argument(
+        "--mode",
+        choices=EVENT_MODES,
+        default=None,
+        help="events only: what the log holds. new-days (default): only days not loaded yet, refused when any "
+        "of its days already have totals; append: additional events, added to the days' totals; replace-days: "
+        "whole days, their totals replaced",
+    )
+    p.add_argument(
+        "--epoch",
+        choices=EPOCH_CHOICES,
+        default=None,
+        help="events only: timestamps are Unix times in seconds (s) or milliseconds (ms)",
+    )
 
 
 def _parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -62,7 +86,17 @@ def _ingest(args: argparse.Namespace) -> int:
     from engine.data import ingest
 
     wh = get_warehouse(args.data_dir)
-    report = ingest.load_file(wh, args.table, args.file, _parse_mapping(args.map))
+    mapping = _parse_mapping(args.map)
+    if args.table.strip().lower() == ingest.EVENT_LOG:
+        from engine.data.ingest import events
+
+        report = events.load_events(wh, str(args.file), mapping, mode=args.mode or events.NEW_DAYS, epoch=args.epoch)
+    elif args.mode or args.epoch:
+        raise BadInputError(
+            "--mode and --epoch apply to raw event logs only: ingest events FILE --mode ... --epoch ..."
+        )
+    else:
+        report = ingest.load_file(wh, args.table, args.file, mapping)
     if args.json:
         print_json(report)
     else:

@@ -1,6 +1,7 @@
 """The all-or-nothing load: stage the typed rows, check what needs the warehouse (customers
 exist, cross-column rules on each row as it will be), then upsert by natural key, all in
-ONE transaction. Raw event logs are rolled up into usage_daily on the way.
+ONE transaction. Raw event logs (table name "events") are read and rolled up into
+usage_daily by DuckDB in engine.data.ingest.events; `load_file`/`validate_file` hand them there.
 
 Every staged row is classified against the warehouse by its natural key (new, changed or
 identical); changed rows are UPDATEd, new rows INSERTed, identical rows left alone, so
@@ -15,15 +16,8 @@ was.
   after the load, so an existing value counts.
 * Child tables (everything but customers) need each customer_id to exist in the
   warehouse customers table already: load customers first.
-* Raw event logs (table name "events": customer_id, timestamp, event_type[, user_id])
-  are rolled up per (customer_id, UTC day, event_type) into usage_daily: events =
-  number of log rows, active_users = distinct non-empty user_id (NULL when the log has
-  no user_id column, or no user ids that day). Each rolled-up row REPLACES the
-  usage_daily row with the same (customer_id, date, event_type): a log must therefore
-  hold whole days; loading the same log again changes nothing, and a second log
-  covering other hours of the same day would replace, not add to, the first's totals
-  (combine such logs into one file first). Days and event types absent from the log
-  are left alone.
+* Raw event logs ("events"): see engine.data.ingest.events (modes new-days, append,
+  replace-days; timestamps as ISO text, dates or Unix times with `epoch`).
 
 SQL values are always bound or staged from a registered frame; identifiers (table and
 column names) come only from the specs through `ident`.
@@ -42,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.data.ingest import events
 from engine.data.ingest.coerce import ROW, Coercer, RowProblems, check_duplicates, empty_typed
 from engine.data.ingest.read import Read, read_file, resolve_columns
 from engine.data.ingest.report import IngestError, IngestReport, Problem, file_problem, refuse
@@ -85,8 +80,9 @@ def load_file(wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str,
     """Validate a CSV (.csv/.txt/.tsv, UTF-8) or Parquet (.parquet/.pq) file and load it, all or nothing.
 
     `table` is one of TABLE_SPECS or "events" (a raw event log rolled up into
-    usage_daily: a log's (customer, day, event type) totals replace those in
-    usage_daily). `mapping` is {warehouse column: file column}.
+    usage_daily by `events.load_events` in its default mode, new-days; call that for
+    the other modes, a glob of files or Unix-time stamps). `mapping` is {warehouse
+    column: file column}.
     Raises `IngestError` (nothing written) when anything is wrong.
     """
     return _load_path(wh, table, path, mapping, dry_run=False)
@@ -113,7 +109,9 @@ def load_frame(
     source: str = "the uploaded data",
 ) -> IngestReport:
     """`load_file` for a DataFrame (typed columns or text); `source` names it in messages."""
-    spec_for(table, source)
+    spec = spec_for(table, source)
+    if spec is EVENT_LOG_SPEC:
+        return events.load_events_frame(wh, frame, mapping, source=source)
     if not isinstance(frame, pd.DataFrame):
         raise refuse(
             table, source, file_problem(f"expected a table of rows (a DataFrame), got {type(frame).__name__}.")
@@ -136,6 +134,8 @@ def _load_path(
 ) -> IngestReport:
     path = Path(path)
     spec = spec_for(table, path.name)
+    if spec is EVENT_LOG_SPEC:
+        return events.load_events(wh, path, mapping, dry_run=dry_run)
     t0 = time.perf_counter()
     try:
         read = read_file(path)
@@ -155,7 +155,7 @@ def _load(
     dry_run: bool = False,
 ) -> IngestReport:
     spec = spec_for(table, source)
-    target = TABLE_SPECS["usage_daily"] if spec is EVENT_LOG_SPEC else spec
+    target = spec
     raw = read.frame.reset_index(drop=True)
     n = len(raw)
     sources, ignored, structural = resolve_columns(spec, [str(c) for c in raw.columns], dict(mapping or {}))
@@ -209,15 +209,6 @@ def _load(
         if problems.total:
             raise failed(problems.listed(), problems.total, problems.rejected, notes)
         temp_tables = [stage, plan]
-        if spec is EVENT_LOG_SPEC:
-            rolled = _temp_name("rollup")
-            temp_tables.append(rolled)
-            _roll_up(cur, stage, rolled, has_users="user_id" in present)
-            days = cur.execute(_render("SELECT count(*) FROM {t}", t=ident(rolled))).fetchall()[0][0]
-            notes.append(
-                f"rolled up {n:,} events into {days:,} usage_daily rows (one per customer, day and event type)"
-            )
-            stage, present = rolled, list(target.names)
         counts = _merge(cur, target, stage, plan, present)
         for name in temp_tables:
             cur.execute(_render("DROP TABLE IF EXISTS {t}", t=ident(name)))
@@ -338,27 +329,6 @@ def _as_after_load(cur: Any, spec: TableSpec, stage: str, frame: pd.DataFrame, a
 
 
 # -- writing -----------------------------------------------------------------------------------
-def _roll_up(cur: Any, stage: str, rolled: str, has_users: bool) -> None:
-    """Events per (customer, UTC day, event type); distinct non-empty user ids, NULL without any."""
-    users = _render("nullif(count(DISTINCT {user}), 0)", user=ident("user_id")) if has_users else "NULL"
-    statement = _render(
-        "CREATE TEMP TABLE {rolled} AS SELECT {cid}, CAST({ts} AS DATE) AS {date}, {etype}, "
-        "CAST(count(*) AS INTEGER) AS {events}, CAST({users} AS INTEGER) AS {active}, min({row}) AS {row} "
-        "FROM {stage} GROUP BY {cid}, CAST({ts} AS DATE), {etype}",
-        rolled=ident(rolled),
-        cid=ident("customer_id"),
-        ts=ident("timestamp"),
-        date=ident("date"),
-        etype=ident("event_type"),
-        events=ident("events"),
-        users=users,
-        active=ident("active_users"),
-        row=ident(ROW),
-        stage=ident(stage),
-    )
-    cur.execute(statement)
-
-
 def _merge(cur: Any, spec: TableSpec, stage: str, plan: str, present: list[str]) -> dict[str, int]:
     """Classify staged rows by natural key (insert / update / same), then write them."""
     matches = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in spec.key)

@@ -214,8 +214,9 @@ EVENT_LOG_SPEC = TableSpec(
         _C("timestamp", TIMESTAMP, True),
         _C("event_type", TEXT, True),
         _C("user_id", TEXT),
+        _C("value", FLOAT, min_value=0),  # summed per customer, day and event type into usage_daily.value
     ),
-    key=(),  # a log may repeat identical events; each one counts
+    key=(),  # a log may repeat identical events; each one counts; rolled up by engine.data.ingest.events
 )
 
 
