@@ -24,8 +24,9 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -239,11 +240,58 @@ def registry_params(model: BaselineModel, **extra: Any) -> dict[str, Any]:
     }
 
 
-def fit_all(train: pd.DataFrame, seed: int = 0) -> dict[str, BaselineModel]:
-    """Every baseline fitted on the training snapshots `train` (with `churned`, `customer_id`)."""
-    y = train["churned"].to_numpy(dtype=int)
-    groups = train["customer_id"].to_numpy()
-    return {name: BaselineModel(name, seed=seed).fit(train, y, groups) for name in NAMES}
+class FoldLike(Protocol):
+    """A rolling-origin fold (training.Fold): trained on `train_dates`, judged on `valid_date`."""
+
+    @property
+    def train_dates(self) -> tuple[date, ...]: ...
+
+    @property
+    def valid_date(self) -> date: ...
+
+
+def fit_all(snaps: pd.DataFrame, seed: int = 0, bootstrap_fits: int = BOOTSTRAP_FITS) -> dict[str, BaselineModel]:
+    """Every baseline fitted on the snapshots `snaps` (with `churned`, `customer_id`)."""
+    y = snaps["churned"].to_numpy(dtype=int)
+    groups = snaps["customer_id"].to_numpy()
+    return {name: BaselineModel(name, seed, bootstrap_fits).fit(snaps, y, groups) for name in NAMES}
+
+
+def out_of_time(snaps: pd.DataFrame, folds: list[FoldLike], rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Each baseline's out-of-time probabilities for `rows` (customer_id, as_of, fold: the
+    churn model's out-of-time record), in their order: for every fold, the baselines are
+    fitted on that fold's training month ends of `snaps` and predict its later month end,
+    exactly as the churn model's fold ensembles did. Columns: one per baseline name."""
+    as_of = pd.to_datetime(snaps["as_of"])
+    keyed = snaps.assign(as_of=as_of)
+    out = pd.DataFrame(index=rows.index, columns=list(NAMES), dtype=float)
+    for fold in folds:
+        train = keyed[as_of.isin(pd.to_datetime(list(fold.train_dates)))]
+        wanted = rows[pd.to_datetime(rows["fold"]) == pd.Timestamp(fold.valid_date)]
+        if wanted.empty:
+            continue
+        features = wanted[["customer_id", "as_of"]].merge(
+            keyed, on=["customer_id", "as_of"], how="left", validate="one_to_one"
+        )
+        # Fold fits judge ranking and calibration only; the serving fit carries the interval.
+        for name, model in fit_all(train, seed, bootstrap_fits=0).items():
+            out.loc[wanted.index, name] = model.predict(features).churn_probability
+    return out
+
+
+def compare(
+    snaps: pd.DataFrame,
+    folds: list[FoldLike],
+    rows: pd.DataFrame,
+    evaluate: Callable[..., dict[str, Any]],
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Every baseline's out-of-time probabilities (`out_of_time`) and metrics (`evaluate`:
+    training.evaluate, the churn model's own) on exactly the rows and folds of the churn
+    model's record `rows` (with `churned`)."""
+    probabilities = out_of_time(snaps, folds, rows, seed)
+    y = rows["churned"].to_numpy(dtype=int)
+    return probabilities, {name: evaluate(y, probabilities[name].to_numpy(dtype=float)) for name in NAMES}
 
 
 # The churn model must reach the best baseline's out-of-time AUC less this much to serve: a
@@ -281,18 +329,3 @@ def lost_message(name: str, model_auc: float | None, baseline_auc: float | None)
 
 def _auc(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def compare(
-    train: pd.DataFrame, valid: pd.DataFrame, evaluate: Callable[..., dict[str, Any]], seed: int = 0
-) -> tuple[dict[str, BaselineModel], dict[str, dict[str, Any]]]:
-    """Every baseline fitted on `train` and judged on `valid` by `evaluate` (training.evaluate:
-    the churn model's own metrics, on the same rows): (models, metrics by name)."""
-    models = fit_all(train, seed)
-    metrics = {}
-    for name, model in models.items():
-        pred = model.predict(valid)
-        metrics[name] = evaluate(
-            valid["churned"].to_numpy(dtype=int), pred.churn_probability, pred.ci_low, pred.ci_high
-        )
-    return models, metrics

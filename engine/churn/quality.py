@@ -274,3 +274,47 @@ def diff_versions(a: str, b: str, data_dir: str | Path | None = None) -> Version
         features_removed=[f for f in features_a if f not in set(features_b)],
         features_common=len(set(features_a) & set(features_b)),
     )
+
+
+# -- model vs baselines ------------------------------------------------------------------------------
+COMPARED = ("auc", "pr_auc", "brier")
+
+
+def baseline_comparison(data_dir: str | Path | None = None) -> pd.DataFrame:
+    """Per training run (newest first), the churn model against the baselines fitted on the same
+    rows and judged on the same out-of-time folds: version (the run's churn model), contender
+    ("model", "tenure", "tenure_usage"), auc, pr_auc, brier, serves (True for the one the run
+    chose) and stage of the version that contender is registered as (None for a baseline that
+    was only compared). Runs from before baselines were trained alongside are left out."""
+    entries = registry.versions("churn", data_dir)
+    stand_ins = {v.params.get("instead_of"): v for v in entries if registry.is_baseline(v)}
+    rows = []
+    for v in entries:
+        compared = v.metrics.get("baselines")
+        if registry.is_baseline(v) or not compared:
+            continue
+        chosen = v.metrics.get("serves", "model")
+        stand_in = stand_ins.get(v.version)
+        rows.append(_contender(v.version, "model", v.metrics, chosen == "model", v.stage))
+        for name, metrics in compared.items():
+            stage = stand_in.stage if stand_in is not None and stand_in.params.get("baseline") == name else None
+            rows.append(_contender(v.version, name, metrics, chosen == name, stage))
+    return pd.DataFrame(rows, columns=["version", "contender", *COMPARED, "serves", "stage"])
+
+
+def _contender(version: str, name: str, metrics: dict[str, Any], serves: bool, stage: str | None) -> dict[str, Any]:
+    return {
+        "version": version,
+        "contender": name,
+        **{k: metrics.get(k) for k in COMPARED},
+        "serves": serves,
+        "stage": stage,
+    }
+
+
+def baseline_headline(data_dir: str | Path | None = None) -> str | None:
+    """The plain sentence when a baseline serves in the churn model's place (None otherwise)."""
+    current = registry.production("churn", data_dir)
+    if current is None or not registry.is_baseline(current):
+        return None
+    return current.notes or f"{current.version} is a baseline serving in place of the churn model."

@@ -227,6 +227,15 @@ def is_baseline(version: ModelVersion) -> bool:
     return (version.params or {}).get("family") == FAMILY
 
 
+def base_rate(version: ModelVersion) -> float | None:
+    """The churn rate of the rows a version was trained on (relative risk tiers are multiples of
+    it): recorded in params, else from the training counts every version records; None if unknown."""
+    if (version.params or {}).get("base_rate") is not None:
+        return float(version.params["base_rate"])
+    rows, churners = version.metrics.get("train_rows"), version.metrics.get("train_churners")
+    return float(churners) / rows if rows and churners is not None else None
+
+
 def load(version: ModelVersion, data_dir: str | Path | None = None) -> ChurnModel:
     """The verified model object for a registered version: the churn model, or the baseline
     that serves in its place. A BaselineModel offers everything callers use of a ChurnModel

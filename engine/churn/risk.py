@@ -64,15 +64,14 @@ def tier_cuts(base_rate: float | None) -> TierCuts:
     """The thresholds in use for a model trained at `base_rate` (its training churn rate).
 
     Set by RADAR_RISK_TIERS: `relative` (default) = RADAR_RISK_TIER_LIFTS (default 1.5,3,6)
-    times the base rate, each at most 95 %; `absolute` = RADAR_RISK_TIER_CUTS (default
+    times the base rate, at most 93, 94 and 95 %; `absolute` = RADAR_RISK_TIER_CUTS (default
     0.10,0.25,0.50). A model without a recorded base rate (registered before tiers were
     relative) uses the absolute thresholds."""
     if config.risk_tier_mode() == "absolute" or base_rate is None or not base_rate > 0:
         return TierCuts(mode="absolute", cuts=config.risk_tier_cuts(), base_rate=base_rate)
     lifts = config.risk_tier_lifts()
-    cuts = [min(base_rate * lift, HIGHEST_CUT) for lift in lifts]
-    for i in (1, 2):  # a capped threshold stays above the one below it
-        cuts[i] = max(cuts[i], min(cuts[i - 1] + 1e-4, 0.9999))
+    # Capped thresholds step down 1 point each from HIGHEST_CUT, so the tiers stay in order.
+    cuts = [min(base_rate * lift, HIGHEST_CUT - 0.01 * (2 - i)) for i, lift in enumerate(lifts)]
     return TierCuts(mode="relative", cuts=(cuts[0], cuts[1], cuts[2]), base_rate=base_rate, lifts=lifts)
 
 

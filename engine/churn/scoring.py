@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,14 +49,35 @@ class ChurnPrediction(risk.RiskScore):
     scored_at: datetime
 
 
-def score_features(model: ChurnModel, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
-    """Probability, interval, risk, drivers and action for every row of a feature frame."""
+def base_rate(model: ChurnModel, version: registry.ModelVersion | None = None) -> float | None:
+    """The churn rate of the rows `model` was trained on: saved with the artifact, else in its
+    registry row (params, or the training counts every version records); None when unknown."""
+    saved = getattr(model, "base_rate_", None)
+    if saved is not None:
+        return float(saved)
+    return registry.base_rate(version) if version is not None else None
+
+
+def scoring_features(model: ChurnModel) -> feats.FeatureSet | None:
+    """The columns to build for `model`: its own feature set with screened-out columns kept
+    (the action and risk score read mrr, renewal and usage facts whatever the model uses);
+    None (every fixed feature) for a model without one, such as a serving baseline."""
+    chosen = getattr(model, "feature_set_", None)
+    return replace(chosen, dropped=frozenset()) if chosen is not None else None
+
+
+def score_features(
+    model: ChurnModel, frame: pd.DataFrame, top_k: int = 5, cuts: risk.TierCuts | None = None
+) -> pd.DataFrame:
+    """Probability, interval, risk, drivers and action for every row of a feature frame; tiers
+    by `cuts` (default: the configured thresholds for the model's training base rate)."""
+    cuts = cuts or risk.tier_cuts(base_rate(model))
     pred = model.predict(frame)
     contributions = model.contributions(frame)
     calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
     drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k, calibration)
     components = risk.risk_components(frame)
-    tiers = risk.risk_tier(pred.churn_probability)
+    tiers = risk.risk_tier(pred.churn_probability, cuts)
     actions, top = [], []
     for i, row_drivers in enumerate(drivers):
         raising = next((d for d in row_drivers if d.shap_impact > 0), None)
@@ -101,13 +123,14 @@ def score(
     as_of = check_as_of(wh, as_of)
     version, model = registry.load_production("churn", data_dir)
     say(0.05, f"features as of {as_of}")
-    frame = feats.features_as_of(wh, as_of)
+    frame = feats.features_as_of(wh, as_of, feature_set=scoring_features(model))
     if frame.empty:
         raise BadInputError(f"No customer is active on {as_of}; pick a date inside the data.")
+    cuts = risk.tier_cuts(base_rate(model, version))
     parts = []
     for start in range(0, len(frame), BATCH):
         chunk = frame.iloc[start : start + BATCH]
-        parts.append(score_features(model, chunk))
+        parts.append(score_features(model, chunk, cuts=cuts))
         say(
             0.1 + 0.8 * min(1.0, (start + BATCH) / len(frame)),
             f"scored and explained {min(start + BATCH, len(frame)):,} of {len(frame):,}",
@@ -169,7 +192,7 @@ def explain_customer(
     as_of = as_of or health.data_as_of(wh)
     if as_of is None:
         raise BadInputError("The warehouse has no data to explain a customer from.")
-    row = feats.features_as_of(wh, as_of, customer_id)
+    row = feats.features_as_of(wh, as_of, customer_id, scoring_features(model))
     if row.empty:
         raise NotFoundError(f"Customer '{customer_id}' is not an active customer on {as_of}.")
     scored = score_features(model, row.reset_index(drop=True), top_k).iloc[0]

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from engine.churn import registry
+from engine.churn import registry, risk
 from engine.core.contracts import Contract
 from engine.core.errors import ModelUnavailableError
 from engine.data import health
@@ -30,11 +30,14 @@ class ScoreStatus(Contract):
     customers: int
     by_model: dict[str, int]
     production: str | None
+    production_note: str | None = None  # why a baseline serves, when one does
 
     @property
     def text(self) -> str:
         """One line for `info` and the data page."""
         serving = f"production model {self.production}" if self.production else "no production model"
+        if self.production_note:
+            serving += f" ({self.production_note.rstrip('.')})"
         if not self.customers:
             return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
         writers = self.by_model
@@ -70,7 +73,30 @@ def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> ScoreStat
         customers=sum(by_model.values()),
         by_model=by_model,
         production=current.version if current is not None else None,
+        production_note=serving_note(current),
     )
+
+
+def serving_note(current: registry.ModelVersion | None) -> str | None:
+    """The plain statement that a baseline serves because the churn model did not beat it."""
+    if current is None or not registry.is_baseline(current):
+        return None
+    return current.notes or f"{current.version} is a baseline serving in place of the churn model"
+
+
+def tiers_in_use(data_dir: str | Path | None = None) -> risk.TierCuts:
+    """The risk-tier thresholds scores are written with: the configured ones for the production
+    model's training base rate (the seed's absolute ones while no model serves)."""
+    try:
+        current = registry.production("churn", data_dir)
+    except Exception:  # an unreadable registry must not hide the legend
+        current = None
+    return risk.tier_cuts(registry.base_rate(current) if current is not None else None)
+
+
+def tier_legend(data_dir: str | Path | None = None) -> str:
+    """The legend under the board, the overview and Customer 360: the thresholds in use."""
+    return tiers_in_use(data_dir).legend
 
 
 def install_status(wh: Warehouse, data_dir: str | Path | None = None) -> InstallStatus:
