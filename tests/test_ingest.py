@@ -50,18 +50,18 @@ customer_id,as_of,compliance_gap_score,vendor_risk_flags
 c1,2024-02-29,0.42,1
 c3,2024-02-29,0.1,0
 """
-TRUTH = """\
-customer_id,as_of,true_churn_prob_90d
-c1,2024-02-29,0.12
-c3,2024-02-29,0.03
+SUBSCRIPTIONS = """\
+customer_id,product,start_date,end_date,mrr,quantity,bill_period_months,discount
+c1,core,2023-01-15,,2750,50,annual,0.1
+c3,core,2022-03-10,,9000,400,12,
+c3,analytics,2023-05-01,2024-02-01,500,1,monthly,
 """
-CHILDREN = {
+CHILDREN = {  # subscriptions derive mrr_history, so they are loaded on their own (test_subscriptions.py)
     "mrr_history": MRR,
     "usage_daily": USAGE,
     "support_tickets": TICKETS,
     "gtm_opportunities": OPPORTUNITIES,
     "risk_signals": SIGNALS,
-    "ground_truth": TRUTH,
 }
 
 
@@ -95,7 +95,8 @@ def loaded(empty_dir, tmp_path):
 # -- specs --------------------------------------------------------------------------------------
 def test_table_specs_cover_the_warehouse_schema(empty_dir):
     wh = get_warehouse(empty_dir)
-    assert set(TABLE_SPECS) == set(TABLES) - {"predictions"}
+    assert set(TABLE_SPECS) == set(TABLES) - set(ingest.NOT_LOADABLE)
+    assert set(ingest.NOT_LOADABLE) == {"predictions", "ground_truth", "customer_attributes"}
     for table, spec in TABLE_SPECS.items():
         schema = wh.df(
             "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ? "
@@ -104,7 +105,8 @@ def test_table_specs_cover_the_warehouse_schema(empty_dir):
         )
         assert list(spec.names) == schema["column_name"].tolist(), table
         not_null = set(schema.loc[schema["is_nullable"] == "NO", "column_name"])
-        assert not_null <= set(spec.required), f"{table}: NOT NULL columns must be required"
+        derived = {c.name for c in spec.columns if c.derived}
+        assert not_null <= set(spec.required) | derived, f"{table}: NOT NULL columns must be required or derived"
         assert set(spec.key) <= set(spec.required)
 
 
@@ -134,13 +136,15 @@ def test_customers_then_children_load_with_types_and_counts(empty_dir, tmp_path)
     counts = wh.table_counts()
     assert counts == {
         "customers": 3,
+        "customer_attributes": 0,
+        "subscriptions": 0,
         "mrr_history": 3,
         "usage_daily": 3,
         "support_tickets": 2,
         "gtm_opportunities": 2,
         "risk_signals": 2,
         "predictions": 0,
-        "ground_truth": 2,
+        "ground_truth": 0,
     }
     c2 = wh.df("SELECT * FROM customers WHERE customer_id = 'c2'").iloc[0]
     assert c2["signup_date"] == pd.Timestamp("2023-06-01") and c2["churn_date"] == pd.Timestamp("2024-02-01")
@@ -168,7 +172,7 @@ def test_values_are_stripped_normalised_and_empty_is_null(empty_dir, tmp_path):
     )
     assert rows == [
         ("c10", "Echo", "starter", None, date(2024, 5, 2), "active", None),
-        ("c9", "Delta Co", "enterprise", 1200, date(2024, 5, 1), "active", "NA"),  # "NA" is text in a text column
+        ("c9", "Delta Co", "Enterprise", 1200, date(2024, 5, 1), "active", "NA"),  # "NA" is text in a text column
     ]
 
 
@@ -310,8 +314,9 @@ def test_mapping_renames_file_columns_and_extra_columns_are_reported(empty_dir, 
     }
     report = load_file(wh, "customers", write(tmp_path, "m.csv", text), mapping)
     assert report.inserted == 1
-    assert report.ignored_columns == ["favourite_colour"]
-    assert "Ignored columns (not part of customers): favourite_colour." in report.summary()
+    # An extra column of a customers file is a custom attribute, not ignored (test_ingest_customers).
+    assert report.ignored_columns == []
+    assert "Kept 1 custom attribute: favourite_colour (category)" in report.summary()
     assert wh.rows("SELECT customer_id, name, plan_tier FROM customers") == [("a1", "Acme", "growth")]
 
 
@@ -427,7 +432,7 @@ def test_event_log_with_unknown_customer_or_bad_timestamp_is_refused(loaded, tmp
     with pytest.raises(IngestError) as caught:
         load_file(loaded, "events", write(tmp_path, "e.csv", log))
     message = str(caught.value)
-    assert "row 3, column customer_id: 'ghost' is not a customer in the warehouse" in message
+    assert "load customers first: 1 customer id is unknown, e.g. ghost." in message  # one message, not one per row
     assert "row 4, column timestamp: 'yesterday' is not a date-time" in message
     assert checksum(loaded) == before
 
@@ -440,12 +445,12 @@ BAD_INPUTS = {
     "missing required column": (
         "customers",
         "c.csv",
-        "customer_id,name,signup_date,status\nc8,Fresh,2024-01-01,active\n",
+        "customer_id,name,status\nc8,Fresh,active\n",
         None,
         [
-            "missing required column plan_tier",
+            "missing required column signup_date",
             "Columns found in the file: 'customer_id', 'name'",
-            "--map plan_tier=FILE_COLUMN",
+            "--map signup_date=FILE_COLUMN",
         ],
     ),
     "unparseable date": (
@@ -479,16 +484,16 @@ BAD_INPUTS = {
     "value not allowed": (
         "customers",
         "c.csv",
-        HEADER + GOOD_NEW + "c9,Bad,gold,,,5,2024-01-01,,,,,active,\n",
+        HEADER + GOOD_NEW + "c9,Bad,gold,,,5,2024-01-01,,,,,gone,\n",
         None,
-        ["row 3, column plan_tier: 'gold' is not an allowed plan_tier; use one of: starter, growth, enterprise"],
+        ["row 3, column status: 'gone' is not an allowed status; use one of: active, churned"],
     ),
     "empty required value": (
         "customers",
         "c.csv",
-        HEADER + GOOD_NEW + "c9,,growth,,,5,2024-01-01,,,,,active,\n",
+        HEADER + GOOD_NEW + "c9,Bad,growth,,,5,,,,,,active,\n",
         None,
-        ["row 3, column name: is empty, but every row needs a name"],
+        ["row 3, column signup_date: is empty, but every row needs a signup_date"],
     ),
     "duplicate key in the file": (
         "customers",
@@ -509,7 +514,7 @@ BAD_INPUTS = {
         "m.csv",
         "customer_id,month,mrr,change_type\nc1,2024-05-01,1,flat\nc404,2024-05-01,2,new\n",
         None,
-        ["row 3, column customer_id: 'c404' is not a customer in the warehouse", "load it into customers first"],
+        ["load customers first: 1 customer id is unknown, e.g. c404.", "engine ingest customers FILE"],
     ),
     "negative mrr": (
         "mrr_history",
@@ -599,7 +604,21 @@ BAD_INPUTS = {
         "c.csv",
         HEADER + GOOD_NEW,
         None,
-        ["unknown table 'customer'", "customers, mrr_history, usage_daily", "events"],
+        ["unknown table 'customer'", "customers, subscriptions, mrr_history, usage_daily", "events"],
+    ),
+    "ground_truth is not loadable": (
+        "ground_truth",
+        "g.csv",
+        "customer_id,as_of,true_churn_prob_90d\nc1,2024-02-29,0.12\n",
+        None,
+        ["ground_truth holds the demo generator's true churn probabilities", "Tables you can load: customers"],
+    ),
+    "custom attributes are not loaded on their own": (
+        "customer_attributes",
+        "a.csv",
+        "customer_id,attribute\nc1,x\n",
+        None,
+        ["extra columns of the customers file"],
     ),
     "predictions are not loadable": ("predictions", "p.csv", "customer_id\nc1\n", None, ["written by the scorer"]),
     "unknown extension": ("customers", "c.xlsx", HEADER + GOOD_NEW, None, ["extension '.xlsx'", "Save As"]),
@@ -644,7 +663,7 @@ def test_file_not_found_is_refused(loaded, tmp_path):
 
 
 def test_message_lists_twenty_problems_then_counts_the_rest(loaded, tmp_path):
-    rows = "".join(f"x{i},C{i},gold,,,1,2024-01-01,,,,,active,\n" for i in range(30))
+    rows = "".join(f"x{i},C{i},gold,,,lots,2024-01-01,,,,,active,\n" for i in range(30))
     before = checksum(loaded)
     with pytest.raises(IngestError) as caught:
         load_file(loaded, "customers", write(tmp_path, "many.csv", HEADER + GOOD_NEW + rows))
@@ -654,7 +673,7 @@ def test_message_lists_twenty_problems_then_counts_the_rest(loaded, tmp_path):
     assert "header as row 1, so the first data row is row 2" in message
     listed = [line for line in message.splitlines() if line.startswith("  - row ")]
     assert len(listed) == 20
-    assert listed[0].startswith("  - row 3, column plan_tier: 'gold'")  # the good row 2 is not listed
+    assert listed[0].startswith("  - row 3, column seats: 'lots'")  # the good row 2 is not listed
     assert message.rstrip().endswith("... and 10 more problems")
     assert error.problem_count == 30 and len(error.problems) == 30
     assert (error.report.rows_in_file, error.report.rejected, error.report.inserted) == (31, 30, 0)
@@ -727,7 +746,15 @@ def fixed_today(monkeypatch):
 
 def _with_value(table: str, column: str, value: str) -> str:
     """The test file for `table` with `column` of its first data row set to `value`."""
-    text = CUSTOMERS if table == "customers" else ONE_EVENT if table == "events" else CHILDREN[table]
+    text = (
+        CUSTOMERS
+        if table == "customers"
+        else ONE_EVENT
+        if table == "events"
+        else SUBSCRIPTIONS
+        if table == "subscriptions"
+        else CHILDREN[table]
+    )
     frame = pd.read_csv(pd.io.common.StringIO(text), dtype=str, keep_default_na=False)
     frame.loc[0, column] = value
     return frame.to_csv(index=False)
@@ -746,12 +773,14 @@ def test_every_date_column_is_checked():
         ("gtm_opportunities", "created_date"),
         ("gtm_opportunities", "close_date"),
         ("risk_signals", "as_of"),
-        ("ground_truth", "as_of"),
+        ("subscriptions", "start_date"),
+        ("subscriptions", "end_date"),
         ("events", "timestamp"),
     }
-    # Only plans may lie ahead: a contract's end and an open deal's expected close.
+    # Only plans may lie ahead: a contract's or subscription's end and an open deal's expected close.
     assert {(t, c) for t, c, _, planned in DATE_COLUMNS if planned} == {
         ("customers", "contract_end_date"),
+        ("subscriptions", "end_date"),
         ("gtm_opportunities", "close_date"),
     }
 

@@ -11,7 +11,7 @@ import pytest
 from engine.data.ingest import EVENT_LOG, EVENT_LOG_SPEC, TABLE_SPECS, load_file
 from engine.data.ingest.specs import DATE, FLOAT, INT, TIMESTAMP
 from engine.data.warehouse import get_warehouse
-from tests.test_ingest import CHILDREN, CUSTOMERS, checksum, write
+from tests.test_ingest import CHILDREN, CUSTOMERS, SUBSCRIPTIONS, checksum, write
 
 EVENTS = """\
 customer_id,timestamp,event_type,user_id
@@ -22,7 +22,7 @@ c1,2024-04-01T10:00:00Z,report_view,
 c3,2024-04-02 08:00,login,u9
 """
 ROLLED_UP = 3  # (c1, 04-01, login), (c1, 04-01, report_view), (c3, 04-02, login)
-FILES = {"customers": CUSTOMERS, **CHILDREN, EVENT_LOG: EVENTS}
+FILES = {"customers": CUSTOMERS, "subscriptions": SUBSCRIPTIONS, **CHILDREN, EVENT_LOG: EVENTS}
 LOADABLE = [*TABLE_SPECS, EVENT_LOG]
 
 
@@ -38,7 +38,8 @@ def typed(table: str, text: str) -> pd.DataFrame:
         if col.name not in frame:
             continue
         if col.type == INT:
-            frame[col.name] = pd.to_numeric(frame[col.name]).astype("Int64")
+            cells = frame[col.name].str.lower().replace(dict(col.words or {}))  # "annual" -> 12 months
+            frame[col.name] = pd.to_numeric(cells).astype("Int64")
         elif col.type == FLOAT:
             frame[col.name] = pd.to_numeric(frame[col.name]).astype("float64")
         elif col.type in (DATE, TIMESTAMP):

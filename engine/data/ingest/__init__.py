@@ -16,13 +16,18 @@ numbering is used for Parquet files and DataFrames (data row k is "row k + 1").
 Where each job lives (each module's docstring holds the rules a person loading data relies on):
 
 * `specs`  - what each table accepts: columns, types, required, natural keys, allowed
-  values and ranges, cross-column rules (TABLE_SPECS, EVENT_LOG_SPEC).
+  values and ranges, cross-column rules (TABLE_SPECS, EVENT_LOG_SPEC); which tables are
+  not loadable and why (NOT_LOADABLE).
 * `read`   - reading CSV (UTF-8, delimiter sniffing) and Parquet files and raw event
   logs; matching file columns to the table's (`mapping`, ignored columns).
 * `coerce` - typing and checking every cell (numbers, enumerations, dates and the
   dates-outside-reality window), duplicate keys, the row-level problems.
 * `load`   - the all-or-nothing load: staging, checks against the warehouse (customers
   exist, cross-column rules), upserts by natural key, the event-log roll-up.
+* `customers` - a customers file's derived columns (name, status) and its extra columns
+  kept as custom account attributes (customer_attributes).
+* `subscriptions` - mrr_history and churn dates derived from subscriptions.
+* `references` - the one "load customers first" problem for unknown customer ids.
 * `report` - the results: `Problem`, `IngestReport`, `IngestError`.
 """
 
@@ -37,6 +42,8 @@ from engine.data.ingest.specs import (
     EVENT_LOG_SPEC,
     FLOAT,
     INT,
+    LOADABLE,
+    NOT_LOADABLE,
     TABLE_SPECS,
     TEXT,
     TIMESTAMP,
@@ -53,7 +60,9 @@ __all__ = [
     "EVENT_LOG_SPEC",
     "FLOAT",
     "INT",
+    "LOADABLE",
     "MAX_LISTED",
+    "NOT_LOADABLE",
     "PARQUET_SUFFIXES",
     "TABLE_SPECS",
     "TEXT",

@@ -7,7 +7,9 @@ row-level problems (row, column, cell, what is wrong, what to do).
   matched case-insensitively and stored lower-case. Numbers are plain (`1234.5`,
   `1e3`); `1,234.50` (comma thousands groups) is accepted in comma-separated files only,
   because `1,234` means 1.234 in a `;`-separated European file; decimal commas are
-  refused. Integer columns refuse fractions (`1.5`; `3.0` is 3). Dates are ISO
+  refused. Integer columns refuse fractions (`1.5`; `3.0` is 3). Month counts
+  (billing_cycle, bill_period_months) also read words: monthly 1, quarterly 3,
+  semiannual 6, annual/yearly 12, biennial 24 (any case). Dates are ISO
   `YYYY-MM-DD` (a midnight time such as `2024-03-01 00:00:00` is tolerated); timestamps
   are ISO 8601 (`2024-03-01 14:30`, `2024-03-01T14:30:00Z`); a UTC offset is converted
   to UTC and dropped. `mrr_history.month` also takes `YYYY-MM`, and any day of the month
@@ -72,6 +74,13 @@ class RowProblems:
             row = int(pos) + 2
             problem = describe(int(pos)).model_copy(update={"row": row})
             self.items.append((row, order, problem.text, problem))
+
+    def whole(self, problem: Problem, positions: np.ndarray) -> None:
+        """One problem about many rows (at 0-based `positions`), e.g. their unknown customer ids:
+        it counts once and is listed first; the rows count as rejected."""
+        self.total += 1
+        self.bad_rows[positions] = True
+        self.items.append((0, -1, problem.text, problem))
 
     def mask(self, mask: Any, order: int, describe: Callable[[int], Problem]) -> None:
         self.rows(np.flatnonzero(np.asarray(mask, dtype=bool)), order, describe)
@@ -161,10 +170,10 @@ class Coercer:
             )
         else:
             shown = null_tokens_to_na(cell_text(series))
-            values = text_to_numbers(shown, thousands=self.thousands_ok)
+            values = text_to_numbers(_words_to_numbers(col, shown), thousands=self.thousands_ok)
             finite = np.isfinite(values.to_numpy())
             bad = shown.notna().to_numpy() & ~finite
-            self._report(bad, col, order, shown, _not_a_number)
+            self._report(bad, col, order, shown, _not_a_number if col.words is None else _not_a_count_of(col))
         values = values.mask(bad)
         if col.type == INT:
             fraction = (values.notna() & (values % 1 != 0)).to_numpy()
@@ -316,6 +325,24 @@ class Coercer:
 
         self._report(bad, col, order, text, why)
         return self._in_range(col, values, bad, order, text)
+
+
+def _words_to_numbers(col: ColumnSpec, text: pd.Series) -> pd.Series:
+    """The column's words (e.g. "annual" for a billing cycle) as the numbers they stand for."""
+    if not col.words:
+        return text
+    spelled = {word: str(months) for word, months in col.words.items()}
+    named = text.str.lower().map(spelled)
+    return text.where(named.isna(), named)
+
+
+def _not_a_count_of(col: ColumnSpec) -> Callable[[str], Why]:
+    words = ", ".join(sorted(set(col.words or {}), key=lambda w: ((col.words or {})[w], w))[:6])
+
+    def why(_text: str) -> Why:
+        return "is not a number of months", f"give months as a whole number (1, 3, 12, 24 ...) or a word: {words} ..."
+
+    return why
 
 
 def _not_a_number(text: str) -> Why:

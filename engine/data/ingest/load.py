@@ -36,9 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.data.ingest import customers as customer_file
 from engine.data.ingest import events
+from engine.data.ingest import subscriptions as derived
 from engine.data.ingest.coerce import ROW, Coercer, RowProblems, check_duplicates, empty_typed
 from engine.data.ingest.read import Read, read_file, resolve_columns
+from engine.data.ingest.references import unknown_customers, unknown_customers_problem
 from engine.data.ingest.report import IngestError, IngestReport, Problem, file_problem, refuse
 from engine.data.ingest.specs import EVENT_LOG_SPEC, SQL_TYPES, TABLE_SPECS, RowCheck, TableSpec, spec_for
 from engine.data.warehouse import Warehouse
@@ -159,6 +162,12 @@ def _load(
     raw = read.frame.reset_index(drop=True)
     n = len(raw)
     sources, ignored, structural = resolve_columns(spec, [str(c) for c in raw.columns], dict(mapping or {}))
+    # A customers file's extra columns are custom attributes (engine.data.ingest.customers).
+    attributes = (
+        customer_file.plan_attributes(raw, ignored, spec, read.thousands_ok) if spec.name == "customers" else None
+    )
+    if attributes is not None:
+        ignored, structural = attributes.left_out, structural + attributes.problems
 
     def failed(problems: list[Problem], total: int, rejected: int, notes: list[str]) -> IngestError:
         report = IngestReport(
@@ -188,15 +197,18 @@ def _load(
     for col in spec.columns:
         if col.name in sources:
             typed[col.name], cell_bad[col.name] = coerce(col, raw[sources[col.name]], order[col.name])
-    notes = read.notes + coerce.notes
+    notes = read.notes + coerce.notes + (attributes.notes if attributes else [])
     frame = pd.DataFrame(typed)
+    if spec.name == "customers":
+        frame = customer_file.derive_columns(frame)
+        cell_bad.setdefault("status", np.zeros(n, dtype=bool))
     frame.insert(0, ROW, np.arange(2, n + 2, dtype=np.int64))
 
     if spec.key:
         check_duplicates(spec, frame, cell_bad, problems, order)
 
-    present = [c for c in spec.names if c in sources]
-    absent = [c for c in spec.names if c not in sources]
+    present = [c for c in spec.names if c in frame]
+    absent = [c for c in spec.names if c not in frame]
     view, stage, plan = _temp_name("view"), _temp_name("stage"), _temp_name("plan")
     counts: dict[str, int] = {}
     # A dry run raises _RolledBack after the merge: the transaction undoes it, the counts stand.
@@ -206,10 +218,26 @@ def _load(
             _check_customers(cur, stage, problems)
         if spec.checks:
             _check_rows(cur, spec, stage, frame, absent, cell_bad, problems, order)
+        if attributes is not None:
+            for problem in customer_file.reconcile_kinds(cur, attributes, frame["customer_id"]):
+                problems.whole(problem, np.arange(n))
         if problems.total:
             raise failed(problems.listed(), problems.total, problems.rejected, notes)
         temp_tables = [stage, plan]
+        if spec.name == "customers":
+            present = customer_file.fill_absent(cur, stage, present, ident)
+        if spec.name == "subscriptions":
+            keys, before, after, history = (_temp_name(kind) for kind in ("keys", "before", "after", "history"))
+            temp_tables += [keys, before, after]
+            derived.prepare(cur, ident(stage), ident(keys), ident(before))
         counts = _merge(cur, target, stage, plan, present)
+        if attributes is not None:
+            stored = customer_file.store_attributes(cur, attributes, frame["customer_id"])
+            summary = attributes.summary()
+            if summary:
+                notes.append(f"{summary} ({stored:,} values stored in customer_attributes)")
+        if spec.name == "subscriptions":
+            notes += derived.derive(cur, ident(keys), ident(before), ident(after), ident(history))
         for name in temp_tables:
             cur.execute(_render("DROP TABLE IF EXISTS {t}", t=ident(name)))
         if dry_run:
@@ -245,28 +273,21 @@ def _stage(cur: Any, spec: TableSpec, frame: pd.DataFrame, present: list[str], v
 
 # -- checks that need the warehouse -------------------------------------------------------------
 def _check_customers(cur: Any, stage: str, problems: RowProblems) -> None:
+    """ONE problem for all rows whose customer_id is not in customers (engine.data.ingest.references)."""
+    count, examples = unknown_customers(cur, ident(stage))
+    problem = unknown_customers_problem(count, examples)
+    if problem is None:
+        return
     statement = _render(
-        "SELECT s.{row}, s.{cid} FROM {stage} s WHERE s.{cid} IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM {customers} c WHERE c.{cid} = s.{cid}) ORDER BY s.{row}",
+        "SELECT s.{row} FROM {stage} s WHERE s.{cid} IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM {customers} c WHERE c.{cid} = s.{cid})",
         row=ident(ROW),
         cid=ident("customer_id"),
         stage=ident(stage),
         customers=ident("customers"),
     )
-    missing = cur.execute(statement).df()
-    if missing.empty:
-        return
-    ids = dict(zip((missing[ROW] - 2).tolist(), missing["customer_id"].tolist(), strict=True))
-    problems.rows(
-        (missing[ROW].to_numpy() - 2),
-        0,
-        lambda pos: Problem(
-            column="customer_id",
-            value=str(ids[pos]),
-            message="is not a customer in the warehouse",
-            fix="load it into customers first (.venv/bin/python -m engine ingest customers FILE) or fix the id",
-        ),
-    )
+    rows = np.array([r for (r,) in cur.execute(statement).fetchall()], dtype=np.int64)
+    problems.whole(problem, rows - 2)
 
 
 def _check_rows(

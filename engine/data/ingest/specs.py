@@ -1,19 +1,27 @@
 """What each loadable table accepts: its columns, their types, which are required, the
 natural key, the allowed values and ranges, and the rules that span columns of a row.
 
-TABLE_SPECS lists the warehouse tables a file may load (every table but predictions, which
-the scorer writes); EVENT_LOG_SPEC is a raw event log, rolled up into usage_daily.
-These names are also the allow-list of identifiers the load's SQL may use.
+TABLE_SPECS lists the warehouse tables a file may load; NOT_LOADABLE says why the others
+are not (predictions, written by the scorer; ground_truth, the demo generator's oracle;
+customer_attributes, the extra columns of the customers file). EVENT_LOG_SPEC is a raw
+event log, rolled up into usage_daily. These names are also the allow-list of identifiers
+the load's SQL may use.
+
+A customers file needs only `customer_id` and `signup_date`: `name` defaults to the id and
+`status` follows `churn_date` (see engine.data.ingest.customers); `plan_tier` is free text
+(the order tiers are shown in is RADAR_PLAN_TIERS); `billing_cycle` is a number of months
+(1, 3, 6, 12, 24 ...) or a word for one ("monthly", "quarterly", "annual" ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from engine.core.renewal import CYCLE_WORDS
 from engine.data.ingest.report import file_problem, refuse
 
 TEXT, INT, FLOAT, DATE, TIMESTAMP = "text", "int", "float", "date", "timestamp"
@@ -35,6 +43,8 @@ class ColumnSpec:
     month: bool = False  # a month: YYYY-MM accepted, any day normalised to the 1st
     hint: str = ""  # extra advice appended to range problems
     planned: bool = False  # a date/timestamp that may lie in the future (a plan), up to FORWARD_YEARS ahead
+    words: Mapping[str, int] | None = None  # a number column that also reads these words (any case)
+    derived: str = ""  # how the load fills the column when the file leaves it out (it may then be omitted)
 
 
 @dataclass(frozen=True)
@@ -86,18 +96,25 @@ TABLE_SPECS: dict[str, TableSpec] = {
         "customers",
         (
             _C("customer_id", TEXT, True),
-            _C("name", TEXT, True),
-            _C("plan_tier", TEXT, True, ("starter", "growth", "enterprise")),
+            _C("name", TEXT, derived="the customer_id"),
+            _C("plan_tier", TEXT),
             _C("industry", TEXT),
             _C("region", TEXT),
             _C("seats", INT, min_value=0),
             _C("signup_date", DATE, True),
             _C("contract_end_date", DATE, planned=True),
-            _C("billing_cycle", TEXT, allowed=("monthly", "annual")),
             _C("csm_owner", TEXT),
             _C("gtm_stage", TEXT),
-            _C("status", TEXT, True, ("active", "churned")),
+            _C("status", TEXT, allowed=("active", "churned"), derived="churned when churn_date is given, else active"),
             _C("churn_date", DATE),
+            _C(
+                "billing_cycle",
+                INT,
+                min_value=1,
+                max_value=120,
+                words=CYCLE_WORDS,
+                hint="a number of months: 1 monthly, 3 quarterly, 12 annual",
+            ),
         ),
         key=("customer_id",),
         child=False,
@@ -121,6 +138,41 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 lambda r: "status is 'churned' but churn_date is empty",
                 "add the date the customer churned (YYYY-MM-DD), or set status to 'active'",
             ),
+            RowCheck(
+                "status",
+                ("status", "churn_date"),
+                "status = 'active' requires no churn_date",
+                lambda f: f["status"].eq("active") & f["churn_date"].notna(),
+                lambda r: f"status is 'active' but churn_date is {_date(r['churn_date'])}",
+                "leave status empty (it follows churn_date), or empty churn_date if the customer is active",
+            ),
+        ),
+    ),
+    "subscriptions": TableSpec(
+        "subscriptions",
+        (
+            _C("customer_id", TEXT, True),
+            _C("product", TEXT, True),
+            _C("start_date", DATE, True),
+            _C("end_date", DATE, planned=True),
+            _C("mrr", FLOAT, True, min_value=0, hint="the monthly recurring revenue the subscription pays"),
+            _C("quantity", FLOAT, min_value=0),
+            _C("bill_period_months", INT, min_value=1, max_value=120, words=CYCLE_WORDS),
+            _C("discount", FLOAT, min_value=0, max_value=1, hint="a fraction: 0.2 is 20 % off"),
+        ),
+        key=("customer_id", "product", "start_date"),
+        checks=(
+            RowCheck(
+                "end_date",
+                ("start_date", "end_date"),
+                "end_date > start_date",
+                lambda f: f["end_date"] <= f["start_date"],
+                lambda r: (
+                    f"end_date {_date(r['end_date'])} is not after start_date {_date(r['start_date'])}, "
+                    "so the subscription never runs"
+                ),
+                "fix one of the two dates (end_date is the first day it no longer runs), or leave end_date empty",
+            ),
         ),
     ),
     "mrr_history": TableSpec(
@@ -129,7 +181,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             _C("customer_id", TEXT, True),
             _C("month", DATE, True, month=True),
             _C("mrr", FLOAT, True, min_value=0, hint="record decreases with change_type 'contraction' or 'churn'"),
-            _C("change_type", TEXT, True, ("new", "expansion", "contraction", "churn", "flat")),
+            _C("change_type", TEXT, True, ("new", "expansion", "contraction", "churn", "reactivation", "flat")),
         ),
         key=("customer_id", "month"),
     ),
@@ -141,6 +193,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             _C("event_type", TEXT, True),
             _C("events", INT, True, min_value=0),
             _C("active_users", INT, min_value=0),
+            _C("value", FLOAT),  # the day's sum of the events' numeric values (NULL when they have none)
         ),
         key=("customer_id", "date", "event_type"),
     ),
@@ -196,15 +249,6 @@ TABLE_SPECS: dict[str, TableSpec] = {
         ),
         key=("customer_id", "as_of"),
     ),
-    "ground_truth": TableSpec(
-        "ground_truth",
-        (
-            _C("customer_id", TEXT, True),
-            _C("as_of", DATE, True),
-            _C("true_churn_prob_90d", FLOAT, True, min_value=0, max_value=1, hint="it is a probability"),
-        ),
-        key=("customer_id", "as_of"),
-    ),
 }
 
 EVENT_LOG_SPEC = TableSpec(
@@ -219,6 +263,16 @@ EVENT_LOG_SPEC = TableSpec(
     key=(),  # a log may repeat identical events; each one counts; rolled up by engine.data.ingest.events
 )
 
+# Warehouse tables no file loads, and what to do instead.
+NOT_LOADABLE = {
+    "predictions": "predictions are written by the scorer (`.venv/bin/python -m engine score`), not loaded from files.",
+    "ground_truth": "ground_truth holds the demo generator's true churn probabilities; it is not loaded from files.",
+    "customer_attributes": (
+        "custom account attributes are the extra columns of the customers file: add them there and load customers."
+    ),
+}
+LOADABLE = (*TABLE_SPECS, EVENT_LOG)  # in load order: customers first
+
 
 def spec_for(table: str, source: str) -> TableSpec:
     """The spec of `table` (a TABLE_SPECS name or "events"); refuses any other name."""
@@ -227,12 +281,9 @@ def spec_for(table: str, source: str) -> TableSpec:
         return EVENT_LOG_SPEC
     if name in TABLE_SPECS:
         return TABLE_SPECS[name]
-    valid = ", ".join([*TABLE_SPECS, EVENT_LOG])
-    if name == "predictions":
-        problem = file_problem(
-            "predictions are written by the scorer (`.venv/bin/python -m engine score`), not loaded from files.",
-            f"Tables you can load: {valid}.",
-        )
+    valid = ", ".join(LOADABLE)
+    if name in NOT_LOADABLE:
+        problem = file_problem(NOT_LOADABLE[name], f"Tables you can load: {valid}.")
     else:
         problem = file_problem(
             f"unknown table '{table}'.", f"Tables you can load: {valid} ('{EVENT_LOG}' is a raw event log)."
@@ -251,6 +302,8 @@ __all__ = [
     "EVENT_LOG_SPEC",
     "FLOAT",
     "INT",
+    "LOADABLE",
+    "NOT_LOADABLE",
     "SQL_TYPES",
     "TABLE_SPECS",
     "TEXT",
