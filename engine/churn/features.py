@@ -754,9 +754,11 @@ def _attribute_columns(
         if spec.kind == "number":
             out[spec.name] = ids.map(one["number_value"]).astype("float64")
         elif spec.kind == "date":
-            when = pd.to_datetime(ids.map(one["date_value"]))
-            days = (pd.Timestamp(as_of) - when).dt.days.astype("float64")
-            out[spec.name] = days.where(days >= 0)  # a date after as_of is not known yet
+            # A date after as_of is not known yet: the latest date on or before it counts.
+            dated = values[values["attribute"] == spec.attribute].assign(when=lambda f: pd.to_datetime(f["date_value"]))
+            known = dated[dated["when"] <= pd.Timestamp(as_of)].groupby("customer_id")["when"].max()
+            days = (pd.Timestamp(as_of) - known).dt.days.astype("float64")
+            out[spec.name] = ids.map(days).astype("float64") if len(days) else pd.Series(np.nan, index=ids.index)
         else:
             text = ids.map(one["text_value"])
             pooled = text.where(text.isin(spec.levels) | text.isna(), OTHER)

@@ -1,0 +1,44 @@
+"""The training data plan: every closed month end, rolling-origin folds, and the out-of-time record."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from engine.churn import features, training
+from engine.data import warehouse
+
+CUTOFF = date(2026, 3, 31)
+
+
+def test_every_closed_month_end_trains_and_folds_keep_the_label_gap(generated_dir):
+    wh = warehouse.get_warehouse(generated_dir)
+    dates, valid, cutoff = training.snapshot_plan(wh, CUTOFF)
+    assert dates[-1] + timedelta(days=training.HORIZON_DAYS) <= cutoff
+    assert dates[-1] == features.month_ends(dates[0], cutoff - timedelta(days=training.HORIZON_DAYS))[-1]
+    folds = training.fold_plan(dates)
+    assert [f.valid_date for f in folds] == valid == dates[-training.FOLDS :]
+    for fold in folds:
+        assert fold.train_dates and all(
+            d + timedelta(days=training.HORIZON_DAYS) <= fold.valid_date for d in fold.train_dates
+        )
+    assert training.fold_plan(dates[:3]) == []  # too little history: no fold
+
+
+def test_fit_folds_learns_from_every_month_and_records_out_of_time(generated_dir):
+    wh = warehouse.get_warehouse(generated_dir)
+    dates, _valid, cutoff = training.snapshot_plan(wh, CUTOFF)
+    folds = training.fold_plan(dates)
+    snaps = features.labelled_snapshots(wh, dates, training.HORIZON_DAYS)
+    snaps["as_of"] = pd.to_datetime(snaps["as_of"])
+    fit = training.fit_folds(snaps, folds, n_bags=3)
+    oot = fit.out_of_time
+    assert set(oot["fold"]) == {f.valid_date for f in folds}
+    assert len(oot) == int(snaps["as_of"].isin(pd.to_datetime([f.valid_date for f in folds])).sum())
+    assert oot["churn_probability"].between(0, 1).all()
+    metrics = training.evaluate(oot["churned"], oot["churn_probability"])
+    assert metrics["auc"] > 0.7
+    assert fit.model.feature_set_.names == features.FEATURE_NAMES
+    # the final model has seen the long tenures of the latest month ends
+    assert fit.model.predict(snaps).churn_probability.shape == (len(snaps),)
