@@ -19,6 +19,7 @@ $(VENV)/.runtime: requirements.txt
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps fightchurn==1.2.0  # stale pins (pandas 2); see requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.runtime

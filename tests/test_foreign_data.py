@@ -85,6 +85,12 @@ class ReadOnly:
     def scalar(self, sql: str, params: list | None = None):
         return self.con.execute(sql, params or []).fetchone()[0]
 
+    def __enter__(self) -> ReadOnly:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()  # a later CLI command needs the file unlocked
+
 
 @pytest.fixture(scope="module")
 def loaded(company, tmp_path_factory) -> Path:
@@ -110,18 +116,21 @@ def test_the_exports_load_with_the_documented_commands(company, loaded):
     assert info["customers"]["rows"] == len(accounts)
     assert info["usage_daily"]["rows"] > 0
     assert info["mrr_history"]["rows"] > 0, "mrr_history is derived from the subscriptions"
-    wh = ReadOnly(loaded / "warehouse.duckdb")
-    assert wh.scalar("SELECT count(*) FROM subscriptions") == len(subs)
-    assert wh.scalar("SELECT sum(events) FROM usage_daily") == len(events), "every event is counted once"
+    with ReadOnly(loaded / "warehouse.duckdb") as wh:
+        stored_subs = wh.scalar("SELECT count(*) FROM subscriptions")
+        stored_events = wh.scalar("SELECT sum(events) FROM usage_daily")
+        stored_values = wh.scalar("SELECT sum(value) FROM usage_daily")
+        kinds = dict(wh.df("SELECT DISTINCT attribute, kind FROM customer_attributes").itertuples(index=False))
+        data_end = pd.Timestamp(wh.scalar("SELECT max(date) FROM usage_daily"))
+        churned = wh.scalar("SELECT count(*) FROM customers WHERE churn_date IS NOT NULL")
+    assert stored_subs == len(subs)
+    assert stored_events == len(events), "every event is counted once"
     valued = events.dropna(subset=["value"])
-    assert wh.scalar("SELECT sum(value) FROM usage_daily") == pytest.approx(valued["value"].sum(), rel=1e-9)
-    kinds = dict(wh.df("SELECT DISTINCT attribute, kind FROM customer_attributes").itertuples(index=False))
+    assert stored_values == pytest.approx(valued["value"].sum(), rel=1e-9)
     assert kinds == {"channel": "category", "country": "category", "date_of_birth": "date", NOISE: "category"}
     # Churn comes from the subscriptions: an account whose last term ended before the data end left then.
     last_end = pd.to_datetime(subs.groupby("customer_id")["end_date"].max())
-    data_end = pd.Timestamp(wh.scalar("SELECT max(date) FROM usage_daily"))
-    expected_churned = int((last_end <= data_end).sum())
-    assert wh.scalar("SELECT count(*) FROM customers WHERE churn_date IS NOT NULL") == expected_churned
+    assert churned == int((last_end <= data_end).sum())
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +145,12 @@ def trained(loaded) -> date:
 def test_the_serving_model_is_not_worse_than_the_obvious_baselines(loaded, trained):
     as_of = trained
     judged = json.loads(ok(engine(loaded, "evaluate", "--as-of", str(as_of), "--json")).stdout)
-    wh = ReadOnly(loaded / "warehouse.duckdb")
-    test = baselines.snapshots(wh, [as_of])
+    with ReadOnly(loaded / "warehouse.duckdb") as wh:
+        test = baselines.snapshots(wh, [as_of])
+        scores = baselines.baseline_scores(wh, as_of, test)
     assert judged["metrics"]["rows"] == len(test), "the engine and the baselines judge the same accounts"
     y = test["churned"].to_numpy()
     assert 0 < y.sum() < len(y)
-    scores = baselines.baseline_scores(wh, as_of, test)
     best = max(baselines.auc(y, p) for p in scores.values())
     serving = judged["metrics"]["auc"]
     assert serving >= best, f"serving AUC {serving:.3f} < best baseline {best:.3f} on {as_of}"
@@ -151,11 +160,11 @@ def test_scores_tiers_and_drivers_make_sense(loaded, trained):
     ok(engine(loaded, "score"))
     info = json.loads(ok(engine(loaded, "info", "--json")).stdout)
     assert info["scores"]["customers"] > 0
-    wh = ReadOnly(loaded / "warehouse.duckdb")
-    latest = wh.df(
-        "SELECT risk_tier, top_driver FROM predictions "
-        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY as_of DESC, scored_at DESC) = 1"
-    )
+    with ReadOnly(loaded / "warehouse.duckdb") as wh:
+        latest = wh.df(
+            "SELECT risk_tier, top_driver FROM predictions "
+            "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY as_of DESC, scored_at DESC) = 1"
+        )
     assert latest["risk_tier"].nunique() >= 2, f"every account has tier {latest['risk_tier'].iloc[0]!r}"
     noise = latest["top_driver"].fillna("").str.lower().str.replace(" ", "_").str.contains(NOISE)
     assert noise.mean() < 0.10, f"the random column is the top driver for {noise.mean():.0%} of accounts"
