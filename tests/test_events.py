@@ -301,3 +301,30 @@ def test_cli_takes_mode_epoch_and_a_glob(wh, empty_dir, tmp_path, capsys):
     assert "already have totals" in capsys.readouterr().err
     assert cli.main([*args, "--mode", "append"]) == 0
     assert get_warehouse(empty_dir).scalar("SELECT events FROM usage_daily") == 4
+
+
+def test_data_page_offers_the_three_modes(scored_copy, monkeypatch):
+    from engine.data import warehouse
+    from tests.apptest import open_page
+
+    wh = warehouse.get_warehouse(scored_copy)
+    cid, day, kind, count = wh.rows(
+        "SELECT customer_id, date, event_type, events FROM usage_daily ORDER BY date DESC, customer_id LIMIT 1"
+    )[0]
+    log = f"customer_id,timestamp,event_type\n{cid},{day} 12:00:00,{kind}\n"
+    at = open_page("data", "admin", data=scored_copy, monkeypatch=monkeypatch)
+    at.selectbox(key="load_table").set_value("events").run()
+    at.file_uploader[0].set_value(("more_events.csv", log.encode(), "text/csv"))
+    at.run()
+    labels = at.selectbox(key="event_mode").options
+    assert [label.split(" — ")[0] for label in labels] == list(events.MODES)
+    at.button(key="commit_file").click().run()
+    assert not at.exception and "already have totals" in at.error[0].value  # new-days: refused, nothing written
+    at.selectbox(key="event_mode").set_value("append").run()
+    at.button(key="commit_file").click().run()
+    assert not at.exception and not at.error
+    assert "1 added to" in at.success[0].value
+    now = warehouse.get_warehouse(scored_copy).scalar(
+        "SELECT events FROM usage_daily WHERE customer_id = ? AND date = ? AND event_type = ?", [cid, day, kind]
+    )
+    assert now == count + 1

@@ -398,7 +398,12 @@ c3,2024-03-01 08:00:00,login,
 
 def test_event_log_rolls_up_into_usage_daily_and_replaces_those_days(loaded, tmp_path):
     # The fixture's totals for (c1, 2024-03-01, login / report_view) are replaced; other keys are left alone.
-    report = load_file(loaded, "events", write(tmp_path, "events.csv", EVENT_LOG))
+    # Replacing needs --mode replace-days now (issue 14): the default, new-days, refuses days already loaded
+    # (tests/test_events.py holds the modes' own tests).
+    path = write(tmp_path, "events.csv", EVENT_LOG)
+    with pytest.raises(IngestError, match="already have totals"):
+        load_file(loaded, "events", path)
+    report = ingest.events.load_events(loaded, path, mode="replace-days")
     assert report.table == "usage_daily" and report.rows_in_file == 8
     got = loaded.rows(
         "SELECT customer_id, date, event_type, events, active_users FROM usage_daily "
@@ -416,7 +421,7 @@ def test_event_log_rolls_up_into_usage_daily_and_replaces_those_days(loaded, tmp
     assert (report.inserted, report.updated, report.unchanged) == (2, 2, 0)
     assert "Rolled up 8 events into 4 usage_daily rows" in report.summary()
     assert loaded.scalar("SELECT count(*) FROM usage_daily") == 5
-    again = load_file(loaded, "events", write(tmp_path, "events2.csv", EVENT_LOG))
+    again = ingest.events.load_events(loaded, write(tmp_path, "events2.csv", EVENT_LOG), mode="replace-days")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
 
 

@@ -15,14 +15,14 @@ from engine.churn import retrain
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import ingest
-from engine.data.ingest import IngestError
+from engine.data.ingest import IngestError, events
 from engine.data.warehouse import TABLES
 
 FLASH = "data_page_flash"
 LOADED = "data_page_loaded"
 SAME_NAME = "(column of the same name, if any)"
 LOADABLE = [t for t in TABLES if t != "predictions"] + [ingest.EVENT_LOG]
-TABLE_HELP = {ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id] → usage_daily"}
+TABLE_HELP = {ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id, value] → usage_daily"}
 
 viewer = auth.require_viewer("data")
 st.title("Data")
@@ -106,6 +106,22 @@ table = st.selectbox(
 upload = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"], key="load_file")
 
 
+def event_log_options() -> tuple[str, str | None]:
+    """(mode, epoch) of engine.data.ingest.events.load_events: what an event log holds and how
+    its timestamps are written."""
+    left, right = st.columns(2)
+    mode = left.selectbox(
+        "What the file holds",
+        list(events.MODES),
+        format_func=lambda m: f"{m} — {events.MODES[m]}",
+        key="event_mode",
+        help="A log need not hold whole days: say whether its days are new, add to what is loaded, or replace it.",
+    )
+    stamps = {"text": "date-times or dates (ISO 8601)", "s": "Unix seconds", "ms": "Unix milliseconds"}
+    unit = right.selectbox("Timestamps", list(stamps), format_func=stamps.__getitem__, key="event_epoch")
+    return mode, None if unit == "text" else unit
+
+
 def load_section(path: Path, source_name: str) -> None:
     """Preview, column mapping, check and load of one uploaded file (a private copy at `path`)."""
     try:
@@ -136,10 +152,16 @@ def load_section(path: Path, source_name: str) -> None:
             mapping[column.name] = picked
     st.caption("* required. A column left on the first choice is taken from the file column of the same name.")
 
+    event_log = event_log_options() if table == ingest.EVENT_LOG else None
     check, load = st.columns(2)
     if check.button("Check the file", icon=":material/fact_check:", key="check_file", width="stretch"):
         try:
-            report = ingest.validate_file(cache.warehouse(data_dir), table, path, mapping)
+            wh = cache.warehouse(data_dir)
+            report = (
+                ingest.validate_file(wh, table, path, mapping)
+                if event_log is None
+                else events.validate_events(wh, path, mapping, mode=event_log[0], epoch=event_log[1])
+            )
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
@@ -156,7 +178,12 @@ def load_section(path: Path, source_name: str) -> None:
     ):
         try:
             viewer.require("load_data")
-            report = ingest.load_file(cache.warehouse(data_dir), table, path, mapping)
+            wh = cache.warehouse(data_dir)
+            report = (
+                ingest.load_file(wh, table, path, mapping)
+                if event_log is None
+                else events.load_events(wh, path, mapping, mode=event_log[0], epoch=event_log[1])
+            )
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
