@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, field_serializer
 
-from engine.churn.features import LABELS
+from engine.churn.features import LABELS, event_key_of
 from engine.core.contracts import ShapFeature, plain
 from engine.core.formatting import money as _money
 from engine.core.values import sigmoid as _sigmoid
@@ -79,18 +79,24 @@ IMPACT_UNIT = "change in 90-day churn probability, percentage points"
 
 
 def group_of(feature: str) -> str:
-    """The group a feature belongs to (a feature outside every group is its own group)."""
-    return GROUP_OF.get(feature, feature)
+    """The group a feature belongs to: every feature of one event type is one reason
+    ("Login usage"); a feature outside every group is its own group."""
+    found = event_key_of(feature)
+    return f"evt_{found[0]}" if found else GROUP_OF.get(feature, feature)
 
 
 def group_label(group: str) -> str:
-    return GROUPS[group][0] if group in GROUPS else LABELS.get(group, group)
+    if group in GROUPS:
+        return GROUPS[group][0]
+    if group.startswith("evt_") and event_key_of(f"{group}_count_28d"):
+        return f"{LABELS.get(f'{group}_count_28d', group).split(' events')[0]} usage"
+    return LABELS.get(group, group)
 
 
 def is_actionable(group: str) -> bool:
-    """Can a CSM act on it (usage, support, compliance, expansion), or is it context (renewal
-    timing, plan, industry, tenure, size)?"""
-    return GROUPS[group][2] if group in GROUPS else False
+    """Can a CSM act on it (usage, support, compliance, expansion, and the use of one event
+    type), or is it context (renewal timing, plan, industry, tenure, size, custom attributes)?"""
+    return GROUPS[group][2] if group in GROUPS else group.startswith("evt_")
 
 
 class Driver(ShapFeature):
@@ -146,7 +152,13 @@ def reason(feature: str, value, impact: float) -> str:
     """A sentence a CSM can read: what the value is and which way it pushes risk."""
     direction = "raises" if impact > 0 else "lowers"
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"No {LABELS.get(feature, feature).lower()} on record, which {direction} the risk"
+        found = event_key_of(feature)
+        what = (
+            LABELS.get(f"evt_{found[0]}_count_28d", feature).split(" events")[0]
+            if found
+            else LABELS.get(feature, feature)
+        )
+        return f"No {what.lower()} on record, which {direction} the risk"
     v = value
     texts = {
         "usage_decay_score": lambda: (
@@ -201,12 +213,30 @@ def reason(feature: str, value, impact: float) -> str:
         "tenure_days": lambda: f"Customer for {v:,.0f} days",
         "active_users_30d": lambda: f"{v:,.1f} daily active users on average",
     }
-    make = texts.get(feature)
+    make = texts.get(feature) or _event_reason(feature, v)
     try:
         text = make() if make else f"{LABELS.get(feature, feature)} is {v}"
     except (TypeError, ValueError):
         text = f"{LABELS.get(feature, feature)} is {v}"
     return f"{text}, which {direction} the risk"
+
+
+def _event_reason(feature: str, v):
+    """The sentence for a per-event-type feature (evt_<type>_<stat>), or None."""
+    found = event_key_of(feature)
+    if not found:
+        return None
+    thing = LABELS.get(f"evt_{found[0]}_count_28d", feature).split(" events")[0].lower()
+    window = {"7d": "7", "28d": "28", "90d": "90"}.get(found[1].rsplit("_", 1)[-1], "")
+    if found[1].startswith("count_"):
+        return lambda: f"{v:,.0f} {thing} events in the last {window} days"
+    if found[1].startswith("value_"):
+        return lambda: f"{thing.capitalize()} value of {v:,.1f} in the last {window} days"
+    if found[1] == "trend_28d":
+        return lambda: (
+            f"{thing.capitalize()} events are {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on the previous 28 days"
+        )
+    return lambda: f"No {thing} for {_days(v)}" if v >= 1 else f"{thing.capitalize()} in the last day"
 
 
 def _plain(value):
