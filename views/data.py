@@ -16,13 +16,16 @@ from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import ingest
 from engine.data.ingest import IngestError, events
-from engine.data.warehouse import TABLES
 
 FLASH = "data_page_flash"
 LOADED = "data_page_loaded"
 SAME_NAME = "(column of the same name, if any)"
-LOADABLE = [t for t in TABLES if t != "predictions"] + [ingest.EVENT_LOG]
-TABLE_HELP = {ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id, value] → usage_daily"}
+LOADABLE = list(ingest.LOADABLE)  # customers first; predictions, ground_truth, customer_attributes are not loaded
+TABLE_HELP = {
+    "customers": "customer_id, signup_date required; any extra column is kept as a custom attribute",
+    "subscriptions": "customer_id, product, start_date, mrr[, end_date …] → also derives mrr_history and churn dates",
+    ingest.EVENT_LOG: "raw event log: customer_id, timestamp, event_type[, user_id, value] → usage_daily",
+}
 
 viewer = auth.require_viewer("data")
 st.title("Data")
@@ -151,6 +154,13 @@ def load_section(path: Path, source_name: str) -> None:
         if picked != SAME_NAME and picked != column.name:
             mapping[column.name] = picked
     st.caption("* required. A column left on the first choice is taken from the file column of the same name.")
+    if table == "customers":
+        extra = [c for c in file_columns if c.lower() not in {col.name for col in spec} and c not in mapping.values()]
+        if extra:
+            st.caption(
+                f"Kept as custom account attributes (typed number / category / date; mostly unique text is not kept): "
+                f"{', '.join(extra)}."
+            )
 
     event_log = event_log_options() if table == ingest.EVENT_LOG else None
     check, load = st.columns(2)

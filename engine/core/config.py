@@ -129,6 +129,18 @@ def latest_date() -> date:
     return today() + timedelta(days=FUTURE_TOLERANCE_DAYS)
 
 
+PLAN_TIERS_ENV = "RADAR_PLAN_TIERS"
+DEFAULT_PLAN_TIERS = ("starter", "growth", "enterprise")
+
+
+def plan_tiers() -> tuple[str, ...]:
+    """RADAR_PLAN_TIERS: the order plan tiers are shown in (comma list, lowest first; default
+    starter,growth,enterprise). plan_tier is free text in the data: tiers not listed follow, by name."""
+    raw = os.environ.get(PLAN_TIERS_ENV) or ""
+    tiers = tuple(part.strip() for part in raw.split(",") if part.strip())
+    return tiers or DEFAULT_PLAN_TIERS
+
+
 def latest_planned_date() -> date:
     """The latest date a planned date (contract end, expected close) may hold."""
     now = today()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.core.commands import command, parse_date, print_json, say
 from engine.core.errors import BadInputError
-from engine.data.warehouse import TABLES, get_warehouse
+from engine.data.warehouse import get_warehouse
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -37,8 +37,11 @@ EPOCH_CHOICES = ("s", "ms")
 
 
 def _ingest_args(p: argparse.ArgumentParser) -> None:
+    from engine.data.ingest.specs import TABLE_SPECS
+
     p.add_argument(
-        "table", help=f"one of: {', '.join(t for t in TABLES if t != 'predictions')}, or 'events' for a raw event log"
+        "table",
+        help=f"one of: {', '.join(TABLE_SPECS)} (customers first), or 'events' for a raw event log",
     )
     p.add_argument("file", type=Path, help="a .csv or .parquet file (for events also a quoted glob: 'logs/*.parquet')")
     p.add_argument(

@@ -18,7 +18,8 @@ account attributes.
   is not kept: as a category it would be thousands of one-account levels. The report says
   which columns were kept, as what, and which were not and why.
 * Reloads. For each customer in the file, each kept attribute is REPLACED (an empty cell
-  removes it); attributes the file does not mention are left alone. Loading the same file
+  removes it, a column empty in every row removes it for all the file's customers);
+  attributes the file does not mention are left alone. Loading the same file
   twice therefore changes nothing. An attribute keeps one kind across customers: values
   that read as another kind than the one stored are refused (unless the stored kind is
   'category', which holds anything as text).
@@ -63,6 +64,7 @@ class AttributePlan:
 
     kept: list[Attribute] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # file columns still ignored
+    emptied: list[str] = field(default_factory=list)  # attributes given as an all-empty column: cleared
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -112,8 +114,10 @@ def plan_attributes(raw: pd.DataFrame, extra: list[str], spec: TableSpec, thousa
         text = null_tokens_to_na(cell_text(raw[column].reset_index(drop=True)))
         present = text.dropna()
         if present.empty:
-            plan.left_out.append(column)
-            plan.notes.append(f"did not keep column '{column}': it is empty")
+            plan.emptied.append(name)
+            plan.notes.append(
+                f"column '{column}' is empty: the file's customers hold no {name} attribute (stored values are cleared)"
+            )
             continue
         kept = _typed(column, name, text, thousands_ok)
         distinct = int(present.nunique())
@@ -199,13 +203,13 @@ def reconcile_kinds(cur: Any, plan: AttributePlan, customer_ids: pd.Series) -> l
 
 def store_attributes(cur: Any, plan: AttributePlan, customer_ids: pd.Series) -> int:
     """Replace the file's customers' values of the kept attributes; returns the values stored."""
-    if not plan.kept:
+    if not (plan.kept or plan.emptied):
         return 0
     rows = long_form(customer_ids, plan.kept)
     ids = [str(c) for c in customer_ids.dropna().unique()]
     cur.execute(
         "DELETE FROM customer_attributes WHERE list_contains(?, attribute) AND list_contains(?, customer_id)",
-        [[a.name for a in plan.kept], ids],
+        [[a.name for a in plan.kept] + plan.emptied, ids],
     )
     view = "_ingest_attributes_view"  # the name the INSERT below reads
     cur.register(view, rows)

@@ -15,7 +15,12 @@ was.
   columns (a churned customer needs a churn_date) are checked on the row as it will be
   after the load, so an existing value counts.
 * Child tables (everything but customers) need each customer_id to exist in the
-  warehouse customers table already: load customers first.
+  warehouse customers table already: load customers first. Unknown ids give ONE
+  problem (how many, e.g. which), not one per row (engine.data.ingest.references).
+* A customers file: name and status are derived where missing, extra columns are kept
+  as custom attributes (engine.data.ingest.customers). A subscriptions file also
+  re-derives its customers' mrr_history and churn dates (engine.data.ingest.subscriptions),
+  in the same transaction.
 * Raw event logs ("events"): see engine.data.ingest.events (modes new-days, append,
   replace-days; timestamps as ISO text, dates or Unix times with `epoch`).
 

@@ -1,0 +1,183 @@
+"""Loading a customers file as companies have it: the minimal file, derived name and status,
+billing cycles in months or words, custom attributes (typed, idempotent, free text refused)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine.data.attributes import attributes_of
+from engine.data.ingest import IngestError, load_file, validate_file
+from engine.data.warehouse import get_warehouse
+from tests.test_ingest import checksum, write
+
+MINIMAL = "customer_id,signup_date\nA1,2023-01-01\nA2,2023-02-01\n"
+
+WITH_ATTRIBUTES = """\
+customer_id,signup_date,churn_date,Acquisition Channel,company_size,First Contract,Contract Type
+A1,2023-01-01,,paid,10,2023-01-01,annual
+A2,2023-02-01,2024-01-05,organic,"1,200",2023-02-03,monthly
+A3,2023-03-01,,paid,,2023-03-01,
+"""
+
+
+def test_a_two_column_file_loads_and_derives_name_and_status(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    report = load_file(wh, "customers", write(tmp_path, "c.csv", MINIMAL))
+    assert (report.inserted, report.rejected) == (2, 0)
+    assert wh.rows("SELECT customer_id, name, status, plan_tier, churn_date FROM customers ORDER BY 1") == [
+        ("A1", "A1", "active", None, None),
+        ("A2", "A2", "active", None, None),
+    ]
+    assert load_file(wh, "customers", write(tmp_path, "c.csv", MINIMAL)).unchanged == 2
+
+
+def test_status_follows_churn_date_and_a_contradiction_is_a_row_problem(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    text = (
+        "customer_id,signup_date,churn_date,status\nA1,2023-01-01,2024-02-01,\nA2,2023-01-01,,\nA3,2023-01-01,,active\n"
+    )
+    load_file(wh, "customers", write(tmp_path, "c.csv", text))
+    assert wh.rows("SELECT customer_id, status FROM customers ORDER BY 1") == [
+        ("A1", "churned"),
+        ("A2", "active"),
+        ("A3", "active"),
+    ]
+    before = checksum(wh)
+    bad = "customer_id,signup_date,churn_date,status\nA4,2023-01-01,2024-02-01,active\n"
+    with pytest.raises(IngestError, match="row 2, column status: status is 'active' but churn_date is 2024-02-01"):
+        load_file(wh, "customers", write(tmp_path, "bad.csv", bad))
+    assert checksum(wh) == before
+
+
+def test_an_existing_customer_keeps_its_name_and_status_when_the_file_omits_them(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    full = "customer_id,name,signup_date,status,churn_date\nA1,Acme,2023-01-01,churned,2024-01-01\n"
+    load_file(wh, "customers", write(tmp_path, "full.csv", full))
+    report = load_file(
+        wh, "customers", write(tmp_path, "min.csv", "customer_id,signup_date,region\nA1,2023-01-01,EMEA\n")
+    )
+    assert report.updated == 1
+    assert wh.rows("SELECT name, status, churn_date, region FROM customers") == [
+        ("Acme", "churned", date(2024, 1, 1), "EMEA")
+    ]
+
+
+@pytest.mark.parametrize(("cell", "months"), [("annual", 12), ("Monthly", 1), ("quarterly", 3), ("24", 24), ("6", 6)])
+def test_billing_cycle_is_months_given_as_a_number_or_a_word(cell, months, empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    load_file(
+        wh, "customers", write(tmp_path, "c.csv", f"customer_id,signup_date,billing_cycle\nA1,2023-01-01,{cell}\n")
+    )
+    assert wh.scalar("SELECT billing_cycle FROM customers") == months
+
+
+def test_an_unknown_billing_word_is_a_row_problem(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    with pytest.raises(IngestError, match="'fortnightly' is not a number of months; give months as a whole number"):
+        load_file(
+            wh,
+            "customers",
+            write(tmp_path, "c.csv", "customer_id,signup_date,billing_cycle\nA1,2023-01-01,fortnightly\n"),
+        )
+
+
+def test_plan_tier_is_free_text(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "c.csv", "customer_id,signup_date,plan_tier\nA1,2023-01-01,Pro Max\n"))
+    assert wh.scalar("SELECT plan_tier FROM customers") == "Pro Max"
+
+
+def test_extra_columns_are_kept_as_typed_custom_attributes(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    report = load_file(wh, "customers", write(tmp_path, "c.csv", WITH_ATTRIBUTES))
+    assert report.ignored_columns == []
+    assert (
+        "Kept 4 custom attributes: acquisition_channel (category), company_size (number), "
+        "first_contract (date), contract_type (category) (10 values stored in customer_attributes)"
+    ) in report.summary()
+    assert attributes_of(wh, "A2") == {
+        "acquisition_channel": "organic",
+        "company_size": 1200.0,  # "1,200" in a comma file, read as every number cell is
+        "contract_type": "monthly",
+        "first_contract": date(2023, 2, 3),
+    }
+    assert attributes_of(wh, "A3") == {"acquisition_channel": "paid", "first_contract": date(2023, 3, 1)}
+    assert attributes_of(wh, "nobody") == {}
+    kinds = dict(wh.rows("SELECT DISTINCT attribute, kind FROM customer_attributes"))
+    assert kinds == {
+        "acquisition_channel": "category",
+        "company_size": "number",
+        "first_contract": "date",
+        "contract_type": "category",
+    }
+
+
+def test_reloading_replaces_attributes_per_customer_and_is_idempotent(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "c.csv", WITH_ATTRIBUTES))
+    before = checksum(wh)
+    again = load_file(wh, "customers", write(tmp_path, "c.csv", WITH_ATTRIBUTES))
+    assert checksum(wh) == before
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
+    # A later file for one customer replaces its values of the attributes it names (empty clears),
+    # and leaves other customers and other attributes alone.
+    change = "customer_id,signup_date,company_size,Acquisition Channel\nA1,2023-01-01,25,\n"
+    load_file(wh, "customers", write(tmp_path, "d.csv", change))
+    assert attributes_of(wh, "A1") == {
+        "company_size": 25.0,
+        "contract_type": "annual",
+        "first_contract": date(2023, 1, 1),
+    }
+    assert attributes_of(wh, "A2")["company_size"] == 1200.0
+
+
+def test_a_mostly_unique_text_column_is_refused_as_an_attribute(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    rows = "".join(f"A{i},2023-01-01,person{i}@example.com,{'paid' if i % 2 else 'organic'}\n" for i in range(30))
+    report = load_file(wh, "customers", write(tmp_path, "c.csv", "customer_id,signup_date,email,channel\n" + rows))
+    assert report.inserted == 30
+    assert report.ignored_columns == ["email"]
+    assert (
+        "Did not keep column 'email' as a custom attribute: 30 different values in 30 rows look like free text or ids"
+        in report.summary()
+    )
+    assert "Kept 1 custom attribute: channel (category)" in report.summary()
+    assert wh.scalar("SELECT count(DISTINCT attribute) FROM customer_attributes") == 1
+
+
+def test_attribute_names_that_clash_are_refused_and_nothing_is_written(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    before = checksum(wh)
+    text = "customer_id,signup_date,Company Size,company-size\nA1,2023-01-01,1,2\n"
+    with pytest.raises(
+        IngestError, match="columns 'Company Size' and 'company-size' would both be the custom attribute"
+    ):
+        load_file(wh, "customers", write(tmp_path, "c.csv", text))
+    text = "customer_id,signup_date,Plan Tier\nA1,2023-01-01,pro\n"
+    with pytest.raises(IngestError, match=r"--map plan_tier=Plan Tier"):
+        load_file(wh, "customers", write(tmp_path, "c.csv", text))
+    assert checksum(wh) == before
+
+
+def test_an_attribute_keeps_its_kind_across_loads(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "c.csv", "customer_id,signup_date,size\nA1,2023-01-01,10\n"))
+    before = checksum(wh)
+    with pytest.raises(IngestError, match="reads as a category, but the custom attribute size already holds number"):
+        load_file(wh, "customers", write(tmp_path, "d.csv", "customer_id,signup_date,size\nA2,2023-01-01,big\n"))
+    assert checksum(wh) == before
+
+
+def test_a_bad_file_writes_neither_customers_nor_attributes(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    before = checksum(wh)
+    text = "customer_id,signup_date,channel\nA1,2023-01-01,paid\nA2,not a date,organic\n"
+    with pytest.raises(IngestError, match="row 3, column signup_date"):
+        load_file(wh, "customers", write(tmp_path, "c.csv", text))
+    checked = validate_file(
+        wh, "customers", write(tmp_path, "ok.csv", "customer_id,signup_date,channel\nA1,2023-01-01,x\n")
+    )
+    assert checked.checked_only and "Kept 1 custom attribute" in checked.summary()
+    assert checksum(wh) == before

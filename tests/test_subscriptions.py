@@ -1,0 +1,155 @@
+"""Subscriptions: loading them derives mrr_history (new / expansion / contraction / churn /
+reactivation / flat) and churn dates, in the load's one transaction; unknown customers give
+one message. Expectations are computed by hand from the rule in engine.data.ingest.subscriptions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine.data.ingest import IngestError, load_file
+from engine.data.warehouse import get_warehouse
+from tests.test_ingest import checksum, write
+
+CUSTOMERS = """\
+customer_id,signup_date
+A1,2023-01-01
+A2,2023-01-01
+A3,2023-03-01
+"""
+# A1: core Jan-Mar, a gap in April-May, back in June with an add-on July-August: still active.
+# A2: one subscription, still running.   A3: ended 2023-05-01.
+SUBSCRIPTIONS = """\
+customer_id,product,start_date,end_date,mrr,quantity,bill_period_months,discount
+A1,core,2023-01-01,2023-04-01,100,1,monthly,
+A1,core,2023-06-01,,150,1,annual,0.1
+A1,addon,2023-07-01,2023-09-01,50,2,1,
+A2,core,2023-01-15,,80,,,
+A3,core,2023-03-01,2023-05-01,80,,,
+"""
+# The data date: the newest plausible date loaded (here A1's add-on end, 2023-09-01).
+
+
+@pytest.fixture
+def wh(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    return wh
+
+
+def history(wh, customer_id: str) -> list[tuple]:
+    return [
+        (m.isoformat()[:7], mrr, change)
+        for m, mrr, change in wh.rows(
+            "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
+        )
+    ]
+
+
+def test_subscriptions_derive_monthly_mrr_with_change_types(wh, tmp_path):
+    report = load_file(wh, "subscriptions", write(tmp_path, "s.csv", SUBSCRIPTIONS))
+    assert (report.inserted, report.rejected) == (5, 0)
+    assert history(wh, "A1") == [
+        ("2023-01", 100.0, "new"),
+        ("2023-02", 100.0, "flat"),
+        ("2023-03", 100.0, "flat"),
+        ("2023-04", 0.0, "churn"),  # core ended on 04-01: not active on April's first day
+        ("2023-06", 150.0, "reactivation"),  # May at 0 has no row
+        ("2023-07", 200.0, "expansion"),
+        ("2023-08", 200.0, "flat"),
+        ("2023-09", 150.0, "contraction"),  # the add-on ended 09-01
+    ]
+    # Started 01-15: first active on a month's first day in February.
+    assert history(wh, "A2")[:2] == [("2023-02", 80.0, "new"), ("2023-03", 80.0, "flat")]
+    assert history(wh, "A2")[-1] == ("2023-09", 80.0, "flat")
+    assert history(wh, "A3") == [("2023-03", 80.0, "new"), ("2023-04", 80.0, "flat"), ("2023-05", 0.0, "churn")]
+    summary = report.summary()
+    assert "Derived mrr_history for 3 customers from their subscriptions: 19 monthly rows" in summary
+    assert "1 reactivation" in summary and "2 churn" in summary
+    assert "Set churn dates from subscriptions: 1 customer churned, 0 active again." in summary
+
+
+def test_churn_dates_and_status_follow_the_subscriptions(wh, tmp_path):
+    load_file(wh, "subscriptions", write(tmp_path, "s.csv", SUBSCRIPTIONS))
+    assert wh.rows("SELECT customer_id, status, churn_date FROM customers ORDER BY 1") == [
+        ("A1", "active", None),  # churned in April but came back: active on the data date
+        ("A2", "active", None),
+        ("A3", "churned", date(2023, 5, 1)),
+    ]
+    # A3 comes back: a new subscription makes it active again, its derived churn date is cleared.
+    back = "customer_id,product,start_date,end_date,mrr\nA3,core,2023-08-01,,90\n"
+    report = load_file(wh, "subscriptions", write(tmp_path, "back.csv", back))
+    assert "0 customers churned, 1 active again" in report.summary()
+    assert wh.rows("SELECT status, churn_date FROM customers WHERE customer_id = 'A3'") == [("active", None)]
+    assert history(wh, "A3") == [
+        ("2023-03", 80.0, "new"),
+        ("2023-04", 80.0, "flat"),
+        ("2023-05", 0.0, "churn"),
+        ("2023-08", 90.0, "reactivation"),
+        ("2023-09", 90.0, "flat"),
+    ]
+
+
+def test_a_churn_date_from_the_customers_file_is_kept(empty_dir, tmp_path):
+    wh = get_warehouse(empty_dir)
+    given = "customer_id,signup_date,churn_date\nA1,2023-01-01,2023-03-15\n"
+    load_file(wh, "customers", write(tmp_path, "c.csv", given))
+    subs = "customer_id,product,start_date,end_date,mrr\nA1,core,2023-01-01,2023-04-01,100\n"
+    load_file(wh, "subscriptions", write(tmp_path, "s.csv", subs))
+    assert wh.rows("SELECT status, churn_date FROM customers") == [("churned", date(2023, 3, 15))]
+
+
+def test_reloading_subscriptions_changes_nothing(wh, tmp_path):
+    path = write(tmp_path, "s.csv", SUBSCRIPTIONS)
+    load_file(wh, "subscriptions", path)
+    before = checksum(wh)
+    again = load_file(wh, "subscriptions", path)
+    assert checksum(wh) == before
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 5)
+
+
+def test_derived_history_replaces_only_the_loaded_customers_rows(wh, tmp_path):
+    direct = "customer_id,month,mrr,change_type\nA2,2022-12-01,5,new\nA3,2023-01-01,7,new\n"
+    load_file(wh, "mrr_history", write(tmp_path, "m.csv", direct))
+    load_file(
+        wh, "subscriptions", write(tmp_path, "s.csv", "customer_id,product,start_date,mrr\nA2,core,2023-01-01,80\n")
+    )
+    assert wh.scalar("SELECT count(*) FROM mrr_history WHERE customer_id = 'A2' AND month = DATE '2022-12-01'") == 0
+    assert history(wh, "A3") == [("2023-01", 7.0, "new")]  # not in the subscriptions file: untouched
+
+
+def test_mrr_history_loaded_directly_accepts_reactivation(wh, tmp_path):
+    direct = "customer_id,month,mrr,change_type\nA1,2023-01,10,new\nA1,2023-02,0,churn\nA1,2023-04,12,reactivation\n"
+    report = load_file(wh, "mrr_history", write(tmp_path, "m.csv", direct))
+    assert report.inserted == 3
+
+
+def test_unknown_customers_give_one_message_and_nothing_is_written(wh, tmp_path):
+    before = checksum(wh)
+    rows = "".join(f"Z{i},core,2023-01-01,,10\n" for i in range(7))
+    text = "customer_id,product,start_date,end_date,mrr\nA1,core,2023-01-01,,10\n" + rows
+    with pytest.raises(IngestError) as caught:
+        load_file(wh, "subscriptions", write(tmp_path, "s.csv", text))
+    error = caught.value
+    assert error.problem_count == 1
+    assert "load customers first: 7 customer ids are unknown, e.g. Z0, Z1, Z2." in str(error)
+    assert error.report is not None and error.report.rejected == 7
+    assert checksum(wh) == before
+
+
+def test_a_bad_subscriptions_file_writes_nothing(wh, tmp_path):
+    before = checksum(wh)
+    text = (
+        "customer_id,product,start_date,end_date,mrr,discount\n"
+        "A1,core,2023-01-01,,10,\n"
+        "A2,core,2023-05-01,2023-04-01,10,\n"  # ends before it starts
+        "A3,core,2023-01-01,,-1,2\n"  # negative MRR, discount above 1
+    )
+    with pytest.raises(IngestError) as caught:
+        load_file(wh, "subscriptions", write(tmp_path, "s.csv", text))
+    message = str(caught.value)
+    assert "row 3, column end_date: end_date 2023-04-01 is not after start_date 2023-05-01" in message
+    assert "row 4, column mrr: '-1' is below 0" in message
+    assert "row 4, column discount: '2' is above 1" in message
+    assert checksum(wh) == before
