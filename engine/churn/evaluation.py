@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from engine.churn import features as feats
-from engine.churn import registry, training
+from engine.churn import registry, scoring, training
 from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.data import health
@@ -47,7 +47,8 @@ def evaluate_version(
         raise BadInputError(
             f"The 90-day outcome after {as_of} is not known yet (data ends {last}); pick a date on or before {closed}."
         )
-    snaps = feats.labelled_snapshots(wh, [as_of], training.HORIZON_DAYS)
+    # The model's own columns: a model trained on a data-driven feature set needs exactly them.
+    snaps = feats.labelled_snapshots(wh, [as_of], training.HORIZON_DAYS, feature_set=scoring.scoring_features(model))
     if snaps.empty:
         raise BadInputError(f"No customer was active on {as_of}.")
     snaps["as_of"] = pd.to_datetime(snaps["as_of"])
