@@ -32,6 +32,22 @@ def registry_table(data_dir: str, stamp: str) -> pd.DataFrame:
     return quality.registry_table(data_dir)
 
 
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
+def baseline_comparison(data_dir: str, stamp: str) -> pd.DataFrame:
+    return quality.baseline_comparison(data_dir)
+
+
+CONTENDERS = {"model": "Churn model", "tenure": "Tenure baseline", "tenure_usage": "Tenure + usage baseline"}
+
+
+def baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The model-vs-baselines table as the page shows it: contenders named, the serving one marked."""
+    shown = comparison.copy()
+    shown["contender"] = shown["contender"].map(lambda name: CONTENDERS.get(name, name))
+    shown["serves"] = shown["serves"].map({True: "serves", False: ""})
+    return shown.drop(columns=["stage"])
+
+
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Scoring the out-of-time months…", max_entries=16)
 def version_quality(data_dir: str, version: str, stamp: str) -> quality.QualityReport:
     return quality.version_quality(warehouse(data_dir), version, data_dir)

@@ -81,15 +81,17 @@ def test_a_crash_midway_leaves_production_serving(scored_copy, stage):
 
 
 def test_the_gate_keeps_a_worse_candidate_out_of_production(scored_copy, monkeypatch):
-    """A candidate trained on shuffled labels (AUC near 0.5) must stay a candidate."""
+    """A candidate trained on shuffled labels (AUC near 0.5) must stay a candidate. The run builds
+    every month end in one call (rolling-origin folds), so its out-of-time record is shuffled too;
+    production trained on the same months, so each is judged on its own out-of-time record."""
     production = registry.production("churn", scored_copy)
     real = training.feats.labelled_snapshots
     calls = []
 
-    def shuffled_training_labels(wh, dates, horizon_days=90):
-        frame = real(wh, dates, horizon_days)
+    def shuffled_training_labels(wh, dates, horizon_days=90, *feature_set):
+        frame = real(wh, dates, horizon_days, *feature_set)
         calls.append(len(dates))
-        if len(calls) == 1:  # the first call builds the training set; validation stays true
+        if len(calls) == 1:  # the first call builds every month end the run learns from
             frame["churned"] = np.random.default_rng(0).permutation(frame["churned"].to_numpy())
         return frame
 

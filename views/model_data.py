@@ -10,7 +10,7 @@ from components import charts, ops, ops_charts
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
 from components.shared.status import read_only_notice
-from engine.churn import monitoring, quality, registry, retrain, training
+from engine.churn import baselines, monitoring, quality, registry, retrain, training
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import health
@@ -118,6 +118,9 @@ cards = [
     ),
 ]
 kpi.kpi_row(cards)
+baseline_serves = quality.baseline_headline(data_dir)
+if baseline_serves:
+    st.warning(baseline_serves, icon=":material/rule:")
 if realised is not None:
     st.caption(realised.headline_note)
 glance(entry, table, drift, realised)
@@ -151,6 +154,26 @@ with tabs["Registry"]:
     st.download_button(
         "Versions as CSV", exports.csv_text(table), "model_versions.csv", "text/csv", icon=":material/download:"
     )
+    comparison = ops.baseline_comparison(data_dir, stamp)
+    if not comparison.empty:
+        st.markdown("#### Churn model vs baselines")
+        st.caption(
+            "Each training run also fits a tenure and a tenure + usage logistic regression on the same rows and "
+            "judges them on the same out-of-time months; the churn model serves only when it beats the best of "
+            f"them (AUC within {baselines.BASELINE_TOLERANCE} counts), otherwise that baseline serves."
+        )
+        st.dataframe(
+            ops.baseline_table(comparison),
+            hide_index=True,
+            column_config={
+                "version": "Training run",
+                "contender": "Model",
+                "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
+                "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+                "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+                "serves": "Chosen",
+            },
+        )
     versions = table["version"].tolist()
     if is_admin and versions:
         left, right = st.columns(2)
