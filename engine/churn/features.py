@@ -211,6 +211,13 @@ class FeatureSet:
 DEFAULT_SET = FeatureSet()
 
 
+def set_of(model) -> FeatureSet | None:
+    """The feature set a fitted model reads (`features_as_of(..., feature_set=set_of(model))`):
+    the one stored with it; None (the fixed features) for models trained before feature
+    sets, table models and baselines that carry none."""
+    return getattr(model, "feature_set_", None)
+
+
 # One statement, one parameter (the as-of date D), every source filtered to <= D.
 _FEATURES_SQL = """
 WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who),
