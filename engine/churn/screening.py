@@ -28,6 +28,11 @@ from engine.churn.model import ChurnModel
 
 TOLERANCE = 0.002  # AUC points a unit must be worth out of time to stay
 REPEATS = 3
+# Screening ranks units, it does not serve: a quicker model (faster learning, a sample of the
+# training rows) ranks them the same way in a fraction of the time.
+SCREEN_ROWS = 30_000
+SCREEN_LEARNING_RATE = 0.1
+SCREEN_MAX_ROUNDS = 300
 SCREENED_PROFILE = ("plan_tier", "industry", "region")
 
 
@@ -60,7 +65,14 @@ def screen(snaps: pd.DataFrame, folds: list, fs: FeatureSet, seed: int = 0, tole
     screened = units(fs)
     if not screened:
         return Screening(fs)
-    model = ChurnModel(list(fs.names), list(fs.categorical), seed=seed)
+    model = ChurnModel(
+        list(fs.names),
+        list(fs.categorical),
+        seed=seed,
+        learning_rate=SCREEN_LEARNING_RATE,
+        max_rounds=SCREEN_MAX_ROUNDS,
+        early_stopping_rounds=30,
+    )
     model.set_categories(snaps)
     X = model._matrix(snaps)
     y = snaps["churned"].to_numpy(dtype=int)
@@ -69,7 +81,7 @@ def screen(snaps: pd.DataFrame, folds: list, fs: FeatureSet, seed: int = 0, tole
     rng = np.random.default_rng(seed)
     drops: dict[str, list[float]] = {unit: [] for unit in screened}
     for fold in folds:
-        train = as_of.isin(pd.to_datetime(list(fold.train_dates))).to_numpy()
+        train = _sample(as_of.isin(pd.to_datetime(list(fold.train_dates))).to_numpy(), SCREEN_ROWS, rng)
         valid = (as_of == pd.Timestamp(fold.valid_date)).to_numpy()
         if len(np.unique(y[train])) < 2 or len(np.unique(y[valid])) < 2:
             continue
@@ -87,6 +99,16 @@ def screen(snaps: pd.DataFrame, folds: list, fs: FeatureSet, seed: int = 0, tole
     dropped = tuple(sorted(u for u, v in importance.items() if v <= tolerance))
     names = [n for u in dropped for n in screened[u]]
     return Screening(fs.without(names), importance, dropped)
+
+
+def _sample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """`mask` with at most `limit` rows left on, chosen at random."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= limit:
+        return mask
+    kept = np.zeros_like(mask)
+    kept[rng.choice(rows, size=limit, replace=False)] = True
+    return kept
 
 
 def _screening_booster(model: ChurnModel, X: pd.DataFrame, y: np.ndarray, seed: int, rounds: int) -> lgb.Booster:
