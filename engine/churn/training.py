@@ -34,6 +34,9 @@ VALID_MONTHS = 3  # the out-of-time month ends: the last FOLDS closed month ends
 FOLDS = VALID_MONTHS
 MIN_FOLD_TRAIN_DATES = 2
 MIN_HISTORY_DAYS = 60  # the first snapshot needs some usage history behind it
+# The most recent closed month ends a run learns from: a year of snapshots holds every tenure
+# the book has while keeping a run to a minute; older behaviour says less about next quarter.
+MAX_TRAIN_MONTHS = 12
 PROMOTION_MARGIN = 0.01  # a candidate may be at most this much worse in AUC than production
 
 Progress = Callable[[float, str], None]
@@ -74,8 +77,9 @@ def data_fingerprint(wh: Warehouse, cutoff: date, features: list[str] | tuple[st
 def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date], list[date], date]:
     """(training month ends, out-of-time month ends, cutoff) for a training run.
 
-    Training month ends are EVERY month end (MIN_HISTORY_DAYS after the first signup) whose
-    90-day label window closes by the cutoff; the final model learns from all of them. The
+    Training month ends are the month ends (MIN_HISTORY_DAYS after the first signup) whose
+    90-day label window closes by the cutoff, the latest MAX_TRAIN_MONTHS of them; the final
+    model learns from all of those. The
     out-of-time month ends are the last FOLDS of them: each serves once as the later month
     of a rolling-origin fold (`fold_plan`), never as a held-out block missing from training.
     """
@@ -88,6 +92,7 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
         )
     cutoff = min(cutoff or last, last)
     usable = feats.month_ends(first + timedelta(days=MIN_HISTORY_DAYS), cutoff - timedelta(days=HORIZON_DAYS))
+    usable = usable[-MAX_TRAIN_MONTHS:]
     folds = fold_plan(usable)
     if not folds:
         raise BadInputError(
