@@ -311,8 +311,8 @@ class DriftReport(Contract):
         return self.features.loc[self.features["status"] == status, "feature"].tolist()
 
 
-def _population(wh: Warehouse, as_of: date, what: str) -> pd.DataFrame:
-    frame = feats.features_as_of(wh, as_of)
+def _population(wh: Warehouse, as_of: date, what: str, feature_set: feats.FeatureSet | None = None) -> pd.DataFrame:
+    frame = feats.features_as_of(wh, as_of, feature_set=feature_set)
     if frame.empty:
         raise BadInputError(f"No customer was active on {as_of}, so there is no {what} population to compare.")
     return frame
@@ -325,8 +325,20 @@ def training_month_ends(window: dict, months: int = REFERENCE_MONTHS) -> list[da
     return ends[-months:] or [end]
 
 
-def _reference(wh: Warehouse, month_ends: list[date]) -> pd.DataFrame:
-    return pd.concat([_population(wh, d, "reference") for d in month_ends], ignore_index=True)
+def _reference(wh: Warehouse, month_ends: list[date], feature_set: feats.FeatureSet | None = None) -> pd.DataFrame:
+    return pd.concat([_population(wh, d, "reference", feature_set) for d in month_ends], ignore_index=True)
+
+
+def _model_features(feature_set: feats.FeatureSet | None, names: list[str]) -> tuple[feats.Feature, ...]:
+    """The model's features as drift rows: the fixed ones with their kind, every data-driven
+    one (event types, attributes, subscriptions) labelled as the feature set names it."""
+    if feature_set is None:
+        return tuple(f for f in feats.FEATURES if f.name in set(names))
+    categorical = set(feature_set.categorical)
+    labels = feature_set.labels
+    return tuple(
+        feats.Feature(n, labels.get(n, n), "categorical" if n in categorical else "numeric") for n in feature_set.names
+    )
 
 
 def drift_between(wh: Warehouse, reference_as_of: date, current_as_of: date) -> DriftReport:
@@ -387,11 +399,12 @@ def drift_report(
     current_as_of = current_as_of or latest_scoring_date(wh)
     if current_as_of is None:
         raise BadInputError("The warehouse has no data; load data before measuring drift.")
-    reference = _reference(wh, reference_dates)
-    current = _population(wh, current_as_of, "current")
-    used = tuple(f for f in feats.FEATURES if f.name in set(entry.features))
-    table, bins = feature_drift(reference, current, used)
-    score_reference = _population(wh, score_reference_as_of, "out-of-time")
+    # The model's own columns (a data-driven set, or the fixed features of an older model).
+    feature_set = feats.set_of(model)
+    reference = _reference(wh, reference_dates, feature_set)
+    current = _population(wh, current_as_of, "current", feature_set)
+    table, bins = feature_drift(reference, current, _model_features(feature_set, list(entry.features)))
+    score_reference = _population(wh, score_reference_as_of, "out-of-time", feature_set)
     score = _score_drift(model, score_reference, score_reference_as_of, current)
     return DriftReport(
         model_version=entry.version,

@@ -27,7 +27,7 @@ import pandas as pd
 
 from engine.accounts import board
 from engine.churn import features as feats
-from engine.churn import registry
+from engine.churn import registry, scoring
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.core.values import logit as _logit
@@ -165,7 +165,7 @@ def model_inputs(wh: Warehouse, base: Baseline, data_dir: str | Path | None = No
 
 def _model_inputs(wh: Warehouse, base: Baseline, data_dir: str | Path | None) -> ModelInputs:
     version, model = registry.load_production("churn", data_dir)
-    frame = feats.features_as_of(wh, base.as_of)
+    frame = feats.features_as_of(wh, base.as_of, feature_set=scoring.scoring_features(model))
     index = pd.Index(frame["customer_id"])
     position = index.get_indexer(base.frame["customer_id"])
     has = position >= 0
