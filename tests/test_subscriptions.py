@@ -28,14 +28,34 @@ A1,addon,2023-07-01,2023-09-01,50,2,1,
 A2,core,2023-01-15,,80,,,
 A3,core,2023-03-01,2023-05-01,80,,,
 """
-# The data date: the newest plausible date loaded (here A1's add-on end, 2023-09-01).
+# The data date: the newest activity loaded (a login on 2023-09-01). Subscription end dates
+# do not count: an export's last term often ends after the last day it recorded.
 
 
 @pytest.fixture
 def wh(empty_dir, tmp_path):
     wh = get_warehouse(empty_dir)
     load_file(wh, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    wh.execute(
+        "INSERT INTO usage_daily (customer_id, date, event_type, events) VALUES ('A2', DATE '2023-09-01', 'login', 1)"
+    )
     return wh
+
+
+def test_a_term_ending_after_the_last_activity_does_not_move_the_data_date(empty_dir, tmp_path):
+    """A customer whose paid term runs past the export's last day is active, not churned."""
+    wh = get_warehouse(empty_dir)
+    load_file(
+        wh, "customers", write(tmp_path, "customers.csv", "customer_id,signup_date\nB1,2024-01-01\nB2,2024-01-01\n")
+    )
+    terms = (
+        "customer_id,product,start_date,end_date,mrr\n"
+        "B1,core,2024-01-01,2024-07-01,100\n"  # runs to July: active on the data date (June 1)
+        "B2,core,2024-06-01,2025-06-01,100\n"  # a yearly term started in June: still running
+    )
+    load_file(wh, "subscriptions", write(tmp_path, "terms.csv", terms))
+    assert wh.rows("SELECT customer_id, status FROM customers ORDER BY 1") == [("B1", "active"), ("B2", "active")]
+    assert wh.scalar("SELECT max(month) FROM mrr_history") == date(2024, 6, 1)
 
 
 def history(wh, customer_id: str) -> list[tuple]:

@@ -12,12 +12,11 @@ and how to remove them, for pages and commands to show.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
 from engine.core import config
-from engine.core.contracts import Contract, Table, to_dict
+from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
 

@@ -20,7 +20,8 @@ After a subscriptions file is merged, for every customer it names (and only thos
   signup.
 
 The data date is the newest plausible date in the warehouse's activity (usage, tickets,
-signups, churn dates) and subscriptions (starts, and ends not in the future).
+signups, churn dates) and subscription starts. End dates do not count: an export often
+holds the end of a paid term that lies after the last day it recorded.
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ CHANGE_TYPES = ("new", "expansion", "contraction", "churn", "reactivation", "fla
 
 
 def data_date(cur: Any) -> date | None:
-    """The data's "today" as this transaction sees it (see the module doc)."""
+    """The data's "today" as this transaction sees it (see the module doc). A subscription's
+    end date is not activity: it is often the end of a paid term that lies after the last
+    thing the export recorded, so only starts count."""
     start, end = config.earliest_date(), config.latest_date()
     found = cur.execute(
         "SELECT max(d) FROM (SELECT max(date) AS d FROM usage_daily WHERE date BETWEEN ? AND ? "
         "UNION ALL SELECT max(opened_at)::DATE FROM support_tickets WHERE opened_at::DATE BETWEEN ? AND ? "
         "UNION ALL SELECT max(signup_date) FROM customers WHERE signup_date BETWEEN ? AND ? "
         "UNION ALL SELECT max(churn_date) FROM customers WHERE churn_date BETWEEN ? AND ? "
-        "UNION ALL SELECT max(start_date) FROM subscriptions WHERE start_date BETWEEN ? AND ? "
-        "UNION ALL SELECT max(end_date) FROM subscriptions WHERE end_date BETWEEN ? AND ?)",
-        [start, end] * 6,
+        "UNION ALL SELECT max(start_date) FROM subscriptions WHERE start_date BETWEEN ? AND ?)",
+        [start, end] * 5,
     ).fetchall()[0][0]
     return found
 
