@@ -181,3 +181,15 @@ def test_a_bad_file_writes_neither_customers_nor_attributes(empty_dir, tmp_path)
     )
     assert checked.checked_only and "Kept 1 custom attribute" in checked.summary()
     assert checksum(wh) == before
+
+
+def test_customer_360_shows_the_custom_attributes(empty_dir, tmp_path):
+    """Extra columns of the customers file come back on the account's Customer 360."""
+    from engine.accounts import customer
+    from engine.core.access import Viewer
+
+    wh = get_warehouse(empty_dir)
+    text = "customer_id,signup_date,acquisition_channel,company_size\nC1,2024-01-01,partner,120\nC2,2024-02-01,web,8\n"
+    load_file(wh, "customers", write(tmp_path, "attrs.csv", text))
+    c360 = customer.customer_360(wh, Viewer("admin", "admin"), "C1")
+    assert c360.attributes == {"acquisition_channel": "partner", "company_size": 120.0}

@@ -64,7 +64,7 @@ p, pred = c360.profile, c360.prediction
 figures = cache.customer_charts(data_dir, cache.viewer_key(viewer), customer_id, stamp)
 st.title(plain(p.name))
 st.caption(
-    f"{plain(p.customer_id)} · {plain(str(p.plan_tier).capitalize())} plan · "
+    f"{plain(p.customer_id)} · {plain(p.plan_tier, 'no')} plan · "
     f"{plain(p.industry, 'industry unknown')} · {plain(p.region, 'region unknown')} · "
     f"owner **{plain(p.csm_owner, 'unassigned')}** · data as of {fmt.day(c360.as_of)}"
 )
@@ -85,6 +85,10 @@ st.caption(
     f"GTM stage **{plain(str(p.gtm_stage or 'unknown').replace('_', ' '))}** · "
     f"billed {plain(p.billing_cycle, 'on contract')}"
 )
+if c360.attributes:  # the company's own account columns (acquisition channel, company size ...)
+    st.caption(
+        " · ".join(f"{plain(k.replace('_', ' '))}: **{plain(fmt.value(v))}**" for k, v in c360.attributes.items())
+    )
 
 for note in c360.notes:
     st.info(plain(note), icon=":material/info:")

@@ -15,4 +15,5 @@ from engine.core.formatting import (  # noqa: F401 - re-exported for pages
     percent_points,
     signed_count,
     signed_money,
+    value,
 )

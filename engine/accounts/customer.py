@@ -22,6 +22,7 @@ from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, 
 from engine.core.errors import BadInputError, NotFoundError
 from engine.core.renewal import billing_cycle_text
 from engine.data import health
+from engine.data.attributes import attributes_of
 from engine.data.warehouse import Warehouse
 
 USAGE_DAYS = 180
@@ -126,6 +127,7 @@ class Customer360(Contract):
     opportunities: Table
     mrr_history: Table  # month, mrr, change_type
     ltv: tuple[Ltv, ...] = ()  # the LTV contract for 12 and 24 months (scored, active accounts)
+    attributes: dict[str, float | str | date | None] = {}  # the company's own account columns, as loaded
     notes: tuple[str, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
@@ -246,6 +248,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
         opportunities=_opportunities(wh, customer_id),
         mrr_history=history,
         ltv=_lifetime_value(profile, prediction, history, as_of),
+        attributes=attributes_of(wh, customer_id),
         notes=tuple(notes),
     )
 

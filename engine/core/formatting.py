@@ -116,3 +116,17 @@ def days(value: float | None) -> str:
         return MISSING
     whole = round(number)
     return "1 day" if whole == 1 else f"{whole:,} days"
+
+
+def value(item: object) -> str:
+    """Any loaded value as text: a date as a day, a whole number with separators, a number
+    to two decimals, text as it is; the missing marker when empty."""
+    if is_missing(item):
+        return MISSING
+    if isinstance(item, date):
+        return day(item)
+    if isinstance(item, bool):
+        return "yes" if item else "no"
+    if isinstance(item, int | float):
+        return count(item) if float(item).is_integer() else f"{float(item):,.2f}"
+    return str(item)
