@@ -122,8 +122,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
     (
         4,
-        "what real companies have: billing cycles in months, subscriptions, custom account attributes, "
-        "event values",
+        "what real companies have: billing cycles in months, subscriptions, custom account attributes, event values",
         [
             # 'monthly' / 'annual' become 1 / 12 months; other cycles (3, 6, 24 ...) now fit.
             "ALTER TABLE customers ADD COLUMN billing_months INTEGER",
