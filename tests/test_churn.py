@@ -69,7 +69,7 @@ def test_intervals_are_real_not_a_fixed_band(trained_dir):
     _, model = registry.load_production("churn", trained_dir)
     from engine.churn import features
 
-    frame = features.features_as_of(wh, CUTOFF)
+    frame = features.features_as_of(wh, CUTOFF, feature_set=scoring.scoring_features(model))
     pred = model.predict(frame)
     assert np.all(pred.ci_low <= pred.churn_probability) and np.all(pred.churn_probability <= pred.ci_high)
     width = pred.ci_high - pred.ci_low

@@ -404,7 +404,9 @@ def train(
         "valid_to": str(folds[-1].valid_date),
         "cutoff": str(history.cutoff),
         "horizon_days": HORIZON_DAYS,
-        "data_fingerprint": data_fingerprint(wh, history.cutoff, names),
+        # The chosen features follow from the data and cutoff, so the data alone is fingerprinted:
+        # `retrain.unchanged_since` must recognise unchanged data before choosing any features.
+        "data_fingerprint": data_fingerprint(wh, history.cutoff),
     }
     params = registry_params(model, base_rate=base_rate)
     version = registry.register(model, "churn", params, names, window, metrics, data_dir)
