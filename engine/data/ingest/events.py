@@ -386,6 +386,13 @@ def _load(
 def _read_problem(exc: Exception, log: Log) -> Problem:
     """DuckDB's complaint about a file as a problem a person can act on (the line and what is wrong)."""
     text = str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
+        limit = (os.environ.get("RADAR_INGEST_MEMORY") or DEFAULT_MEMORY).strip()
+        return file_problem(
+            f"rolling up {log.source} needed more memory than the ingest limit ({limit}).",
+            "Set RADAR_INGEST_MEMORY higher (e.g. RADAR_INGEST_MEMORY=4GB), or load the log in parts "
+            "(a glob of smaller files or one file per period, with --mode new-days).",
+        )
     line = re.search(r"CSV Error on Line: (\d+)", text)
     file = re.search(r"file = (.+)", text)
     name = f" of {Path(file.group(1).strip()).name}" if file and log.many else ""
