@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import field_validator
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from engine.churn import explain, registry, training
+from engine.churn import explain, registry, scoring, training
 from engine.churn import features as feats
 from engine.churn.model import ChurnModel
 from engine.core.contracts import Contract, Table
@@ -134,7 +134,8 @@ def version_quality(
     model = registry.load(entry, data_dir)
     valid_from = date.fromisoformat(entry.data_window["valid_from"])
     valid_to = date.fromisoformat(entry.data_window["valid_to"])
-    frame = feats.labelled_snapshots(wh, feats.month_ends(valid_from, valid_to), training.HORIZON_DAYS)
+    months = feats.month_ends(valid_from, valid_to)
+    frame = feats.labelled_snapshots(wh, months, training.HORIZON_DAYS, scoring.scoring_features(model))
     if frame.empty or frame["churned"].nunique() < 2:
         raise ModelUnavailableError(
             f"{entry.version}'s out-of-time months ({valid_from} – {valid_to}) no longer have both churned and "
