@@ -156,6 +156,21 @@ def test_a_glob_of_two_files_is_one_log(wh, tmp_path):
     assert snapshot(wh) == EXPECTED
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_large_log_rolled_up_in_passes_gives_the_same_totals(kind, wh, tmp_path, monkeypatch):
+    """Passes over disjoint customers (bounded memory) add up to the one-pass roll-up."""
+    path = write(tmp_path, "log.csv", log_text(SHAPES["iso"][0]))
+    if kind == "parquet":
+        pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None).astype({"value": "float64"}).to_parquet(
+            tmp_path / "log.parquet"
+        )
+        path = tmp_path / "log.parquet"
+    monkeypatch.setattr(events, "ROWS_PER_PASS", 1)
+    monkeypatch.setattr(events, "CSV_BYTES_PER_ROW", 1)
+    events.load_events(wh, path)
+    assert snapshot(wh) == EXPECTED
+
+
 # -- modes: a partial day is never silently lost ----------------------------------------------------------
 MORNING = "customer_id,timestamp,event_type,value\n" + "c1,2024-03-01 09:00,login,1\n" * 7
 AFTERNOON = (

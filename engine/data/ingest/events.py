@@ -563,11 +563,31 @@ def _flags_sql() -> tuple[str, list[Any]]:
     return ", ".join(exprs), params
 
 
+# Rows one roll-up pass may group at once: distinct users per (customer, day, type) are held
+# in memory, so a large log is rolled up in passes over disjoint sets of customers.
+ROWS_PER_PASS = 12_000_000
+CSV_BYTES_PER_ROW = 40  # a CSV event row is about this long (for the number of passes)
+
+
+def _passes(cur: Any, log: Log) -> int:
+    """How many customer-disjoint passes keep each roll-up within ROWS_PER_PASS rows: Parquet
+    row counts come from the files' metadata, CSV rows are estimated from the file sizes."""
+    if log.kind == "parquet":
+        files = [f for part in log.parts for f in part.files]
+        rows = int(
+            cur.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [files]).fetchall()[0][0]
+        )
+    else:
+        rows = sum(Path(f).stat().st_size for part in log.parts for f in part.files) // CSV_BYTES_PER_ROW
+    return max(1, -(-rows // ROWS_PER_PASS))
+
+
 def _roll_up(cur: Any, log: Log, selects: list[str], rolled: str) -> None:
     """Per (customer, UTC day, event type): events, value, active users, and per-check problem counts.
 
-    One GROUP BY: a first pass per user made close to one group per event on a real log
-    (about 25 users per account), which ran a 100M-event load out of memory.
+    One GROUP BY per pass; a large log takes several passes, each over the customers whose
+    hash falls in its share, so the distinct users of one pass fit in memory (a 100M-event
+    log ran out of memory in one pass).
     """
     flags, flag_params = _flags_sql()
     union = " UNION ALL ".join(f"SELECT *, {flags} FROM ({s})" for s in selects)  # noqa: S608
@@ -576,16 +596,18 @@ def _roll_up(cur: Any, log: Log, selects: list[str], rolled: str) -> None:
         params += flag_params + part.params  # the flags come before the FROM in the text
     ok = " AND ".join(f"NOT {k}" for k in _CHECKS)
     checks = ", ".join(f"count(*) FILTER ({k}) AS {k}" for k in _CHECKS)
-    statement = (
-        f"CREATE TEMP TABLE {rolled} AS "  # noqa: S608
-        f"WITH rows AS ({union}) "
+    select = (
+        f"WITH rows AS ({union}) "  # noqa: S608
         f"SELECT cid AS customer_id, CASE WHEN {ok} THEN CAST(ts_raw AS DATE) END AS date, etype AS event_type, "
         "  CAST(count(*) AS BIGINT) AS events, sum(v) AS value, "
         "  CAST(nullif(count(DISTINCT uid), 0) AS INTEGER) AS active_users, "
         f"  CAST(count(*) FILTER (NOT ({ok})) AS BIGINT) AS bad, {checks} "
-        "FROM rows GROUP BY ALL"
+        "FROM rows WHERE hash(cid) % ? = ? GROUP BY ALL"
     )
-    cur.execute(statement, params)
+    passes = _passes(cur, log)
+    for share in range(passes):
+        verb = f"CREATE TEMP TABLE {rolled} AS " if share == 0 else f"INSERT INTO {rolled} "
+        cur.execute(verb + select, [*params, passes, share])
 
 
 def _totals(cur: Any, rolled: str) -> dict[str, int]:
