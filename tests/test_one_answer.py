@@ -22,6 +22,7 @@ from engine.ai import actions, facts, sql_guard
 from engine.ai import fmt as ai_fmt
 from engine.churn import explain, monitoring, risk
 from engine.churn import features as feats
+from engine.churn import status as churn_status
 from engine.core import formatting
 from engine.core.access import SYSTEM, Viewer
 from engine.core.contracts import to_dict
@@ -296,4 +297,5 @@ def test_tier_legend_is_shown_on_board_and_overview(scored_dir, monkeypatch):
         at.switch_page(f"views/{page}.py")
         at.run()
         assert not at.exception, at.exception
-        assert any(risk.TIER_LEGEND in c.value for c in at.caption), page
+        legend = churn_status.tier_legend(scored_dir)  # the thresholds in use, relative to the base rate
+        assert any(legend in c.value for c in at.caption), page

@@ -9,7 +9,6 @@ from components.shared import auth, cache
 from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts.customer import NotInBookError
-from engine.churn import risk
 from engine.core.errors import NotFoundError, RadarError
 
 viewer = auth.require_viewer("customer_360")
@@ -113,7 +112,7 @@ if pred is not None and ready.ready:
             f"ARR at risk {fmt.money(pred.revenue_at_risk)} · model `{pred.model_version}`, "
             f"scored as of {fmt.day(pred.as_of)}"
         )
-        st.caption(risk.TIER_LEGEND)
+        st.caption(cache.tier_legend(data_dir))
         comp = c360.components
         if comp is not None:
             st.markdown(f"**Risk score {pred.risk_score:.2f}** from its components:")

@@ -7,7 +7,6 @@ import streamlit as st
 from components import charts
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
-from engine.churn import risk
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.portfolio import kpis as portfolio
@@ -96,7 +95,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     left, right = st.columns([1, 1.3], gap="medium")
     with left.container(border=True):
         st.markdown("#### Accounts by risk tier")
-        st.caption(f"{risk.TIER_LEGEND} Hover for each tier's ARR and ARR at risk.")
+        st.caption(f"{cache.tier_legend(data_dir)} Hover for each tier's ARR and ARR at risk.")
         st.plotly_chart(charts.risk_tier_bars(summary.by_tier), config={"displayModeBar": False})
     cells = portfolio.churn_risk_by_plan_industry(board)
     with right.container(border=True):

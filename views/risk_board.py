@@ -7,7 +7,6 @@ import streamlit as st
 from components.shared import auth, cache, status
 from components.shared import format as fmt
 from engine.accounts import board
-from engine.churn import risk
 from engine.core import exports
 from engine.core.errors import RadarError
 
@@ -106,8 +105,8 @@ cards[1].metric(
     border=True,
 )
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
-cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=risk.TIER_LEGEND)
-st.caption(risk.TIER_LEGEND)
+cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=cache.tier_legend(data_dir))
+st.caption(cache.tier_legend(data_dir))
 
 rows = page.rows.assign(
     open=lambda d: "customer_360?customer_id=" + d["customer_id"],

@@ -96,6 +96,12 @@ def readiness(data_dir: str) -> churn_status.Readiness:
     return churn_status.model_readiness(warehouse(data_dir), data_dir)
 
 
+@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
+def tier_legend(data_dir: str) -> str:
+    """The risk-tier thresholds scores are written with (relative to the serving model's base rate)."""
+    return churn_status.tier_legend(data_dir)
+
+
 SCORES_STAMP_TTL_SECONDS = 5
 
 
