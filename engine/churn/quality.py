@@ -121,6 +121,16 @@ def beeswarm_sample(
     return importance, pd.concat(parts, ignore_index=True)
 
 
+def _judged(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(churned, probability) on the version's out-of-time months: the fold predictions stored
+    with the model when it has them (its final fit learnt those months too), else a re-score
+    (models trained with the months held out)."""
+    record = getattr(model, "out_of_time_", None)
+    if record is not None and len(record):
+        return record["churned"].to_numpy(dtype=int), record["churn_probability"].to_numpy(dtype=float)
+    return frame["churned"].to_numpy(dtype=int), model.predict(frame).churn_probability
+
+
 def version_quality(
     wh: Warehouse, version: str | None = None, data_dir: str | Path | None = None, seed: int = 0
 ) -> QualityReport:
@@ -141,8 +151,7 @@ def version_quality(
             f"{entry.version}'s out-of-time months ({valid_from} – {valid_to}) no longer have both churned and "
             "retained customers in the warehouse, so its curves cannot be drawn."
         )
-    y = frame["churned"].to_numpy(dtype=int)
-    p = model.predict(frame).churn_probability
+    y, p = _judged(model, frame)
     scored = training.evaluate(y, p)
     fpr, tpr, roc_t = roc_curve(y, p)
     precision, recall, pr_t = precision_recall_curve(y, p)
@@ -156,7 +165,7 @@ def version_quality(
         model_version=entry.version,
         valid_from=valid_from,
         valid_to=valid_to,
-        rows=len(frame),
+        rows=len(y),
         churn_rate=float(y.mean()),
         metrics=metrics,
         roc=roc,

@@ -396,6 +396,9 @@ def train(
     # Relative risk tiers are multiples of the base rate the model learnt (risk.tier_cuts).
     base_rate = float(history.snapshots["churned"].mean())
     model.base_rate_ = base_rate  # type: ignore[attr-defined]  # saved with the artifact for scoring
+    # The out-of-time record travels with the model: the final model learns every month, so its
+    # quality curves must come from these fold predictions, not from re-scoring those months.
+    model.out_of_time_ = record[["customer_id", "as_of", "churned", "churn_probability"]].copy()  # type: ignore[attr-defined]
     names = list(history.feature_set.names)
     window = {
         "train_from": str(history.train_dates[0]),
