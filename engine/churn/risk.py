@@ -143,11 +143,19 @@ def components_of(row: Mapping[str, Any] | pd.Series) -> RiskComponents:
     return RiskComponents(**{name: float(row[name]) for name in COMPONENTS})
 
 
+def _signal(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A component's input, 0 when missing: a company that loaded no risk signals (or no
+    usage) has no such features at all, and an absent signal adds nothing to the score."""
+    if name not in frame.columns:
+        return pd.Series(0.0, index=frame.index)
+    return frame[name].astype("float64").fillna(0)
+
+
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:
     """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1)."""
-    usage = frame["usage_decay_score"].fillna(0).clip(0, 1)
-    gap = frame["compliance_gap_score"].fillna(0).clip(0, 1)
-    flags = frame["vendor_risk_flags"].fillna(0).clip(lower=0)
+    usage = _signal(frame, "usage_decay_score").clip(0, 1)
+    gap = _signal(frame, "compliance_gap_score").clip(0, 1)
+    flags = _signal(frame, "vendor_risk_flags").clip(lower=0)
     total = weights.usage_decay + weights.compliance_gap + weights.vendor_risk
     score = (
         weights.usage_decay * usage

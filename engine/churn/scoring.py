@@ -66,6 +66,14 @@ def scoring_features(model: ChurnModel) -> feats.FeatureSet | None:
     return replace(chosen, dropped=frozenset()) if chosen is not None else None
 
 
+def _fact(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column the action and the stored prediction read, as floats; missing (NaN) when the
+    company loaded nothing it comes from (no contracts or billing cycles: no renewal date)."""
+    if name not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype="float64")
+    return pd.Series(frame[name].to_numpy(dtype=float, na_value=np.nan), index=frame.index)
+
+
 def score_features(
     model: ChurnModel, frame: pd.DataFrame, top_k: int = 5, cuts: risk.TierCuts | None = None
 ) -> pd.DataFrame:
@@ -78,6 +86,9 @@ def score_features(
     drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k, calibration)
     components = risk.risk_components(frame)
     tiers = risk.risk_tier(pred.churn_probability, cuts)
+    mrr = _fact(frame, "mrr")
+    renewal = _fact(frame, "days_to_renewal")
+    expansion = _fact(frame, "open_expansion_opportunity").fillna(0)
     actions, top = [], []
     for i, row_drivers in enumerate(drivers):
         raising = next((d for d in row_drivers if d.shap_impact > 0), None)
@@ -87,9 +98,9 @@ def score_features(
                 tiers[i],
                 raising.feature if raising else None,
                 float(pred.churn_probability[i]),
-                float(frame["mrr"].iloc[i] or 0),
-                frame["days_to_renewal"].iloc[i],
-                bool(frame["open_expansion_opportunity"].iloc[i]),
+                float(np.nan_to_num(mrr.iloc[i])),
+                renewal.iloc[i],
+                bool(expansion.iloc[i]),
             )
         )
     return pd.DataFrame(
@@ -103,8 +114,8 @@ def score_features(
             "risk_tier": tiers,
             "drivers": [explain.drivers_json(ds) for ds in drivers],
             "recommended_action": actions,
-            "mrr": frame["mrr"].to_numpy(dtype=float, na_value=np.nan),
-            "days_to_renewal": frame["days_to_renewal"].to_numpy(dtype=float, na_value=np.nan),
+            "mrr": mrr.to_numpy(dtype=float, na_value=np.nan),
+            "days_to_renewal": renewal.to_numpy(dtype=float, na_value=np.nan),
             "top_driver": top,
         }
     )
