@@ -45,6 +45,7 @@ def test_info_counts_the_latest_scoring_date_and_names_the_production_model(scor
         "customers": latest,
         "by_model": {first: latest},
         "production": second,
+        "production_note": None,  # set when a baseline serves instead of the churn model
     }
 
     # Scoring again with the new production model: the same customers, now by it alone.

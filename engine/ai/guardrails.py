@@ -99,7 +99,7 @@ FLAG_WEIGHTS: dict[str, float] = {
 
 CHURN_TOLERANCE_POINTS = 2.0
 PERCENT_TOLERANCE_POINTS = 0.5
-WINDOW_DAYS = {7, 30, 60, 90, 365}
+WINDOW_DAYS = {7, 28, 30, 60, 90, 365}  # the windows features are computed over (28: per-event-type usage)
 MEETING_MINUTES = {15, 20, 30, 45, 60}
 
 # Metrics people expect but the warehouse does not hold for a customer.

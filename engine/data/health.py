@@ -21,8 +21,10 @@ from engine.core.errors import BadInputError
 from engine.data.warehouse import Warehouse
 
 # The column that dates each table's rows (an allow-list for the queries below).
-DATE_COLUMNS = {
+DATE_COLUMNS: dict[str, str | None] = {
     "customers": "signup_date",
+    "customer_attributes": None,  # attributes describe the account, they are not dated rows
+    "subscriptions": "start_date",
     "mrr_history": "month",
     "usage_daily": "date",
     "support_tickets": "opened_at",
@@ -132,8 +134,9 @@ def data_as_of(wh: Warehouse) -> date | None:
         "SELECT max(d) FROM (SELECT max(date) AS d FROM usage_daily WHERE date >= ? AND date < ? "
         "UNION ALL SELECT max(opened_at)::DATE FROM support_tickets WHERE opened_at >= ? AND opened_at < ? "
         "UNION ALL SELECT max(churn_date) FROM customers WHERE churn_date >= ? AND churn_date < ? "
-        "UNION ALL SELECT max(signup_date) FROM customers WHERE signup_date >= ? AND signup_date < ?)",
-        [start, end] * 4,
+        "UNION ALL SELECT max(signup_date) FROM customers WHERE signup_date >= ? AND signup_date < ? "
+        "UNION ALL SELECT max(start_date) FROM subscriptions WHERE start_date >= ? AND start_date < ?)",
+        [start, end] * 5,
     )
     return found
 
@@ -198,7 +201,8 @@ def status(wh: Warehouse) -> WarehouseStatus:
     tables = []
     for table, column in DATE_COLUMNS.items():
         # Table and column names come from the DATE_COLUMNS allow-list.
-        rows, first, last = wh.rows(f"SELECT count(*), min({column})::DATE, max({column})::DATE FROM {table}")[0]  # noqa: S608
+        span = f"min({column})::DATE, max({column})::DATE" if column else "NULL::DATE, NULL::DATE"
+        rows, first, last = wh.rows(f"SELECT count(*), {span} FROM {table}")[0]  # noqa: S608
         tables.append(TableSpan(table=table, rows=int(rows), first=first, last=last))
     as_of = data_as_of(wh)
     problems = date_problems(wh)
