@@ -30,6 +30,7 @@ EVENT_TYPES = ["login", "report_view", "dashboard_view", "export", "api_call", "
 BARE = """
 import sys, duckdb
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 rows = con.execute(
     "SELECT count(*), sum(n) FROM (SELECT customer_id, CAST(timestamp AS DATE) AS day, event_type, count(*) AS n, "
     "sum(value) AS v, count(DISTINCT user_id) AS u FROM read_parquet(?) GROUP BY ALL)",
@@ -125,7 +126,7 @@ def main() -> None:
             f"(memory limit {os.environ.get('RADAR_INGEST_MEMORY', '2GB')})"
         )
         bare_wall, bare_peak, bare_out = measured([sys.executable, "-c", BARE, str(log)], env)
-        groups = bare_out.split()[0]
+        groups = bare_out.strip().splitlines()[-1].split()[0]  # the last line: the script's own print
         print(
             f"bare DuckDB    : {events / bare_wall:>12,.0f} events/s  wall {bare_wall:7.1f} s  peak RSS "
             f"{bare_peak:5.2f} GB (read_parquet + GROUP BY into {int(groups):,} groups, nothing written)"
