@@ -128,6 +128,13 @@ glance(entry, table, drift, realised)
 names = ["Registry", "Quality", "Drift", "Realised vs predicted"] + (["Retrain"] if is_admin else [])
 tabs = dict(zip(names, st.tabs(names), strict=True))
 
+# The out-of-time metrics, shown alike in the registry and the model-vs-baselines tables.
+METRIC_COLUMNS = {
+    "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
+    "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+    "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+}
+
 # -- registry -------------------------------------------------------------------------------------
 with tabs["Registry"]:
     st.caption("Every churn model version, newest first. Hash: the artifact on disk still matches its registry row.")
@@ -137,9 +144,7 @@ with tabs["Registry"]:
         column_config={
             "version": "Version",
             "stage": "Stage",
-            "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
-            "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
-            "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+            **METRIC_COLUMNS,
             "top_decile_lift": st.column_config.NumberColumn("Top-decile lift", format="%.2f"),
             "train_from": "Trained from",
             "train_to": "Trained to",
@@ -168,9 +173,7 @@ with tabs["Registry"]:
             column_config={
                 "version": "Training run",
                 "contender": "Model",
-                "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
-                "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
-                "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+                **METRIC_COLUMNS,
                 "serves": "Chosen",
             },
         )
