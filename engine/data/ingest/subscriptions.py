@@ -26,12 +26,25 @@ holds the end of a paid term that lies after the last day it recorded.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from engine.core import config
 
 CHANGE_TYPES = ("new", "expansion", "contraction", "churn", "reactivation", "flat")
+
+
+_TEMP_TABLE = re.compile(r"_ingest_[a-z]+_[0-9a-f]{12}")  # the names load.py gives its temp tables
+
+
+def _sql(template: str, **temp_tables: str) -> str:
+    """`template` with the load's own temp-table names, each checked and quoted (no values)."""
+    bare = {k: v.strip('"') for k, v in temp_tables.items()}
+    for name in bare.values():
+        if not _TEMP_TABLE.fullmatch(name):
+            raise ValueError(f"{name!r} is not an ingest temp table")
+    return template.format(**{k: f'"{v}"' for k, v in bare.items()})
 
 
 def data_date(cur: Any) -> date | None:
@@ -92,13 +105,17 @@ def derive_mrr_history(cur: Any, customers: str, history: str, as_of: date) -> d
         FROM compared WHERE mrr > 0 OR before > 0""",  # noqa: S608 - engine-made temp names
         [as_of],
     )
-    cur.execute(f"DELETE FROM mrr_history WHERE customer_id IN (SELECT customer_id FROM {customers})")  # noqa: S608
+    cur.execute(
+        _sql("DELETE FROM mrr_history WHERE customer_id IN (SELECT customer_id FROM {customers})", customers=customers)
+    )
     cur.execute(
         f"INSERT INTO mrr_history (customer_id, month, mrr, change_type) "  # noqa: S608
         f"SELECT customer_id, month, mrr, change_type FROM {history}"
     )
-    counts = dict(cur.execute(f"SELECT change_type, count(*) FROM {history} GROUP BY 1").fetchall())  # noqa: S608
-    cur.execute(f"DROP TABLE {history}")
+    counts = dict(
+        cur.execute(_sql("SELECT change_type, count(*) FROM {history} GROUP BY 1", history=history)).fetchall()
+    )
+    cur.execute(_sql("DROP TABLE {history}", history=history))
     return {kind: int(counts.get(kind, 0)) for kind in CHANGE_TYPES}
 
 
@@ -136,7 +153,7 @@ def describe(customers: int, counts: dict[str, int], churned: int, reactivated: 
 
 def prepare(cur: Any, stage: str, keys: str, before: str) -> None:
     """Before the merge: the file's customers (`keys`) and their churn dates as the stored subscriptions imply."""
-    cur.execute(f"CREATE TEMP TABLE {keys} AS SELECT DISTINCT customer_id FROM {stage}")  # noqa: S608
+    cur.execute(_sql("CREATE TEMP TABLE {keys} AS SELECT DISTINCT customer_id FROM {stage}", keys=keys, stage=stage))
     churn_dates(cur, keys, before, data_date(cur))
 
 
@@ -148,7 +165,7 @@ def derive(cur: Any, keys: str, before: str, after: str, history: str) -> list[s
     counts = derive_mrr_history(cur, keys, history, as_of)
     churn_dates(cur, keys, after, as_of)
     churned, reactivated = apply_churn_dates(cur, before, after)
-    customers = cur.execute(f"SELECT count(*) FROM {keys}").fetchall()[0][0]  # noqa: S608
+    customers = cur.execute(_sql("SELECT count(*) FROM {keys}", keys=keys)).fetchall()[0][0]
     return describe(int(customers), counts, churned, reactivated)
 
 
