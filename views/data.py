@@ -162,16 +162,12 @@ def load_section(path: Path, source_name: str) -> None:
                 f"{', '.join(extra)}."
             )
 
-    event_log = event_log_options() if table == ingest.EVENT_LOG else None
+    mode, epoch = event_log_options() if table == ingest.EVENT_LOG else (None, None)
     check, load = st.columns(2)
     if check.button("Check the file", icon=":material/fact_check:", key="check_file", width="stretch"):
         try:
             wh = cache.warehouse(data_dir)
-            report = (
-                ingest.validate_file(wh, table, path, mapping)
-                if event_log is None
-                else events.validate_events(wh, path, mapping, mode=event_log[0], epoch=event_log[1])
-            )
+            report = ingest.validate_file(wh, table, path, mapping, mode=mode, epoch=epoch)
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
@@ -189,11 +185,7 @@ def load_section(path: Path, source_name: str) -> None:
         try:
             viewer.require("load_data")
             wh = cache.warehouse(data_dir)
-            report = (
-                ingest.load_file(wh, table, path, mapping)
-                if event_log is None
-                else events.load_events(wh, path, mapping, mode=event_log[0], epoch=event_log[1])
-            )
+            report = ingest.load_file(wh, table, path, mapping, mode=mode, epoch=epoch)
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:

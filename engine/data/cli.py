@@ -90,16 +90,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     wh = get_warehouse(args.data_dir)
     mapping = _parse_mapping(args.map)
-    if args.table.strip().lower() == ingest.EVENT_LOG:
-        from engine.data.ingest import events
-
-        report = events.load_events(wh, str(args.file), mapping, mode=args.mode or events.NEW_DAYS, epoch=args.epoch)
-    elif args.mode or args.epoch:
-        raise BadInputError(
-            "--mode and --epoch apply to raw event logs only: ingest events FILE --mode ... --epoch ..."
-        )
-    else:
-        report = ingest.load_file(wh, args.table, args.file, mapping)
+    report = ingest.load_file(wh, args.table, args.file, mapping, mode=args.mode, epoch=args.epoch)
     if args.json:
         print_json(report)
     else:

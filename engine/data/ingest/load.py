@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.errors import BadInputError
 from engine.data.ingest import customers as customer_file
 from engine.data.ingest import events
 from engine.data.ingest import subscriptions as derived
@@ -84,20 +85,33 @@ class _RolledBack(Exception):
 
 
 # -- entry points ------------------------------------------------------------------------------
-def load_file(wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str, str] | None = None) -> IngestReport:
+def load_file(
+    wh: Warehouse,
+    table: str,
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    mode: str | None = None,
+    epoch: str | None = None,
+) -> IngestReport:
     """Validate a CSV (.csv/.txt/.tsv, UTF-8) or Parquet (.parquet/.pq) file and load it, all or nothing.
 
-    `table` is one of TABLE_SPECS or "events" (a raw event log rolled up into
-    usage_daily by `events.load_events` in its default mode, new-days; call that for
-    the other modes, a glob of files or Unix-time stamps). `mapping` is {warehouse
-    column: file column}.
+    `table` is one of TABLE_SPECS or "events" (a raw event log, or a glob of them, rolled up
+    into usage_daily by `events.load_events`; `mode` and `epoch` apply to it alone). `mapping`
+    is {warehouse column: file column}.
     Raises `IngestError` (nothing written) when anything is wrong.
     """
-    return _load_path(wh, table, path, mapping, dry_run=False)
+    return _load_path(wh, table, path, mapping, dry_run=False, mode=mode, epoch=epoch)
 
 
 def validate_file(
-    wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str, str] | None = None
+    wh: Warehouse,
+    table: str,
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    mode: str | None = None,
+    epoch: str | None = None,
 ) -> IngestReport:
     """Every check `load_file` makes, and the counts it would report, without writing.
 
@@ -105,7 +119,7 @@ def validate_file(
     updated, unchanged) is what committing the same file now would do. Raises
     `IngestError` with the same problems `load_file` would.
     """
-    return _load_path(wh, table, path, mapping, dry_run=True)
+    return _load_path(wh, table, path, mapping, dry_run=True, mode=mode, epoch=epoch)
 
 
 def load_frame(
@@ -138,12 +152,20 @@ def load_frame(
 
 
 def _load_path(
-    wh: Warehouse, table: str, path: str | Path, mapping: Mapping[str, str] | None, dry_run: bool
+    wh: Warehouse,
+    table: str,
+    path: str | Path,
+    mapping: Mapping[str, str] | None,
+    dry_run: bool,
+    mode: str | None = None,
+    epoch: str | None = None,
 ) -> IngestReport:
+    spec = spec_for(table, Path(path).name)
+    if spec is EVENT_LOG_SPEC:  # a file or a glob, read by DuckDB
+        return events.load_events(wh, str(path), mapping, mode=mode or events.NEW_DAYS, epoch=epoch, dry_run=dry_run)
+    if mode or epoch:
+        raise BadInputError("--mode and --epoch apply to raw event logs only: ingest events FILE --mode ... --epoch ...")
     path = Path(path)
-    spec = spec_for(table, path.name)
-    if spec is EVENT_LOG_SPEC:
-        return events.load_events(wh, path, mapping, dry_run=dry_run)
     t0 = time.perf_counter()
     try:
         read = read_file(path)
