@@ -6,10 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+API_PORT ?= 8000
 export RADAR_DATA_DIR ?= $(CURDIR)/data
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint format bench demo install install-dev browser clean-data
+.PHONY: run api test lint format bench demo install install-dev browser clean-data
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ demo: install
 
 run: demo
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+
+## The HTTP API on http://localhost:$(API_PORT)/v1 (docs at /docs); keys: `engine keys create`.
+api: demo
+	$(PY) -m engine api --port $(API_PORT)
 
 ## Debian's chromium for the end-to-end test (no browser downloads).
 browser:

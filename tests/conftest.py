@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,9 @@ from engine.data import demo as synth
 from engine.data import warehouse
 
 DEMO_END = date(2026, 6, 30)
+
+# A test that leaves a write open while a child process writes fails in seconds, not minutes.
+os.environ.setdefault("RADAR_WRITE_WAIT_SECONDS", "20")
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +52,7 @@ def empty_dir(tmp_path) -> Path:
     """A data dir with an empty, migrated warehouse."""
     target = tmp_path / "empty"
     warehouse.get_warehouse(target)
+    warehouse.close_all()  # published, so child processes see it too
     return target
 
 

@@ -1,10 +1,13 @@
-"""Users (admins only): who can sign in and with which role; add, re-role, reset, remove."""
+"""Users (admins only): who can sign in and with which role; add, re-role, reset, remove;
+and the API keys programs use.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from components import api_keys
 from components.shared import auth
 from engine.auth import users
 from engine.core import config, exports
@@ -138,3 +141,6 @@ with remove_tab:
                         st.error(str(exc), icon=":material/error:")
                     else:
                         done(f"Removed {who}.")
+
+st.divider()
+api_keys.render(viewer, people, str(data_dir))

@@ -1,7 +1,9 @@
 """`python -m engine users ...`: add, list, remove users; change a password or a role.
+`python -m engine keys ...`: create, list and revoke API keys for the HTTP API.
 
 Passwords never go on the command line (shell history, `ps`): they are typed at a hidden
-prompt, or piped in with `--password-stdin` (first line of stdin).
+prompt, or piped in with `--password-stdin` (first line of stdin). An API key is made by
+the engine and printed once, alone on the last line of `keys create` (`| tail -1`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import datetime
 
-from engine.auth import users
+from engine.auth import keys, users
 from engine.core.access import ROLES
 from engine.core.commands import command, print_json
 from engine.core.errors import BadInputError
@@ -106,4 +109,100 @@ def _users(args: argparse.Namespace) -> int:
         return 0
     user = users.set_role(args.username, args.role, args.data_dir)
     print(f"{user.username} is now {user.role}.")
+    return 0
+
+
+# -- API keys ----------------------------------------------------------------------------------
+def _keys_args(p: argparse.ArgumentParser) -> None:
+    subs = p.add_subparsers(dest="keys_command", metavar="ACTION")
+    subs.required = True
+    create = subs.add_parser(
+        "create",
+        help="make a key; it is printed once, alone on the last line",
+        description=(
+            "Make an API key for the HTTP API (sent as `Authorization: Bearer <key>`). Only its hash is\n"
+            "stored: the key is printed once, alone on the last line of the output, e.g.\n"
+            "  .venv/bin/python -m engine keys create crm-sync --role csm --owner ana.silva | tail -1"
+        ),
+        epilog=_scopes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument("name", help="unique name: 1-64 letters, digits, '.', '_' or '-' (e.g. crm-sync)")
+    create.add_argument("--role", required=True, help=f"the role the key acts as, one of: {', '.join(ROLES)}")
+    create.add_argument(
+        "--owner", default=None, help="csm keys only (required there): the CSM user whose book the key sees"
+    )
+    create.add_argument(
+        "--scopes",
+        default=None,
+        help="comma-separated, e.g. scores:read,ai:write (default: all the role may have; see below)",
+    )
+
+    listing = subs.add_parser("list", help="list keys, revoked ones too (never the keys themselves)")
+    listing.add_argument("--json", action="store_true", help="print a JSON list of the keys' records")
+
+    revoke = subs.add_parser("revoke", help="stop a key for good (it stays listed as revoked)")
+    revoke.add_argument("name")
+
+
+def _scopes_help() -> str:
+    width = max(map(len, keys.SCOPES))
+    lines = ["scopes:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in keys.SCOPES.items()]
+    lines.append("role defaults (also the most a key of that role may have):")
+    lines += [f"  {role:<{width}}  {', '.join(found)}" for role, found in keys.DEFAULT_SCOPES.items()]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "never"
+
+
+def _print_keys(found: list[keys.ApiKey]) -> None:
+    header = ("NAME", "PREFIX", "ROLE", "OWNER", "SCOPES", "CREATED (UTC)", "LAST USED", "STATUS")
+    rows = [
+        (
+            k.name,
+            k.prefix,
+            k.role,
+            k.owner or "-",
+            "all" if set(k.scopes) == set(keys.SCOPES) else ",".join(k.scopes),
+            _when(k.created_at),
+            _when(k.last_used_at),
+            "active" if k.active else f"revoked {_when(k.revoked_at)}",
+        )
+        for k in found
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@command("keys", "manage API keys for the HTTP API: create, list, revoke", _keys_args)
+def _keys(args: argparse.Namespace) -> int:
+    action = args.keys_command
+    if action == "list":
+        found = keys.list_keys(args.data_dir)
+        if args.json:
+            print_json(found)
+        elif not found:
+            print("No API keys yet. Make one with `.venv/bin/python -m engine keys create NAME --role ROLE`.")
+        else:
+            _print_keys(found)
+        return 0
+    if action == "revoke":
+        before = {k.name: k for k in keys.list_keys(args.data_dir)}.get(args.name.strip())
+        key = keys.revoke_key(args.name, args.data_dir)
+        if before is not None and not before.active:
+            print(f"API key '{key.name}' was already revoked on {_when(key.revoked_at)} UTC.")
+        else:
+            print(f"Revoked API key '{key.name}' ({key.prefix}...): it no longer authenticates.")
+        return 0
+    scopes = None if args.scopes is None else keys.parse_scopes(args.scopes)
+    key, secret = keys.create_key(args.name, args.role, owner=args.owner, scopes=scopes, data_dir=args.data_dir)
+    book = f", sees the book of {key.owner}" if key.owner else ""
+    print(f"Created API key '{key.name}' ({key.role}{book}) with scopes {', '.join(key.scopes)}.")
+    print(f"Send it as `Authorization: Bearer <key>`; `keys list` shows it as {key.prefix}...")
+    print("Copy the key now: it is shown only once and cannot be recovered (revoke it and make another if lost).")
+    print(secret)
     return 0

@@ -1,5 +1,5 @@
 """App state many users write (model registry, saved scenarios, the AI audit log, login
-failures), through SQLAlchemy: a SQLite file in the data dir by default, any URL via
+failures, API keys), through SQLAlchemy: a SQLite file in the data dir by default, any URL via
 RADAR_STATE_URL. The tables below are the current schema; `engine.core.migrations` brings a
 database to it when the store opens (a change to a table needs a migration there).
 """
@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -95,6 +96,37 @@ login_failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("subject", String(80), nullable=False, index=True),  # u:<hash> or c:<hash>
     Column("failed_at", Float, nullable=False, index=True),  # unix seconds
+)
+
+# API keys for the HTTP API (engine.auth.keys): only the key's SHA-256 is kept, never the key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True, index=True),  # sha256 hex of the key
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to recognise it
+    Column("role", String(16), nullable=False),
+    Column("owner", String(128)),  # the CSM whose book a csm key sees
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Model monitoring measured when scores are written (engine.churn.monitoring): drift of each
+# scoring run's population, a version's out-of-time quality; pages read them instead of recomputing.
+monitoring_results = Table(
+    "monitoring_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # drift / quality
+    Column("model_version", String(64), nullable=False),
+    Column("scores_as_of", Date),  # the scoring date drift was measured for (None for quality)
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("payload", Text, nullable=False),  # the report as JSON
+    Index("ix_monitoring_results_kind_version", "kind", "model_version"),
 )
 
 _engines: dict[str, Engine] = {}

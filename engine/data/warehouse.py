@@ -1,13 +1,17 @@
-"""The DuckDB warehouse: one connection per process, a cursor per call, versioned schema.
+"""The DuckDB warehouse: published snapshots for readers, one writer at a time, a cursor
+per call, versioned schema.
 
-Streamlit serves each session on its own thread, so callers never share a cursor:
-every helper here opens `connection.cursor()`, consumes the whole result and closes
-it. duckdb errors are wrapped in the engine's own exceptions.
+How processes share it is `engine.data.snapshots`. Streamlit serves each session on its
+own thread, so callers never share a cursor: every helper here opens
+`connection.cursor()`, consumes the whole result and closes it. duckdb errors are wrapped
+in the engine's own exceptions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +23,7 @@ import pandas as pd
 
 from engine.core import config
 from engine.core.errors import NotFoundError, WarehouseError, WarehouseLockedError
+from engine.data import snapshots
 
 # Each migration runs once, in order, inside one transaction. Never edit a shipped
 # migration: append a new one.
@@ -201,11 +206,16 @@ def _wrap(exc: duckdb.Error, path: Path) -> Exception:
 
 
 class Warehouse:
-    """Owns the process's DuckDB connection to `<data dir>/warehouse.duckdb`."""
+    """A DuckDB connection to one warehouse file: a published snapshot (read-only) or the
+    generation a writer is building (see `engine.data.snapshots`)."""
 
-    def __init__(self, path: Path, read_only: bool = False):
+    def __init__(self, path: Path, read_only: bool = False, generation: int | None = None):
         self.path = Path(path)
         self.read_only = read_only
+        self.generation = generation
+        # the data dir (models, app state): a snapshot lives one folder below it
+        self.data_dir = self.path.parent.parent if self.path.parent.name == snapshots.SNAPSHOT_DIR else self.path.parent
+        self.link = config.warehouse_path(self.data_dir) if generation is not None else self.path
         if read_only and not self.path.exists():
             raise NotFoundError(
                 f"No warehouse at {self.path}. Create one with `.venv/bin/python -m engine demo` "
@@ -218,9 +228,10 @@ class Warehouse:
         if not read_only:
             self.migrate()
         elif self.schema_version() < latest_schema_version():
+            self._con.close()
             raise WarehouseError(
-                f"The warehouse {self.path} uses an older schema. Open it once with a "
-                "writable command (for example `.venv/bin/python -m engine info`) to upgrade it."
+                f"The warehouse {self.path} uses an older schema. Run any writing command once "
+                "(for example `.venv/bin/python -m engine score`) to upgrade it."
             )
 
     # -- cursors ---------------------------------------------------------------
@@ -304,6 +315,14 @@ class Warehouse:
         self._con.close()
         self.closed = True
 
+    def commit(self) -> None:
+        """Readers see this warehouse's writes from now on (a no-op for a reader)."""
+        self.close()
+
+    def abort(self) -> None:
+        """Drop every write since the warehouse was opened (a no-op for a reader)."""
+        self.close()
+
     closed = False  # set by close(): lets callers that keep a warehouse know it is gone, without a query
 
 
@@ -311,30 +330,184 @@ def latest_schema_version() -> int:
     return MIGRATIONS[-1][0]
 
 
-_instances: dict[Path, Warehouse] = {}
-_instances_lock = threading.Lock()
+class WriteSession(Warehouse):
+    """A writer's private generation: the current snapshot copied under the writer lock.
+
+    `commit()` checkpoints it and publishes it as the new snapshot; `abort()` (or a crash)
+    drops it, so readers only ever see whole states.
+    """
+
+    def __init__(self, link: Path, purpose: str | None = None, private: bool = False, wait: float | None = None):
+        self.link = link
+        self.private = private
+        self._lock = snapshots.acquire(link, purpose, wait, notify=_say)
+        target = None
+        try:
+            _checkpoint_plain_file(link)
+            target, base = snapshots.start_generation(link)
+            super().__init__(target, read_only=False, generation=snapshots.generation_of(target))
+        except BaseException:
+            if target is not None:
+                snapshots.discard(target)
+            self._lock.release()
+            raise
+        self.base = base
+
+    def commit(self) -> None:
+        if self.closed:
+            return
+        try:
+            with self.cursor() as cur:
+                cur.execute("CHECKPOINT")
+            self._con.close()
+            snapshots.publish(self.link, self.path)
+        except BaseException:
+            snapshots.discard(self.path)
+            raise
+        finally:
+            self.closed = True
+            self._lock.release()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(duckdb.Error):
+            self._con.close()
+        self.closed = True
+        snapshots.discard(self.path)
+        self._lock.release()
+
+    close = commit
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _checkpoint_plain_file(link: Path) -> None:
+    """A warehouse from before snapshots may have a write-ahead log; fold it into the file
+    before the file is copied, so the copy is complete."""
+    if link.exists() and not link.is_symlink() and link.with_name(link.name + ".wal").exists():
+        try:
+            with duckdb.connect(str(link)) as con:
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise _wrap(exc, link) from exc
+
+
+_instances_lock = threading.RLock()
+_sessions: dict[Path, WriteSession] = {}  # the process's open write, per warehouse
+_readers: dict[Path, Warehouse] = {}  # read-only connections, per snapshot file
+READERS_KEPT = 3
 
 
 def get_warehouse(data_dir: str | Path | None = None, read_only: bool = False) -> Warehouse:
-    """The process-wide warehouse for a data dir (opened on first use).
+    """The warehouse of a data dir.
 
-    A read-only holder is reopened writable when a writer asks; a writable one serves
-    readers too (DuckDB allows one mode per file per process).
+    `read_only=True`: the latest published snapshot, opened read-only (cheap after the first
+    call; resolve it once per request and pass it down). In a process that has an open write
+    (a CLI command mid-run, a test), that write, so a command reads what it wrote.
+
+    `read_only=False`: this process's write session (opened on first call: waits for the
+    writer lock, copies the current snapshot). `close_all()` publishes it; an error path
+    calls `close_all(commit=False)` to drop it.
     """
-    path = config.warehouse_path(data_dir)
+    link = config.warehouse_path(data_dir)
     with _instances_lock:
-        current = _instances.get(path)
-        if current is not None and (read_only or not current.read_only):
-            return current
-        if current is not None:
-            current.close()
-        _instances[path] = Warehouse(path, read_only=read_only)
-        return _instances[path]
+        session = _sessions.get(link)
+        if session is not None and not session.closed:
+            return session
+        if not read_only:
+            _sessions[link] = WriteSession(link)
+            return _sessions[link]
+        return _reader(link)
 
 
-def close_all() -> None:
-    """Close every open warehouse (tests and the CLI call this before exiting)."""
+def _reader(link: Path) -> Warehouse:
+    snapshot = snapshots.current(link)
+    if snapshot is None:
+        raise NotFoundError(
+            f"No warehouse at {link}. Create one with `.venv/bin/python -m engine demo` "
+            "(demo data) or `.venv/bin/python -m engine ingest TABLE FILE` (your data)."
+        )
+    reader = _readers.get(snapshot.path)
+    if reader is None or reader.closed:
+        reader = Warehouse(snapshot.path, read_only=True, generation=snapshot.generation)
+        _readers[snapshot.path] = reader
+        _forget_old_readers(link)
+    return reader
+
+
+def _forget_old_readers(link: Path) -> None:
+    """Close connections to snapshots several generations old (a page run or request that
+    started on one has long finished by then)."""
+    mine = sorted(
+        (r for p, r in _readers.items() if p.parent == link.parent / snapshots.SNAPSHOT_DIR or p == link),
+        key=lambda r: r.generation or 0,
+    )
+    for old in mine[:-READERS_KEPT]:
+        old.close()
+        _readers.pop(old.path, None)
+
+
+@contextmanager
+def writing(
+    data_dir: str | Path | None = None, purpose: str | None = None, wait: float | None = None
+) -> Iterator[Warehouse]:
+    """A private write (the app's loads, retrains and rescoring): published when the block
+    ends normally, dropped when it raises. Readers, this process's included, see the new
+    state only after it is published. `wait`: seconds to wait for another writer
+    (default RADAR_WRITE_WAIT_SECONDS)."""
+    with _session(data_dir, purpose, wait) as (session, owned):
+        yield session
+        if owned:
+            session.commit()
+
+
+@contextmanager
+def trial(
+    data_dir: str | Path | None = None, purpose: str | None = None, wait: float | None = None
+) -> Iterator[Warehouse]:
+    """A throwaway copy of the latest snapshot to write into (a dry-run load): never published."""
+    with _session(data_dir, purpose, wait) as (session, owned):
+        yield session
+        if owned:
+            session.abort()
+
+
+@contextmanager
+def _session(
+    data_dir: str | Path | None, purpose: str | None, wait: float | None
+) -> Iterator[tuple[WriteSession, bool]]:
+    link = config.warehouse_path(data_dir)
     with _instances_lock:
-        for wh in _instances.values():
-            wh.close()
-        _instances.clear()
+        open_write = _sessions.get(link)
+    if open_write is not None and not open_write.closed:  # this process is already writing: join it
+        yield open_write, False
+        return
+    session = WriteSession(link, purpose, private=True, wait=wait)
+    try:
+        yield session, True
+    except BaseException:
+        session.abort()
+        raise
+
+
+def close_all(commit: bool = True) -> None:
+    """Publish (or with commit=False drop) this process's writes and close every connection."""
+    with _instances_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+        readers = list(_readers.values())
+        _readers.clear()
+    errors = []
+    for session in sessions:
+        try:
+            session.commit() if commit else session.abort()
+        except Exception as exc:  # noqa: BLE001 - publish the others, then report
+            errors.append(exc)
+    for reader in readers:
+        with contextlib.suppress(duckdb.Error):
+            reader.close()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,151 @@
+"""Serving: what a write costs the shared warehouse, and how fast the HTTP API answers.
+
+1. Writes: a command that writes copies the current snapshot and publishes a new one. Times
+   an empty write (copy + checkpoint + publish) and `score`, and a reader's first open of a
+   new snapshot.
+2. API: `python -m engine api` as a real process; sequential requests per endpoint with an
+   executive key and a CSM key, p50 / p95 in ms; then the same while `score` writes.
+
+    PYTHONPATH=. .venv/bin/python bench/serving.py [--data-dir DIR] [--requests 200]
+
+Without --data-dir a 5,000-customer demo is built in a temp folder (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench import load
+from engine.auth import keys
+from engine.data import warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ms(values: list[float], q: float) -> float:
+    return 1000 * load.percentile(values, q)
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def writes(data: Path) -> None:
+    size = (data / "warehouse.duckdb").resolve().stat().st_size / 1e6
+
+    def empty_write() -> None:
+        with warehouse.writing(data, "bench"):
+            pass
+
+    empties = [timed(empty_write) for _ in range(5)]
+    opens = []
+    for _ in range(5):
+        empty_write()
+        opens.append(timed(lambda: warehouse.get_warehouse(data, read_only=True).scalar("SELECT 1")))
+    warehouse.close_all()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "engine", "--data-dir", str(data), "score"]
+    score = timed(lambda: subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True))
+    print(f"warehouse snapshot {size:,.0f} MB")
+    print(f"  empty write (copy + checkpoint + publish): median {statistics.median(empties):.2f} s")
+    print(f"  a reader's first query on a new snapshot:  median {1000 * statistics.median(opens):.0f} ms")
+    print(f"  `score` end to end (its copy included):    {score:.1f} s")
+
+
+def api(data: Path, requests: int) -> None:
+    _, exec_key = keys.create_key(f"bench-exec-{time.time_ns()}", "executive", data_dir=data)
+    wh = warehouse.get_warehouse(data, read_only=True)
+    owner, account = wh.rows(
+        "SELECT c.csm_owner, c.customer_id FROM predictions p JOIN customers c USING (customer_id) "
+        "WHERE p.as_of = (SELECT max(as_of) FROM predictions) AND c.csm_owner IS NOT NULL ORDER BY 2 LIMIT 1"
+    )[0]
+    warehouse.close_all()
+    _, csm_key = keys.create_key(f"bench-csm-{time.time_ns()}", "csm", owner=owner, data_dir=data)
+    port = load.free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RADAR_API_RATE_LIMIT": "1000000"}
+    cmd = [sys.executable, "-m", "engine", "--data-dir", str(data), "api", "--port", str(port)]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        with httpx.Client(timeout=60) as client:
+            for _ in range(100):
+                try:
+                    if client.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            routes = [
+                ("GET /customers/{id}/churn", exec_key, f"/customers/{account}/churn"),
+                ("GET /customers/{id}/risk-score", exec_key, f"/customers/{account}/risk-score"),
+                ("GET /customers/{id}/360 (CSM key)", csm_key, f"/customers/{account}/360"),
+                ("GET /predictions page 100", exec_key, "/predictions?page_size=100"),
+                ("GET /predictions page 100 (CSM key)", csm_key, "/predictions?page_size=100"),
+            ]
+            print(f"\nAPI, {requests} sequential requests per route (p50 / p95 ms)")
+            for label, key, path in routes:
+                times = _hit(client, base + path, key, requests)
+                print(f"  {label:<38} {ms(times, 0.5):7.1f} / {ms(times, 0.95):7.1f}")
+            export = _hit(client, f"{base}/predictions/export?format=csv", exec_key, 5)
+            print(f"  {'GET /predictions/export (csv, all)':<38} {ms(export, 0.5):7.1f} / {ms(export, 0.95):7.1f}")
+            during: list[float] = []
+            writer = threading.Thread(
+                target=lambda: subprocess.run(
+                    [sys.executable, "-m", "engine", "--data-dir", str(data), "score"],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+            )
+            writer.start()
+            while writer.is_alive():
+                during += _hit(client, f"{base}/customers/{account}/churn", exec_key, 10)
+            writer.join()
+            print(
+                f"  {'churn while `score` writes':<38} {ms(during, 0.5):7.1f} / {ms(during, 0.95):7.1f}"
+                f"  ({len(during)} requests, all 200)"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _hit(client: httpx.Client, url: str, key: str, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        response = client.get(url, headers={"Authorization": f"Bearer {key}"})
+        times.append(time.perf_counter() - t0)
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data_dir
+        if data is None:
+            data = Path(tmp) / "data"
+            load.build_demo(data)
+        writes(data)
+        api(data, args.requests)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The latest scores of the key's book, page by page or as one file, and one prediction from a
+feature row.
+
+Pages and exports share one order, highest churn probability first and then customer id, so
+paging is stable while the scores stay the same; both read the risk board's rows
+(`engine.accounts.board`), so a CSM key sees exactly its own book.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from engine.accounts import board
+from engine.api import serving
+from engine.api.auth import Caller, Reader, ScoresRead
+from engine.api.errors import documented
+from engine.api.models import (
+    FeatureSchema,
+    PredictionRow,
+    PredictionsPage,
+    PredictRequest,
+    PredictResult,
+    contract_json,
+)
+from engine.churn.risk import Tier
+from engine.core.contracts import records
+from engine.data.warehouse import Warehouse
+
+router = APIRouter(tags=["predictions"])
+
+MAX_PAGE_SIZE = 1000
+CSV_CHUNK_ROWS = 5000
+PARQUET_CHUNK_BYTES = 1 << 20
+ORDER = (["churn_probability", "customer_id"], [False, True])
+
+
+def _latest_scores(wh: Warehouse, caller: Caller, tier: str | None, owner: str | None) -> pd.DataFrame:
+    frame = board.board_frame(wh, caller.viewer)
+    filters = board.BoardFilters(tiers=(tier,) if tier else (), owners=(owner,) if owner else ())
+    chosen = board.filter_board(frame, filters)
+    by, ascending = ORDER
+    return chosen.sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+@router.get(
+    "/predictions",
+    response_model=PredictionsPage,
+    summary="The latest churn scores, a page at a time (highest probability first)",
+)
+def predictions(
+    caller: ScoresRead,
+    wh: Reader,
+    tier: Annotated[Tier | None, Query(description="only this risk tier")] = None,
+    owner: Annotated[str | None, Query(description="only accounts of this CSM (csm_owner)")] = None,
+    page: Annotated[int, Query(ge=1, description="page number, from 1")] = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"rows per page, at most {MAX_PAGE_SIZE}")
+    ] = 100,
+) -> Response:
+    scores = _latest_scores(wh, caller, tier, owner)
+    rows = board.export_frame(scores.iloc[(page - 1) * page_size : page * page_size])
+    as_of = scores["as_of"].max() if len(scores) else None
+    return contract_json(
+        PredictionsPage(
+            items=[PredictionRow.model_validate(r) for r in records(rows)],
+            page=page,
+            page_size=page_size,
+            total=len(scores),
+            pages=max(1, -(-len(scores) // page_size)),
+            as_of=pd.Timestamp(as_of).date() if as_of is not None and pd.notna(as_of) else None,
+            model_version=str(scores["model_version"].iloc[0]) if len(scores) else None,
+        )
+    )
+
+
+def _csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    for start in range(0, max(len(frame), 1), CSV_CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CSV_CHUNK_ROWS]
+        yield chunk.to_csv(index=False, header=start == 0, date_format="%Y-%m-%d").encode()
+
+
+def _parquet_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    # Parquet's footer comes last, so the file is written whole, then sent in pieces.
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    data = buffer.getbuffer()
+    for start in range(0, len(data), PARQUET_CHUNK_BYTES):
+        yield bytes(data[start : start + PARQUET_CHUNK_BYTES])
+
+
+@router.get(
+    "/predictions/export",
+    summary="Every latest score of the key's book as one CSV or Parquet file (for a CRM sync)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+)
+def export(
+    caller: ScoresRead,
+    wh: Reader,
+    file_format: Annotated[Literal["csv", "parquet"], Query(alias="format")] = "csv",
+    tier: Annotated[Tier | None, Query(description="only this risk tier")] = None,
+    owner: Annotated[str | None, Query(description="only accounts of this CSM (csm_owner)")] = None,
+) -> StreamingResponse:
+    scores = board.export_frame(_latest_scores(wh, caller, tier, owner))
+    as_of = pd.Timestamp(scores["as_of"].max()).date() if len(scores) else None
+    name = f"predictions_{as_of or 'none'}.{file_format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Total-Count": str(len(scores))}
+    if file_format == "parquet":
+        return StreamingResponse(_parquet_chunks(scores), media_type="application/vnd.apache.parquet", headers=headers)
+    return StreamingResponse(_csv_chunks(scores), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get(
+    "/predict/schema",
+    response_model=FeatureSchema,
+    summary="The features POST /v1/predict accepts: names, kinds and known categories",
+    responses=documented(503),
+)
+def predict_schema(caller: ScoresRead) -> Response:
+    version, model = serving.production_model(caller.data_dir)
+    return contract_json(serving.feature_schema(version, model))
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResult,
+    summary="One churn prediction from a feature row, with the production model",
+    responses=documented(503),
+)
+def predict(body: PredictRequest, caller: ScoresRead) -> Response:
+    version, model = serving.production_model(caller.data_dir)
+    return contract_json(serving.predict(version, model, body.features))
