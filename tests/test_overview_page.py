@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import charts
+from components import html_charts
 from components.shared import auth, kpi
 from components.shared import format as fmt
+from components.shared.theme import PLAN_TIER_COLORS
 from engine.data.warehouse import get_warehouse
 from engine.portfolio import kpis as portfolio
 
@@ -48,7 +49,12 @@ def test_overview_shows_kpis_charts_and_date(generated_dir, monkeypatch):
         assert metrics[label].delta.endswith(" pp")
     nrr = float(metrics["NRR (12m)"].value.rstrip("%"))
     assert 50 < nrr < 150
-    assert len(at.get("plotly_chart")) == 2
+    # MRR by plan, churn by plan and industry, and churn by behavioural segment (no scores needed).
+    assert [m.value.split("'")[1] for m in at.markdown if m.value.startswith("<div data-radar-chart=")] == [
+        "mrr_by_plan",
+        "churn_by_plan_industry",
+        "segment_churn",
+    ]
 
 
 def test_overview_runs_again_after_connections_are_closed(generated_dir, monkeypatch):
@@ -176,18 +182,20 @@ def test_cards_for_no_data_show_dashes(empty_dir):
 
 def test_figures_use_the_shared_tier_colours(generated_dir):
     wh = get_warehouse(generated_dir, read_only=True)
-    area = charts.mrr_area(portfolio.mrr_by_plan(wh))
-    assert {t.name: t.fillcolor for t in area.data} == {t.capitalize(): c for t, c in charts.PLAN_TIER_COLORS.items()}
-    heat = charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
-    assert heat.data[0].z.shape == (3, 8)
-    assert all(label.endswith("%") for row in heat.data[0].text for label in row)
-    assert list(heat.data[0].y) == ["Starter", "Growth", "Enterprise"]
+    area = html_charts.mrr_area(portfolio.mrr_by_plan(wh))
+    for tier, color in PLAN_TIER_COLORS.items():
+        assert f"fill='{color}'" in area and f"{tier.capitalize()}</span>" in area
+    heat = html_charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
+    assert heat.count("class='rc-cell'") == 3 * 8
+    assert [heat.index(t) for t in ("Starter", "Growth", "Enterprise")] == sorted(
+        heat.index(t) for t in ("Starter", "Growth", "Enterprise")
+    )
 
 
 def test_figures_accept_empty_results(empty_dir):
     wh = get_warehouse(empty_dir)
-    assert charts.mrr_area(portfolio.mrr_by_plan(wh)).data == ()
-    charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
+    assert "No data" in html_charts.mrr_area(portfolio.mrr_by_plan(wh))
+    assert "No data" in html_charts.churn_heatmap(portfolio.churn_by_plan_industry(wh))
 
 
 # -- layout: every headline number fits (issue 12, item 17) ------------------------------------

@@ -1,10 +1,14 @@
-"""Portfolio overview: headline KPIs, MRR by plan tier, churn by plan tier x industry."""
+"""Portfolio overview: headline KPIs, MRR by plan tier, churn by plan tier x industry, churn
+risk, and behavioural segments with their benchmarks against the book and last quarter."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
-from components import charts
+from components import html_charts
+from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
 from engine.core import exports
@@ -46,11 +50,11 @@ left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):
     st.markdown("#### MRR by plan tier")
     st.caption("Monthly recurring revenue of active customers at each month end")
-    st.plotly_chart(charts.mrr_area(mrr), config={"displayModeBar": False})
+    html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
     st.markdown("#### Churn by plan tier and industry")
     st.caption(f"Logo churn over the last {CHURN_WINDOW_MONTHS} months (hover for customer counts)")
-    st.plotly_chart(charts.churn_heatmap(churn), config={"displayModeBar": False})
+    html_charts.show(html_charts.churn_heatmap(churn))
 
 
 def churn_risk_section() -> list[tuple[str, object, str]]:
@@ -59,7 +63,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     if not ready.ready:
         st.warning(f"**Churn risk unavailable.** {ready.message}", icon=":material/model_training:")
         return []
-    stamp = cache.scores_stamp(data_dir)
+    stamp = cache.snapshot_stamp(data_dir)
     board = cache.board_frame(data_dir, cache.viewer_key(viewer), stamp)
     if board.empty:
         return []
@@ -96,12 +100,12 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     with left.container(border=True):
         st.markdown("#### Accounts by risk tier")
         st.caption(f"{cache.tier_legend(data_dir)} Hover for each tier's ARR and ARR at risk.")
-        st.plotly_chart(charts.risk_tier_bars(summary.by_tier), config={"displayModeBar": False})
+        html_charts.show(html_charts.risk_tier_bars(summary.by_tier))
     cells = portfolio.churn_risk_by_plan_industry(board)
     with right.container(border=True):
         st.markdown("#### Predicted churn by plan tier and industry")
         st.caption("Mean 90-day churn probability of active accounts")
-        st.plotly_chart(charts.probability_heatmap(cells), config={"displayModeBar": False})
+        html_charts.show(html_charts.probability_heatmap(cells))
     left, right = st.columns([1.3, 1], gap="medium")
     top = portfolio.top_at_risk(board, 10)
     with left.container(border=True):
@@ -134,7 +138,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
                 "Where the model had already learned a date's outcomes in training, a close match flatters it.",
                 help="Such dates are *in-sample*: only dates after the model's training window test it fairly.",
             )
-            st.plotly_chart(charts.predicted_vs_realised(history), config={"displayModeBar": False})
+            html_charts.show(html_charts.predicted_vs_realised(history))
     return [("Top accounts at risk", portfolio.export_frame(top), "top_at_risk.csv")]
 
 
@@ -144,16 +148,132 @@ except RadarError as exc:
     st.error(str(exc), icon=":material/error:")
     risk_downloads = []
 
+
+def segments_section() -> list[tuple[str, object, str]]:
+    """Behavioural segments: each archetype's size and outcomes, then segments and plans against
+    the whole book and last quarter; returns extra CSV downloads."""
+    who, stamp = cache.viewer_key(viewer), cache.snapshot_stamp(data_dir)
+    with st.spinner("Reading the behavioural segments..."):
+        report = cache.segment_report(data_dir, who, stamp)
+    st.subheader("Behavioural segments")
+    st.caption(
+        f"{fmt.count(report.accounts)} active accounts on {fmt.day(report.as_of)}, grouped by how they use, grow "
+        "and need support. Churn is the share of a segment's accounts that left within 90 days, measured at "
+        f"{len(report.outcome_months)} past month ends (90 % interval)."
+        + (f" Not loaded, so not used: {', '.join(report.absent_axes)}." if report.absent_axes else ""),
+        help=" ".join(report.conventions),
+    )
+    table = seg.breakdown_frame(report)
+    with st.container(border=True):
+        st.markdown("#### Segment breakdown")
+        st.dataframe(
+            table,
+            hide_index=True,
+            height=35 * (len(table) + 1) + 3,  # every segment, no inner scroll
+            column_order=["segment", "accounts", "arr_text", "churn_text", "nrr_text", "ltv_text", "motion"],
+            column_config={
+                "segment": st.column_config.TextColumn("Segment", width=200),
+                "accounts": st.column_config.NumberColumn("Accounts", format="localized", width=70),
+                "arr_text": st.column_config.TextColumn("ARR", width=70),
+                "churn_text": st.column_config.TextColumn(
+                    "Churn 90 d (interval)", width=140, help="Realised 90-day churn with its 90 % interval"
+                ),
+                "nrr_text": st.column_config.TextColumn(
+                    "NRR 12 mo", width=75, help="MRR 12 months later over MRR then (0 once churned)"
+                ),
+                "ltv_text": st.column_config.TextColumn(
+                    "LTV, next 12 mo",
+                    width=100,
+                    help="Expected revenue of the next 12 months per account, from its churn score",
+                ),
+                "motion": st.column_config.TextColumn(
+                    "Playbook", width="large", help="Hover a cell for the whole text"
+                ),
+            },
+        )
+    left, right = st.columns([1.15, 1], gap="medium")
+    with left.container(border=True):
+        st.markdown("#### Churn by segment, 90 days")
+        st.caption("Red: above the whole book beyond the interval; green: below it. Hover for the interval.")
+        html_charts.show(seg.churn_bars(report))
+    with right.container(border=True, height=seg.chart_height(report) + 142):  # as tall as the chart's box
+        st.markdown("#### What each segment means")
+        for a in seg.shown(report):
+            st.markdown(f"**{a.name}** · {a.description}  \n*Playbook:* {a.playbook.motion} ({a.playbook.channel})")
+
+    with st.spinner("Comparing with the book and last quarter..."):
+        bench = cache.segment_benchmarks(data_dir, who, stamp)
+    with st.container(border=True):
+        head, pick = st.columns([3, 1], vertical_alignment="bottom")
+        head.markdown("#### Segments and plans vs the whole book and last quarter")
+        dimension = (
+            pick.segmented_control(
+                "Group by",
+                list(seg.DIMENSIONS),
+                format_func=seg.DIMENSIONS.get,
+                default="segment",
+                key="seg_dimension",
+                label_visibility="collapsed",
+            )
+            or "segment"
+        )
+        st.caption(
+            f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)}: churn is the share of the accounts "
+            "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
+            "LTV is revenue to date plus the expected next 12 months per scored account. Green: better than the "
+            "book (or than last quarter); red: worse.",
+        )
+        rows = seg.benchmark_rows(bench, dimension)
+        st.dataframe(
+            seg.benchmark_display(rows),
+            hide_index=True,
+            height=35 * (len(rows) + 1) + 3,
+            column_config={
+                "group": st.column_config.TextColumn(seg.DIMENSIONS[dimension][:-1], width=150),
+                "accounts": st.column_config.TextColumn("Accounts", width=60),
+                "churn_rate_90d": st.column_config.TextColumn("Churn", width=58, help="Realised 90-day churn"),
+                "churn_rate_90d_vs_book": st.column_config.TextColumn("vs book", width=66),
+                "churn_rate_90d_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
+                "nrr_12m": st.column_config.TextColumn("NRR", width=58, help="Net revenue retention, 12 months"),
+                "nrr_12m_vs_book": st.column_config.TextColumn("vs book", width=66),
+                "nrr_12m_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
+                "ltv_12m": st.column_config.TextColumn(
+                    "LTV", width=62, help="Revenue to date plus the expected next 12 months, per scored account"
+                ),
+                "ltv_12m_vs_book": st.column_config.TextColumn("vs book", width=70),
+                "ltv_12m_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
+            },
+        )
+        for note in bench.notes:
+            st.caption(note)
+    day = report.as_of.isoformat()
+    return [
+        ("Segments", seg.export_frame(report), f"segments_{day}.csv"),
+        ("Segment benchmarks", bench.rows, f"segment_benchmarks_{day}.csv"),
+    ]
+
+
+try:
+    segment_downloads = segments_section()
+except RadarError as exc:
+    st.error(str(exc), icon=":material/error:")
+    segment_downloads = []
+
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
     ("MRR by plan tier", mrr, f"mrr_by_plan_{stamp}.csv"),
     ("Churn by plan tier and industry", churn, f"churn_by_plan_industry_{stamp}.csv"),
     *risk_downloads,
+    *segment_downloads,
 )
 with st.container(horizontal=True, vertical_alignment="center"):
     st.caption("Download the numbers as CSV:", width="content")
     for label, frame, file_name in downloads:
-        st.download_button(
-            label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
+        st.download_button(  # the CSV is written only when the button is clicked
+            label,
+            functools.partial(exports.csv_text, frame),
+            file_name=file_name,
+            mime="text/csv",
+            icon=":material/download:",
         )

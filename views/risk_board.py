@@ -7,6 +7,7 @@ import streamlit as st
 from components.shared import auth, cache, status
 from components.shared import format as fmt
 from engine.accounts import board
+from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core import exports
 from engine.core.errors import RadarError
 
@@ -22,6 +23,7 @@ BOARD_COLUMNS = [
     "recommended_action",
     "top_driver",
     "days_to_renewal",
+    "archetype",
     "mrr_text",
     "interval",
     "value_text",
@@ -36,7 +38,7 @@ data_dir = cache.current_data_dir()
 status.require_scores(data_dir)
 
 try:
-    frame = cache.board_frame(data_dir, cache.viewer_key(viewer), cache.scores_stamp(data_dir))
+    frame = cache.segmented_board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
 except RadarError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -52,21 +54,32 @@ if frame.empty:
     st.stop()
 
 options = board.filter_options(frame)
+in_segment = board.segment_counts(frame)  # the viewer's own rows: a CSM counts only their book
 with st.container(border=True):
-    row1 = st.columns([1.2, 1, 1, 1, 1], vertical_alignment="bottom")
+    row1 = st.columns([1.1, 1.6, 1, 1, 1], vertical_alignment="bottom")
     search = row1[0].text_input("Search", placeholder="Name or customer id", icon=":material/search:")
-    tiers = row1[1].multiselect("Risk tier", options["tiers"], format_func=str.capitalize)
-    plans = row1[2].multiselect("Plan", options["plans"], format_func=str.capitalize)
-    industries = row1[3].multiselect("Industry", options["industries"], format_func=str.capitalize)
-    regions = row1[4].multiselect("Region", options["regions"])
-    row2 = st.columns([1.2, 1, 1, 1, 1], vertical_alignment="bottom")
-    owners = (
-        row2[0].multiselect("Owner", options["owners"]) if viewer.sees_everyone else ()
-    )  # a CSM's board is only their own book
-    renewal = row2[1].selectbox("Renewal", list(RENEWAL_WINDOWS))
-    min_mrr = row2[2].number_input("Minimum MRR ($)", min_value=0, value=0, step=500)
-    sort_by = row2[3].selectbox("Sort by", list(board.SORTABLE), format_func=board.SORTABLE.get)
-    descending = row2[4].toggle("Highest first", value=True)
+    segments = row1[1].multiselect(
+        "Segment",
+        options["segments"],
+        format_func=lambda name: f"{name} ({in_segment.get(name, 0):,})",
+        help="Behavioural segment (archetype): how the account uses, grows and needs support now",
+        placeholder="All",
+    )
+    tiers = row1[2].multiselect("Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All")
+    plans = row1[3].multiselect("Plan", options["plans"], format_func=str.capitalize, placeholder="All")
+    industries = row1[4].multiselect("Industry", options["industries"], format_func=str.capitalize, placeholder="All")
+    # A CSM's board is only their own book: no owner filter for them.
+    cells = list(
+        st.columns(
+            [0.9, 0.9, 1, 1, 1.2, 1] if viewer.sees_everyone else [1.2, 1, 1, 1.3, 1], vertical_alignment="bottom"
+        )
+    )
+    regions = cells.pop(0).multiselect("Region", options["regions"], placeholder="All")
+    owners = cells.pop(0).multiselect("Owner", options["owners"], placeholder="All") if viewer.sees_everyone else ()
+    renewal = cells.pop(0).selectbox("Renewal", list(RENEWAL_WINDOWS))
+    min_mrr = cells.pop(0).number_input("Minimum MRR ($)", min_value=0, value=0, step=500)
+    sort_by = cells.pop(0).selectbox("Sort by", list(board.SORTABLE), format_func=board.SORTABLE.get)
+    descending = cells.pop(0).toggle("Highest first", value=True)
 
 filters = board.BoardFilters(
     tiers=tuple(tiers),
@@ -74,6 +87,7 @@ filters = board.BoardFilters(
     industries=tuple(industries),
     regions=tuple(regions),
     owners=tuple(owners),
+    segments=tuple(segments),
     renewal_within_days=RENEWAL_WINDOWS[renewal],
     min_mrr=float(min_mrr) or None,
     search=search,
@@ -113,6 +127,7 @@ rows = page.rows.assign(
     interval=lambda d: [f"{lo * 100:.0f}–{hi * 100:.0f}%" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
     risk_tier=lambda d: d["risk_tier"].str.capitalize(),
     plan_tier=lambda d: d["plan_tier"].str.capitalize(),
+    archetype=lambda d: d["archetype"].fillna(fmt.MISSING),
     mrr_text=lambda d: d["mrr"].map(fmt.money),
     at_risk_text=lambda d: d["revenue_at_risk"].map(fmt.money),
     value_text=lambda d: [
@@ -145,7 +160,9 @@ selection = st.dataframe(
             "Renewal", format="%d d", width=70, help="Days until the contract renews"
         ),
         "mrr_text": st.column_config.TextColumn("MRR", width="small"),
-        "interval": st.column_config.TextColumn("90 % interval", width="small", help="Range of the churn probability"),
+        "interval": st.column_config.TextColumn(
+            "90 % interval", width="small", help="The model's 90 % interval: " + INTERVAL_MEANING
+        ),
         "value_text": st.column_config.TextColumn(
             "LTV, 12 mo",
             help="Expected revenue over the next 12 months from MRR and churn survival (90 % range)",
@@ -153,6 +170,9 @@ selection = st.dataframe(
         ),
         "plan_tier": st.column_config.TextColumn("Plan", width="small"),
         "csm_owner": st.column_config.TextColumn("Owner", width="small"),
+        "archetype": st.column_config.TextColumn(
+            "Segment", width=150, help="Behavioural segment (archetype) at the data's latest day"
+        ),
     },
 )
 

@@ -30,6 +30,7 @@ SEGMENT_LISTS = {
     "industries": ("Industry", "industries"),
     "regions": ("Region", "regions"),
     "owners": ("Owner", "owners"),
+    "segments": ("Behavioural segment", "segments"),
 }
 
 viewer = auth.require_viewer("scenarios")
@@ -183,7 +184,7 @@ def lever_form(options: dict[str, list[str]]) -> bool:
 
 def build_tab() -> None:
     try:
-        frame = cache.board_frame(data_dir, cache.viewer_key(viewer), cache.scores_stamp(data_dir))
+        frame = cache.segmented_board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")
         return

@@ -2,7 +2,9 @@
 
 `board_frame` reads the warehouse once per scoring run (scoped to the viewer); filtering,
 search, sorting and paging (`filter_board`, `page_of`) then work on that frame in memory,
-which keeps a 100,000-account board interactive.
+which keeps a 100,000-account board interactive. `with_segments` adds each account's
+behavioural segment (archetype) to such a frame in one join, for the pages that show or
+filter by it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from pydantic import Field
 from engine.accounts import ltv
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table
-from engine.core.errors import BadInputError
+from engine.core.errors import BadInputError, RadarError
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.segments import ARCHETYPES, segment_of_accounts
 
 # The rows of the board: the latest prediction per customer at the latest scoring date (bound
 # twice: engine.data.health.latest_scoring_date), for customers still active then. `{scope}` is
@@ -62,6 +65,7 @@ class BoardFilters(Contract):
     industries: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()  # behavioural segments (archetype names); needs `with_segments`
     renewal_within_days: int | None = None
     min_mrr: float | None = None
     search: str = ""
@@ -101,6 +105,27 @@ def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
     return frame.sort_values("revenue_at_risk", ascending=False, kind="stable").reset_index(drop=True)
 
 
+SEGMENT_COLUMN = "archetype"
+ARCHETYPE_ORDER = tuple(a.name for a in ARCHETYPES if a.kind != "insufficient") + tuple(
+    a.name for a in ARCHETYPES if a.kind == "insufficient"
+)
+
+
+def with_segments(wh: Warehouse, viewer: Viewer, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (rows with customer_id) with an `archetype` column: each account's behavioural
+    segment at the data's latest day (engine.segments). An account not active that day has
+    none; when the book has no segments at all (no dated activity yet), the column is empty
+    rather than the board failing."""
+    try:
+        found = segment_of_accounts(wh, viewer)
+        by_account = pd.Series(found["archetype"].to_numpy(), index=found["customer_id"].to_numpy())
+    except RadarError:
+        by_account = pd.Series(dtype="str")
+    out = frame.copy()
+    out[SEGMENT_COLUMN] = out["customer_id"].map(by_account).astype("str")
+    return out
+
+
 def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     """The values each filter can take, from the rows the viewer sees."""
 
@@ -108,13 +133,24 @@ def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
         return sorted(v for v in frame[col].dropna().unique().tolist()) if col in frame else []
 
     present = set(values("risk_tier"))
+    segments = set(values(SEGMENT_COLUMN))
     return {
         "tiers": [t for t in TIER_ORDER if t in present],
         "plans": values("plan_tier"),
         "industries": values("industry"),
         "regions": values("region"),
         "owners": values("csm_owner"),
+        # In the archetypes' own order (risk patterns first), accounts too young to classify last,
+        # as the overview lists them.
+        "segments": [a for a in ARCHETYPE_ORDER if a in segments] + sorted(segments - set(ARCHETYPE_ORDER)),
     }
+
+
+def segment_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Accounts per behavioural segment among the rows given (for filter labels)."""
+    if SEGMENT_COLUMN not in frame:
+        return {}
+    return {str(k): int(v) for k, v in frame[SEGMENT_COLUMN].value_counts().items()}
 
 
 def filter_board(frame: pd.DataFrame, filters: BoardFilters) -> pd.DataFrame:
@@ -129,6 +165,10 @@ def filter_board(frame: pd.DataFrame, filters: BoardFilters) -> pd.DataFrame:
     ):
         if chosen:
             keep &= frame[column].isin(list(chosen))
+    if filters.segments:
+        if SEGMENT_COLUMN not in frame:
+            raise BadInputError("These rows carry no behavioural segments; read them with `with_segments` first.")
+        keep &= frame[SEGMENT_COLUMN].isin(list(filters.segments))
     if filters.renewal_within_days is not None:
         if filters.renewal_within_days < 0:
             raise BadInputError("The renewal window must be 0 days or more.")
@@ -192,6 +232,7 @@ EXPORT_COLUMNS = (
     "industry",
     "region",
     "csm_owner",
+    "archetype",
     "mrr",
     "churn_probability",
     "ci_low",

@@ -333,6 +333,12 @@ def _components_of(row: pd.Series) -> RiskComponents | None:
     return RiskComponents(**{k: float(v) for k, v in parts.items()}) if len(parts) == len(risk.COMPONENTS) else None
 
 
+def latest_prediction(wh: Warehouse, viewer: Viewer, customer_id: str) -> AccountPrediction | None:
+    """The account's latest stored churn score alone (None when it has none), scoped like the 360:
+    an account outside the viewer's book is 'not found'."""
+    return _prediction(wh, check_access(wh, viewer, customer_id))
+
+
 def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
     rows = wh.df(
         "SELECT * FROM predictions WHERE customer_id = ? ORDER BY as_of DESC, scored_at DESC LIMIT 1", [customer_id]

@@ -277,6 +277,9 @@ def plan_talking_points(f: FactSheet) -> list[str]:
         points.append(f"Give an update on the open {fmt.join_words(topics)} tickets.")
     if f.renewal_date and (f.days_to_renewal or 0) >= 0:
         points.append(f"Confirm the plan for the renewal on {fmt.day(f.renewal_date)}.")
+    if f.segment is not None:
+        # The archetype's playbook: the motion for accounts that behave like this one.
+        points.append(f"{f.segment.archetype} playbook: {f.segment.motion}")
     return points
 
 
@@ -324,4 +327,4 @@ def next_best_actions(
         risk_tier=p.risk_tier if p else None,
         **output_fields(written, report, done.generated_at, facts.facts_hash()),
     )
-    return audit.record_output(plan, data_dir or wh.path.parent, viewer)
+    return audit.record_output(plan, data_dir or wh.data_dir, viewer)

@@ -94,4 +94,4 @@ def ask_customer(
         facts_used=tuple(topics),
         **output_fields(written, done.report, done.generated_at, facts.facts_hash()),
     )
-    return audit.record_output(answer, data_dir or wh.path.parent, viewer)
+    return audit.record_output(answer, data_dir or wh.data_dir, viewer)

@@ -118,4 +118,4 @@ def draft_message(
         personalization_applied=used,
         **output_fields(written, done.report, done.generated_at, facts.facts_hash()),
     )
-    return audit.record_output(draft, data_dir or wh.path.parent, viewer)
+    return audit.record_output(draft, data_dir or wh.data_dir, viewer)

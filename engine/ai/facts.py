@@ -1,7 +1,8 @@
 """The fact sheet of one customer: everything an AI text about them may say.
 
 Every figure comes from the warehouse (the Customer 360 figures and the latest
-prediction), for one customer only, as of the data's latest day. Prompts carry these
+prediction), for one customer only, as of the data's latest day. The account's behavioural
+segment (its archetype and the archetype's playbook, `engine.segments`) is a fact too. Prompts carry these
 facts and nothing else; guardrails check every number of a generated text against them.
 
 Ticket subjects are written by customers. They are kept apart (`TicketFact.subject`),
@@ -21,10 +22,12 @@ from typing import Any
 from engine.churn.features import renewal_dates
 from engine.core.access import Viewer
 from engine.core.contracts import plain
-from engine.core.errors import NotFoundError
+from engine.core.errors import NotFoundError, RadarError
 from engine.core.renewal import billing_cycle_text
 from engine.data import health
 from engine.data.warehouse import Warehouse
+from engine.segments import archetypes as segment_rules
+from engine.segments import book as segment_book
 
 RECENT_TICKETS = 5
 HIGH_PRIORITIES = ("high", "urgent")
@@ -90,6 +93,18 @@ class OpportunityFact:
 
 
 @dataclass(frozen=True)
+class SegmentFact:
+    """The account's behavioural segment at `as_of` and what the playbook says to do with it."""
+
+    archetype: str
+    description: str  # generated from the archetype's rule (engine.segments.archetypes)
+    motion: str  # the playbook's recommended motion
+    channel: str
+    talking_points: tuple[str, ...]
+    as_of: date
+
+
+@dataclass(frozen=True)
 class FactSheet:
     """One customer's facts as of `as_of` (the data's latest day). See `load_facts`."""
 
@@ -118,6 +133,7 @@ class FactSheet:
     usage: UsageFacts
     tickets: TicketFacts
     opportunities: tuple[OpportunityFact, ...] = field(default_factory=tuple)
+    segment: SegmentFact | None = None  # None when not active, or too little data for segments
 
     @property
     def tenure_years(self) -> float:
@@ -139,6 +155,9 @@ class FactSheet:
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (dates as ISO strings), including the derived figures."""
         data: dict[str, Any] = plain(asdict(self))
+        if self.segment is None:
+            # Sheets without a segment keep the shape (and the audit hash) they always had.
+            del data["segment"]
         data["tenure_years"] = self.tenure_years
         data["open_pipeline"] = self.open_pipeline
         return data
@@ -284,6 +303,29 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
         usage=_usage(usage_row, as_of),
         tickets=_tickets(ticket_rows, as_of),
         opportunities=tuple(_opportunity(r, as_of) for r in opp_rows),
+        segment=_segment(wh, viewer, cid, as_of) if status == "active" else None,
+    )
+
+
+def _segment(wh: Warehouse, viewer: Viewer, customer_id: str, as_of: date) -> SegmentFact | None:
+    """The account's archetype at `as_of`, read with the book's cuts of that date (the same
+    classification the risk board and Customer 360 show); None when the book has no segments
+    then (no dated activity), so a text never waits on, or fails for, a missing segment."""
+    try:
+        found = segment_book.segment_of_accounts(wh, viewer, as_of)
+    except RadarError:
+        return None
+    row = found.loc[found["customer_id"] == customer_id, "archetype"]
+    archetype = segment_rules.BY_NAME.get(str(row.iloc[0])) if len(row) else None
+    if archetype is None:
+        return None
+    return SegmentFact(
+        archetype=archetype.name,
+        description=archetype.description,
+        motion=archetype.playbook.motion,
+        channel=archetype.playbook.channel,
+        talking_points=archetype.playbook.talking_points,
+        as_of=as_of,
     )
 
 

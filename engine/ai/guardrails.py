@@ -843,6 +843,12 @@ def grounding_from_facts(facts) -> Grounding:
         # Subjects are customer-written: their figures are not facts (an injected "90 % discount" must be caught).
         g.masks.add(ticket.ticket_id)
         g.dates.add(ticket.opened_on)
+    segment = getattr(facts, "segment", None)
+    if segment is not None:
+        # The archetype's description and playbook are fact texts: their figures ("younger than
+        # 60 days") may be quoted back.
+        for text in (segment.description, segment.motion, segment.channel, *segment.talking_points):
+            g.add_text(text)
     open_opps = [o for o in facts.opportunities if o.is_open]
     g.add_number(len(open_opps), unit="opportunity")
     for opp in facts.opportunities:

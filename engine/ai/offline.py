@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.ai import fmt
 from engine.ai.facts import FactSheet, Prediction
 from engine.ai.guardrails import looks_like_instructions, sentences
+from engine.segments.archetypes import NOT_ENOUGH_DATA
 
 OFFLINE_MODEL = "offline-templates-v1"
 
@@ -76,8 +77,25 @@ def _fit(parts: list[str], optional: list[str], high: int = 5) -> str:
     return text
 
 
+def _segment_clause(f: FactSheet) -> str:
+    """Where the account sits among the behavioural segments, as the end of a sentence."""
+    if f.segment is None:
+        return ""
+    if f.segment.archetype == NOT_ENOUGH_DATA.name:
+        return f"; it has too little history for a behavioural segment yet ({f.segment.archetype})"
+    return f"; it is in the {f.segment.archetype} segment"
+
+
+def _playbook_sentence(f: FactSheet) -> str:
+    """The segment playbook's motion ('' without a segment)."""
+    if f.segment is None:
+        return ""
+    return f"The {f.segment.archetype} playbook: {fmt.lower_first(f.segment.motion)}"
+
+
 def summary(f: FactSheet, audience: str) -> str:
-    """3-5 sentences: tactical for a CSM, revenue-first for an executive."""
+    """3-5 sentences: tactical for a CSM, revenue-first for an executive. Both name the account's
+    behavioural segment; the segment's playbook follows when the sentences allow."""
     if f.prediction is None:
         return _summary_without_prediction(f)
     p = f.prediction
@@ -88,14 +106,15 @@ def summary(f: FactSheet, audience: str) -> str:
             f"The model puts its churn probability at {fmt.pct(p.churn_probability)} over the next 90 days "
             f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}, {p.risk_tier} tier), so "
             f"{fmt.money(p.arr_at_risk)} of ARR is at risk.",
-            f"{_capital(_renewal_phrase(f))}.",
+            f"{_capital(_renewal_phrase(f))}{_segment_clause(f)}.",
         ]
         optional = [action, _drivers_sentence(f, 1)]
         if f.open_pipeline:
             optional.append(f"Open pipeline on the account is {fmt.money(f.open_pipeline)}.")
         return _fit(parts, optional)
+    risk = _risk_sentence(f, p).rstrip(".") + f"{_segment_clause(f)}."
     activity = _activity_sentence(f).rstrip(".") + f", and {_renewal_phrase(f)}."
-    return _fit([_risk_sentence(f, p), _drivers_sentence(f), activity], [action])
+    return _fit([risk, _drivers_sentence(f), activity], [x for x in (action, _playbook_sentence(f)) if x])
 
 
 def _capital(text: str) -> str:
@@ -133,6 +152,7 @@ TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "owner": ("owner", "who owns", "csm", "account manager", "who manages", "responsible"),
     "profile": ("plan", "industry", "region", "seats", "stage", "tenure", "how long", "since", "signed", "billing"),
     "action": ("what should", "next step", "recommend", "what do i do", "action", "how do we", "how can we", "save"),
+    "segment": ("segment", "archetype", "playbook", "persona", "behaviour", "behavior", "what kind of account"),
 }
 
 # Things the warehouse never holds: answering would mean inventing.
@@ -266,6 +286,16 @@ def _answer_action(f: FactSheet) -> str:
     return f"The recommended next step: {f.prediction.recommended_action}"
 
 
+def _answer_segment(f: FactSheet) -> str:
+    if f.segment is None:
+        return f"{f.name} has no behavioural segment (it is not active, or there is too little data yet)."
+    sg = f.segment
+    return (
+        f"{f.name} is in the {sg.archetype} segment: {fmt.lower_first(sg.description)} "
+        f"The playbook: {fmt.lower_first(sg.motion)} Channel: {fmt.lower_first(sg.channel)}."
+    )
+
+
 _ANSWERS = {
     "churn": _answer_churn,
     "drivers": _answer_drivers,
@@ -277,6 +307,7 @@ _ANSWERS = {
     "owner": _answer_owner,
     "profile": _answer_profile,
     "action": _answer_action,
+    "segment": _answer_segment,
 }
 
 

@@ -483,7 +483,7 @@ def _recorded(
             Written(output, provider, model, requests, None), report, now_iso(), _hash_of(sql, params, as_of)
         ),
     )
-    return audit.record_output(answer, data_dir or wh.path.parent, viewer)
+    return audit.record_output(answer, data_dir or wh.data_dir, viewer)
 
 
 def _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of) -> list[tuple[str, str]]:

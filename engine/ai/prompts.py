@@ -84,6 +84,15 @@ def facts_block(f: FactSheet) -> str:
         for d in f.drivers:
             sign = "+" if (d.get("shap_impact") or 0) > 0 else "-"
             lines.append(f"  {sign} {clean(fmt.reason_text(d), 300)}")
+    if f.segment is not None:
+        sg = f.segment
+        lines += [
+            f"behavioural segment: {clean(sg.archetype)} ({clean(sg.description, 300)})",
+            f"segment playbook: {clean(sg.motion, 300)}; channel: {clean(sg.channel)}; talking points: "
+            + " | ".join(clean(t, 200) for t in sg.talking_points),
+        ]
+    else:
+        lines.append("behavioural segment: none (not active, or too little data)")
     u = f.usage
     change = (
         ""
@@ -182,8 +191,8 @@ LENGTH_RULES = {"short": "Keep it short.", "medium": "Medium length.", "long": "
 def draft_messages(f: FactSheet, goal: str, channel: str, tone: str, length: str) -> list[dict]:
     return _messages(
         "You draft outreach the CSM sends to the customer. The customer must never see internal data: do not "
-        "mention churn, probabilities, risk tiers, risk scores, the model or revenue at risk. Only use "
-        "dates and counts from the facts.",
+        "mention churn, probabilities, risk tiers, risk scores, the model, revenue at risk or the behavioural "
+        "segment's name (the segment playbook may shape what you propose). Only use dates and counts from the facts.",
         f,
         f"Draft {CHANNEL_RULES[channel]}. Goal: {goal.replace('_', ' ')}. Tone: {tone}. {LENGTH_RULES[length]} "
         f"Sign as {clean(fmt.owner_name(f.csm_owner))}.",

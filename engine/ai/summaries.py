@@ -74,4 +74,4 @@ def summarize(
         top_shap_features=shap_features(facts.drivers),
         **output_fields(written, done.report, done.generated_at, facts.facts_hash()),
     )
-    return audit.record_output(summary, data_dir or wh.path.parent, viewer)
+    return audit.record_output(summary, data_dir or wh.data_dir, viewer)

@@ -41,6 +41,7 @@ from engine.scenarios.compare import COMPARE_MAX, COMPARE_MIN, METRICS, Comparis
 from engine.scenarios.plan import (
     LEVER_LABELS,
     LEVERS,
+    SEGMENT_NAMES,
     TARGETING,
     AdoptionPush,
     Discount,
@@ -51,6 +52,7 @@ from engine.scenarios.plan import (
     Segment,
     SupportImprovement,
     plan_from_dict,
+    segment_name,
 )
 from engine.scenarios.readout import CONVENTIONS, readout_text, roi_text
 from engine.scenarios.results import (
@@ -114,6 +116,7 @@ __all__ = [
     "SAMPLE_NAME",
     "SAMPLE_TAGS",
     "SEGMENT_COLUMNS",
+    "SEGMENT_NAMES",
     "SUPPORT_COLUMNS",
     "TARGETING",
     "TIER_RANK",
@@ -146,6 +149,7 @@ __all__ = [
     "load_baseline",
     "metric_values",
     "model_inputs",
+    "segment_name",
     "open_saved",
     "parse_id",
     "plan_from_dict",

@@ -3,6 +3,8 @@
 Levers are options (`--outreach-top 50 --outreach-reduction 20 --outreach-cost 250 ...`) or a
 JSON plan file (`--plan-file plan.json`, the `plan` of `scenario run --json`); each lever has a
 repeatable segment option, e.g. `--discount-segment plan=starter --discount-segment tier=high,critical`.
+`--segment NAME` (repeatable) narrows every lever to accounts in these behavioural segments
+(archetypes, e.g. `--segment "Quiet and at risk"`); a lever's own `segment=` key wins over it.
 Registered on import by `engine.cli` (see COMMAND_MODULES).
 """
 
@@ -27,6 +29,7 @@ SEGMENT_KEYS = {
     "industry": "industries",
     "region": "regions",
     "owner": "owners",
+    "segment": "segments",
     "renewal": "renewal_within_days",
     "tenure": "max_tenure_days",
 }
@@ -68,6 +71,15 @@ def _lever_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--support-cost", type=float, metavar="USD", help="support improvement cost per account")
     g.add_argument("--price-change", type=float, metavar="PCT", help="price change, -100 to 100")
     g.add_argument("--price-elasticity", type=float, help="relative churn change per unit of price change (default 1)")
+    g.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="segments",
+        help="only accounts in this behavioural segment, for every lever (repeatable; "
+        "`.venv/bin/python -m engine segments` lists them)",
+    )
     for lever in scenarios.LEVERS:
         g.add_argument(
             f"--{lever}-segment",
@@ -121,6 +133,18 @@ def plan_from_args(args: argparse.Namespace) -> scenarios.Plan:
         pairs = getattr(args, f"{lever}_segment")
         if pairs:
             raw.setdefault(lever, {})["segment"] = _segment(pairs, lever)
+    if args.segments:
+        unknown = [n for n in args.segments if scenarios.segment_name(n) is None]
+        if unknown:
+            raise BadInputError(
+                f"--segment {', '.join(repr(n) for n in unknown)}: not a behavioural segment. "
+                f"Segments are: {', '.join(scenarios.SEGMENT_NAMES)}."
+            )
+        for lever in scenarios.LEVERS:
+            settings = raw.setdefault(lever, {})
+            if isinstance(settings, dict) and isinstance(settings.get("segment", {}), dict):
+                segment = settings["segment"] = dict(settings.get("segment") or {})
+                segment.setdefault("segments", list(args.segments))
     return scenarios.plan_from_dict(raw)
 
 

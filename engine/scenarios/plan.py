@@ -12,17 +12,27 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
-from pydantic import ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
+from engine.segments import ARCHETYPES
 
 TARGETING = {"revenue_at_risk": "Revenue at risk (ARR)", "risk_tier": "Risk tier, then revenue at risk"}
 
 # Whole numbers stay whole (5.0 accounts is refused as before); numbers accept ints but not text or True.
 Count = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
+
+SEGMENT_NAMES = tuple(a.name for a in ARCHETYPES)
+# A behavioural segment may be written as its name in any case or as its key ("power_users").
+_SEGMENT_SPELLINGS = {a.name.lower(): a.name for a in ARCHETYPES} | {a.key: a.name for a in ARCHETYPES}
+
+
+def segment_name(text: str) -> str | None:
+    """The archetype name `text` stands for, or None when it names none."""
+    return _SEGMENT_SPELLINGS.get(" ".join(str(text).split()).lower())
 
 
 class Segment(Contract):
@@ -35,9 +45,20 @@ class Segment(Contract):
     industries: tuple[str, ...] = Field((), description="industries")
     regions: tuple[str, ...] = Field((), description="regions")
     owners: tuple[str, ...] = Field((), description="owners")
+    # behavioural segments (engine.segments archetype names): the account's archetype today
+    segments: tuple[str, ...] = Field((), description="behavioural segments")
     renewal_within_days: Count | None = Field(None, description="renewal window")
     # "new accounts": signed up at most this many days before the scores
     max_tenure_days: Count | None = Field(None, description="tenure limit")
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Known spellings become the archetype's name; unknown ones stay for the lever to refuse."""
+        return tuple(dict.fromkeys(segment_name(n) or n for n in names))
+
+    def unknown_segments(self) -> list[str]:
+        return [n for n in self.segments if n not in SEGMENT_NAMES]
 
     def describe(self) -> str:
         parts = [
@@ -48,6 +69,7 @@ class Segment(Contract):
                 ("industry", self.industries),
                 ("region", self.regions),
                 ("owner", self.owners),
+                ("behavioural segment", self.segments),
             )
             if values
         ]
@@ -87,6 +109,12 @@ class Lever(Contract):
             value = getattr(self.segment, setting)
             if value is not None and value < 0:
                 raise BadInputError(_days_message(setting, self.label, value))
+        unknown = self.segment.unknown_segments()
+        if unknown:
+            raise BadInputError(
+                f"{self.label}: unknown behavioural segment(s): {', '.join(repr(n) for n in unknown)}. "
+                f"Segments are: {', '.join(SEGMENT_NAMES)}."
+            )
 
 
 def _finite(value: float, what: str) -> float:

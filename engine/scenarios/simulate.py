@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ from engine.core.errors import BadInputError
 from engine.core.values import logit as _logit
 from engine.core.values import sigmoid
 from engine.data.warehouse import Warehouse
-from engine.scenarios.plan import LEVER_LABELS, Discount, Lever, Outreach, Plan, PriceChange, Segment
+from engine.scenarios.plan import LEVER_LABELS, LEVERS, Discount, Lever, Outreach, Plan, PriceChange, Segment
 from engine.scenarios.readout import CONVENTIONS, readout_text
 from engine.scenarios.results import (
     BREAKDOWN_DIMENSIONS,
@@ -90,7 +90,7 @@ class Baseline:
 
 _cache: OrderedDict[Hashable, Any] = OrderedDict()
 _cache_lock = threading.Lock()
-_CACHE_SIZE = 4
+_CACHE_SIZE = 6  # baselines, their segments and model inputs for a few books
 T = TypeVar("T")
 
 
@@ -156,6 +156,20 @@ def _load_baseline(
     )
 
 
+def uses_segments(plan: Plan) -> bool:
+    """Does any lever narrow its accounts by behavioural segment?"""
+    return any(plan.lever(name).segment.segments for name in LEVERS)
+
+
+def with_segments(wh: Warehouse, viewer: Viewer, base: Baseline) -> Baseline:
+    """The baseline with each account's behavioural segment (`archetype`), read once per baseline
+    and kept: only plans that filter by segment pay for it."""
+    if board.SEGMENT_COLUMN in base.frame:
+        return base
+    key = ("segments", str(wh.path), base.scope, base.stamp)
+    return _cached(key, lambda: replace(base, frame=board.with_segments(wh, viewer, base.frame)))
+
+
 def model_inputs(wh: Warehouse, base: Baseline, data_dir: str | Path | None = None) -> ModelInputs:
     """Features as of the baseline's date and the production model's predictions on them (cached)."""
     version = registry.production("churn", data_dir)
@@ -217,6 +231,8 @@ def simulate(wh: Warehouse, plan: Plan, viewer: Viewer, data_dir: str | Path | N
     """Run a plan against the latest scores. Analysts and admins only (executives read saved plans)."""
     viewer.require("edit_scenarios")
     base = load_baseline(wh, viewer, data_dir)
+    if uses_segments(plan):
+        base = with_segments(wh, viewer, base)
     inputs = None
     if plan.adoption.active or plan.support.active:
         inputs = model_inputs(wh, base, data_dir)
@@ -235,6 +251,12 @@ def segment_mask(frame: pd.DataFrame, segment: Segment) -> np.ndarray:
     ):
         if chosen:
             keep &= frame[column].isin(list(chosen)).to_numpy()
+    if segment.segments:
+        if board.SEGMENT_COLUMN not in frame:
+            raise BadInputError(
+                "A behavioural-segment filter needs the accounts' segments; run the plan with `simulate`."
+            )
+        keep &= frame[board.SEGMENT_COLUMN].isin(list(segment.segments)).to_numpy()
     if segment.renewal_within_days is not None:
         days = frame["days_to_renewal"].astype(float).to_numpy()
         keep &= (days >= 0) & (days <= segment.renewal_within_days)
