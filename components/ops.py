@@ -1,8 +1,9 @@
 """Caches for the Model & data and Data pages, keyed so a change shows at once.
 
-Quality depends only on a version (and the data it was judged on); drift and realised
-vs predicted also on the scores, so they are keyed on the scores stamp; everything on
-the registry stamp (versions and stages). Admin actions clear these caches.
+Drift and a version's quality are measured when scores are written and kept in the app-state
+store (`engine.churn.monitoring`); the page reads them, measuring once when none was kept.
+Realised vs predicted depends on the scores, so it is keyed on the scores stamp; everything
+on the registry stamp (versions and stages). Admin actions clear these caches.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.shared.cache import RESULT_TTL_SECONDS, scores_stamp, warehouse
+from components.shared.cache import RESULT_TTL_SECONDS, snapshot_stamp, warehouse
 from engine.churn import monitoring, quality, registry
 from engine.core.access import SYSTEM
 from engine.data.health import DataHealth, data_health
@@ -24,7 +25,7 @@ def registry_stamp(data_dir: str) -> str:
 
 
 def stamps(data_dir: str) -> str:
-    return f"{registry_stamp(data_dir)}#{scores_stamp(data_dir)}"
+    return f"{registry_stamp(data_dir)}#{snapshot_stamp(data_dir)}"
 
 
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
@@ -37,7 +38,12 @@ def baseline_comparison(data_dir: str, stamp: str) -> pd.DataFrame:
     return quality.baseline_comparison(data_dir)
 
 
-CONTENDERS = {"model": "Churn model", "tenure": "Tenure baseline", "tenure_usage": "Tenure + usage baseline"}
+CONTENDERS = {
+    "model": "Churn model",
+    "tenure": "Tenure baseline",
+    "tenure_usage": "Tenure + usage baseline",
+    "tenure_events": "Tenure + usage by event type baseline",
+}
 
 
 def baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -48,14 +54,27 @@ def baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return shown.drop(columns=["stage"])
 
 
-@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Scoring the out-of-time months…", max_entries=16)
-def version_quality(data_dir: str, version: str, stamp: str) -> quality.QualityReport:
-    return quality.version_quality(warehouse(data_dir), version, data_dir)
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Scoring the out-of-time months (once, then kept)…", max_entries=16)
+def version_quality(data_dir: str, version: str, stamp: str) -> monitoring.KeptQuality:
+    """The version's quality as scoring kept it; measured (and kept) here when it never was."""
+    kept = monitoring.stored_quality(data_dir, version)
+    if kept is not None:
+        return kept
+    return monitoring.measure_quality(warehouse(data_dir), data_dir, registry.get(version, data_dir))
 
 
-@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner="Comparing populations…", max_entries=16)
-def drift_report(data_dir: str, version: str, stamp: str) -> monitoring.DriftReport:
-    return monitoring.drift_report(warehouse(data_dir), data_dir, version=version)
+@st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False, max_entries=16)
+def kept_drift(data_dir: str, version: str, stamp: str) -> monitoring.KeptDrift | None:
+    """Drift as the last scoring run measured it (None when none was kept)."""
+    return monitoring.stored_drift(warehouse(data_dir), data_dir, version)
+
+
+def measure_drift(data_dir: str, version: str) -> monitoring.KeptDrift:
+    """Measure drift for the latest scores now and keep it (scores written before drift was kept,
+    or an admin's recompute)."""
+    result = monitoring.measure_drift(warehouse(data_dir), data_dir, registry.get(version, data_dir))
+    kept_drift.clear()
+    return result
 
 
 @st.cache_data(ttl=OPS_TTL_SECONDS, show_spinner=False)
@@ -70,9 +89,8 @@ def health(data_dir: str, stamp: str) -> DataHealth:
 
 
 def data_stamp(data_dir: str) -> str:
-    """Changes when any table's row count changes (a load) or scores are written."""
-    counts = warehouse(data_dir).table_counts()
-    return ",".join(f"{t}={n}" for t, n in counts.items()) + "#" + scores_stamp(data_dir)
+    """Changes with every published warehouse snapshot (a load, a rescore)."""
+    return snapshot_stamp(data_dir)
 
 
 def after_change() -> None:

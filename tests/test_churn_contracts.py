@@ -49,7 +49,7 @@ def test_training_evaluation_and_scoring_results_round_trip(scored_copy):
     wh = warehouse.get_warehouse(scored_copy)
     report = scoring.score(wh, data_dir=scored_copy)
     assert_round_trip(report)
-    assert set(to_dict(report)) == {"as_of", "model_version", "customers", "seconds"}
+    assert set(to_dict(report)) == {"as_of", "model_version", "customers", "seconds", "phases"}
     evaluated = evaluation.evaluate_version(wh, as_of=date(2026, 3, 31), data_dir=scored_copy)
     assert_round_trip(evaluated)
     assert to_dict(evaluated)["as_of"] == "2026-03-31" and "auc" in evaluated.metrics

@@ -125,6 +125,21 @@ def test_retrain_failure_in_the_page_keeps_production(scored_copy, monkeypatch):
     assert registry.production("churn", scored_copy).version == production
 
 
+def test_retrain_tab_hands_the_tuning_trials_to_training(scored_copy, monkeypatch):
+    asked: dict = {}
+
+    def trainer(*args, **kwargs):
+        asked.update(kwargs)
+        raise RuntimeError("stopped after reading the settings")
+
+    monkeypatch.setattr(training, "train", trainer)
+    at = _open(scored_copy, "admin", "model_data", monkeypatch)
+    at.number_input(key="retrain_tune").set_value(5)
+    at.button(key="retrain_start").click().run()
+    job = retrain.wait(retrain.latest_job(scored_copy).job_id, timeout=120)
+    assert asked.get("tune") == 5 and job.state == retrain.FAILED
+
+
 # -- issue 12, item 18 ---------------------------------------------------------------------------
 def _form_button(at: AppTest, label: str):
     return next(b for b in at.get("button") if getattr(b, "label", None) == label)

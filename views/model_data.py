@@ -42,6 +42,26 @@ def done(message: str) -> None:
     st.rerun()
 
 
+def drift_note(kept) -> None:
+    """When and for which scores drift was measured; stale results say so, and admins may measure again."""
+    if not kept.stale:
+        st.caption(kept.note)
+        return
+    st.warning(
+        f"{kept.note} Newer scores exist: drift is measured again by the next scoring run"
+        + (", or now with the button below." if is_admin else " (an admin can also measure it now)."),
+        icon=":material/update:",
+    )
+    if is_admin and st.button("Measure drift now", icon=":material/refresh:", key="drift_recompute"):
+        try:
+            with st.spinner("Comparing populations…"):
+                ops.measure_drift(data_dir, kept.model_version)
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            done("Drift measured for the latest scores.")
+
+
 def glance(entry, table: pd.DataFrame, drift, realised) -> None:
     """The verdict first: one line per check, worst state on top."""
     hash_ok = bool(table.loc[table["version"] == entry.version, "hash_ok"].all()) if entry else False
@@ -83,10 +103,14 @@ dates_warning = health.out_of_range_warning(cache.warehouse(data_dir))
 if dates_warning:
     st.warning(dates_warning, icon=":material/event_busy:")
 
-drift = realised = None
+drift = realised = kept = None
 if entry is not None:
     try:
-        drift = ops.drift_report(data_dir, entry.version, stamp)
+        kept = ops.kept_drift(data_dir, entry.version, stamp)
+        if kept is None:  # scores written before drift was kept with them: measured once, then kept
+            with st.spinner("Comparing populations (once; scoring keeps it from now on)…"):
+                kept = ops.measure_drift(data_dir, entry.version)
+        drift = kept.report
     except RadarError as exc:
         st.warning(f"Drift could not be measured: {exc}", icon=":material/warning:")
     realised = ops.realised(data_dir, stamp)
@@ -236,13 +260,15 @@ with tabs["Quality"]:
         default = versions.index(entry.version) if entry is not None and entry.version in versions else 0
         version = st.selectbox("Version", versions, index=default, key="quality_version")
         try:
-            q = ops.version_quality(data_dir, version, stamp)
+            kept_quality = ops.version_quality(data_dir, version, stamp)
         except RadarError as exc:
             st.error(str(exc), icon=":material/error:")
         else:
+            q = kept_quality.report
             st.caption(
                 f"{version} on its out-of-time months {fmt.day(q.valid_from)} – {fmt.day(q.valid_to)}: "
-                f"{fmt.count(q.rows)} customer-months, {fmt.percent(q.churn_rate)} churned within 90 days."
+                f"{fmt.count(q.rows)} customer-months, {fmt.percent(q.churn_rate)} churned within 90 days. "
+                f"{kept_quality.note}"
             )
             left, right = st.columns(2)
             with left.container(border=True):
@@ -294,6 +320,8 @@ with tabs["Drift"]:
             help="The shift is the population stability index (PSI); the test column is a KS test for numbers "
             "and a chi-square test for categories.",
         )
+        if kept is not None:
+            drift_note(kept)
         counts = drift.counts
         score = drift.score
         kpi.kpi_row(
@@ -422,9 +450,21 @@ if is_admin:
             key="retrain_force",
             help="Without this, a retrain on the same data as production says so and trains nothing.",
         )
+        tune_col, _ = st.columns([1, 2])
+        trials = tune_col.number_input(
+            "Tune the settings first: trials (0 = keep them)",
+            min_value=0,
+            max_value=50,
+            value=0,
+            step=5,
+            key="retrain_tune",
+            help="Each trial fits one model per out-of-time month with settings Optuna proposes; the first trial is "
+            "the current settings, so tuning keeps them unless another does better. 20 trials take a few minutes.",
+        )
         if st.button("Retrain now", icon=":material/model_training:", type="primary", key="retrain_start"):
+            tuning = {"tune": int(trials)} if trials else {}
             try:
-                st.session_state[JOB] = retrain.start_retrain(data_dir, viewer, force=force)
+                st.session_state[JOB] = retrain.start_retrain(data_dir, viewer, force=force, **tuning)
             except RadarError as exc:
                 st.error(str(exc), icon=":material/error:")
 

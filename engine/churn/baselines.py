@@ -1,5 +1,5 @@
-"""The obvious models the churn model must beat: logistic regressions on tenure, and on
-tenure + usage + MRR.
+"""The obvious models the churn model must beat: logistic regressions on tenure, on
+tenure + usage + MRR, and on tenure + each event type's 90-day count + MRR.
 
 Every training run fits them on exactly the training snapshots the churn model learns
 from and judges them on the same out-of-time rows (`training.train`). When the churn model
@@ -21,8 +21,9 @@ baseline has the churn model's interface: `predict` (probability with a 90 % int
 
 from __future__ import annotations
 
+import fnmatch
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,7 +45,8 @@ REGULARISATION_C = 1.0  # mild ridge: standardised inputs, so one setting suits 
 
 @dataclass(frozen=True)
 class Input:
-    """One feature a baseline reads and how: `log` = log(1 + max(x, 0)), `raw` as it is."""
+    """One feature a baseline reads and how: `log` = log(1 + max(x, 0)), `raw` as it is.
+    A `*` in the name reads every feature it matches (each event type loaded)."""
 
     feature: str
     transform: str = "raw"
@@ -62,6 +64,11 @@ BASELINES: dict[str, tuple[str, tuple[Input, ...]]] = {
             Input("mrr", "log"),
         ),
     ),
+    # What an analyst fits first on a company's own event log: one count per event type.
+    "tenure_events": (
+        "a tenure + usage by event type baseline",
+        (Input("tenure_days", "log"), Input("evt_*_count_90d", "log"), Input("mrr", "log")),
+    ),
 }
 NAMES = tuple(BASELINES)
 
@@ -71,11 +78,44 @@ def describe(name: str) -> str:
     return BASELINES[name][0] if name in BASELINES else name
 
 
+def _inputs(name: str, columns: pd.Index) -> list[Input]:
+    """The inputs of baseline `name` the data has, a `*` input expanded to its matches (sorted)."""
+    out = []
+    for i in BASELINES[name][1]:
+        if "*" in i.feature:
+            out += [Input(c, i.transform) for c in sorted(fnmatch.filter(map(str, columns), i.feature))]
+        elif i.feature in columns:
+            out.append(i)
+    return out
+
+
 def _transform(values: pd.Series, how: str) -> np.ndarray:
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     if how == "log":
         return np.log1p(np.clip(x, 0, None))
     return x
+
+
+def refit_on_resamples(
+    z: np.ndarray,
+    y: np.ndarray,
+    resamples: Iterable[np.ndarray],
+    fit: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]],
+    point: tuple[np.ndarray, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients, intercepts) of `fit` on each resample of rows of the design `z`; a
+    resample with one class only is skipped (it says nothing about the spread); the point
+    fit alone when none is usable."""
+    coefs, intercepts = [], []
+    for rows in resamples:
+        if len(np.unique(y[rows])) < 2:
+            continue
+        coef, intercept = fit(z[rows], y[rows])
+        coefs.append(coef)
+        intercepts.append(intercept)
+    if not coefs:
+        return point[0][None, :], np.array([point[1]])
+    return np.vstack(coefs), np.array(intercepts)
 
 
 class BaselineModel:
@@ -115,7 +155,7 @@ class BaselineModel:
         if len(np.unique(y)) < 2:
             raise BadInputError("A baseline needs churned and retained customers in its training rows.")
         # Inputs the data does not have (a table never loaded) are left out, not invented.
-        self.inputs_ = [i for i in BASELINES[self.name][1] if i.feature in frame.columns]
+        self.inputs_ = _inputs(self.name, frame.columns)
         if not self.inputs_:
             raise BadInputError(f"The {self.name} baseline needs {BASELINES[self.name][1][0].feature}.")
         self.features = [i.feature for i in self.inputs_]
@@ -146,18 +186,13 @@ class BaselineModel:
         rng = np.random.default_rng(self.seed)
         ids = np.asarray(groups) if groups is not None else np.arange(len(y))
         unique, of = np.unique(ids, return_inverse=True)
-        coefs, intercepts = [], []
-        for _ in range(self.bootstrap_fits):
-            counts = np.bincount(rng.integers(0, len(unique), len(unique)), minlength=len(unique))
-            rows = np.repeat(np.arange(len(y)), counts[of])
-            if len(np.unique(y[rows])) < 2:
-                continue  # a resample without churners says nothing about the spread
-            coef, intercept = self._fit_lr(z[rows], y[rows])
-            coefs.append(coef)
-            intercepts.append(intercept)
-        if not coefs:
-            return self.coef_[None, :], np.array([self.intercept_])
-        return np.vstack(coefs), np.array(intercepts)
+
+        def resamples() -> Iterator[np.ndarray]:
+            for _ in range(self.bootstrap_fits):
+                counts = np.bincount(rng.integers(0, len(unique), len(unique)), minlength=len(unique))
+                yield np.repeat(np.arange(len(y)), counts[of])
+
+        return refit_on_resamples(z, y, resamples(), self._fit_lr, (self.coef_, self.intercept_))
 
     # -- prediction ----------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -30,7 +30,8 @@ def evaluate_version(
 ) -> EvaluationResult:
     """Metrics of `version` (default production) for customers active at `as_of`
     (default: the latest month end whose 90 days have passed). With ground truth
-    (generated data), also interval coverage of the true probability and oracle scores."""
+    (generated data), also interval coverage of the true probability and oracle scores;
+    with the training record, the interval's coverage of a known probability."""
     if version:
         entry = registry.get(version, data_dir)
         model = registry.load(entry, data_dir)
@@ -55,4 +56,10 @@ def evaluate_version(
     pred = model.predict(snaps)
     truth = training._truth(wh, snaps)
     metrics = training.evaluate(snaps["churned"], pred.churn_probability, pred.ci_low, pred.ci_high, truth)
+    # What the interval claims, as checked when the model was trained (`spread.measure`): how often
+    # it held a known probability the features imply. Kept next to the generator's latent truth,
+    # which the features never fully see, so no interval of an estimate can be held to it.
+    for key in ("interval_coverage_self_simulated", "interval_spread_factor"):
+        if entry.metrics.get(key) is not None:
+            metrics[key] = entry.metrics[key]
     return EvaluationResult(model_version=entry.version, as_of=as_of, metrics=metrics)

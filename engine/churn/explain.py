@@ -21,11 +21,14 @@ calibration is given). The top-k groups by |impact| are listed actionable ones f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, field_serializer
+from pydantic_core import to_json
 
 from engine.churn.features import LABELS, event_key_of
 from engine.core.contracts import ShapFeature, plain
@@ -148,6 +151,69 @@ def _days(x: float) -> str:
     return "1 day" if round(x) == 1 else f"{x:,.0f} days"
 
 
+def _texts() -> dict[str, Callable[[Any], str]]:
+    """The sentence for each fixed feature's value (built once: scoring writes hundreds of
+    thousands of reasons)."""
+    return {
+        "usage_decay_score": lambda v: (
+            f"Usage fell {_pct(v)} versus the previous 30 days"
+            if v > 0
+            else "Usage held steady or grew versus the previous 30 days"
+        ),
+        "usage_trend": lambda v: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
+        "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day",
+        "active_users_change": lambda v: (
+            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
+        ),
+        "days_since_last_event": lambda v: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
+        "events_last_30d": lambda v: f"{v:,.0f} product events in the last 30 days",
+        "events_last_7d": lambda v: f"{v:,.0f} product events in the last 7 days",
+        "events_last_90d": lambda v: f"{v:,.0f} product events in the last 90 days",
+        "events_prev_30d": lambda v: f"{v:,.0f} product events in the 30 days before last",
+        "events_per_seat_30d": lambda v: f"{v:,.1f} events per seat in 30 days",
+        "feature_breadth_30d": lambda v: f"Uses {v:.0f} of 5 product areas",
+        "feature_breadth_change": lambda v: (
+            f"Stopped using {abs(v):.0f} product area(s)"
+            if v < 0
+            else f"Started using {v:.0f} more product area(s)"
+            if v > 0
+            else "Same product areas as the month before"
+        ),
+        "tickets_30d": lambda v: f"{v:.0f} support tickets in 30 days",
+        "tickets_90d": lambda v: f"{v:.0f} support tickets in 90 days",
+        "high_priority_tickets_90d": lambda v: f"{v:.0f} high-priority tickets in 90 days",
+        "open_tickets": lambda v: f"{v:.0f} tickets still open",
+        "avg_resolution_hours_90d": lambda v: f"Tickets take {v:.0f} hours to resolve on average",
+        "csat_avg_90d": lambda v: f"CSAT averages {v:.1f} of 5",
+        "csat_responses_90d": lambda v: f"{v:.0f} CSAT responses in 90 days",
+        "compliance_gap_score": lambda v: f"Compliance gap score is {v:.2f}",
+        "compliance_gap_change": lambda v: (
+            f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months"
+        ),
+        "vendor_risk_flags": lambda v: f"{v:.0f} vendor-risk flag(s) open",
+        "vendor_risk_flags_avg_3m": lambda v: f"{v:.1f} vendor-risk flags on average over 3 months",
+        "days_to_renewal": lambda v: f"Renewal in {_days(v)}" if v >= 1 else "Renewal is due today",
+        "renewal_within_90d": lambda v: "Renewal falls within 90 days" if v else "No renewal in the next 90 days",
+        "open_renewal_opportunity": lambda v: "Renewal opportunity is open" if v else "No open renewal opportunity",
+        "open_expansion_opportunity": lambda v: (
+            "Expansion opportunity is open" if v else "No open expansion opportunity"
+        ),
+        "open_expansion_amount_ratio": lambda v: f"Open expansion pipeline is {_pct(v)} of ARR",
+        "expansion_won_12m": lambda v: f"{v:.0f} expansion(s) won in 12 months",
+        "opportunities_lost_12m": lambda v: f"{v:.0f} opportunity(ies) lost in 12 months",
+        "expansions_12m": lambda v: f"{v:.0f} MRR expansion(s) in 12 months",
+        "contractions_12m": lambda v: f"{v:.0f} MRR contraction(s) in 12 months",
+        "mrr_change_90d": lambda v: f"MRR {'grew' if v >= 0 else 'shrank'} {_pct(v)} in 90 days",
+        "mrr": lambda v: f"MRR is {_money(v)}",
+        "seats": lambda v: f"{v:,.0f} seats",
+        "tenure_days": lambda v: f"Customer for {v:,.0f} days",
+        "active_users_30d": lambda v: f"{v:,.1f} daily active users on average",
+    }
+
+
+TEXTS = _texts()
+
+
 def reason(feature: str, value, impact: float) -> str:
     """A sentence a CSM can read: what the value is and which way it pushes risk."""
     direction = "raises" if impact > 0 else "lowers"
@@ -159,69 +225,15 @@ def reason(feature: str, value, impact: float) -> str:
             else LABELS.get(feature, feature)
         )
         return f"No {what.lower()} on record, which {direction} the risk"
-    v = value
-    texts = {
-        "usage_decay_score": lambda: (
-            f"Usage fell {_pct(v)} versus the previous 30 days"
-            if v > 0
-            else "Usage held steady or grew versus the previous 30 days"
-        ),
-        "usage_trend": lambda: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
-        "seat_utilization": lambda: f"{_pct(v)} of seats are active on an average day",
-        "active_users_change": lambda: (
-            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
-        ),
-        "days_since_last_event": lambda: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
-        "events_last_30d": lambda: f"{v:,.0f} product events in the last 30 days",
-        "events_last_7d": lambda: f"{v:,.0f} product events in the last 7 days",
-        "events_last_90d": lambda: f"{v:,.0f} product events in the last 90 days",
-        "events_prev_30d": lambda: f"{v:,.0f} product events in the 30 days before last",
-        "events_per_seat_30d": lambda: f"{v:,.1f} events per seat in 30 days",
-        "feature_breadth_30d": lambda: f"Uses {v:.0f} of 5 product areas",
-        "feature_breadth_change": lambda: (
-            f"Stopped using {abs(v):.0f} product area(s)"
-            if v < 0
-            else f"Started using {v:.0f} more product area(s)"
-            if v > 0
-            else "Same product areas as the month before"
-        ),
-        "tickets_30d": lambda: f"{v:.0f} support tickets in 30 days",
-        "tickets_90d": lambda: f"{v:.0f} support tickets in 90 days",
-        "high_priority_tickets_90d": lambda: f"{v:.0f} high-priority tickets in 90 days",
-        "open_tickets": lambda: f"{v:.0f} tickets still open",
-        "avg_resolution_hours_90d": lambda: f"Tickets take {v:.0f} hours to resolve on average",
-        "csat_avg_90d": lambda: f"CSAT averages {v:.1f} of 5",
-        "csat_responses_90d": lambda: f"{v:.0f} CSAT responses in 90 days",
-        "compliance_gap_score": lambda: f"Compliance gap score is {v:.2f}",
-        "compliance_gap_change": lambda: (
-            f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months"
-        ),
-        "vendor_risk_flags": lambda: f"{v:.0f} vendor-risk flag(s) open",
-        "vendor_risk_flags_avg_3m": lambda: f"{v:.1f} vendor-risk flags on average over 3 months",
-        "days_to_renewal": lambda: f"Renewal in {_days(v)}" if v >= 1 else "Renewal is due today",
-        "renewal_within_90d": lambda: "Renewal falls within 90 days" if v else "No renewal in the next 90 days",
-        "open_renewal_opportunity": lambda: "Renewal opportunity is open" if v else "No open renewal opportunity",
-        "open_expansion_opportunity": lambda: "Expansion opportunity is open" if v else "No open expansion opportunity",
-        "open_expansion_amount_ratio": lambda: f"Open expansion pipeline is {_pct(v)} of ARR",
-        "expansion_won_12m": lambda: f"{v:.0f} expansion(s) won in 12 months",
-        "opportunities_lost_12m": lambda: f"{v:.0f} opportunity(ies) lost in 12 months",
-        "expansions_12m": lambda: f"{v:.0f} MRR expansion(s) in 12 months",
-        "contractions_12m": lambda: f"{v:.0f} MRR contraction(s) in 12 months",
-        "mrr_change_90d": lambda: f"MRR {'grew' if v >= 0 else 'shrank'} {_pct(v)} in 90 days",
-        "mrr": lambda: f"MRR is {_money(v)}",
-        "seats": lambda: f"{v:,.0f} seats",
-        "tenure_days": lambda: f"Customer for {v:,.0f} days",
-        "active_users_30d": lambda: f"{v:,.1f} daily active users on average",
-    }
-    make = texts.get(feature) or _event_reason(feature, v)
+    make = TEXTS.get(feature) or _event_reason(feature)
     try:
-        text = make() if make else f"{LABELS.get(feature, feature)} is {v}"
+        text = make(value) if make else f"{LABELS.get(feature, feature)} is {value}"
     except (TypeError, ValueError):
-        text = f"{LABELS.get(feature, feature)} is {v}"
+        text = f"{LABELS.get(feature, feature)} is {value}"
     return f"{text}, which {direction} the risk"
 
 
-def _event_reason(feature: str, v):
+def _event_reason(feature: str) -> Callable[[Any], str] | None:
     """The sentence for a per-event-type feature (evt_<type>_<stat>), or None."""
     found = event_key_of(feature)
     if not found:
@@ -229,14 +241,14 @@ def _event_reason(feature: str, v):
     thing = LABELS.get(f"evt_{found[0]}_count_28d", feature).split(" events")[0].lower()
     window = {"7d": "7", "28d": "28", "90d": "90"}.get(found[1].rsplit("_", 1)[-1], "")
     if found[1].startswith("count_"):
-        return lambda: f"{v:,.0f} {thing} events in the last {window} days"
+        return lambda v: f"{v:,.0f} {thing} events in the last {window} days"
     if found[1].startswith("value_"):
-        return lambda: f"{thing.capitalize()} value of {v:,.1f} in the last {window} days"
+        return lambda v: f"{thing.capitalize()} value of {v:,.1f} in the last {window} days"
     if found[1] == "trend_28d":
-        return lambda: (
+        return lambda v: (
             f"{thing.capitalize()} events are {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on the previous 28 days"
         )
-    return lambda: f"No {thing} for {_days(v)}" if v >= 1 else f"{thing.capitalize()} in the last day"
+    return lambda v: f"No {thing} for {_days(v)}" if v >= 1 else f"{thing.capitalize()} in the last day"
 
 
 def _plain(value):
@@ -252,18 +264,22 @@ def top_drivers(
     return drivers_for_frame(features, row.to_frame().T, contributions.reshape(1, -1), k, calibration)[0]
 
 
-def drivers_for_frame(
-    features: list[str],
-    frame: pd.DataFrame,
-    contributions: np.ndarray,
-    k: int = 5,
-    calibration: tuple[float, float] | None = None,
-) -> list[list[Driver]]:
-    """Top-k grouped drivers for every row (contributions aligned with rows; a last column
-    beyond the features is the expected value). The k groups with the largest |summed SHAP|
-    are chosen, then listed actionable first, each part by |impact|. `calibration` (a, b)
-    maps the model's log-odds to the calibrated logit a * x + b for `impact_pp`.
-    """
+@dataclass(frozen=True)
+class _Chosen:
+    """The top-k groups of every row, in the order they are listed (rows x k arrays)."""
+
+    keys: list[str]  # group keys, by group index
+    members: list[tuple[str, ...]]  # member feature names, by group index
+    actionable: np.ndarray  # by group index
+    group: np.ndarray  # group index of each listed driver
+    lead: np.ndarray  # feature index of the group's strongest member pushing its way
+    impact: np.ndarray  # the group's summed SHAP (log-odds)
+    pp: np.ndarray  # its change in churn probability, percentage points
+
+
+def _choose(features: list[str], contributions: np.ndarray, k: int, calibration: tuple[float, float] | None) -> _Chosen:
+    """The k groups with the largest |summed SHAP| per row, actionable ones first (each part by
+    |impact|), with each group's lead member, for every row at once."""
     n = len(features)
     impacts = contributions[:, :n]
     total = contributions.sum(axis=1) if contributions.shape[1] > n else impacts.sum(axis=1)
@@ -280,36 +296,105 @@ def drivers_for_frame(
     p_all = _sigmoid(a * total + b)
     p_without = _sigmoid(a * (total[:, None] - sums) + b)
     pp = (p_all[:, None] - p_without) * 100
-    k = min(k, len(keys))
-    columns = {name: frame[name].to_numpy() for name in features}
+    # The strongest member of each group among those pushing the group's way (all when none does);
+    # argmax keeps the first of equals, as the members are listed.
+    leads = np.empty(sums.shape, dtype=np.int64)
+    for g, key in enumerate(keys):
+        members = np.array(index[key])
+        part = impacts[:, members]
+        same = np.sign(part) == np.sign(sums[:, g])[:, None]
+        same |= ~same.any(axis=1, keepdims=True)
+        leads[:, g] = members[np.argmax(np.where(same, np.abs(part), -1.0), axis=1)]
     actionable = np.array([is_actionable(key) for key in keys])
-    out = []
-    for i in range(len(frame)):
-        strongest = np.argsort(-np.abs(sums[i]), kind="stable")[:k]
-        chosen = sorted(strongest, key=lambda g: (not actionable[g], -abs(sums[i, g])))
-        row_drivers = []
-        for g in chosen:
-            key, total_g = keys[g], float(sums[i, g])
-            members = index[key]
-            same_sign = [j for j in members if np.sign(impacts[i, j]) == np.sign(total_g)] or members
-            lead = max(same_sign, key=lambda j: abs(impacts[i, j]))
+    k = min(k, len(keys))
+    strongest = np.argsort(-np.abs(sums), axis=1, kind="stable")[:, :k]
+    # Listed actionable first; a stable sort keeps the |impact| order inside each part.
+    order = np.argsort(~actionable[strongest], axis=1, kind="stable")
+    chosen = np.take_along_axis(strongest, order, axis=1)
+    return _Chosen(
+        keys=keys,
+        members=[tuple(features[j] for j in index[key]) for key in keys],
+        actionable=actionable,
+        group=chosen,
+        lead=np.take_along_axis(leads, chosen, axis=1),
+        impact=np.take_along_axis(sums, chosen, axis=1),
+        pp=np.take_along_axis(pp, chosen, axis=1),
+    )
+
+
+def _listed(features: list[str], frame: pd.DataFrame, chosen: _Chosen) -> Iterator[list[dict[str, Any]]]:
+    """Every row's drivers as the fields of `Driver`, in order."""
+    columns = {name: frame[name].to_numpy() for name in {features[j] for j in np.unique(chosen.lead)}}
+    labels = [group_label(key) for key in chosen.keys]
+    groups, leads, impacts, pps = (x.tolist() for x in (chosen.group, chosen.lead, chosen.impact, chosen.pp))
+    for i in range(len(groups)):
+        row = []
+        for g, lead, impact, pp in zip(groups[i], leads[i], impacts[i], pps[i], strict=True):
             name = features[lead]
             value = _plain(columns[name][i])
-            row_drivers.append(
-                Driver.model_construct(  # the values are built right here: no need to validate them
-                    feature=name,
-                    value=value,
-                    shap_impact=total_g,
-                    reason=reason(name, value, total_g),
-                    group=key,
-                    label=group_label(key),
-                    actionable=bool(actionable[g]),
-                    members=tuple(features[j] for j in members),
-                    impact_pp=float(pp[i, g]),
-                )
+            row.append(
+                {
+                    "feature": name,
+                    "value": value,
+                    "shap_impact": impact,
+                    "reason": reason(name, value, impact),
+                    "group": chosen.keys[g],
+                    "label": labels[g],
+                    "actionable": bool(chosen.actionable[g]),
+                    "members": chosen.members[g],
+                    "impact_pp": pp,
+                }
             )
-        out.append(row_drivers)
-    return out
+        yield row
+
+
+def drivers_for_frame(
+    features: list[str],
+    frame: pd.DataFrame,
+    contributions: np.ndarray,
+    k: int = 5,
+    calibration: tuple[float, float] | None = None,
+) -> list[list[Driver]]:
+    """Top-k grouped drivers for every row (contributions aligned with rows; a last column
+    beyond the features is the expected value). The k groups with the largest |summed SHAP|
+    are chosen, then listed actionable first, each part by |impact|. `calibration` (a, b)
+    maps the model's log-odds to the calibrated logit a * x + b for `impact_pp`.
+    """
+    chosen = _choose(features, np.asarray(contributions, dtype=float), k, calibration)
+    # The values are built right here: no need to validate them.
+    return [[Driver.model_construct(**d) for d in row] for row in _listed(features, frame, chosen)]
+
+
+def _stored(driver: dict[str, Any]) -> dict[str, Any]:
+    """One driver's fields as `Driver`'s JSON writes them (see its serializers)."""
+    return {
+        **driver,
+        "value": plain(driver["value"]),
+        "shap_impact": round(driver["shap_impact"], 6),
+        "impact_pp": round(driver["impact_pp"], 3),
+    }
+
+
+def stored_drivers(
+    features: list[str],
+    frame: pd.DataFrame,
+    contributions: np.ndarray,
+    k: int = 5,
+    calibration: tuple[float, float] | None = None,
+) -> tuple[list[str], list[str | None], list[str | None]]:
+    """For every row: the drivers' JSON as `drivers_json` writes it, and the first driver that
+    raises the risk (its feature and its reason; None when none does). Batch scoring's path:
+    the same drivers as `drivers_for_frame` without a model object per driver."""
+    chosen = _choose(features, np.asarray(contributions, dtype=float), k, calibration)
+    texts: list[str] = []
+    raising_feature: list[str | None] = []
+    raising_reason: list[str | None] = []
+    for row in _listed(features, frame, chosen):
+        texts.append(to_json([_stored(d) for d in row]).decode())
+        first = next((d for d in row if d["shap_impact"] > 0), None)
+        raising_feature.append(first["feature"] if first else None)
+        raising_reason.append(first["reason"] if first else None)
+    return texts, raising_feature, raising_reason
 
 
 def global_importance(features: list[str], contributions: np.ndarray) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from engine.churn import treeshap
 from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.core.values import sigmoid as _sigmoid
 
@@ -40,6 +41,9 @@ class Prediction:
     churn_probability: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
+
+
+SMALL_FIT = 20_000
 
 
 class ChurnModel:
@@ -60,6 +64,8 @@ class ChurnModel:
         early_stopping_rounds: int = 60,
         interval_level: float = 0.90,
         seed: int = 0,
+        lambda_l2: float = 1.0,
+        feature_fraction: float = 0.8,
     ):
         self.features = list(features)
         self.categorical = list(categorical or [])
@@ -71,6 +77,9 @@ class ChurnModel:
         self.early_stopping_rounds = early_stopping_rounds
         self.interval_level = interval_level
         self.seed = seed
+        self.lambda_l2 = lambda_l2
+        self.feature_fraction = feature_fraction
+        self.spread_factor_ = 1.0  # measured in fitting (check_spread)
 
     # -- data preparation -------------------------------------------------------
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -90,33 +99,44 @@ class ChurnModel:
         """The feature matrix as float64 with categories as their training codes (NaN when
         missing or unseen): the same numbers LightGBM saw in training, without the
         per-call pandas conversion (which dominates the cost of scoring one customer)."""
-        X = self._matrix(frame)
-        out = np.empty((len(X), len(self.features)), dtype=np.float64)
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise BadInputError(f"Columns missing for the churn model: {', '.join(missing)}.")
+        out = np.empty((len(frame), len(self.features)), dtype=np.float64)
         for j, col in enumerate(self.features):
+            values = frame[col]
             if col in self.categorical:
-                codes = X[col].cat.codes.to_numpy().astype(np.float64)
+                # A category's code is its position among the training levels, as pd.Categorical
+                # numbers it in `_matrix`; looked up directly, which is ten times faster on one row.
+                text = values.astype("str").where(values.notna(), None).to_numpy(dtype=object)
+                codes = pd.Index(self.categories_[col], dtype=object).get_indexer(text).astype(np.float64)
                 codes[codes < 0] = np.nan
                 out[:, j] = codes
+            elif values.dtype == np.float64:
+                out[:, j] = values.to_numpy()
             else:
-                out[:, j] = X[col].to_numpy(dtype=np.float64, na_value=np.nan)
+                numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+                out[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         return out
 
-    def _params(self, seed: int, pos_weight: float) -> dict:
+    def _params(self, seed: int, pos_weight: float, rows: int | None = None) -> dict:
+        """LightGBM's settings; `rows` (training rows) below SMALL_FIT use one thread, for a
+        small fit spends more on two threads waiting for each other than on the work."""
         return {
             "objective": "binary",
             "metric": "auc",
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_child_samples": self.min_child_samples,
-            "feature_fraction": 0.8,
+            "feature_fraction": self.feature_fraction,
             "bagging_fraction": 0.9,
             "bagging_freq": 1,
-            "lambda_l2": 1.0,
+            "lambda_l2": self.lambda_l2,
             "scale_pos_weight": pos_weight,
             "cat_smooth": 20,
             "min_data_per_group": 50,
             "seed": seed,
-            "num_threads": 2,
+            "num_threads": 1 if rows is not None and rows < SMALL_FIT else 2,
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,
@@ -180,7 +200,29 @@ class ChurnModel:
         self._fit_calibration(raw, y_valid[~stop_mask])
         self.stop_rows_ = int(stop_mask.sum())
         self.calibration_rows_ = int((~stop_mask).sum())
+        say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
+        members = self.boosters_
+        self.check_spread(
+            lambda y_sim: self.raw_by_member(
+                self.fit_members(X_train, y_sim, train_groups, train_periods, rng), X_valid
+            ),
+            self.probabilities(self.raw_by_member(members, X_train)).churn_probability,
+            self.probabilities(self.raw_by_member(members, X_valid)).churn_probability,
+            rng,
+        )
         return self
+
+    def check_spread(self, refit, truth_fit: np.ndarray, truth_check: np.ndarray, rng: np.random.Generator) -> None:
+        """Widen the interval by what self-simulation shows it needs (`spread.measure`): `refit`
+        fits members on simulated training labels and returns their log-odds on the check rows."""
+        from engine.churn import spread
+
+        fitted = (self.pos_weight_, self.spread_factor_)
+        self.spread_factor_ = 1.0
+        check = spread.measure(refit, truth_fit, truth_check, self.interval_level, rng)
+        self.pos_weight_ = fitted[0]  # the refits reset it; the served members were fitted with this
+        self.spread_factor_ = check.factor
+        self.spread_check_ = check.as_metrics()
 
     def set_categories(self, frame: pd.DataFrame) -> None:
         """Learn the category levels from the rows the final model is trained on."""
@@ -237,10 +279,12 @@ class ChurnModel:
             weight = (group_weight[group_of] * period_weight[period_of]).astype(float)
             keep = weight > 0
             params = self._params(self.seed + 1 + b, self.pos_weight_)
+            # Around the model's settings (with the defaults: 7/15/23 leaves, 20/40/80 rows, 0.5-0.9).
+            leaves, rows, share = self.num_leaves, self.min_child_samples, self.feature_fraction
             params.update(
-                num_leaves=int(rng.choice([7, 15, 23])),
-                min_child_samples=int(rng.choice([20, 40, 80])),
-                feature_fraction=float(rng.uniform(0.5, 0.9)),
+                num_leaves=int(rng.choice([max(2, leaves // 2), leaves, leaves + (leaves + 1) // 2])),
+                min_child_samples=int(rng.choice([max(1, rows // 2), rows, rows * 2])),
+                feature_fraction=float(rng.uniform(max(0.1, share - 0.3), min(1.0, share + 0.1))),
             )
             rounds = max(10, int(self.best_iteration_ * rng.uniform(0.7, 1.3)))
             boosters.append(
@@ -271,7 +315,8 @@ class ChurnModel:
         a, b = platt if platt is not None else (self.platt_a_, self.platt_b_)
         mean = raw.mean(axis=1)
         logit = a * mean + b
-        half = float(norm.ppf(0.5 + self.interval_level / 2)) * np.abs(a) * raw.std(axis=1, ddof=1)
+        z = float(norm.ppf(0.5 + self.interval_level / 2))
+        half = z * self.spread_factor_ * np.abs(a) * raw.std(axis=1, ddof=1)
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
@@ -299,7 +344,7 @@ class ChurnModel:
         raw = self._raw_by_bag(self._array(frame))
         mean = raw.mean(axis=1)
         logit = self.platt_a_ * mean + self.platt_b_
-        half = self.z_ * np.abs(self.platt_a_) * raw.std(axis=1, ddof=1)
+        half = self.z_ * self.spread_factor_ * np.abs(self.platt_a_) * raw.std(axis=1, ddof=1)
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -311,10 +356,7 @@ class ChurnModel:
         self._check_fitted()
         X = self._array(frame)
         threads = 1 if len(X) < 500 else 2
-        total = np.zeros((len(X), len(self.features) + 1))
-        for booster in self.boosters_:
-            total += np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
-        return total / len(self.boosters_)
+        return treeshap.ensemble_contributions(self.boosters_, X, threads)
 
     def feature_importance(self) -> pd.Series:
         """Total gain per feature, averaged over bags, as shares summing to 1."""
@@ -323,18 +365,28 @@ class ChurnModel:
         return pd.Series(gains / max(gains.sum(), 1e-12), index=self.features).sort_values(ascending=False)
 
     # -- persistence -----------------------------------------------------------------
-    def save(self, path: Path) -> None:
+    def state(self) -> dict[str, Any]:
+        """Everything the fitted model holds, its boosters as LightGBM's text (picklable)."""
         self._check_fitted()
         state = {k: v for k, v in self.__dict__.items() if k != "boosters_"}
         state["booster_strings"] = [b.model_to_string() for b in self.boosters_]
-        Path(path).write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return state
+
+    def save(self, path: Path) -> None:
+        Path(path).write_bytes(pickle.dumps(self.state(), protocol=pickle.HIGHEST_PROTOCOL))
 
     @classmethod
     def load(cls, path: Path) -> ChurnModel:
-        state = pickle.loads(Path(path).read_bytes())
+        return cls.from_state(pickle.loads(Path(path).read_bytes()))
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ChurnModel:
+        state = dict(state)
         boosters = [lgb.Booster(model_str=s) for s in state.pop("booster_strings")]
         model = cls.__new__(cls)
-        model.__dict__.update(state)
+        # Older artifacts hold no regularisation settings: they were fitted with these fixed values.
+        # Older artifacts hold no measured widening either: their interval was the spread alone.
+        model.__dict__.update({"lambda_l2": 1.0, "feature_fraction": 0.8, "spread_factor_": 1.0, **state})
         model.boosters_ = boosters
         return model
 
@@ -347,6 +399,8 @@ def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
         "learning_rate": model.learning_rate,
         "num_leaves": model.num_leaves,
         "min_child_samples": model.min_child_samples,
+        "lambda_l2": model.lambda_l2,
+        "feature_fraction": model.feature_fraction,
         "interval_level": model.interval_level,
         "seed": model.seed,
         "pos_weight": model.pos_weight_,

@@ -28,21 +28,24 @@ predicted then against what happened (AUC, Brier, calibration), built on
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from pydantic import computed_field
 from scipy import stats
 
 from engine.churn import features as feats
 from engine.churn import registry, training
 from engine.churn.model import ChurnModel
+from engine.core import store
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table, records
-from engine.core.errors import BadInputError
+from engine.core.errors import BadInputError, RadarError
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
 
@@ -362,11 +365,8 @@ def latest_scoring_date(wh: Warehouse) -> date | None:
     return health.latest_scoring_date(wh) or health.data_as_of(wh)
 
 
-def _score_drift(
-    model: ChurnModel, reference_frame: pd.DataFrame, reference_as_of: date, current: pd.DataFrame
-) -> ScoreDrift:
-    ref = model.predict(reference_frame).churn_probability
-    cur = model.predict(current).churn_probability
+def _score_drift(ref: np.ndarray, reference_as_of: date, cur: np.ndarray) -> ScoreDrift:
+    """PSI of predicted churn: the out-of-time month's probabilities `ref` against `cur`."""
     edges = numeric_edges(ref)
     ref_shares, cur_shares = _numeric_shares(ref, edges), _numeric_shares(cur, edges)
     psi = _psi(ref_shares, cur_shares)
@@ -383,29 +383,92 @@ def _score_drift(
     )
 
 
-def drift_report(
-    wh: Warehouse, data_dir: str | Path | None = None, version: str | None = None, current_as_of: date | None = None
+REFERENCE_FILE = "drift_reference.parquet"
+SCORE_REFERENCE_FILE = "drift_score_reference.parquet"
+
+
+def _reference_file(entry: registry.ModelVersion, data_dir: str | Path | None) -> Path:
+    return registry.artifact(entry, data_dir).parent / REFERENCE_FILE
+
+
+def _kept(path: Path, build) -> pd.DataFrame:
+    """A frame kept at `path`, built by `build()` the first time (and again if the copy is damaged)."""
+    if path.exists():
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError):
+            pass
+    frame = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        frame.to_parquet(part, index=False)
+        part.replace(path)  # readers never see half a file
+    except OSError:  # a read-only models folder: measured, just not kept
+        pass
+    return frame
+
+
+def _kept_reference(
+    wh: Warehouse,
+    entry: registry.ModelVersion,
+    data_dir: str | Path | None,
+    month_ends: list[date],
+    feature_set: feats.FeatureSet | None,
+) -> pd.DataFrame:
+    """The training reference of `entry`, built from the warehouse the first time and kept beside
+    the model's artifact: it is the population the version learned from, so later loads (a new
+    day of events) do not change it, and a scoring run reads it instead of rebuilding six month
+    ends of features (minutes on a large book)."""
+    folder = registry.artifact(entry, data_dir).parent
+    return _kept(folder / REFERENCE_FILE, lambda: _reference(wh, month_ends, feature_set))
+
+
+def _kept_score_reference(
+    wh: Warehouse,
+    entry: registry.ModelVersion,
+    model: ChurnModel,
+    data_dir: str | Path | None,
+    as_of: date,
+    feature_set: feats.FeatureSet | None,
+) -> np.ndarray:
+    """The version's predicted churn on its last out-of-time month (kept like the reference)."""
+    folder = registry.artifact(entry, data_dir).parent
+
+    def build() -> pd.DataFrame:
+        frame = _population(wh, as_of, "out-of-time", feature_set)
+        return pd.DataFrame({"churn_probability": model.predict(frame).churn_probability})
+
+    return _kept(folder / SCORE_REFERENCE_FILE, build)["churn_probability"].to_numpy(dtype=float)
+
+
+def _drift_of(
+    wh: Warehouse,
+    entry: registry.ModelVersion,
+    model: ChurnModel,
+    data_dir: str | Path | None,
+    current_as_of: date,
+    current: pd.DataFrame | None = None,
+    current_probabilities: np.ndarray | None = None,
 ) -> DriftReport:
-    """Drift of `version` (default production): its training reference vs the population at
-    `current_as_of` (default: the latest scoring date), features and predicted scores."""
-    entry = registry.get(version, data_dir) if version else registry.load_production("churn", data_dir)[0]
+    """Drift of `entry` at `current_as_of`; `current` (and its probabilities), when given, is that
+    population as scoring just built it."""
     if entry.kind != "churn":
         raise BadInputError(f"{entry.version} is a {entry.kind} model; drift is measured for warehouse churn models.")
-    model = registry.load(entry, data_dir)
     window = entry.data_window
     reference_dates = training_month_ends(window)
     reference_as_of = reference_dates[-1]
     score_reference_as_of = date.fromisoformat(window["valid_to"])
-    current_as_of = current_as_of or latest_scoring_date(wh)
-    if current_as_of is None:
-        raise BadInputError("The warehouse has no data; load data before measuring drift.")
     # The model's own columns (a data-driven set, or the fixed features of an older model).
     feature_set = feats.set_of(model)
-    reference = _reference(wh, reference_dates, feature_set)
-    current = _population(wh, current_as_of, "current", feature_set)
+    reference = _kept_reference(wh, entry, data_dir, reference_dates, feature_set)
+    if current is None:
+        current = _population(wh, current_as_of, "current", feature_set)
     table, bins = feature_drift(reference, current, _model_features(feature_set, list(entry.features)))
-    score_reference = _population(wh, score_reference_as_of, "out-of-time", feature_set)
-    score = _score_drift(model, score_reference, score_reference_as_of, current)
+    reference_probabilities = _kept_score_reference(wh, entry, model, data_dir, score_reference_as_of, feature_set)
+    if current_probabilities is None:
+        current_probabilities = model.predict(current).churn_probability
+    score = _score_drift(reference_probabilities, score_reference_as_of, current_probabilities)
     return DriftReport(
         model_version=entry.version,
         reference_as_of=reference_as_of,
@@ -417,6 +480,220 @@ def drift_report(
         bins=bins,
         score=score,
     )
+
+
+def drift_report(
+    wh: Warehouse, data_dir: str | Path | None = None, version: str | None = None, current_as_of: date | None = None
+) -> DriftReport:
+    """Drift of `version` (default production): its training reference vs the population at
+    `current_as_of` (default: the latest scoring date), features and predicted scores."""
+    entry = registry.get(version, data_dir) if version else registry.load_production("churn", data_dir)[0]
+    if entry.kind != "churn":
+        raise BadInputError(f"{entry.version} is a {entry.kind} model; drift is measured for warehouse churn models.")
+    model = registry.load(entry, data_dir)
+    current_as_of = current_as_of or latest_scoring_date(wh)
+    if current_as_of is None:
+        raise BadInputError("The warehouse has no data; load data before measuring drift.")
+    return _drift_of(wh, entry, model, data_dir, current_as_of)
+
+
+# -- kept results: measured when scores are written, read by the Model & data page ------------------
+class Kept(Contract):
+    """A monitoring result as kept: what it is about and when it was measured."""
+
+    kind: Literal["drift", "quality"]
+    model_version: str
+    scores_as_of: date | None
+    computed_at: datetime
+    seconds: float
+
+    @property
+    def note(self) -> str:
+        """The line the page shows under the result."""
+        scores = f" for the scores of {self.scores_as_of:%Y-%m-%d}" if self.scores_as_of else ""
+        return (
+            f"Computed at {self.computed_at:%Y-%m-%d %H:%M} UTC{scores} by {self.model_version} ({self.seconds:.1f} s)."
+        )
+
+
+class KeptDrift(Kept):
+    report: DriftReport
+    stale: bool = False  # newer scores (or another serving model) exist than the ones it measured
+
+
+class KeptQuality(Kept):
+    report: Any  # quality.QualityReport (typed loosely: quality imports this module's neighbours)
+
+
+def keep(kind: str, report: Contract, model_version: str, scores_as_of: date | None, seconds: float, data_dir) -> None:
+    """Store `report` (replacing the one of the same kind, version and scoring date)."""
+    rows = store.monitoring_results
+    with store.get_engine(data_dir).begin() as conn:
+        same = (rows.c.kind == kind) & (rows.c.model_version == model_version)
+        conn.execute(
+            sa.delete(rows).where(
+                same & (rows.c.scores_as_of == scores_as_of if scores_as_of else rows.c.scores_as_of.is_(None))
+            )
+        )
+        conn.execute(
+            sa.insert(rows).values(
+                kind=kind,
+                model_version=model_version,
+                scores_as_of=scores_as_of,
+                computed_at=datetime.now(UTC),
+                seconds=round(seconds, 2),
+                payload=report.model_dump_json(),
+            )
+        )
+        # Drift of the last KEPT_RUNS scoring dates per version is enough to look back on.
+        old = (
+            sa.select(rows.c.id)
+            .where(same)
+            .order_by(rows.c.scores_as_of.desc(), rows.c.id.desc())
+            .offset(KEPT_RUNS)
+            .scalar_subquery()
+        )
+        conn.execute(sa.delete(rows).where(rows.c.id.in_(old)))
+
+
+KEPT_RUNS = 12
+
+
+def _latest_kept(kind: str, model_version: str, data_dir) -> Any:
+    rows = store.monitoring_results
+    with store.get_engine(data_dir).connect() as conn:
+        return conn.execute(
+            sa.select(rows)
+            .where((rows.c.kind == kind) & (rows.c.model_version == model_version))
+            .order_by(rows.c.scores_as_of.desc(), rows.c.computed_at.desc())
+            .limit(1)
+        ).first()
+
+
+def _scored_at(wh: Warehouse, as_of: date, model_version: str) -> datetime | None:
+    found = wh.scalar(
+        "SELECT max(scored_at) FROM predictions WHERE as_of = ? AND model_version = ?", [as_of, model_version]
+    )
+    return pd.Timestamp(found).to_pydatetime() if found is not None else None
+
+
+def stored_drift(wh: Warehouse, data_dir: str | Path | None, model_version: str) -> KeptDrift | None:
+    """The newest drift kept for `model_version`, marked stale when the latest scoring date or
+    the scores at it are newer than what it measured; None when none was kept (scores written
+    before monitoring was kept, or a warehouse scored another way)."""
+    row = _latest_kept("drift", model_version, data_dir)
+    if row is None:
+        return None
+    computed_at = row.computed_at.replace(tzinfo=None) if row.computed_at.tzinfo else row.computed_at
+    latest = latest_scoring_date(wh)
+    scored_at = _scored_at(wh, row.scores_as_of, model_version) if row.scores_as_of else None
+    stale = latest != row.scores_as_of or (scored_at is not None and scored_at > computed_at)
+    return KeptDrift(
+        kind="drift",
+        model_version=row.model_version,
+        scores_as_of=row.scores_as_of,
+        computed_at=computed_at,
+        seconds=row.seconds,
+        report=DriftReport.model_validate_json(row.payload),
+        stale=stale,
+    )
+
+
+def stored_quality(data_dir: str | Path | None, model_version: str) -> KeptQuality | None:
+    """The out-of-time quality kept for `model_version` (it depends on the version only), or None."""
+    from engine.churn import quality  # quality reads scoring, which reads this module when it runs
+
+    row = _latest_kept("quality", model_version, data_dir)
+    if row is None:
+        return None
+    computed_at = row.computed_at.replace(tzinfo=None) if row.computed_at.tzinfo else row.computed_at
+    return KeptQuality(
+        kind="quality",
+        model_version=row.model_version,
+        scores_as_of=None,
+        computed_at=computed_at,
+        seconds=row.seconds,
+        report=quality.QualityReport.model_validate_json(row.payload),
+    )
+
+
+def measure_drift(
+    wh: Warehouse,
+    data_dir: str | Path | None,
+    entry: registry.ModelVersion,
+    model: ChurnModel | None = None,
+    as_of: date | None = None,
+    current: pd.DataFrame | None = None,
+    probabilities: np.ndarray | None = None,
+) -> KeptDrift:
+    """Measure drift of `entry` at `as_of` (default: the latest scoring date) and keep it."""
+    t0 = time.perf_counter()
+    as_of = as_of or latest_scoring_date(wh)
+    if as_of is None:
+        raise BadInputError("The warehouse has no data; load data before measuring drift.")
+    model = model if model is not None else registry.load(entry, data_dir)
+    report = _drift_of(wh, entry, model, data_dir, as_of, current, probabilities)
+    seconds = time.perf_counter() - t0
+    keep("drift", report, entry.version, as_of, seconds, data_dir)
+    return KeptDrift(
+        kind="drift",
+        model_version=entry.version,
+        scores_as_of=as_of,
+        computed_at=datetime.now(UTC).replace(tzinfo=None),
+        seconds=round(seconds, 2),
+        report=report,
+    )
+
+
+def measure_quality(wh: Warehouse, data_dir: str | Path | None, entry: registry.ModelVersion) -> KeptQuality:
+    """Measure `entry`'s out-of-time quality and keep it."""
+    from engine.churn import quality
+
+    t0 = time.perf_counter()
+    report = quality.version_quality(wh, entry.version, data_dir)
+    seconds = time.perf_counter() - t0
+    keep("quality", report, entry.version, None, seconds, data_dir)
+    return KeptQuality(
+        kind="quality",
+        model_version=entry.version,
+        scores_as_of=None,
+        computed_at=datetime.now(UTC).replace(tzinfo=None),
+        seconds=round(seconds, 2),
+        report=report,
+    )
+
+
+def record_after_scoring(
+    wh: Warehouse,
+    data_dir: str | Path | None,
+    entry: registry.ModelVersion,
+    model: ChurnModel,
+    as_of: date,
+    current: pd.DataFrame,
+    probabilities: np.ndarray,
+    say=None,
+) -> dict[str, float]:
+    """What a scoring run measures once its predictions are written: drift of the population it
+    scored (from the rows and probabilities it built) and, the first time a version scores, that
+    version's quality; returns the seconds each took. A failure here is reported and never undoes
+    the scores."""
+    say = say or (lambda _f, _m: None)
+    seconds: dict[str, float] = {}
+    if entry.kind != "churn":  # baselines and table models have no warehouse training reference
+        return seconds
+    try:
+        say(0.8, "measuring drift of the scored population")
+        seconds["drift"] = measure_drift(wh, data_dir, entry, model, as_of, current, probabilities).seconds
+        if _latest_kept("quality", entry.version, data_dir) is None:
+            say(0.9, f"measuring {entry.version}'s out-of-time quality (once per version)")
+            t0 = time.perf_counter()
+            try:
+                measure_quality(wh, data_dir, entry)
+            finally:
+                seconds["quality"] = round(time.perf_counter() - t0, 3)
+    except RadarError as exc:
+        say(0.95, f"monitoring not measured: {exc}")
+    return seconds
 
 
 # -- realised vs predicted ------------------------------------------------------------------------

@@ -293,7 +293,7 @@ COMPARED = ("auc", "pr_auc", "brier")
 def baseline_comparison(data_dir: str | Path | None = None) -> pd.DataFrame:
     """Per training run (newest first), the churn model against the baselines fitted on the same
     rows and judged on the same out-of-time folds: version (the run's churn model), contender
-    ("model", "tenure", "tenure_usage"), auc, pr_auc, brier, serves (True for the one the run
+    ("model" or a baseline name, e.g. "tenure"), auc, pr_auc, brier, serves (True for the one the run
     chose) and stage of the version that contender is registered as (None for a baseline that
     was only compared). Runs from before baselines were trained alongside are left out."""
     entries = registry.versions("churn", data_dir)

@@ -246,6 +246,10 @@ def load(version: ModelVersion, data_dir: str | Path | None = None) -> ChurnMode
         from engine.churn.baselines import BaselineModel
 
         return cast("ChurnModel", BaselineModel.load(artifact(version, data_dir)))
+    if (version.params or {}).get("family") in ("table_logistic", "table_blend"):
+        from engine.churn.table.candidates import load_candidate  # a table's regression or blend
+
+        return cast("ChurnModel", load_candidate(artifact(version, data_dir)))
     from engine.churn.model import ChurnModel  # LightGBM loads only when a model is
 
     return ChurnModel.load(artifact(version, data_dir))

@@ -29,7 +29,7 @@ from engine.core import config
 from engine.core.access import Viewer
 from engine.core.contracts import Contract
 from engine.core.errors import NotFoundError, RadarError
-from engine.data.warehouse import get_warehouse
+from engine.data.warehouse import get_warehouse, writing
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 QUEUED: JobState = "queued"
@@ -153,7 +153,7 @@ def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict, force: bool 
     with _lock:
         job.state = RUNNING
     try:
-        wh = get_warehouse(job.data_dir)
+        wh = get_warehouse(job.data_dir, read_only=True)  # training only reads; readers never wait for it
         if not force and not options:
             _record(job, 0.02, "checking whether the data changed since production was trained")
             t0 = time.perf_counter()
@@ -174,7 +174,8 @@ def _run(job: _Job, trainer: Trainer, rescore: bool, options: dict, force: bool 
         )
         if rescore and result.promoted:
             _record(job, 0.9, f"scoring every active customer with {result.version}")
-            report = scoring.score(wh, data_dir=job.data_dir)
+            with writing(job.data_dir, "rescore after retrain") as target:
+                report = scoring.score(target, data_dir=job.data_dir)
             _record(job, 1.0, f"scored {report.customers:,} customers as of {report.as_of}")
         outcome, error = SUCCEEDED, None
     except Exception as exc:  # the job reports every failure; production was never touched
@@ -312,4 +313,5 @@ def refresh_scores(
     """Score every active customer with the production model as of the data's latest day
     (admins: after loading data or changing the model)."""
     viewer.require("load_data")
-    return scoring.score(get_warehouse(data_dir), data_dir=data_dir, progress=progress)
+    with writing(data_dir, "rescore") as wh:
+        return scoring.score(wh, data_dir=data_dir, progress=progress)

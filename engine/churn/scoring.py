@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.churn.model import ChurnModel
 
 Progress = Callable[[float, str], None]
-BATCH = 5000
+BATCH = 50_000  # rows scored and explained at once: bounds memory (contributions are rows x features)
 
 
 class ScoreReport(Contract):
@@ -34,6 +34,7 @@ class ScoreReport(Contract):
     model_version: str
     customers: int
     seconds: float
+    phases: dict[str, float] = {}  # seconds: features, predict, contributions, drivers, write, drift, quality
 
 
 class ChurnPrediction(risk.RiskScore):
@@ -74,36 +75,55 @@ def _fact(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(frame[name].to_numpy(dtype=float, na_value=np.nan), index=frame.index)
 
 
+class _Clock:
+    """Seconds spent per phase of a scoring run, for the report and the bench."""
+
+    def __init__(self, phases: dict[str, float] | None):
+        self.phases = phases if phases is not None else {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def score_features(
-    model: ChurnModel, frame: pd.DataFrame, top_k: int = 5, cuts: risk.TierCuts | None = None
+    model: ChurnModel,
+    frame: pd.DataFrame,
+    top_k: int = 5,
+    cuts: risk.TierCuts | None = None,
+    phases: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Probability, interval, risk, drivers and action for every row of a feature frame; tiers
-    by `cuts` (default: the configured thresholds for the model's training base rate)."""
+    by `cuts` (default: the configured thresholds for the model's training base rate).
+    `phases`, when given, gathers the seconds spent predicting, explaining and building drivers."""
+    clock = _Clock(phases)
     cuts = cuts or risk.tier_cuts(base_rate(model))
     pred = model.predict(frame)
+    clock.lap("predict")
     contributions = model.contributions(frame)
+    clock.lap("contributions")
     calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
-    drivers = explain.drivers_for_frame(model.features, frame, contributions, top_k, calibration)
+    drivers, raising, top = explain.stored_drivers(model.features, frame, contributions, top_k, calibration)
     components = risk.risk_components(frame)
     tiers = risk.risk_tier(pred.churn_probability, cuts)
-    mrr = _fact(frame, "mrr")
-    renewal = _fact(frame, "days_to_renewal")
-    expansion = _fact(frame, "open_expansion_opportunity").fillna(0)
-    actions, top = [], []
-    for i, row_drivers in enumerate(drivers):
-        raising = next((d for d in row_drivers if d.shap_impact > 0), None)
-        top.append(raising.reason if raising else None)
-        actions.append(
-            risk.recommended_action(
-                tiers[i],
-                raising.feature if raising else None,
-                float(pred.churn_probability[i]),
-                float(np.nan_to_num(mrr.iloc[i])),
-                renewal.iloc[i],
-                bool(expansion.iloc[i]),
-            )
+    mrr = _fact(frame, "mrr").to_numpy()
+    renewal = _fact(frame, "days_to_renewal").to_numpy()
+    expansion = _fact(frame, "open_expansion_opportunity").fillna(0).to_numpy().astype(bool).tolist()
+    actions = [
+        risk.recommended_action(tier, feature, p, m, r, e)
+        for tier, feature, p, m, r, e in zip(
+            tiers.tolist(),
+            raising,
+            pred.churn_probability.tolist(),
+            np.nan_to_num(mrr).tolist(),
+            renewal.tolist(),
+            expansion,
+            strict=True,
         )
-    return pd.DataFrame(
+    ]
+    scored = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy(),
             "churn_probability": pred.churn_probability,
@@ -112,46 +132,80 @@ def score_features(
             "risk_score": components["risk_score"].to_numpy(),
             **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
             "risk_tier": tiers,
-            "drivers": [explain.drivers_json(ds) for ds in drivers],
+            "drivers": drivers,
             "recommended_action": actions,
-            "mrr": mrr.to_numpy(dtype=float, na_value=np.nan),
-            "days_to_renewal": renewal.to_numpy(dtype=float, na_value=np.nan),
+            "mrr": mrr,
+            "days_to_renewal": renewal,
             "top_driver": top,
         }
     )
+    clock.lap("drivers")
+    return scored
 
 
 def score(
-    wh: Warehouse, as_of: date | None = None, data_dir: str | Path | None = None, progress: Progress | None = None
+    wh: Warehouse,
+    as_of: date | None = None,
+    data_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    monitor: bool = True,
 ) -> ScoreReport:
     """Score every customer active at `as_of` (default: the data's latest date) with the
-    production model and write `predictions` (replacing that as-of date and version).
+    production model and write `predictions` (replacing that as-of date and version); then,
+    with `monitor`, measure drift (and the model's quality, once per version) for these scores
+    and keep them for the Model & data page (`engine.churn.monitoring.stored_drift`).
 
     `as_of` after the data's latest day is refused: every day past it would read as
     silence (no logins, no tickets) and make healthy accounts look lost."""
     say = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    clock = _Clock(phases)
     as_of = check_as_of(wh, as_of)
     version, model = registry.load_production("churn", data_dir)
     say(0.05, f"features as of {as_of}")
     frame = feats.features_as_of(wh, as_of, feature_set=scoring_features(model))
     if frame.empty:
         raise BadInputError(f"No customer is active on {as_of}; pick a date inside the data.")
+    clock.lap("features")
     cuts = risk.tier_cuts(base_rate(model, version))
     parts = []
+    # Large batches: explaining groups rows that take the same paths through a tree, and the
+    # more rows a batch holds the fewer times each path is explained.
     for start in range(0, len(frame), BATCH):
         chunk = frame.iloc[start : start + BATCH]
-        parts.append(score_features(model, chunk, cuts=cuts))
+        parts.append(score_features(model, chunk, cuts=cuts, phases=phases))
         say(
-            0.1 + 0.8 * min(1.0, (start + BATCH) / len(frame)),
+            0.1 + 0.6 * min(1.0, (start + BATCH) / len(frame)),
             f"scored and explained {min(start + BATCH, len(frame)):,} of {len(frame):,}",
         )
-    scored = pd.concat(parts, ignore_index=True)
+    clock = _Clock(phases)
+    scored = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     scored.insert(1, "as_of", as_of)
     scored.insert(2, "model_version", version.version)
     scored["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
+    _write(wh, scored, as_of, version.version)
+    clock.lap("write")
+    say(0.75, f"wrote {len(scored):,} predictions")
+    if monitor:
+        from engine.churn import monitoring  # monitoring reads scoring's helpers: imported when used
+
+        probabilities = scored["churn_probability"].to_numpy()
+        phases.update(monitoring.record_after_scoring(wh, data_dir, version, model, as_of, frame, probabilities, say))
+    say(1.0, f"scored {len(scored):,} customers")
+    return ScoreReport(
+        as_of=as_of,
+        model_version=version.version,
+        customers=len(scored),
+        seconds=round(time.perf_counter() - t0, 2),
+        phases=phases,
+    )
+
+
+def _write(wh: Warehouse, scored: pd.DataFrame, as_of: date, version: str) -> None:
+    """Replace the scores of `as_of` by `version` with `scored`, in one statement from the frame."""
     with wh.transaction() as cur:
-        cur.execute("DELETE FROM predictions WHERE as_of = ? AND model_version = ?", [as_of, version.version])
+        cur.execute("DELETE FROM predictions WHERE as_of = ? AND model_version = ?", [as_of, version])
         cur.register("_scored", scored)
         cur.execute(
             "INSERT INTO predictions (customer_id, as_of, model_version, churn_probability, ci_low, ci_high, "
@@ -162,10 +216,6 @@ def score(
             "usage_decay_score, compliance_gap_score, vendor_risk_flags FROM _scored"
         )
         cur.unregister("_scored")
-    say(1.0, f"wrote {len(scored):,} predictions")
-    return ScoreReport(
-        as_of=as_of, model_version=version.version, customers=len(scored), seconds=round(time.perf_counter() - t0, 2)
-    )
 
 
 def check_as_of(wh: Warehouse, as_of: date | None) -> date:
@@ -239,5 +289,5 @@ def backfill(
     for i, as_of in enumerate(dates):
         if progress:
             progress(i / max(len(dates), 1), f"back-scoring {as_of}")
-        reports.append(score(wh, as_of=as_of, data_dir=data_dir))
+        reports.append(score(wh, as_of=as_of, data_dir=data_dir, monitor=False))  # drift is of the latest scores
     return reports

@@ -54,7 +54,7 @@ class TrainResult(Versioned):
     reason: str
     seconds: float
     production_metrics: dict[str, Any] = {}
-    serves: str = "model"  # "model", or the baseline that serves instead ("tenure", "tenure_usage")
+    serves: str = "model"  # "model", or the baseline that serves instead (baselines.NAMES)
     baseline_version: str | None = None  # that baseline's registered version
 
 
@@ -212,12 +212,17 @@ def fit_folds(
     progress: Progress | None = None,
     n_bags: int = 6,
     feature_set: feats.FeatureSet | None = None,
+    tune: int = 0,
 ) -> FoldFit:
     """Fit by rolling-origin folds: the number of boosting rounds is the median of each
     fold's early-stopping round (AUC on its later month end); an ensemble per fold predicts
     its later month end (the out-of-time record); Platt calibration is fitted on all those
     out-of-time predictions; the final ensemble learns from every row of `snaps` (all closed
-    month ends). `snaps` from `features.labelled_snapshots(..., feature_set)`."""
+    month ends). `snaps` from `features.labelled_snapshots(..., feature_set)`.
+
+    `tune` > 0: first search the tree settings over that many trials on the same folds
+    (`tuning.search`); the record is then slightly optimistic for that choice, as for any
+    setting chosen on the folds that judge it."""
     say = progress or (lambda _f, _m: None)
     fs = feature_set or feats.DEFAULT_SET
     model = ChurnModel(list(fs.names), list(fs.categorical), n_bags=n_bags, seed=seed)
@@ -242,23 +247,39 @@ def fit_folds(
         raise BadInputError(
             "No out-of-time month has both churned and retained customers; use a longer history or another cutoff."
         )
+    start = 0.35
+    if tune:
+        from engine.churn import tuning
+
+        found = tuning.search(
+            model, X, y, [(t, v) for _f, t, v in usable], tune, seed, lambda f, m: say(0.35 + 0.3 * f, m)
+        )
+        tuning.apply(model, found.best)
+        model.tuning_ = found.as_params()  # type: ignore[attr-defined]
+        start = 0.65
     steps = len(usable) * 2 + 2
+
+    def step(i: float, message: str) -> None:
+        say(start + (0.9 - start) * i / steps, message)
+
     rounds = []
     for i, (fold, train, valid) in enumerate(usable):
-        say(0.35 + 0.55 * i / steps, f"finding the number of boosting rounds on {fold.valid_date}")
+        step(i, f"finding the number of boosting rounds on {fold.valid_date}")
         rounds.append(model.stopping_round(X[train], y[train], X[valid], y[valid]))
     model.best_iteration_ = int(np.median(rounds))
     rng = np.random.default_rng(seed)
     raws, rows = [], []
     for i, (fold, train, valid) in enumerate(usable):
-        say(0.35 + 0.55 * (len(usable) + i) / steps, f"out-of-time ensemble for {fold.valid_date}")
+        step(len(usable) + i, f"out-of-time ensemble for {fold.valid_date}")
         members = model.fit_members(X[train], y[train], groups[train], periods[train], rng)
         raws.append(model.raw_by_member(members, X[valid]))
         rows.append(np.flatnonzero(valid))
     pooled = np.vstack(raws)
     y_oot = np.concatenate([y[r] for r in rows])
     model.calibrate(pooled, y_oot)
-    say(0.35 + 0.55 * (steps - 2) / steps, "training the final ensemble on every closed month end")
+    step(steps - 2, "checking the interval by self-simulation on the latest month")
+    _check_spread(model, X, groups, periods, usable[-1], members, raws[-1], rng)
+    step(steps - 1.5, "training the final ensemble on every closed month end")
     model.boosters_ = model.fit_members(X, y, groups, periods, rng)
     model.stop_rows_ = model.calibration_rows_ = int(len(y_oot))
     model.feature_set_ = fs  # scoring builds exactly these columns
@@ -272,6 +293,31 @@ def fit_folds(
     oot = pd.concat(parts, ignore_index=True)
     oot["as_of"] = pd.to_datetime(oot["as_of"])
     return FoldFit(model, oot, [u[0] for u in usable], rounds)
+
+
+def _check_spread(
+    model: ChurnModel,
+    X: pd.DataFrame,
+    groups: np.ndarray,
+    periods: np.ndarray,
+    fold: tuple,
+    members: list,
+    raw_valid: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Self-simulation on the latest fold (`spread.measure`): its ensemble's probabilities are
+    the known truth, on its training months and its out-of-time month."""
+    _fold, train, valid = fold
+    truth_fit = model.probabilities(model.raw_by_member(members, X[train])).churn_probability
+    truth_check = model.probabilities(raw_valid).churn_probability
+    model.check_spread(
+        lambda y_sim: model.raw_by_member(
+            model.fit_members(X[train], y_sim, groups[train], periods[train], rng), X[valid]
+        ),
+        truth_fit,
+        truth_check,
+        rng,
+    )
 
 
 def _cross_platt(raws: list[np.ndarray], ys: list[np.ndarray], k: int, model: ChurnModel) -> tuple[float, float]:
@@ -302,7 +348,12 @@ class HistoryFit:
 
 
 def fit_on_history(
-    wh: Warehouse, cutoff: date | None = None, seed: int = 0, progress: Progress | None = None, n_bags: int = 6
+    wh: Warehouse,
+    cutoff: date | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    n_bags: int = 6,
+    tune: int = 0,
 ) -> HistoryFit:
     """The training data plan end to end: every closed month end (`snapshot_plan`), the
     rolling-origin folds (`fold_plan`), the feature set the data supports
@@ -328,14 +379,18 @@ def fit_on_history(
     snaps["as_of"] = pd.to_datetime(snaps["as_of"])
     say(0.3, "screening features out of time")
     screened = screening.screen(snaps, folds, offered, seed=seed)
-    fit = fit_folds(snaps, folds, seed=seed, progress=say, n_bags=n_bags, feature_set=screened.feature_set)
+    fit = fit_folds(snaps, folds, seed=seed, progress=say, n_bags=n_bags, feature_set=screened.feature_set, tune=tune)
     oot = fit.out_of_time
     metrics = evaluate(oot["churned"], oot["churn_probability"], oot["ci_low"], oot["ci_high"], _truth(wh, oot))
     metrics["best_iteration"] = fit.model.best_iteration_
+    metrics.update(getattr(fit.model, "spread_check_", {}))
     metrics["train_rows"] = int(len(snaps))
     metrics["train_churners"] = int(snaps["churned"].sum())
     metrics["folds"] = [str(f.valid_date) for f in fit.folds]
     metrics["screened_out"] = list(screened.dropped)
+    tuned = getattr(fit.model, "tuning_", None)
+    if tuned:
+        metrics["tuning"] = {k: tuned[k] for k in ("trials", "best", "best_auc", "default_auc")}
     return HistoryFit(fit, snaps, screened.feature_set, screened, dates, cutoff, metrics)
 
 
@@ -362,6 +417,7 @@ def train(
     seed: int = 0,
     progress: Progress | None = None,
     fail_at: str | None = None,
+    tune: int = 0,
 ) -> TrainResult:
     """Train, evaluate out of time, fit the baselines on the same rows, register a candidate;
     promote it when there is no production model or it passes the gate (`promote`: auto /
@@ -373,6 +429,9 @@ def train(
     model does not beat the best of them, that baseline is registered too and is what the
     gate offers to serve (unless `promote="always"`, which forces this run's churn model).
 
+    `tune` > 0 searches the tree settings first over that many trials (`tuning.search`); the
+    search space, every trial and the best settings go to the version's registry params.
+
     `fail_at` exists for crash-safety tests: raising inside a run must leave production serving.
     """
     say = progress or (lambda _f, _m: None)
@@ -380,7 +439,11 @@ def train(
     if fail_at == "features":
         snapshot_plan(wh, cutoff)  # the same refusal a real run gives on too little history
         raise RuntimeError("simulated failure after feature build")
-    history = fit_on_history(wh, cutoff, seed=seed, progress=say)
+    if tune:
+        from engine.churn.tuning import check_trials
+
+        check_trials(tune)
+    history = fit_on_history(wh, cutoff, seed=seed, progress=say, tune=tune)
     model, metrics, folds = history.fit.model, history.metrics, history.fit.folds
     if fail_at == "fit":
         raise RuntimeError("simulated failure after fitting")
@@ -396,6 +459,9 @@ def train(
     # Relative risk tiers are multiples of the base rate the model learnt (risk.tier_cuts).
     base_rate = float(history.snapshots["churned"].mean())
     model.base_rate_ = base_rate  # type: ignore[attr-defined]  # saved with the artifact for scoring
+    # What-if levers stay inside the values the model learnt from (every column built, used or not).
+    ranges = feature_ranges(history.snapshots)
+    model.feature_ranges_ = ranges  # type: ignore[attr-defined]
     # The out-of-time record travels with the model: the final model learns every month, so its
     # quality curves must come from these fold predictions, not from re-scoring those months.
     model.out_of_time_ = record[["customer_id", "as_of", "churned", "churn_probability"]].copy()  # type: ignore[attr-defined]
@@ -411,12 +477,17 @@ def train(
         # `retrain.unchanged_since` must recognise unchanged data before choosing any features.
         "data_fingerprint": data_fingerprint(wh, history.cutoff),
     }
-    params = registry_params(model, base_rate=base_rate)
+    search = getattr(model, "tuning_", None)
+    tuned = {"tuning": search} if search else {}
+    params = registry_params(model, base_rate=base_rate, **tuned)
     version = registry.register(model, "churn", params, names, window, metrics, data_dir)
     say(0.96, f"registered {version.version}")
     stand_in = None
     if metrics["serves"] != "model":
         serving = baselines.fit_all(history.snapshots, seed=seed)[best]
+        serving.feature_ranges_ = ranges  # type: ignore[attr-defined]
+        # Scoring builds the columns of the data's feature set (the event types a baseline reads).
+        serving.feature_set_ = history.feature_set  # type: ignore[attr-defined]
         stand_in = _register_stand_in(serving, judged[best], version, metrics, window, data_dir)
         say(0.97, f"registered {stand_in.version} ({baselines.describe(best)}, which beat {version.version})")
     valid_set = _rows_of(history.snapshots, record)
@@ -436,6 +507,18 @@ def train(
         serves=metrics["serves"],
         baseline_version=stand_in.version if stand_in else None,
     )
+
+
+def feature_ranges(snapshots: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """(lowest, highest) value of every numeric feature column over the training snapshots."""
+    out = {}
+    for name in snapshots.columns:
+        if name in ("customer_id", "as_of", "churned") or not pd.api.types.is_numeric_dtype(snapshots[name]):
+            continue
+        values = snapshots[name].to_numpy(dtype=float, na_value=np.nan)
+        if not np.isnan(values).all():
+            out[str(name)] = (float(np.nanmin(values)), float(np.nanmax(values)))
+    return out
 
 
 def _rows_of(snaps: pd.DataFrame, out_of_time: pd.DataFrame) -> pd.DataFrame:

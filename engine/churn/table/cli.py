@@ -38,6 +38,13 @@ def _train_table_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--bags", type=int, default=6, help="ensemble members (2-50, default 6); more = steadier intervals")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and the ensemble")
+    p.add_argument(
+        "--tune",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first search the trees' settings over N trials (1-200) of cross-validation",
+    )
     p.add_argument("--json", action="store_true", help="print version, features, dropped columns and metrics as JSON")
 
 
@@ -55,6 +62,7 @@ def _train_table(args: argparse.Namespace) -> int:
         dates=args.dates,
         drop=args.drop,
         keep=args.keep,
+        tune=args.tune,
         progress=_progress,
     )
     if args.json:

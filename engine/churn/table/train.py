@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from engine.churn import registry
 from engine.churn.model import ChurnModel, registry_params
+from engine.churn.table import candidates
 from engine.churn.table.schema import (
     DroppedColumn,
     FeatureColumn,
@@ -69,6 +70,20 @@ class TableTrainResult(Versioned):
             f"PR-AUC {m.get('pr_auc', float('nan')):.3f}, Brier {m['brier']:.4f}.",
             "Features: " + ", ".join(f"{f.name} ({f.type})" for f in self.features) + ".",
         ]
+        compared = m.get("candidates") or {}
+        if compared:
+            lines.insert(1, f"Serving the {m['chosen']}: the best by {m['cv_folds']}-fold cross-validated AUC.")
+            lines[3:3] = [
+                f"  {name}: cross-validated AUC {c['cv_auc']:.3f} ± {c['cv_auc_sd']:.3f}, "
+                f"test holdout AUC {c['holdout_auc']:.3f}"
+                for name, c in compared.items()
+            ]
+        if m.get("tuning"):
+            t = m["tuning"]
+            lines.append(
+                f"Trees tuned over {t['trials']} trials: cross-validated AUC {t['best_auc']:.3f} "
+                f"({t['best_auc'] - t['default_auc']:+.3f} vs the default settings)."
+            )
         lines += [f"Dropped {d.column}: {d.reason}." for d in self.dropped]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -134,15 +149,23 @@ def train_table(
     dates: str = "number",
     drop: Iterable[str] = (),
     keep: Iterable[str] = (),
+    tune: int = 0,
     progress: Progress | None = None,
 ) -> TableTrainResult:
     """Train a churn model on a labelled table and register it as kind "table".
 
-    Returns the new version with its test-holdout metrics, detected features and
+    The served model is chosen by cross-validated AUC among a ridge logistic regression,
+    gradient-boosted trees and their blend (`candidates`); `tune` > 0 first searches the
+    trees' settings over that many trials on the same folds (the trees' cross-validated
+    score is then slightly optimistic for that choice). Returns the new version with its test-holdout metrics, detected features and
     dropped columns. Nothing is registered when the table is refused."""
     say = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
     _check_bags(n_bags)
+    if tune:
+        from engine.churn.tuning import check_trials
+
+        check_trials(tune)
     if dates not in ("number", "drop"):
         raise TableInputError(f"dates='{dates}': use 'number' (days since 1970-01-01) or 'drop'.")
     path = Path(path)
@@ -168,34 +191,68 @@ def train_table(
     y = y_all[~np.isnan(y_all)].astype(int)
     X = model_frame(labelled, schema, decimal_comma)
     train_rows, valid_rows, test_rows = _split(y, seed)
-    model = ChurnModel(schema.features, schema.categorical_features, n_bags=n_bags, seed=seed)
-    model.fit(
+    trees = ChurnModel(schema.features, schema.categorical_features, n_bags=n_bags, seed=seed)
+    development = np.sort(np.concatenate([train_rows, valid_rows]))  # everything but the test holdout
+    trees.set_categories(X.iloc[development])
+    folds = candidates.cv_folds(y[development], seed)
+    tuned = _tune(trees, X.iloc[development], y[development], folds, tune, seed, say) if tune else None
+    say(0.4, f"comparing {', '.join(candidates.CANDIDATES)} by {len(folds)}-fold cross-validation")
+    scores = candidates.cross_validate(trees, X.iloc[development], y[development], folds)
+    chosen = candidates.choose(scores)
+    say(0.5, f"fitting the {chosen}" + ("" if chosen == candidates.LINEAR else " (trees and regression)"))
+    trees.fit(
         X.iloc[train_rows],
         y[train_rows],
         X.iloc[valid_rows],
         y[valid_rows],
-        progress=lambda step, total, msg: say(0.1 + 0.8 * step / total, msg),
+        progress=lambda step, total, msg: say(0.5 + 0.4 * step / total, msg),
     )
+    linear = candidates.LinearTableModel(schema.features, schema.categorical_features, seed).fit(
+        X.iloc[development], y[development]
+    )
+    fitted: dict[str, Any] = {
+        candidates.LINEAR: linear,
+        candidates.TREES: trees,
+        candidates.BLEND: candidates.BlendTableModel(trees, linear),
+    }
+    model = fitted[chosen]
     model.table_schema_ = to_dict(schema)  # saved inside the artifact, so its hash covers it
     say(0.92, "measuring on the test holdout")
-    pred = model.predict(X.iloc[test_rows])
+    holdout = {name: m.predict(X.iloc[test_rows]) for name, m in fitted.items()}
+    pred = holdout[chosen]
     metrics = evaluate(y[test_rows], pred.churn_probability, pred.ci_low, pred.ci_high)
     metrics.update(
-        best_iteration=model.best_iteration_,
+        best_iteration=trees.best_iteration_,
         train_rows=len(train_rows),
         validation_rows=len(valid_rows),
         test_rows=len(test_rows),
         table_rows=len(y),
         table_churn_rate=float(y.mean()),
+        chosen=chosen,
+        candidates=_compared(scores, holdout, y[test_rows]),
+        cv_folds=len(folds),
+        trees_interval=getattr(trees, "spread_check_", {}),
     )
+    if tuned is not None:
+        metrics["tuning"] = {k: tuned[k] for k in ("trials", "best", "best_auc", "default_auc")}
     importance = _importance(model, schema)
-    params = registry_params(model, dates=dates)
+    family = {candidates.LINEAR: candidates.LINEAR_FAMILY, candidates.BLEND: candidates.BLEND_FAMILY}
+    params = registry_params(
+        trees, dates=dates, chosen=chosen, **({"family": family[chosen]} if chosen in family else {})
+    )
+    if chosen != candidates.TREES:
+        params["ridge_C"] = linear.C_
+    if tuned is not None:
+        params["tuning"] = tuned
     window = {
         "source": source,
         "rows": len(y),
         "id_column": id_column,
         "label_column": label_column,
-        "split": "random stratified: 60 % train, 20 % stopping and calibration, 20 % test holdout",
+        "split": (
+            "random stratified: 60 % train, 20 % stopping and calibration, 20 % test holdout; the model is "
+            f"chosen by {len(folds)}-fold cross-validation on the 80 % outside the holdout"
+        ),
         "schema": to_dict(schema),
     }
     version = registry.register(model, KIND, params, schema.names, window, metrics, data_dir, notes="; ".join(notes))
@@ -215,7 +272,33 @@ def train_table(
     )
 
 
-def _importance(model: ChurnModel, schema: TableSchema) -> list[FeatureShare]:
+def _tune(
+    trees: ChurnModel, X: Any, y: np.ndarray, folds: list, trials: int, seed: int, say: Progress
+) -> dict[str, Any]:
+    """Search the trees' settings over the cross-validation folds; set the best on `trees`."""
+    from engine.churn import tuning
+
+    found = tuning.search(trees, trees._matrix(X), y, folds, trials, seed, lambda f, m: say(0.1 + 0.3 * f, m))
+    tuning.apply(trees, found.best)
+    return found.as_params()
+
+
+def _compared(
+    scores: dict[str, candidates.CandidateScores], holdout: dict[str, Any], y_test: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per candidate: its cross-validated AUC (mean, spread, folds) and its test-holdout AUC/Brier."""
+    out = {}
+    for name, pred in holdout.items():
+        judged = evaluate(y_test, pred.churn_probability)
+        out[name] = {
+            **scores[name].as_dict(),
+            "holdout_auc": round(float(judged.get("auc", float("nan"))), 4),
+            "holdout_brier": round(float(judged["brier"]), 4),
+        }
+    return out
+
+
+def _importance(model: Any, schema: TableSchema) -> list[FeatureShare]:
     names = {c.feature: c.name for c in schema.columns}
     shares = model.feature_importance()
     return [FeatureShare(feature=names[f], share=round(float(s), 4)) for f, s in shares.items()]

@@ -1,0 +1,155 @@
+"""Exact TreeSHAP of a LightGBM ensemble for many rows at once, with LightGBM's own algorithm.
+
+A tree's SHAP values for a row depend only on which way the row goes at each of the tree's
+splits (path-dependent TreeSHAP walks every path, weighting each by the training cover, and
+asks of the row only that). Rows that go the same way at every split of one tree therefore
+get the same SHAP values from it. So, tree by tree, rows are grouped by a code that says on
+which side of each of the tree's thresholds every feature falls (a missing value and an
+exact zero get codes of their own: LightGBM may send them the default way), and LightGBM's
+`pred_contrib` is asked once per group. On a book of accounts a tree of 15 leaves sees a few
+thousand groups where there are tens of thousands of rows, so the same exact values come
+out at a fraction of the cost. The codes are finer than the decisions (a category keeps its
+exact value), never coarser, so no row is ever given another row's values by mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MIN_ROWS = 2000  # below this, one `pred_contrib` call over every row is cheaper than grouping
+_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this counts as zero
+_SPLITS_ATTR = "_radar_tree_splits"
+
+
+@dataclass(frozen=True)
+class TreeSplits:
+    """One tree's splits: feature -> sorted thresholds of its numeric splits; categorical features."""
+
+    numeric: dict[int, np.ndarray]
+    categorical: frozenset[int]
+
+    @property
+    def features(self) -> list[int]:
+        return sorted({*self.numeric, *self.categorical})
+
+
+def tree_splits(booster: Any) -> list[TreeSplits]:
+    """Per tree of `booster`, the features it splits on with their thresholds (kept on the booster)."""
+    found = getattr(booster, _SPLITS_ATTR, None)
+    if found is not None:
+        return found
+    out = []
+    for tree in booster.dump_model()["tree_info"]:
+        numeric: dict[int, set[float]] = {}
+        categorical: set[int] = set()
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" not in node:
+                continue
+            feature = int(node["split_feature"])
+            if node["decision_type"] == "==":
+                categorical.add(feature)
+            else:  # the dump writes thresholds with 17 digits: the exact doubles LightGBM compares with
+                numeric.setdefault(feature, set()).add(float(node["threshold"]))
+            stack += [node["left_child"], node["right_child"]]
+        out.append(
+            TreeSplits(
+                # A feature split both ways is coded by its exact value (as a category is).
+                {f: np.array(sorted(t)) for f, t in numeric.items() if f not in categorical},
+                frozenset(categorical),
+            )
+        )
+    setattr(booster, _SPLITS_ATTR, out)
+    return out
+
+
+class _Codes:
+    """Each feature's values coded once against every threshold any tree uses on it; a tree's
+    own code is then a lookup (its thresholds are a subset of them)."""
+
+    def __init__(self, X: np.ndarray, trees: list[TreeSplits]):
+        edges: dict[int, set[float]] = {}
+        exact: set[int] = set()
+        for tree in trees:
+            exact |= tree.categorical
+            for f, t in tree.numeric.items():
+                edges.setdefault(f, set()).update(t.tolist())
+        self.codes: dict[int, np.ndarray] = {}
+        self.edges: dict[int, np.ndarray] = {}
+        for f in exact:
+            _values, inverse = np.unique(X[:, f], return_inverse=True)  # NaNs share one code
+            self.codes[-1 - f] = inverse.reshape(-1).astype(np.int64)
+        for f, found in edges.items():
+            e = np.array(sorted(found))
+            x = np.ascontiguousarray(X[:, f])
+            code = np.searchsorted(e, x, side="left").astype(np.int64)
+            code[np.isnan(x)] = len(e) + 1
+            code[np.abs(x) <= _ZERO] = len(e) + 2
+            self.codes[f], self.edges[f] = code, e
+
+    def numeric(self, f: int, thresholds: np.ndarray) -> tuple[np.ndarray, int]:
+        """(the tree's code per row, how many codes) for a feature and the tree's thresholds on it."""
+        e = self.edges[f]
+        # Global bin g holds (e[g-1], e[g]]: the tree's thresholds below its values are those <= e[g-1].
+        lookup = np.empty(len(e) + 3, dtype=np.int64)
+        lookup[0] = 0
+        lookup[1 : len(e) + 1] = np.searchsorted(thresholds, e, side="right")
+        lookup[len(e) + 1], lookup[len(e) + 2] = len(thresholds) + 1, len(thresholds) + 2
+        return lookup[self.codes[f]], len(thresholds) + 3
+
+    def exact(self, f: int) -> tuple[np.ndarray, int]:
+        code = self.codes[-1 - f]
+        return code, int(code.max(initial=0)) + 1
+
+
+def _groups(codes: _Codes, tree: TreeSplits, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(one row standing for each group, the group of every row) for one tree."""
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    parts = [codes.numeric(f, t) for f, t in tree.numeric.items()] + [codes.exact(f) for f in tree.categorical]
+    for code, count in parts:
+        if size * count >= 2**62:  # renumber the groups found so far before the key overflows
+            _values, key = np.unique(key, return_inverse=True)
+            key = key.reshape(-1).astype(np.int64)
+            size = int(key.max(initial=0)) + 1
+        key = key * count + code
+        size *= count
+    if size <= 8 * n:  # a dense table is cheaper than sorting
+        used = np.zeros(size, dtype=bool)
+        used[key] = True
+        inverse = (np.cumsum(used) - 1)[key]
+        standing = np.empty(int(used.sum()), dtype=np.int64)
+        standing[inverse] = np.arange(n)  # any row of a group stands for it: they share their values
+        return standing, inverse
+    _values, standing, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return standing, inverse.reshape(-1)
+
+
+def ensemble_contributions(boosters: list, X: np.ndarray, threads: int = 2) -> np.ndarray:
+    """Mean over `boosters` of LightGBM's exact TreeSHAP values for the rows of `X`: shape
+    (rows, features + 1), the last column the expected value (all in log-odds)."""
+    n, width = len(X), X.shape[1] + 1
+    if n < MIN_ROWS:
+        total = np.zeros((n, width))
+        for booster in boosters:
+            total += np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
+        return total / max(len(boosters), 1)
+    by_column = np.zeros((width, n))  # one contiguous row per feature: adding a tree's part is cheap
+    for booster in boosters:
+        trees = tree_splits(booster)
+        codes = _Codes(X, trees)
+        for t, tree in enumerate(trees):
+            standing, inverse = _groups(codes, tree, n)
+            part = np.asarray(
+                booster.predict(
+                    X[standing], pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=threads
+                ),
+                dtype=np.float64,
+            )
+            columns = [*tree.features, width - 1]  # a tree moves only the features it splits on, and the base
+            by_column[columns] += part[:, columns].T[:, inverse]
+    return by_column.T / max(len(boosters), 1)

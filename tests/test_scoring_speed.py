@@ -1,0 +1,111 @@
+"""Batch explaining stays exact: the contributions scoring stores are TreeSHAP of the served
+log-odds (the ensemble's mean), whatever shortcut computes them, and the drivers' JSON is the
+one the `Driver` models write."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from engine.churn import explain, treeshap
+from engine.churn.model import ChurnModel
+
+pytestmark = pytest.mark.filterwarnings("ignore:LightGBM binary classifier:UserWarning")
+
+FEATURES = ["events_last_30d", "usage_decay_score", "tickets_90d", "mrr", "days_to_renewal", "plan_tier"]
+
+
+def _data(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(rows)],
+            "events_last_30d": rng.poisson(20, rows).astype(float),
+            "usage_decay_score": rng.uniform(-0.5, 1, rows).round(2),
+            "tickets_90d": rng.poisson(2, rows).astype(float),
+            "mrr": rng.lognormal(6, 1, rows),
+            "days_to_renewal": rng.integers(0, 365, rows).astype(float),
+            "plan_tier": rng.choice(["basic", "pro", "enterprise"], rows),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.1, "days_to_renewal"] = np.nan  # missing: sent the default way
+    frame.loc[rng.random(rows) < 0.1, "events_last_30d"] = 0.0  # exact zeros
+    frame.loc[rng.random(rows) < 0.05, "plan_tier"] = None
+    logit = -2 + 1.5 * frame["usage_decay_score"] - 0.05 * frame["events_last_30d"] + 0.3 * frame["tickets_90d"]
+    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame, y
+
+
+@pytest.fixture(scope="module")
+def model() -> ChurnModel:
+    frame, y = _data(4000, 0)
+    m = ChurnModel(FEATURES, categorical=["plan_tier"], n_bags=3)
+    m.set_categories(frame)
+    X = m._matrix(frame)
+    m.boosters_ = [
+        lgb.train(
+            {**m._params(seed, 1.0), "num_leaves": leaves},
+            lgb.Dataset(X, y, categorical_feature=["plan_tier"]),
+            num_boost_round=25,
+        )
+        for seed, leaves in ((1, 7), (2, 15), (3, 23))
+    ]
+    m.platt_a_, m.platt_b_, m.z_ = 0.9, -0.1, 1.645
+    return m
+
+
+def _tree_explainer(model: ChurnModel, frame: pd.DataFrame) -> np.ndarray:
+    """shap.TreeExplainer on each member, averaged: the SHAP values of the ensemble's log-odds."""
+    X = model._array(frame)
+    parts = []
+    for booster in model.boosters_:
+        explainer = shap.TreeExplainer(booster)
+        values = np.asarray(explainer.shap_values(X))
+        values = values[-1] if values.ndim == 3 else values
+        base = np.ravel(explainer.expected_value)[-1]
+        parts.append(np.column_stack([values, np.full(len(X), base)]))
+    return np.mean(parts, axis=0)
+
+
+@pytest.mark.parametrize("rows", [300, 6000])  # one call for few rows, grouped paths for many
+def test_contributions_are_tree_shap_of_the_ensemble_log_odds(model, rows):
+    frame, _ = _data(rows, 1)
+    contributions = model.contributions(frame)
+    assert np.abs(contributions - _tree_explainer(model, frame)).max() < 1e-6
+    # SHAP adds up: the features' values plus the base value are the served mean log-odds.
+    raw = model.raw_by_member(model.boosters_, model._array(frame)).mean(axis=1)
+    assert np.allclose(contributions.sum(axis=1), raw, atol=1e-9)
+
+
+def test_grouped_paths_match_one_pred_contrib_call(model):
+    frame, _ = _data(5000, 2)
+    X = model._array(frame)
+    direct = np.mean([b.predict(X, pred_contrib=True) for b in model.boosters_], axis=0)
+    assert np.abs(treeshap.ensemble_contributions(model.boosters_, X) - direct).max() < 1e-12
+
+
+def test_stored_drivers_carry_the_tree_explainer_values(model):
+    frame, _ = _data(3000, 3)
+    reference = _tree_explainer(model, frame)
+    texts, raising, reasons = explain.stored_drivers(
+        model.features, frame, model.contributions(frame), 5, (model.platt_a_, model.platt_b_)
+    )
+    for i in range(0, len(frame), 97):
+        for driver in explain.drivers_from_json(texts[i]):
+            members = [model.features.index(name) for name in driver.members]
+            assert abs(driver.shap_impact - reference[i, members].sum()) < 1e-6
+        first = next((d for d in explain.drivers_from_json(texts[i]) if d.shap_impact > 0), None)
+        assert raising[i] == (first.feature if first else None)
+        assert reasons[i] == (first.reason if first else None)
+
+
+def test_stored_json_is_what_the_driver_models_write(model):
+    frame, _ = _data(2500, 4)
+    contributions = model.contributions(frame)
+    calibration = (model.platt_a_, model.platt_b_)
+    texts, _raising, _reasons = explain.stored_drivers(model.features, frame, contributions, 5, calibration)
+    objects = explain.drivers_for_frame(model.features, frame, contributions, 5, calibration)
+    assert texts == [explain.drivers_json(row) for row in objects]
