@@ -12,7 +12,10 @@ HISTORY_COLOR = "#334155"
 # One colour per model, stable across charts; the chosen model is drawn first and boldest.
 MODEL_COLORS = {
     "auto": "#4F46E5",
+    "combination": "#0F766E",
     "ets": "#0EA5E9",
+    "theta": "#DB2777",
+    "arima": "#CA8A04",
     "lightgbm": "#16A34A",
     "seasonal_naive": "#F97316",
     "moving_average": "#A855F7",
@@ -20,7 +23,10 @@ MODEL_COLORS = {
 }
 MODEL_LABELS = {
     "auto": "Automatic choice",
+    "combination": "Combination (ETS, Theta, ARIMA)",
     "ets": "Exponential smoothing",
+    "theta": "Theta",
+    "arima": "ARIMA",
     "lightgbm": "Machine learning (recent months + calendar)",
     "seasonal_naive": "Seasonal naive",
     "moving_average": "Moving average",
@@ -32,6 +38,11 @@ OTHER_COLOR = "#CBD5E1"
 
 def model_label(name: str) -> str:
     return MODEL_LABELS.get(name, name)
+
+
+def short_label(name: str) -> str:
+    """A model's name for narrow places (table rows): without the parenthesised detail."""
+    return model_label(name).split(" (")[0]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -61,12 +72,16 @@ def forecast_chart(
     levels: tuple[int, ...],
     unit: str,
     height: int = 420,
+    bands: bool = True,
 ) -> go.Figure:
-    """One series: its history, each model's forecast, and the first model's bands (widest lightest)."""
+    """One series: its history, each model's forecast, and the first model's bands (widest lightest;
+    none when `bands` is False, e.g. for a model whose intervals failed the backtest)."""
     fig = go.Figure()
     lead = models[0]
     color = MODEL_COLORS.get(lead, WINNER_COLOR)
     for level, alpha in zip(sorted(levels, reverse=True), (0.12, 0.24, 0.32), strict=False):
+        if not bands:
+            break
         _band(
             fig,
             forecast["ds"],
@@ -114,7 +129,7 @@ def backtest_bars(summary: pd.DataFrame, winner: str, metric: str = "mase", heig
     fig = go.Figure(
         go.Bar(
             x=ordered_rows[metric],
-            y=[model_label(m) for m in ordered_rows["model"]],
+            y=[short_label(m) for m in ordered_rows["model"]],
             orientation="h",
             marker_color=colors,
             text=[f"{v:,.3f}" for v in ordered_rows[metric]],
@@ -123,7 +138,7 @@ def backtest_bars(summary: pd.DataFrame, winner: str, metric: str = "mase", heig
         )
     )
     fig.update_yaxes(autorange="reversed")
-    title = "Error vs seasonal naive (MASE)" if metric == "mase" else metric.upper()
+    title = "MASE" if metric == "mase" else metric.upper()
     fig.update_xaxes(title=f"{title}, lower is better", gridcolor="#E2E8F0")
     return _layout(fig, height)
 

@@ -85,7 +85,9 @@ def test_cli_reports_round_trip_and_keep_their_keys(auto_result):
         "forms",
         "notes",
         "forecast",
+        "reasons",
     }
+    assert set(payload["reasons"]) == {"north", "south"}  # why the automatic choice picked each model
     assert payload["history_end"] == "2023-04-01" and payload["levels"] == [80, 95]
     assert set(payload["forecast"][0]) == {"unique_id", "ds", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"}
 

@@ -1,4 +1,4 @@
-"""The Forecasts page through app.py: pickers, chart, backtest with a winner, outlook, roles."""
+"""The Forecasts page through app.py: pickers, chart, the backtest behind the automatic choice, outlook, roles."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     assert not at.error
     text = _texts(at)
     assert "The automatic choice is **" in text
-    assert "wins with the smallest error" in text
+    # The chart's caption and the backtest below name the same model: one backtest for both.
+    chosen = text.split("The automatic choice is **")[1].split("**")[0]
+    assert f"The automatic choice trusts **{chosen}**" in text
+    assert "past forecasts" in text  # the choice explained in words
     assert len(at.get("plotly_chart")) >= 4  # forecast, backtest bars, folds, outlook
     labels = [d.label for d in at.get("download_button")]
     assert {"Forecast (CSV)", "Backtest metrics (CSV)", "Outlook (CSV)"} <= set(labels)
@@ -64,6 +67,10 @@ def test_switching_series_and_models(scored_app):
     at.multiselect(key="fc_models").set_value(["ets", "naive"]).run()
     assert not at.exception
     assert "**Exponential smoothing** (`ETS(" in _texts(at)
+    # Naive's flat line under growing revenue failed its backtest intervals: no bands, said in words.
+    at.selectbox(key="fc_series").select("mrr_total").run()
+    at.multiselect(key="fc_models").set_value(["naive", "auto"]).run()
+    assert "no bands: Naive (last value)'s 95 % interval held only" in _texts(at)
     at.multiselect(key="fc_models").set_value([]).run()
     assert any("Pick at least one model" in w.value for w in at.warning)
 
@@ -71,7 +78,7 @@ def test_switching_series_and_models(scored_app):
 def test_executive_reads_forecasts(scored_app):
     at = _open("executive")
     assert not at.error
-    assert "wins with the smallest error" in _texts(at)
+    assert "The automatic choice trusts **" in _texts(at)
 
 
 def test_the_page_itself_refuses_a_csm(scored_app):
@@ -86,5 +93,5 @@ def test_the_page_itself_refuses_a_csm(scored_app):
 def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch):
     monkeypatch.setenv("RADAR_DATA_DIR", str(data_dir_copy))
     at = _open("analyst")
-    assert "wins with the smallest error" in _texts(at)  # series forecasts need no model
+    assert "The automatic choice trusts **" in _texts(at)  # series forecasts need no model
     assert any("needs scores" in w.value for w in at.warning)

@@ -1,5 +1,6 @@
-"""Forecasts: business series with model forecasts and 80/95 % bands, a backtest that says
-which model wins, and the churn-adjusted MRR outlook for the next 3, 6 and 12 months."""
+"""Forecasts: business series with model forecasts and 80/95 % bands, the backtest the automatic
+choice was made on (the same one, so the chart and the table never disagree), and the
+churn-adjusted MRR outlook for the next 3, 6 and 12 months."""
 
 from __future__ import annotations
 
@@ -61,11 +62,11 @@ def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
     st.download_button(label, exports.csv_text(frame), file_name=file_name, mime="text/csv", icon=":material/download:")
 
 
-def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
-    """The series, models, horizon and backtest folds the user asked for."""
-    names = dict(business.series_options())
-    left, mid, right, far = st.columns([1.3, 2, 0.8, 0.8], vertical_alignment="bottom")
-    name = left.selectbox("Series", list(names), format_func=names.get, key="fc_series")
+def pick_series() -> tuple[str, business.SeriesInfo, list[str], int]:
+    """The series, models and horizon the user asked for."""
+    names: dict[str, str] = dict(business.series_options())
+    left, mid, right = st.columns([1.3, 2.6, 0.8], vertical_alignment="bottom")
+    name = str(left.selectbox("Series", list(names), format_func=lambda n: names[n], key="fc_series"))
     info = business.series_info(name)
     models = mid.multiselect(
         "Models",
@@ -73,8 +74,8 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
         default=[AUTO, "seasonal_naive"],
         format_func=charts.model_label,
         key="fc_models",
-        help="The first model gets the shaded 80 % and 95 % bands. 'Automatic choice' picks, per series, the "
-        "model with the lowest error in a backtest, preferring exponential smoothing unless another is 10 % better.",
+        help="The first model gets the shaded 80 % and 95 % bands. 'Automatic choice' uses the combination of "
+        "exponential smoothing, Theta and ARIMA unless a single model clearly beat it in the backtest below.",
     )
     horizon = right.number_input(
         f"Horizon ({PERIODS[info.frequency]})",
@@ -83,40 +84,39 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int, int]:
         value=DEFAULT_HORIZON[info.frequency],
         key=f"fc_horizon_{info.frequency}",
     )
-    folds = far.number_input("Backtest folds", min_value=1, max_value=6, value=3, key="fc_folds")
-    return name, info, models, int(horizon), int(folds)
+    return name, info, models, int(horizon)
 
 
 def chosen_sentence(result: ForecastResult, uid: str, several: bool) -> str:
-    """Which model drew the bold line, and its fitted form when that says more (e.g. ETS(A,Ad,N))."""
+    """Which model drew the bold line, its fitted form when that says more (e.g. ETS(A,Ad,N)), and why."""
     lead = result.models[0]
     forms = result.forms[(result.forms["unique_id"] == uid) & (result.forms["model"] == lead)]
     form = forms["form"].iloc[0] if len(forms) else ""
     picked = result.chosen.get(uid, lead)
-    detail = f" (`{form}`)" if form and form not in (picked, lead) else ""
+    form = form.removeprefix(f"{picked}: ")
+    detail = f" (`{form}`)" if form and form not in (picked, lead, picked.replace("_", " ")) else ""
     if lead == AUTO:
-        return (
-            f"The automatic choice{f' for **{uid}**' if several else ''} is **{charts.model_label(picked)}**{detail}."
-        )
+        why = " (why: the backtest below)" if uid in result.reasons else ""
+        return f"The automatic choice{f' for **{uid}**' if several else ''} is **{charts.model_label(picked)}**{detail}{why}."
     return f"**{charts.model_label(picked)}**{detail} draws the bold line."
 
 
-def winner_sentence(metrics: pd.DataFrame, winner: str) -> str:
-    """How much better the winner is than the runner-up and than seasonal naive, in MASE."""
-    ranked = metrics.sort_values("mase")
-    best = float(ranked.iloc[0]["mase"])
-    parts = [f"**{charts.model_label(winner)}** wins with the smallest error on past data ({best:.3f})"]
-    for other in (ranked.iloc[1]["model"] if len(ranked) > 1 else None, "seasonal_naive"):
-        if other is None or other == winner:
-            continue
-        value = float(ranked.loc[ranked["model"] == other, "mase"].iloc[0])
-        if value > 0:
-            gain = 1 - best / value
-            name = charts.model_label(other)
-            parts.append(
-                f"within 1 % of {name} ({value:.3f})" if gain < 0.01 else f"{gain:.0%} lower than {name} ({value:.3f})"
+def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
+    """The model the automatic choice trusts, why (from the choice itself), and how it compares with seasonal naive."""
+    own = float(metrics.loc[metrics["model"] == winner, "mase"].iloc[0])
+    parts = [f"The automatic choice trusts **{charts.model_label(winner)}** (error {own:.3f}). {reason}"]
+    naive = metrics.loc[metrics["model"] == "seasonal_naive", "mase"]
+    if winner != "seasonal_naive" and len(naive) and float(naive.iloc[0]) > 0:
+        gain = 1 - own / float(naive.iloc[0])
+        parts.append(
+            f"Against seasonal naive ({float(naive.iloc[0]):.3f}): "
+            + (
+                f"{gain:.0%} lower."
+                if gain >= 0.01
+                else ("about the same." if gain > -0.01 else f"{-gain:.0%} higher.")
             )
-    return ", ".join(dict.fromkeys(parts)) + ". Below 1 beats simply repeating last season's values."
+        )
+    return " ".join(parts) + " An error below 1 beats simply repeating last season's values."
 
 
 def highlight_winner(frame: pd.DataFrame, winner: str):
@@ -126,27 +126,31 @@ def highlight_winner(frame: pd.DataFrame, winner: str):
     formats = {"MASE": "{:.3f}", "WAPE %": "{:.1f}", "sMAPE %": "{:.1f}", "MAE": scale, "RMSE": scale, "Bias": scale}
     formats.update({c: "{:.0%}" for c in ("80 % coverage", "95 % coverage")})
     return frame.style.apply(
-        lambda row: [shade if row["model"] == charts.model_label(winner) else "" for _ in row], axis=1
+        lambda row: [shade if row["model"] == charts.short_label(winner) else "" for _ in row], axis=1
     ).format({k: v for k, v in formats.items() if k in frame}, na_rep="–")
 
 
-def backtest_section(history: pd.DataFrame, name: str, uid: str, info, horizon: int, folds: int) -> None:
+def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str, uid: str, info, horizon: int) -> None:
     st.subheader("Backtest: which model to trust")
-    try:
-        result = cache.backtest_run(data_dir, who, name, horizon, folds, as_of)
-    except RadarError as exc:
-        st.warning(f"No backtest for this choice. {exc}", icon=":material/history:")
+    result = forecast.selection
+    if result is None or uid not in forecast.picked or result.metrics[result.metrics["unique_id"] == uid].empty:
+        st.warning(
+            f"No backtest for this series: it is too short to test a {horizon}-{PERIODS[info.frequency][:-1]} "
+            "forecast on its own past. Try a shorter horizon.",
+            icon=":material/history:",
+        )
         return
     metrics = result.metrics[result.metrics["unique_id"] == uid].drop(columns=["unique_id"])
-    winner = result.winner[uid]
+    winner = forecast.picked[uid]
     cutoffs = result.folds.loc[result.folds["unique_id"] == uid, "cutoff"].drop_duplicates().sort_values()
     st.caption(
-        f"Each model was refitted at {len(cutoffs)} past origin(s) "
+        f"The backtest the automatic choice was made on: each model was refitted at {len(cutoffs)} past "
+        f"date{'s' if len(cutoffs) != 1 else ''} "
         f"({', '.join(f'{pd.Timestamp(c):%b %d, %Y}' for c in cutoffs)}), using only the data up to that date, "
         f"and forecast the next {horizon} {PERIODS[info.frequency]}."
     )
     st.markdown(
-        winner_sentence(metrics, winner),
+        winner_sentence(metrics, winner, forecast.reasons.get(uid, "")),
         help="The error is the MASE (mean absolute scaled error): the forecast's average miss divided by the "
         "average miss of a seasonal naive forecast made inside the sample.",
     )
@@ -160,23 +164,25 @@ def backtest_section(history: pd.DataFrame, name: str, uid: str, info, horizon: 
             list(metrics["model"]),
             index=list(metrics["model"]).index(winner),
             format_func=charts.model_label,
-            key="fc_fold_model",
+            key=f"fc_fold_model_{name}_{uid}_{horizon}",  # each series' own, starting on its pick
         )
         folds_frame = result.folds[result.folds["unique_id"] == uid]
         recent = history[history["ds"] >= folds_frame["ds"].min() - (folds_frame["ds"].max() - folds_frame["ds"].min())]
         st.plotly_chart(charts.backtest_folds_chart(recent, folds_frame, shown, info.unit), config=NO_CHART_BAR)
-    table = metrics.assign(model=metrics["model"].map(charts.model_label)).rename(columns=METRICS)
-    table = table[["model", "folds", "points", *[c for c in METRICS.values() if c in table]]]
+    table = metrics.assign(model=metrics["model"].map(charts.short_label)).rename(columns=METRICS)
+    table = table[["model", "folds", *[c for c in METRICS.values() if c in table]]]
     st.dataframe(highlight_winner(table, winner), hide_index=True, width="stretch")
     st.caption(
         "MAE/RMSE in the series' unit; sMAPE and WAPE in %; bias = mean forecast minus actual (positive: "
-        "over-forecast); coverage = share of actuals inside the interval (aim: the nominal level)."
+        "over-forecast); coverage = share of actuals inside the interval (aim: the nominal level). "
+        "The shaded row is the automatic choice, which may differ from the lowest average error: a single model "
+        "must beat the combination in most past dates, by a margin that grows when there are few."
     )
     csv_button("Backtest metrics (CSV)", result.metrics, f"backtest_{name}_{as_of}.csv")
 
 
 def series_tab() -> None:
-    name, info, models, horizon, folds = pick_series()
+    name, info, models, horizon = pick_series()
     st.caption(info.description)
     if not models:
         st.warning("Pick at least one model to forecast with.", icon=":material/tune:")
@@ -184,7 +190,8 @@ def series_tab() -> None:
     try:
         history = cache.business_series(data_dir, who, name, as_of)
         with st.spinner("Fitting models…"):
-            result = cache.forecast_run(data_dir, who, name, tuple(models), horizon, as_of)
+            # The automatic choice always runs: its backtest is the one the page reports.
+            result = cache.forecast_run(data_dir, who, name, tuple(dict.fromkeys([*models, AUTO])), horizon, as_of)
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -194,13 +201,21 @@ def series_tab() -> None:
     own_forecast = result.forecast[result.forecast["unique_id"] == uid]
     with st.container(border=True):
         st.markdown(f"#### {info.label}{'' if len(ids) == 1 else f': {uid}'}")
+        bands = result.keeps_bands(uid, models[0])
+        shaded = (
+            f"shaded: {charts.model_label(models[0])} 80 % and 95 % intervals. "
+            if bands
+            else f"no bands: {charts.model_label(models[0])}'s 95 % interval held only "
+            f"{result.band_coverage(uid, models[0]):.0%} of the actuals in the backtest below, so its bands would "
+            "promise a certainty it does not have. "
+        )
         st.caption(
             f"{len(own_history)} complete {PERIODS[info.frequency]} to "
-            f"{fmt.day(own_history['ds'].max().date())}; shaded: {charts.model_label(models[0])} 80 % and 95 % "
-            "intervals. " + chosen_sentence(result, uid, len(ids) > 1)
+            f"{fmt.day(own_history['ds'].max().date())}; " + shaded + chosen_sentence(result, uid, len(ids) > 1)
         )
         st.plotly_chart(
-            charts.forecast_chart(own_history, own_forecast, models, result.levels, info.unit), config=NO_CHART_BAR
+            charts.forecast_chart(own_history, own_forecast, models, result.levels, info.unit, bands=bands),
+            config=NO_CHART_BAR,
         )
         notes = [n for n in result.notes if n]
         if notes:
@@ -211,7 +226,7 @@ def series_tab() -> None:
         st.caption("Download:", width="content")
         csv_button("Forecast (CSV)", result.forecast, f"forecast_{name}_{as_of}.csv")
         csv_button("History (CSV)", history, f"history_{name}_{as_of}.csv")
-    backtest_section(own_history, name, uid, info, horizon, folds)
+    backtest_section(own_history, result, name, uid, info, horizon)
 
 
 def outlook_tab() -> None:
@@ -221,7 +236,7 @@ def outlook_tab() -> None:
         return
     months = max(OUTLOOK_MONTHS)
     try:
-        result = cache.mrr_outlook(data_dir, who, months, cache.scores_stamp(data_dir))
+        result = cache.mrr_outlook(data_dir, who, months, cache.snapshot_stamp(data_dir))
         history = cache.business_series(data_dir, who, "mrr_total", as_of)
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")

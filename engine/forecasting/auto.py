@@ -6,12 +6,16 @@ frequency inferred from the dates: `engine.forecasting.frames`); `unique_id, ds,
 problem is a `BadInputError` naming the column, series or date and the fix.
 
 Models (details and how each builds its intervals: `engine.forecasting.models`):
-`naive`, `seasonal_naive`, `moving_average`, `ets` (statsmodels, chosen by AICc),
-`lightgbm` (one global model, recursive), and `auto`: per series, the model with the
-lowest MASE in an expanding-origin backtest (`engine.forecasting.backtest`) on that
-series' own history (ETS unless another model is clearly better), refitted on all of it;
-its intervals are the chosen model's own, widened where that model's backtest errors were
-larger. Series shorter than two seasons get non-seasonal forms, and the result says so.
+`naive`, `seasonal_naive`, `moving_average`, `ets` (statsmodels, chosen by AICc), `theta`,
+`arima` (order chosen by AICc), `lightgbm` (one global model, recursive), `combination`
+(the median of ETS, Theta and ARIMA) and `auto`: per series, the combination unless a single
+model clearly beat it in an expanding-origin backtest (`engine.forecasting.backtest`) on that
+series' own history (the rule: `auto_choice`), refitted on all of it; its intervals are the
+chosen model's own, widened where that model's backtest errors were larger. The backtest
+behind the choice is returned with the forecast (`ForecastResult.selection`), so a report
+shows the very evidence the choice was made on, and `ForecastResult.keeps_bands()` says
+whether a model's intervals held up in it (none drawn when they held under COVERAGE_FLOOR of
+the actuals). Series shorter than two seasons get non-seasonal forms, and the result says so.
 
 Entry points: `forecast()` -> `ForecastResult`, `backtest()` -> `BacktestResult` (any models,
 `auto` included).
@@ -19,6 +23,7 @@ Entry points: `forecast()` -> `ForecastResult`, `backtest()` -> `BacktestResult`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +32,7 @@ import pandas as pd
 
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
-from engine.forecasting.backtest import LEVELS, MIN_TRAIN, BacktestResult, Folds, backtest_panel, winners
+from engine.forecasting.backtest import LEVELS, MIN_TRAIN, BacktestResult, Folds, backtest_panel, fold_mase
 from engine.forecasting.frames import (
     Frequency,
     check_levels,
@@ -40,6 +45,8 @@ from engine.forecasting.frames import (
 )
 from engine.forecasting.models import (
     AUTO,
+    COMBINED,
+    MODEL_WORDS,
     MODELS,
     Panel,
     PanelForecast,
@@ -53,7 +60,22 @@ from engine.forecasting.models import (
 
 AUTO_FOLDS = 5
 MIN_BACKTEST_ERRORS = 6  # fewer out-of-sample errors say too little to widen an interval on
-AUTO_MARGIN = 0.10  # how much lower (relative) another model's backtest MASE must be to replace ETS
+DEFAULT_MODEL = "combination"  # what auto forecasts with unless the backtest clearly says otherwise
+# How much lower (relative) a single model's mean backtest MASE must be to replace the
+# combination, at AUTO_FOLDS folds; the margin grows as sqrt(AUTO_FOLDS / folds) with fewer.
+AUTO_MARGIN = 0.10
+WIN_SHARE = 0.75  # the share of folds a single model must win against the combination
+# A model whose widest interval held fewer of the backtest's actuals than this (95 % promised)
+# gets no bands: they would promise a certainty the backtest showed it does not have.
+COVERAGE_FLOOR = 0.75
+# The single models that may replace the combination: the statistical ones and seasonal naive,
+# the floor every forecast must clear; LightGBM too when it learns across several series (one
+# series is too little for trees). Naive and the moving average stay in the backtest for the
+# report only: ETS and ARIMA hold them as special cases, and on public series
+# (bench/forecast_accuracy.py) letting a few folds pick them, or LightGBM on one series, made
+# the choice worse than the combination more often than better.
+REPLACEMENTS = ("ets", "theta", "arima", "seasonal_naive")
+GLOBAL_REPLACEMENTS = ("lightgbm",)
 
 
 class ForecastResult(Contract):
@@ -64,7 +86,9 @@ class ForecastResult(Contract):
     forms: unique_id, model, form: the form each model actually took (e.g. "ETS(A,Ad,A)",
       "naive" for a seasonal naive short of two seasons).
     notes: plain-language remarks (fallbacks, short series, the auto choice).
-    selection: for "auto", the backtest the choice was made on.
+    selection: for "auto", the backtest the choice was made on (every model, with intervals).
+    picked: for "auto", the model it picked per series (whatever model comes first).
+    reasons: for "auto", per series, why that model, in words.
     """
 
     forecast: Table
@@ -77,6 +101,32 @@ class ForecastResult(Contract):
     horizon: int
     history: Table
     selection: BacktestResult | None = None
+    picked: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+
+    def band_coverage(self, uid: str, model: str) -> float | None:
+        """The share of the backtest's actuals inside `model`'s widest interval for series `uid`
+        (None: no backtest, or too few points). For "auto", the picked model's, unless its
+        bands were widened to the backtest's own errors (then None: nothing left to judge)."""
+        if self.selection is None or self.selection.folds.empty:
+            return None
+        level = max(self.levels)
+        if model == AUTO:
+            model = self.picked.get(uid, "")
+            errors = int((self.selection.folds["unique_id"] == uid).sum())
+            if errors >= MIN_BACKTEST_ERRORS:
+                return None
+        metrics = self.selection.metrics
+        row = metrics[(metrics["unique_id"] == uid) & (metrics["model"] == model)]
+        column = f"coverage_{level}"
+        if row.empty or column not in row or pd.isna(row[column].iloc[0]):
+            return None
+        return float(row[column].iloc[0])
+
+    def keeps_bands(self, uid: str, model: str) -> bool:
+        """Whether `model`'s intervals for `uid` held up in the backtest (or were never tested)."""
+        coverage = self.band_coverage(uid, model)
+        return coverage is None or coverage >= COVERAGE_FLOOR
 
     def simple(self, level: int | None = None, model: str | None = None) -> pd.DataFrame:
         """unique_id, ds, forecast, lo, hi for one model (default: the first) and level (default: the widest)."""
@@ -116,19 +166,28 @@ def forecast(
     forms: list[tuple[str, str, str]] = []
     chosen: dict[str, str] = {}
     selection = None
+    auto_picks: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    # Named models first, so the automatic choice (and the combination) reuse their fits.
+    done: dict[str, PanelForecast] = {}
+    for name in models:
+        if name != AUTO:
+            done[name] = fit_predict(name, panel, horizon, levels, n_jobs, done)
     for name in models:
         if name == AUTO:
-            choice = choose(panel, horizon, levels, folds, series_dates(history), frequency, n_jobs)
+            choice = choose(panel, horizon, levels, folds, series_dates(history), frequency, n_jobs, done)
             result, picked, selection = choice.forecast, choice.picked, choice.selection
+            auto_picks, reasons = dict(zip(panel.ids, picked, strict=True)), choice.reasons
             notes += choice.notes
         else:
-            result = fit_predict(name, panel, horizon, levels, n_jobs)
-            picked = [name] * len(panel)
+            result, picked = done[name], [name] * len(panel)
         if not chosen:
             chosen = dict(zip(panel.ids, picked, strict=True))
         forms += [(uid, name, form) for uid, form in zip(panel.ids, result.forms, strict=True)]
         columns.update(_wide_columns(name, result, levels))
     notes += _fallback_notes(forms)
+    if selection is not None:
+        notes += _coverage_notes(selection, [m for m in models if m != AUTO], max(levels) if levels else None)
     out = _future_frame(history, panel, horizon, frequency)
     for key, values in columns.items():
         out[key] = values.ravel()
@@ -143,6 +202,8 @@ def forecast(
         horizon=horizon,
         history=history,
         selection=selection,
+        picked=auto_picks,
+        reasons=reasons,
     )
 
 
@@ -234,6 +295,24 @@ def _short_series_notes(panel: Panel, models: Sequence[str]) -> list[str]:
     ]
 
 
+def _coverage_notes(selection: BacktestResult, models: Sequence[str], level: int | None) -> list[str]:
+    """A note per named model whose intervals held far fewer actuals than promised in the backtest."""
+    column = f"coverage_{level}"
+    if level is None or column not in selection.metrics:
+        return []
+    notes = []
+    for name in models:
+        rows = selection.metrics[(selection.metrics["model"] == name) & (selection.metrics[column] < COVERAGE_FLOOR)]
+        if rows.empty:
+            continue
+        held = ", ".join(f"{uid} {share:.0%}" for uid, share in zip(rows["unique_id"], rows[column], strict=True))
+        notes.append(
+            f"{MODEL_WORDS[name]}'s {level} % intervals held far fewer of the backtest's actuals than promised "
+            f"({held}); do not rely on them."
+        )
+    return notes
+
+
 def _fallback_notes(forms: list[tuple[str, str, str]]) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for uid, _model, form in forms:
@@ -245,12 +324,31 @@ def _fallback_notes(forms: list[tuple[str, str, str]]) -> list[str]:
 # -- automatic choice -------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class AutoChoice:
-    """What "auto" did: the forecast, the model picked per series, the backtest behind it, notes."""
+    """What "auto" did: the forecast, the model picked per series, the backtest behind it,
+    why each series got its model (in words), notes."""
 
     forecast: PanelForecast
     picked: list[str]
     selection: BacktestResult
     notes: list[str]
+    reasons: dict[str, str]
+
+
+def selection_step(points: int, horizon: int, folds: int, season_length: int) -> int:
+    """Periods between the choice's backtest origins for a series of `points`.
+
+    `horizon` apart when the history allows every fold that way; closer otherwise, so all
+    `folds` folds still happen, while every fold trains on two seasons when it can, else on
+    at least as many points as it forecasts: a model fitted on 8 points and judged 12 ahead
+    says little about the same model fitted on 36 (and such folds made the choice noisy).
+    """
+    if folds <= 1:
+        return horizon
+    for least in (max(MIN_TRAIN, horizon, 2 * season_length), max(MIN_TRAIN, horizon)):
+        room = points - least - horizon
+        if room >= folds - 1:
+            return max(1, min(horizon, room // (folds - 1)))
+    return max(1, min(horizon, (points - MIN_TRAIN - horizon) // (folds - 1)))
 
 
 def choose(
@@ -261,64 +359,173 @@ def choose(
     dates: dict[str, pd.DatetimeIndex],
     frequency: Frequency,
     n_jobs: int = 1,
+    done: dict[str, PanelForecast] | None = None,
 ) -> AutoChoice:
-    """Per series, the model with the lowest backtest MASE, refitted on all its data.
+    """Per series, the model `auto_choice` picks from one backtest of every model, refitted on all its data.
 
-    ETS is the default: another model replaces it only with a MASE at least AUTO_MARGIN
-    lower, because a few folds rank close models by chance (on the real series of
-    bench/forecast.py the plain lowest-MASE pick was less accurate than ETS alone).
-    Folds are `horizon` apart and shrink to what each series' length allows; a series
-    too short for any fold gets ETS (or naive under 10 points) and a note saying so.
+    The backtest (`folds` origins, `selection_step` apart, every model with intervals) is
+    returned as the selection, so reports show the evidence the choice was made on. A series
+    too short for any fold gets the combination (naive under 10 points) and a note saying so.
+    `done` holds forecasts of whole models already made on `panel` (same horizon and levels).
     """
-    selection = backtest_panel(panel, dates, frequency, Folds(horizon, folds, horizon), MODELS, (), n_jobs)
-    picked, notes = _picks(panel, auto_choice(selection.metrics), horizon)
-    result = _refit(panel, picked, horizon, levels, n_jobs)
-    counts = pd.Series(picked).value_counts()
+    step = selection_step(int(panel.lengths.max()), horizon, folds, panel.season_length)
+    selection = backtest_panel(panel, dates, frequency, Folds(horizon, folds, step), MODELS, levels, n_jobs)
+    preferred, reasons = auto_choice(selection, several_series=len(panel) > 1)
+    picked, notes = _picks(panel, preferred, horizon)
+    for uid, name in zip(panel.ids, picked, strict=True):
+        reasons.setdefault(uid, f"{MODEL_WORDS[name]}: too short to backtest, so the default.")
+    result = _refit(panel, picked, horizon, levels, n_jobs, done or {})
+    counts = pd.Series(picked).map(_the).value_counts()
     notes.append(
-        f"auto chose per series by backtest MASE over up to {folds} fold(s) of {horizon} periods "
-        f"(ETS unless another model is {AUTO_MARGIN:.0%} more accurate): "
-        + ", ".join(f"{name} {n}" for name, n in counts.items())
+        f"The automatic choice backtested every model from up to {folds} past dates ({horizon} periods ahead each) "
+        f"and keeps the combination of exponential smoothing, Theta and ARIMA unless one model clearly beat it: "
+        + ", ".join(f"{name} for {n} series" for name, n in counts.items())
         + "."
     )
     widened = widen_by_backtest(selection.folds, panel.ids, picked, result)
     if widened:
         notes.append(
-            f"auto widened the intervals of {widened} series to match the errors their chosen model made in the backtest."
+            f"The automatic choice widened the intervals of {widened} series to match the errors their model made "
+            "in the backtest."
         )
-    return AutoChoice(result, picked, selection, notes)
+    return AutoChoice(result, picked, selection, notes, reasons)
 
 
-def auto_choice(metrics: pd.DataFrame) -> dict[str, str]:
-    """The lowest-MASE model per series, unless ETS is within AUTO_MARGIN of it."""
-    best = winners(metrics)
-    mase = metrics.set_index(["unique_id", "model"])["mase"]
-    out = {}
-    for uid, model in best.items():
-        ets = mase.get((uid, "ets"), np.nan)
-        out[uid] = "ets" if np.isfinite(ets) and mase[(uid, model)] > (1 - AUTO_MARGIN) * ets else model
-    return out
+def margin_for(folds: int) -> float:
+    """How much lower (relative) a single model's mean MASE must be to replace the combination."""
+    return AUTO_MARGIN * math.sqrt(AUTO_FOLDS / max(folds, 1))
+
+
+def wins_needed(folds: int) -> int:
+    """Folds a single model must win against the combination: 2 of 2, 3 of 3, 3 of 4, 4 of 5, 5 of 6..."""
+    return max(2, math.ceil(WIN_SHARE * folds))
+
+
+def auto_choice(selection: BacktestResult, several_series: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    """Per series, the model to forecast with and why, in words: ({uid: model}, {uid: reason}).
+
+    The rule, shrinking toward the combination when the evidence is thin:
+    the combination (median of ETS, Theta and ARIMA) is the default. A single model of
+    REPLACEMENTS (and GLOBAL_REPLACEMENTS for `several_series`) replaces it only when, over
+    the k backtest folds (origins) both were scored on,
+    - k >= 2 (one fold is never enough),
+    - it had the lower error in at least `wins_needed(k)` folds (2 of 2, 3 of 3, 4 of 5, ...), and
+    - its mean MASE is lower by at least `margin_for(k)` (10 % at 5 folds, 13 % at 3, 16 % at 2).
+    Among the models that qualify, the one with the lowest mean MASE wins.
+    """
+    allowed = REPLACEMENTS + (GLOBAL_REPLACEMENTS if several_series else ())
+    per_fold = fold_mase(selection.folds, selection.models)
+    picks: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for uid, table in per_fold.groupby(level="unique_id", sort=False):
+        picks[str(uid)], reasons[str(uid)] = _choose_one(table.droplevel("unique_id"), allowed)
+    return picks, reasons
+
+
+def _past(k: int) -> str:
+    return f"{k} past forecast{'s' if k != 1 else ''}"
+
+
+def _err(value: float) -> str:
+    """A backtest error (MASE) as reports show it: 0.025, 0.520, 1.234."""
+    return f"{value:.3f}"
+
+
+def _the(name: str) -> str:
+    """A model's name inside a sentence."""
+    if name == DEFAULT_MODEL:
+        return "the combination"
+    word = MODEL_WORDS[name]
+    return word if name in ("theta", "arima") else word[0].lower() + word[1:]
+
+
+def _choose_one(table: pd.DataFrame, allowed: Sequence[str]) -> tuple[str, str]:
+    """One series' pick and reason from its per-fold MASE (rows: folds, columns: models)."""
+    base = DEFAULT_MODEL
+    scored = table.dropna(subset=[base]) if base in table else table.iloc[0:0]
+    k = len(scored)
+    if k == 0:
+        return base, f"{MODEL_WORDS[base]}: the default; the backtest could not judge it."
+    combo = float(scored[base].mean())
+    candidates = []
+    for name in allowed:
+        if name not in scored or scored[name].isna().any():
+            continue
+        candidates.append((float(scored[name].mean()), name, int((scored[name] < scored[base]).sum())))
+    qualified = [c for c in candidates if k >= 2 and c[2] >= wins_needed(k) and c[0] <= (1 - margin_for(k)) * combo]
+    if qualified:
+        mean, name, wins = min(qualified)
+        return name, (
+            f"{MODEL_WORDS[name]} had a lower error than the combination in {wins} of {_past(k)} "
+            f"(average error {_err(mean)} vs {_err(combo)}), clearly enough to prefer it."
+        )
+    contenders = scored[[base, *(c[1] for c in candidates)]]
+    best_in = int((contenders.idxmin(axis=1) == base).sum())
+    if not candidates or min(candidates)[0] >= combo:
+        reason = (
+            f"{MODEL_WORDS[base]} had the lowest average error over {_past(k)} ({_err(combo)}) and was the most "
+            f"accurate in {best_in} of them."
+        )
+    else:
+        mean, name, wins = min(candidates)
+        if k < 2 or wins < wins_needed(k):
+            reason = (
+                f"{MODEL_WORDS[name]} had a lower average error ({_err(mean)} vs {_err(combo)}) but beat the "
+                f"combination in only {wins} of {_past(k)}: too little evidence to rely on one model."
+            )
+        else:
+            reason = (
+                f"{MODEL_WORDS[name]} beat the combination in {wins} of {_past(k)}, but its average error was only "
+                f"{1 - mean / combo:.0%} lower ({_err(mean)} vs {_err(combo)}), short of the {margin_for(k):.0%} "
+                "that would justify relying on one model."
+            )
+    return base, reason + _not_picked(scored, allowed, min(combo, *(c[0] for c in candidates)))
+
+
+def _not_picked(scored: pd.DataFrame, allowed: Sequence[str], best: float) -> str:
+    """A remark on a model the automatic choice does not pick that did better here."""
+    others = [name for name in scored.columns if name not in (*allowed, DEFAULT_MODEL)]
+    if not others:
+        return ""
+    means = scored[others].mean()
+    name = str(means.idxmin())
+    if not float(means[name]) < best:
+        return ""
+    why = "for a single series" if name in GLOBAL_REPLACEMENTS else "at all"
+    return (
+        f" {MODEL_WORDS[name]} scored lower still ({_err(float(means[name]))}), but the automatic choice does not "
+        f"pick it {why}: on public series, wins like this in a few past forecasts did not hold up."
+    )
 
 
 def _picks(panel: Panel, preferred: dict[str, str], horizon: int) -> tuple[list[str], list[str]]:
-    """The model per series: the backtest's choice, else ETS (naive under 10 points) with a note."""
+    """The model per series: the backtest's choice, else the combination (naive under 10 points) with a note."""
     picked, untested = [], []
     for uid, y in zip(panel.ids, panel.values, strict=True):
         if uid in preferred:
             picked.append(preferred[uid])
         else:
-            picked.append("ets" if len(y) >= 10 else "naive")
+            picked.append(DEFAULT_MODEL if len(y) >= 10 else "naive")
             untested.append(uid)
     notes = []
     if untested:
         notes.append(
             f"{name_some(untested)}: too short to backtest a {horizon}-period horizon "
-            f"(needs {MIN_TRAIN + horizon} points), so auto used ETS (naive under 10 points) without a backtest."
+            f"(needs {MIN_TRAIN + horizon} points), so auto used the combination (naive under 10 points) without a backtest."
         )
     return picked, notes
 
 
-def _refit(panel: Panel, picked: Sequence[str], horizon: int, levels: Sequence[int], n_jobs: int) -> PanelForecast:
-    """Each series' picked model fitted on all of its data (a global model on every series)."""
+def _refit(
+    panel: Panel,
+    picked: Sequence[str],
+    horizon: int,
+    levels: Sequence[int],
+    n_jobs: int,
+    done: dict[str, PanelForecast],
+) -> PanelForecast:
+    """Each series' picked model fitted on all of its data (a global model on every series);
+    a model in `done` (already fitted on the whole panel) is not fitted again."""
     k = len(panel)
     mean = np.empty((k, horizon))
     lower = {lv: np.empty((k, horizon)) for lv in levels}
@@ -327,7 +534,11 @@ def _refit(panel: Panel, picked: Sequence[str], horizon: int, levels: Sequence[i
     for name in dict.fromkeys(picked):
         rows = [i for i, p in enumerate(picked) if p == name]
         model = make_model(name, n_jobs)
-        if model.is_global:  # trained on every series, as in the backtest
+        if name in done:
+            result, take = done[name], rows
+        elif name == DEFAULT_MODEL and all(member in done for member in COMBINED):
+            result, take = fit_predict(name, panel, horizon, levels, n_jobs, done), rows
+        elif model.is_global:  # trained on every series, as in the backtest
             result = model.fit(panel).predict(horizon, levels)
             take = rows
         else:

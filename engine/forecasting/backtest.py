@@ -46,8 +46,8 @@ class BacktestResult(Contract):
       (mean forecast minus actual: positive = over-forecast), coverage_<level> (share of
       actuals inside the interval; only when intervals were asked for).
     winner: per series, the model with the lowest MASE (ties: the simpler model).
-    folds: unique_id, cutoff (last date the fold trained on), ds, y and the forecast
-      columns of the contract, one row per fold and date, for charts.
+    folds: unique_id, cutoff (last date the fold trained on), ds, y, scale (the fold's MASE
+      divisor) and the forecast columns of the contract, one row per fold and date.
     """
 
     metrics: Table
@@ -156,8 +156,10 @@ def backtest_panel(
             starts = np.zeros(len(rows), dtype=np.int64)
         train = panel.window(rows.tolist(), starts.tolist(), origins[rows].tolist())
         base = _fold_frame(panel, train, rows, origins, dates, fold, horizon)
+        done: dict[str, PanelForecast] = {}  # this fold's forecasts so far: the combination reuses its members'
         for name in models:
-            result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs, auto)
+            result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs, auto, done)
+            done[name] = result
             arrays = {"model": np.full(len(rows) * horizon, name, dtype=object), "forecast": result.mean}
             for lv in levels:
                 arrays[f"lo-{lv}"] = result.lower[lv]
@@ -217,9 +219,10 @@ def _fold_forecast(
     frequency: Frequency,
     n_jobs: int,
     auto: AutoForecaster | None,
+    done: dict[str, PanelForecast],
 ) -> PanelForecast:
     if name != AUTO:
-        return fit_predict(name, train, horizon, levels, n_jobs)
+        return fit_predict(name, train, horizon, levels, n_jobs, done)
     if auto is None:
         raise BadInputError("The automatic choice is backtested through engine.forecasting.auto.backtest.")
     # The automatic choice runs a backtest of its own inside the fold, on the fold's data only.
@@ -275,7 +278,7 @@ def winners(metrics: pd.DataFrame) -> dict[str, str]:
 
 
 def _folds_wide(long: pd.DataFrame, models: Sequence[str], levels: Sequence[int]) -> pd.DataFrame:
-    keys = ["unique_id", "cutoff", "ds", "y"]
+    keys = ["unique_id", "cutoff", "ds", "y", "scale"]
     out = long.loc[long["model"] == models[0], keys].reset_index(drop=True)
     for name in models:
         part = long.loc[long["model"] == name].reset_index(drop=True)
@@ -285,3 +288,12 @@ def _folds_wide(long: pd.DataFrame, models: Sequence[str], levels: Sequence[int]
         for lv in sorted(levels):
             out[f"{name}-hi-{lv}"] = part[f"hi-{lv}"].to_numpy()
     return out.astype({"unique_id": "str"})
+
+
+def fold_mase(folds: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """MASE per series, fold (cutoff) and model: rows (unique_id, cutoff), one column per model."""
+    if folds.empty:
+        return pd.DataFrame(columns=["unique_id", "cutoff", *models]).set_index(["unique_id", "cutoff"])
+    scaled = {name: (folds[name] - folds["y"]).abs() / folds["scale"] for name in models if name in folds}
+    frame = pd.DataFrame({"unique_id": folds["unique_id"], "cutoff": folds["cutoff"], **scaled})
+    return frame.groupby(["unique_id", "cutoff"], sort=True).mean()

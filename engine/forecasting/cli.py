@@ -19,9 +19,9 @@ from engine.data import health
 from engine.data.warehouse import get_warehouse
 from engine.forecasting import reports
 from engine.forecasting import series as business_series
-from engine.forecasting.auto import AUTO_FOLDS, backtest, forecast
+from engine.forecasting.auto import AUTO_FOLDS, ForecastResult, backtest, forecast
 from engine.forecasting.frames import read_frame_file
-from engine.forecasting.models import AUTO, MODELS
+from engine.forecasting.models import AUTO, MODEL_WORDS, MODELS
 
 MODEL_CHOICES = (AUTO, *MODELS)
 
@@ -51,27 +51,50 @@ def _forecast(args: argparse.Namespace) -> int:
     history = business_series.load_series(wh, args.series, SYSTEM)  # the CLI is a batch viewer
     if warning := health.out_of_range_warning(wh):
         print(f"warning: {warning}", file=sys.stderr)
-    result = forecast(history, args.horizon, model=args.model, folds=args.folds)
+    # The automatic choice always runs: its backtest is the one the report shows, and it tells
+    # whether a named model's intervals held up.
+    models = [args.model] if args.model == AUTO else [args.model, AUTO]
+    result = forecast(history, args.horizon, model=models, folds=args.folds)
     report = reports.series_forecast(info, history, result, args.model)
     if args.json:
         print_json(report)
         return 0
     table = report.forecast
     print(f"{info.label} ({info.unit}), {result.horizon} {result.frequency.label} periods ahead, model {args.model}")
-    for uid, form in zip(result.forms["unique_id"], result.forms["form"], strict=True):
+    for uid, form in report.forms.items():
         print(f"  {uid}: {form}")
     low, high = min(result.levels), max(result.levels)
     print(f"{'series':<18} {'date':<10} {'forecast':>14} {f'{low}% interval':>29} {f'{high}% interval':>29}")
     for row in table.to_dict(orient="records"):
-        lo_in, hi_in = row[f"lo_{low}"], row[f"hi_{low}"]
-        lo_out, hi_out = row[f"lo_{high}"], row[f"hi_{high}"]
-        print(
-            f"{row['unique_id']:<18} {row['ds']:%Y-%m-%d} {_number(row['forecast']):>14} "
-            f"{_number(lo_in):>14}-{_number(hi_in):<14} {_number(lo_out):>14}-{_number(hi_out):<14}"
-        )
+        if result.keeps_bands(row["unique_id"], args.model):
+            inner = f"{_number(row[f'lo_{low}']):>14}-{_number(row[f'hi_{low}']):<14}"
+            outer = f"{_number(row[f'lo_{high}']):>14}-{_number(row[f'hi_{high}']):<14}"
+        else:  # the backtest showed these intervals do not hold: do not print them as if they did
+            inner = outer = f"{'withheld (see notes)':^29}"
+        print(f"{row['unique_id']:<18} {row['ds']:%Y-%m-%d} {_number(row['forecast']):>14} {inner} {outer}")
     for note in result.notes:
         print(f"note: {note}")
+    _print_choice(result)
     return 0
+
+
+def _print_choice(result: ForecastResult) -> None:
+    """Why auto picked each series' model, and the very backtest it picked on (the page shows the same)."""
+    if result.selection is None:
+        return
+    metrics = result.selection.metrics
+    level = max(result.levels)
+    for uid, reason in result.reasons.items():
+        print(f"\n{uid}: the automatic choice is {MODEL_WORDS[result.picked[uid]]}. {reason}")
+        rows = metrics[metrics["unique_id"] == uid]
+        if rows.empty:
+            continue
+        print(f"  backtest, {int(rows['folds'].max())} past forecasts:")
+        print(f"  {'model':<16} {'MASE':>7} {f'cover {level}%':>9}")
+        for row in rows.sort_values("mase").to_dict(orient="records"):
+            mark = "  <- picked" if row["model"] == result.picked[uid] else ""
+            cover = row.get(f"coverage_{level}", float("nan"))
+            print(f"  {row['model']:<16} {row['mase']:>7.3f} {cover:>9.0%}{mark}")
 
 
 # -- forecast-file ----------------------------------------------------------------------------

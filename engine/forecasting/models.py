@@ -15,14 +15,25 @@ How each model makes its prediction intervals (Gaussian quantiles throughout):
   has no fitted parameters, so those errors are out of sample).
 - ets: statsmodels' own intervals for the chosen ETS model (analytic where a formula
   exists, simulated for multiplicative seasonality, fixed seed).
+- theta: statsmodels' ThetaModel intervals (those of the simple exponential smoothing
+  inside it), on the deseasonalised series when it passes the seasonality screen.
+- arima: statsmodels' SARIMAX intervals for the order chosen by AICc.
+- combination: per level, the median of its members' (ETS, Theta, ARIMA) bounds, around
+  the median of their point forecasts.
 - lightgbm: empirical; a calibration model is trained without each series' last h points
   and forecasts them from every origin in that window; the root mean square of those
   out-of-sample errors, scaled to one step (divided by sqrt(steps ahead)) and shrunk
   towards the panel's pooled value, is grown as sigma * sqrt(h).
 
-ETS is chosen per series by AICc in two steps: trend (none, additive, additive damped) and
-season (none, additive; only for series that pass a seasonality screen) with additive
-errors, then the winner with multiplicative error and season for positive series.
+ETS is chosen per series by AICc among the forms of `ets_candidates`: trend none, additive
+or additive damped; season none, additive or multiplicative (for series that pass a
+seasonality screen); additive or multiplicative errors (for positive series).
+
+ARIMA is chosen per series by AICc over a small grid: differences d (0-2) by repeated KPSS
+tests, one seasonal difference when the series passes the seasonality screen and holds
+three seasons (season lengths up to 12 only: longer seasons make state-space fits too slow),
+then p + q <= 2 (six orders), then a seasonal AR(1) or MA(1) term on the best. A constant
+(a drift after one difference) is part of every candidate with under two differences.
 """
 
 from __future__ import annotations
@@ -222,12 +233,12 @@ class MovingAverage(_Model):
 
 
 # -- exponential smoothing ----------------------------------------------------------
-# Components (trend, damped, season) tried with additive errors; the best by AICc is then
-# tried once more with multiplicative error (and season) when the series is positive.
-# A stepwise search: 4-6 fits a series instead of the 10+ of every combination, which
-# matters when a backtest fits thousands of series.
-ETS_NONSEASONAL = ((None, False, None), ("add", False, None), ("add", True, None))
-ETS_SEASONAL = ((None, False, "add"), ("add", True, "add"))
+# Every form of the classic ETS taxonomy without multiplicative trends: trend none, additive or
+# additive damped; season none, additive or multiplicative (only for series that pass the
+# seasonality screen); additive or multiplicative errors (multiplicative ones for positive
+# series only). Additive errors with a multiplicative season are left out: numerically
+# unstable, as in R's forecast::ets. 6 forms a non-seasonal series, 15 a seasonal one.
+ETS_TRENDS = ((None, False), ("add", False), ("add", True))
 
 
 def one_blas_thread():
@@ -265,13 +276,21 @@ def looks_seasonal(y: np.ndarray, m: int) -> bool:
 
 
 def ets_candidates(y: np.ndarray, m: int) -> list[tuple]:
-    """The first-step specs (error, trend, damped, season), all with additive errors."""
+    """The ETS forms (error, trend, damped, season) to compare by AICc for one series."""
     if len(y) < 10:  # too short for statsmodels' heuristic start: few parameters only
         return [("add", None, False, None), ("add", "add", True, None)]
-    components: list[tuple] = list(ETS_NONSEASONAL)
+    positive = bool(np.min(y) > 0)
+    seasons: list[str | None] = [None]
     if looks_seasonal(y, m) and len(y) >= 10 + 2 * (m // 2):
-        components += ETS_SEASONAL
-    return [("add", *c) for c in components]
+        seasons += ["add", "mul"] if positive else ["add"]
+    errors = ("add", "mul") if positive else ("add",)
+    return [
+        (error, trend, damped, season)
+        for trend, damped in ETS_TRENDS
+        for season in seasons
+        for error in errors
+        if not (error == "add" and season == "mul")
+    ]
 
 
 def _fit_spec(series, spec: tuple, m: int, init: str):
@@ -311,14 +330,7 @@ def fit_ets(y: np.ndarray, m: int):
         fitted = _fit_spec(series, spec, m, init)
         if fitted and (best is None or fitted[2] < best[2]):
             best, best_spec = fitted, spec
-    if best is not None and best_spec is not None and np.min(y) > 0 and len(y) >= 10:
-        # Errors (and a season) proportional to the level: common for revenue and counts.
-        _, trend, damped, seasonal = best_spec
-        spec = ("mul", trend, damped, "mul" if seasonal else None)
-        fitted = _fit_spec(series, spec, m, init)
-        if fitted and fitted[2] < best[2]:
-            best, best_spec = fitted, spec
-    if best is None:
+    if best is None or best_spec is None:
         return None
     model, params, _ = best
     result = model.smooth(params)
@@ -350,9 +362,141 @@ def ets_forecast(y: np.ndarray, m: int, horizon: int, levels: Sequence[int]) -> 
     return (point, bounds, ets_label(spec)) if finite else None
 
 
-def _ets_chunk(values: Sequence[np.ndarray], m: int, horizon: int, levels: Sequence[int]) -> list:
+def _series_chunk(kind: str, values: Sequence[np.ndarray], m: int, horizon: int, levels: Sequence[int]) -> list:
+    forecaster = SERIES_FORECASTERS[kind]
     with one_blas_thread():
-        return [ets_forecast(y, m, horizon, levels) for y in values]
+        return [forecaster(y, m, horizon, levels) for y in values]
+
+
+# -- Theta ---------------------------------------------------------------------------------
+def theta_forecast(y: np.ndarray, m: int, horizon: int, levels: Sequence[int]) -> tuple | None:
+    """Theta method (statsmodels ThetaModel, theta = 2) on one series: (mean, bounds, label) or None."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    y = np.asarray(y, dtype=float)
+    if len(y) < 4:
+        return None
+    seasonal = looks_seasonal(y, m)
+    method = "multiplicative" if seasonal and np.min(y) > 0 else "additive"
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            result = ThetaModel(y, period=m if seasonal else 1, deseasonalize=seasonal, method=method).fit()
+            point = np.asarray(result.forecast(horizon), dtype=float)
+            # ThetaModel.prediction_intervals' own formula (the integrated MA of its SES part),
+            # computed once for all levels: the method re-forecasts on every call.
+            alpha = float(result.params.iloc[1])
+            sigma = np.sqrt((1 + np.arange(horizon) * (1 + (alpha - 1) ** 2)) * float(result.sigma2))
+            bounds = {lv: (point - z_value(lv) * sigma, point + z_value(lv) * sigma) for lv in levels}
+        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+            return None
+    label = "Theta (seasonally adjusted)" if seasonal else "Theta"
+    return (point, bounds, label) if _finite(point, bounds) else None
+
+
+def _finite(point: np.ndarray, bounds: dict) -> bool:
+    return bool(np.all(np.isfinite(point)) and all(np.all(np.isfinite(np.r_[lo, hi])) for lo, hi in bounds.values()))
+
+
+# -- ARIMA ---------------------------------------------------------------------------------
+ARIMA_ORDERS = ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (0, 2))  # (p, q): p + q <= 2
+ARIMA_SEASONAL = ((1, 0), (0, 1))  # (P, Q), tried on the best (p, q)
+ARIMA_MAX_SEASON = 12  # longer seasons (weekly data) get seasonal differences no ARMA terms
+
+
+def differences(y: np.ndarray, most: int = 2) -> int:
+    """How many differences make y look stationary by KPSS (5 %), as auto.arima does."""
+    from statsmodels.tsa.stattools import kpss
+
+    d = 0
+    while d < most and len(y) > 8:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # KPSS warns when its p-value is outside its table
+            try:
+                p_value = kpss(y, regression="c", nlags="auto")[1]
+            except (ValueError, OverflowError, ZeroDivisionError):
+                break
+        if p_value >= 0.05:
+            break
+        y = np.diff(y)
+        d += 1
+    return d
+
+
+def _fit_arima(y: np.ndarray, order: tuple, seasonal: tuple, trend: str | None):
+    """(parameters, AICc) for one SARIMAX order, or None when it cannot be fitted.
+
+    Estimated on the differenced series (statsmodels' simple differencing) with the variance
+    concentrated out: 3-4x faster than the full state-space fit and the same estimates to
+    the optimiser's tolerance. Orders are compared only at equal differences, so the
+    likelihoods stand on the same data.
+    """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    try:
+        model = SARIMAX(
+            y, order=order, seasonal_order=seasonal, trend=trend, simple_differencing=True, concentrate_scale=True
+        )
+        # A looser stopping rule than scipy's default: the criterion moves by under 0.5, the
+        # forecasts by far less than their intervals, in a third less time.
+        result = model.fit(disp=False, method="lbfgs", maxiter=60, factr=1e10, pgtol=1e-4)
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, IndexError):
+        return None
+    ic = float(result.aicc)
+    return (np.asarray(result.params), ic) if np.isfinite(ic) else None
+
+
+def _arima_bands(y: np.ndarray, spec: tuple, trend: str | None, params: np.ndarray, horizon: int, levels):
+    """Forecast and bounds of the chosen order on the original scale: the full model run with
+    the estimated parameters (one filtering pass, no optimisation)."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    model = SARIMAX(y, order=spec[0], seasonal_order=spec[1], trend=trend, concentrate_scale=True)
+    forecast = model.filter(params).get_forecast(horizon)
+    point = np.asarray(forecast.predicted_mean, dtype=float)
+    bounds = {}
+    for lv in levels:
+        band = np.asarray(forecast.conf_int(alpha=1 - lv / 100), dtype=float)
+        bounds[lv] = (band[:, 0], band[:, 1])
+    return point, bounds
+
+
+def arima_forecast(y: np.ndarray, m: int, horizon: int, levels: Sequence[int]) -> tuple | None:
+    """SARIMAX with its order chosen by AICc on one series: (mean, bounds, label) or None."""
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n < 8:
+        return None
+    seasonal = 1 < m <= ARIMA_MAX_SEASON and n >= 3 * m and looks_seasonal(y, m)
+    big_d = 1 if seasonal else 0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        d = differences(y[m:] - y[:-m] if big_d else y, most=2 - big_d)
+        trend = "c" if d + big_d < 2 else None
+        base = (0, big_d, 0, m) if seasonal else (0, 0, 0, 0)
+        best: tuple | None = None
+        spec: tuple = ((0, d, 0), base)
+        for p, q in ARIMA_ORDERS:
+            fitted = _fit_arima(y, (p, d, q), base, trend)
+            if fitted and (best is None or fitted[1] < best[1]):
+                best, spec = fitted, ((p, d, q), base)
+        if best is not None and seasonal:
+            for big_p, big_q in ARIMA_SEASONAL:
+                fitted = _fit_arima(y, spec[0], (big_p, big_d, big_q, m), trend)
+                if fitted and fitted[1] < best[1]:
+                    best, spec = fitted, (spec[0], (big_p, big_d, big_q, m))
+        if best is None:
+            return None
+        try:
+            point, bounds = _arima_bands(y, spec, trend, best[0], horizon, levels)
+        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, IndexError):
+            return None
+    (p, d, q), (big_p, big_d, big_q, _) = spec
+    label = f"ARIMA({p},{d},{q})" + (f"({big_p},{big_d},{big_q})[{m}]" if seasonal else "")
+    return (point, bounds, label) if _finite(point, bounds) else None
+
+
+SERIES_FORECASTERS = {"ets": ets_forecast, "theta": theta_forecast, "arima": arima_forecast}
 
 
 _POOLS: dict[int, object] = {}
@@ -371,14 +515,15 @@ def worker_pool(workers: int):
         return _POOLS[workers]
 
 
-class ETS(_Model):
-    """statsmodels ETSModel per series; additive/multiplicative, damped or not, chosen by AICc.
+class _PerSeries(_Model):
+    """A statistical model fitted series by series (`SERIES_FORECASTERS[name]`).
 
     Fitting is per series and independent, so it happens in `predict` (where the horizon is
     known), in `n_jobs` worker processes when asked: one call returns finished forecasts.
+    A series the model cannot fit gets the naive forecast, and its form says so.
     """
 
-    name = "ets"
+    label = "model"
 
     def __init__(self, n_jobs: int = 1):
         self.n_jobs = n_jobs
@@ -393,11 +538,11 @@ class ETS(_Model):
         forms = []
         fallback = Naive().fit(panel).predict(horizon, levels)
         for i, outcome in enumerate(outcomes):
-            if outcome is None:  # no ETS form could be fitted, or it forecast nonsense: use naive and say so
+            if outcome is None:  # the model could not be fitted, or it forecast nonsense: use naive and say so
                 mean[i] = fallback.mean[i]
                 for lv in levels:
                     lower[lv][i], upper[lv][i] = fallback.lower[lv][i], fallback.upper[lv][i]
-                forms.append("naive (ETS could not be fitted)")
+                forms.append(f"naive ({self.label} could not be fitted)")
                 continue
             point, bounds, label = outcome
             mean[i] = point
@@ -409,12 +554,66 @@ class ETS(_Model):
     def _run(self, panel: Panel, horizon: int, levels: tuple[int, ...]) -> list:
         m = panel.season_length
         if self.n_jobs <= 1 or len(panel) < 2 * self.n_jobs:
-            return _ets_chunk(panel.values, m, horizon, levels)
+            return _series_chunk(self.name, panel.values, m, horizon, levels)
         # Several small chunks per worker even out series that take longer to fit.
         chunks = np.array_split(np.arange(len(panel)), 4 * self.n_jobs)
         pool = worker_pool(self.n_jobs)
-        futures = [pool.submit(_ets_chunk, [panel.values[i] for i in c], m, horizon, levels) for c in chunks]
+        futures = [
+            pool.submit(_series_chunk, self.name, [panel.values[i] for i in c], m, horizon, levels) for c in chunks
+        ]
         return [outcome for f in futures for outcome in f.result()]
+
+
+class ETS(_PerSeries):
+    """statsmodels ETSModel per series; additive/multiplicative, damped or not, chosen by AICc."""
+
+    name = "ets"
+    label = "ETS"
+
+
+class Theta(_PerSeries):
+    """The Theta method per series (statsmodels ThetaModel), deseasonalised when seasonal."""
+
+    name = "theta"
+    label = "Theta"
+
+
+class ARIMA(_PerSeries):
+    """statsmodels SARIMAX per series, order chosen by AICc over a small grid."""
+
+    name = "arima"
+    label = "ARIMA"
+
+
+# -- combination --------------------------------------------------------------------------------
+COMBINED = ("ets", "theta", "arima")
+
+
+def combine(members: Sequence[PanelForecast], levels: Sequence[int]) -> PanelForecast:
+    """The median of the members' forecasts, and per level the median of their bounds.
+
+    With three members the median is the middle forecast: one member's bad miss (a trend
+    run away, a season missed) never moves the combination.
+    """
+    mean = np.median(np.stack([f.mean for f in members]), axis=0)
+    lower = {lv: np.minimum(np.median(np.stack([f.lower[lv] for f in members]), axis=0), mean) for lv in levels}
+    upper = {lv: np.maximum(np.median(np.stack([f.upper[lv] for f in members]), axis=0), mean) for lv in levels}
+    forms = tuple("median of " + ", ".join(parts) for parts in zip(*(f.forms for f in members), strict=True))
+    return PanelForecast(mean, lower, upper, forms)
+
+
+class Combination(_Model):
+    """The median of ETS, Theta and ARIMA per series (each fitted as on its own)."""
+
+    name = "combination"
+
+    def __init__(self, n_jobs: int = 1):
+        self.n_jobs = n_jobs
+
+    def predict(self, horizon: int, levels: Sequence[int] = ()) -> PanelForecast:
+        panel = self._check_fitted()
+        members = [make_model(name, self.n_jobs).fit(panel).predict(horizon, levels) for name in COMBINED]
+        return combine(members, levels)
 
 
 # -- LightGBM ----------------------------------------------------------------------------
@@ -633,11 +832,26 @@ MODEL_CLASSES: dict[str, type[_Model]] = {
     SeasonalNaive.name: SeasonalNaive,
     MovingAverage.name: MovingAverage,
     ETS.name: ETS,
+    Theta.name: Theta,
+    ARIMA.name: ARIMA,
     LightGBM.name: LightGBM,
+    Combination.name: Combination,
 }
 
 
-MODELS = tuple(MODEL_CLASSES)  # naive, seasonal_naive, moving_average, ets, lightgbm
+MODELS = tuple(MODEL_CLASSES)  # naive, seasonal_naive, moving_average, ets, theta, arima, lightgbm, combination
+# The models in words, for explanations people read.
+MODEL_WORDS = {
+    "naive": "Naive (last value)",
+    "seasonal_naive": "Seasonal naive",
+    "moving_average": "Moving average",
+    "ets": "Exponential smoothing",
+    "theta": "Theta",
+    "arima": "ARIMA",
+    "lightgbm": "Machine learning",
+    "combination": "Combination of exponential smoothing, Theta and ARIMA",
+    "auto": "Automatic choice",
+}
 AUTO = "auto"  # per series, the model a backtest finds most accurate (engine.forecasting.auto)
 # Preference among equally accurate models: the simpler one.
 MODEL_ORDER = {name: rank for rank, name in enumerate((*MODELS, AUTO))}
@@ -657,11 +871,23 @@ def check_models(model: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def make_model(name: str, n_jobs: int = 1) -> _Model:
-    """A fresh model by name; ETS fits in `n_jobs` worker processes."""
-    return ETS(n_jobs=n_jobs) if name == ETS.name else MODEL_CLASSES[name]()
+    """A fresh model by name; the per-series statistical models fit in `n_jobs` worker processes."""
+    cls = MODEL_CLASSES[name]
+    return cls(n_jobs=n_jobs) if issubclass(cls, _PerSeries | Combination) else cls()
 
 
-def fit_predict(name: str, panel: Panel, horizon: int, levels: Sequence[int], n_jobs: int = 1) -> PanelForecast:
+def fit_predict(
+    name: str,
+    panel: Panel,
+    horizon: int,
+    levels: Sequence[int],
+    n_jobs: int = 1,
+    done: dict[str, PanelForecast] | None = None,
+) -> PanelForecast:
+    """Fit `name` on `panel` and forecast. `done` holds forecasts already made on this very
+    panel (same horizon and levels): the combination is then built from its members'."""
+    if name == Combination.name and done is not None and all(m in done for m in COMBINED):
+        return combine([done[m] for m in COMBINED], levels)
     return make_model(name, n_jobs).fit(panel).predict(horizon, levels)
 
 

@@ -31,6 +31,8 @@ class SeriesForecast(Contract):
     forms: dict[str, str]  # per series, the form that model took (e.g. "ETS(A,Ad,A)")
     notes: tuple[str, ...]
     forecast: Table
+    # Per series, why the automatic choice picked its model, in words (from the backtest it ran).
+    reasons: dict[str, str] = {}
 
 
 def series_forecast(info: SeriesInfo, history: pd.DataFrame, result: ForecastResult, model: str) -> SeriesForecast:
@@ -44,10 +46,16 @@ def series_forecast(info: SeriesInfo, history: pd.DataFrame, result: ForecastRes
         levels=result.levels,
         history_end=pd.Timestamp(history["ds"].max()).date(),
         chosen=result.chosen,
-        forms=dict(zip(result.forms["unique_id"], result.forms["form"], strict=True)),
+        forms=_forms_of(result, model),
         notes=result.notes,
         forecast=plain_columns(result.forecast, model, result.levels),
+        reasons=result.reasons,
     )
+
+
+def _forms_of(result: ForecastResult, model: str) -> dict[str, str]:
+    own = result.forms[result.forms["model"] == model]
+    return dict(zip(own["unique_id"], own["form"], strict=True))
 
 
 def plain_columns(frame: pd.DataFrame, model: str, levels: tuple[int, ...]) -> pd.DataFrame:
