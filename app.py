@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from components.shared import auth, nav
+from components.shared import auth, cache, nav
 
 # The icon is a file in the repo: a ":material/...:" or emoji icon makes the browser fetch it
 # from a font or emoji host, and the app must work with no network. The sidebar starts at
@@ -35,6 +35,7 @@ def secrets_to_env() -> None:
 
 secrets_to_env()
 
+cache.warm_up(cache.current_data_dir())  # a new snapshot's book-wide reads start computing now
 viewer = auth.authenticate()
 if viewer is None:
     nav.navigation_before_login()  # keeps a deep link's page and query parameters for after login
@@ -42,4 +43,5 @@ if viewer is None:
 
 page = nav.navigation(viewer)
 auth.account_sidebar(viewer)
+cache.pin_snapshot(cache.current_data_dir())  # one warehouse snapshot for the whole run
 page.run()

@@ -1,6 +1,7 @@
 """Churn model vs the obvious baselines, on a company this project did not generate.
 
-1. Foreign: fightchurn's ChurnSim (crm6, run offline by tests/foreign/churnsim.py) writes
+1. Foreign: fightchurn's ChurnSim (socialnet7 by default, its own default; `--config crm6` for
+   the CRM configuration; run offline by tests/foreign/churnsim.py) writes
    accounts.csv, subscriptions.csv and events.parquet for a larger company; they are loaded
    with the documented commands (`ingest customers|subscriptions|events`). At 3 as-of dates
    (the last month end whose 90-day outcome is known, and 2 and 4 months before it) a model
@@ -116,12 +117,12 @@ def load_foreign(data: Path, paths: dict) -> float:
     return time.perf_counter() - t0
 
 
-def foreign(tmp: Path, accounts: int, months: int, seed: int, reps: int) -> None:
+def foreign(tmp: Path, accounts: int, months: int, seed: int, reps: int, config: str) -> None:
     t0 = time.perf_counter()
-    paths = churnsim.generate(tmp / "exports", accounts, months, seed)
+    paths = churnsim.generate(tmp / "exports", accounts, months, seed, config=config)
     events = pd.read_parquet(paths["events"], columns=["customer_id"])
     print(
-        f"ChurnSim crm6: {accounts:,} accounts requested, {months} months, seed {seed}: "
+        f"ChurnSim {config}: {accounts:,} accounts requested, {months} months, seed {seed}: "
         f"{len(events):,} events, generated in {time.perf_counter() - t0:.0f} s"
     )
     data = tmp / "foreign"
@@ -130,7 +131,7 @@ def foreign(tmp: Path, accounts: int, months: int, seed: int, reps: int) -> None
     t1 = time.perf_counter()
     frames = [judged(wh, data, d) for d in as_of_dates(wh)]
     print(f"  3 trainings and evaluations in {time.perf_counter() - t1:.0f} s")
-    table("Foreign (ChurnSim crm6): AUC [90 % bootstrap interval]", frames, reps)
+    table(f"Foreign (ChurnSim {config}): AUC [90 % bootstrap interval]", frames, reps)
 
 
 def generated(tmp: Path, customers: int, reps: int) -> None:
@@ -148,10 +149,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--boot", type=int, default=500, help="bootstrap resamples")
     parser.add_argument("--generated-customers", type=int, default=5000)
+    parser.add_argument("--config", default=churnsim.CONFIG, help="ChurnSim configuration (socialnet7, crm6, crm5)")
+    parser.add_argument("--skip-generated", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        foreign(Path(tmp), args.accounts, args.months, args.seed, args.boot)
-        generated(Path(tmp), args.generated_customers, args.boot)
+        foreign(Path(tmp), args.accounts, args.months, args.seed, args.boot, args.config)
+        if not args.skip_generated:
+            generated(Path(tmp), args.generated_customers, args.boot)
         warehouse.close_all()
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+import engine.accounts.cli
 import engine.ai.cli
+import engine.api.cli
 import engine.auth.cli
 import engine.churn.cli
 import engine.churn.table.cli
@@ -22,7 +24,8 @@ import engine.churn.table.cli
 # Importing a package's cli registers its commands.
 import engine.data.cli
 import engine.forecasting.cli
-import engine.scenarios.cli  # noqa: F401
+import engine.scenarios.cli
+import engine.segments.cli  # noqa: F401
 from engine.core import config
 from engine.core.commands import COMMANDS, command, json_flag, print_json, progress, say
 from engine.core.errors import RadarError
@@ -34,12 +37,13 @@ from engine.data.warehouse import Warehouse, close_all, get_warehouse
 def _info(args: argparse.Namespace) -> int:
     from engine.churn import status as churn_status
 
-    wh = get_warehouse(args.data_dir)
+    # reads the published snapshot; an empty data dir gets an empty warehouse, as `ingest` would
+    wh = get_warehouse(args.data_dir, read_only=config.warehouse_path(args.data_dir).exists())
     status = churn_status.install_status(wh, args.data_dir)
     if args.json:
         print_json(status)
         return 0
-    print(f"Warehouse: {wh.path} (schema v{status.schema_version})")
+    print(f"Warehouse: {wh.link} (snapshot {wh.generation or 0}, schema v{status.schema_version})")
     print(f"Data as of: {status.data_as_of or 'no data yet'}")
     for span in status.tables:
         dates = f"{span.first} .. {span.last}" if span.first else ""
@@ -70,7 +74,7 @@ def _demo_data(wh: Warehouse, customers: int, seed: int) -> None:
     from engine.data import demo
 
     if not wh.is_empty():
-        print(f"Warehouse {wh.path} already has data; keeping it.")
+        print(f"Warehouse {wh.link} already has data; keeping it.")
         return
     report = demo.generate(wh, customers, seed, progress=say)
     print(f"Generated {report.customers:,} demo customers up to {report.end} in {report.seconds:.1f} s.")
@@ -83,7 +87,7 @@ def _demo_logins(wh: Warehouse, data_dir: str) -> None:
     logins = users.create_demo_users(wh, data_dir)
     if not logins and not users.list_users(data_dir):
         print(
-            f"Warehouse {wh.path} holds loaded data, not the generated demo, so no demo logins were made. "
+            f"Warehouse {wh.link} holds loaded data, not the generated demo, so no demo logins were made. "
             "Create the first admin (you are asked for a password):\n"
             f'  .venv/bin/python -m engine --data-dir "{data_dir}" users add admin --role admin '
             '--name "Your Name"'
@@ -142,10 +146,13 @@ HELP_ORDER = (
     "engine.cli",
     "engine.churn.cli",
     "engine.churn.table.cli",
+    "engine.accounts.cli",
     "engine.forecasting.cli",
     "engine.scenarios.cli",
+    "engine.segments.cli",
     "engine.ai.cli",
     "engine.auth.cli",
+    "engine.api.cli",
 )
 
 
@@ -172,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.data_dir = str(config.data_dir(args.data_dir))
+    done = False
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        done = code == 0
+        return code
     except RadarError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -181,4 +191,4 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; nothing half-written was committed", file=sys.stderr)
         return 130
     finally:
-        close_all()
+        close_all(commit=done)  # a command's writes are published whole, or not at all

@@ -133,7 +133,7 @@ def test_csm_and_executive_journeys(app_url, browser):
         "AI summary",
     ):
         page.get_by_text(text).first.wait_for()
-    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts = page.locator("[data-radar-chart]")
     charts.first.wait_for(timeout=30_000)
     assert charts.count() >= 2
     _shot(page, "2-csm-customer-360")

@@ -113,7 +113,7 @@ def test_fabricated_figures_are_flagged(fake_groq, client, wh, cid):
     details = " ".join(d["detail"] for d in result.guardrail_details)
     assert "$987,654" in details and "2031-01-01" in details
     # The audit log keeps it for review.
-    review = recent_ai_outputs(wh.path.parent, 5, needs_review_only=True)
+    review = recent_ai_outputs(wh.data_dir, 5, needs_review_only=True)
     assert result.audit_id in {row.id for row in review}
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import charts
+from components import html_charts
 from components.shared import auth
 from components.shared import format as page_fmt
 from engine import scenarios
@@ -238,11 +238,12 @@ def test_the_driver_chart_speaks_in_percentage_points():
         {"feature": "usage_trend", "label": "Usage trend", "shap_impact": 0.5, "impact_pp": 6.1, "actionable": True},
         {"feature": "days_to_renewal", "label": "Renewal timing", "shap_impact": -0.2, "impact_pp": -2.0},
     ]
-    fig = charts.shap_bars(drivers)
-    assert "percentage points" in fig.layout.xaxis.title.text
-    assert list(fig.data[0].x) == [-2.0, 6.1]
-    legacy = charts.shap_bars([{k: v for k, v in d.items() if k != "impact_pp"} for d in drivers])
-    assert "log-odds" in legacy.layout.xaxis.title.text
+    chart = html_charts.driver_bars(drivers)
+    assert "percentage points" in chart
+    assert chart.index("Usage trend") < chart.index("Renewal timing")  # the strongest on top
+    assert "+6.1 pp" in chart and "−2.0 pp" in chart
+    legacy = html_charts.driver_bars([{k: v for k, v in d.items() if k != "impact_pp"} for d in drivers])
+    assert "log-odds" in legacy
 
 
 # -- 16: out-of-sample headline --------------------------------------------------------------------

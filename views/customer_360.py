@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import ai, charts
+from components import account_tables, account_tools, ai, charts, html_charts, segment_view
 from components.shared import auth, cache
 from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts.customer import NotInBookError
+from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.errors import NotFoundError, RadarError
 
 viewer = auth.require_viewer("customer_360")
@@ -40,7 +41,7 @@ def pick_account() -> None:
 if not customer_id:
     pick_account()
 
-stamp = cache.scores_stamp(data_dir)
+stamp = cache.snapshot_stamp(data_dir)
 
 try:
     c360 = cache.customer_360(data_dir, cache.viewer_key(viewer), customer_id, stamp)
@@ -110,7 +111,8 @@ if pred is not None and ready.ready:
         st.caption(
             f"90 % interval {fmt.percent(pred.ci_low)} – {fmt.percent(pred.ci_high)} · "
             f"ARR at risk {fmt.money(pred.revenue_at_risk)} · model `{pred.model_version}`, "
-            f"scored as of {fmt.day(pred.as_of)}"
+            f"scored as of {fmt.day(pred.as_of)}",
+            help="The 90 % interval is " + INTERVAL_MEANING,
         )
         st.caption(cache.tier_legend(data_dir))
         comp = c360.components
@@ -124,12 +126,17 @@ if pred is not None and ready.ready:
         st.info(plain(pred.recommended_action), icon=":material/task_alt:")
         st.markdown("#### Why: the drivers behind the score")
         if pred.top_shap_features:
-            st.plotly_chart(figures.drivers, config={"displayModeBar": False})
+            html_charts.show(figures.drivers)
             for d in pred.top_shap_features:
                 arrow = ":red[▲]" if d.shap_impact > 0 else ":green[▼]"
                 st.markdown(f"{arrow} {plain(d.reason)}")
         else:
             st.caption("No drivers were stored with this score.")
+
+account_tools.peers_strip(data_dir, viewer, c360.customer_id, stamp)
+segment_view.segment_panel(data_dir, viewer, p, stamp)
+if account_tools.can_what_if(viewer) and pred is not None and ready.ready:
+    account_tools.what_if_panel(data_dir, viewer, c360.customer_id, stamp)
 
 usage_col, support_col = st.columns([1.4, 1], gap="medium")
 with usage_col.container(border=True):
@@ -151,7 +158,7 @@ with usage_col.container(border=True):
     if c360.usage_weekly.empty:
         st.caption("No product usage recorded in the last 180 days.")
     else:
-        st.plotly_chart(figures.usage, config={"displayModeBar": False})
+        html_charts.show(figures.usage)
 with support_col.container(border=True):
     s = c360.support
     st.markdown("#### Support health")
@@ -161,17 +168,7 @@ with support_col.container(border=True):
     m[2].metric("CSAT (90 d)", f"{s.csat_avg_90d:.1f}" if s.csat_avg_90d is not None else "—")
     if s.avg_resolution_hours_90d is not None:
         st.caption(f"Average resolution time over 90 days: {s.avg_resolution_hours_90d:.0f} hours")
-    st.dataframe(
-        c360.tickets,
-        hide_index=True,
-        height=260,
-        column_order=["opened_at", "priority", "status", "subject", "topic", "csat"],
-        column_config={
-            "opened_at": st.column_config.DatetimeColumn("Opened", format="D MMM YYYY"),
-            "subject": st.column_config.TextColumn("Subject", width="large"),
-            "csat": st.column_config.NumberColumn("CSAT", format="%.1f"),
-        },
-    )
+    account_tables.tickets_table(c360.tickets)
 
 mrr_col, opp_col = st.columns([1, 1], gap="medium")
 with mrr_col.container(border=True):
@@ -192,24 +189,13 @@ with mrr_col.container(border=True):
     if c360.mrr_history.empty:
         st.caption("No MRR recorded.")
     else:
-        st.plotly_chart(figures.mrr, config={"displayModeBar": False})
+        html_charts.show(figures.mrr)
 with opp_col.container(border=True):
     st.markdown("#### Opportunities")
     if c360.opportunities.empty:
         st.caption("No opportunities recorded.")
     else:
-        st.dataframe(
-            c360.opportunities,
-            hide_index=True,
-            column_order=["opportunity_type", "stage", "amount", "close_date", "owner"],
-            column_config={
-                "opportunity_type": "Type",
-                "stage": "Stage",
-                "amount": st.column_config.NumberColumn("Amount", format="dollar"),
-                "close_date": st.column_config.DateColumn("Close date", format="D MMM YYYY"),
-                "owner": "Owner",
-            },
-        )
+        account_tables.opportunities_table(c360.opportunities)
 
 with st.container(border=True):
     st.markdown("#### AI summary")

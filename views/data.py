@@ -16,8 +16,10 @@ from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import ingest
 from engine.data.ingest import IngestError, events
+from engine.data.warehouse import trial, writing
 
 FLASH = "data_page_flash"
+APP_WRITE_WAIT = 30  # seconds a check or load waits for a command that is writing, before saying so
 LOADED = "data_page_loaded"
 SAME_NAME = "(column of the same name, if any)"
 LOADABLE = list(ingest.LOADABLE)  # customers first; predictions, ground_truth, customer_attributes are not loaded
@@ -166,8 +168,8 @@ def load_section(path: Path, source_name: str) -> None:
     check, load = st.columns(2)
     if check.button("Check the file", icon=":material/fact_check:", key="check_file", width="stretch"):
         try:
-            wh = cache.warehouse(data_dir)
-            report = ingest.validate_file(wh, table, path, mapping, mode=mode, epoch=epoch)
+            with trial(data_dir, f"check {table} on the Data page", wait=APP_WRITE_WAIT) as wh:
+                report = ingest.validate_file(wh, table, path, mapping, mode=mode, epoch=epoch)
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
@@ -184,8 +186,8 @@ def load_section(path: Path, source_name: str) -> None:
     ):
         try:
             viewer.require("load_data")
-            wh = cache.warehouse(data_dir)
-            report = ingest.load_file(wh, table, path, mapping, mode=mode, epoch=epoch)
+            with writing(data_dir, f"load {table} from the Data page", wait=APP_WRITE_WAIT) as wh:
+                report = ingest.load_file(wh, table, path, mapping, mode=mode, epoch=epoch)
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:

@@ -385,11 +385,14 @@ def _served_over_https() -> bool:
     return False
 
 
+@st.fragment
 def _sync_cookie(settings: users.AuthSettings) -> None:
     """Draw the queued cookie write or delete until the browser reports it done.
 
-    The slot is drawn on every run, task or not, so the elements after it keep their places
-    (otherwise the run after the task shows the old screen and the new one for a moment).
+    A fragment: the browser's report reruns this slot, not the page behind it (a whole page
+    run, drawn again, after every login and logout). The slot is drawn on every run, task or
+    not, so the elements after it keep their places (otherwise the run after the task shows
+    the old screen and the new one for a moment).
     """
     slot = st.container(key="_radar_cookie_slot")
     task = st.session_state.get(_COOKIE_TASK)

@@ -1,27 +1,36 @@
-"""Streamlit caches around engine calls, keyed on the data dir (a string) and the inputs.
+"""Streamlit caches around engine calls, keyed on the data dir (a string), the warehouse
+snapshot and the inputs.
 
-`st.cache_resource` holds the process's warehouse (one DuckDB connection shared by every
-session; engine calls take their own cursor). `st.cache_data` holds query results for
-five minutes, copied per caller. Errors are not cached: a RadarError propagates to the
-page, which shows it with `st.error`, and the next run tries again.
+Each page run reads one published warehouse snapshot (`pin_snapshot`, called by app.py at
+the start of every run): a scheduler's `ingest` / `score` publishing a new one mid-run never
+mixes old and new rows on a page, and the next run shows the new state without a restart.
+Results are keyed on the snapshot (`snapshot_stamp`), so they refresh as soon as one is
+published. `st.cache_data` holds query results for five minutes (book-wide ones, which one
+snapshot fixes, for hours), copied per caller; a new snapshot's book-wide reads are computed
+in the background as soon as an app run sees it (`warm_up`). Errors
+are not cached: a RadarError propagates to the page, which shows it with `st.error`, and
+the next run tries again.
 """
 
 from __future__ import annotations
 
-import time
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components import charts
+from components import html_charts
 from engine.accounts import board, customer
 from engine.churn import monitoring
 from engine.churn import status as churn_status
 from engine.core import config
 from engine.core.access import Viewer
+from engine.core.errors import NotFoundError, RadarError
 from engine.data import health
 from engine.data.warehouse import Warehouse, get_warehouse
 from engine.forecasting import series as business
@@ -32,6 +41,10 @@ from engine.portfolio import kpis as portfolio
 from engine.portfolio import outlook
 
 RESULT_TTL_SECONDS = 300
+# What one published snapshot says never changes, so the book-wide reads (seconds of work on a
+# big book: segments, benchmarks, the board) are kept until newer snapshots push them out
+# (max_entries) or for hours, not recomputed by the first visitor after a quiet spell.
+SNAPSHOT_TTL_SECONDS = 6 * 3600
 
 
 def current_data_dir() -> str:
@@ -39,49 +52,72 @@ def current_data_dir() -> str:
     return str(config.data_dir())
 
 
-def _still_open(wh: Warehouse) -> bool:
-    """False once something closed the connection (engine.data.warehouse.close_all, a reopen).
-
-    Streamlit asks on every access, several times a run: a flag, not a query.
-    """
-    return not wh.closed
+PINNED = "_warehouse_snapshot"
 
 
-@st.cache_resource(show_spinner=False, validate=_still_open)
+def pin_snapshot(data_dir: str) -> None:
+    """Start of a page run: read the latest published snapshot for the whole run."""
+    try:
+        st.session_state[PINNED] = get_warehouse(data_dir, read_only=True)
+    except RadarError:  # no warehouse yet (or unreadable): pages say so when they ask
+        st.session_state.pop(PINNED, None)
+
+
 def warehouse(data_dir: str) -> Warehouse:
-    """The process-wide warehouse for `data_dir` (opened, and migrated, on first use)."""
-    return get_warehouse(data_dir, read_only=config.read_only())
+    """The snapshot this run reads: the pinned one, else (a page run without app.py, such as a
+    page test, a snapshot closed since, or the warm-up thread) the latest published one."""
+    in_a_run = get_script_run_ctx(suppress_warning=True) is not None
+    pinned = st.session_state.get(PINNED) if in_a_run else None
+    if isinstance(pinned, Warehouse) and not pinned.closed and pinned.data_dir == Path(data_dir):
+        return pinned
+    return get_warehouse(data_dir, read_only=True)
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
-def _data_as_of(data_dir: str) -> date | None:
+def snapshot_stamp(data_dir: str) -> str:
+    """Which warehouse snapshot this run reads: results keyed on it refresh after any write."""
+    try:
+        wh = warehouse(data_dir)
+    except NotFoundError:  # no warehouse yet; any other error reaches the page, which shows it
+        return "none"
+    return f"{wh.path.name}@{wh.generation}"
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _data_as_of(data_dir: str, stamp: str) -> date | None:
     wh = warehouse(data_dir)
     return None if wh.is_empty() else health.data_as_of(wh)
 
 
 def data_as_of(data_dir: str) -> date | None:
-    """The data's latest day, or None when the warehouse has no customers.
-
-    "Empty" is not kept: a page asking the user to load data sees it on the next run.
-    """
-    found = _data_as_of(data_dir)
-    if found is None:
-        _data_as_of.clear(data_dir)
-    return found
+    """The data's latest day, or None when there is no warehouse or it has no customers."""
+    stamp = snapshot_stamp(data_dir)
+    return None if stamp == "none" else _data_as_of(data_dir, stamp)
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def portfolio_kpis(data_dir: str, as_of: date | None) -> portfolio.PortfolioKpis:
+    return _portfolio_kpis(data_dir, as_of, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _portfolio_kpis(data_dir: str, as_of: date | None, stamp: str) -> portfolio.PortfolioKpis:
     return portfolio.portfolio_kpis(warehouse(data_dir), as_of)
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def mrr_by_plan(data_dir: str, as_of: date | None) -> pd.DataFrame:
+    return _mrr_by_plan(data_dir, as_of, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _mrr_by_plan(data_dir: str, as_of: date | None, stamp: str) -> pd.DataFrame:
     return portfolio.mrr_by_plan(warehouse(data_dir), as_of)
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) -> pd.DataFrame:
+    return _churn_by_plan_industry(data_dir, as_of, months, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _churn_by_plan_industry(data_dir: str, as_of: date | None, months: int, stamp: str) -> pd.DataFrame:
     return portfolio.churn_by_plan_industry(warehouse(data_dir), as_of, months)
 
 
@@ -91,8 +127,12 @@ def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) 
 READINESS_TTL_SECONDS = 30
 
 
-@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
 def readiness(data_dir: str) -> churn_status.Readiness:
+    return _readiness(data_dir, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
+def _readiness(data_dir: str, stamp: str) -> churn_status.Readiness:
     return churn_status.model_readiness(warehouse(data_dir), data_dir)
 
 
@@ -102,32 +142,33 @@ def tier_legend(data_dir: str) -> str:
     return churn_status.tier_legend(data_dir)
 
 
-SCORES_STAMP_TTL_SECONDS = 5
-
-
-def scores_stamp(data_dir: str) -> str:
-    """The latest scoring time and the number of scores: results keyed on it refresh after a run."""
-    return _scores_stamp(data_dir, int(time.monotonic() // SCORES_STAMP_TTL_SECONDS))
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _scores_stamp(data_dir: str, _window: int) -> str:
-    # Asked on every run of every page: read at most once per few seconds per process.
-    latest, rows = warehouse(data_dir).rows("SELECT max(scored_at), count(*) FROM predictions")[0]
-    return f"{latest}|{rows}"
-
-
 def _viewer(who: tuple[str, str]) -> Viewer:
     return Viewer(username=who[0], role=who[1])
 
 
+EVERYONE = "*"
+
+
 def viewer_key(viewer: Viewer) -> tuple[str, str]:
-    return (viewer.username, viewer.role)
+    """The cache key of what a viewer may read: a CSM's own book, or the whole book for every
+    user of a role that sees it (the engine's reads depend on the role and the book only), so
+    one leader's visit serves the next."""
+    return (viewer.username if not viewer.sees_everyone else EVERYONE, viewer.role)
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def book_key(who: tuple[str, str]) -> tuple[str, str]:
+    """The key of reads that depend on the book alone (the board, segments, benchmarks): a
+    CSM's own, or one for the whole book that every leader shares, whatever their role."""
+    return (EVERYONE, "executive") if _viewer(who).sees_everyone else who
+
+
 def board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
-    return board.board_frame(warehouse(data_dir), _viewer(who))
+    return _board_frame(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def _board_frame(data_dir: str, book: tuple[str, str], stamp: str) -> pd.DataFrame:
+    return board.board_frame(warehouse(data_dir), _viewer(book))
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
@@ -137,29 +178,32 @@ def customer_360(data_dir: str, who: tuple[str, str], customer_id: str, stamp: s
 
 @dataclass(frozen=True)
 class CustomerCharts:
-    drivers: go.Figure | None
-    usage: go.Figure | None
-    mrr: go.Figure | None
+    """Customer 360's charts as HTML (`components.html_charts`); None where there is nothing to draw."""
+
+    drivers: str | None
+    usage: str | None
+    mrr: str | None
 
 
-@st.cache_resource(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
 def customer_charts(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str) -> CustomerCharts:
-    """Customer 360's figures, built once per account and scoring run and shared read-only.
-
-    Building plotly figures is a third of a warm Customer 360 run; st.plotly_chart only reads
-    them. Same key as `customer_360`, so the viewer's scope applies unchanged.
-    """
+    """Customer 360's charts, drawn once per account and scoring run. Same key as
+    `customer_360`, so the viewer's scope applies unchanged."""
     c360 = customer_360(data_dir, who, customer_id, stamp)
     return CustomerCharts(
-        drivers=charts.shap_bars(c360.top_shap_features) if c360.top_shap_features else None,
-        usage=None if c360.usage_weekly.empty else charts.usage_area(c360.usage_weekly),
-        mrr=None if c360.mrr_history.empty else charts.mrr_steps(c360.mrr_history),
+        drivers=html_charts.driver_bars(c360.top_shap_features) if c360.top_shap_features else None,
+        usage=None if c360.usage_weekly.empty else html_charts.usage_area(c360.usage_weekly),
+        mrr=None if c360.mrr_history.empty else html_charts.mrr_steps(c360.mrr_history),
     )
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False)
 def predicted_vs_realised(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
-    return monitoring.predicted_vs_realised(warehouse(data_dir), _viewer(who))
+    return _predicted_vs_realised(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _predicted_vs_realised(data_dir: str, book: tuple[str, str], stamp: str) -> pd.DataFrame:
+    return monitoring.predicted_vs_realised(warehouse(data_dir), _viewer(book))
 
 
 def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:
@@ -167,9 +211,13 @@ def search_customers(data_dir: str, viewer: Viewer, text: str) -> pd.DataFrame:
 
 
 # -- forecasts -------------------------------------------------------------------------------
-# Keyed on the data's latest day: a forecast only changes when new data arrives.
-@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+# Keyed on the data's latest day and the snapshot: a forecast only changes when new data arrives.
 def business_series(data_dir: str, who: tuple[str, str], name: str, as_of: date | None) -> pd.DataFrame:
+    return _business_series(data_dir, who, name, as_of, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def _business_series(data_dir: str, who: tuple[str, str], name: str, as_of: date | None, stamp: str) -> pd.DataFrame:
     return business.load_series(warehouse(data_dir), name, _viewer(who))
 
 
@@ -233,3 +281,140 @@ def ai_actions(data_dir: str, viewer: Viewer, customer_id: str):
     from engine import ai as llm
 
     return llm.next_best_actions(warehouse(data_dir), customer_id, viewer, data_dir=data_dir)
+
+
+# -- behavioural segments (risk board column and filter, overview breakdown and benchmarks) ---
+# Keyed on the snapshot like the board: a new snapshot gives new segments, and the engine keeps
+# the classified book per snapshot, so these are one join or one read once it is warm.
+def segmented_board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
+    """The board frame with each account's behavioural segment (the `archetype` column)."""
+    return _segmented_board_frame(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=64)
+def _segmented_board_frame(data_dir: str, book: tuple[str, str], stamp: str) -> pd.DataFrame:
+    return board.with_segments(warehouse(data_dir), _viewer(book), _board_frame(data_dir, book, stamp))
+
+
+def segment_report(data_dir: str, who: tuple[str, str], stamp: str):
+    """`engine.segments.book_segments` at the data's latest day, for the viewer's book."""
+    return _segment_report(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=16)
+def _segment_report(data_dir: str, book: tuple[str, str], stamp: str):
+    from engine import segments
+
+    return segments.book_segments(warehouse(data_dir), _viewer(book))
+
+
+def segment_benchmarks(data_dir: str, who: tuple[str, str], stamp: str):
+    """Plans' and segments' churn, NRR and LTV vs the book and last quarter (`engine.accounts.peers`)."""
+    return _segment_benchmarks(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=16)
+def _segment_benchmarks(data_dir: str, book: tuple[str, str], stamp: str):
+    from engine.accounts import peers
+
+    return peers.segment_benchmarks(warehouse(data_dir), _viewer(book))
+
+
+# -- Customer 360: the account's segment, its peers and what-if ------------------------------
+# Keyed like `customer_360`: the viewer's scope applies in the engine, and a new snapshot
+# gives new results. The engine keeps the book-wide tables per snapshot, so a warm call is a
+# lookup; these keep the page run from repeating even that.
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def account_segment(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str):
+    """`engine.segments.account_segment`: archetype, axis readings and the last six month ends."""
+    from engine import segments
+
+    return segments.account_segment(warehouse(data_dir), _viewer(who), customer_id)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=16)
+def segment_cuts(data_dir: str, as_of: date, stamp: str) -> dict[str, tuple[float | None, float, int]]:
+    """Axis -> (low at most, high above, accounts learned from) at `as_of`: the level cuts the
+    whole book gives, the same for every viewer (no account is named). From the engine's
+    per-snapshot calibration, which `account_segment` has just used for the same date."""
+    from engine import segments
+
+    return {c.axis: (c.low_at_most, c.high_above, c.accounts) for c in segments.axis_cuts(warehouse(data_dir), as_of)}
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def peer_position(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str):
+    """`engine.accounts.peers.account_position` at the data's latest day."""
+    from engine.accounts import peers
+
+    return peers.account_position(warehouse(data_dir), _viewer(who), customer_id)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def whatif_levers(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str):
+    """What a CSM may change for the account, each with its stored value and allowed range."""
+    from engine.accounts import whatif
+
+    return whatif.levers(warehouse(data_dir), _viewer(who), customer_id)
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def whatif_result(
+    data_dir: str, who: tuple[str, str], customer_id: str, changes: tuple[tuple[str, float], ...], stamp: str
+):
+    """The account re-scored with `changes` (lever, value) beside its stored score; a refused
+    value raises BadInputError (never cached), which the page shows."""
+    from engine.accounts import whatif
+
+    return whatif.simulate(warehouse(data_dir), _viewer(who), customer_id, dict(changes))
+
+
+# -- a new snapshot's book-wide reads, computed before anyone asks ------------------------------
+log = logging.getLogger(__name__)
+_warmed: set[tuple[str, str]] = set()
+_warmed_lock = threading.Lock()
+LEADERS = (EVERYONE, "executive")
+
+
+def warm_up(data_dir: str) -> None:
+    """Once per snapshot and app process, compute in a background thread what the overview and
+    Customer 360 read from the whole book (segments, benchmarks, the board, the peer tables:
+    tens of seconds on a book of 100,000 accounts), so the first person to open them after a
+    scoring run does not wait for it. Called by app.py after `pin_snapshot`; only in a served
+    app (the run came from a browser), not in page tests."""
+    if not _served():
+        return
+    stamp = snapshot_stamp(data_dir)
+    with _warmed_lock:
+        if stamp == "none" or (data_dir, stamp) in _warmed:
+            return
+        _warmed.add((data_dir, stamp))
+    # Outside any page run: it reads the latest published snapshot, and stops if that is not this one.
+    threading.Thread(target=_warm, args=(data_dir, stamp), name="radar-warm-up", daemon=True).start()
+
+
+def _served() -> bool:
+    try:
+        return bool(st.context.headers.get("Host"))
+    except Exception:  # no request behind this run (a page test, a bare script)
+        return False
+
+
+def _warm(data_dir: str, stamp: str) -> None:
+    try:
+        as_of = _data_as_of(data_dir, stamp)
+        if as_of is None or snapshot_stamp(data_dir) != stamp:
+            return
+        _portfolio_kpis(data_dir, as_of, stamp)
+        _mrr_by_plan(data_dir, as_of, stamp)
+        book = _board_frame(data_dir, LEADERS, stamp)
+        _segment_report(data_dir, LEADERS, stamp)
+        _segment_benchmarks(data_dir, LEADERS, stamp)
+        _segmented_board_frame(data_dir, LEADERS, stamp)
+        _predicted_vs_realised(data_dir, LEADERS, stamp)
+        if not book.empty:  # one account builds the book's peer table and its month-end segments
+            customer_id = str(book["customer_id"].iloc[0])
+            peer_position(data_dir, LEADERS, customer_id, stamp)
+            account_segment(data_dir, LEADERS, customer_id, stamp)
+    except Exception:  # a page computes it when asked, and shows any error then
+        log.warning("warming the caches of snapshot %s failed", stamp, exc_info=True)

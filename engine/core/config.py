@@ -45,10 +45,11 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     return path
 
 
-# What the app keeps in the data dir (tightened when found looser): the warehouse and its WAL,
-# the app-state DB and its journals, the auth file and its lock, and the model artifacts.
-RUNTIME_FILES = ("warehouse.duckdb*", "state.db*", "auth.yaml*")
-RUNTIME_FOLDERS = ("models",)
+# What the app keeps in the data dir (tightened when found looser): the warehouse link, its
+# writer lock and its snapshots, the app-state DB and its journals, the auth file and its lock,
+# and the model artifacts.
+RUNTIME_FILES = ("warehouse.duckdb*", "warehouse.lock", "state.db*", "auth.yaml*")
+RUNTIME_FOLDERS = ("models", "warehouse.snapshots")
 
 
 def _make_private(path: Path) -> None:

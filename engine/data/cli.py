@@ -25,7 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
     report = synth.generate(wh, args.customers, args.seed, args.end, args.drift, progress=say)
     print(
         f"Generated {report.customers:,} customers (seed {report.seed}) from {report.start} to {report.end}"
-        f"{' with drift' if report.drift else ''} in {report.seconds:.1f} s into {wh.path}"
+        f"{' with drift' if report.drift else ''} in {report.seconds:.1f} s into {wh.link}"
     )
     for table, count in report.row_counts.items():
         print(f"  {table:<18} {count:>12,}")

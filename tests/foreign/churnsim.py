@@ -1,11 +1,17 @@
 """A SaaS company's exports, simulated by a program this project did not write.
 
 fightchurn's ChurnSim (Carl Gold, "Fighting Churn with Data"; `fightchurn==1.2.0`) is
-run offline with its `crm6` configuration: its own behaviour model (log-normal event
+run offline with its `socialnet7` configuration (its own default, the book's dataset;
+`config="crm6"` or `"crm5"` selects another): its own behaviour model (log-normal event
 rates per account and channel), utility model (churn, upgrades, downgrades, add-ons,
 billing periods, discounts) and simulation loop (`ChurnSimulation.simulate_customer`)
-decide who signs up, what they do, what they pay and when they leave. Two things are
-replaced, neither of which changes what is simulated:
+decide who signs up, what they do, what they pay and when they leave. In socialnet7 an
+account's monthly churn chance falls with the events it has had since signup (each
+type's count relative to the population's monthly mean, saturating; unfriends, ad views
+and dislikes count against) and with a satisfaction propensity drawn per account, partly
+from its age. crm6 is not the default because its churn is essentially unpredictable:
+utilities of ~1e4 make utility-driven churn ~0.001 a month next to 0.02 of random churn.
+Two things are replaced, neither of which changes what is simulated:
 
 - its PostgreSQL writer (`add_customer_to_database`, `customer_events_subs_to_database`,
   schema set-up and debug queries) collects the rows in memory instead;
@@ -27,7 +33,7 @@ What is written is what a SaaS company would export (no column named for this pr
 - `events.parquet`: customer_id, timestamp, event_type, user_id, value (value only for
   the valued behaviours, otherwise null)
 
-Deterministic per seed. `python -m tests.foreign.churnsim OUT_DIR --accounts N --months M`.
+Deterministic per seed. `python -m tests.foreign.churnsim OUT_DIR --accounts N --months M [--config crm6]`.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dateutil.relativedelta import relativedelta
 
-CONFIG = "crm6"
+CONFIG = "socialnet7"
 DEFAULT_END = date(2025, 12, 1)  # every annual term that started by then has ended by 2026-12
 FILES = ("accounts.csv", "subscriptions.csv", "events.parquet")
 
@@ -211,7 +217,9 @@ def _sandbox(work: Path, customer_cls: type) -> Iterator[None]:
             os.environ["CHURN_OUT_DIR"] = saved_env
 
 
-def simulate(accounts: int, months: int, seed: int, end: date = DEFAULT_END) -> tuple[pd.DataFrame, ...]:
+def simulate(
+    accounts: int, months: int, seed: int, end: date = DEFAULT_END, config: str = CONFIG
+) -> tuple[pd.DataFrame, ...]:
     """(accounts, subscriptions, events) frames of one simulated company."""
     churnsim = _import_churnsim()
     from fightchurn.churnsim.customer import Customer
@@ -220,11 +228,11 @@ def simulate(accounts: int, months: int, seed: int, end: date = DEFAULT_END) -> 
     start = end - relativedelta(months=months)
     conf_dir = str(Path(churnsim.__file__).parent / "conf")
     with initialize_config_dir(config_dir=conf_dir, version_base=None):
-        cfg = compose(config_name=CONFIG)
+        cfg = compose(config_name=config)
     init = _initial_accounts(accounts, months, float(cfg.growth_rate))
     with initialize_config_dir(config_dir=conf_dir, version_base=None):
         cfg = compose(
-            config_name=CONFIG,
+            config_name=config,
             overrides=[
                 f"init_customers={init}",
                 f"start_date={start.isoformat()}",
@@ -285,13 +293,18 @@ def _frames(
 
 
 def generate(
-    out_dir: str | Path, accounts: int = 300, months: int = 14, seed: int = 7, end: date = DEFAULT_END
+    out_dir: str | Path,
+    accounts: int = 300,
+    months: int = 14,
+    seed: int = 7,
+    end: date = DEFAULT_END,
+    config: str = CONFIG,
 ) -> dict:
     """Write accounts.csv, subscriptions.csv and events.parquet for one simulated company
     into `out_dir`; returns their paths by name ('accounts', 'subscriptions', 'events')."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    acc, subs, events = simulate(accounts, months, seed, end)
+    acc, subs, events = simulate(accounts, months, seed, end, config)
     paths = {name: out / file for name, file in zip(("accounts", "subscriptions", "events"), FILES, strict=True)}
     acc.to_csv(paths["accounts"], index=False)
     subs.to_csv(paths["subscriptions"], index=False)
@@ -307,8 +320,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=14)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END, help="simulation end (YYYY-MM-DD)")
+    parser.add_argument("--config", default=CONFIG, help="ChurnSim configuration (socialnet7, crm6, crm5)")
     args = parser.parse_args()
-    paths = generate(args.out_dir, args.accounts, args.months, args.seed, args.end)
+    paths = generate(args.out_dir, args.accounts, args.months, args.seed, args.end, args.config)
     for name, path in paths.items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

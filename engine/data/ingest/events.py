@@ -297,7 +297,7 @@ def _bounded_memory(wh: Warehouse) -> Iterator[None]:
     The settings are the database's own (not a cursor's), so they are restored afterwards.
     """
     limit = (os.environ.get("RADAR_INGEST_MEMORY") or DEFAULT_MEMORY).strip()
-    spill = wh.path.parent / SPILL_FOLDER
+    spill = wh.data_dir / SPILL_FOLDER
     spill.mkdir(mode=0o700, exist_ok=True)
     with wh.cursor() as cur:
         try:

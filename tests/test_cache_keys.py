@@ -1,0 +1,45 @@
+"""Cache keys of the pages: leaders share what depends on the book alone, a CSM never shares
+with anyone, and the background warm-up of a new snapshot runs only in a served app."""
+
+from __future__ import annotations
+
+import threading
+
+from components.shared import cache
+from engine.core.access import Viewer
+
+
+def test_leaders_share_book_reads_and_csms_keep_their_own():
+    keys = {role: cache.viewer_key(Viewer(f"someone-{role}", role)) for role in ("executive", "analyst", "admin")}
+    assert keys["executive"] == cache.viewer_key(Viewer("another", "executive"))  # per role, not per user
+    assert len(set(keys.values())) == 3  # role-specific reads stay apart
+    assert {cache.book_key(k) for k in keys.values()} == {cache.LEADERS}
+    ana = cache.viewer_key(Viewer("ana.silva", "csm"))
+    assert ana == ("ana.silva", "csm") == cache.book_key(ana)
+    assert cache.book_key(cache.viewer_key(Viewer("bo", "csm"))) != cache.book_key(ana)
+
+
+def test_no_warm_up_without_a_request(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self.name))
+    cache.warm_up(str(tmp_path))
+    assert not started and not cache._warmed
+
+
+def test_warm_up_fills_the_leaders_book_reads(scored_dir, monkeypatch):
+    from engine import segments
+    from engine.accounts import peers
+
+    data = str(scored_dir)
+    stamp = cache.snapshot_stamp(data)
+    cache._warm(data, stamp)
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("computed again instead of read from the warm cache")
+
+    monkeypatch.setattr(segments, "book_segments", recomputed)
+    monkeypatch.setattr(peers, "segment_benchmarks", recomputed)
+    who = cache.viewer_key(Viewer("anyone", "analyst"))
+    assert cache.segment_report(data, who, stamp).accounts > 0
+    assert cache.segment_benchmarks(data, who, stamp).book.accounts > 0
+    assert not cache.board_frame(data, who, stamp).empty
