@@ -101,6 +101,29 @@ def test_the_row_re_scored_is_the_row_batch_scoring_built(scored_dir):
         pd.testing.assert_frame_equal(row, batch.loc[[cid]], check_exact=True)
 
 
+def test_the_row_scoring_kept_is_read_not_rebuilt(scored_dir, monkeypatch):
+    """`score` keeps the rows it scored, so an account's first what-if is a lookup, not a pass
+    over its usage history (bench/account_tools.py); back-scoring after it does not replace them."""
+    wh = _reader(scored_dir)
+    whatif._rows.clear()
+
+    def rebuilt(*_args, **_kwargs):
+        raise AssertionError("the row was rebuilt from the warehouse")
+
+    monkeypatch.setattr(whatif.feats, "features_as_of", rebuilt)
+    for cid in _spread(_scored_ids(wh), 3):
+        assert whatif.simulate(wh, SYSTEM, cid).churn_probability == _stored(wh, cid)["churn_probability"]
+
+
+def test_without_kept_rows_the_row_is_rebuilt_and_scores_the_same(scored_copy):
+    with warehouse.writing(scored_copy, "a warehouse scored before rows were kept") as wh:
+        wh.execute(f"DROP TABLE {scoring.ROWS_TABLE}")
+    wh = _reader(scored_copy)
+    whatif._rows.clear()
+    for cid in _spread(_scored_ids(wh), 3):
+        assert whatif.simulate(wh, SYSTEM, cid).churn_probability == _stored(wh, cid)["churn_probability"]
+
+
 # -- levers ---------------------------------------------------------------------------------------
 def test_levers_are_what_a_csm_can_change_within_the_training_range(scored_dir):
     wh = _reader(scored_dir)

@@ -167,16 +167,20 @@ _rows_lock = threading.Lock()
 def _scoring_row(
     wh: Warehouse, prediction: customer.AccountPrediction, version: registry.ModelVersion, model: Any
 ) -> pd.DataFrame:
-    """The feature row batch scoring built for the account, rebuilt once per warehouse snapshot
-    and kept: a CSM moving levers re-scores the same row again and again, and rebuilding it
-    reads the account's whole usage history."""
+    """The feature row batch scoring built for the account: the one `score` kept
+    (`scoring.stored_rows`), else rebuilt; held per warehouse snapshot, since a CSM moving
+    levers re-scores the same row again and again."""
     key = (str(wh.path), wh.generation, prediction.customer_id, prediction.as_of, version.version)
     with _rows_lock:
         found = _rows.get(key)
         if found is not None:
             _rows.move_to_end(key)
             return found
-    row = feats.features_as_of(wh, prediction.as_of, prediction.customer_id, scoring.scoring_features(model))
+    wanted = scoring.scoring_features(model)
+    names = None if wanted is None else list(wanted.names)
+    row = scoring.stored_rows(wh, prediction.customer_id, prediction.as_of, version.version, names)
+    if row is None:  # scored before rows were kept, or by back-scoring: rebuilt as scoring built it
+        row = feats.features_as_of(wh, prediction.as_of, prediction.customer_id, wanted)
     if row.empty:
         raise NotFoundError(f"Customer '{prediction.customer_id}' has no feature row on {prediction.as_of}.")
     row = row.reset_index(drop=True)

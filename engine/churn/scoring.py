@@ -149,6 +149,7 @@ def score(
     data_dir: str | Path | None = None,
     progress: Progress | None = None,
     monitor: bool = True,
+    keep_rows: bool = True,
 ) -> ScoreReport:
     """Score every customer active at `as_of` (default: the data's latest date) with the
     production model and write `predictions` (replacing that as-of date and version); then,
@@ -156,7 +157,9 @@ def score(
     and keep them for the Model & data page (`engine.churn.monitoring.stored_drift`).
 
     `as_of` after the data's latest day is refused: every day past it would read as
-    silence (no logins, no tickets) and make healthy accounts look lost."""
+    silence (no logins, no tickets) and make healthy accounts look lost.
+
+    With `keep_rows`, the feature rows just scored replace `scoring_rows` (see `stored_rows`)."""
     say = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
@@ -184,7 +187,7 @@ def score(
     scored.insert(1, "as_of", as_of)
     scored.insert(2, "model_version", version.version)
     scored["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
-    _write(wh, scored, as_of, version.version)
+    _write(wh, scored, as_of, version.version, frame if keep_rows else None)
     clock.lap("write")
     say(0.75, f"wrote {len(scored):,} predictions")
     if monitor:
@@ -202,9 +205,17 @@ def score(
     )
 
 
-def _write(wh: Warehouse, scored: pd.DataFrame, as_of: date, version: str) -> None:
-    """Replace the scores of `as_of` by `version` with `scored`, in one statement from the frame."""
+def _write(wh: Warehouse, scored: pd.DataFrame, as_of: date, version: str, rows: pd.DataFrame | None = None) -> None:
+    """Replace the scores of `as_of` by `version` with `scored`, in one statement from the frame;
+    with `rows` (the feature rows scored), replace `scoring_rows` by them in the same transaction."""
     with wh.transaction() as cur:
+        if rows is not None:
+            cur.register("_rows", rows)
+            # Its columns are the model's own feature set, so the table is rebuilt, not migrated.
+            cur.execute(
+                "CREATE OR REPLACE TABLE scoring_rows AS SELECT ?::VARCHAR AS model_version, * FROM _rows", [version]
+            )
+            cur.unregister("_rows")
         cur.execute("DELETE FROM predictions WHERE as_of = ? AND model_version = ?", [as_of, version])
         cur.register("_scored", scored)
         cur.execute(
@@ -216,6 +227,35 @@ def _write(wh: Warehouse, scored: pd.DataFrame, as_of: date, version: str) -> No
             "usage_decay_score, compliance_gap_score, vendor_risk_flags FROM _scored"
         )
         cur.unregister("_scored")
+
+
+ROWS_TABLE = "scoring_rows"
+
+
+def stored_rows(
+    wh: Warehouse, customer_id: str, as_of: date, version: str, names: list[str] | None
+) -> pd.DataFrame | None:
+    """The feature row the latest `score` built for `customer_id` (columns customer_id, as_of and
+    `names`, or every column kept when None, as `features.features_as_of` returned them), or None
+    when that run did not keep it (another date or version, back-scoring, or a warehouse scored
+    before rows were kept). One account's row costs a lookup here instead of a pass over its
+    whole usage history."""
+    present = [
+        r[0]
+        for r in wh.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [ROWS_TABLE],
+        )
+    ]
+    wanted = [c for c in present if c != "model_version"] if names is None else ["customer_id", "as_of", *names]
+    if not present or not set(wanted) <= set(present):
+        return None
+    columns = ", ".join(f'"{name}"' for name in wanted)
+    row = wh.df(
+        f"SELECT {columns} FROM {ROWS_TABLE} WHERE customer_id = ? AND as_of = ? AND model_version = ?",  # noqa: S608 - names checked against the table
+        [customer_id, as_of, version],
+    )
+    return row if len(row) == 1 else None
 
 
 def check_as_of(wh: Warehouse, as_of: date | None) -> date:
@@ -289,5 +329,6 @@ def backfill(
     for i, as_of in enumerate(dates):
         if progress:
             progress(i / max(len(dates), 1), f"back-scoring {as_of}")
-        reports.append(score(wh, as_of=as_of, data_dir=data_dir, monitor=False))  # drift is of the latest scores
+        # Drift and the kept feature rows are of the latest scores, not of these.
+        reports.append(score(wh, as_of=as_of, data_dir=data_dir, monitor=False, keep_rows=False))
     return reports
