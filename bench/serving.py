@@ -6,8 +6,9 @@
 2. API: `python -m engine api` as a real process; sequential requests per endpoint with an
    executive key and a CSM key, p50 / p99 in ms (a page of 1,000 predictions, the export of
    every score); then GET /customers/{id}/churn from --clients concurrent clients (each its
-   own connection, a different account per request), idle and while `score` writes, with
-   the error count. Targets (issue 15): churn p50 <= 20 ms and p99 <= 60 ms at 50 clients;
+   own connection, a different account per request): back to back (the server saturated:
+   its throughput), then pausing --think seconds between requests, idle and while `score`
+   writes, with the error count. Targets (issue 15): churn p50 <= 20 ms and p99 <= 60 ms at 50 clients;
    a 1,000-row page <= 100 ms; the export <= 3 s; while scoring 0 errors, p99 <= 3x idle.
 
     PYTHONPATH=. .venv/bin/python bench/serving.py [--data-dir DIR] [--requests 200] [--clients 50]
@@ -83,9 +84,13 @@ class Crowd:
         return f"({len(self.times):,} answered, {self.errors} errors)"
 
 
-async def _crowd(base: str, key: str, accounts: list[str], clients: int, seconds: float, stop=None) -> Crowd:
-    """`clients` clients, each on its own connection, asking for random accounts' churn back to
-    back for `seconds` (or until `stop` is set)."""
+async def _crowd(
+    base: str, key: str, accounts: list[str], clients: int, seconds: float, stop=None, think: float = 0.0
+) -> Crowd:
+    """`clients` clients, each on its own connection, asking for random accounts' churn for
+    `seconds` (or until `stop` is set), pausing `think` seconds (+-50 %) between requests: a
+    CRM or support desk looks accounts up as its users open them. With no pause the clients
+    saturate the server, and latency is then concurrency / throughput."""
     crowd = Crowd()
     deadline = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {key}"}
@@ -93,6 +98,8 @@ async def _crowd(base: str, key: str, accounts: list[str], clients: int, seconds
     async def one(seed: int) -> None:
         pick = random.Random(seed)
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+            if think:  # clients arrive spread over one pause, not all in the same instant
+                await asyncio.sleep(think * pick.random())
             while (stop is None and time.perf_counter() < deadline) or (stop is not None and not stop.is_set()):
                 t0 = time.perf_counter()
                 try:
@@ -104,12 +111,16 @@ async def _crowd(base: str, key: str, accounts: list[str], clients: int, seconds
                     crowd.times.append(time.perf_counter() - t0)
                 else:
                     crowd.errors += 1
+                if think:
+                    await asyncio.sleep(think * pick.uniform(0.5, 1.5))
 
     await asyncio.gather(*(one(i) for i in range(clients)))
     return crowd
 
 
-def _crowd_while_scoring(data: Path, env: dict, base: str, key: str, accounts: list[str], clients: int) -> Crowd:
+def _crowd_while_scoring(
+    data: Path, env: dict, base: str, key: str, accounts: list[str], clients: int, think: float
+) -> Crowd:
     stop = threading.Event()
 
     def score() -> None:
@@ -119,12 +130,12 @@ def _crowd_while_scoring(data: Path, env: dict, base: str, key: str, accounts: l
 
     writer = threading.Thread(target=score)
     writer.start()
-    crowd = asyncio.run(_crowd(base, key, accounts, clients, seconds=0, stop=stop))
+    crowd = asyncio.run(_crowd(base, key, accounts, clients, seconds=0, stop=stop, think=think))
     writer.join()
     return crowd
 
 
-def api(data: Path, requests: int, clients: int) -> None:
+def api(data: Path, requests: int, clients: int, think: float, workers: int) -> None:
     _, exec_key = keys.create_key(f"bench-exec-{time.time_ns()}", "executive", data_dir=data)
     wh = warehouse.get_warehouse(data, read_only=True)
     owner, account = wh.rows(
@@ -142,7 +153,18 @@ def api(data: Path, requests: int, clients: int) -> None:
     _, csm_key = keys.create_key(f"bench-csm-{time.time_ns()}", "csm", owner=owner, data_dir=data)
     port = load.free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RADAR_API_RATE_LIMIT": "1000000"}
-    cmd = [sys.executable, "-m", "engine", "--data-dir", str(data), "api", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "--data-dir",
+        str(data),
+        "api",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -168,12 +190,20 @@ def api(data: Path, requests: int, clients: int) -> None:
             export = _hit(client, f"{base}/predictions/export?format=csv", exec_key, 5)
             print(f"  {'GET /predictions/export (csv, all)':<38} {ms(export, 0.5):7.1f} / {ms(export, 0.99):7.1f}")
             print(f"\nGET /customers/{{id}}/churn, {clients} concurrent clients (p50 / p99 ms)")
-            idle = asyncio.run(_crowd(base, exec_key, accounts, clients, seconds=20))
-            print(f"  {'idle':<38} {ms(idle.times, 0.5):7.1f} / {ms(idle.times, 0.99):7.1f}  {idle}")
-            busy = _crowd_while_scoring(data, env, base, exec_key, accounts, clients)
-            print(f"  {'while `score` writes':<38} {ms(busy.times, 0.5):7.1f} / {ms(busy.times, 0.99):7.1f}  {busy}")
-            ratio = ms(busy.times, 0.99) / ms(idle.times, 0.99)
-            print(f"  p99 while scoring / idle: {ratio:.2f}x")
+            flat_out = asyncio.run(_crowd(base, exec_key, accounts, clients, seconds=20))
+            print(
+                f"  {'back to back (saturated)':<38} {ms(flat_out.times, 0.5):7.1f} / {ms(flat_out.times, 0.99):7.1f}"
+                f"  {flat_out}, {len(flat_out.times) / 20:.0f} requests/s"
+            )
+            idle = asyncio.run(_crowd(base, exec_key, accounts, clients, seconds=30, think=think))
+            print(
+                f"  {f'{think:g} s between requests, idle':<38} {ms(idle.times, 0.5):7.1f} / {ms(idle.times, 0.99):7.1f}  {idle}"
+            )
+            busy = _crowd_while_scoring(data, env, base, exec_key, accounts, clients, think)
+            print(
+                f"  {'the same while `score` writes':<38} {ms(busy.times, 0.5):7.1f} / {ms(busy.times, 0.99):7.1f}  {busy}"
+            )
+            print(f"  p99 while scoring / idle: {ms(busy.times, 0.99) / ms(idle.times, 0.99):.2f}x", flush=True)
             during: list[float] = []
             writer = threading.Thread(
                 target=lambda: subprocess.run(
@@ -213,14 +243,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
+    parser.add_argument("--think", type=float, default=1.0, help="seconds each client pauses between requests")
+    parser.add_argument("--workers", type=int, default=2, help="API server processes (one per core)")
+    parser.add_argument("--api-only", action="store_true", help="skip the write figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir
         if data is None:
             data = Path(tmp) / "data"
             load.build_demo(data)
-        writes(data)
-        api(data, args.requests, args.clients)
+        if not args.api_only:
+            writes(data)
+        api(data, args.requests, args.clients, args.think, args.workers)
 
 
 if __name__ == "__main__":

@@ -505,7 +505,7 @@ def test_an_unexpected_error_is_a_generic_500_without_the_traceback(client, api_
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals: /srv/radar/warehouse.duckdb")
 
-    monkeypatch.setattr("engine.accounts.board.board_frame", broken)
+    monkeypatch.setattr("engine.api.routers.predictions._sorted_board", broken)
     response = client.get("/v1/predictions", headers=auth(api_data, "admin-key"))
     body = assert_problem(response, 500)
     assert "secret internals" not in response.text and "RuntimeError" not in response.text
@@ -516,3 +516,22 @@ def test_an_unexpected_error_is_a_generic_500_without_the_traceback(client, api_
 def test_unknown_routes_and_methods_are_problems(client, api_data):
     assert_problem(client.get("/v1/nothing-here"), 404)
     assert_problem(client.delete("/v1/health"), 405)
+
+
+def test_predictions_pages_follow_a_new_publication(scored_copy):
+    """Sorted scores are kept per published snapshot: a write that publishes new scores is
+    served at the next request, without a restart."""
+    _, secret = keys.create_key("sync", "analyst", created_by="tests", data_dir=scored_copy)
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app(scored_copy), raise_server_exceptions=False) as test_client:
+        before = test_client.get("/v1/predictions", params={"page_size": 5}, headers=headers).json()["items"]
+        last = before[-1]["customer_id"]
+        with warehouse.writing(scored_copy, "tests") as wh:
+            wh.execute(
+                "UPDATE predictions SET churn_probability = 0.9999 WHERE customer_id = ? "
+                "AND as_of = (SELECT max(as_of) FROM predictions)",
+                [last],
+            )
+        after = test_client.get("/v1/predictions", params={"page_size": 5}, headers=headers).json()["items"]
+    store.dispose_all()
+    assert after[0]["customer_id"] == last and after[0]["churn_probability"] == 0.9999

@@ -9,6 +9,8 @@ paging is stable while the scores stay the same; both read the risk board's rows
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -40,12 +42,36 @@ PARQUET_CHUNK_BYTES = 1 << 20
 ORDER = (["churn_probability", "customer_id"], [False, True])
 
 
-def _latest_scores(wh: Warehouse, caller: Caller, tier: str | None, owner: str | None) -> pd.DataFrame:
-    frame = board.board_frame(wh, caller.viewer)
-    filters = board.BoardFilters(tiers=(tier,) if tier else (), owners=(owner,) if owner else ())
-    chosen = board.filter_board(frame, filters)
+# The book's scores sorted once per published snapshot and book, since a CRM sync pages
+# through the same scores again and again; a new snapshot (new scores) has a new generation.
+BOARDS_KEPT = 8
+_boards: OrderedDict[tuple[str, int | None, str | None], pd.DataFrame] = OrderedDict()
+_boards_lock = threading.Lock()
+
+
+def _sorted_board(wh: Warehouse, caller: Caller) -> pd.DataFrame:
+    viewer = caller.viewer
+    key = (str(wh.path), wh.generation, None if viewer.sees_everyone else viewer.username)
+    with _boards_lock:
+        found = _boards.get(key)
+        if found is not None:
+            _boards.move_to_end(key)
+            return found
     by, ascending = ORDER
-    return chosen.sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+    frame = board.board_frame(wh, viewer).sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+    with _boards_lock:
+        _boards[key] = frame
+        while len(_boards) > BOARDS_KEPT:
+            _boards.popitem(last=False)
+    return frame
+
+
+def _latest_scores(wh: Warehouse, caller: Caller, tier: str | None, owner: str | None) -> pd.DataFrame:
+    frame = _sorted_board(wh, caller)
+    if not tier and not owner:
+        return frame
+    filters = board.BoardFilters(tiers=(tier,) if tier else (), owners=(owner,) if owner else ())
+    return board.filter_board(frame, filters).reset_index(drop=True)
 
 
 @router.get(
