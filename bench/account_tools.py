@@ -5,8 +5,9 @@ Targets: the "vs peers" strip <= 50 ms warm; one-account what-if <= 100 ms.
 * vs peers, warm: the book-wide percentile table already computed for the snapshot and date
   (kept in process); cold: the first call on a snapshot, which computes it.
 * what-if, warm: the model kept in memory (per version) and the account's scoring row kept
-  (a CSM moving levers on one account); first for an account: the model kept, the row rebuilt
-  from the warehouse; cold: nothing kept (the model loaded and its hash checked).
+  (a CSM moving levers on one account); first for an account: the model kept, the row read
+  from the rows the latest `score` kept (rebuilt from the warehouse when it kept none); cold:
+  nothing kept in the process (the model loaded and its hash checked).
 * Every sampled account re-scored with no change must give its stored score exactly.
 
     PYTHONPATH=. .venv/bin/python bench/account_tools.py [--data-dir DIR] [--accounts 200]
@@ -86,7 +87,7 @@ def what_if(wh: warehouse.Warehouse, accounts: list[tuple[str, str]]) -> None:
     for cid, _owner in accounts[:3]:
         forget_everything()
         cold.append(timed(lambda cid=cid: whatif.simulate(wh, SYSTEM, cid, {"open_tickets": 0.0})))
-    line("cold (model loaded, row built)", cold)
+    line("cold (model loaded, row read)", cold)
     whatif._rows.clear()
     changes = {}
     first = []
@@ -94,7 +95,7 @@ def what_if(wh: warehouse.Warehouse, accounts: list[tuple[str, str]]) -> None:
         t0 = time.perf_counter()
         changes[cid] = a_change(wh, cid)  # the page lists the levers first: that builds the row
         first.append(time.perf_counter() - t0)
-    line("first for an account: levers listed (row built)", first)
+    line("first for an account: levers listed (its scored row read)", first)
     line(
         "warm: re-score with a change (model and row kept)",
         [timed(lambda c=cid: whatif.simulate(wh, SYSTEM, c, changes[c])) for c, _ in accounts],
