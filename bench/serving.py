@@ -135,7 +135,7 @@ def _crowd_while_scoring(
     return crowd
 
 
-def api(data: Path, requests: int, clients: int, think: float, workers: int) -> None:
+def api(data: Path, requests: int, clients: int, think: float) -> None:
     _, exec_key = keys.create_key(f"bench-exec-{time.time_ns()}", "executive", data_dir=data)
     wh = warehouse.get_warehouse(data, read_only=True)
     owner, account = wh.rows(
@@ -162,8 +162,6 @@ def api(data: Path, requests: int, clients: int, think: float, workers: int) -> 
         "api",
         "--port",
         str(port),
-        "--workers",
-        str(workers),
     ]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/v1"
@@ -244,7 +242,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
     parser.add_argument("--think", type=float, default=1.0, help="seconds each client pauses between requests")
-    parser.add_argument("--workers", type=int, default=2, help="API server processes (one per core)")
     parser.add_argument("--api-only", action="store_true", help="skip the write figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,7 +251,7 @@ def main() -> None:
             load.build_demo(data)
         if not args.api_only:
             writes(data)
-        api(data, args.requests, args.clients, args.think, args.workers)
+        api(data, args.requests, args.clients, args.think)
 
 
 if __name__ == "__main__":
