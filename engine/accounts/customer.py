@@ -346,11 +346,12 @@ def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
     with wh.cursor() as cur:
         found = cur.execute("SELECT * FROM predictions WHERE customer_id = ?", [customer_id])
         names = [d[0] for d in found.description]
-        rows = found.fetchall()
+        rows: list[tuple[Any, ...]] = found.fetchall()
     if not rows:
         return None
     when, scored = names.index("as_of"), names.index("scored_at")
-    r = dict(zip(names, max(rows, key=lambda row: (row[when], row[scored])), strict=True))
+    latest: tuple[Any, ...] = max(rows, key=lambda row: (row[when], row[scored]))
+    r = dict(zip(names, latest, strict=True))
     probability = float(r["churn_probability"])
     return AccountPrediction(
         customer_id=customer_id,
