@@ -12,17 +12,17 @@ import plotly.graph_objects as go
 
 from components.shared.theme import (  # noqa: F401 - the shared colours and order, for other chart modules
     CHURN_COLORSCALE,
+    EVENT_COLORS,
+    LOWERS_COLOR,
     PLAN_TIER_COLORS,
     PLAN_TIER_ORDER,
+    RAISES_COLOR,
     RISK_TIER_COLORS,
     RISK_TIER_ORDER,
     ordered,
     tier_colors,
 )
 from components.shared.theme import layout as _layout
-
-RAISES_COLOR, LOWERS_COLOR = "#DC2626", "#16A34A"
-EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
 
 
 def predicted_vs_realised(frame: pd.DataFrame, height: int = 300) -> go.Figure:

@@ -25,8 +25,11 @@ import streamlit as st
 
 from components.shared.theme import (
     CHURN_COLORSCALE,
+    EVENT_COLORS,
+    LOWERS_COLOR,
     PLAN_TIER_COLORS,
     PLAN_TIER_ORDER,
+    RAISES_COLOR,
     RISK_TIER_COLORS,
     RISK_TIER_ORDER,
     ordered,
@@ -34,8 +37,6 @@ from components.shared.theme import (
 )
 from engine.churn.explain import Driver
 
-RAISES_COLOR, LOWERS_COLOR = "#DC2626", "#16A34A"
-EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
 GRID, AXIS, TEXT, MUTED = "#E2E8F0", "#94A3B8", "#334155", "#64748B"
 WIDTH = 1000  # the SVG plot area's own width; it stretches to the column (heights are pixels)
 GUTTER = 48  # px for the y-axis labels

@@ -15,6 +15,9 @@ RISK_TIER_COLORS = {"low": "#16A34A", "medium": "#EAB308", "high": "#F97316", "c
 EXTRA_COLORS = ("#0EA5E9", "#14B8A6", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
 # Light to dark red: more churn reads as more alarming.
 CHURN_COLORSCALE = [[0.0, "#FFF7ED"], [0.35, "#FDBA74"], [0.7, "#EA580C"], [1.0, "#7C2D12"]]
+# Drivers and changes: red raises churn, green lowers it; event types in a fixed order.
+RAISES_COLOR, LOWERS_COLOR = "#DC2626", "#16A34A"
+EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
 
 # Streamlit's own typeface, so chart text matches the page.
 FONT = {"family": "'Source Sans', sans-serif", "size": 13, "color": "#334155"}
