@@ -31,8 +31,6 @@ new figures); it holds no viewer-specific data, the scope is applied when an acc
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -46,6 +44,7 @@ from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError, NotFoundError, RadarError
 from engine.core.formatting import money
+from engine.core.kept import Kept
 from engine.data import health
 from engine.data.warehouse import Warehouse, latest_predictions_sql
 from engine.segments import book as segments
@@ -349,29 +348,16 @@ def _months_before(day: date, months: int) -> date:
 
 
 # -- the in-process cache -------------------------------------------------------------------------
-_books: OrderedDict[tuple[str, int | None, date], _Book] = OrderedDict()
-_lock = threading.Lock()
+_books: Kept[_Book] = Kept(TABLES_KEPT)
 
 
 def _book(wh: Warehouse, as_of: date) -> _Book:
     """The book-wide table for this snapshot and date, computed once and kept."""
-    key = (str(wh.path), wh.generation, as_of)
-    with _lock:
-        found = _books.get(key)
-        if found is not None:
-            _books.move_to_end(key)
-            return found
-    built = _book_table(wh, as_of)
-    with _lock:
-        _books[key] = built
-        while len(_books) > TABLES_KEPT:
-            _books.popitem(last=False)
-    return built
+    return _books.get((str(wh.path), wh.generation, as_of), lambda: _book_table(wh, as_of))
 
 
 def clear_cache() -> None:
-    with _lock:
-        _books.clear()
+    _books.clear()
 
 
 def _as_of(wh: Warehouse, as_of: date | None) -> date:

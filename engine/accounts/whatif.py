@@ -29,8 +29,6 @@ the row stays one an account could have:
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -46,6 +44,7 @@ from engine.churn import features as feats
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract
 from engine.core.errors import BadInputError, NotFoundError, RadarError
+from engine.core.kept import Kept
 from engine.data.warehouse import Warehouse
 
 TOP_DRIVERS = 5  # as batch scoring stores them
@@ -160,8 +159,7 @@ def _account(wh: Warehouse, viewer: Viewer, customer_id: str) -> _Account:
     return _Account(prediction, version, model, _scoring_row(wh, prediction, version, model), tuple(notes))
 
 
-_rows: OrderedDict[tuple[str, int | None, str, date, str], pd.DataFrame] = OrderedDict()
-_rows_lock = threading.Lock()
+_rows: Kept[pd.DataFrame] = Kept(ROWS_KEPT)
 
 
 def _scoring_row(
@@ -170,25 +168,18 @@ def _scoring_row(
     """The feature row batch scoring built for the account: the one `score` kept
     (`scoring.stored_rows`), else rebuilt; held per warehouse snapshot, since a CSM moving
     levers re-scores the same row again and again."""
-    key = (str(wh.path), wh.generation, prediction.customer_id, prediction.as_of, version.version)
-    with _rows_lock:
-        found = _rows.get(key)
-        if found is not None:
-            _rows.move_to_end(key)
-            return found
-    wanted = scoring.scoring_features(model)
-    names = None if wanted is None else list(wanted.names)
-    row = scoring.stored_rows(wh, prediction.customer_id, prediction.as_of, version.version, names)
-    if row is None:  # scored before rows were kept, or by back-scoring: rebuilt as scoring built it
-        row = feats.features_as_of(wh, prediction.as_of, prediction.customer_id, wanted)
-    if row.empty:
-        raise NotFoundError(f"Customer '{prediction.customer_id}' has no feature row on {prediction.as_of}.")
-    row = row.reset_index(drop=True)
-    with _rows_lock:
-        _rows[key] = row
-        while len(_rows) > ROWS_KEPT:
-            _rows.popitem(last=False)
-    return row
+
+    def build() -> pd.DataFrame:
+        wanted = scoring.scoring_features(model)
+        names = None if wanted is None else list(wanted.names)
+        row = scoring.stored_rows(wh, prediction.customer_id, prediction.as_of, version.version, names)
+        if row is None:  # scored before rows were kept, or by back-scoring: rebuilt as scoring built it
+            row = feats.features_as_of(wh, prediction.as_of, prediction.customer_id, wanted)
+        if row.empty:
+            raise NotFoundError(f"Customer '{prediction.customer_id}' has no feature row on {prediction.as_of}.")
+        return row.reset_index(drop=True)
+
+    return _rows.get((str(wh.path), wh.generation, prediction.customer_id, prediction.as_of, version.version), build)
 
 
 # -- levers ---------------------------------------------------------------------------------------

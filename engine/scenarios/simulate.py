@@ -14,8 +14,6 @@ reproduces bit for bit) stays the anchor.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -30,6 +28,7 @@ from engine.churn import features as feats
 from engine.churn import registry, scoring
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
+from engine.core.kept import Kept
 from engine.core.values import logit as _logit
 from engine.core.values import sigmoid
 from engine.data.warehouse import Warehouse
@@ -88,30 +87,19 @@ class Baseline:
     scope: tuple[str, str] = ("*", "all")  # whose book: ("*", "all") or (username, role)
 
 
-_cache: OrderedDict[Hashable, Any] = OrderedDict()
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 6  # baselines, their segments and model inputs for a few books
+# Baselines, their segments and model inputs for a few books: the feature frame at 100,000
+# accounts takes seconds to build.
+_cache: Kept[Any] = Kept(6)
 T = TypeVar("T")
 
 
 def _cached(key: Hashable, build: Callable[[], T]) -> T:
-    """A tiny per-process LRU: the feature frame at 100,000 accounts takes seconds to build."""
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            found: T = _cache[key]
-            return found
-    value = build()
-    with _cache_lock:
-        _cache[key] = value
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return value
+    found: T = _cache.get(key, build)
+    return found
 
 
 def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def data_stamp(wh: Warehouse) -> str:

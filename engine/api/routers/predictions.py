@@ -9,8 +9,6 @@ paging is stable while the scores stay the same; both read the risk board's rows
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -32,6 +30,7 @@ from engine.api.models import (
 )
 from engine.churn.risk import Tier
 from engine.core.contracts import records
+from engine.core.kept import Kept
 from engine.data.warehouse import Warehouse
 
 router = APIRouter(tags=["predictions"])
@@ -44,26 +43,18 @@ ORDER = (["churn_probability", "customer_id"], [False, True])
 
 # The book's scores sorted once per published snapshot and book, since a CRM sync pages
 # through the same scores again and again; a new snapshot (new scores) has a new generation.
-BOARDS_KEPT = 8
-_boards: OrderedDict[tuple[str, int | None, str | None], pd.DataFrame] = OrderedDict()
-_boards_lock = threading.Lock()
+_boards: Kept[pd.DataFrame] = Kept(8)
 
 
 def _sorted_board(wh: Warehouse, caller: Caller) -> pd.DataFrame:
     viewer = caller.viewer
-    key = (str(wh.path), wh.generation, None if viewer.sees_everyone else viewer.username)
-    with _boards_lock:
-        found = _boards.get(key)
-        if found is not None:
-            _boards.move_to_end(key)
-            return found
     by, ascending = ORDER
-    frame = board.board_frame(wh, viewer).sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
-    with _boards_lock:
-        _boards[key] = frame
-        while len(_boards) > BOARDS_KEPT:
-            _boards.popitem(last=False)
-    return frame
+    return _boards.get(
+        (str(wh.path), wh.generation, None if viewer.sees_everyone else viewer.username),
+        lambda: (
+            board.board_frame(wh, viewer).sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+        ),
+    )
 
 
 def _latest_scores(wh: Warehouse, caller: Caller, tier: str | None, owner: str | None) -> pd.DataFrame:
