@@ -19,6 +19,15 @@ def test_schema_has_every_table_of_the_data_model(empty_dir):
     assert wh.schema_version() == warehouse.latest_schema_version()
 
 
+def test_one_accounts_scores_are_read_through_an_index(empty_dir):
+    # The API's churn lookup: without it every call scans each scoring run's rows.
+    wh = warehouse.get_warehouse(empty_dir)
+    indexed = wh.rows(
+        "SELECT table_name, expressions FROM duckdb_indexes() WHERE index_name = 'predictions_by_customer'"
+    )
+    assert indexed == [("predictions", "[customer_id]")]
+
+
 def test_migrations_are_idempotent(empty_dir):
     wh = warehouse.get_warehouse(empty_dir)
     wh.execute(
