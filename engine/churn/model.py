@@ -206,8 +206,8 @@ class ChurnModel:
             lambda y_sim: self.raw_by_member(
                 self.fit_members(X_train, y_sim, train_groups, train_periods, rng), X_valid
             ),
-            self.probabilities(self.raw_by_member(members, X_train)).churn_probability,
-            self.probabilities(self.raw_by_member(members, X_valid)).churn_probability,
+            self.member_truths(self.raw_by_member(members, X_train)),
+            self.member_truths(self.raw_by_member(members, X_valid)),
             rng,
         )
         return self
@@ -318,6 +318,11 @@ class ChurnModel:
         z = float(norm.ppf(0.5 + self.interval_level / 2))
         half = z * self.spread_factor_ * np.abs(a) * raw.std(axis=1, ddof=1)
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
+
+    def member_truths(self, raw: np.ndarray) -> np.ndarray:
+        """Each member's own calibrated probability (one line per member, from members' log-odds
+        `raw`): the known truths of the self-simulation (`spread`)."""
+        return _sigmoid(self.platt_a_ * np.asarray(raw).T + self.platt_b_)
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
         threads = 1 if len(X) < 500 else 2  # thread start-up dominates for a handful of rows

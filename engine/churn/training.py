@@ -305,11 +305,11 @@ def _check_spread(
     raw_valid: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """Self-simulation on the latest fold (`spread.measure`): its ensemble's probabilities are
-    the known truth, on its training months and its out-of-time month."""
+    """Self-simulation on the latest fold (`spread.measure`): its members' probabilities are
+    the known truths, on its training months and its out-of-time month."""
     _fold, train, valid = fold
-    truth_fit = model.probabilities(model.raw_by_member(members, X[train])).churn_probability
-    truth_check = model.probabilities(raw_valid).churn_probability
+    truth_fit = model.member_truths(model.raw_by_member(members, X[train]))
+    truth_check = model.member_truths(raw_valid)
     model.check_spread(
         lambda y_sim: model.raw_by_member(
             model.fit_members(X[train], y_sim, groups[train], periods[train], rng), X[valid]
