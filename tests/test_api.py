@@ -495,7 +495,7 @@ def test_a_busy_warehouse_is_a_503_with_retry_after(client, api_data, monkeypatc
     def busy(*_args, **_kwargs):
         raise WarehouseLockedError("The warehouse is in use by process 4242.")
 
-    monkeypatch.setattr("engine.api.auth.get_warehouse", busy)
+    monkeypatch.setattr("engine.api.auth.serving_reader", busy)
     response = client.get("/v1/predictions", headers=auth(api_data, "admin-key"))
     assert_problem(response, 503)
     assert int(response.headers["retry-after"]) > 0

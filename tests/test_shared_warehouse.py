@@ -278,3 +278,21 @@ def test_app_state_is_written_while_a_writer_holds_the_warehouse(scored_copy, tm
     assert asked.returncode == 0, asked.stderr[-1500:]
     assert saved.returncode == 0, saved.stderr[-1500:]
     assert audit.returncode == 0 and "How many active customers" in audit.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "niceness"),
+    [("score", None, 10), ("ingest", "4", 4), ("score", "0", 0), ("info", None, 0), ("api", None, 0)],
+)
+def test_batch_commands_yield_the_cpu_to_serving(command, setting, niceness):
+    """A scheduler's `score` runs below the app and the API's priority, unless configured not to;
+    reading and serving commands keep theirs."""
+    env = {k: v for k, v in os.environ.items() if k != "RADAR_BATCH_NICE"} | {"PYTHONPATH": str(ROOT)}
+    if setting is not None:
+        env["RADAR_BATCH_NICE"] = setting
+    code = (
+        "import os; from engine.cli import yield_cpu_to_serving; base = os.nice(0); "
+        f"yield_cpu_to_serving({command!r}); print(os.nice(0) - base)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert int(out.stdout) == niceness

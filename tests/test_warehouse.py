@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from engine.core.errors import NotFoundError, WarehouseError, WarehouseLockedError
 from engine.data import warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_schema_has_every_table_of_the_data_model(empty_dir):
@@ -26,6 +31,30 @@ def test_one_accounts_scores_are_read_through_an_index(empty_dir):
         "SELECT table_name, expressions FROM duckdb_indexes() WHERE index_name = 'predictions_by_customer'"
     )
     assert indexed == [("predictions", "[customer_id]")]
+
+
+def test_a_server_reads_the_previous_snapshot_while_it_opens_the_new_one(empty_dir):
+    """The API never stalls on opening a new snapshot: it answers from the previous one (whole,
+    and current a moment ago) until the new one is open, then from the new one."""
+    insert = "INSERT INTO customers (customer_id, name, plan_tier, signup_date, status) VALUES (?, ?, 'starter', ?, ?)"
+    warehouse.get_warehouse(empty_dir).execute(insert, ["c1", "Acme", "2025-01-01", "active"])
+    warehouse.close_all()
+    first = warehouse.serving_reader(empty_dir)
+    assert first.scalar("SELECT count(*) FROM customers") == 1
+    writer = (
+        "from engine.data import warehouse\n"
+        f"warehouse.get_warehouse({str(empty_dir)!r}).execute({insert!r}, ['c2', 'Beta', '2025-02-01', 'active'])\n"
+        "warehouse.close_all()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", writer], cwd=ROOT, env=env, check=True, timeout=120)
+    assert warehouse.serving_reader(empty_dir) is first  # published, not yet open here
+    deadline = time.monotonic() + 30
+    while (newest := warehouse.serving_reader(empty_dir)) is first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert newest.generation > first.generation
+    assert newest.scalar("SELECT count(*) FROM customers") == 2
+    assert first.scalar("SELECT count(*) FROM customers") == 1  # still whole for a request on it
 
 
 def test_migrations_are_idempotent(empty_dir):

@@ -19,7 +19,7 @@ from engine.api.ratelimit import RateLimiter
 from engine.auth import keys
 from engine.core.access import Viewer
 from engine.core.errors import NotFoundError
-from engine.data.warehouse import Warehouse, get_warehouse
+from engine.data.warehouse import Warehouse, serving_reader
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -86,7 +86,7 @@ async def warehouse(request: Request) -> Warehouse:
     """The warehouse this request reads: resolved once per request (FastAPI caches a dependency
     within a request) and never kept across requests."""
     try:
-        return get_warehouse(request.app.state.data_dir, read_only=True)
+        return serving_reader(request.app.state.data_dir)
     except NotFoundError as exc:
         raise Problem(503, str(exc), title="No warehouse") from exc
 

@@ -14,10 +14,12 @@ exact value), never coarser, so no row is ever given another row's values by mis
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 MIN_ROWS = 2000  # below this, one `pred_contrib` call over every row is cheaper than grouping
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this counts as zero
@@ -125,8 +127,11 @@ def _groups(codes: _Codes, tree: TreeSplits, n: int) -> tuple[np.ndarray, np.nda
         standing = np.empty(int(used.sum()), dtype=np.int64)
         standing[inverse] = np.arange(n)  # any row of a group stands for it: they share their values
         return standing, inverse
-    _values, standing, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return standing, inverse.reshape(-1)
+    # Hashing is several times cheaper than the sort np.unique would do on a sparse key.
+    inverse, uniques = pd.factorize(key)
+    standing = np.empty(len(uniques), dtype=np.int64)
+    standing[inverse] = np.arange(n)
+    return standing, inverse.astype(np.int64, copy=False)
 
 
 def ensemble_contributions(boosters: list, X: np.ndarray, threads: int = 2) -> np.ndarray:
@@ -138,18 +143,28 @@ def ensemble_contributions(boosters: list, X: np.ndarray, threads: int = 2) -> n
         for booster in boosters:
             total += np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
         return total / max(len(boosters), 1)
+    # One booster per thread, each predicting on one core: LightGBM and the numpy grouping
+    # release the GIL, and a few thousand rows per call are too few to split across cores.
+    total = np.zeros((width, n))
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for part in pool.map(lambda booster: _booster_contributions(booster, X), boosters):
+            total += part  # summed as they finish: a few boosters' parts in memory, not all
+    return total.T / max(len(boosters), 1)
+
+
+def _booster_contributions(booster: Any, X: np.ndarray) -> np.ndarray:
+    """One booster's exact TreeSHAP values, by feature: shape (features + 1, rows)."""
+    n, width = len(X), X.shape[1] + 1
     by_column = np.zeros((width, n))  # one contiguous row per feature: adding a tree's part is cheap
-    for booster in boosters:
-        trees = tree_splits(booster)
-        codes = _Codes(X, trees)
-        for t, tree in enumerate(trees):
-            standing, inverse = _groups(codes, tree, n)
-            part = np.asarray(
-                booster.predict(
-                    X[standing], pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=threads
-                ),
-                dtype=np.float64,
-            )
-            columns = [*tree.features, width - 1]  # a tree moves only the features it splits on, and the base
-            by_column[columns] += part[:, columns].T[:, inverse]
-    return by_column.T / max(len(boosters), 1)
+    trees = tree_splits(booster)
+    codes = _Codes(X, trees)
+    for t, tree in enumerate(trees):
+        standing, inverse = _groups(codes, tree, n)
+        part = np.asarray(
+            booster.predict(X[standing], pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=1),
+            dtype=np.float64,
+        )
+        # A tree moves only the features it splits on, and the base value.
+        for column in [*tree.features, width - 1]:
+            by_column[column] += part[:, column].take(inverse)
+    return by_column

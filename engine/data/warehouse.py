@@ -445,6 +445,62 @@ def _reader(link: Path) -> Warehouse:
     return reader
 
 
+_opening: set[Path] = set()  # snapshots a server is opening in the background
+_unopenable: dict[Path, Exception] = {}
+
+
+def serving_reader(data_dir: str | Path | None = None) -> Warehouse:
+    """For a server answering many requests on one event loop (the API): like
+    `get_warehouse(read_only=True)`, but a newly published snapshot is opened in a background
+    thread while requests keep reading the previous one, which is whole and was current a
+    moment ago. Opening a snapshot of a large book and its first query take 30-150 ms, and
+    done inline they stalled every concurrent request once per scoring run."""
+    link = config.warehouse_path(data_dir)
+    snapshot = snapshots.current(link)
+    with _instances_lock:
+        session = _sessions.get(link)
+        if session is not None and not session.closed:
+            return session
+        reader = _readers.get(snapshot.path) if snapshot is not None else None
+        if reader is not None and not reader.closed:
+            return reader
+        previous = _newest_reader(link)
+        if snapshot is None or previous is None or snapshot.path in _unopenable:
+            if snapshot is not None:
+                _unopenable.pop(snapshot.path, None)
+            return _reader(link)  # nothing open to fall back on, or the error to show: open it here
+        if snapshot.path not in _opening:
+            _opening.add(snapshot.path)
+            threading.Thread(
+                target=_open_in_background, args=(link, snapshot), name="radar-open-snapshot", daemon=True
+            ).start()
+        return previous
+
+
+def _newest_reader(link: Path) -> Warehouse | None:
+    mine = [r for p, r in _readers.items() if not r.closed and p.parent == link.parent / snapshots.SNAPSHOT_DIR]
+    return max(mine, key=lambda r: r.generation or 0, default=None)
+
+
+def _open_in_background(link: Path, snapshot: snapshots.Snapshot) -> None:
+    try:
+        reader = Warehouse(snapshot.path, read_only=True, generation=snapshot.generation)
+        with reader.cursor() as cur:  # the first query reads the catalog: pay for it here too
+            cur.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
+    except Exception as exc:  # noqa: BLE001 - the next request opens it inline and reports this
+        with _instances_lock:
+            _unopenable[snapshot.path] = exc
+            _opening.discard(snapshot.path)
+        return
+    with _instances_lock:
+        _opening.discard(snapshot.path)
+        if snapshot.path in _readers and not _readers[snapshot.path].closed:
+            reader.close()  # opened meanwhile by another path
+            return
+        _readers[snapshot.path] = reader
+        _forget_old_readers(link)
+
+
 def _forget_old_readers(link: Path) -> None:
     """Close connections to snapshots several generations old (a page run or request that
     started on one has long finished by then)."""
