@@ -226,3 +226,22 @@ def test_no_out_of_sample_result_yet_is_pending_not_a_warning():
     realised = [c for c in checks if c.check == "Realised vs predicted"]
     assert [c.status for c in realised] == ["pending"]
     assert all(c.status == "ok" for c in checks if c.check != "Realised vs predicted")
+
+
+def test_the_large_sample_ks_test_agrees_with_scipy():
+    """Past 10,000 rows the KS p-value is Kolmogorov's limit: the same statistic as scipy's,
+    and a p-value within a hair of its finite-sample one (with ties, as counts have)."""
+    from scipy import stats
+
+    from engine.churn.monitoring import _ks
+
+    rng = np.random.default_rng(3)
+    for ref, cur in [
+        (rng.normal(size=200_000), rng.normal(0.01, 1, 30_000)),
+        (np.round(rng.exponential(3, 200_000)), np.round(rng.exponential(3.1, 30_000))),
+    ]:
+        ours, theirs = _ks(ref, cur), stats.ks_2samp(ref, cur)
+        assert ours.statistic == pytest.approx(float(theirs.statistic), abs=1e-12)
+        assert ours.pvalue == pytest.approx(float(theirs.pvalue), rel=0.02, abs=1e-12)
+    small = _ks(rng.normal(size=500), rng.normal(size=400))  # small samples keep scipy's exact test
+    assert 0 <= small.pvalue <= 1

@@ -29,6 +29,7 @@ predicted then against what happened (AUC, Brier, calibration), built on
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -126,9 +127,10 @@ def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = BINS) ->
 def _category_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
     ref = reference.astype("str").where(reference.notna(), MISSING_BIN)
     cur = current.astype("str").where(current.notna(), MISSING_BIN)
-    categories = sorted(set(ref) | set(cur))
-    ref_counts = ref.value_counts().reindex(categories, fill_value=0).to_numpy()
-    cur_counts = cur.value_counts().reindex(categories, fill_value=0).to_numpy()
+    ref_counts, cur_counts = ref.value_counts(), cur.value_counts()
+    categories = sorted(set(ref_counts.index) | set(cur_counts.index))
+    ref_counts = ref_counts.reindex(categories, fill_value=0).to_numpy()
+    cur_counts = cur_counts.reindex(categories, fill_value=0).to_numpy()
     return categories, ref_counts, cur_counts
 
 
@@ -159,7 +161,7 @@ def _numeric_row(name: str, ref: np.ndarray, cur: np.ndarray) -> tuple[dict, pd.
     edges = numeric_edges(ref)
     ref_shares, cur_shares = _numeric_shares(ref, edges), _numeric_shares(cur, edges)
     ref_ok, cur_ok = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    ks = stats.ks_2samp(ref_ok, cur_ok) if len(ref_ok) and len(cur_ok) else None
+    ks = _ks(ref_ok, cur_ok) if len(ref_ok) and len(cur_ok) else None
     psi = _psi(_present(ref_shares), _present(cur_shares))
     row = {
         "psi": psi,
@@ -176,6 +178,29 @@ def _numeric_row(name: str, ref: np.ndarray, cur: np.ndarray) -> tuple[dict, pd.
     )
     # The missing bin is shown only when someone is missing.
     return row, bins[(bins["bin"] != MISSING_BIN) | (bins["reference_share"] + bins["current_share"] > 0)]
+
+
+KS_EXACT_ROWS = 10_000  # scipy's own bound for its exact two-sample p-value
+
+
+def _ks(ref: np.ndarray, cur: np.ndarray) -> Any:
+    """Two-sample Kolmogorov-Smirnov. Past 10,000 rows a side, the p-value is Kolmogorov's
+    limit: scipy's finite-n series for a training reference of ~800,000 rows took a third of
+    a scoring run's drift time and differs from the limit far below any decision it informs."""
+    if max(len(ref), len(cur)) <= KS_EXACT_ROWS:
+        return stats.ks_2samp(ref, cur)
+    ref, cur = np.sort(ref), np.sort(cur)
+    values = np.concatenate([ref, cur])
+    gap = np.searchsorted(ref, values, side="right") / len(ref) - np.searchsorted(cur, values, side="right") / len(cur)
+    statistic = float(np.max(np.abs(gap)))
+    effective = len(ref) * len(cur) / (len(ref) + len(cur))
+    return _KsResult(statistic, float(stats.kstwobign.sf(statistic * np.sqrt(effective))))
+
+
+@dataclass(frozen=True)
+class _KsResult:
+    statistic: float
+    pvalue: float
 
 
 def _categorical_row(name: str, ref: pd.Series, cur: pd.Series) -> tuple[dict, pd.DataFrame]:

@@ -166,10 +166,11 @@ def score(
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
     clock = _Clock(phases)
-    as_of = check_as_of(wh, as_of)
+    source = wh.reading()  # a writer reads the published state while its copy is made
+    as_of = check_as_of(source, as_of)
     version, model = registry.load_production("churn", data_dir)
     say(0.05, f"features as of {as_of}")
-    frame = feats.features_as_of(wh, as_of, feature_set=scoring_features(model))
+    frame = feats.features_as_of(source, as_of, feature_set=scoring_features(model))
     if frame.empty:
         raise BadInputError(f"No customer is active on {as_of}; pick a date inside the data.")
     clock.lap("features")

@@ -152,12 +152,12 @@ def _remove(path: Path) -> None:
             leftover.unlink()
 
 
-def start_generation(link: Path) -> tuple[Path, Snapshot | None]:
+def start_generation(link: Path, copy: bool = True) -> tuple[Path, Snapshot | None]:
     """(file to write, snapshot it starts from), under the writer lock.
 
     Generations above the current one are leftovers of a writer that died before publishing:
     they are removed. The new file is a byte copy of the current snapshot (checkpointed, so
-    the copy is complete).
+    the copy is complete); with `copy=False` the caller makes it (`copy_generation`).
     """
     base = current(link)
     folder = _snapshot_dir(link)
@@ -168,9 +168,13 @@ def start_generation(link: Path) -> tuple[Path, Snapshot | None]:
         if generation is not None and generation > now:
             _remove(path)
     target = generation_path(link, now + 1)
-    if base is not None:
-        shutil.copyfile(base.path, target)
+    if base is not None and copy:
+        copy_generation(base, target)
     return target, base
+
+
+def copy_generation(base: Snapshot, target: Path) -> None:
+    shutil.copyfile(base.path, target)
 
 
 def publish(link: Path, target: Path) -> None:

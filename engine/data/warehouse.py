@@ -217,12 +217,7 @@ class Warehouse:
     generation a writer is building (see `engine.data.snapshots`)."""
 
     def __init__(self, path: Path, read_only: bool = False, generation: int | None = None):
-        self.path = Path(path)
-        self.read_only = read_only
-        self.generation = generation
-        # the data dir (models, app state): a snapshot lives one folder below it
-        self.data_dir = self.path.parent.parent if self.path.parent.name == snapshots.SNAPSHOT_DIR else self.path.parent
-        self.link = config.warehouse_path(self.data_dir) if generation is not None else self.path
+        self._locate(path, read_only, generation)
         if read_only and not self.path.exists():
             raise NotFoundError(
                 f"No warehouse at {self.path}. Create one with `.venv/bin/python -m engine demo` "
@@ -240,6 +235,14 @@ class Warehouse:
                 f"The warehouse {self.path} uses an older schema. Run any writing command once "
                 "(for example `.venv/bin/python -m engine score`) to upgrade it."
             )
+
+    def _locate(self, path: Path, read_only: bool, generation: int | None) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.generation = generation
+        # the data dir (models, app state): a snapshot lives one folder below it
+        self.data_dir = self.path.parent.parent if self.path.parent.name == snapshots.SNAPSHOT_DIR else self.path.parent
+        self.link = config.warehouse_path(self.data_dir) if generation is not None else self.path
 
     # -- cursors ---------------------------------------------------------------
     @contextmanager
@@ -326,6 +329,10 @@ class Warehouse:
         """Readers see this warehouse's writes from now on (a no-op for a reader)."""
         self.close()
 
+    def reading(self) -> Warehouse:
+        """Where to read what this warehouse holds before writing anything (itself)."""
+        return self
+
     def abort(self) -> None:
         """Drop every write since the warehouse was opened (a no-op for a reader)."""
         self.close()
@@ -347,18 +354,77 @@ class WriteSession(Warehouse):
     def __init__(self, link: Path, purpose: str | None = None, private: bool = False, wait: float | None = None):
         self.link = link
         self.private = private
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._opening = threading.Lock()
+        self._base_reader: Warehouse | None = None
         self._lock = snapshots.acquire(link, purpose, wait, notify=_say)
         target = None
         try:
             _checkpoint_plain_file(link)
-            target, base = snapshots.start_generation(link)
-            super().__init__(target, read_only=False, generation=snapshots.generation_of(target))
+            target, base = snapshots.start_generation(link, copy=False)
         except BaseException:
             if target is not None:
                 snapshots.discard(target)
             self._lock.release()
             raise
+        self._locate(target, False, snapshots.generation_of(target))
         self.base = base
+        # The copy of a large warehouse takes seconds: it runs while the writer reads what it
+        # needs from the published snapshot (`reading`), and the first cursor waits for it.
+        self._copied: BaseException | None = None
+        self._copying = threading.Thread(target=self._copy, name="radar-snapshot-copy", daemon=True)
+        self._copying.start()
+
+    def _copy(self) -> None:
+        try:
+            if self.base is not None:
+                snapshots.copy_generation(self.base, self.path)
+        except BaseException as exc:  # noqa: BLE001 - raised where the copy is first needed
+            self._copied = exc
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            with self._opening:
+                if self._connection is None:
+                    self._open()
+        assert self._connection is not None
+        return self._connection
+
+    @_con.setter
+    def _con(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection = connection
+
+    def _open(self) -> None:
+        """Wait for the copy, then open it to write (the base reader is no longer needed)."""
+        self._copying.join()
+        self._close_base_reader()
+        try:
+            if self._copied is not None:
+                raise self._copied
+            super().__init__(self.path, read_only=False, generation=snapshots.generation_of(self.path))
+        except BaseException:
+            self.abort()
+            raise
+
+    def reading(self) -> Warehouse:
+        """Before this session has opened its copy: the published snapshot it copies (the same
+        bytes: the writer lock keeps anyone else from publishing meanwhile), so reading need
+        not wait for the copy. Afterwards, the session itself (it may hold its own writes)."""
+        if self._connection is not None or self.closed or self.base is None:
+            return self
+        if self._base_reader is None:
+            try:
+                self._base_reader = Warehouse(self.base.path, read_only=True, generation=self.base.generation)
+            except WarehouseError:  # an older schema: only the migrated copy can be read
+                return self
+        return self._base_reader
+
+    def _close_base_reader(self) -> None:
+        if self._base_reader is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._base_reader.close()
+            self._base_reader = None
 
     def commit(self) -> None:
         if self.closed:
@@ -378,9 +444,12 @@ class WriteSession(Warehouse):
     def abort(self) -> None:
         if self.closed:
             return
-        with contextlib.suppress(duckdb.Error):
-            self._con.close()
         self.closed = True
+        self._copying.join()
+        self._close_base_reader()
+        if self._connection is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._connection.close()
         snapshots.discard(self.path)
         self._lock.release()
 
