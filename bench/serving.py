@@ -37,7 +37,8 @@ import httpx
 
 from bench import load
 from engine.auth import keys
-from engine.data import warehouse
+from engine.core import config
+from engine.data import snapshots, warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +80,18 @@ class Crowd:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.started: list[float] = []  # perf_counter when each answered request was sent
         self.errors = 0
+        self.published: list[float] = []  # when a writer's snapshot appeared (while scoring)
+
+    def slowest_near(self, moments: list[float], share: float = 0.01, within: float = 2.0) -> str:
+        """How many of the slowest `share` of requests were sent within `within` s after one of `moments`."""
+        if not self.times or not moments:
+            return "no snapshot published while measuring"
+        cut = sorted(self.times)[-max(1, int(len(self.times) * share))]
+        slow = [t0 for t0, t in zip(self.started, self.times, strict=True) if t >= cut]
+        near = sum(any(0 <= t0 - m <= within for m in moments) for t0 in slow)
+        return f"{near} of the slowest {len(slow)} sent within {within:g} s after a new snapshot was published"
 
     def __str__(self) -> str:
         return f"({len(self.times):,} answered, {self.errors} errors)"
@@ -110,6 +122,7 @@ async def _crowd(
                     continue
                 if response.status_code == 200:
                     crowd.times.append(time.perf_counter() - t0)
+                    crowd.started.append(t0)
                 else:
                     crowd.errors += 1
                 if think:
@@ -136,10 +149,25 @@ def _crowd_while_scoring(
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
         stop.set()
 
+    published: list[float] = []
+
+    def watch() -> None:  # when the writer's new snapshot appears
+        link = config.warehouse_path(data)
+        first = snapshots.current(link)
+        while not stop.is_set():
+            now = snapshots.current(link)
+            if now != first and not published:
+                published.append(time.perf_counter())
+            time.sleep(0.02)
+
     writer = threading.Thread(target=score)
+    watcher = threading.Thread(target=watch)
     writer.start()
+    watcher.start()
     crowd = asyncio.run(_crowd(base, key, accounts, clients, seconds=0, stop=stop, think=think))
     writer.join()
+    watcher.join()
+    crowd.published = published
     return crowd
 
 
@@ -210,6 +238,7 @@ def api(data: Path, requests: int, clients: int, think: float) -> None:
                 f"  {'the same while `score` writes':<38} {ms(busy.times, 0.5):7.1f} / {ms(busy.times, 0.99):7.1f}  {busy}"
             )
             print(f"  p99 while scoring / idle: {ms(busy.times, 0.99) / ms(idle.times, 0.99):.2f}x", flush=True)
+            print(f"  {busy.slowest_near(busy.published)}", flush=True)
             during: list[float] = []
             writer = threading.Thread(
                 target=lambda: subprocess.run(
