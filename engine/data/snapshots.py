@@ -152,12 +152,12 @@ def _remove(path: Path) -> None:
             leftover.unlink()
 
 
-def start_generation(link: Path, copy: bool = True) -> tuple[Path, Snapshot | None]:
+def start_generation(link: Path) -> tuple[Path, Snapshot | None]:
     """(file to write, snapshot it starts from), under the writer lock.
 
     Generations above the current one are leftovers of a writer that died before publishing:
-    they are removed. The new file is a byte copy of the current snapshot (checkpointed, so
-    the copy is complete); with `copy=False` the caller makes it (`copy_generation`).
+    they are removed. The caller fills the new file with `copy_generation` (a byte copy of the
+    current snapshot, checkpointed, so the copy is complete).
     """
     base = current(link)
     folder = _snapshot_dir(link)
@@ -167,10 +167,7 @@ def start_generation(link: Path, copy: bool = True) -> tuple[Path, Snapshot | No
         generation = generation_of(path.with_suffix("")) if path.name.endswith(".wal") else generation_of(path)
         if generation is not None and generation > now:
             _remove(path)
-    target = generation_path(link, now + 1)
-    if base is not None and copy:
-        copy_generation(base, target)
-    return target, base
+    return generation_path(link, now + 1), base
 
 
 def copy_generation(base: Snapshot, target: Path) -> None:

@@ -361,7 +361,7 @@ class WriteSession(Warehouse):
         target = None
         try:
             _checkpoint_plain_file(link)
-            target, base = snapshots.start_generation(link, copy=False)
+            target, base = snapshots.start_generation(link)
         except BaseException:
             if target is not None:
                 snapshots.discard(target)
@@ -410,7 +410,8 @@ class WriteSession(Warehouse):
     def reading(self) -> Warehouse:
         """Before this session has opened its copy: the published snapshot it copies (the same
         bytes: the writer lock keeps anyone else from publishing meanwhile), so reading need
-        not wait for the copy. Afterwards, the session itself (it may hold its own writes)."""
+        not wait for the copy; it is closed when the session opens its copy, so read from it
+        only before writing. Afterwards, the session itself (it may hold its own writes)."""
         if self._connection is not None or self.closed or self.base is None:
             return self
         if self._base_reader is None:
@@ -514,8 +515,8 @@ def _reader(link: Path) -> Warehouse:
     return reader
 
 
-_opening: set[Path] = set()  # snapshots a server is opening in the background
-_unopenable: dict[Path, Exception] = {}
+_opening_snapshots: set[Path] = set()  # snapshots a server is opening in the background
+_failed_snapshots: set[Path] = set()  # ... whose background opening failed (the next request reports why)
 
 
 def serving_reader(data_dir: str | Path | None = None) -> Warehouse:
@@ -534,12 +535,12 @@ def serving_reader(data_dir: str | Path | None = None) -> Warehouse:
         if reader is not None and not reader.closed:
             return reader
         previous = _newest_reader(link)
-        if snapshot is None or previous is None or snapshot.path in _unopenable:
+        if snapshot is None or previous is None or snapshot.path in _failed_snapshots:
             if snapshot is not None:
-                _unopenable.pop(snapshot.path, None)
+                _failed_snapshots.discard(snapshot.path)
             return _reader(link)  # nothing open to fall back on, or the error to show: open it here
-        if snapshot.path not in _opening:
-            _opening.add(snapshot.path)
+        if snapshot.path not in _opening_snapshots:
+            _opening_snapshots.add(snapshot.path)
             threading.Thread(
                 target=_open_in_background, args=(link, snapshot), name="radar-open-snapshot", daemon=True
             ).start()
@@ -556,13 +557,13 @@ def _open_in_background(link: Path, snapshot: snapshots.Snapshot) -> None:
         reader = Warehouse(snapshot.path, read_only=True, generation=snapshot.generation)
         with reader.cursor() as cur:  # the first query reads the catalog: pay for it here too
             cur.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
-    except Exception as exc:  # noqa: BLE001 - the next request opens it inline and reports this
+    except Exception:  # noqa: BLE001 - the next request opens it inline and reports why
         with _instances_lock:
-            _unopenable[snapshot.path] = exc
-            _opening.discard(snapshot.path)
+            _failed_snapshots.add(snapshot.path)
+            _opening_snapshots.discard(snapshot.path)
         return
     with _instances_lock:
-        _opening.discard(snapshot.path)
+        _opening_snapshots.discard(snapshot.path)
         if snapshot.path in _readers and not _readers[snapshot.path].closed:
             reader.close()  # opened meanwhile by another path
             return
