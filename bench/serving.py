@@ -83,15 +83,20 @@ class Crowd:
         self.started: list[float] = []  # perf_counter when each answered request was sent
         self.errors = 0
         self.published: list[float] = []  # when a writer's snapshot appeared (while scoring)
+        self.began = 0.0  # when the writer started (while scoring)
 
-    def slowest_near(self, moments: list[float], share: float = 0.01, within: float = 2.0) -> str:
-        """How many of the slowest `share` of requests were sent within `within` s after one of `moments`."""
-        if not self.times or not moments:
-            return "no snapshot published while measuring"
+    def slowest_timeline(self, began: float, share: float = 0.01) -> str:
+        """When the slowest `share` of requests were sent, in seconds after `began` (the writer's
+        start), beside when its snapshot was published: where in a write the tail comes from."""
+        if not self.times:
+            return "no requests answered"
         cut = sorted(self.times)[-max(1, int(len(self.times) * share))]
-        slow = [t0 for t0, t in zip(self.started, self.times, strict=True) if t >= cut]
-        near = sum(any(0 <= t0 - m <= within for m in moments) for t0 in slow)
-        return f"{near} of the slowest {len(slow)} sent within {within:g} s after a new snapshot was published"
+        sent = sorted(t0 - began for t0, t in zip(self.started, self.times, strict=True) if t >= cut)
+        published = ", ".join(f"{m - began:.1f}" for m in self.published) or "never"
+        return (
+            f"slowest {len(sent)} sent at {', '.join(f'{t:.0f}' for t in sent)} s after `score` started; "
+            f"its snapshot was published at {published} s"
+        )
 
     def __str__(self) -> str:
         return f"({len(self.times):,} answered, {self.errors} errors)"
@@ -162,12 +167,13 @@ def _crowd_while_scoring(
 
     writer = threading.Thread(target=score)
     watcher = threading.Thread(target=watch)
+    began = time.perf_counter()
     writer.start()
     watcher.start()
     crowd = asyncio.run(_crowd(base, key, accounts, clients, seconds=0, stop=stop, think=think))
     writer.join()
     watcher.join()
-    crowd.published = published
+    crowd.published, crowd.began = published, began
     return crowd
 
 
@@ -238,7 +244,7 @@ def api(data: Path, requests: int, clients: int, think: float) -> None:
                 f"  {'the same while `score` writes':<38} {ms(busy.times, 0.5):7.1f} / {ms(busy.times, 0.99):7.1f}  {busy}"
             )
             print(f"  p99 while scoring / idle: {ms(busy.times, 0.99) / ms(idle.times, 0.99):.2f}x", flush=True)
-            print(f"  {busy.slowest_near(busy.published)}", flush=True)
+            print(f"  {busy.slowest_timeline(busy.began)}", flush=True)
             during: list[float] = []
             writer = threading.Thread(
                 target=lambda: subprocess.run(

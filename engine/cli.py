@@ -12,7 +12,6 @@ no traceback), 1 an unexpected bug.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import engine.accounts.cli
@@ -176,31 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Heavy batch work a scheduler runs beside the app and the API.
-BATCH_COMMANDS = frozenset({"generate", "ingest", "demo", "train", "score", "train-table", "predict-table"})
-BATCH_NICE_ENV = "RADAR_BATCH_NICE"
-
-
-def yield_cpu_to_serving(command: str) -> None:
-    """Run a batch command at a lower CPU priority (nice 10; RADAR_BATCH_NICE sets it, 0 keeps
-    it): on a small host a nightly `score` would otherwise take both cores from the app and
-    the API while people wait on them (API p99 rose 7x during a score at equal priority).
-    The batch job still gets every cycle nobody else wants."""
-    if command not in BATCH_COMMANDS or not hasattr(os, "nice"):
-        return
-    raw = os.environ.get(BATCH_NICE_ENV, "10").strip() or "10"
-    try:
-        os.nice(max(0, min(19, int(raw))))
-    except (ValueError, OSError) as exc:
-        print(f"warning: {BATCH_NICE_ENV}={raw!r} not applied ({exc}); running at normal priority", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.data_dir = str(config.data_dir(args.data_dir))
-    if argv is None:  # a process of its own (a scheduler's job), not a call from inside another program
-        yield_cpu_to_serving(args.command)
     done = False
     try:
         code = args.handler(args)

@@ -281,18 +281,41 @@ def test_app_state_is_written_while_a_writer_holds_the_warehouse(scored_copy, tm
 
 
 @pytest.mark.parametrize(
-    ("command", "setting", "niceness"),
-    [("score", None, 10), ("ingest", "4", 4), ("score", "0", 0), ("info", None, 0), ("api", None, 0)],
+    ("args", "setting", "niceness"),
+    [
+        (["score"], None, 10),
+        (["--data-dir", "d", "ingest", "customers", "f.csv"], "4", 4),
+        (["score", "--json"], "0", 0),
+        (["--data-dir", "score", "info"], None, 0),
+        (["api"], None, 0),
+    ],
 )
-def test_batch_commands_yield_the_cpu_to_serving(command, setting, niceness):
+def test_batch_commands_yield_the_cpu_to_serving(args, setting, niceness):
     """A scheduler's `score` runs below the app and the API's priority, unless configured not to;
     reading and serving commands keep theirs."""
     env = {k: v for k, v in os.environ.items() if k != "RADAR_BATCH_NICE"} | {"PYTHONPATH": str(ROOT)}
     if setting is not None:
         env["RADAR_BATCH_NICE"] = setting
     code = (
-        "import os; from engine.cli import yield_cpu_to_serving; base = os.nice(0); "
-        f"yield_cpu_to_serving({command!r}); print(os.nice(0) - base)"
+        "import os; from engine.core import priority; base = os.nice(0); "
+        f"priority.yield_cpu_to_serving(priority.command_of({args!r})); print(os.nice(0) - base)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) == niceness
+
+
+def test_a_batch_command_lowers_its_priority_before_its_imports(tmp_path):
+    """`python -m engine score` is niced before `engine.cli` (two seconds of imports) loads."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RADAR_BATCH_NICE": "7"}
+    probe = (
+        "import os, runpy, sys; base = os.nice(0); "
+        "sys.argv = ['engine', '--data-dir', sys.argv[1], 'score']; "
+        "import engine.core.priority as p; "
+        "real = p.yield_cpu_to_serving; "
+        "p.yield_cpu_to_serving = lambda c: (real(c), print(os.nice(0) - base, 'engine.cli' in sys.modules, flush=True)); "
+        "runpy.run_module('engine', run_name='__main__')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.stdout.split()[:2] == ["7", "False"], out
