@@ -27,7 +27,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -170,8 +169,35 @@ def start_generation(link: Path) -> tuple[Path, Snapshot | None]:
     return generation_path(link, now + 1), base
 
 
+FLUSH_BYTES = 64 * 1024 * 1024
+_flush = getattr(os, "fdatasync", os.fsync)  # the data, not the file's times: what a reader needs
+
+
 def copy_generation(base: Snapshot, target: Path) -> None:
-    shutil.copyfile(base.path, target)
+    """Copy the snapshot `base` to `target`, flushing every 64 MB as it goes: a 1 GB copy left
+    for publishing's fsync reached the disk in one burst, which stalled the API's requests on
+    the same host for 100-200 ms."""
+    with open(base.path, "rb") as source, open(target, "wb") as copy:
+        size, done = os.fstat(source.fileno()).st_size, 0
+        while done < size:
+            sent = _send(source, copy, done, min(FLUSH_BYTES, size - done))
+            if sent == 0:
+                break
+            done += sent
+            _flush(copy.fileno())
+
+
+def _send(source, copy, offset: int, count: int) -> int:
+    """Copy `count` bytes from `offset`: in the kernel where it can (Linux), else through a buffer."""
+    try:
+        return os.sendfile(copy.fileno(), source.fileno(), offset, count)
+    except (AttributeError, OSError):
+        source.seek(offset)
+        data = source.read(count)
+        copy.seek(offset)
+        copy.write(data)
+        copy.flush()
+        return len(data)
 
 
 def publish(link: Path, target: Path) -> None:
