@@ -523,7 +523,7 @@ def serving_reader(data_dir: str | Path | None = None) -> Warehouse:
     """For a server answering many requests on one event loop (the API): like
     `get_warehouse(read_only=True)`, but a newly published snapshot is opened in a background
     thread while requests keep reading the previous one, which is whole and was current a
-    moment ago. Opening a snapshot of a large book and its first query take 30-150 ms, and
+    moment ago. Opening a snapshot of a large book and its first query took 30-75 ms, and
     done inline they stalled every concurrent request once per scoring run."""
     link = config.warehouse_path(data_dir)
     snapshot = snapshots.current(link)
