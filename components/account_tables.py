@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
 from components.html_charts import esc
+from components.html_tables import Column, table_html
 from components.shared import format as fmt
 
 TICKETS_HEIGHT = 260  # px; more tickets scroll
@@ -63,47 +65,27 @@ def tickets_html(tickets: pd.DataFrame) -> str:
     )
 
 
-OPPORTUNITY_COLUMNS = (  # (heading, column, right-aligned)
-    ("Type", "opportunity_type", False),
-    ("Stage", "stage", False),
-    ("Amount", "amount", True),
-    ("Close date", "close_date", False),
-    ("Owner", "owner", False),
+OPPORTUNITY_COLUMNS = (
+    Column("opportunity_type", "Type"),
+    Column("stage", "Stage"),
+    Column("amount", "Amount", right=True),
+    Column("close_date", "Close date"),
+    Column("owner", "Owner"),
 )
-
-
-def _opportunity_cell(column: str, value: Any) -> str:
-    if column == "amount":
-        return _number(value, "${:,.0f}")
-    if column == "close_date":
-        return _day(value)
-    return _one_line(value)
 
 
 def opportunities_html(opportunities: pd.DataFrame) -> str:
     """The account's opportunities as a compact table, latest close date first."""
-    cell = (
-        "padding:0.3rem 0.6rem 0.3rem 0;border:none;border-bottom:1px solid #E2E8F0;vertical-align:top;background:none"
+    shown = pd.DataFrame(
+        {
+            "opportunity_type": opportunities["opportunity_type"].map(_one_line),
+            "stage": opportunities["stage"].map(_one_line),
+            "amount": [_number(v, "${:,.0f}") for v in opportunities["amount"]],
+            "close_date": opportunities["close_date"].map(_day),
+            "owner": opportunities["owner"].map(_one_line),
+        }
     )
-    head = "".join(
-        f"<th style='{cell};font-weight:400;color:#64748B;text-align:{'right' if right else 'left'}'>{esc(h)}</th>"
-        for h, _c, right in OPPORTUNITY_COLUMNS
-    )
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td style='{cell};text-align:{'right' if right else 'left'};overflow-wrap:anywhere'>"
-            f"{esc(_opportunity_cell(column, getattr(row, column)))}</td>"
-            for _h, column, right in OPPORTUNITY_COLUMNS
-        )
-        + "</tr>"
-        for row in opportunities.itertuples(index=False)
-    )
-    return (
-        "<div data-radar-opportunities style='font-size:0.875rem;line-height:1.35'>"
-        "<table style='width:100%;border-collapse:collapse;border:none;margin:0'>"
-        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
-    )
+    return table_html(shown, OPPORTUNITY_COLUMNS, "opportunities")
 
 
 def tickets_table(tickets: pd.DataFrame) -> None:
@@ -116,3 +98,31 @@ def tickets_table(tickets: pd.DataFrame) -> None:
 
 def opportunities_table(opportunities: pd.DataFrame) -> None:
     st.markdown(opportunities_html(opportunities), unsafe_allow_html=True)
+
+
+TOP_ACCOUNT_COLUMNS = (
+    Column("open", "360", link="Open", width="2.5rem"),
+    Column("name", "Account", width="9rem"),
+    Column("at_risk", "ARR at risk", right=True, nowrap=True, help="Churn probability × MRR × 12"),
+    Column("churn", "Churn (90 d)", right=True, nowrap=True),
+    Column("plan_tier", "Plan", nowrap=True),
+    Column("csm_owner", "Owner"),
+    Column("top_driver", "Top driver"),
+)
+
+
+def top_accounts_html(top: pd.DataFrame) -> str:
+    """The overview's accounts with the most ARR at risk, the sorted column right after the
+    account; "Open" goes to the account's Customer 360."""
+    shown = pd.DataFrame(
+        {
+            "open": ["customer_360?customer_id=" + quote(str(c), safe="") for c in top["customer_id"]],
+            "name": top["name"],
+            "at_risk": top["revenue_at_risk"].map(fmt.money),
+            "churn": top["churn_probability"].map(fmt.percent),
+            "plan_tier": top["plan_tier"],
+            "csm_owner": top["csm_owner"],
+            "top_driver": top["top_driver"],
+        }
+    )
+    return table_html(shown, TOP_ACCOUNT_COLUMNS, "top-at-risk")

@@ -14,13 +14,14 @@ from typing import Any
 import pandas as pd
 
 from components import html_charts
+from components.html_tables import Column, table_html
 from components.shared import format as fmt
 from components.shared.theme import PLAN_TIER_ORDER, ordered
 from engine.segments import ARCHETYPES
 
 ABOVE_COLOR, BELOW_COLOR, WITHIN_COLOR = "#DC2626", "#16A34A", "#6366F1"
 BOOK_LINE_COLOR = "#334155"
-GOOD_TEXT, BAD_TEXT = "color: #15803D", "color: #B91C1C"
+GOOD_TEXT, BAD_TEXT = "#15803D", "#B91C1C"
 NOT_ENOUGH_DATA = "Not enough data"
 DIMENSIONS = {"segment": "Segments", "plan_tier": "Plans"}
 
@@ -161,24 +162,72 @@ def benchmark_rows(bench, dimension: str) -> pd.DataFrame:
     return pd.DataFrame([book, *groups])
 
 
-def benchmark_display(rows: pd.DataFrame):
-    """`benchmark_rows` as text, differences coloured: green where the group does better than
-    the book (or than last quarter), red where worse. Returns a pandas Styler."""
+BREAKDOWN_COLUMNS = (
+    Column("segment", "Segment", width="11rem"),
+    Column("accounts_text", "Accounts", right=True, nowrap=True),
+    Column("arr_text", "ARR", right=True, nowrap=True),
+    Column("churn_text", "Churn 90 d (interval)", right=True, help="Realised 90-day churn with its 90 % interval"),
+    Column("nrr_text", "NRR 12 mo", right=True, nowrap=True, help="MRR 12 months later over MRR then (0 once churned)"),
+    Column(
+        "ltv_text",
+        "LTV, next 12 mo",
+        right=True,
+        nowrap=True,
+        help="Expected revenue of the next 12 months per account, from its churn score",
+    ),
+    Column("motion", "Playbook"),
+)
+
+
+def breakdown_html(table: pd.DataFrame) -> str:
+    """`breakdown_frame` as the overview's segment table."""
+    return table_html(table.assign(accounts_text=table["accounts"].map(fmt.count)), BREAKDOWN_COLUMNS, "segments")
+
+
+def _benchmark_columns(dimension: str) -> tuple[Column, ...]:
+    vs = (
+        lambda key: Column(f"{key}_vs_book", "vs book", right=True, nowrap=True),
+        lambda key: Column(f"{key}_vs_prev", "vs last qtr", right=True, nowrap=True),
+    )
+    heads = {
+        "churn_rate_90d": Column("churn_rate_90d", "Churn", right=True, nowrap=True, help="Realised 90-day churn"),
+        "nrr_12m": Column("nrr_12m", "NRR", right=True, nowrap=True, help="Net revenue retention, 12 months"),
+        "ltv_12m": Column(
+            "ltv_12m",
+            "LTV",
+            right=True,
+            nowrap=True,
+            help="Revenue to date plus the expected next 12 months, per scored account",
+        ),
+    }
+    figures = tuple(c for key, *_ in FIGURES for c in (heads[key], *(v(key) for v in vs)))
+    return (
+        Column("group", DIMENSIONS[dimension][:-1], width="9rem"),
+        Column("accounts", "Accounts", right=True),
+        *figures,
+    )
+
+
+def benchmark_display(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """`benchmark_rows` as text, and the colour of each difference: green where the group does
+    better than the book (or than last quarter), red where worse, none where it reads as zero."""
     shown = pd.DataFrame({"group": rows["group"], "accounts": rows["accounts"].map(fmt.count)})
-    for key, value_text, delta_text, _higher in FIGURES:
+    tones: dict[str, list[str]] = {}
+    for key, value_text, delta_text, higher in FIGURES:
         shown[key] = rows[key].map(value_text)
-        shown[f"{key}_vs_book"] = rows[f"{key}_vs_book"].map(delta_text)
-        shown[f"{key}_vs_prev"] = rows[f"{key}_vs_prev"].map(delta_text)
+        for column in (f"{key}_vs_book", f"{key}_vs_prev"):
+            shown[column] = rows[column].map(delta_text)
+            raw = pd.to_numeric(rows[column], errors="coerce")
+            tones[column] = [
+                "" if pd.isna(x) or _negligible(key, x) else GOOD_TEXT if (x > 0) == higher else BAD_TEXT for x in raw
+            ]
+    return shown, tones
 
-    def tone(column: pd.Series) -> list[str]:
-        key = next((k for k, *_ in FIGURES if column.name.startswith(f"{k}_vs")), None)
-        if key is None:
-            return [""] * len(column)
-        higher = next(h for k, _v, _d, h in FIGURES if k == key)
-        raw = pd.to_numeric(rows[column.name], errors="coerce")
-        return ["" if pd.isna(x) or _negligible(key, x) else GOOD_TEXT if (x > 0) == higher else BAD_TEXT for x in raw]
 
-    return shown.style.apply(tone, axis=0)
+def benchmark_html(rows: pd.DataFrame, dimension: str) -> str:
+    """`benchmark_rows` of `dimension` as the overview's benchmark table."""
+    shown, tones = benchmark_display(rows)
+    return table_html(shown, _benchmark_columns(dimension), "benchmarks", tones)
 
 
 def _negligible(key: str, difference: float) -> bool:

@@ -3,7 +3,9 @@ pure pieces they render with (formatting, KPI cards, figures)."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -231,8 +233,10 @@ def test_risk_section_short_labels_and_the_sorted_column_first(scored_dir, monke
     assert all(m.proto.help for m in risk_cards)  # the long wording lives in the tooltip
     assert all(len(m.label) <= 20 for m in at.metric)
     # The top 10 is sorted by ARR at risk: that column comes right after the account.
-    top = at.dataframe[0]
-    assert list(top.proto.column_order)[:3] == ["open", "name", "revenue_at_risk"]
+    top = next(m.value for m in at.markdown if "data-radar-table='top-at-risk'" in m.value)
+    headings = [html.unescape(h) for h in re.findall(r"<th\b[^>]*>(.*?)</th>", top)]
+    assert headings[:3] == ["360", "Account", "ARR at risk"]
+    assert top.count("<tr>") == 11 and "href='customer&#95;360?customer&#95;id=" in top
     # Plain words on the page; the term itself only in the tooltip.
     captions = [c for c in at.caption if "Per scoring date" in c.value]
     assert captions and "in-sample" not in captions[0].value and "in-sample" in captions[0].proto.help

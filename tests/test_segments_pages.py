@@ -4,7 +4,9 @@ page), and the archetype as a grounded fact of the AI texts. CSMs see only their
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -128,30 +130,42 @@ def test_csm_board_offers_only_the_segments_of_their_book_with_their_counts(scor
 
 
 # -- overview --------------------------------------------------------------------------------------
+def _table(at, name: str) -> list[list[str]]:
+    """The overview's HTML table `name` as rows of cell texts, the headings first."""
+    found = next(m.value for m in at.markdown if f"data-radar-table='{name}'" in m.value)
+    rows = re.findall(r"<tr>(.*?)</tr>", found)
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r)] for r in rows]
+
+
 def test_overview_shows_the_segment_breakdown_and_benchmarks_to_an_executive(scored_dir, wh, monkeypatch):
     at = open_page("overview", "executive", data=scored_dir, monkeypatch=monkeypatch)
     assert "Behavioural segments" in [s.value for s in at.subheader]
     report = segments.book_segments(wh, EXEC)
-    breakdown = next(d.value for d in at.dataframe if "churn_interval" in d.value.columns)
+    breakdown = seg.breakdown_frame(report)
+    table = _table(at, "segments")
     shown = [a for a in report.archetypes if a.accounts]
     assert sorted(breakdown["segment"]) == sorted(a.name for a in shown)
     assert breakdown["segment"].iloc[-1] == "Not enough data" or "Not enough data" not in set(breakdown["segment"])
+    assert [r[0] for r in table[1:]] == list(breakdown["segment"])  # every segment, in the report's order
     row = breakdown.set_index("segment").loc[shown[0].name]
     assert row["accounts"] == shown[0].accounts and row["arr"] == pytest.approx(shown[0].mrr * 12)
     assert row["churn_rate"] == pytest.approx(shown[0].churn_rate)
     assert breakdown["accounts"].sum() == report.accounts
+    first = next(r for r in table[1:] if r[0] == shown[0].name)
+    assert first[1] == seg.fmt.count(shown[0].accounts) and first[2] == seg.fmt.money(shown[0].mrr * 12)
     # Benchmarks: the whole book first, then every segment, each with its differences.
-    bench = next(d.value for d in at.dataframe if "churn_rate_90d_vs_book" in d.value.columns)
-    assert bench["group"].iloc[0] == "Whole book" and bench["churn_rate_90d_vs_book"].iloc[0] == "—"
+    bench = _table(at, "benchmarks")
+    head = bench[0]
+    assert bench[1][0] == "Whole book" and bench[1][head.index("Churn") + 1] == "—"
     expected = peers.segment_benchmarks(wh, EXEC)
     seg_rows = expected.rows[expected.rows["dimension"] == "segment"]
-    assert set(bench["group"].iloc[1:]) == set(seg_rows["group"])
-    first = seg_rows.set_index("group").loc[bench["group"].iloc[1]]
-    assert bench["churn_rate_90d_vs_book"].iloc[1] == seg.fmt.percent_points(first["churn_rate_90d_vs_book"])
+    assert {r[0] for r in bench[2:]} == set(seg_rows["group"])
+    first = seg_rows.set_index("group").loc[bench[2][0]]
+    assert bench[2][head.index("Churn") + 1] == seg.fmt.percent_points(first["churn_rate_90d_vs_book"])
     # By plan instead.
     at.segmented_control(key="seg_dimension").set_value("plan_tier").run()
-    plans = next(d.value for d in at.dataframe if "churn_rate_90d_vs_book" in d.value.columns)
-    assert list(plans["group"].iloc[1:]) == [
+    plans = _table(at, "benchmarks")
+    assert plans[0][0] == "Plan" and [r[0] for r in plans[2:]] == [
         p.capitalize() for p in ("starter", "growth", "enterprise") if p in set(expected.rows["group"])
     ]
     labels = [b.label for b in at.get("download_button")]
@@ -165,7 +179,7 @@ def test_the_overview_and_its_segments_stay_closed_to_a_csm(scored_dir, monkeypa
     auth.log_in(at.session_state, CSM)
     at.run()
     assert not at.exception and "cannot open this page" in at.error[0].value
-    assert "Behavioural segments" not in [s.value for s in at.subheader] and not at.dataframe
+    assert "Behavioural segments" not in [s.value for s in at.subheader] and not any("data-radar-table" in m.value for m in at.markdown)
 
 
 def test_benchmark_rows_colour_only_real_differences():
@@ -188,17 +202,14 @@ def test_benchmark_rows_colour_only_real_differences():
     rows = seg.benchmark_rows(bench, "segment")
     assert list(rows["group"]) == ["Whole book", "Contracting"]
     assert rows["churn_rate_90d_vs_prev"].iloc[0] == pytest.approx(-0.02)
-    styled = seg.benchmark_display(rows)
-    css = styled._compute().ctx  # (row, column) -> [(property, value)]
-    columns = list(styled.data.columns)
-
-    def colour(row: int, column: str) -> str:
-        return "".join(v for _p, v in css.get((row, columns.index(column)), []))
-
-    assert "#B91C1C" in colour(1, "churn_rate_90d_vs_book")  # more churn than the book: worse
-    assert "#15803D" in colour(0, "churn_rate_90d_vs_prev")  # the book churns less than last quarter
-    assert colour(1, "nrr_12m_vs_book") == ""  # no difference, no colour
-    assert "#B91C1C" in colour(1, "ltv_12m_vs_book") and "#15803D" in colour(1, "ltv_12m_vs_prev")
+    shown, tones = seg.benchmark_display(rows)
+    assert shown["churn_rate_90d_vs_book"].iloc[0] == "—"
+    assert tones["churn_rate_90d_vs_book"][1] == seg.BAD_TEXT  # more churn than the book: worse
+    assert tones["churn_rate_90d_vs_prev"][0] == seg.GOOD_TEXT  # the book churns less than last quarter
+    assert tones["nrr_12m_vs_book"][1] == ""  # no difference, no colour
+    assert tones["ltv_12m_vs_book"][1] == seg.BAD_TEXT and tones["ltv_12m_vs_prev"][1] == seg.GOOD_TEXT
+    table = seg.benchmark_html(rows, "segment")
+    assert f"color:{seg.BAD_TEXT}" in table and f"color:{seg.GOOD_TEXT}" in table
 
 
 # -- scenarios -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import functools
 
 import streamlit as st
 
-from components import html_charts
+from components import account_tables, html_charts, html_tables
 from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
@@ -16,7 +16,6 @@ from engine.core.errors import RadarError
 from engine.portfolio import kpis as portfolio
 
 CHURN_WINDOW_MONTHS = 12
-TOP_COLUMNS = ["open", "name", "revenue_at_risk", "churn_probability", "plan_tier", "csm_owner", "top_driver"]
 
 viewer = auth.require_viewer("overview")
 st.title("Portfolio overview")
@@ -110,23 +109,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     top = portfolio.top_at_risk(board, 10)
     with left.container(border=True):
         st.markdown("#### Top 10 accounts by ARR at risk")
-        st.dataframe(
-            top.assign(open="customer_360?customer_id=" + top["customer_id"]),
-            hide_index=True,
-            # The column it is sorted by comes right after the account, so it is never scrolled off.
-            column_order=TOP_COLUMNS,
-            column_config={
-                "open": st.column_config.LinkColumn("360", display_text="Open", width=48),
-                "name": st.column_config.TextColumn("Account", width=150),
-                "revenue_at_risk": st.column_config.NumberColumn(
-                    "ARR at risk", format="dollar", width=95, help="Churn probability × MRR × 12"
-                ),
-                "churn_probability": st.column_config.NumberColumn("Churn (90 d)", format="percent", width=85),
-                "plan_tier": st.column_config.TextColumn("Plan", width=80),
-                "csm_owner": st.column_config.TextColumn("Owner", width=110),
-                "top_driver": st.column_config.TextColumn("Top driver", width="large"),
-            },
-        )
+        html_tables.show(account_tables.top_accounts_html(top))
     history = cache.predicted_vs_realised(data_dir, cache.viewer_key(viewer), stamp)
     with right.container(border=True):
         st.markdown("#### Predicted vs realised churn")
@@ -166,31 +149,7 @@ def segments_section() -> list[tuple[str, object, str]]:
     table = seg.breakdown_frame(report)
     with st.container(border=True):
         st.markdown("#### Segment breakdown")
-        st.dataframe(
-            table,
-            hide_index=True,
-            height=35 * (len(table) + 1) + 3,  # every segment, no inner scroll
-            column_order=["segment", "accounts", "arr_text", "churn_text", "nrr_text", "ltv_text", "motion"],
-            column_config={
-                "segment": st.column_config.TextColumn("Segment", width=200),
-                "accounts": st.column_config.NumberColumn("Accounts", format="localized", width=70),
-                "arr_text": st.column_config.TextColumn("ARR", width=70),
-                "churn_text": st.column_config.TextColumn(
-                    "Churn 90 d (interval)", width=140, help="Realised 90-day churn with its 90 % interval"
-                ),
-                "nrr_text": st.column_config.TextColumn(
-                    "NRR 12 mo", width=75, help="MRR 12 months later over MRR then (0 once churned)"
-                ),
-                "ltv_text": st.column_config.TextColumn(
-                    "LTV, next 12 mo",
-                    width=100,
-                    help="Expected revenue of the next 12 months per account, from its churn score",
-                ),
-                "motion": st.column_config.TextColumn(
-                    "Playbook", width="large", help="Hover a cell for the whole text"
-                ),
-            },
-        )
+        html_tables.show(seg.breakdown_html(table))
     left, right = st.columns([1.15, 1], gap="medium")
     with left.container(border=True):
         st.markdown("#### Churn by segment, 90 days")
@@ -224,26 +183,7 @@ def segments_section() -> list[tuple[str, object, str]]:
             "book (or than last quarter); red: worse.",
         )
         rows = seg.benchmark_rows(bench, dimension)
-        st.dataframe(
-            seg.benchmark_display(rows),
-            hide_index=True,
-            height=35 * (len(rows) + 1) + 3,
-            column_config={
-                "group": st.column_config.TextColumn(seg.DIMENSIONS[dimension][:-1], width=150),
-                "accounts": st.column_config.TextColumn("Accounts", width=60),
-                "churn_rate_90d": st.column_config.TextColumn("Churn", width=58, help="Realised 90-day churn"),
-                "churn_rate_90d_vs_book": st.column_config.TextColumn("vs book", width=66),
-                "churn_rate_90d_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
-                "nrr_12m": st.column_config.TextColumn("NRR", width=58, help="Net revenue retention, 12 months"),
-                "nrr_12m_vs_book": st.column_config.TextColumn("vs book", width=66),
-                "nrr_12m_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
-                "ltv_12m": st.column_config.TextColumn(
-                    "LTV", width=62, help="Revenue to date plus the expected next 12 months, per scored account"
-                ),
-                "ltv_12m_vs_book": st.column_config.TextColumn("vs book", width=70),
-                "ltv_12m_vs_prev": st.column_config.TextColumn("vs last qtr", width=72),
-            },
-        )
+        html_tables.show(seg.benchmark_html(rows, dimension))
         for note in bench.notes:
             st.caption(note)
     day = report.as_of.isoformat()
