@@ -61,6 +61,7 @@ from dateutil.relativedelta import relativedelta
 CONFIG = "socialnet7"
 DEFAULT_END = date(2025, 12, 1)  # every annual term that started by then has ended by 2026-12
 FILES = ("accounts.csv", "subscriptions.csv", "events.parquet")
+CHANCES = "churn_chances.csv"
 
 
 @dataclass
@@ -70,6 +71,8 @@ class _Collected:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[tuple] = field(default_factory=list)
     events: list[dict[str, np.ndarray]] = field(default_factory=list)
+    # (customer_id, month end, the simulator's churn chance there): the oracle, never exported
+    chances: list[tuple[int, date, float]] = field(default_factory=list)
 
 
 def _import_churnsim() -> types.ModuleType:
@@ -169,6 +172,13 @@ def _offline_class(churnsim: types.ModuleType, collected: _Collected) -> type:
                 }
             )
 
+        def customer_month_end(self, customer, next_month):
+            churned = super().customer_month_end(customer, next_month)
+            if customer.current_utility is not None:  # set by the utility model this month end
+                chance = float(self.util_mod.churn_probability(customer.current_utility))
+                collected.chances.append((customer.id, next_month, chance))
+            return churned
+
         def customer_events_subs_to_database(self, customer) -> None:
             collected.subscriptions.extend((customer.id, *s) for s in customer.subscriptions)
             for chunk in customer.events:
@@ -220,7 +230,8 @@ def _sandbox(work: Path, customer_cls: type) -> Iterator[None]:
 def simulate(
     accounts: int, months: int, seed: int, end: date = DEFAULT_END, config: str = CONFIG
 ) -> tuple[pd.DataFrame, ...]:
-    """(accounts, subscriptions, events) frames of one simulated company."""
+    """(accounts, subscriptions, events, churn chances) frames of one simulated company; the
+    chances (`oracle`) are the simulator's own and are not part of the exports."""
     churnsim = _import_churnsim()
     from fightchurn.churnsim.customer import Customer
     from hydra import compose, initialize_config_dir
@@ -249,7 +260,22 @@ def simulate(
         sim = _offline_class(churnsim, collected)(cfg)  # seeds numpy again from random_seed, as ChurnSim does
         sim.run_simulation(force=True)
         event_names = list(sim.behavior_models[next(iter(sim.behavior_models))].behave_names)
-    return _frames(collected, event_names, end)
+    return (*_frames(collected, event_names, end), _chances(collected))
+
+
+def _chances(collected: _Collected) -> pd.DataFrame:
+    return pd.DataFrame(collected.chances, columns=["customer_id", "month_end", "churn_chance"])
+
+
+def oracle(chances: pd.DataFrame, as_of: date, horizon_days: int = 90) -> pd.Series:
+    """Per customer, the chance the simulator itself gave of churning in (as_of, as_of +
+    horizon]: one minus the product of its monthly "no" chances at the month ends in that
+    window (an upper bound on what the data can tell: those chances also know the events
+    still to come, and a longer billing term postpones a churn)."""
+    when = pd.to_datetime(chances["month_end"])
+    inside = chances[(when > pd.Timestamp(as_of)) & (when <= pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days))]
+    stay = (1.0 - inside["churn_chance"]).groupby(inside["customer_id"]).prod()
+    return (1.0 - stay).rename("oracle")
 
 
 def _frames(
@@ -304,8 +330,11 @@ def generate(
     into `out_dir`; returns their paths by name ('accounts', 'subscriptions', 'events')."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    acc, subs, events = simulate(accounts, months, seed, end, config)
+    acc, subs, events, chances = simulate(accounts, months, seed, end, config)
     paths = {name: out / file for name, file in zip(("accounts", "subscriptions", "events"), FILES, strict=True)}
+    # The simulator's own churn chances, for benchmarks only (`oracle`): not an export.
+    paths["chances"] = out / CHANCES
+    chances.to_csv(paths["chances"], index=False)
     acc.to_csv(paths["accounts"], index=False)
     subs.to_csv(paths["subscriptions"], index=False)
     table = pa.Table.from_pandas(events.astype({"event_type": str}), preserve_index=False)
