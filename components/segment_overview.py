@@ -227,7 +227,7 @@ def benchmark_display(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[
 def benchmark_html(rows: pd.DataFrame, dimension: str) -> str:
     """`benchmark_rows` of `dimension` as the overview's benchmark table."""
     shown, tones = benchmark_display(rows)
-    return table_html(shown, _benchmark_columns(dimension), "benchmarks", tones)
+    return table_html(shown, _benchmark_columns(dimension), f"benchmarks-{dimension.replace('_', '-')}", tones)
 
 
 def _negligible(key: str, difference: float) -> bool:

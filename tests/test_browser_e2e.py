@@ -159,6 +159,13 @@ def test_csm_and_executive_journeys(app_url, browser):
     page.get_by_text("Top 10 accounts by ARR at risk").wait_for()
     page.wait_for_timeout(1500)  # let the charts draw before the screenshot
     _shot(page, "4-executive-overview")
+    # The top accounts' "Open" link goes to that account's Customer 360 (a new page load).
+    first = page.locator("[data-radar-table='top-at-risk'] tbody tr").first
+    name = first.locator("td").nth(1).inner_text()
+    page.wait_for_function("name => document.cookie.includes(name)", arg=users.COOKIE_NAME, timeout=30_000)
+    first.get_by_role("link", name="Open").click()
+    page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    assert "customer_360?customer_id=" in page.url
     context.close()
 
 

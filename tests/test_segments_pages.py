@@ -154,7 +154,7 @@ def test_overview_shows_the_segment_breakdown_and_benchmarks_to_an_executive(sco
     first = next(r for r in table[1:] if r[0] == shown[0].name)
     assert first[1] == seg.fmt.count(shown[0].accounts) and first[2] == seg.fmt.money(shown[0].mrr * 12)
     # Benchmarks: the whole book first, then every segment, each with its differences.
-    bench = _table(at, "benchmarks")
+    bench = _table(at, "benchmarks-segment")
     head = bench[0]
     assert bench[1][0] == "Whole book" and bench[1][head.index("Churn") + 1] == "—"
     expected = peers.segment_benchmarks(wh, EXEC)
@@ -162,9 +162,9 @@ def test_overview_shows_the_segment_breakdown_and_benchmarks_to_an_executive(sco
     assert {r[0] for r in bench[2:]} == set(seg_rows["group"])
     first = seg_rows.set_index("group").loc[bench[2][0]]
     assert bench[2][head.index("Churn") + 1] == seg.fmt.percent_points(first["churn_rate_90d_vs_book"])
-    # By plan instead.
-    at.segmented_control(key="seg_dimension").set_value("plan_tier").run()
-    plans = _table(at, "benchmarks")
+    # By plan, in the next tab.
+    assert [t.label for t in at.tabs][-2:] == ["Segments", "Plans"]
+    plans = _table(at, "benchmarks-plan-tier")
     assert plans[0][0] == "Plan" and [r[0] for r in plans[2:]] == [
         p.capitalize() for p in ("starter", "growth", "enterprise") if p in set(expected.rows["group"])
     ]

@@ -163,27 +163,17 @@ def segments_section() -> list[tuple[str, object, str]]:
     with st.spinner("Comparing with the book and last quarter..."):
         bench = cache.segment_benchmarks(data_dir, who, stamp)
     with st.container(border=True):
-        head, pick = st.columns([3, 1], vertical_alignment="bottom")
-        head.markdown("#### Segments and plans vs the whole book and last quarter")
-        dimension = (
-            pick.segmented_control(
-                "Group by",
-                list(seg.DIMENSIONS),
-                format_func=seg.DIMENSIONS.get,
-                default="segment",
-                key="seg_dimension",
-                label_visibility="collapsed",
-            )
-            or "segment"
-        )
+        st.markdown("#### Segments and plans vs the whole book and last quarter")
         st.caption(
             f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)}: churn is the share of the accounts "
             "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
             "LTV is revenue to date plus the expected next 12 months per scored account. Green: better than the "
             "book (or than last quarter); red: worse.",
         )
-        rows = seg.benchmark_rows(bench, dimension)
-        html_tables.show(seg.benchmark_html(rows, dimension))
+        # Both groupings are on the page: switching tabs needs no rerun.
+        for tab, dimension in zip(st.tabs(list(seg.DIMENSIONS.values())), seg.DIMENSIONS, strict=True):
+            with tab:
+                html_tables.show(seg.benchmark_html(seg.benchmark_rows(bench, dimension), dimension))
         for note in bench.notes:
             st.caption(note)
     day = report.as_of.isoformat()
