@@ -101,12 +101,12 @@ def opportunities_table(opportunities: pd.DataFrame) -> None:
 
 
 TOP_ACCOUNT_COLUMNS = (
-    Column("open", "360", link="Open", width="2.5rem"),
+    Column("open", "360", link="Open", nowrap=True),
     Column("name", "Account", width="9rem"),
     Column("at_risk", "ARR at risk", right=True, nowrap=True, help="Churn probability × MRR × 12"),
     Column("churn", "Churn (90 d)", right=True, nowrap=True),
     Column("plan_tier", "Plan", nowrap=True),
-    Column("csm_owner", "Owner"),
+    Column("csm_owner", "Owner", nowrap=True),
     Column("top_driver", "Top driver"),
 )
 

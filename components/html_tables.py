@@ -42,7 +42,7 @@ def _cell(column: Column, value: object, tone: str) -> str:
     # Line breaks and runs of spaces read as one space; a no-break space (a date) stays.
     text = fmt.MISSING if fmt.is_missing(value) else _SPACES.sub(" ", str(value)).strip() or fmt.MISSING
     style = f"{CELL};text-align:{'right' if column.right else 'left'}"
-    style += ";white-space:nowrap" if column.nowrap else ";overflow-wrap:anywhere"
+    style += ";white-space:nowrap" if column.nowrap else ";overflow-wrap:break-word"
     if tone:
         style += f";color:{tone}"
     if column.link and text != fmt.MISSING:
@@ -54,6 +54,8 @@ def _heading(column: Column) -> str:
     style = f"{CELL};{HEAD};text-align:{'right' if column.right else 'left'}"
     if column.width:
         style += f";width:{column.width}"
+    if column.nowrap:
+        style += ";white-space:nowrap"
     tip = f" title='{esc(column.help)}'" if column.help else ""
     return f"<th style='{style}'{tip}>{esc(column.heading)}</th>"
 

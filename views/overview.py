@@ -105,13 +105,12 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
         st.markdown("#### Predicted churn by plan tier and industry")
         st.caption("Mean 90-day churn probability of active accounts")
         html_charts.show(html_charts.probability_heatmap(cells))
-    left, right = st.columns([1.3, 1], gap="medium")
     top = portfolio.top_at_risk(board, 10)
-    with left.container(border=True):
+    with st.container(border=True):  # the whole width: an account's top driver reads on one or two lines
         st.markdown("#### Top 10 accounts by ARR at risk")
         html_tables.show(account_tables.top_accounts_html(top))
     history = cache.predicted_vs_realised(data_dir, cache.viewer_key(viewer), stamp)
-    with right.container(border=True):
+    with st.container(border=True):
         st.markdown("#### Predicted vs realised churn")
         if history.empty:
             st.caption("Appears once a scoring date is 90 days old (its outcome is then known).")
