@@ -134,7 +134,9 @@ def _table(at, name: str) -> list[list[str]]:
     """The overview's HTML table `name` as rows of cell texts, the headings first."""
     found = next(m.value for m in at.markdown if f"data-radar-table='{name}'" in m.value)
     rows = re.findall(r"<tr>(.*?)</tr>", found)
-    return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r)] for r in rows]
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r)] for r in rows
+    ]
 
 
 def test_overview_shows_the_segment_breakdown_and_benchmarks_to_an_executive(scored_dir, wh, monkeypatch):
@@ -179,7 +181,9 @@ def test_the_overview_and_its_segments_stay_closed_to_a_csm(scored_dir, monkeypa
     auth.log_in(at.session_state, CSM)
     at.run()
     assert not at.exception and "cannot open this page" in at.error[0].value
-    assert "Behavioural segments" not in [s.value for s in at.subheader] and not any("data-radar-table" in m.value for m in at.markdown)
+    assert "Behavioural segments" not in [s.value for s in at.subheader] and not any(
+        "data-radar-table" in m.value for m in at.markdown
+    )
 
 
 def test_benchmark_rows_colour_only_real_differences():
