@@ -20,6 +20,7 @@ calibration is given). The top-k groups by |impact| are listed actionable ones f
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -225,12 +226,18 @@ def reason(feature: str, value, impact: float) -> str:
             else LABELS.get(feature, feature)
         )
         return f"No {what.lower()} on record, which {direction} the risk"
-    make = TEXTS.get(feature) or _event_reason(feature)
+    make = _sentence_of(feature)
     try:
         text = make(value) if make else f"{LABELS.get(feature, feature)} is {value}"
     except (TypeError, ValueError):
         text = f"{LABELS.get(feature, feature)} is {value}"
     return f"{text}, which {direction} the risk"
+
+
+@functools.lru_cache(maxsize=4096)
+def _sentence_of(feature: str) -> Callable[[Any], str] | None:
+    """How a feature's value is said (kept per feature: scoring asks for it 5 times per account)."""
+    return TEXTS.get(feature) or _event_reason(feature)
 
 
 def _event_reason(feature: str) -> Callable[[Any], str] | None:
@@ -249,12 +256,6 @@ def _event_reason(feature: str) -> Callable[[Any], str] | None:
             f"{thing.capitalize()} events are {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on the previous 28 days"
         )
     return lambda v: f"No {thing} for {_days(v)}" if v >= 1 else f"{thing.capitalize()} in the last day"
-
-
-def _plain(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return value
 
 
 def top_drivers(
@@ -324,14 +325,15 @@ def _choose(features: list[str], contributions: np.ndarray, k: int, calibration:
 
 def _listed(features: list[str], frame: pd.DataFrame, chosen: _Chosen) -> Iterator[list[dict[str, Any]]]:
     """Every row's drivers as the fields of `Driver`, in order."""
-    columns = {name: frame[name].to_numpy() for name in {features[j] for j in np.unique(chosen.lead)}}
+    # Python values once per column, not one numpy scalar per driver.
+    columns = {name: frame[name].tolist() for name in {features[j] for j in np.unique(chosen.lead)}}
     labels = [group_label(key) for key in chosen.keys]
     groups, leads, impacts, pps = (x.tolist() for x in (chosen.group, chosen.lead, chosen.impact, chosen.pp))
     for i in range(len(groups)):
         row = []
         for g, lead, impact, pp in zip(groups[i], leads[i], impacts[i], pps[i], strict=True):
             name = features[lead]
-            value = _plain(columns[name][i])
+            value = columns[name][i]
             row.append(
                 {
                     "feature": name,
