@@ -31,3 +31,22 @@ def test_the_cli_lists_every_capabilitys_commands():
     expected = {"generate", "ingest", "info", "demo", "train", "score", "drift", "train-table", "forecast"}
     expected |= {"scenario", "summarize", "ask-portfolio", "users"}
     assert expected <= commands
+
+
+def test_a_command_imports_only_the_module_that_declares_it():
+    """`python -m engine score` imports the churn commands, not the AI layer's or the API's;
+    the map it goes by names, for every registered command, the module that registered it."""
+    import subprocess
+    import sys
+
+    from engine.cli import COMMAND_MODULES, build_parser
+    from engine.core.commands import COMMANDS
+
+    build_parser()
+    assert {name: handler.__module__ for name, (handler, _a, _h) in COMMANDS.items()} == COMMAND_MODULES
+    probe = (
+        "import sys, engine.cli as c; c.load_commands('score'); "
+        "print(sorted(m for m in sys.modules if m.endswith('.cli')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "engine.churn.cli" in loaded and "engine.ai.cli" not in loaded and "engine.api.cli" not in loaded
