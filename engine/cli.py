@@ -132,7 +132,7 @@ def _demo_sample_plan(wh: Warehouse, data_dir: str) -> None:
 
 
 # -- entry point -------------------------------------------------------------------------------
-# Which module declares each command (tests/test_info.py checks it against what they register).
+# Which module declares each command (tests/test_navigation.py checks it against what registers).
 COMMAND_MODULES: dict[str, str] = {
     "whatif": "engine.accounts.cli",
     "peers": "engine.accounts.cli",

@@ -7,7 +7,7 @@ import functools
 
 import streamlit as st
 
-from components import account_tables, html_charts, html_tables
+from components import account_tables, html_charts
 from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
@@ -108,7 +108,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     top = portfolio.top_at_risk(board, 10)
     with st.container(border=True):  # the whole width: an account's top driver reads on one or two lines
         st.markdown("#### Top 10 accounts by ARR at risk")
-        html_tables.show(account_tables.top_accounts_html(top))
+        html_charts.show(account_tables.top_accounts_html(top))
     history = cache.predicted_vs_realised(data_dir, cache.viewer_key(viewer), stamp)
     with st.container(border=True):
         st.markdown("#### Predicted vs realised churn")
@@ -148,7 +148,7 @@ def segments_section() -> list[tuple[str, object, str]]:
     table = seg.breakdown_frame(report)
     with st.container(border=True):
         st.markdown("#### Segment breakdown")
-        html_tables.show(seg.breakdown_html(table))
+        html_charts.show(seg.breakdown_html(table))
     left, right = st.columns([1.15, 1], gap="medium")
     with left.container(border=True):
         st.markdown("#### Churn by segment, 90 days")
@@ -172,7 +172,7 @@ def segments_section() -> list[tuple[str, object, str]]:
         # Both groupings are on the page: switching tabs needs no rerun.
         for tab, dimension in zip(st.tabs(list(seg.DIMENSIONS.values())), seg.DIMENSIONS, strict=True):
             with tab:
-                html_tables.show(seg.benchmark_html(seg.benchmark_rows(bench, dimension), dimension))
+                html_charts.show(seg.benchmark_html(seg.benchmark_rows(bench, dimension), dimension))
         for note in bench.notes:
             st.caption(note)
     day = report.as_of.isoformat()
