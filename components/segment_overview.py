@@ -184,23 +184,23 @@ def breakdown_html(table: pd.DataFrame) -> str:
     return table_html(table.assign(accounts_text=table["accounts"].map(fmt.count)), BREAKDOWN_COLUMNS, "segments")
 
 
+# Each benchmark figure's heading and meaning; its two differences follow it.
+FIGURE_HEADINGS = {
+    "churn_rate_90d": ("Churn", "Realised 90-day churn"),
+    "nrr_12m": ("NRR", "Net revenue retention, 12 months"),
+    "ltv_12m": ("LTV", "Revenue to date plus the expected next 12 months, per scored account"),
+}
+
+
 def _benchmark_columns(dimension: str) -> tuple[Column, ...]:
-    vs = (
-        lambda key: Column(f"{key}_vs_book", "vs book", right=True, nowrap=True),
-        lambda key: Column(f"{key}_vs_prev", "vs last qtr", right=True, nowrap=True),
-    )
-    heads = {
-        "churn_rate_90d": Column("churn_rate_90d", "Churn", right=True, nowrap=True, help="Realised 90-day churn"),
-        "nrr_12m": Column("nrr_12m", "NRR", right=True, nowrap=True, help="Net revenue retention, 12 months"),
-        "ltv_12m": Column(
-            "ltv_12m",
-            "LTV",
-            right=True,
-            nowrap=True,
-            help="Revenue to date plus the expected next 12 months, per scored account",
-        ),
-    }
-    figures = tuple(c for key, *_ in FIGURES for c in (heads[key], *(v(key) for v in vs)))
+    figures = []
+    for key, *_ in FIGURES:
+        heading, meaning = FIGURE_HEADINGS[key]
+        figures += [
+            Column(key, heading, right=True, nowrap=True, help=meaning),
+            Column(f"{key}_vs_book", "vs book", right=True, nowrap=True),
+            Column(f"{key}_vs_prev", "vs last qtr", right=True, nowrap=True),
+        ]
     return (
         Column("group", DIMENSIONS[dimension][:-1], width="9rem"),
         Column("accounts", "Accounts", right=True),
