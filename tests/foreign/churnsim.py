@@ -173,11 +173,16 @@ def _offline_class(churnsim: types.ModuleType, collected: _Collected) -> type:
             )
 
         def customer_month_end(self, customer, next_month):
-            churned = super().customer_month_end(customer, next_month)
-            if customer.current_utility is not None:  # set by the utility model this month end
-                chance = float(self.util_mod.churn_probability(customer.current_utility))
-                collected.chances.append((customer.id, next_month, chance))
-            return churned
+            # The month end's chance of a churn intent: random (acausal) churn, else the utility
+            # model's. Utility is a function of what happened so far (no draws); the customer's
+            # kept utility is put back, so the simulation runs exactly as it would unobserved.
+            acausal = float(self.args.acausal_churn)
+            kept = (customer.current_utility, customer.utility_contribs)
+            utility = self.util_mod.utility_function(customer)
+            customer.current_utility, customer.utility_contribs = kept
+            chance = acausal + (1 - acausal) * float(self.util_mod.churn_probability(utility))
+            collected.chances.append((customer.id, next_month, chance))
+            return super().customer_month_end(customer, next_month)
 
         def customer_events_subs_to_database(self, customer) -> None:
             collected.subscriptions.extend((customer.id, *s) for s in customer.subscriptions)
