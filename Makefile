@@ -44,9 +44,12 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## Two workers on two cores, each computing on one thread: more threads than cores spin
+## against each other (LightGBM's OpenMP, OpenBLAS) and a seconds-long fit takes minutes.
 TEST_WORKERS ?= 2
 test: install-dev browser
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	RADAR_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## Style, import layers (.importlinter) and types (mypy, configured in pyproject.toml).
 lint: install-dev

@@ -47,7 +47,7 @@ def model() -> ChurnModel:
     X = m._matrix(frame)
     m.boosters_ = [
         lgb.train(
-            {**m._params(seed, 1.0), "num_leaves": leaves},
+            {**m._params(seed, 1.0, len(X)), "num_leaves": leaves},
             lgb.Dataset(X, y, categorical_feature=["plan_tier"]),
             num_boost_round=25,
         )
@@ -109,3 +109,25 @@ def test_stored_json_is_what_the_driver_models_write(model):
     texts, _raising, _reasons = explain.stored_drivers(model.features, frame, contributions, 5, calibration)
     objects = explain.drivers_for_frame(model.features, frame, contributions, 5, calibration)
     assert texts == [explain.drivers_json(row) for row in objects]
+
+
+def test_model_threads_never_exceed_the_cap_or_the_cores(monkeypatch):
+    """More LightGBM threads than free cores spin against each other (a 25 s fit took over
+    10 minutes that way): small jobs get one thread, RADAR_THREADS caps the rest."""
+    import os
+
+    from engine.core.config import model_threads
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("RADAR_THREADS", raising=False)
+    assert model_threads(100, small=500) == 1
+    assert model_threads(10_000, small=500) == min(2, cores)
+    assert model_threads() == min(2, cores)
+    monkeypatch.setenv("RADAR_THREADS", "1")
+    assert model_threads(10_000_000) == 1
+    monkeypatch.setenv("RADAR_THREADS", "64")
+    assert model_threads(10_000_000) == cores
+    monkeypatch.setenv("RADAR_THREADS", "many")
+    assert model_threads(10_000_000) == min(2, cores)
+    m = ChurnModel(FEATURES, categorical=["plan_tier"])
+    assert m._params(0, 1.0, rows=5_400)["num_threads"] == 1

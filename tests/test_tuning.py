@@ -51,7 +51,7 @@ def test_search_starts_from_the_defaults_and_never_reports_worse():
 
 def test_settings_reach_the_boosters():
     model = tuning.apply(ChurnModel(["a"], []), {**tuning.DEFAULTS, "lambda_l2": 7.5, "feature_fraction": 0.6})
-    params = model._params(0, 1.0)
+    params = model._params(0, 1.0, rows=1000)
     assert params["lambda_l2"] == 7.5 and params["feature_fraction"] == 0.6
 
 

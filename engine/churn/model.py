@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from engine.churn import treeshap
+from engine.core.config import model_threads
 from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.core.values import sigmoid as _sigmoid
 
@@ -44,6 +45,7 @@ class Prediction:
 
 
 SMALL_FIT = 20_000
+SMALL_PREDICTION = 500  # below it thread start-up costs more than the work
 
 
 class ChurnModel:
@@ -119,8 +121,8 @@ class ChurnModel:
                 out[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         return out
 
-    def _params(self, seed: int, pos_weight: float, rows: int | None = None) -> dict:
-        """LightGBM's settings; `rows` (training rows) below SMALL_FIT use one thread, for a
+    def _params(self, seed: int, pos_weight: float, rows: int) -> dict:
+        """LightGBM's settings for `rows` training rows: below SMALL_FIT one thread, for a
         small fit spends more on two threads waiting for each other than on the work."""
         return {
             "objective": "binary",
@@ -136,7 +138,7 @@ class ChurnModel:
             "cat_smooth": 20,
             "min_data_per_group": 50,
             "seed": seed,
-            "num_threads": 1 if rows is not None and rows < SMALL_FIT else 2,
+            "num_threads": model_threads(rows, SMALL_FIT),
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,
@@ -185,7 +187,7 @@ class ChurnModel:
         self.pos_weight_ = float(np.sqrt((len(y_train) - pos) / pos))
         say(1, self.n_bags + 3, "finding the number of boosting rounds")
         reference = lgb.train(
-            self._params(self.seed, self.pos_weight_),
+            self._params(self.seed, self.pos_weight_, len(X_train)),
             lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
             num_boost_round=self.max_rounds,
             valid_sets=[
@@ -235,7 +237,7 @@ class ChurnModel:
         pos = max(int(np.sum(y_train)), 1)
         weight = float(np.sqrt((len(y_train) - pos) / pos))
         reference = lgb.train(
-            self._params(self.seed, weight),
+            self._params(self.seed, weight, len(X_train)),
             lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
             num_boost_round=self.max_rounds,
             valid_sets=[lgb.Dataset(X_valid, y_valid, categorical_feature=self.categorical or "auto")],
@@ -278,7 +280,7 @@ class ChurnModel:
             )
             weight = (group_weight[group_of] * period_weight[period_of]).astype(float)
             keep = weight > 0
-            params = self._params(self.seed + 1 + b, self.pos_weight_)
+            params = self._params(self.seed + 1 + b, self.pos_weight_, int(keep.sum()))
             # Around the model's settings (with the defaults: 7/15/23 leaves, 20/40/80 rows, 0.5-0.9).
             leaves, rows, share = self.num_leaves, self.min_child_samples, self.feature_fraction
             params.update(
@@ -303,7 +305,7 @@ class ChurnModel:
 
     def raw_by_member(self, boosters: list, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of each of `boosters` (columns) for the rows of `X`."""
-        threads = 1 if len(X) < 500 else 2
+        threads = model_threads(len(X), SMALL_PREDICTION)
         return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in boosters])
 
     def calibrate(self, raw: np.ndarray, y: np.ndarray) -> None:
@@ -325,7 +327,7 @@ class ChurnModel:
         return _sigmoid(self.platt_a_ * np.asarray(raw).T + self.platt_b_)
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
-        threads = 1 if len(X) < 500 else 2  # thread start-up dominates for a handful of rows
+        threads = model_threads(len(X), SMALL_PREDICTION)
         return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in self.boosters_])
 
     def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
@@ -360,7 +362,7 @@ class ChurnModel:
         shape (rows, features + 1), the last column the expected value."""
         self._check_fitted()
         X = self._array(frame)
-        threads = 1 if len(X) < 500 else 2
+        threads = model_threads(len(X), SMALL_PREDICTION)
         return treeshap.ensemble_contributions(self.boosters_, X, threads)
 
     def feature_importance(self) -> pd.Series:

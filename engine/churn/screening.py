@@ -113,6 +113,6 @@ def _sample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarra
 
 def _screening_booster(model: ChurnModel, X: pd.DataFrame, y: np.ndarray, seed: int, rounds: int) -> lgb.Booster:
     pos = max(int(y.sum()), 1)
-    params = model._params(seed, float(np.sqrt((len(y) - pos) / pos)))
+    params = model._params(seed, float(np.sqrt((len(y) - pos) / pos)), len(y))
     data = lgb.Dataset(X, y, categorical_feature=model.categorical or "auto")
     return lgb.train(params, data, num_boost_round=rounds)

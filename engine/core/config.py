@@ -192,3 +192,21 @@ def risk_tier_cuts() -> tuple[float, float, float]:
     """RADAR_RISK_TIER_CUTS (absolute tiers): e.g. `0.10,0.25,0.50` = medium from 10 %, high from
     25 % and critical from 50 % churn probability."""
     return _three_rising("RADAR_RISK_TIER_CUTS", DEFAULT_TIER_CUTS, 1.0)
+
+
+# Model threads: LightGBM's OpenMP threads spin while they wait for each other, so more
+# threads than free cores turns a seconds-long fit into minutes (seen with two test workers
+# each fitting on two threads on a 2-core machine). RADAR_THREADS caps them (the test suite
+# runs one per worker); small jobs use one thread, as starting a second costs more than it saves.
+MODEL_THREADS_ENV = "RADAR_THREADS"
+DEFAULT_MODEL_THREADS = 2
+
+
+def model_threads(rows: int | None = None, small: int = 0) -> int:
+    """Threads for a model fit or prediction over `rows` rows: one below `small`, else the
+    RADAR_THREADS cap (default 2, never more than this process's cores)."""
+    if rows is not None and rows < small:
+        return 1
+    raw = (os.environ.get(MODEL_THREADS_ENV) or "").strip()
+    cap = int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MODEL_THREADS
+    return max(1, min(cap, len(os.sched_getaffinity(0))))
