@@ -49,6 +49,13 @@ SMALL_PREDICTION = 500  # below it thread start-up costs more than the work
 TRUTH_FOLDS = 2  # cross-fitting folds for the self-simulation's known truths (`spread`)
 
 
+def churner_weight(y: np.ndarray) -> float:
+    """Imbalance: churners are weighted up by the square root of the class ratio; Platt
+    scaling then maps scores back to honest probabilities."""
+    pos = max(int(np.sum(y)), 1)
+    return float(np.sqrt((len(y) - pos) / pos))
+
+
 class ChurnModel:
     """Gradient-boosted churn classifier with calibrated probabilities and intervals."""
 
@@ -182,10 +189,7 @@ class ChurnModel:
         stop_mask = np.array([g in stop_ids for g in vg])
         if len(np.unique(y_valid[stop_mask])) < 2 or len(np.unique(y_valid[~stop_mask])) < 2:
             stop_mask = np.arange(len(vg)) % 2 == 0
-        pos = max(int(y_train.sum()), 1)
-        # Imbalance: weight churners up (square root of the class ratio); Platt scaling
-        # then maps scores back to honest probabilities.
-        self.pos_weight_ = float(np.sqrt((len(y_train) - pos) / pos))
+        self.pos_weight_ = churner_weight(y_train)
         say(1, self.n_bags + 3, "finding the number of boosting rounds")
         reference = lgb.train(
             self._params(self.seed, self.pos_weight_, len(X_train)),
@@ -233,10 +237,8 @@ class ChurnModel:
 
     def stopping_round(self, X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid) -> int:
         """The boosting round where AUC on the later rows `X_valid` stops improving."""
-        pos = max(int(np.sum(y_train)), 1)
-        weight = float(np.sqrt((len(y_train) - pos) / pos))
         reference = lgb.train(
-            self._params(self.seed, weight, len(X_train)),
+            self._params(self.seed, churner_weight(y_train), len(X_train)),
             lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
             num_boost_round=self.max_rounds,
             valid_sets=[lgb.Dataset(X_valid, y_valid, categorical_feature=self.categorical or "auto")],
@@ -257,10 +259,7 @@ class ChurnModel:
         """`n_bags` boosters of `best_iteration_` rounds on bootstrap resamples of the rows."""
         say = say or (lambda _step, _total, _msg: None)
         y_train = np.asarray(y_train, dtype=int)
-        pos = max(int(y_train.sum()), 1)
-        # Imbalance: weight churners up (square root of the class ratio); Platt scaling
-        # then maps scores back to honest probabilities.
-        self.pos_weight_ = float(np.sqrt((len(y_train) - pos) / pos))
+        self.pos_weight_ = churner_weight(y_train)
         # Two-way cluster bootstrap: customers and snapshot months are both resampled,
         # and each member gets perturbed tree settings, so the ensemble spread carries
         # sampling, temporal and specification uncertainty, not only row noise.
@@ -321,8 +320,7 @@ class ChurnModel:
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
 
     def _truth_booster(self, X: pd.DataFrame, y: np.ndarray, seed: int) -> lgb.Booster:
-        pos = max(int(y.sum()), 1)
-        params = self._params(seed, float(np.sqrt((len(y) - pos) / pos)), len(y))
+        params = self._params(seed, churner_weight(y), len(y))
         data = lgb.Dataset(X, y, categorical_feature=self.categorical or "auto")
         return lgb.train(params, data, num_boost_round=self.best_iteration_)
 

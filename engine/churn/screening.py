@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from engine.churn.features import SUBSCRIPTION_FEATURES, FeatureSet
-from engine.churn.model import ChurnModel
+from engine.churn.model import ChurnModel, churner_weight
 
 TOLERANCE = 0.002  # AUC points a unit must be worth out of time to stay
 REPEATS = 3
@@ -112,7 +112,6 @@ def _sample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarra
 
 
 def _screening_booster(model: ChurnModel, X: pd.DataFrame, y: np.ndarray, seed: int, rounds: int) -> lgb.Booster:
-    pos = max(int(y.sum()), 1)
-    params = model._params(seed, float(np.sqrt((len(y) - pos) / pos)), len(y))
+    params = model._params(seed, churner_weight(y), len(y))
     data = lgb.Dataset(X, y, categorical_feature=model.categorical or "auto")
     return lgb.train(params, data, num_boost_round=rounds)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from engine.churn.model import ChurnModel
+from engine.churn.model import ChurnModel, churner_weight
 from engine.core.errors import BadInputError
 
 MAX_TRIALS = 200  # a bound a scheduler can rely on
@@ -109,8 +109,7 @@ def split_auc(model: ChurnModel, X: Any, y: np.ndarray, split: Split) -> float:
     """AUC on the held-out rows of one booster with `model`'s settings, stopped early there."""
     train, valid = split
     rows = X.iloc if isinstance(X, pd.DataFrame) else X  # positions or masks select rows, never columns
-    pos = max(int(np.sum(y[train])), 1)
-    weight = float(np.sqrt((len(y[train]) - pos) / pos))
+    weight = churner_weight(y[train])
     categorical: Any = model.categorical or "auto"
     booster = lgb.train(
         model._params(model.seed, weight, rows=len(y[train])),

@@ -26,7 +26,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from engine.churn.baselines import refit_on_resamples
-from engine.churn.model import ChurnModel, Prediction
+from engine.churn.model import ChurnModel, Prediction, churner_weight
 from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.core.values import sigmoid
 
@@ -309,9 +309,8 @@ def _fold_tree_logits(
     fit, stop = train_test_split(train, test_size=0.2, stratify=y[train], random_state=model.seed)
     M = model._matrix(X)
     categorical: Any = model.categorical or "auto"
-    pos = max(int(y[fit].sum()), 1)
     booster = lgb.train(
-        model._params(model.seed, float(np.sqrt((len(fit) - pos) / pos)), rows=len(fit)),
+        model._params(model.seed, churner_weight(y[fit]), rows=len(fit)),
         lgb.Dataset(M.iloc[fit], y[fit], categorical_feature=categorical, free_raw_data=False),
         num_boost_round=model.max_rounds,
         valid_sets=[lgb.Dataset(M.iloc[stop], y[stop], categorical_feature=categorical)],
