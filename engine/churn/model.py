@@ -46,7 +46,6 @@ class Prediction:
 
 SMALL_FIT = 20_000
 SMALL_PREDICTION = 500  # below it thread start-up costs more than the work
-TRUTH_FOLDS = 2  # cross-fitting folds for the self-simulation's known truths (`spread`)
 
 
 def churner_weight(y: np.ndarray) -> float:
@@ -208,11 +207,13 @@ class ChurnModel:
         self.stop_rows_ = int(stop_mask.sum())
         self.calibration_rows_ = int((~stop_mask).sum())
         say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
+        members = self.boosters_
         self.check_spread(
             lambda y_sim: self.raw_by_member(
                 self.fit_members(X_train, y_sim, train_groups, train_periods, rng), X_valid
             ),
-            *self.cross_fitted_truths(X_train, y_train, train_groups, X_valid, rng),
+            self.member_truths(self.raw_by_member(members, X_train)),
+            self.member_truths(self.raw_by_member(members, X_valid)),
             rng,
         )
         return self
@@ -319,41 +320,10 @@ class ChurnModel:
         half = z * self.spread_factor_ * np.abs(a) * raw.std(axis=1, ddof=1)
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
 
-    def _truth_booster(self, X: pd.DataFrame, y: np.ndarray, seed: int) -> lgb.Booster:
-        params = self._params(seed, churner_weight(y), len(y))
-        data = lgb.Dataset(X, y, categorical_feature=self.categorical or "auto")
-        return lgb.train(params, data, num_boost_round=self.best_iteration_)
-
-    def cross_fitted_truths(
-        self,
-        X_fit: pd.DataFrame,
-        y_fit: np.ndarray,
-        groups: np.ndarray | None,
-        X_check: pd.DataFrame,
-        rng: np.random.Generator,
-        folds: int = TRUTH_FOLDS,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The known truths of the self-simulation (`spread`): each training row's probability
-        from a booster that never saw that row's customer (fitted on the other folds, Platt-scaled
-        on these out-of-fold scores with the real labels), and each fold booster's probability
-        for the check rows (one line per fold booster)."""
-        from sklearn.linear_model import LogisticRegression
-
-        y_fit = np.asarray(y_fit, dtype=int)
-        keys = np.asarray(groups) if groups is not None else np.arange(len(y_fit))
-        unique, key_of = np.unique(keys, return_inverse=True)
-        fold_of = rng.integers(0, folds, len(unique))[key_of]
-        out_of_fold, check = np.zeros(len(y_fit)), []
-        for f in range(folds):
-            fit = fold_of != f
-            if len(np.unique(y_fit[fit])) < 2 or fit.all():
-                fit = np.ones(len(y_fit), dtype=bool)  # too few rows to leave a fold out: in-sample
-            booster = self._truth_booster(X_fit[fit], y_fit[fit], self.seed + 101 + f)
-            out_of_fold[fold_of == f] = booster.predict(X_fit[fold_of == f], raw_score=True)
-            check.append(booster.predict(X_check, raw_score=True))
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold.reshape(-1, 1), y_fit)
-        a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-        return _sigmoid(a * out_of_fold + b), _sigmoid(a * np.vstack(check) + b)
+    def member_truths(self, raw: np.ndarray) -> np.ndarray:
+        """Each member's own calibrated probability (one line per member, from members' log-odds
+        `raw`): the known truths of the self-simulation (`spread`)."""
+        return _sigmoid(self.platt_a_ * np.asarray(raw).T + self.platt_b_)
 
     def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
         threads = model_threads(len(X), SMALL_PREDICTION)

@@ -278,7 +278,7 @@ def fit_folds(
     y_oot = np.concatenate([y[r] for r in rows])
     model.calibrate(pooled, y_oot)
     step(steps - 2, "checking the interval by self-simulation on the latest month")
-    _check_spread(model, X, y, groups, periods, usable[-1], rng)
+    _check_spread(model, X, groups, periods, usable[-1], members, raws[-1], rng)
     step(steps - 1.5, "training the final ensemble on every closed month end")
     model.boosters_ = model.fit_members(X, y, groups, periods, rng)
     model.stop_rows_ = model.calibration_rows_ = int(len(y_oot))
@@ -298,16 +298,18 @@ def fit_folds(
 def _check_spread(
     model: ChurnModel,
     X: pd.DataFrame,
-    y: np.ndarray,
     groups: np.ndarray,
     periods: np.ndarray,
     fold: tuple,
+    members: list,
+    raw_valid: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """Self-simulation on the latest fold (`spread.measure`): the known truths are cross-fitted
-    probabilities on its training months (by customer) and its out-of-time month."""
+    """Self-simulation on the latest fold (`spread.measure`): its members' probabilities are
+    the known truths, on its training months and its out-of-time month."""
     _fold, train, valid = fold
-    truth_fit, truth_check = model.cross_fitted_truths(X[train], y[train], groups[train], X[valid], rng)
+    truth_fit = model.member_truths(model.raw_by_member(members, X[train]))
+    truth_check = model.member_truths(raw_valid)
     model.check_spread(
         lambda y_sim: model.raw_by_member(
             model.fit_members(X[train], y_sim, groups[train], periods[train], rng), X[valid]
