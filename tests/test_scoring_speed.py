@@ -131,3 +131,19 @@ def test_model_threads_never_exceed_the_cap_or_the_cores(monkeypatch):
     assert model_threads(10_000_000) == min(2, cores)
     m = ChurnModel(FEATURES, categorical=["plan_tier"])
     assert m._params(0, 1.0, rows=5_400)["num_threads"] == 1
+
+
+def test_model_threads_wait_passively_unless_told_otherwise():
+    """Spinning OpenMP threads next to a busy core made `train` 8 times slower: the engine asks
+    for passive waiting before LightGBM loads OpenMP, and a setting already made wins."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import engine, lightgbm, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "ACTIVE"
