@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.config import model_threads
+
 MIN_ROWS = 2000  # below this, one `pred_contrib` call over every row is cheaper than grouping
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this counts as zero
 _SPLITS_ATTR = "_radar_tree_splits"
@@ -134,9 +136,11 @@ def _groups(codes: _Codes, tree: TreeSplits, n: int) -> tuple[np.ndarray, np.nda
     return standing, inverse.astype(np.int64, copy=False)
 
 
-def ensemble_contributions(boosters: list, X: np.ndarray, threads: int = 2) -> np.ndarray:
+def ensemble_contributions(boosters: list, X: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Mean over `boosters` of LightGBM's exact TreeSHAP values for the rows of `X`: shape
-    (rows, features + 1), the last column the expected value (all in log-odds)."""
+    (rows, features + 1), the last column the expected value (all in log-odds). `threads`
+    defaults to the model-threads policy (`model_threads`)."""
+    threads = threads or model_threads()
     n, width = len(X), X.shape[1] + 1
     if n < MIN_ROWS:
         total = np.zeros((n, width))

@@ -203,8 +203,8 @@ DEFAULT_MODEL_THREADS = 2
 
 
 def model_threads(rows: int | None = None, small: int = 0) -> int:
-    """Threads for a model fit or prediction over `rows` rows: one below `small`, else the
-    RADAR_THREADS cap (default 2, never more than this process's cores)."""
+    """Threads for a model fit or prediction over `rows` rows (also forecast worker processes):
+    one below `small`, else the RADAR_THREADS cap (default 2, never more than this process's cores)."""
     if rows is not None and rows < small:
         return 1
     raw = (os.environ.get(MODEL_THREADS_ENV) or "").strip()

@@ -39,7 +39,6 @@ then p + q <= 2 (six orders), then a seasonal AR(1) or MA(1) term on the best. A
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
+from engine.core.config import model_threads
 from engine.core.errors import BadInputError
 
 # Seasonal models need two whole seasons: one to see the pattern, one to confirm it.
@@ -892,9 +892,10 @@ def fit_predict(
 
 
 def workers(n_jobs: int | None, series: int) -> int:
-    """ETS worker processes: as asked, else 2 for PARALLEL_FROM+ series on a multi-core machine."""
+    """ETS worker processes: as asked, else for PARALLEL_FROM+ series as many as the model-threads
+    policy allows (`model_threads`: RADAR_THREADS, default 2, never more than the cores)."""
     if n_jobs is None:
-        return min(2, os.cpu_count() or 1) if series >= PARALLEL_FROM else 1
+        return model_threads() if series >= PARALLEL_FROM else 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs <= 0:
         raise BadInputError(f"n_jobs must be a whole number of processes above 0, not {n_jobs!r}.")
     return int(n_jobs)
