@@ -185,26 +185,6 @@ class FoldFit:
     fold_rounds: list[int] = field(default_factory=list)
 
 
-def fit_model(
-    train: pd.DataFrame, valid: pd.DataFrame, seed: int = 0, progress: Progress | None = None, n_bags: int = 6
-) -> ChurnModel:
-    """One held-out block (the previous plan): early stopping and calibration on `valid`.
-    Superseded by `fit_folds` (rolling-origin folds over every closed month end); kept while
-    `train()` moves over."""
-    say = progress or (lambda _f, _m: None)
-    model = ChurnModel(list(feats.FEATURE_NAMES), list(feats.CATEGORICAL), n_bags=n_bags, seed=seed)
-    return model.fit(
-        train,
-        train["churned"].to_numpy(),
-        valid,
-        valid["churned"].to_numpy(),
-        train_groups=train["customer_id"].to_numpy(),
-        valid_groups=valid["customer_id"].to_numpy(),
-        train_periods=train["as_of"].to_numpy(),
-        progress=lambda step, total, msg: say(0.35 + 0.55 * step / total, msg),
-    )
-
-
 def fit_folds(
     snaps: pd.DataFrame,
     folds: list[Fold],
