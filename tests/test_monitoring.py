@@ -180,6 +180,24 @@ def test_data_health_counts_and_null_rates(scored_dir):
     assert not report.tables["stale"].any()
 
 
+def test_data_health_reads_in_words_with_a_dash_for_an_empty_table():
+    tables = pd.DataFrame(
+        {
+            "table": ["customers", "subscriptions", "usage_daily"],
+            "rows": [800, 0, 5000],
+            "first": [date(2024, 1, 2), None, date(2024, 1, 3)],
+            "last": [date(2026, 6, 21), None, date(2026, 6, 1)],
+            "days_behind": [9.0, None, 1029.0],
+            "stale": [False, False, True],
+        }
+    )
+    shown = health.freshness(tables)
+    assert shown["state"].tolist() == ["current", "no rows", f"stale: over {health.STALE_AFTER_DAYS} days behind"]
+    assert shown.loc[1, ["first", "last", "days_behind"]].tolist() == ["—", "—", "—"]
+    assert shown.loc[0, "first"] == "2024-01-02" and shown.loc[2, "days_behind"] == "1,029"
+    assert "stale" not in shown
+
+
 def test_validate_file_reports_counts_and_writes_nothing(data_dir_copy, tmp_path):
     wh = warehouse.get_warehouse(data_dir_copy)
     existing = wh.df("SELECT * FROM customers LIMIT 2")

@@ -15,6 +15,7 @@ from engine.churn import retrain
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import ingest
+from engine.data.health import freshness
 from engine.data.ingest import IngestError, events
 from engine.data.warehouse import trial, writing
 
@@ -76,15 +77,15 @@ st.caption(
 if health.date_warning:
     st.warning(health.date_warning, icon=":material/event_busy:")
 st.dataframe(
-    health.tables,
+    freshness(health.tables),
     hide_index=True,
     column_config={
         "table": "Table",
         "rows": st.column_config.NumberColumn("Rows", format="localized"),
         "first": "First date",
         "last": "Last date",
-        "days_behind": "Days behind",
-        "stale": st.column_config.CheckboxColumn("Stale"),
+        "days_behind": st.column_config.TextColumn("Days behind", width="small"),
+        "state": "State",
     },
 )
 with st.expander("Null rates per column"):

@@ -267,3 +267,17 @@ def data_health(wh: Warehouse) -> DataHealth:
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
     nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
     return DataHealth(data_as_of=as_of, tables=tables, nulls=nulls, date_warning=current.date_warning)
+
+
+def freshness(tables: pd.DataFrame) -> pd.DataFrame:
+    """`data_health`'s tables as people read them: dates and days as text with a dash where a
+    table has none (the grid writes "None" for a missing value), one State in words instead of a flag."""
+    out = tables.drop(columns="stale").copy()
+    for column in ("first", "last"):
+        out[column] = ["—" if pd.isna(value) else value.isoformat() for value in out[column]]
+    out["days_behind"] = ["—" if pd.isna(days) else f"{int(days):,}" for days in out["days_behind"]]
+    out["state"] = [
+        "no rows" if rows == 0 else f"stale: over {STALE_AFTER_DAYS} days behind" if stale else "current"
+        for rows, stale in zip(tables["rows"], tables["stale"], strict=True)
+    ]
+    return out
