@@ -263,3 +263,36 @@ def test_the_large_sample_ks_test_agrees_with_scipy():
         assert ours.pvalue == pytest.approx(float(theirs.pvalue), rel=0.02, abs=1e-12)
     small = _ks(rng.normal(size=500), rng.normal(size=400))  # small samples keep scipy's exact test
     assert 0 <= small.pvalue <= 1
+
+
+def _days_since_weekday_activity(weekday: int, customers: int, rng: np.random.Generator) -> np.ndarray:
+    """Days since each customer's last activity when scored on `weekday` (0 = Monday): active
+    on a working day with chance 0.6, on a weekend day 0.05; a fifth have gone quiet for weeks."""
+    days = np.zeros(customers)
+    for i in range(customers):
+        k = 0
+        while rng.random() >= (0.6 if (weekday - k) % 7 < 5 else 0.05):
+            k += 1
+        days[i] = k + (rng.integers(14, 60) if rng.random() < 0.2 else 0)
+    return days
+
+
+def test_days_since_features_drift_by_weeks_not_by_the_scoring_weekday():
+    """Month ends fall on any weekday; a Wednesday's scoring must not look like drift, while
+    accounts going quiet for weeks still must."""
+    rng = np.random.default_rng(3)
+    month_end_weekdays = (1, 3, 6, 1, 4, 0)  # 2026-03-31 .. 2026-08-31
+    reference = np.concatenate([_days_since_weekday_activity(w, 600, rng) for w in month_end_weekdays])
+    wednesday = _days_since_weekday_activity(2, 600, rng)
+    assert monitoring.psi_numeric(reference, wednesday) > monitoring.PSI_ACT  # daily bins: a false alarm
+    feature = (monitoring.feats.Feature("evt_api_call_days_since_last", "Days since last api call"),)
+    name = feature[0].name
+
+    def status(current: np.ndarray) -> str:
+        table, _bins = monitoring.feature_drift(pd.DataFrame({name: reference}), pd.DataFrame({name: current}), feature)
+        return str(table.loc[0, "status"])
+
+    assert status(wednesday) == "stable"
+    quiet = wednesday.copy()
+    quiet[: len(quiet) * 2 // 5] += 21  # two in five accounts three weeks quieter
+    assert status(quiet) == "act"
