@@ -73,6 +73,18 @@ def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch):
     assert len(charts) >= 3  # drivers, usage, MRR history
 
 
+@pytest.mark.parametrize("role", ["csm", "executive"])
+def test_customer_360_without_an_account_offers_the_most_revenue_at_risk(scored_dir, accounts, role, monkeypatch):
+    at = _page(scored_dir, role, "customer_360", monkeypatch)
+    assert not at.exception and at.title[0].value == "Customer 360"
+    book = accounts["mine"] if role == "csm" else accounts["all"]
+    links = [link.proto.label for link in at.get("page_link")]
+    expected = book.sort_values("revenue_at_risk", ascending=False, kind="stable")["name"].head(5).tolist()
+    assert [label.split(" · ")[0] for label in links] == expected
+    if role == "csm":
+        assert not any(name in " ".join(links) for name in accounts["theirs"]["name"])
+
+
 def test_csm_deep_link_to_another_book_leaks_nothing(scored_dir, accounts, monkeypatch):
     other = accounts["theirs"].iloc[0]
     at = _page(scored_dir, "csm", "customer_360", monkeypatch, {"customer_id": other["customer_id"]})
