@@ -1,4 +1,4 @@
-"""Customer 360's "vs peers" strip and its what-if panel.
+"""Customer 360's "vs peers" strip and its what-if panel, and the accounts to start from when none is open.
 
 The strip reads `engine.accounts.peers.account_position` (the engine keeps the book-wide
 table per snapshot, the page cache the account's row). The what-if panel offers the levers
@@ -21,6 +21,27 @@ from engine.accounts.peers import PeerMetric, PeerPosition
 from engine.accounts.whatif import Lever, WhatIfResult
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError, RadarError
+
+
+# -- where to start -----------------------------------------------------------------------------
+def most_at_risk_links(data_dir: str, viewer: Viewer, page: str, shown: int = 5) -> None:
+    """Where a CSM would start when no account is open: links to `page` for the accounts of
+    their book (a leader: the whole book) with the most revenue at risk."""
+    board = cache.board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
+    if board.empty:
+        return
+    st.markdown(f"**Most revenue at risk in {'the book' if viewer.sees_everyone else 'your book'}**")
+    for row in board.head(shown).itertuples():
+        st.page_link(
+            page,
+            label=(
+                f"{plain(row.name)} · {fmt.money(row.revenue_at_risk)} ARR at risk · "
+                f"{fmt.percent(row.churn_probability)} churn · {row.risk_tier}"
+            ),
+            query_params={"customer_id": row.customer_id},
+            icon=":material/person:",
+        )
+
 
 # -- vs peers -----------------------------------------------------------------------------------
 SHORT_LABELS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import ai
+from components import account_tools, ai
 from components.shared import auth, cache
 from components.shared import format as fmt
 from engine import ai as llm
@@ -99,6 +99,7 @@ with customer_tab:
     account = choose_account()
     if account is None:
         st.caption("Pick an account (or open this page from a Customer 360) to ask about it.")
+        account_tools.most_at_risk_links(data_dir, viewer, "views/ai_qa.py")
     else:
         history_key = ("chat", account)
         history = ai.recall(history_key) or []

@@ -23,7 +23,7 @@ def pick_account() -> None:
     text = st.text_input("Find an account", placeholder="Name or customer id", icon=":material/search:")
     if not text.strip():
         st.caption("Type part of a name or id, or open an account from the risk board.")
-        most_at_risk()
+        account_tools.most_at_risk_links(data_dir, viewer, "views/customer_360.py")
         st.stop()
     found = cache.search_customers(data_dir, viewer, text)
     if found.empty:
@@ -37,24 +37,6 @@ def pick_account() -> None:
             icon=":material/person:",
         )
     st.stop()
-
-
-def most_at_risk(shown: int = 5) -> None:
-    """Where a CSM would start: the accounts of their book with the most revenue at risk."""
-    board = cache.board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
-    if board.empty:
-        return
-    st.markdown(f"**Most revenue at risk in {'your book' if not viewer.sees_everyone else 'the book'}**")
-    for row in board.head(shown).itertuples():
-        st.page_link(
-            "views/customer_360.py",
-            label=(
-                f"{plain(row.name)} · {fmt.money(row.revenue_at_risk)} ARR at risk · "
-                f"{fmt.percent(row.churn_probability)} churn · {row.risk_tier}"
-            ),
-            query_params={"customer_id": row.customer_id},
-            icon=":material/person:",
-        )
 
 
 if not customer_id:
