@@ -435,3 +435,16 @@ def test_kept_answers_equal_fresh_ones(scored_dir):
     fresh = (segments.segment_of_accounts(wh, SYSTEM), segments.account_segment(wh, SYSTEM, cid))
     pd.testing.assert_frame_equal(kept[0], fresh[0])
     assert kept[1] == fresh[1]
+
+
+def test_segments_at_several_dates_equal_each_date_alone(scored_dir):
+    """The benchmarks classify six dates in one pass; each date's answer is the per-date one,
+    for the whole book and for one CSM's."""
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    dates = [date(2025, 12, 31), date(2026, 1, 15), D]
+    for viewer in (SYSTEM, Viewer(owner_with_most_accounts(wh), "csm")):
+        together = segments.segments_at_dates(wh, viewer, dates)
+        assert sorted(together) == dates
+        book._frames.clear()
+        for d in dates:
+            pd.testing.assert_frame_equal(together[d], segments.segment_of_accounts(wh, viewer, d))

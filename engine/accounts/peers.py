@@ -31,7 +31,7 @@ new figures); it holds no viewer-specific data, the scope is applied when an acc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -546,7 +546,7 @@ def segment_benchmarks(
     book, book_previous = _summarise(now), _summarise(before)
     scope_now, scope_before = _scoped(now, viewer), _scoped(before, viewer)
     labels = {"plan_tier": (_plan_labels(scope_now), _plan_labels(scope_before))}
-    segments_at = segments_at or segment_of_accounts(wh, viewer)
+    segments_at = segments_at or segment_of_accounts(wh, viewer, (*_label_dates(day), *_label_dates(previous)))
     labels["segment"] = (
         _segment_labels(scope_now, day, segments_at),
         _segment_labels(scope_before, previous, segments_at),
@@ -586,10 +586,14 @@ def _plan_labels(frame: pd.DataFrame) -> Labels:
     return (frame["plan_tier"],) * 3  # a plan does not change with time
 
 
+def _label_dates(day: date) -> tuple[date, date, date]:
+    """The dates `Labels` reads groups at: the day, 90 days and 12 months before."""
+    return (day, day - timedelta(days=CHURN_DAYS), _months_before(day, NRR_MONTHS))
+
+
 def _segment_labels(frame: pd.DataFrame, day: date, segments_at: SegmentsAt) -> Labels:
-    dates = (day, day - timedelta(days=CHURN_DAYS), _months_before(day, NRR_MONTHS))
     out = []
-    for when in dates:
+    for when in _label_dates(day):
         try:
             found = _segment_series(segments_at(when))
         except RadarError:  # no segments that early (too little history): the cohort has no segment
@@ -612,12 +616,18 @@ def _scoped(frame: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
 SegmentsAt = Callable[[date], "pd.Series | pd.DataFrame"]
 
 
-def segment_of_accounts(wh: Warehouse, viewer: Viewer) -> SegmentsAt:
+def segment_of_accounts(wh: Warehouse, viewer: Viewer, dates: Sequence[date] = ()) -> SegmentsAt:
     """Each account's behavioural archetype at a date (`engine.segments`), the viewer's
-    accounts only; accounts with too little history ("Not enough data") get no segment row."""
+    accounts only; accounts with too little history ("Not enough data") get no segment row.
+    The book at `dates` is classified up front in one pass (a date with too little history
+    for segments is left to the per-date read, which says why)."""
+    try:
+        ready = segments.segments_at_dates(wh, viewer, dates) if dates else {}
+    except RadarError:
+        ready = {}
 
     def at(day: date) -> pd.Series:
-        found = segments.segment_of_accounts(wh, viewer, day)
+        found = ready[day] if day in ready else segments.segment_of_accounts(wh, viewer, day)
         named = found[found["archetype"] != NOT_ENOUGH_DATA.name]
         return named.set_index("customer_id")["archetype"]
 

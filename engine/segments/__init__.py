@@ -7,7 +7,8 @@ Where each job lives (imports flow one way, down this list):
                  account and date), which are present, and low/mid/high cuts learned from the book;
 * playbooks.py   the motion, talking points and channel per archetype;
 * archetypes.py  the archetypes, their rules (descriptions generated from them) and `assign`;
-* book.py        the contracts, `book_segments`, `segment_of_accounts`, `account_segment`, `axis_cuts`;
+* book.py        the contracts, `book_segments`, `segment_of_accounts` (`segments_at_dates` for several),
+                 `account_segment`, `axis_cuts`;
 * cli.py         `python -m engine segments [--as-of D] [--json]`.
 
 Use it as `from engine import segments; segments.book_segments(wh, viewer)`.
@@ -28,6 +29,7 @@ from engine.segments.book import (
     axis_cuts,
     book_segments,
     segment_of_accounts,
+    segments_at_dates,
 )
 from engine.segments.playbooks import PLAYBOOKS, Playbook
 
@@ -52,4 +54,5 @@ __all__ = [
     "axis_cuts",
     "book_segments",
     "segment_of_accounts",
+    "segments_at_dates",
 ]
