@@ -186,27 +186,18 @@ class ChurnModel:
         # coverage of the 90 % interval over 32 runs: 0.813 with half, 0.825 with all).
         self.pos_weight_ = churner_weight(y_train)
         say(1, self.n_bags + 3, "finding the number of boosting rounds")
-        reference = lgb.train(
-            self._params(self.seed, self.pos_weight_, len(X_train)),
-            lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
-            num_boost_round=self.max_rounds,
-            valid_sets=[lgb.Dataset(X_valid, y_valid, categorical_feature=self.categorical or "auto")],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
-        self.best_iteration_ = max(int(reference.best_iteration or self.max_rounds), 10)
+        self.best_iteration_ = self.stopping_round(X_train, y_train, X_valid, y_valid)
         self.boosters_ = self.fit_members(X_train, y_train, train_groups, train_periods, rng, say, first_step=2)
         say(self.n_bags + 2, self.n_bags + 3, "calibrating probabilities and intervals")
         raw = self._raw_by_bag(X_valid)
         self._fit_calibration(raw, y_valid)
-        self.stop_rows_ = self.calibration_rows_ = len(y_valid)
         say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
-        members = self.boosters_
         self.check_spread(
             lambda y_sim: self.raw_by_member(
                 self.fit_members(X_train, y_sim, train_groups, train_periods, rng), X_valid
             ),
-            self.member_truths(self.raw_by_member(members, X_train)),
-            self.member_truths(self.raw_by_member(members, X_valid)),
+            self.member_truths(self.raw_by_member(self.boosters_, X_train)),
+            self.member_truths(self.raw_by_member(self.boosters_, X_valid)),
             rng,
         )
         return self

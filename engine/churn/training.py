@@ -261,7 +261,6 @@ def fit_folds(
     _check_spread(model, X, groups, periods, usable[-1], members, raws[-1], rng)
     step(steps - 1.5, "training the final ensemble on every closed month end")
     model.boosters_ = model.fit_members(X, y, groups, periods, rng)
-    model.stop_rows_ = model.calibration_rows_ = int(len(y_oot))
     model.feature_set_ = fs  # scoring builds exactly these columns
     parts = []
     for k, (fold, _train, _valid) in enumerate(usable):
