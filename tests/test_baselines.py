@@ -159,3 +159,15 @@ def test_a_model_that_does_not_beat_the_best_baseline_does_not_serve(data_dir_co
     assert run.loc[run["serves"], "contender"].tolist() == [best]
     # Its tiers use the base rate it was trained on.
     assert status.tiers_in_use(data_dir_copy).base_rate == pytest.approx(registry.base_rate(production))
+
+
+def test_the_train_command_line_names_each_baseline_and_the_verdict():
+    won = {"auc": 0.73, "baselines": {"tenure": {"auc": 0.61}, "tenure_usage": {"auc": 0.64}}}
+    line = baselines.comparison({**won, "best_baseline": "tenure_usage", "beats_baselines": True})
+    assert line == (
+        "Baselines on the same out-of-time rows (AUC): tenure 0.610, tenure + usage 0.640. "
+        "The churn model's 0.730 beats the best (0.640) by +0.090."
+    )
+    lost = baselines.comparison({**won, "auc": 0.60, "best_baseline": "tenure_usage", "beats_baselines": False})
+    assert lost is not None and lost.endswith("The churn model's 0.600 does not beat the best (0.640).")
+    assert baselines.comparison({"auc": 0.7}) is None  # a run from before baselines were recorded

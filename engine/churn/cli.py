@@ -40,7 +40,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train a churn model on warehouse snapshots and register it", _train_args)
 def _train(args: argparse.Namespace) -> int:
-    from engine.churn import training
+    from engine.churn import baselines, training
 
     wh = get_warehouse(args.data_dir, read_only=True)
     result = training.train(
@@ -61,6 +61,8 @@ def _train(args: argparse.Namespace) -> int:
         f"Brier {m['brier']:.4f} on {m['rows']:,} rows ({result.data_window['valid_from']}..{result.data_window['valid_to']}); "
         f"{result.seconds:.1f} s"
     )
+    if line := baselines.comparison(m):
+        print(line)
     if "tuning" in m:
         t = m["tuning"]
         print(
