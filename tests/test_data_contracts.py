@@ -96,6 +96,22 @@ def out_of_range(empty_dir):
     return wh
 
 
+def test_the_datas_today_is_the_event_logs_last_day_not_a_term_booked_after_it(empty_dir):
+    """An export's subscription terms and churn dates run past its event log (ChurnSim's last
+    terms start the day after its last event): scoring that day would read it as a day with no
+    usage for anyone. Without a daily feed, contract dates are all there is, and they count."""
+    wh = warehouse.get_warehouse(empty_dir)
+    wh.execute(
+        "INSERT INTO customers (customer_id, name, plan_tier, signup_date, status, churn_date) VALUES "
+        "('c1', 'Acme', 'growth', DATE '2024-01-01', 'active', NULL), "
+        "('c2', 'Bolt', 'growth', DATE '2024-01-05', 'churned', DATE '2024-03-02')"
+    )
+    wh.execute("INSERT INTO subscriptions VALUES ('c1', 'pro', DATE '2024-03-02', DATE '2024-04-02', 10, 1, 1, 0)")
+    assert health.data_as_of(wh) == date(2024, 3, 2)  # no event log or tickets: the contract dates
+    wh.execute("INSERT INTO usage_daily VALUES ('c1', DATE '2024-03-01', 'login', 3, 1, NULL)")
+    assert health.data_as_of(wh) == date(2024, 3, 1)
+
+
 def test_warehouse_status_round_trips_and_keeps_the_info_keys(out_of_range):
     result = health.status(out_of_range)
     again = round_trip(result)

@@ -126,16 +126,22 @@ def _bounds(planned: bool = False) -> tuple[datetime, datetime]:
 def data_as_of(wh: Warehouse) -> date | None:
     """The latest day the warehouse has activity for: the 'today' of the data.
 
-    Only plausible dates count (see `date_window`): one row dated 9999-12-31 must not make
-    every account look silent for eight thousand years. `date_warning` reports such rows.
+    The daily feeds set it when there are any: usage and tickets opened. Features for a day
+    after the last usage row would read that day as one nobody used the product, and an
+    export's dates run past its event log (a renewal term starting on the first of next
+    month, a cancellation effective at term end, a new account whose events come tomorrow).
+    Without daily feeds, signups, churn dates and subscription starts set it. Only plausible
+    dates count (see `date_window`): one row dated 9999-12-31 must not make every account
+    look silent for eight thousand years. `date_warning` reports such rows.
     """
     start, end = _bounds()
     found = wh.scalar(
-        "SELECT max(d) FROM (SELECT max(date) AS d FROM usage_daily WHERE date >= ? AND date < ? "
-        "UNION ALL SELECT max(opened_at)::DATE FROM support_tickets WHERE opened_at >= ? AND opened_at < ? "
+        "SELECT coalesce("
+        "(SELECT max(d) FROM (SELECT max(date) AS d FROM usage_daily WHERE date >= ? AND date < ? "
+        "UNION ALL SELECT max(opened_at)::DATE FROM support_tickets WHERE opened_at >= ? AND opened_at < ?)), "
+        "(SELECT max(d) FROM (SELECT max(signup_date) AS d FROM customers WHERE signup_date >= ? AND signup_date < ? "
         "UNION ALL SELECT max(churn_date) FROM customers WHERE churn_date >= ? AND churn_date < ? "
-        "UNION ALL SELECT max(signup_date) FROM customers WHERE signup_date >= ? AND signup_date < ? "
-        "UNION ALL SELECT max(start_date) FROM subscriptions WHERE start_date >= ? AND start_date < ?)",
+        "UNION ALL SELECT max(start_date) FROM subscriptions WHERE start_date >= ? AND start_date < ?)))",
         [start, end] * 5,
     )
     return found
