@@ -231,8 +231,15 @@ def _drift(args: argparse.Namespace) -> int:
         print("No feature drifted past the watch threshold.")
     for row in shown.itertuples():
         p_value = "" if row.p_value != row.p_value else f"p={row.p_value:.2g}"
+        # A change in the share missing raises the status on its own: say so, or "PSI 0.000 ACT" reads as a bug.
+        missing = (
+            f"  missing {row.reference_missing:.0%} -> {row.current_missing:.0%}"
+            if abs(row.missing_change) >= monitoring.MISSING_WATCH
+            else ""
+        )
         print(
-            f"  {row.feature:<28} PSI {row.psi:6.3f}  {row.test:<10} {row.statistic:8.3f} {p_value:<10} {STATUS_MARK[row.status]}"
+            f"  {row.feature:<28} PSI {row.psi:6.3f}  {row.test:<10} {row.statistic:8.3f} {p_value:<10} "
+            f"{STATUS_MARK[row.status]}{missing}"
         )
     return 0
 
