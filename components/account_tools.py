@@ -20,6 +20,7 @@ from components.shared.markdown import plain
 from engine.accounts.peers import PeerMetric, PeerPosition
 from engine.accounts.whatif import Lever, WhatIfResult
 from engine.core.access import Viewer
+from engine.core.contracts import RiskComponents
 from engine.core.errors import BadInputError, RadarError
 
 
@@ -55,6 +56,27 @@ SHORT_LABELS = {
 GOOD, BAD, TYPICAL, UNKNOWN = "#15803D", "#B91C1C", "#475569", "#94A3B8"
 CLEARLY = 0.6  # better than this share of peers reads "better"; worse than it, "worse"
 PER_ROW = 3
+
+
+def risk_components(parts: RiskComponents | None, score: float | None) -> None:
+    """The composite risk score and the parts it was made of; a part whose source the company
+    never loaded (risk signals, a usage log) is named as not loaded, not drawn as a zero."""
+    if parts is None or score is None:
+        return
+    st.markdown(f"**Risk score {score:.2f}** from its components:")
+    bars = (
+        ("Usage decay", parts.usage_decay_score, 1.0, "{:.2f}", "a usage log"),
+        ("Compliance gap", parts.compliance_gap_score, 1.0, "{:.2f}", "risk signals"),
+        ("Vendor risk flags", parts.vendor_risk_flags, 3.0, "{:.0f}", "risk signals"),
+    )
+    absent = []
+    for label, value, full, shown, source in bars:
+        if value is None:
+            absent.append(f"{label.lower()} ({source})")
+            continue
+        st.progress(min(1.0, value / full), text=f"{label} {shown.format(value)}")
+    if absent:
+        st.caption(f"Not in the score, their data was not loaded: {', '.join(absent)}.")
 
 
 def peer_value(metric: PeerMetric, value: float | None) -> str:

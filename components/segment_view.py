@@ -32,7 +32,10 @@ def axis_value(axis: str, value: float | None, unit: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return "no value"
     if axis == "engagement_trend":  # ln(recent / before)
-        return f"{math.exp(value) - 1:+.0%}".replace("-", "−")
+        ratio = math.exp(value)
+        if ratio >= 10:  # a young account against weeks before it signed up: "+135400%" says nothing
+            return f"{ratio:,.0f}× the 8 weeks before"
+        return f"{ratio - 1:+.0%}".replace("-", "−")
     if axis == "commercial_momentum":
         return f"{value:+.0%}".replace("-", "−")
     if axis == "seat_utilisation":

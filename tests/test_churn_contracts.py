@@ -226,3 +226,25 @@ def test_psi_is_public_zero_on_itself_and_never_negative():
     assert monitoring.psi(plans, plans) == 0.0 and monitoring.psi(plans, plans[:2]) > 0
     assert monitoring.psi([], []) == 0.0
     assert monitoring.psi(values, values) == monitoring.psi_numeric(values, values)
+
+
+def test_risk_score_parts_whose_source_was_not_loaded_are_absent_not_zero():
+    full = risk.risk_components(
+        pd.DataFrame({"usage_decay_score": [0.4], "compliance_gap_score": [0.5], "vendor_risk_flags": [3]})
+    )
+    assert full["risk_score"].iloc[0] == pytest.approx(0.5 * 0.4 + 0.3 * 0.5 + 0.2 * 1.0)
+    # A company with a usage log and no risk signals: the score is usage decay's, not half of it.
+    usage_only = risk.risk_components(pd.DataFrame({"usage_decay_score": [0.4, None]}))
+    assert usage_only["risk_score"].tolist() == [0.4, 0.0]  # an account without a value has no decay
+    parts = risk.components_of(usage_only.iloc[0])
+    assert parts.usage_decay_score == 0.4 and parts.compliance_gap_score is None and parts.vendor_risk_flags is None
+    assert_round_trip(parts)
+
+
+def test_product_areas_are_not_counted_out_of_the_demos_five():
+    """A company's log can hold any number of event types (ChurnSim: 8); "7 of 5" was the demo's count."""
+    assert (
+        explain.reason("feature_breadth_30d", 7.0, -0.01)
+        == "Used 7 product areas in the last 30 days, which lowers the risk"
+    )
+    assert explain.reason("feature_breadth_30d", 1.0, 0.02).startswith("Used 1 product area in")

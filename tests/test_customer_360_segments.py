@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,7 @@ def test_too_little_history_says_not_enough_data_and_why(scored_dir, book, monke
 def test_axis_values_read_as_people_say_them():
     assert segment_view.axis_value("seat_utilisation", 0.25) == "25%"
     assert segment_view.axis_value("engagement_trend", 0.0) == "+0%"
+    assert segment_view.axis_value("engagement_trend", math.log(1355)) == "1,355× the 8 weeks before"
     assert segment_view.axis_value("sentiment", None) == "no value"
     assert segment_view.cut_text("adoption_depth", (4.5, 10.5, 700)) == "shallow ≤ 4.5 · deep > 10.5"
     assert segment_view.cut_text("support_intensity", (None, 0.7, 700)) == "no light level · heavy > 0.7"

@@ -116,12 +116,7 @@ if pred is not None and ready.ready:
             help="The 90 % interval is " + INTERVAL_MEANING,
         )
         st.caption(cache.tier_legend(data_dir))
-        comp = c360.components
-        if comp is not None:
-            st.markdown(f"**Risk score {pred.risk_score:.2f}** from its components:")
-            st.progress(min(1.0, comp.usage_decay_score), text=f"Usage decay {comp.usage_decay_score:.2f}")
-            st.progress(min(1.0, comp.compliance_gap_score), text=f"Compliance gap {comp.compliance_gap_score:.2f}")
-            st.progress(min(1.0, comp.vendor_risk_flags / 3), text=f"Vendor risk flags {comp.vendor_risk_flags:.0f}")
+        account_tools.risk_components(c360.components, pred.risk_score)
     with action_col.container(border=True):
         st.markdown("#### Recommended action")
         st.info(plain(pred.recommended_action), icon=":material/task_alt:")

@@ -328,9 +328,11 @@ def _components(
 
 
 def _components_of(row: pd.Series | dict[str, Any]) -> RiskComponents | None:
-    """RiskComponents from a row holding every part; None when a part is missing (older scores)."""
-    parts = {k: row[k] for k in risk.COMPONENTS if k in row and pd.notna(row[k])}
-    return RiskComponents(**{k: float(v) for k, v in parts.items()}) if len(parts) == len(risk.COMPONENTS) else None
+    """RiskComponents from a row holding the parts (a part is None when its source was never
+    loaded); None when the row has none of them (a score stored before they were kept)."""
+    if not all(k in row for k in risk.COMPONENTS) or all(pd.isna(row[k]) for k in risk.COMPONENTS):
+        return None
+    return risk.components_of(row)
 
 
 def latest_prediction(wh: Warehouse, viewer: Viewer, customer_id: str) -> AccountPrediction | None:

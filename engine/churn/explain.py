@@ -172,7 +172,8 @@ def _texts() -> dict[str, Callable[[Any], str]]:
         "events_last_90d": lambda v: f"{v:,.0f} product events in the last 90 days",
         "events_prev_30d": lambda v: f"{v:,.0f} product events in the 30 days before last",
         "events_per_seat_30d": lambda v: f"{v:,.1f} events per seat in 30 days",
-        "feature_breadth_30d": lambda v: f"Uses {v:.0f} of 5 product areas",
+        # Out of as many event types as the company logs (the demo has 5, a foreign log any number).
+        "feature_breadth_30d": lambda v: f"Used {v:.0f} product area{'' if round(v) == 1 else 's'} in the last 30 days",
         "feature_breadth_change": lambda v: (
             f"Stopped using {abs(v):.0f} product area(s)"
             if v < 0

@@ -140,34 +140,37 @@ class RiskScore(Contract):
 
 def components_of(row: Mapping[str, Any] | pd.Series) -> RiskComponents:
     """The risk score's parts of one row of `risk_components` (or of a stored prediction)."""
-    return RiskComponents(**{name: float(row[name]) for name in COMPONENTS})
+    return RiskComponents(**{name: None if pd.isna(row[name]) else float(row[name]) for name in COMPONENTS})
 
 
-def _signal(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A component's input, 0 when missing: a company that loaded no risk signals (or no
-    usage) has no such features at all, and an absent signal adds nothing to the score."""
+def _signal(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """A component's input (0 for an account without a value), or None when the company loaded
+    no such source at all (no risk signals, no usage log): then the feature does not exist."""
     if name not in frame.columns:
-        return pd.Series(0.0, index=frame.index)
+        return None
     return frame[name].astype("float64").fillna(0)
 
 
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:
-    """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1)."""
-    usage = _signal(frame, "usage_decay_score").clip(0, 1)
-    gap = _signal(frame, "compliance_gap_score").clip(0, 1)
-    flags = _signal(frame, "vendor_risk_flags").clip(lower=0)
-    total = weights.usage_decay + weights.compliance_gap + weights.vendor_risk
-    score = (
-        weights.usage_decay * usage
-        + weights.compliance_gap * gap
-        + weights.vendor_risk * (flags / weights.vendor_flags_cap).clip(0, 1)
-    ) / total
+    """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1).
+    A part whose source was not loaded is NaN and left out, the others' weights renormalised: a
+    company without risk signals gets a score from usage decay alone, not one capped at half."""
+    usage, gap, flags = (_signal(frame, n) for n in ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags"))
+    parts = (
+        (weights.usage_decay, None if usage is None else usage.clip(0, 1)),
+        (weights.compliance_gap, None if gap is None else gap.clip(0, 1)),
+        (weights.vendor_risk, None if flags is None else (flags.clip(lower=0) / weights.vendor_flags_cap).clip(0, 1)),
+    )
+    present = [(w, v) for w, v in parts if v is not None]
+    total = sum(w for w, _ in present)
+    score = sum(w * v for w, v in present) / total if present else pd.Series(0.0, index=frame.index)
+    missing = np.full(len(frame), np.nan)
     return pd.DataFrame(
         {
-            "usage_decay_score": usage.to_numpy(),
-            "compliance_gap_score": gap.to_numpy(),
-            "vendor_risk_flags": flags.to_numpy(),
-            "risk_score": score.round(4).to_numpy(),
+            "usage_decay_score": missing if usage is None else usage.clip(0, 1).to_numpy(),
+            "compliance_gap_score": missing if gap is None else gap.clip(0, 1).to_numpy(),
+            "vendor_risk_flags": missing if flags is None else flags.clip(lower=0).to_numpy(),
+            "risk_score": np.asarray(score, dtype=float).round(4),
         }
     )
 

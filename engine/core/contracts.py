@@ -129,11 +129,12 @@ class ShapFeature(Contract):
 
 
 class RiskComponents(Contract):
-    """The three parts of the risk score (each 0-100)."""
+    """The three parts of the risk score; None for a part whose source was never loaded (no
+    usage log, no risk signals): absent, not a zero that would read as "no risk here"."""
 
-    compliance_gap_score: float
-    vendor_risk_flags: float
-    usage_decay_score: float
+    compliance_gap_score: float | None = None
+    vendor_risk_flags: float | None = None
+    usage_decay_score: float | None = None
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
