@@ -158,3 +158,24 @@ def test_random_columns_do_not_survive_screening_or_drive(data_dir_copy):
     drivers = explain.drivers_for_frame(fit.model.features, now, contributions, k=5)
     top = [d[0].feature if d else None for d in drivers]
     assert np.mean([t in kept for t in top]) <= 0.05
+
+
+def test_an_account_in_its_first_month_has_the_mrr_its_subscriptions_bill(data_dir_copy):
+    """MRR history gets a month's row from the 1st, so an account that started paying on the
+    21st has none yet at the month end: its running subscription gives its MRR (in scoring and
+    on Customer 360); before the subscription started it has none."""
+    from engine.accounts import customer
+
+    wh = warehouse.get_warehouse(data_dir_copy)
+    frame = features.features_as_of(wh, D)
+    cid = str(frame["customer_id"].iloc[3])
+    with wh.transaction() as cur:
+        cur.execute("DELETE FROM mrr_history WHERE customer_id = ?", [cid])
+        cur.execute("INSERT INTO subscriptions VALUES (?, 'core', DATE '2026-03-21', NULL, 123, 1, 1, 0)", [cid])
+    fs = features.feature_set(wh, CUTOFF)
+    assert fs.subscriptions
+    at = features.features_as_of(wh, D, cid, feature_set=fs)
+    assert at["mrr"].iloc[0] == 123
+    before = features.features_as_of(wh, date(2026, 3, 20), cid, feature_set=fs)
+    assert len(before) == 1 and before["mrr"].isna().all()
+    assert customer._profile(wh, cid, D).mrr == 123

@@ -272,9 +272,13 @@ def _lifetime_value(
 def _profile(wh: Warehouse, customer_id: str, as_of: date) -> CustomerProfile:
     row = wh.df(
         """
-        SELECT c.*, (SELECT arg_max(mrr, month) FROM mrr_history m WHERE m.customer_id = c.customer_id
-                     AND m.month <= ?) AS mrr
-        FROM customers c WHERE c.customer_id = ?
+        SELECT c.*, coalesce(
+            (SELECT arg_max(mrr, month) FROM mrr_history m WHERE m.customer_id = c.customer_id AND m.month <= $1),
+            -- no month row yet (it starts on the 1st): what its running subscriptions bill, as scoring reads it
+            (SELECT sum(s.mrr) FROM subscriptions s WHERE s.customer_id = c.customer_id
+                AND s.start_date <= $1 AND (s.end_date IS NULL OR s.end_date > $1))
+        ) AS mrr
+        FROM customers c WHERE c.customer_id = $2
         """,
         [as_of, customer_id],
     ).iloc[0]

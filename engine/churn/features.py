@@ -719,7 +719,7 @@ ORDER BY customer_id, attribute
 _SUBSCRIPTIONS_SQL = """
 WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who)
 SELECT s.customer_id, count(DISTINCT s.product)::DOUBLE AS products_active,
-    coalesce(sum(s.quantity), 0)::DOUBLE AS subscription_quantity
+    coalesce(sum(s.quantity), 0)::DOUBLE AS subscription_quantity, sum(s.mrr)::DOUBLE AS running_mrr
 FROM subscriptions s, p
 WHERE s.start_date <= p.d AND (s.end_date IS NULL OR s.end_date > p.d) AND (p.who IS NULL OR s.customer_id = p.who)
 GROUP BY 1
@@ -737,6 +737,10 @@ def _with_derived(
         subs = wh.df(_SUBSCRIPTIONS_SQL, [as_of, customer_id]).set_index("customer_id")
         for f in SUBSCRIPTION_FEATURES:
             columns[f.name] = ids.map(subs[f.name]).fillna(0.0).astype("float64")
+        if "mrr" in frame.columns:
+            # MRR history has a month's row from its first day, so an account that started paying
+            # on the 4th has none until next month: its running subscriptions say what it pays now.
+            frame = frame.assign(mrr=frame["mrr"].fillna(ids.map(subs["running_mrr"]).astype("float64")))
     if fs.event_types:
         usage = wh.df(_EVENT_FEATURES_SQL, [as_of, customer_id, [e.event_type for e in fs.event_types]])
         for spec in fs.event_types:
