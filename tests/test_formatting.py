@@ -119,3 +119,14 @@ def test_the_cli_scenario_table_writes_money_like_the_page(data, plan_result, ca
     lost = next(line for line in printed.splitlines() if line.startswith("ARR lost, 12 months"))
     assert formatting.money(plan_result.scenario.arr_lost_12m) in lost
     assert formatting.money(plan_result.baseline.arr_lost_12m) in lost
+
+
+def test_tenure_reads_in_the_unit_people_use():
+    assert [formatting.tenure(d) for d in (1, 26, 90, 400, 1241)] == [
+        "1 day",
+        "26 days",
+        "3 months",
+        "13 months",
+        "3.4 yrs",
+    ]
+    assert formatting.tenure(None) == formatting.MISSING

@@ -74,18 +74,20 @@ if p.status != "active":
 
 header = st.columns(4)
 header[0].metric("MRR", fmt.money(p.mrr), border=True, help=f"ARR {fmt.money(p.arr)}")
-header[1].metric("Tenure", f"{p.tenure_days / 365.25:.1f} yrs", border=True, help=f"since {fmt.day(p.signup_date)}")
+header[1].metric("Tenure", fmt.tenure(p.tenure_days), border=True, help=f"since {fmt.day(p.signup_date)}")
 header[2].metric(
     f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
     f"{p.days_to_renewal} days" if p.renewal_date else "—",
     border=True,
-    help=f"billed {plain(p.billing_cycle, 'on contract')}",
+    help=f"billed {plain(p.billing_cycle)}" if p.billing_cycle else None,
 )
 header[3].metric("Seats", fmt.count(p.seats), border=True)
-st.caption(
-    f"GTM stage **{plain(str(p.gtm_stage or 'unknown').replace('_', ' '))}** · "
-    f"billed {plain(p.billing_cycle, 'on contract')}"
-)
+known = [
+    *([f"GTM stage **{plain(str(p.gtm_stage).replace('_', ' '))}**"] if p.gtm_stage else []),
+    *([f"billed {plain(p.billing_cycle)}"] if p.billing_cycle else []),
+]
+if known:  # a company that loaded neither has nothing to say here, not "unknown" twice
+    st.caption(" · ".join(known))
 if c360.attributes:  # the company's own account columns (acquisition channel, company size ...)
     st.caption(
         " · ".join(f"{plain(k.replace('_', ' '))}: **{plain(fmt.value(v))}**" for k, v in c360.attributes.items())

@@ -15,5 +15,6 @@ from engine.core.formatting import (  # noqa: F401 - re-exported for pages
     percent_points,
     signed_count,
     signed_money,
+    tenure,
     value,
 )

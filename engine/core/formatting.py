@@ -118,6 +118,20 @@ def days(value: float | None) -> str:
     return "1 day" if whole == 1 else f"{whole:,} days"
 
 
+def tenure(days_: float | None) -> str:
+    """How long an account has been a customer, in the unit people use: '26 days' under two
+    months, '7 months' under two years, then '3.4 yrs' ('0.1 yrs' said nothing)."""
+    number = _figure(days_)
+    if number is None:
+        return MISSING
+    if number < 61:
+        return days(number)
+    if number < 730:
+        months = round(number / 30.4375)
+        return "1 month" if months == 1 else f"{months} months"
+    return f"{number / 365.25:.1f} yrs"
+
+
 def value(item: object) -> str:
     """Any loaded value as text: a date as a day, a whole number with separators, a number
     to two decimals, text as it is; the missing marker when empty."""
