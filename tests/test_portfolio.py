@@ -303,3 +303,15 @@ def test_risk_summary_round_trips_with_its_tier_table():
     assert to_json(again) == text
     assert again.revenue_at_risk == pytest.approx(0.1 * 1200 + 0.6 * 3000 + 0.3 * 480)
     assert again.by_tier.set_index("risk_tier")["accounts"].to_dict() == {"high": 1, "low": 1, "medium": 1}
+
+
+def test_a_company_without_plan_tiers_gets_one_named_group(tiny):
+    """plan_tier is optional: a NULL tier matched no tier in the joins (the chart said "No
+    data") and broke the heatmap's labels; it is one group named "no plan"."""
+    tiny.execute("UPDATE customers SET plan_tier = NULL")
+    mrr = portfolio.mrr_by_plan(tiny, AS_OF)
+    june = mrr[mrr["month"] == pd.Timestamp("2026-06-01")]
+    assert set(mrr["plan_tier"]) == {portfolio.NO_PLAN}
+    assert june["mrr"].sum() == portfolio.portfolio_kpis(tiny, AS_OF).total_mrr
+    churn = portfolio.churn_by_plan_industry(tiny, AS_OF, months=12)
+    assert set(churn["plan_tier"]) == {portfolio.NO_PLAN} and churn["customers"].sum() == 5

@@ -197,6 +197,11 @@ def portfolio_kpis(wh: Warehouse, as_of: date | None = None) -> PortfolioKpis:
     return current.model_copy(update={"previous": previous})
 
 
+# A company without plan tiers (plan_tier is optional) has one group, named, not NULL: a NULL
+# tier matched no tier in the joins ("No data") and broke the heatmap's labels.
+NO_PLAN = "no plan"
+NO_PLAN_SQL = f"coalesce(nullif(trim(c.plan_tier), ''), '{NO_PLAN}')"
+
 _MRR_BY_PLAN_SQL = """
 WITH bounds AS (
     SELECT date_trunc('month', min(month))::DATE AS first_month FROM mrr_history WHERE month <= $as_of
@@ -209,7 +214,7 @@ months AS (
     WHERE bounds.first_month IS NOT NULL
 ),
 active AS (
-    SELECT m.month, m.valued_on, c.customer_id, c.plan_tier
+    SELECT m.month, m.valued_on, c.customer_id, {plan} AS plan_tier
     FROM months m
     JOIN customers c
       ON c.signup_date <= m.valued_on AND (c.churn_date IS NULL OR c.churn_date > m.valued_on)
@@ -231,14 +236,14 @@ totals AS (
     SELECT month, plan_tier, sum(mrr) AS mrr FROM valued GROUP BY month, plan_tier
 ),
 tiers AS (
-    SELECT DISTINCT plan_tier FROM customers WHERE signup_date <= $as_of
+    SELECT DISTINCT {plan} AS plan_tier FROM customers c WHERE signup_date <= $as_of
 )
 SELECT m.month, t.plan_tier, coalesce(s.mrr, 0) AS mrr
 FROM months m
 CROSS JOIN tiers t
 LEFT JOIN totals s ON s.month = m.month AND s.plan_tier = t.plan_tier
 ORDER BY m.month, t.plan_tier
-"""
+""".replace("{plan}", NO_PLAN_SQL)
 
 
 def mrr_by_plan(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
@@ -262,7 +267,7 @@ def mrr_by_plan(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
 
 
 _CHURN_BY_SEGMENT_SQL = """
-SELECT plan_tier,
+SELECT {plan} AS plan_tier,
        coalesce(nullif(trim(industry), ''), 'unknown') AS industry,
        count(*) AS customers,
        count(*) FILTER (WHERE churn_date > $window_start AND churn_date <= $as_of) AS churned
@@ -270,7 +275,7 @@ FROM customers
 WHERE signup_date <= $as_of AND (churn_date IS NULL OR churn_date > $window_start)
 GROUP BY ALL
 ORDER BY plan_tier, industry
-"""
+""".replace("{plan}", NO_PLAN_SQL.replace("c.", ""))
 
 
 def churn_by_plan_industry(wh: Warehouse, as_of: date | None = None, months: int = 12) -> pd.DataFrame:
