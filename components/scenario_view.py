@@ -129,7 +129,7 @@ def comparison_bars(comparison: scenarios.Comparison, height: int = 300) -> go.F
     fig = go.Figure(
         go.Bar(
             x=values,
-            y=[f"#{r.rank} {r.name}" for r in rows.itertuples()],
+            y=[f"{r.rank}. #{r.id} {r.name}" for r in rows.itertuples()],  # plans are #id everywhere else
             orientation="h",
             marker_color=[SCENARIO_COLOR if r == 1 else BASELINE_COLOR for r in rows["rank"]],
             text=text,

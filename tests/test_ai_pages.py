@@ -24,6 +24,12 @@ def data(scored_copy, monkeypatch):
     return {"mine": frame[frame["csm_owner"] == csm].iloc[0], "theirs": frame[frame["csm_owner"] != csm].iloc[0]}
 
 
+def auth_dir() -> str:
+    import os
+
+    return os.environ["RADAR_DATA_DIR"]
+
+
 def _open(role: str, page: str, query: dict) -> AppTest:
     return open_page(page, role, query=query, timeout=90)
 
@@ -65,11 +71,30 @@ def test_portfolio_question_shows_table_and_sql(data):
 
 def test_a_csm_gets_no_ai_on_another_book(data):
     at = _open("csm", "ai_qa", {"customer_id": data["theirs"]["customer_id"]})
-    box = next(t for t in at.text_input if t.label == "Your question")
-    box.input("Why is this account at risk?")
-    at.button(key="ask_account").click().run()
+    # Refused on opening, as Customer 360 does, not after a question typed in vain.
     assert "not in your book" in at.error[0].value
+    assert not [t for t in at.text_input if t.label == "Your question"]
+    assert not [b for b in at.button if b.label == "Draft message"]
     assert data["theirs"]["name"] not in " ".join(m.value for m in at.markdown)
+
+
+def test_a_draft_starts_from_the_fitting_goal_and_its_copy_holds_no_disclaimer(data):
+    from engine import ai as llm
+
+    mine = data["mine"]["customer_id"]
+    at = _open("csm", "ai_qa", {"customer_id": mine})
+    wh = warehouse.get_warehouse(auth_dir(), read_only=True)
+    expected = llm.suggested_goal(wh, mine, auth.TEST_VIEWERS["csm"])
+    warehouse.close_all()
+    assert at.selectbox(key=f"draft_goal_{mine}").value == expected
+    assert any("Drafting to" in m.value and data["mine"]["name"] in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Draft message").click().run()
+    assert not at.exception and not at.error
+    message = next(t for t in at.text_area if t.label.startswith("Message")).value
+    # The customer gets the reviewed text; the warning is for the CSM, above it.
+    assert message and DISCLAIMER not in message and "AI-generated" not in message
+    assert any(DISCLAIMER in w.value for w in at.warning)
+    assert at.code[-1].value == message
 
 
 # -- issue 12 items 4 and 18 ------------------------------------------------------------

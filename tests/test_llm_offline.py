@@ -278,3 +278,28 @@ def test_cli_csm_scope(ai_data_dir, wh, capsys):
     code = cli.main(["--data-dir", str(ai_data_dir), "summarize", cid, "--user", "not.the.owner", "--role", "csm"])
     assert code == 2
     assert "not in your book" in capsys.readouterr().err
+
+
+def test_the_suggested_draft_goal_follows_the_recommended_step(wh):
+    from engine.ai import suggested_goal
+    from engine.ai.drafts import goal_for
+
+    ids = [r[0] for r in wh.rows("SELECT DISTINCT customer_id FROM predictions ORDER BY customer_id LIMIT 150")]
+    seen = set()
+    for cid in ids:
+        facts = load_facts(wh, cid, SYSTEM)
+        goal = suggested_goal(wh, cid, SYSTEM)
+        assert goal == goal_for(facts) and goal in GOALS
+        step = facts.prediction.recommended_action or ""
+        if facts.status == "churned":
+            assert goal == "win_back"
+        elif "Review open and high-priority tickets" in step:  # the support recovery step
+            assert goal == "resolve_support_issue"
+        elif "Progress the open expansion" in step:
+            assert goal == "upsell"
+        else:
+            assert goal == "generic_communication", step
+        seen.add(goal)
+    assert len(seen) >= 2  # accounts do not all get one goal
+    with pytest.raises(NotFoundError):
+        suggested_goal(wh, cid, Viewer("nobody", "csm"))

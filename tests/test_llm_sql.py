@@ -192,6 +192,24 @@ def test_parser_covers_filters(question, fragments, params):
     validate_sql(parsed.sql)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "high or critical risk accounts",
+        "How many high and critical accounts in EMEA?",
+        "accounts in the high/critical tiers",
+        "high risk or critical risk customers",
+    ],
+)
+def test_parser_reads_a_list_of_tiers_as_all_of_them(question):
+    # Only the last tier used to reach the filter: "high or critical" answered for critical alone.
+    parsed = parse_question(question, VOCAB, AS_OF, SYSTEM)
+    assert "risk_tier IN (?, ?)" in parsed.sql
+    assert {"high", "critical"} <= set(parsed.params)
+    assert not any(word in ("high", "critical", "or", "and") for word in parsed.leftovers)
+    validate_sql(parsed.sql)
+
+
 def test_parser_returns_none_for_questions_it_cannot_map():
     assert parse_question("What is the weather in Paris?", VOCAB, AS_OF, SYSTEM) is None
 

@@ -3,6 +3,7 @@ read and compare saved plans with no editing controls; CSMs cannot open it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -133,7 +134,10 @@ def test_executive_reads_and_compares_without_editing_controls(data, two_saved, 
     at.selectbox(key="sc_rank_by").set_value("roi").run()
     assert not at.exception, at.exception
     assert any("**Top 10 calls** ranks first" in m.value for m in at.markdown)
-    assert at.get("plotly_chart")
+    figures = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+    bars = next(f for f in figures if f["type"] == "bar" and f.get("orientation") == "h")
+    # Plans are named by their id, as in the picker, with the rank in front (the bars once said #1, #2).
+    assert set(bars["y"]) == {f"{rank}. #{s.id} {s.name}" for rank, s in zip((1, 2), two_saved, strict=True)}
 
 
 def test_csm_cannot_open_the_page(data, monkeypatch):

@@ -9,6 +9,7 @@ from components import account_tools, ai
 from components.shared import auth, cache
 from components.shared import format as fmt
 from engine import ai as llm
+from engine.accounts import customer
 from engine.core import exports
 from engine.core.errors import RadarError
 
@@ -21,8 +22,8 @@ st.caption(
 )
 
 
-def choose_account() -> str | None:
-    """The account the customer tabs work on: from the link, or picked from the viewer's book."""
+def choose_account() -> tuple[str | None, str]:
+    """The account the customer tabs work on (id and name): from the link, or picked from the viewer's book."""
     linked = st.query_params.get("customer_id", "").strip()
     text = st.text_input(
         "Account", value="", placeholder="Search your accounts by name or id", icon=":material/search:"
@@ -31,21 +32,22 @@ def choose_account() -> str | None:
         found = cache.search_customers(data_dir, viewer, text)
         if found.empty:
             st.info("No account in your book matches that.", icon=":material/search_off:")
-            return None
+            return None, ""
         labels = {r.customer_id: f"{r.name} · {r.plan_tier} · {r.status}" for r in found.itertuples()}
         chosen = st.selectbox("Matching accounts", list(labels), format_func=labels.get)
         st.query_params["customer_id"] = chosen
-        return chosen
+        return chosen, str(found.set_index("customer_id").at[chosen, "name"])
     if not linked:
-        return None
+        return None, ""
     # Opened from a Customer 360: say which account the questions are about.
     found = cache.search_customers(data_dir, viewer, linked)
     match = found[found["customer_id"] == linked] if not found.empty else found
-    if match.empty:
-        return linked  # the engine answers "not in your book" (the same for a missing account)
+    if match.empty:  # said at once, as Customer 360 does, and the same for an id that does not exist
+        st.error(customer.NOT_IN_BOOK_MESSAGE, icon=":material/lock:")
+        return None, ""
     row = match.iloc[0]
     st.markdown(f"Asking about **{ai.inert(str(row['name']))}** · {ai.inert(str(row['plan_tier']))} · `{linked}`")
-    return linked
+    return linked, str(row["name"])
 
 
 def show_error(exc: RadarError) -> None:
@@ -96,7 +98,7 @@ with portfolio_tab:
         ai.provenance(answer)
 
 with customer_tab:
-    account = choose_account()
+    account, account_name = choose_account()
     if account is None:
         st.caption("Pick an account (or open this page from a Customer 360) to ask about it.")
         account_tools.most_at_risk_links(data_dir, viewer, "views/ai_qa.py")
@@ -126,8 +128,17 @@ with draft_tab:
     if account is None:
         st.caption("Pick an account on the first tab to draft a message to it.")
     else:
+        st.markdown(f"Drafting to **{ai.inert(account_name)}** · `{account}`")
         cols = st.columns(4)
-        goal = cols[0].selectbox("Goal", llm.GOALS, format_func=lambda g: g.replace("_", " ").capitalize())
+        suggested = cache.ai_suggested_goal(data_dir, viewer, account)
+        goal = cols[0].selectbox(
+            "Goal",
+            llm.GOALS,
+            index=llm.GOALS.index(suggested),
+            format_func=lambda g: g.replace("_", " ").capitalize(),
+            help="Starts at the goal that fits the account's recommended next step.",
+            key=f"draft_goal_{account}",
+        )
         channel = cols[1].selectbox("Channel", llm.CHANNELS, format_func=lambda c: c.replace("_", " "))
         tone = cols[2].selectbox("Tone", llm.TONES)
         length = cols[3].selectbox("Length", llm.LENGTHS, index=1)
@@ -139,9 +150,16 @@ with draft_tab:
                 show_error(exc)
         draft = ai.recall(key)
         if draft is not None:
-            st.text_area("Message (edit before sending)", value=draft.message, height=260, key=f"draft_{hash(key)}")
-            st.caption("Copy it with the icon on the block below, after your edits above.")
-            st.code(draft.message, language=None, wrap_lines=True)
+            # The disclaimer is for the reader here, not the customer: it stays out of the text to send.
+            st.warning(f"{llm.DISCLAIMER} Read every line before sending.", icon=":material/rate_review:")
+            edited = st.text_area(
+                "Message (edit before sending)",
+                value=llm.strip_disclaimer(draft.message),
+                height=260,
+                key=f"draft_{hash(key)}",
+            )
+            st.caption("Copy it with the icon on the block below; it follows your edits above.")
+            st.code(edited, language=None, wrap_lines=True)
             if draft.personalization_applied:
                 st.caption("Personalised with: " + ", ".join(draft.personalization_applied))
             ai.provenance(draft)

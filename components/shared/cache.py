@@ -277,6 +277,18 @@ def ai_draft(data_dir: str, viewer: Viewer, customer_id: str, goal: str, channel
     )
 
 
+def ai_suggested_goal(data_dir: str, viewer: Viewer, customer_id: str) -> str:
+    """The draft goal that fits the account's recommended next step (the tab's default)."""
+    return _ai_suggested_goal(data_dir, viewer_key(viewer), customer_id, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, show_spinner=False, max_entries=256)
+def _ai_suggested_goal(data_dir: str, who: tuple[str, str], customer_id: str, stamp: str) -> str:
+    from engine import ai as llm
+
+    return llm.suggested_goal(warehouse(data_dir), customer_id, _viewer(who))
+
+
 def ai_actions(data_dir: str, viewer: Viewer, customer_id: str):
     from engine import ai as llm
 

@@ -23,9 +23,9 @@ from engine.ai.ask import Answer, ask_customer
 from engine.ai.audit import AuditRow, record_output
 from engine.ai.audit import recent as recent_ai_outputs
 from engine.ai.client import AUTO, ChatClient, Completion, GroqClient, LlmSettings, ProviderError, default_client
-from engine.ai.drafts import CHANNELS, GOALS, LENGTHS, TONES, Draft, draft_message
+from engine.ai.drafts import CHANNELS, GOALS, LENGTHS, TONES, Draft, draft_message, suggested_goal
 from engine.ai.facts import FactSheet, load_facts
-from engine.ai.guardrails import DISCLAIMER, REVIEW_THRESHOLD
+from engine.ai.guardrails import DISCLAIMER, REVIEW_THRESHOLD, strip_disclaimer
 from engine.ai.output import AiOutput, CustomerOutput
 from engine.ai.portfolio_sql import PortfolioAnswer, SqlRefused, ask_portfolio, validate_sql
 from engine.ai.summaries import AUDIENCES, Summary, summarize
@@ -59,6 +59,8 @@ __all__ = [
     "ask_portfolio",
     "default_client",
     "draft_message",
+    "strip_disclaimer",
+    "suggested_goal",
     "load_facts",
     "next_best_actions",
     "recent_ai_outputs",

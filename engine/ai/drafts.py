@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engine.ai import audit, fmt, guardrails, offline, prompts
+from engine.ai import actions, audit, fmt, guardrails, offline, prompts
 from engine.ai.client import AUTO, resolve_client
 from engine.ai.facts import FactSheet, load_facts
 from engine.ai.guardrails import grounding_from_facts
@@ -73,6 +73,25 @@ def personalization_in(text: str, f: FactSheet) -> tuple[str, ...]:
         "tenure_days": says(rf"\b{re.escape(fmt.count(f.tenure_days))}\s+days\b"),
     }
     return tuple(name for name, used in checks.items() if used)
+
+
+# The draft goal that serves an account's recommended next step (its category), so the page
+# starts from the message the risk board asks for; other steps are a general check-in.
+_GOAL_OF_STEP = {"support": "resolve_support_issue", "expansion": "upsell"}
+
+
+def goal_for(f: FactSheet) -> str:
+    """The draft goal that fits the account: win back a churned one, else its lead step's goal."""
+    if f.status == "churned":
+        return "win_back"
+    if f.prediction is None:
+        return "generic_communication"
+    return _GOAL_OF_STEP.get(actions.lead_step(f, f.prediction).category, "generic_communication")
+
+
+def suggested_goal(wh: Warehouse, customer_id: str, viewer: Viewer) -> str:
+    """`goal_for` the account (NotFoundError outside the viewer's book)."""
+    return goal_for(load_facts(wh, customer_id, viewer))
 
 
 def draft_message(

@@ -298,6 +298,9 @@ def _measure(rest: str) -> tuple[str | None, str]:
     return found[0][1], found[0][2]
 
 
+_TIER = r"(?:low|medium|high|critical)"
+
+
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
     """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
     q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
@@ -366,7 +369,19 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         params += owners
         scope.append(f"owned by {' or '.join(owners)}")
     tiers = []
+    # A list of tiers before the noun ("high or critical risk accounts", "high/critical tier"):
+    # read as one, or only the last one met the noun and the others went unused.
+    listed = re.search(
+        rf"\b(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
+        r"(?:[- ]risk)?\s*(?:risk\s+)?(?:tiers?|accounts?|customers?|clients?)?\b",
+        q_tiers,
+    )
+    if listed:
+        tiers = [t for t in ("low", "medium", "high", "critical") if re.search(rf"\b{t}\b", listed.group("names"))]
+        cut(listed.group(0).replace("accounts", "").replace("customers", "").strip())
     for t in ("low", "medium", "high", "critical"):
+        if t in tiers:
+            continue
         m = re.search(
             rf"\b{t}(?:[- ]risk)?\s+(?:risk\s+)?(?:tier|accounts?|customers?|clients?)\b|\btier\s+{t}\b|"
             rf"\b{t}[- ]risk\b|\b(?:are|is)\s+{t}\b",
