@@ -60,6 +60,20 @@ def test_risk_board_filters_and_search(scored_dir, accounts, monkeypatch):
     assert set(at.dataframe[0].value["risk_tier"]) == {"Low"}
 
 
+def test_risk_board_says_which_filters_leave_nothing_and_clears_them(scored_dir, accounts, monkeypatch):
+    at = _page(scored_dir, "executive", "risk_board", monkeypatch)
+    everyone = len(at.dataframe[0].value)
+    next(m for m in at.multiselect if m.label == "Risk tier").set_value(["critical"]).run()
+    at.number_input(key="bf_min_mrr").set_value(10_000_000).run()
+    assert not at.exception and not at.dataframe  # no bare empty grid
+    hint = at.info[0].value
+    assert "matches these filters" in hint and "tier: critical" in hint and "MRR at least $10,000,000" in hint
+    at.button(key="bf_clear").click().run()
+    assert not at.info or "matches these filters" not in at.info[0].value
+    assert len(at.dataframe[0].value) == everyone
+    assert at.number_input(key="bf_min_mrr").value == 0
+
+
 @pytest.mark.parametrize("role", ["csm", "executive", "analyst", "admin"])
 def test_customer_360_for_every_role(scored_dir, accounts, role, monkeypatch):
     row = accounts["mine"].iloc[0]

@@ -53,31 +53,49 @@ if frame.empty:
     )
     st.stop()
 
+
+def clear_filters() -> None:
+    """Back to every account in the book (runs before the widgets are drawn again)."""
+    for key in ("bf_search", "bf_segments", "bf_tiers", "bf_plans", "bf_industries", "bf_regions", "bf_owners"):
+        st.session_state.pop(key, None)
+    st.session_state["bf_renewal"] = next(iter(RENEWAL_WINDOWS))
+    st.session_state["bf_min_mrr"] = 0
+
+
 options = board.filter_options(frame)
 in_segment = board.segment_counts(frame)  # the viewer's own rows: a CSM counts only their book
 with st.container(border=True):
     row1 = st.columns([1.1, 1.6, 1, 1, 1], vertical_alignment="bottom")
-    search = row1[0].text_input("Search", placeholder="Name or customer id", icon=":material/search:")
+    search = row1[0].text_input("Search", placeholder="Name or customer id", icon=":material/search:", key="bf_search")
     segments = row1[1].multiselect(
         "Segment",
         options["segments"],
         format_func=lambda name: f"{name} ({in_segment.get(name, 0):,})",
         help="Behavioural segment (archetype): how the account uses, grows and needs support now",
         placeholder="All",
+        key="bf_segments",
     )
-    tiers = row1[2].multiselect("Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All")
-    plans = row1[3].multiselect("Plan", options["plans"], format_func=str.capitalize, placeholder="All")
-    industries = row1[4].multiselect("Industry", options["industries"], format_func=str.capitalize, placeholder="All")
+    tiers = row1[2].multiselect(
+        "Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All", key="bf_tiers"
+    )
+    plans = row1[3].multiselect("Plan", options["plans"], format_func=str.capitalize, placeholder="All", key="bf_plans")
+    industries = row1[4].multiselect(
+        "Industry", options["industries"], format_func=str.capitalize, placeholder="All", key="bf_industries"
+    )
     # A CSM's board is only their own book: no owner filter for them.
     cells = list(
         st.columns(
             [0.9, 0.9, 1, 1, 1.2, 1] if viewer.sees_everyone else [1.2, 1, 1, 1.3, 1], vertical_alignment="bottom"
         )
     )
-    regions = cells.pop(0).multiselect("Region", options["regions"], placeholder="All")
-    owners = cells.pop(0).multiselect("Owner", options["owners"], placeholder="All") if viewer.sees_everyone else ()
-    renewal = cells.pop(0).selectbox("Renewal", list(RENEWAL_WINDOWS))
-    min_mrr = cells.pop(0).number_input("Minimum MRR ($)", min_value=0, value=0, step=500)
+    regions = cells.pop(0).multiselect("Region", options["regions"], placeholder="All", key="bf_regions")
+    owners = (
+        cells.pop(0).multiselect("Owner", options["owners"], placeholder="All", key="bf_owners")
+        if viewer.sees_everyone
+        else ()
+    )
+    renewal = cells.pop(0).selectbox("Renewal", list(RENEWAL_WINDOWS), key="bf_renewal")
+    min_mrr = cells.pop(0).number_input("Minimum MRR ($)", min_value=0, value=0, step=500, key="bf_min_mrr")
     sort_by = cells.pop(0).selectbox("Sort by", list(board.SORTABLE), format_func=board.SORTABLE.get)
     descending = cells.pop(0).toggle("Highest first", value=True)
 
@@ -121,6 +139,18 @@ cards[1].metric(
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
 cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=cache.tier_legend(data_dir))
 st.caption(cache.tier_legend(data_dir))
+
+if page.total == 0:
+    st.info(
+        "No account in "
+        + book
+        + " matches these filters ("
+        + "; ".join(board.describe_filters(filters))
+        + "). Widen or clear them to see accounts again.",
+        icon=":material/filter_alt_off:",
+    )
+    st.button("Clear filters", icon=":material/filter_alt_off:", on_click=clear_filters, key="bf_clear")
+    st.stop()
 
 rows = page.rows.assign(
     open=lambda d: "customer_360?customer_id=" + d["customer_id"],

@@ -74,6 +74,30 @@ class BoardFilters(Contract):
 NO_FILTERS = BoardFilters()
 
 
+def describe_filters(f: BoardFilters) -> list[str]:
+    """The filters in force, in words ("tier: high or critical", "MRR at least $5,000"), for an
+    empty result to say what excluded everything."""
+    words = [
+        f"{label}: {' or '.join(values)}"
+        for label, values in (
+            ("tier", f.tiers),
+            ("plan", f.plans),
+            ("industry", f.industries),
+            ("region", f.regions),
+            ("owner", f.owners),
+            ("segment", f.segments),
+        )
+        if values
+    ]
+    if f.renewal_within_days is not None:
+        words.append(f"renewing within {f.renewal_within_days} days")
+    if f.min_mrr:
+        words.append(f"MRR at least ${f.min_mrr:,.0f}")
+    if f.search.strip():
+        words.append(f"name or id containing '{f.search.strip()}'")
+    return words
+
+
 class BoardPage(Contract):
     """One page of the board, with totals over every matching row (not only this page)."""
 
