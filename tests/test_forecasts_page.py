@@ -57,6 +57,11 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     for m in (3, 6, 12):
         assert cards[f"MRR in {m} months"] == fmt.money(expected.at(m).expected_mrr)
     assert {"MRR in 3 months", "MRR in 6 months", "MRR in 12 months"} <= set(cards)
+    # The outlook table writes money as the cards do, with its month as words.
+    table = at.dataframe[-1].value
+    first = expected.at(1)
+    assert table["Expected MRR"].iloc[0] == fmt.money(first.expected_mrr)
+    assert table["Month"].iloc[0] == f"{first.month:%b %Y}"
 
 
 def test_switching_series_and_models(scored_app):

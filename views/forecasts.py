@@ -261,7 +261,7 @@ def outlook_tab() -> None:
     twelve = result.at(12)
     cards.append(
         kpi.Kpi(
-            "Churned MRR in 12 months",
+            "Churned MRR, 12 mo",
             fmt.money(twelve.expected_churned_mrr),
             help="Today's MRR minus what today's accounts are expected to still pay in 12 months.",
         )
@@ -278,20 +278,23 @@ def outlook_tab() -> None:
         columns={
             "month_ahead": "Months ahead",
             "month": "Month",
-            "expected_mrr": "Expected MRR ($)",
-            "lo": "Low, 90 % ($)",
-            "hi": "High, 90 % ($)",
-            "book_mrr": "From today's accounts ($)",
-            "inflow_mrr": "From new + expansion ($)",
-            "expected_churned_mrr": "Expected churned MRR ($)",
+            "expected_mrr": "Expected MRR",
+            "lo": "Low, 90 %",
+            "hi": "High, 90 %",
+            "book_mrr": "From today's accounts",
+            "inflow_mrr": "From new + expansion",
+            "expected_churned_mrr": "Expected churned MRR",
         }
     )
     money_columns = [c for c in table.columns if c not in ("Months ahead", "Month")]
+    # Money as the cards write it ("$40.4M"): a month-ordered table is read, not sorted; the CSV keeps the figures.
     st.dataframe(
-        table,
+        table.assign(
+            Month=pd.to_datetime(table["Month"]).dt.strftime("%b %Y"),
+            **{c: table[c].map(fmt.money) for c in money_columns},
+        ),
         hide_index=True,
         width="stretch",
-        column_config={c: st.column_config.NumberColumn(c, format="compact") for c in money_columns},
     )
     csv_button("Outlook (CSV)", result.frame, f"mrr_outlook_{result.as_of}.csv")
 
