@@ -632,7 +632,7 @@ BAD_INPUTS = {
         "c.csv",
         HEADER + GOOD_NEW,
         {"name": "company_name"},
-        ["--map name=company_name: the file has no column 'company_name'", "Columns found: 'customer_id'"],
+        ["The column mapping name=company_name: the file has no column 'company_name'", "Columns found: 'customer_id'"],
     ),
     "map destination not in the table": (
         "customers",

@@ -103,6 +103,15 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
     assert {"seats", "signup_date"} <= set(problems["column"])  # plan_tier is free text: 'platinum' is fine
     assert _customers(scored_copy) == before + 1  # the good row of the bad file was not written either
 
+    # A missing required column points at the mapping pickers on this page, not only the CLI flag.
+    at.file_uploader[0].set_value(("no_signup.csv", b"customer_id,joined\nc9,2026-01-05\n", "text/csv"))
+    at.run()
+    at.button(key="check_file").click().run()
+    cells = [str(v) for f in at.dataframe for v in f.value.to_numpy().ravel()]
+    said = " ".join([e.value for e in at.error] + cells)
+    assert "signup_date" in said and "under Columns on the Data page" in said
+    assert _customers(scored_copy) == before + 1
+
 
 def test_refresh_scores_from_data_page(scored_copy, monkeypatch):
     at = _open(scored_copy, "admin", "data", monkeypatch)

@@ -156,7 +156,10 @@ def load_section(path: Path, source_name: str) -> None:
         )
         if picked != SAME_NAME and picked != column.name:
             mapping[column.name] = picked
-    st.caption("* required. A column left on the first choice is taken from the file column of the same name.")
+    st.caption(
+        "Columns marked \\* are required. A column left on the first choice is taken from the file column of "
+        "the same name."
+    )
     if table == "customers":
         extra = [c for c in file_columns if c.lower() not in {col.name for col in spec} and c not in mapping.values()]
         if extra:

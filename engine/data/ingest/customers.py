@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.values import cell_text, null_tokens_to_na, text_to_numbers
-from engine.data.ingest.report import Problem, file_problem
+from engine.data.ingest.report import Problem, file_problem, map_hint
 from engine.data.ingest.specs import TableSpec
 
 NUMBER, CATEGORY, DATE_KIND = "number", "category", "date"
@@ -98,7 +98,7 @@ def plan_attributes(raw: pd.DataFrame, extra: list[str], spec: TableSpec, thousa
             plan.problems.append(
                 file_problem(
                     f"column '{column}' looks like the customers column {name}, but its name differs.",
-                    f"Rename it to {name}, or map it: --map {name}={column}.",
+                    f"Rename it to {name}, or {map_hint(name, column)}.",
                 )
             )
             continue

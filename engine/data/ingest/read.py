@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.ingest.report import IngestError, Problem, file_problem, refuse
+from engine.data.ingest.report import IngestError, Problem, file_problem, map_hint, refuse
 from engine.data.ingest.specs import TableSpec
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -48,6 +48,7 @@ class Read:
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     thousands_ok: bool = True
+
 
 
 def check_path(path: Path) -> str:
@@ -244,13 +245,15 @@ def resolve_columns(
         if dst not in spec.names:
             problems.append(
                 file_problem(
-                    f"--map {dst}={src}: {spec.name} has no column '{dst}'.",
+                    f"The column mapping {dst}={src}: {spec.name} has no column '{dst}'.",
                     f"Its columns are: {', '.join(spec.names)}.",
                 )
             )
         elif source is None:
             problems.append(
-                file_problem(f"--map {dst}={src}: the file has no column '{src}'.", f"Columns found: {found_list}.")
+                file_problem(
+                    f"The column mapping {dst}={src}: the file has no column '{src}'.", f"Columns found: {found_list}."
+                )
             )
         else:
             sources[dst] = source
@@ -265,7 +268,7 @@ def resolve_columns(
             missing.append(col.name)
     if missing:
         plural = "s" if len(missing) > 1 else ""
-        fix = f"If the file names a column differently, map it: --map {missing[0]}=FILE_COLUMN."
+        fix = f"If the file names a column differently, {map_hint(missing[0])}."
         if len(file_columns) == 1:
             fix += " Only one column was found: check that the values are separated by commas."
         problems.append(

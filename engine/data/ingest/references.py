@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.data.ingest.report import Problem
+from engine.data.ingest.report import Problem, map_hint
 
 EXAMPLES = 3
 LOAD_CUSTOMERS = (
-    "Load the customers file first (.venv/bin/python -m engine ingest customers FILE), or fix the ids "
-    "(or map the right column: --map customer_id=FILE_COLUMN)."
+    "Load the customers file first (on the Data page, or: .venv/bin/python -m engine ingest customers FILE), "
+    f"or fix the ids (or {map_hint('customer_id')})."
 )
 
 

@@ -162,3 +162,11 @@ def refuse(table: str, source: str, problem: Problem, rows: int = 0) -> IngestEr
 def file_problem(message: str, fix: str = "") -> Problem:
     """A problem with the whole file (no row): `message` says what is wrong, `fix` what to do."""
     return Problem(message=message, fix=fix)
+
+
+def map_hint(column: str, source: str = "FILE_COLUMN") -> str:
+    """How to say which file column holds `column`, in both places a file is loaded."""
+    return (
+        f"pick the file column for {column} under Columns on the Data page "
+        f"(command line: --map {column}={source})"
+    )
