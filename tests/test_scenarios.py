@@ -255,6 +255,9 @@ def test_list_newest_first_with_tags_clone_and_delete(wh, data):
     copy = scenarios.clone(first.id, ANALYST, data_dir=data)
     assert copy.name == "Copy of First" and copy.cloned_from == first.id
     assert to_json(copy.opened) == to_json(first.opened)
+    again = scenarios.clone(first.id, ANALYST, data_dir=data)  # a second copy gets the next free name
+    assert again.name == "Copy of First (2)"
+    scenarios.delete_saved(again.id, ANALYST, data)
     scenarios.delete_saved(copy.id, ANALYST, data)
     with pytest.raises(NotFoundError, match=f"No saved scenario with id {copy.id}"):
         scenarios.open_saved(copy.id, ANALYST, data)
@@ -329,6 +332,10 @@ def test_bad_saved_ids_names_and_comparisons(wh, data):
     with pytest.raises(BadInputError, match="not a scenario id"):
         scenarios.open_saved("abc", ANALYST, data)
     one = scenarios.save("One", result, ANALYST, (), data)
+    before = len(scenarios.list_saved(ANALYST, data_dir=data))
+    with pytest.raises(BadInputError, match=rf"already called 'one' \(#{one.id}\)"):
+        scenarios.save(" one ", result, ANALYST, (), data)  # names are told apart regardless of case
+    assert len(scenarios.list_saved(ANALYST, data_dir=data)) == before
     with pytest.raises(BadInputError, match="Compare 2 to 5 saved scenarios; got 1"):
         scenarios.compare([one.id], ANALYST, "roi", data)
     with pytest.raises(BadInputError, match="Compare 2 to 5 saved scenarios; got 6"):

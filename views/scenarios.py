@@ -208,7 +208,7 @@ def build_tab() -> None:
         return
     st.divider()
     view.render_result(result, "build")
-    with st.form("save_scenario"):
+    with st.form("save_scenario", enter_to_submit=False):  # Enter in a field must not save half-typed tags
         st.markdown("**Save this plan**")
         cols = st.columns([2, 2, 1], vertical_alignment="bottom")
         # Keys carry the result's version: a new run (or a plan loaded) starts with empty fields,

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, delete, func, insert, select
 
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, to_dict
@@ -96,6 +96,29 @@ def _clean_name(name: str) -> str:
     return text
 
 
+def _same_name(name: str) -> Any:
+    return func.lower(scenarios_table.c.name) == name.lower()
+
+
+def _refuse_taken_name(conn: Any, name: str) -> None:
+    """Names find plans in pickers and comparisons: two plans under one name cannot be told apart."""
+    taken = conn.execute(select(scenarios_table.c.id).where(_same_name(name)).limit(1)).scalar()
+    if taken is not None:
+        raise BadInputError(
+            f"A saved plan is already called '{name}' (#{taken}). Choose another name, or delete #{taken} first."
+        )
+
+
+def _free_name(base: str, data_dir: str | Path | None) -> str:
+    """`base`, or `base (2)`, `base (3)` ...: the first name no saved plan has."""
+    with get_engine(data_dir).connect() as conn:
+        for n in range(1, 1000):
+            name = base if n == 1 else f"{base[: NAME_MAX - 6]} ({n})"
+            if conn.execute(select(scenarios_table.c.id).where(_same_name(name)).limit(1)).scalar() is None:
+                return name
+    raise BadInputError(f"Too many plans are called '{base}'; give the copy a name.")
+
+
 def parse_id(value: Any) -> int:
     """A saved scenario's id from what a person typed, or a message saying what an id is."""
     try:
@@ -151,6 +174,7 @@ def save(
         "roi": result.roi,
     }
     with get_engine(data_dir).begin() as conn:
+        _refuse_taken_name(conn, row["name"])
         key = conn.execute(insert(scenarios_table).values(**row)).inserted_primary_key
     assert key is not None  # an INSERT of one row always has one
     return open_saved(int(key[0]), viewer, data_dir)
@@ -186,7 +210,7 @@ def clone(
     """A copy of a saved scenario under a new name (default 'Copy of ...'), remembering its origin."""
     viewer.require("edit_scenarios")
     original = open_saved(scenario_id, viewer, data_dir)
-    new_name = name or f"Copy of {original.name}"[:NAME_MAX]
+    new_name = name or _free_name(f"Copy of {original.name}"[:NAME_MAX], data_dir)
     return save(new_name, original.opened, viewer, original.tags, data_dir, cloned_from=original.id)
 
 
