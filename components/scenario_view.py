@@ -199,11 +199,11 @@ def result_cards(result: scenarios.ScenarioResult) -> None:
                 f"scenario range {_range(s.expected_churned_low, s.expected_churned_high, False)}",
             ),
             kpi.Kpi(
-                "MRR lost, 90 days",
+                "Revenue lost, 90 days",
                 fmt.money(s.mrr_lost_90d),
                 fmt.signed_money(s.mrr_lost_90d - b.mrr_lost_90d),
                 good="down",
-                help=f"Monthly revenue expected to be lost to churn over the next 90 days: for each of the "
+                help=f"Revenue (three months of MRR) expected to be lost to churn over the next 90 days: for each of the "
                 f"{fmt.count(b.accounts)} accounts, churn probability × MRR × 3 months, summed. "
                 f"Baseline {fmt.money(b.mrr_lost_90d)}; scenario range {_range(s.mrr_lost_90d_low, s.mrr_lost_90d_high)}",
             ),
@@ -363,7 +363,7 @@ def comparison_table(comparison: scenarios.Comparison) -> None:
             "revenue_retained": st.column_config.NumberColumn("ARR retained", format="dollar"),
             "cost": st.column_config.NumberColumn("Cost", format="dollar"),
             "arr_lost_12m": st.column_config.NumberColumn("ARR lost, 12 mo", format="dollar"),
-            "mrr_lost_90d": st.column_config.NumberColumn("MRR lost, 90 d", format="dollar"),
+            "mrr_lost_90d": st.column_config.NumberColumn("Revenue lost, 90 d", format="dollar"),
             "expected_churned": st.column_config.NumberColumn("Expected churns", format="%.1f"),
         },
     )

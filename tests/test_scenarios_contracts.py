@@ -76,7 +76,7 @@ OLD_SNAPSHOT = r"""
     "conventions": [
         "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90 % interval).",
         "Expected churned accounts = sum of churn probabilities.",
-        "MRR lost over 90 days = sum of p x MRR x 3 (a churned account's MRR stops at the start of the window).",
+        "Revenue lost over 90 days = sum of p x MRR x 3 (a churned account's MRR stops at the start of the window).",
         "ARR lost over 12 months = sum of p x MRR x 12 (annualised run-rate, as 'revenue at risk' on the board).",
         "Revenue retained = baseline ARR lost - scenario ARR lost, valued at current MRR.",
         "Discount cost = discount x MRR x 12 x (1 - scenario p): revenue given up by accounts that stay.",

@@ -13,7 +13,7 @@ A plan combines five levers, each aimed at a segment of the scored accounts:
 
 Conventions (also in every result's `conventions`): the baseline is the latest stored
 prediction per account; churn probabilities are 90-day probabilities; expected churned
-accounts = sum of p; MRR lost over 90 days = sum of p x MRR x 3 (a churned account's
+accounts = sum of p; Revenue lost over 90 days = sum of p x MRR x 3 (a churned account's
 MRR is taken to stop at the start of the window, an upper bound); ARR lost (12 months)
 = sum of p x MRR x 12, the annualised run-rate the board calls revenue at risk. Churn
 losses are valued at current MRR. Intervals come from the churn intervals: the totals

@@ -184,7 +184,7 @@ def _print_result(result: scenarios.ScenarioResult) -> None:
             "{:,.1f}".format,
         ),
         # Money reads as on the page and in the readout ($45.3K): one formatter everywhere.
-        ("MRR lost, 90 days", b.mrr_lost_90d, s.mrr_lost_90d, s.mrr_lost_90d_low, s.mrr_lost_90d_high, _money),
+        ("Revenue lost, 90 days", b.mrr_lost_90d, s.mrr_lost_90d, s.mrr_lost_90d_low, s.mrr_lost_90d_high, _money),
         ("ARR lost, 12 months", b.arr_lost_12m, s.arr_lost_12m, s.arr_lost_12m_low, s.arr_lost_12m_high, _money),
     )
     for label, base, scen, low, high, write in rows:

@@ -40,7 +40,7 @@ METRICS = {
         Metric(key="revenue_retained", label="ARR retained", higher_is_better=True, kind="money"),
         Metric(key="cost", label="Cost", higher_is_better=False, kind="money"),
         Metric(key="arr_lost_12m", label="ARR lost, 12 months", higher_is_better=False, kind="money"),
-        Metric(key="mrr_lost_90d", label="MRR lost, 90 days", higher_is_better=False, kind="money"),
+        Metric(key="mrr_lost_90d", label="Revenue lost, 90 days", higher_is_better=False, kind="money"),
         Metric(key="expected_churned", label="Expected churned accounts", higher_is_better=False, kind="count"),
     )
 }
