@@ -130,3 +130,23 @@ def test_tenure_reads_in_the_unit_people_use():
         "3.4 yrs",
     ]
     assert formatting.tenure(None) == formatting.MISSING
+
+
+@pytest.mark.parametrize(
+    ("word", "said"),
+    [
+        ("enterprise", "an enterprise"),
+        ("growth", "a growth"),
+        ("upgrade", "an upgrade"),
+        ("user", "a user"),
+        ("unicorn", "a unicorn"),
+        ("hour", "an hour"),
+        ("8-period", "an 8-period"),
+        ("18-period", "an 18-period"),
+        ("12-period", "a 12-period"),
+        ("180-period", "a 180-period"),
+    ],
+)
+def test_indefinite_article_follows_the_sound(word, said):
+    # The offline summary once said "a enterprise account".
+    assert formatting.a_or_an(word) == said

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.ai import fmt
 from engine.ai.facts import FactSheet, Prediction
 from engine.ai.guardrails import looks_like_instructions, sentences
+from engine.core import formatting
 from engine.segments.archetypes import NOT_ENOUGH_DATA
 
 OFFLINE_MODEL = "offline-templates-v1"
@@ -102,7 +103,7 @@ def summary(f: FactSheet, audience: str) -> str:
     action = f"Recommended next step: {p.recommended_action}" if p.recommended_action else ""
     if audience == "executive":
         parts = [
-            f"{f.name} is a {f.plan_tier} account worth {fmt.money(f.mrr)} MRR ({fmt.money(f.arr)} ARR).",
+            f"{f.name} is {formatting.a_or_an(f.plan_tier)} account worth {fmt.money(f.mrr)} MRR ({fmt.money(f.arr)} ARR).",
             f"The model puts its churn probability at {fmt.pct(p.churn_probability)} over the next 90 days "
             f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}, {p.risk_tier} tier), so "
             f"{fmt.money(p.arr_at_risk)} of ARR is at risk.",

@@ -132,6 +132,20 @@ def tenure(days_: float | None) -> str:
     return f"{number / 365.25:.1f} yrs"
 
 
+def a_or_an(word: object) -> str:
+    """The word after its indefinite article: 'an enterprise', 'a growth', 'an 8-period', 'an 18-period'
+    (by sound for the common cases: a vowel letter, or a number said with a vowel: 8, 11, 18, 80...)."""
+    text = str(word)
+    lower = text.lower()
+    digits = text[: len(text) - len(text.lstrip("0123456789"))]
+    if digits:  # eight..., eleven, eighteen, eleven/eighteen thousand
+        vowel_sound = digits.startswith("8") or (len(digits) in (2, 5) and digits[:2] in ("11", "18"))
+    else:
+        vowel_sound = lower[:1] in tuple("aeiou") or lower.startswith(("hour", "honest", "honou"))
+        vowel_sound = vowel_sound and not lower.startswith(("uni", "use", "usa", "usu", "ute", "one", "eu", "ure"))
+    return f"{'an' if vowel_sound else 'a'} {text}"
+
+
 def value(item: object) -> str:
     """Any loaded value as text: a date as a day, a whole number with separators, a number
     to two decimals, text as it is; the missing marker when empty."""

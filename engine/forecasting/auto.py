@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.core import formatting
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.forecasting.backtest import LEVELS, MIN_TRAIN, BacktestResult, Folds, backtest_panel, fold_mase
@@ -510,7 +511,7 @@ def _picks(panel: Panel, preferred: dict[str, str], horizon: int) -> tuple[list[
     notes = []
     if untested:
         notes.append(
-            f"{name_some(untested)}: too short to backtest a {horizon}-period horizon "
+            f"{name_some(untested)}: too short to backtest {formatting.a_or_an(str(horizon) + '-period')} horizon "
             f"(needs {MIN_TRAIN + horizon} points), so auto used the combination (naive under 10 points) without a backtest."
         )
     return picked, notes
