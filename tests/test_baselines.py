@@ -105,7 +105,7 @@ def test_relative_tiers_fire_at_a_low_base_rate(monkeypatch):
     np.testing.assert_allclose(cuts.cuts, (0.057, 0.114, 0.228))
     tiers = risk.risk_tier(scores, cuts)
     assert set(tiers) == {"low", "medium", "high", "critical"}
-    assert "5.7 %" in cuts.legend and "3.8 % base rate" in cuts.legend
+    assert "5.7%" in cuts.legend and "3.8% base rate" in cuts.legend
     # The seed's absolute thresholds call every one of these accounts low or medium, never critical.
     monkeypatch.setenv("RADAR_RISK_TIERS", "absolute")
     absolute = risk.tier_cuts(0.038)

@@ -126,7 +126,7 @@ def test_tiers_come_from_probability_and_more_likely_than_not_is_critical():
         "low", "low", "medium", "medium", "high", "high", "critical", "critical", "critical", "critical",
     ]  # fmt: skip
     for cut in risk.TIER_CUTS:
-        assert f"{cut * 100:g} %" in risk.TIER_LEGEND
+        assert f"{cut * 100:g}%" in risk.TIER_LEGEND
     assert "probability" in risk.TIER_LEGEND
 
 

@@ -145,7 +145,7 @@ def drivers_from_json(text: str | bytes) -> list[Driver]:
 
 
 def _pct(x: float) -> str:
-    return f"{abs(x) * 100:.0f} %"
+    return f"{abs(x) * 100:.0f}%"
 
 
 def _days(x: float) -> str:

@@ -28,7 +28,7 @@ HIGHEST_CUT = 0.95  # a relative threshold never asks for more than this probabi
 
 
 def _pct(cut: float) -> str:
-    return f"{cut * 100:.3g} %"
+    return f"{cut * 100:.3g}%"
 
 
 class TierCuts(Contract):

@@ -395,11 +395,11 @@ def _findings(stats: dict[str, dict], book_rate: float | None) -> dict[str, list
             band = s["churn_rate_interval"]
             if band.lower > book_rate:
                 out[name].append(
-                    f"Churns more than the book ({book_rate * 100:.1f} % within 90 days), beyond the interval."
+                    f"Churns more than the book ({book_rate * 100:.1f}% within 90 days), beyond the interval."
                 )
             elif band.upper < book_rate:
                 out[name].append(
-                    f"Churns less than the book ({book_rate * 100:.1f} % within 90 days), beyond the interval."
+                    f"Churns less than the book ({book_rate * 100:.1f}% within 90 days), beyond the interval."
                 )
     nrr = {n: s["nrr"] for n, s in stats.items() if s["nrr"] is not None and n != rules.NOT_ENOUGH_DATA.name}
     if len(nrr) >= 2:
