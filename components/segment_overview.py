@@ -166,14 +166,28 @@ BREAKDOWN_COLUMNS = (
     Column("segment", "Segment", width="11rem"),
     Column("accounts_text", "Accounts", right=True, nowrap=True),
     Column("arr_text", "ARR", right=True, nowrap=True),
-    Column("churn_text", "Churn 90 d (interval)", right=True, help="Realised 90-day churn with its 90 % interval"),
-    Column("nrr_text", "NRR 12 mo", right=True, nowrap=True, help="MRR 12 months later over MRR then (0 once churned)"),
     Column(
-        "ltv_text",
-        "LTV, next 12 mo",
+        "churn_text",
+        "Churn 90 d, pooled (interval)",
+        right=True,
+        help="Realised 90-day churn pooled over several past month ends (steadier than one window), with its "
+        "90 % interval; the table below gives the last 90 days alone",
+    ),
+    Column(
+        "nrr_text",
+        "NRR 12 mo, pooled",
         right=True,
         nowrap=True,
-        help="Expected revenue of the next 12 months per account, from its churn score",
+        help="MRR 12 months later over MRR then (0 once churned), pooled over the segment's accounts at several "
+        "month ends; the table below gives the accounts of one date",
+    ),
+    Column(
+        "ltv_text",
+        "Next 12 mo value",
+        right=True,
+        nowrap=True,
+        help="Expected revenue of the next 12 months per account, from its churn score (not counting revenue to "
+        "date, which the LTV below adds)",
     ),
     Column("motion", "Playbook"),
 )
@@ -186,8 +200,8 @@ def breakdown_html(table: pd.DataFrame) -> str:
 
 # Each benchmark figure's heading and meaning; its two differences follow it.
 FIGURE_HEADINGS = {
-    "churn_rate_90d": ("Churn", "Realised 90-day churn"),
-    "nrr_12m": ("NRR", "Net revenue retention, 12 months"),
+    "churn_rate_90d": ("Churn, 90 d", "Share of the accounts active 90 days ago that left since"),
+    "nrr_12m": ("NRR, 12 mo", "MRR now over MRR 12 months ago of the accounts active then"),
     "ltv_12m": ("LTV", "Revenue to date plus the expected next 12 months, per scored account"),
 }
 

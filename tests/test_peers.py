@@ -257,8 +257,10 @@ def test_book_figures_agree_with_the_portfolio_kpis_now_and_last_quarter(scored_
     wh = _reader(scored_dir)
     result = peers.segment_benchmarks(wh, SYSTEM)
     now = kpis.portfolio_kpis(wh, result.as_of)
-    before = kpis.portfolio_kpis(wh, result.previous_as_of)
-    assert result.previous_as_of == kpis.months_before(result.as_of, 3)
+    before = now.previous
+    # "Last quarter" is the date the KPI cards compare with: the overview's whole-book row and its
+    # cards show the same change (they once compared with Sep 3 and Sep 4: -0.3 vs -0.2 pp).
+    assert result.previous_as_of == before.as_of
     for figures, expected in ((result.book, now), (result.book_previous, before)):
         assert figures.accounts == expected.active_customers
         assert figures.churn_rate_90d == pytest.approx(expected.logo_churn_90d)

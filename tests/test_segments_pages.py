@@ -158,12 +158,12 @@ def test_overview_shows_the_segment_breakdown_and_benchmarks_to_an_executive(sco
     # Benchmarks: the whole book first, then every segment, each with its differences.
     bench = _table(at, "benchmarks-segment")
     head = bench[0]
-    assert bench[1][0] == "Whole book" and bench[1][head.index("Churn") + 1] == "—"
+    assert bench[1][0] == "Whole book" and bench[1][head.index("Churn, 90 d") + 1] == "—"
     expected = peers.segment_benchmarks(wh, EXEC)
     seg_rows = expected.rows[expected.rows["dimension"] == "segment"]
     assert {r[0] for r in bench[2:]} == set(seg_rows["group"])
     first = seg_rows.set_index("group").loc[bench[2][0]]
-    assert bench[2][head.index("Churn") + 1] == seg.fmt.percent_points(first["churn_rate_90d_vs_book"])
+    assert bench[2][head.index("Churn, 90 d") + 1] == seg.fmt.percent_points(first["churn_rate_90d_vs_book"])
     # By plan, in the next tab.
     assert [t.label for t in at.tabs][-2:] == ["Segments", "Plans"]
     plans = _table(at, "benchmarks-plan-tier")

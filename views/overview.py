@@ -164,7 +164,7 @@ def segments_section() -> list[tuple[str, object, str]]:
     with st.container(border=True):
         st.markdown("#### Segments and plans vs the whole book and last quarter")
         st.caption(
-            f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)}: churn is the share of the accounts "
+            f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)} (90 days earlier, as the cards above): churn is the share of the accounts "
             "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
             "LTV is revenue to date plus the expected next 12 months per scored account. Green: better than the "
             "book (or than last quarter); red: worse.",

@@ -57,7 +57,9 @@ MRR_GROWTH_MONTHS = 3
 CHURN_DAYS = 90
 NRR_MONTHS = 12
 LTV_MONTHS = 12
-PREVIOUS_MONTHS = 3  # "vs last quarter"
+# "vs last quarter": 90 days before, the date the overview's KPI cards compare with
+# (engine.portfolio.kpis.TRAILING_DAYS), so the whole-book row and the cards give one answer.
+PREVIOUS_DAYS = 90
 TABLES_KEPT = 4
 UNKNOWN = "(unknown)"
 BOOK = "All accounts"
@@ -537,11 +539,11 @@ def segment_benchmarks(
 ) -> SegmentBenchmarks:
     """Churn (realised 90-day rate), NRR (12 months) and LTV (12 months) per plan tier and,
     per behavioural segment (archetype; `segments_at` gives another date -> account segments
-    mapping, default `segment_of_accounts`): against the whole book and against the same figures PREVIOUS_MONTHS earlier.
+    mapping, default `segment_of_accounts`): against the whole book and against the same figures PREVIOUS_DAYS earlier.
     Rows cover the viewer's accounts (a CSM: their book); the book figures are the whole
     book's, as aggregates only."""
     day = _as_of(wh, as_of)
-    previous = _months_before(day, PREVIOUS_MONTHS)
+    previous = day - timedelta(days=PREVIOUS_DAYS)
     now, before = _figures_frame(wh, day), _figures_frame(wh, previous)
     book, book_previous = _summarise(now), _summarise(before)
     scope_now, scope_before = _scoped(now, viewer), _scoped(before, viewer)
