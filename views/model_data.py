@@ -161,7 +161,12 @@ METRIC_COLUMNS = {
 
 # -- registry -------------------------------------------------------------------------------------
 with tabs["Registry"]:
-    st.caption("Every churn model version, newest first. Hash: the artifact on disk still matches its registry row.")
+    st.caption(
+        "Every churn model version, newest first. Hash: the artifact on disk still matches its registry row. "
+        "The judged months fall inside the trained ones on purpose: each judged month is scored by a model fitted "
+        "only on the months before it (rolling origin), and the version that serves is then refit on every closed "
+        "month, so it learns from the latest outcomes too."
+    )
     st.dataframe(
         table.drop(columns=["hash_ok"]),
         hide_index=True,
@@ -172,7 +177,9 @@ with tabs["Registry"]:
             "top_decile_lift": st.column_config.NumberColumn("Top-decile lift", format="%.2f"),
             "train_from": "Trained from",
             "train_to": "Trained to",
-            "valid_from": "Judged from",
+            "valid_from": st.column_config.TextColumn(
+                "Judged from", help="First out-of-time month: scored by a model that had not seen it"
+            ),
             "valid_to": "Judged to",
             "features": "Features",
             "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
