@@ -56,8 +56,10 @@ if frame.empty:
 
 def clear_filters() -> None:
     """Back to every account in the book (runs before the widgets are drawn again)."""
-    for key in ("bf_search", "bf_segments", "bf_tiers", "bf_plans", "bf_industries", "bf_regions", "bf_owners"):
-        st.session_state.pop(key, None)
+    # Set, not deleted: a deleted key resets the value but the browser kept showing the old text.
+    st.session_state["bf_search"] = ""
+    for key in ("bf_segments", "bf_tiers", "bf_plans", "bf_industries", "bf_regions", "bf_owners"):
+        st.session_state[key] = []
     st.session_state["bf_renewal"] = next(iter(RENEWAL_WINDOWS))
     st.session_state["bf_min_mrr"] = 0
 
