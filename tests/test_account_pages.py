@@ -122,3 +122,26 @@ def test_pages_say_how_to_fix_a_missing_model(scored_copy, accounts, monkeypatch
     at = _page(scored_copy, "executive", "customer_360", monkeypatch, {"customer_id": row["customer_id"]})
     assert any("Churn scores unavailable" in w.value for w in at.warning)
     assert not any("Churn risk" in m.value for m in at.markdown)
+
+
+def test_customer_360_lists_reasons_to_act_on_apart_from_the_rest(scored_dir, accounts, monkeypatch):
+    from engine.accounts import customer
+
+    wh = warehouse.get_warehouse(scored_dir, read_only=True)
+    csm = auth.TEST_VIEWERS["csm"]
+    found = None
+    for cid in accounts["mine"]["customer_id"]:
+        drivers = customer.customer_360(wh, csm, cid).prediction.top_shap_features
+        if any(d.actionable for d in drivers) and not all(d.actionable for d in drivers):
+            found = cid, drivers
+            break
+    warehouse.close_all()
+    assert found, "some account of the test CSM has reasons of both kinds"
+    cid, drivers = found
+    at = _page(scored_dir, "csm", "customer_360", monkeypatch, {"customer_id": cid})
+    texts = [m.value for m in at.markdown]
+    act, rest = texts.index("**✦ You can act on**"), texts.index("**Also in the score**")
+    listed = [t for t in texts[act:] if t.startswith((":red[▲]", ":green[▼]"))]
+    # The stored order (actionable first) under headings that say why it differs from the chart's.
+    assert len(listed) == len(drivers)
+    assert all(texts.index(t) < rest for t in listed[: sum(d.actionable for d in drivers)])

@@ -125,9 +125,15 @@ if pred is not None and ready.ready:
         st.markdown("#### Why: the drivers behind the score")
         if pred.top_shap_features:
             html_charts.show(figures.drivers)
-            for d in pred.top_shap_features:
-                arrow = ":red[▲]" if d.shap_impact > 0 else ":green[▼]"
-                st.markdown(f"{arrow} {plain(d.reason)}")
+            # Stored actionable first (the chart is by size): said in two groups, so the order reads as meant.
+            can_act = [d for d in pred.top_shap_features if d.actionable]
+            rest = [d for d in pred.top_shap_features if not d.actionable]
+            for heading, group in (("✦ You can act on", can_act), ("Also in the score", rest)):
+                if group and can_act:
+                    st.markdown(f"**{heading}**")
+                for d in group:
+                    arrow = ":red[▲]" if d.shap_impact > 0 else ":green[▼]"
+                    st.markdown(f"{arrow} {plain(d.reason)}")
         else:
             st.caption("No drivers were stored with this score.")
 

@@ -187,7 +187,11 @@ selection = st.dataframe(
         "recommended_action": st.column_config.TextColumn(
             "Recommended action", width=190, help="Hover a cell for the whole text"
         ),
-        "top_driver": st.column_config.TextColumn("Top driver", width=145, help="What raises this account's risk most"),
+        "top_driver": st.column_config.TextColumn(
+            "Top driver",
+            width=145,
+            help="The strongest reason raising this account's risk that a CSM can act on (else the strongest reason)",
+        ),
         "days_to_renewal": st.column_config.NumberColumn(
             "Renewal", format="%d d", width=70, help="Days until the contract renews"
         ),
