@@ -10,6 +10,7 @@ import streamlit as st
 from components import ops
 from components.shared import auth, cache
 from components.shared import format as fmt
+from components.shared.markdown import plain
 from components.shared.status import read_only_notice
 from engine.churn import retrain
 from engine.core import exports
@@ -37,13 +38,14 @@ data_dir = cache.current_data_dir()
 
 flash = st.session_state.pop(FLASH, None)
 if flash:
-    st.success(flash, icon=":material/check_circle:")
+    st.success(plain(flash), icon=":material/check_circle:")
 
 
 def show_refusal(exc: IngestError) -> None:
     report = exc.report
+    # Inert: the message quotes the file's own column names and values (an underscore was read as italics).
     st.error(
-        (report.summary() if report else str(exc).splitlines()[0]) + " Row numbers count the header as row 1.",
+        plain((report.summary() if report else str(exc).splitlines()[0]) + " Row numbers count the header as row 1."),
         icon=":material/block:",
     )
     table = ingest.problems_table(exc.problems)
@@ -177,9 +179,9 @@ def load_section(path: Path, source_name: str) -> None:
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(plain(str(exc)), icon=":material/error:")
         else:
-            st.info(report.summary(), icon=":material/fact_check:")
+            st.info(plain(report.summary()), icon=":material/fact_check:")
     if load.button(
         "Load into the warehouse",
         icon=":material/upload:",
@@ -195,7 +197,7 @@ def load_section(path: Path, source_name: str) -> None:
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(plain(str(exc)), icon=":material/error:")
         else:
             ops.after_change()
             st.session_state[LOADED] = True
