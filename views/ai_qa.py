@@ -168,6 +168,7 @@ with actions_tab:
     if account is None:
         st.caption("Pick an account on the first tab to plan its next-best actions.")
     else:
+        st.markdown(f"Next-best actions for **{ai.inert(account_name)}** · `{account}`")
         key = ("actions", account)
         if st.button("Plan next-best actions", icon=":material/checklist:"):
             try:
