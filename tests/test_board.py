@@ -148,6 +148,11 @@ def test_risk_summary_and_heatmap_add_up(frame):
     assert s.by_tier["accounts"].sum() == len(frame)
     cells = portfolio.churn_risk_by_plan_industry(frame)
     assert cells["customers"].sum() == len(frame)
+    # A company that loaded no plan tiers or industries still gets its one cell (the grid was empty).
+    bare = portfolio.churn_risk_by_plan_industry(frame.assign(plan_tier=None, industry=""))
+    assert bare[["plan_tier", "industry"]].values.tolist() == [[portfolio.NO_PLAN, "unknown"]]
+    assert bare["customers"].iloc[0] == len(frame)
+    assert bare["mean_probability"].iloc[0] == pytest.approx(frame["churn_probability"].mean())
     top = portfolio.top_at_risk(frame, 10)
     assert len(top) == 10 and top["revenue_at_risk"].min() >= frame["revenue_at_risk"].iloc[10]
 

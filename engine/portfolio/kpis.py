@@ -334,8 +334,14 @@ def risk_summary(board: pd.DataFrame) -> RiskSummary:
 
 def churn_risk_by_plan_industry(board: pd.DataFrame) -> pd.DataFrame:
     """Mean predicted 90-day churn probability per plan tier x industry (with account counts)."""
+    # Missing keys are groups of their own (as in churn_by_plan_industry): a company that loaded no
+    # plan tiers got an empty grid, since groupby drops NaN keys.
+    def named(column: str, missing: str) -> pd.Series:
+        text = board[column].astype("str").str.strip()
+        return text.where(board[column].notna() & (text != ""), missing)
+
     return (
-        board.assign(industry=board["industry"].fillna("unknown"))
+        board.assign(plan_tier=named("plan_tier", NO_PLAN), industry=named("industry", "unknown"))
         .groupby(["plan_tier", "industry"], observed=True)
         .agg(mean_probability=("churn_probability", "mean"), customers=("customer_id", "size"))
         .reset_index()
