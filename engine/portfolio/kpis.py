@@ -334,6 +334,7 @@ def risk_summary(board: pd.DataFrame) -> RiskSummary:
 
 def churn_risk_by_plan_industry(board: pd.DataFrame) -> pd.DataFrame:
     """Mean predicted 90-day churn probability per plan tier x industry (with account counts)."""
+
     # Missing keys are groups of their own (as in churn_by_plan_industry): a company that loaded no
     # plan tiers got an empty grid, since groupby drops NaN keys.
     def named(column: str, missing: str) -> pd.Series:
