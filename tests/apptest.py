@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,9 @@ def open_page(
     if check:
         assert not at.exception, at.exception
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a person reads in a markdown element: pages escape file names and values
+    (`components.shared.markdown.plain`) so markdown leaves them alone."""
+    return re.sub(r"\\(.)", r"\1", markdown)

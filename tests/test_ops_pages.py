@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from components.shared import auth
 from engine.churn import registry, retrain, training
 from engine.data import warehouse
-from tests.apptest import open_page
+from tests.apptest import open_page, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,11 +32,6 @@ def _open(data: Path, role: str, page: str, monkeypatch) -> AppTest:
 
 def _labels(at: AppTest) -> list[str]:
     return [b.label for b in at.button]
-
-
-def _shown(markdown: str) -> str:
-    """What a person reads: the page escapes the file's names and values so markdown leaves them alone."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _customers(data: Path) -> int:
@@ -92,18 +86,18 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
     assert not at.exception
     assert any("Preview" in m.value for m in at.markdown)
     at.button(key="check_file").click().run()
-    assert any("would insert 1" in _shown(i.value) and "Nothing was written" in _shown(i.value) for i in at.info)
+    assert any("would insert 1" in shown(i.value) and "Nothing was written" in shown(i.value) for i in at.info)
     assert _customers(scored_copy) == before
     at.button(key="commit_file").click().run()
     assert not at.exception and not at.error
-    assert "1 inserted" in _shown(at.success[0].value) and "new_customers.csv" in _shown(at.success[0].value)
+    assert "1 inserted" in shown(at.success[0].value) and "new_customers.csv" in shown(at.success[0].value)
     assert _customers(scored_copy) == before + 1
 
     at.file_uploader[0].set_value(("bad_customers.csv", BAD_CUSTOMERS.encode(), "text/csv"))
     at.run()
     at.button(key="commit_file").click().run()
     assert not at.exception
-    assert "nothing was written" in _shown(at.error[0].value)
+    assert "nothing was written" in shown(at.error[0].value)
     problems = at.dataframe[-1].value
     assert set(problems["row"]) == {3}  # only the broken row, spreadsheet numbering
     assert {"seats", "signup_date"} <= set(problems["column"])  # plan_tier is free text: 'platinum' is fine
@@ -114,7 +108,7 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
     at.run()
     at.button(key="check_file").click().run()
     cells = [str(v) for f in at.dataframe for v in f.value.to_numpy().ravel()]
-    said = " ".join([_shown(e.value) for e in at.error] + cells)
+    said = " ".join([shown(e.value) for e in at.error] + cells)
     assert "signup_date" in said and "under Columns on the Data page" in said
     assert _customers(scored_copy) == before + 1
 
