@@ -210,6 +210,11 @@ def test_parser_reads_a_list_of_tiers_as_all_of_them(question):
     validate_sql(parsed.sql)
 
 
+def test_a_list_of_levels_that_is_not_about_tiers_filters_no_tier():
+    parsed = parse_question("accounts with high or medium usage", VOCAB, AS_OF, SYSTEM)
+    assert parsed is None or "risk_tier" not in parsed.sql
+
+
 def test_parser_returns_none_for_questions_it_cannot_map():
     assert parse_question("What is the weather in Paris?", VOCAB, AS_OF, SYSTEM) is None
 

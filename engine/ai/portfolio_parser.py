@@ -298,7 +298,8 @@ def _measure(rest: str) -> tuple[str | None, str]:
     return found[0][1], found[0][2]
 
 
-_TIER = r"(?:low|medium|high|critical)"
+_TIER = r"(?:low|medium|high|critical)(?:[- ]risk)?"
+_TIER_LIST = rf"(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
 
 
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
@@ -371,11 +372,10 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     tiers = []
     # A list of tiers before the noun ("high or critical risk accounts", "high/critical tier"):
     # read as one, or only the last one met the noun and the others went unused.
+    # Only before a noun of tiers or accounts, or after "are"/"is": "high or medium usage" is not a tier.
     listed = re.search(
-        rf"\b(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
-        r"(?:[- ]risk)?\s*(?:risk\s+)?(?:tiers?|accounts?|customers?|clients?)?\b",
-        q_tiers,
-    )
+        rf"\b{_TIER_LIST}\s*(?:risk\s+)?(?:tiers?|accounts?|customers?|clients?)\b", q_tiers
+    ) or re.search(rf"\b(?:are|is)\s+{_TIER_LIST}\b", q_tiers)
     if listed:
         tiers = [t for t in ("low", "medium", "high", "critical") if re.search(rf"\b{t}\b", listed.group("names"))]
         cut(listed.group(0).replace("accounts", "").replace("customers", "").strip())
