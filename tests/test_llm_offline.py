@@ -303,3 +303,38 @@ def test_the_suggested_draft_goal_follows_the_recommended_step(wh):
     assert len(seen) >= 2  # accounts do not all get one goal
     with pytest.raises(NotFoundError):
         suggested_goal(wh, cid, Viewer("nobody", "csm"))
+
+
+def test_talking_points_praise_only_what_the_customer_did_well(wh):
+    import dataclasses
+
+    from engine.ai.actions import plan_talking_points
+
+    facts = load_facts(wh, _riskiest(wh), SYSTEM)
+    lowering = (
+        {
+            "feature": "dau_trend",
+            "shap_impact": -0.4,
+            "actionable": True,
+            "group": "usage_trend",
+            "reason": "Daily active users fell 33 % over the last four weeks, which lowers the risk",
+        },
+        {
+            "feature": "days_to_renewal",
+            "shap_impact": -0.3,
+            "actionable": False,
+            "group": "renewal",
+            "reason": "No renewal in the next 90 days, which lowers the risk",
+        },
+        {
+            "feature": "csat_avg_90d",
+            "shap_impact": -0.2,
+            "actionable": True,
+            "group": "support",
+            "reason": "CSAT averages 4.8 over 90 days, which lowers the risk",
+        },
+    )
+    points = plan_talking_points(dataclasses.replace(facts, drivers=lowering))
+    praised = [p for p in points if p.startswith("Acknowledge what is working")]
+    # A fall in usage and the renewal's timing lowered the model's risk, but neither is praise.
+    assert praised == ["Acknowledge what is working: CSAT averages 4.8 over 90 days."]

@@ -15,6 +15,7 @@ due. No step is due after the renewal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,7 +25,7 @@ from engine.ai.facts import FactSheet, Prediction, load_facts
 from engine.ai.guardrails import check, grounding_from_facts, looks_like_instructions
 from engine.ai.output import CustomerOutput
 from engine.ai.writer import finish, output_fields, write
-from engine.churn import risk
+from engine.churn import explain, risk
 from engine.core.access import Viewer
 from engine.core.contracts import Contract
 from engine.data.warehouse import Warehouse
@@ -267,10 +268,24 @@ def plan_warnings(f: FactSheet) -> list[str]:
     return warnings
 
 
-def plan_talking_points(f: FactSheet) -> list[str]:
-    points = [
-        f"Acknowledge what is working: {fmt.lower_first(fmt.reason_text(d))}." for d in f.risk_lowering_drivers[:2]
+# A driver can lower the model's risk and still be bad news to say to a customer ("daily active
+# users fell 33 %"), or be no achievement at all ("no renewal in the next 90 days"): only what
+# the customer did (an actionable driver) that does not read as a decline is praised.
+_DECLINE = re.compile(r"\b(?:fell|fall|dropped|drop|declin\w*|decreas\w*|down|fewer|lost|less)\b", re.IGNORECASE)
+
+
+def working_well(f: FactSheet) -> list[dict]:
+    """Risk-lowering drivers a CSM can honestly acknowledge to the customer."""
+    return [
+        d
+        for d in f.risk_lowering_drivers
+        if d.get("actionable", explain.is_actionable(str(d.get("group") or d.get("feature") or "")))
+        and not _DECLINE.search(str(d.get("reason") or ""))
     ]
+
+
+def plan_talking_points(f: FactSheet) -> list[str]:
+    points = [f"Acknowledge what is working: {fmt.lower_first(fmt.reason_text(d))}." for d in working_well(f)[:2]]
     points += [f"Ask about: {fmt.lower_first(fmt.reason_text(d))}." for d in f.risk_raising_drivers[:2]]
     topics = [t.replace("_", " ") for t in f.tickets.open_topics]
     if topics:
