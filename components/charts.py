@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.shared import format as fmt
 from components.shared.theme import (  # noqa: F401 - the shared colours and order, for other chart modules
     CHURN_COLORSCALE,
     EVENT_COLORS,
@@ -25,12 +26,19 @@ from components.shared.theme import (  # noqa: F401 - the shared colours and ord
 from components.shared.theme import layout as _layout
 
 
+def scoring_days(values) -> list[str]:
+    """Scoring dates as categories ('Mar 31, 2026'): on a date axis a month-end bar sits at the
+    next month's tick and read as that month."""
+    return [fmt.day(pd.Timestamp(v).date()) for v in values]
+
+
 def predicted_vs_realised(frame: pd.DataFrame, height: int = 300) -> go.Figure:
     """Predicted (mean probability) against realised 90-day churn rate per scoring date."""
+    days = scoring_days(frame["as_of"])
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
-            x=frame["as_of"],
+            x=days,
             y=frame["realised_rate"],
             name="Realised",
             marker_color="#A5B4FC",
@@ -40,7 +48,7 @@ def predicted_vs_realised(frame: pd.DataFrame, height: int = 300) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=frame["as_of"],
+            x=days,
             y=frame["predicted_rate"],
             name="Predicted",
             mode="lines+markers",
@@ -51,5 +59,5 @@ def predicted_vs_realised(frame: pd.DataFrame, height: int = 300) -> go.Figure:
     _layout(fig, height)
     fig.update_layout(hovermode="x unified", legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     fig.update_yaxes(tickformat=".0%", gridcolor="#E2E8F0", rangemode="tozero")
-    fig.update_xaxes(showgrid=False, hoverformat="scored %d %b %Y")
+    fig.update_xaxes(showgrid=False, type="category")
     return fig

@@ -445,6 +445,14 @@ def mrr_steps(history: pd.DataFrame, height: int = 240) -> str:
 
 
 # -- predicted vs realised churn per scoring date ------------------------------------------------------
+def _scoring_day_labels(days: Sequence[date], xs: Sequence[float], most: int = 8) -> list[tuple[float, str]]:
+    """A label under each scoring date's bar ('Mar 31'), at most `most` of them: month ticks put a
+    month-end bar next to the next month's name."""
+    step = max(1, math.ceil(len(days) / most))
+    form = "%b %-d" if len({d.year for d in days}) == 1 else "%b %-d %Y"
+    return [(x, d.strftime(form)) for i, (x, d) in enumerate(zip(xs, days, strict=True)) if i % step == 0]
+
+
 def predicted_vs_realised(frame_in: pd.DataFrame, height: int = 280) -> str:
     """Realised 90-day churn rate (bars) and the mean predicted probability (line) per scoring date."""
     rows = frame_in.sort_values("as_of")
@@ -482,7 +490,7 @@ def predicted_vs_realised(frame_in: pd.DataFrame, height: int = 280) -> str:
         frame,
         ticks,
         whole_percent,
-        axis.labels(),
+        _scoring_day_labels(days, xs),
         shapes,
         _bands(xs, tips, height),
         overlay=dots,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.charts import scoring_days
 from components.shared.theme import layout as _layout
 from engine.churn.monitoring import PSI_ACT, PSI_WATCH
 
@@ -217,25 +218,25 @@ def realised_over_time(by_date: pd.DataFrame, height: int = 320) -> go.Figure:
     symbols = ["circle-open" if s else "circle" for s in by_date["in_sample"]]
     fig.add_trace(
         go.Scatter(
-            x=by_date["as_of"],
+            x=scoring_days(by_date["as_of"]),
             y=by_date["auc"],
             name="AUC",
             mode="lines+markers",
             marker={"symbol": symbols, "size": 10, "color": INK},
             line={"color": INK},
-            hovertemplate="scored %{x|%d %b %Y}: AUC %{y:.3f}<extra></extra>",
+            hovertemplate="scored %{x}: AUC %{y:.3f}<extra></extra>",
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=by_date["as_of"],
+            x=scoring_days(by_date["as_of"]),
             y=by_date["brier"],
             name="Brier (right)",
             mode="lines+markers",
             yaxis="y2",
             marker={"symbol": symbols, "size": 10, "color": "#F97316"},
             line={"color": "#F97316", "dash": "dot"},
-            hovertemplate="scored %{x|%d %b %Y}: Brier %{y:.4f}<extra></extra>",
+            hovertemplate="scored %{x}: Brier %{y:.4f}<extra></extra>",
         )
     )
     _layout(fig, height)
@@ -246,5 +247,5 @@ def realised_over_time(by_date: pd.DataFrame, height: int = 320) -> go.Figure:
         margin={"t": 32},
     )
     fig.update_yaxes(title="AUC (higher is better)", gridcolor=GRID, selector={"anchor": "x"})
-    fig.update_xaxes(showgrid=False)
+    fig.update_xaxes(showgrid=False, type="category")
     return fig

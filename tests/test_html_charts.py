@@ -215,3 +215,21 @@ def test_tickets_and_opportunities_show_every_field_inert():
     table = account_tables.opportunities_html(opportunities)
     _one_line_and_inert(table)
     assert "&#36;11,875" in table and "1\u00a0Apr\u00a02026" in table and "noah.dubois" in table
+
+
+def test_scoring_dates_are_labelled_as_their_own_day_not_the_next_month():
+    # A month-end bar sat next to the next month's tick: Mar 31 read as "Apr 2026".
+    from components import charts
+
+    frame = pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(["2026-03-31", "2026-04-30", "2026-05-31"]),
+            "realised_rate": [0.07, 0.074, 0.06],
+            "predicted_rate": [0.068, 0.07, 0.065],
+            "churned": [70, 74, 60],
+            "customers": [1000, 1000, 1000],
+        }
+    )
+    svg = html_charts.predicted_vs_realised(frame)
+    assert "Mar 31" in svg and "May 31" in svg and "Jun" not in svg
+    assert list(charts.predicted_vs_realised(frame).data[0].x) == ["Mar 31, 2026", "Apr 30, 2026", "May 31, 2026"]

@@ -317,8 +317,8 @@ with tabs["Drift"]:
         st.info("Drift is measured against the production model's training data; there is none yet.")
     else:
         st.caption(
-            f"Customers active at the month ends {drift.model_version} last trained on "
-            f"({fmt.day(drift.reference_from or drift.reference_as_of)} to {fmt.day(drift.reference_as_of)}, "
+            f"Customers active at the latest month ends of {drift.model_version}'s "
+            f"training ({fmt.day(drift.reference_from or drift.reference_as_of)} to {fmt.day(drift.reference_as_of)}, "
             f"{fmt.count(drift.reference_rows)} rows) against {fmt.day(drift.current_as_of)} "
             f"({fmt.count(drift.current_rows)}). *Shift* measures how far each input's spread of values moved: "
             f"below {monitoring.PSI_WATCH} stable, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch, above "
@@ -432,7 +432,25 @@ with tabs["Realised vs predicted"]:
         cal = realised.calibration[pd.to_datetime(realised.calibration["as_of"]).dt.date == picked]
         with st.container(border=True):
             st.plotly_chart(ops_charts.calibration(cal), config=NO_BAR)
-        st.dataframe(by_date, hide_index=True)
+        st.dataframe(
+            by_date.assign(as_of=pd.to_datetime(by_date["as_of"]).dt.date),
+            hide_index=True,
+            column_config={
+                "as_of": st.column_config.DateColumn("Scored on", format="MMM D, YYYY"),
+                "model_version": "Model",
+                "customers": st.column_config.NumberColumn("Accounts", format="localized"),
+                "expected_churned": st.column_config.NumberColumn("Expected churns", format="%.1f"),
+                "churned": st.column_config.NumberColumn("Churned", format="localized"),
+                "predicted_rate": st.column_config.NumberColumn("Predicted", format="percent"),
+                "realised_rate": st.column_config.NumberColumn("Realised", format="percent"),
+                "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
+                "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+                "brier": st.column_config.NumberColumn("Brier", format="%.4f"),
+                "in_sample": st.column_config.CheckboxColumn(
+                    "Seen in training", help="The model had learned this date's outcomes: a flattering test"
+                ),
+            },
+        )
         st.download_button(
             "Realised vs predicted as CSV",
             exports.csv_text(by_date),

@@ -43,7 +43,7 @@ from scipy import stats
 from engine.churn import features as feats
 from engine.churn import registry, training
 from engine.churn.model import ChurnModel
-from engine.core import store
+from engine.core import formatting, store
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table, records
 from engine.core.errors import BadInputError, RadarError
@@ -785,16 +785,17 @@ class RealisedReport(Contract):
         row = self.headline
         if row is not None:
             return (
-                f"Out of sample: scores of {pd.Timestamp(row['as_of']).date()}, after the model's last labelled "
+                f"Out of sample: scores of {formatting.day(pd.Timestamp(row['as_of']).date())}, after the model's last labelled "
                 f"snapshot, judged {training.HORIZON_DAYS} days later."
             )
         known = list(self.pending["known_on"]) if "known_on" in self.pending else []
-        when = f" The first can be judged on {min(known)}." if known else ""
+        when = f" The first can be judged on {formatting.day(min(known))}." if known else ""
         judged = len(self.by_date)
         return (
             "No out-of-sample result yet: "
             + (
-                f"the {judged} judged scoring date(s) fall inside the model's training or calibration window."
+                f"{'the scoring date judged so far falls' if judged == 1 else f'the {judged} scoring dates judged so far fall'} "
+                "inside the model's training or calibration window."
                 if judged
                 else "no scoring date's 90-day window has closed."
             )
