@@ -192,3 +192,21 @@ def test_readiness_states(scored_copy, empty_dir):
     assert not state.ready and state.status == "model_unavailable" and "rollback" in state.message
     empty = churn_status.model_readiness(warehouse.get_warehouse(empty_dir), empty_dir)
     assert not empty.ready and empty.status == "no_model" and "train" in empty.message
+
+
+def test_a_churned_account_says_it_churned_not_that_scoring_is_late(wh):
+    from engine.accounts import peers
+    from engine.core import formatting
+
+    churned = wh.rows(
+        "SELECT customer_id, churn_date FROM customers WHERE churn_date IS NOT NULL "
+        "AND customer_id NOT IN (SELECT customer_id FROM predictions) LIMIT 1"
+    )
+    cid, when = churned[0]
+    c = customer.customer_360(wh, EXEC, cid)
+    assert c.prediction is None
+    assert c.notes[0] == f"This account churned on {formatting.day(when)}: churn scores are for active accounts."
+    assert "engine score" not in " ".join(c.notes)
+    with pytest.raises(NotFoundError, match=r"^This account was not active on [A-Z][a-z]{2} \d") as refused:
+        peers.account_position(wh, EXEC, cid)
+    assert cid not in str(refused.value)  # named as "this account", not by its raw id

@@ -233,7 +233,7 @@ def test_a_csm_sees_positions_of_their_own_accounts_only(scored_dir):
 def test_an_account_not_active_on_the_date_has_no_peers(scored_dir):
     wh = _reader(scored_dir)
     churned = wh.scalar("SELECT customer_id FROM customers WHERE churn_date IS NOT NULL ORDER BY churn_date LIMIT 1")
-    with pytest.raises(NotFoundError, match="not an active customer"):
+    with pytest.raises(NotFoundError, match="was not active on"):
         peers.account_position(wh, SYSTEM, churned)
 
 

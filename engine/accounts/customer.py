@@ -17,6 +17,7 @@ from engine.accounts.ltv import Ltv
 from engine.churn import features as feats
 from engine.churn import risk
 from engine.churn.explain import Driver, drivers_from_json
+from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
@@ -228,9 +229,11 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     prediction = _prediction(wh, customer_id)
     notes = []
     if prediction is None:
+        gone = profile.churn_date is not None and profile.churn_date <= as_of
         notes.append(
-            "No churn score for this account yet: it is not active, or scoring has not run since it was added "
-            "(an admin can run `.venv/bin/python -m engine score`)."
+            f"This account churned on {formatting.day(profile.churn_date)}: churn scores are for active accounts."
+            if gone
+            else "No churn score for this account yet: it gets one at the next scoring run after it was added."
         )
     history = wh.df(
         "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]

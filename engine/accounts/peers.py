@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from engine.accounts import customer, ltv
+from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError, NotFoundError, RadarError
@@ -386,7 +387,7 @@ def account_position(wh: Warehouse, viewer: Viewer, customer_id: str, as_of: dat
     day = _as_of(wh, as_of)
     book = _book(wh, day)
     if customer_id not in book.table.index:
-        raise NotFoundError(f"Customer '{customer_id}' was not an active customer on {day}, so it has no peers then.")
+        raise NotFoundError(f"This account was not active on {formatting.day(day)}, so it has no peers then.")
     row = book.table.loc[customer_id]
     level = int(row["fallback_level"])
     level_keys, level_name = book.levels[level]
