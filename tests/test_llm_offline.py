@@ -338,3 +338,19 @@ def test_talking_points_praise_only_what_the_customer_did_well(wh):
     praised = [p for p in points if p.startswith("Acknowledge what is working")]
     # A fall in usage and the renewal's timing lowered the model's risk, but neither is praise.
     assert praised == ["Acknowledge what is working: CSAT averages 4.8 over 90 days."]
+
+
+def test_a_small_churn_probability_keeps_its_decimal_and_passes_the_checks(wh):
+    # "1 % (interval 0 % to 2 %)" next to Customer 360's 0.7% (0.3%-1.5%): rounding made a bound 0.
+    from engine.ai import fmt
+
+    cid = wh.scalar(
+        "SELECT customer_id FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
+        "ORDER BY churn_probability LIMIT 1"
+    )
+    p = load_facts(wh, cid, SYSTEM).prediction
+    assert p.churn_probability < 0.095
+    answer = ask_customer(wh, cid, "What is the churn probability?", SYSTEM, client=None)
+    assert f"is {fmt.pct(p.churn_probability)} (interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)})" in answer.answer
+    assert "." in fmt.pct(p.churn_probability) and answer.guardrail_flags == ()
+    assert fmt.pct(0.623) == "62 %" and fmt.pct(0.007) == "0.7 %"
