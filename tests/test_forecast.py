@@ -510,3 +510,11 @@ def test_fitting_step_keeps_every_fold_and_prefers_two_seasons_of_training():
         fitting_step(34, 24, 6)
     with pytest.raises(BadInputError, match="whole number"):
         fitting_step(36, 0, 3)
+
+
+def test_a_compared_error_has_the_decimals_that_tell_it_apart():
+    # "Exponential smoothing had a lower average error (0.027 vs 0.027)" contradicted itself.
+    from engine.forecasting.auto import _errs
+
+    assert _errs(0.02712, 0.02744) == "0.0271 vs 0.0274"
+    assert _errs(0.52, 0.9) == "0.520 vs 0.900"

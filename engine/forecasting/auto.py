@@ -432,6 +432,16 @@ def _err(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _errs(lower: float, other: float) -> str:
+    """Two errors compared in a sentence, with the decimals it takes to tell them apart
+    ("0.0271 vs 0.0274", not "0.027 vs 0.027" under "a lower error")."""
+    for decimals in range(3, 7):
+        a, b = f"{lower:.{decimals}f}", f"{other:.{decimals}f}"
+        if a != b:
+            return f"{a} vs {b}"
+    return f"{lower:.3g} vs {other:.3g}, equal to 6 decimals"
+
+
 def _the(name: str) -> str:
     """A model's name inside a sentence."""
     if name == DEFAULT_MODEL:
@@ -458,7 +468,7 @@ def _choose_one(table: pd.DataFrame, allowed: Sequence[str]) -> tuple[str, str]:
         mean, name, wins = min(qualified)
         return name, (
             f"{MODEL_WORDS[name]} had a lower error than the combination in {wins} of {_past(k)} "
-            f"(average error {_err(mean)} vs {_err(combo)}), clearly enough to prefer it."
+            f"(average error {_errs(mean, combo)}), clearly enough to prefer it."
         )
     contenders = scored[[base, *(c[1] for c in candidates)]]
     best_in = int((contenders.idxmin(axis=1) == base).sum())
@@ -471,13 +481,13 @@ def _choose_one(table: pd.DataFrame, allowed: Sequence[str]) -> tuple[str, str]:
         mean, name, wins = min(candidates)
         if k < 2 or wins < wins_needed(k):
             reason = (
-                f"{MODEL_WORDS[name]} had a lower average error ({_err(mean)} vs {_err(combo)}) but beat the "
+                f"{MODEL_WORDS[name]} had a lower average error ({_errs(mean, combo)}) but beat the "
                 f"combination in only {wins} of {_past(k)}: too little evidence to rely on one model."
             )
         else:
             reason = (
                 f"{MODEL_WORDS[name]} beat the combination in {wins} of {_past(k)}, but its average error was only "
-                f"{1 - mean / combo:.0%} lower ({_err(mean)} vs {_err(combo)}), short of the {margin_for(k):.0%} "
+                f"{1 - mean / combo:.0%} lower ({_errs(mean, combo)}), short of the {margin_for(k):.0%} "
                 "that would justify relying on one model."
             )
     return base, reason + _not_picked(scored, allowed, min(combo, *(c[0] for c in candidates)))
