@@ -18,7 +18,7 @@ BOARD_COLUMNS = [
     "open",
     "name",
     "at_risk_text",
-    "churn_probability",
+    "churn_percent",
     "risk_tier",
     "recommended_action",
     "top_driver",
@@ -128,7 +128,7 @@ except RadarError as exc:
 book = "your book" if not viewer.sees_everyone else "the portfolio"
 st.caption(
     f"{fmt.count(len(frame))} scored accounts in {book} · churn scores as of **{fmt.day(page.as_of)}** "
-    f"by model `{page.model_version}` · 90 % intervals in brackets"
+    f"by model `{page.model_version}` · the 90 % interval of each score has its own column"
 )
 cards = st.columns(4)
 cards[0].metric("Matching accounts", fmt.count(page.total), border=True)
@@ -156,6 +156,8 @@ if page.total == 0:
 
 rows = page.rows.assign(
     open=lambda d: "customer_360?customer_id=" + d["customer_id"],
+    # One decimal, as everywhere else ("67.2%"; the percent preset wrote "67.17%" next to "47%").
+    churn_percent=lambda d: d["churn_probability"] * 100,
     interval=lambda d: [f"{lo * 100:.0f}–{hi * 100:.0f}%" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
     risk_tier=lambda d: d["risk_tier"].str.capitalize(),
     plan_tier=lambda d: d["plan_tier"].str.capitalize(),
@@ -180,8 +182,8 @@ selection = st.dataframe(
         "open": st.column_config.LinkColumn("360", display_text="Open", width=44, help="Open Customer 360"),
         "name": st.column_config.TextColumn("Account", width=140),
         "at_risk_text": st.column_config.TextColumn("ARR at risk", help="Churn probability × MRR × 12", width=85),
-        "churn_probability": st.column_config.ProgressColumn(
-            "Churn (90 d)", format="percent", min_value=0.0, max_value=1.0, width=95
+        "churn_percent": st.column_config.ProgressColumn(
+            "Churn (90 d)", format="%.1f%%", min_value=0.0, max_value=100.0, width=95
         ),
         "risk_tier": st.column_config.TextColumn("Tier", width=65),
         "recommended_action": st.column_config.TextColumn(

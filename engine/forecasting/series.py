@@ -66,7 +66,11 @@ PERIODS = {"monthly": "MS", "weekly": "W-MON"}
 
 def series_options() -> list[tuple[str, str]]:
     """(name, label) pairs for a page's picker, in display order."""
-    return [(info.name, f"{info.label} ({info.frequency})") for info in SERIES.values()]
+    # The frequency only when the label does not already say it ("Weekly product usage (weekly)").
+    return [
+        (info.name, info.label if info.frequency in info.label.lower() else f"{info.label} ({info.frequency})")
+        for info in SERIES.values()
+    ]
 
 
 def series_info(name: str) -> SeriesInfo:
