@@ -354,3 +354,20 @@ def test_a_small_churn_probability_keeps_its_decimal_and_passes_the_checks(wh):
     assert f"is {fmt.pct(p.churn_probability)} (interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)})" in answer.answer
     assert "." in fmt.pct(p.churn_probability) and answer.guardrail_flags == ()
     assert fmt.pct(0.623) == "62 %" and fmt.pct(0.007) == "0.7 %"
+
+
+def test_a_draft_writes_the_renewal_date_as_a_customer_reads_it(wh):
+    import re
+
+    from engine.ai import fmt
+
+    cid = wh.scalar(
+        "SELECT p.customer_id FROM predictions p JOIN customers c USING (customer_id) "
+        "WHERE p.as_of = (SELECT max(as_of) FROM predictions) AND p.days_to_renewal BETWEEN 1 AND 300 "
+        "AND c.status = 'active' ORDER BY p.churn_probability LIMIT 1"
+    )
+    facts = load_facts(wh, cid, SYSTEM)
+    draft = draft_message(wh, cid, SYSTEM, goal="generic_communication", client=None)
+    assert f"renewal is coming up on {fmt.spoken_day(facts.renewal_date)}" in draft.message
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", draft.message)  # no ISO date in a customer's email
+    assert draft.guardrail_flags == ()

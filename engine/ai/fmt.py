@@ -34,6 +34,11 @@ def day(d: date | None) -> str:
     return d.isoformat() if d else "n/a"
 
 
+def spoken_day(d: date | None) -> str:
+    """A date as a message to a customer writes it: 'March 11, 2027' (ISO is for CSMs and prompts)."""
+    return f"{d:%B} {d.day}, {d.year}" if d else "n/a"
+
+
 def plural(n: float | None, word: str, many: str | None = None) -> str:
     """'1 ticket', '3 tickets' (the count formatted like `count`)."""
     return f"{count(n)} {word if n == 1 else many or word + 's'}"

@@ -408,7 +408,7 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
             hook,
         )
     renewal = (
-        f" Your renewal is coming up on {fmt.day(f.renewal_date)}, so it's a good moment to review what's working."
+        f" Your renewal is coming up on {fmt.spoken_day(f.renewal_date)}, so it's a good moment to review what's working."
         if f.renewal_date and (f.days_to_renewal or 0) >= 0
         else ""
     )
@@ -419,7 +419,7 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
         "If anything is getting in your way, I'm here to help.",
     )
     hook = (
-        f"Your renewal is coming up on {fmt.day(f.renewal_date)}."
+        f"Your renewal is coming up on {fmt.spoken_day(f.renewal_date)}."
         if renewal
         else "I'd love to hear how things are going."
     )
