@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components.shared import format as fmt
 from components.shared.markdown import inert
 from engine.ai import DISCLAIMER, AiOutput
 
@@ -106,24 +107,46 @@ _PORTFOLIO_LABELS = {
 }
 
 
+def portfolio_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A portfolio answer as people read it: money as the page's text writes it ("$2.4M", not
+    "$2,401,808.06"), probabilities as percent numbers (one decimal), the rest as is. The CSV
+    keeps the raw figures; rows come sorted by the answer's SQL."""
+    shown = frame.copy()
+    for column in frame.columns:
+        kind = _PORTFOLIO_LABELS.get(column, ("", None))[1]
+        if kind == "money" and pd.api.types.is_numeric_dtype(frame[column]):
+            shown[column] = frame[column].map(fmt.money)
+        elif kind == "percent" and pd.api.types.is_numeric_dtype(frame[column]):
+            shown[column] = frame[column] * 100
+    return shown
+
+
 def portfolio_column_config(frame: pd.DataFrame) -> dict:
-    """st.dataframe column_config: readable names, money as dollars, probabilities as percent."""
+    """st.dataframe column_config for `portfolio_display`'s frame: readable names and formats."""
     config = {}
     for column in frame.columns:
         label, kind = _PORTFOLIO_LABELS.get(column, (str(column).replace("_", " ").capitalize(), None))
-        if kind == "money":
-            config[column] = st.column_config.NumberColumn(label, format="dollar")
-        elif kind == "percent" and pd.api.types.is_numeric_dtype(frame[column]):
-            config[column] = st.column_config.NumberColumn(label, format="percent")
+        if kind == "percent" and pd.api.types.is_numeric_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(label, format="%.1f%%")
         elif kind in ("count", "decimal", "score") and pd.api.types.is_numeric_dtype(frame[column]):
             config[column] = st.column_config.NumberColumn(label, format="localized" if kind == "count" else "%.2f")
         elif kind == "date":
-            config[column] = st.column_config.DateColumn(label)
+            config[column] = st.column_config.DateColumn(label, format="MMM D, YYYY")
         else:
             config[column] = st.column_config.TextColumn(label)
     return config
 
 
 def portfolio_table(frame: pd.DataFrame) -> None:
-    """A portfolio answer's table for people: display names and formatted figures."""
-    st.dataframe(frame, hide_index=True, column_config=portfolio_column_config(frame))
+    """A portfolio answer's table for people: the account's name first, its id last (a long id
+    first pushed the figures the answer is about off the screen)."""
+    shown = portfolio_display(frame)
+    first = [c for c in _PORTFOLIO_FIRST if c in shown.columns]
+    last = ["customer_id"] if "customer_id" in shown.columns else []
+    order = first + [c for c in shown.columns if c not in (*first, *last)] + last
+    st.dataframe(shown, hide_index=True, column_config=portfolio_column_config(shown), column_order=order)
+
+
+# What portfolio questions are about, next to the account's name (the answer's own sort
+# column, ARR at risk, was off the screen at 1440 px).
+_PORTFOLIO_FIRST = ("name", "revenue_at_risk", "churn_probability", "risk_tier", "days_to_renewal", "mrr")

@@ -113,12 +113,16 @@ def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data):
     at.button(key="ask_portfolio").click().run()
     assert not at.exception and not at.error
     frame = at.dataframe[0].value
-    assert "revenue_at_risk" in frame.columns  # the data stays raw (and the CSV with it)
+    assert "revenue_at_risk" in frame.columns  # the column names stay raw (and the CSV's figures with them)
+    # Money as the page writes it ($2.4M, not $2,401,808.06), churn as a percent with one decimal.
+    assert frame["revenue_at_risk"].str.match(r"^\$[\d.]+[KM]?$").all()
+    assert frame["churn_probability"].between(0, 100).all()
     config = ai.portfolio_column_config(frame)
     assert config["revenue_at_risk"]["label"] == "ARR at risk"
-    assert config["revenue_at_risk"]["type_config"]["format"] == "dollar"
-    assert config["churn_probability"]["type_config"]["format"] == "percent"
+    assert config["churn_probability"]["type_config"]["format"] == "%.1f%%"
     assert config["name"]["label"] == "Account" and config["csm_owner"]["label"] == "Owner (CSM)"
+    order = at.dataframe[0].proto.column_order
+    assert order[:3] == ["name", "revenue_at_risk", "churn_probability"] and order[-1] == "customer_id"
     answer = " ".join(m.value for m in at.markdown)
     assert "I read this as" in answer
 
