@@ -67,12 +67,25 @@ def cut_text(axis: str, cut: tuple[float | None, float, int] | None) -> str:
     return f"{lower} · {words[2]} > {axis_value(axis, high, unit=False)}"
 
 
+TREND_DAYS = 112  # the engagement trend compares the last 8 weeks with the 8 before
+
+
+def _value_text(reading: AxisReading, tenure_months: float | None) -> str:
+    text = axis_value(reading.axis, reading.value)
+    young = tenure_months is not None and tenure_months * 30.4375 < TREND_DAYS
+    if reading.axis == "engagement_trend" and young and reading.value is not None:
+        # "263× the 8 weeks before" of an 8-day-old account compared its use with weeks before it signed up.
+        return f"{text} (younger than 16 weeks: the weeks before include time before signup)"
+    return text
+
+
 def axes_frame(seg: AccountSegment, cuts: Cuts) -> pd.DataFrame:
+    tenure = next((r.value for r in seg.axes if r.axis == "lifecycle"), None)
     return pd.DataFrame(
         {
             "Axis": [r.label for r in seg.axes],
             "Level": [level_text(r) for r in seg.axes],
-            "Value": [axis_value(r.axis, r.value) for r in seg.axes],
+            "Value": [_value_text(r, tenure) for r in seg.axes],
             "Cut-offs": [cut_text(r.axis, cuts.get(r.axis)) for r in seg.axes],
         }
     )

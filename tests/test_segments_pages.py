@@ -364,3 +364,30 @@ def test_a_csm_reads_segment_facts_only_for_their_own_accounts(wh, no_groq):
     )
     with pytest.raises(Exception, match="not in your book"):
         load_facts(wh, other, CSM)
+
+
+def test_a_young_accounts_engagement_trend_says_what_it_compares():
+    # An 8-day-old account read "rising (high) 263× the 8 weeks before": weeks before it signed up.
+    import math
+    from datetime import date
+
+    from components import segment_view
+    from engine.segments import AccountSegment, AxisReading
+
+    def reading(axis: str, value: float, level: str) -> AxisReading:
+        return AxisReading(axis=axis, label=axis, unit="", value=value, level=level, word=level)
+
+    for months, young in ((8 / 30.4375, True), (7.0, False)):
+        seg = AccountSegment(
+            customer_id="c1",
+            as_of=date(2026, 12, 3),
+            archetype=None,
+            archetype_key=None,
+            description=None,
+            playbook=None,
+            history=(),
+            axes=(reading("engagement_trend", math.log(263), "high"), reading("lifecycle", months, "low")),
+        )
+        value = segment_view.axes_frame(seg, {})["Value"].iloc[0]
+        assert value.startswith("263× the 8 weeks before")
+        assert ("before signup" in value) is young
