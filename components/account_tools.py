@@ -97,6 +97,11 @@ def standing(metric: PeerMetric) -> tuple[str, str]:
     better = metric.better_than
     if better is None:
         return ("No value" if metric.value is None else "No peers with a value"), UNKNOWN
+    # At the ends of the range, "best/worst of its peers" ("Worse than 100% of peers" read oddly).
+    if round(better * 100) >= 100:
+        return "Best of its peers", GOOD
+    if round(better * 100) <= 0:
+        return "Worst of its peers", BAD
     if better >= CLEARLY:
         return f"Better than {better:.0%} of peers", GOOD
     if better <= 1 - CLEARLY:

@@ -147,6 +147,8 @@ def test_peer_standing_is_turned_the_right_way_round():
     assert account_tools.standing(metric("bad", 0.9)) == ("Worse than 90% of peers", account_tools.BAD)
     assert account_tools.standing(metric("good", 0.9)) == ("Better than 90% of peers", account_tools.GOOD)
     assert account_tools.standing(metric("bad", 0.5))[1] == account_tools.TYPICAL
+    assert account_tools.standing(metric("bad", 1.0)) == ("Worst of its peers", account_tools.BAD)
+    assert account_tools.standing(metric("good", 0.999)) == ("Best of its peers", account_tools.GOOD)
 
 
 # -- what if ------------------------------------------------------------------------------------
