@@ -63,8 +63,8 @@ add_tab, role_tab, password_tab, remove_tab = st.tabs(
 
 with add_tab, st.form("users_add", clear_on_submit=False):
     left, right = st.columns(2)
-    username = left.text_input("Username", placeholder="ana.silva", help="Lower case; for a CSM, their csm_owner.")
-    name = right.text_input("Name", placeholder="Ana Silva")
+    username = left.text_input("Username", placeholder="e.g. jane.doe", help="Lower case; for a CSM, their csm_owner.")
+    name = right.text_input("Name", placeholder="e.g. Jane Doe")
     email = left.text_input("Email (optional)")
     role = right.selectbox("Role", ROLES, format_func=role_label)
     password = left.text_input("Password", type="password", help="At least 8 characters, not a common password.")
