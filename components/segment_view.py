@@ -38,8 +38,8 @@ def axis_value(axis: str, value: float | None, unit: bool = True) -> str:
         return f"{ratio - 1:+.0%}".replace("-", "−")
     if axis == "commercial_momentum":
         return f"{value:+.0%}".replace("-", "−")
-    if axis == "seat_utilisation":
-        return fmt.percent(value, 0)
+    if axis == "seat_utilisation":  # the window said: drivers and peers read 30 days and 4 weeks
+        return fmt.percent(value, 0) + (" over 12 weeks" if unit else "")
     units = {
         "sentiment": ("{:.1f}", " / 5"),
         "support_intensity": ("{:.1f}", " / month"),

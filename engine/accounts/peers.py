@@ -82,7 +82,7 @@ class Metric:
 
 METRICS: tuple[Metric, ...] = (
     Metric("usage", "Usage: product events per seat, last 28 days", "good", "events per seat"),
-    Metric("seat_utilisation", "Seat utilisation: seats active on an average day", "good", "share of seats"),
+    Metric("seat_utilisation", "Seat utilisation: seats active on an average day of 4 weeks", "good", "share of seats"),
     Metric("tickets_90d", "Support tickets opened, last 90 days", "bad", "tickets"),
     Metric("csat_90d", "CSAT, 90-day average", "good", "score"),
     Metric("mrr_growth", "MRR growth, last 3 months", "good", "fraction"),

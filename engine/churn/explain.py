@@ -162,7 +162,7 @@ def _texts() -> dict[str, Callable[[Any], str]]:
             else "Usage held steady or grew versus the previous 30 days"
         ),
         "usage_trend": lambda v: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
-        "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day",
+        "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day of the last 30 days",
         "active_users_change": lambda v: (
             f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
         ),
