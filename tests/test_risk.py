@@ -37,3 +37,14 @@ def test_a_healthy_account_with_an_open_expansion_is_told_to_progress_it():
     assert action == "Healthy: Progress the open expansion opportunity. Due within 30 days."
     # Unknown renewal date: no renewal advice.
     assert risk.recommended_action("low", None, 0.05, 1_000, float("nan")).startswith("Healthy")
+
+
+def test_a_new_low_risk_account_is_onboarded_not_called_healthy():
+    # An 8-day-old account with 2 % of seats active read "Healthy: keep the regular cadence"
+    # while its segment said "run the standard onboarding sequence".
+    young = risk.lead_step("low", None, 0.02, 500.0, 20, tenure_days=8)
+    assert young.category == "onboarding" and "Run the onboarding sequence" in young.text
+    assert risk.lead_step("low", None, 0.02, 500.0, 200, tenure_days=400).category == "cadence"
+    assert risk.lead_step("low", None, 0.02, 500.0, 200).category == "cadence"  # tenure unknown: as before
+    # Risk outranks newness: a critical young account is escalated.
+    assert risk.lead_step("critical", None, 0.6, 500.0, 20, tenure_days=8).category == "escalation"

@@ -45,7 +45,9 @@ class NextAction(Contract):
     """One step of the plan."""
 
     priority: int  # 1 = do first
-    category: str  # escalation / support / adoption / renewal / compliance / expansion / health_check / cadence
+    category: (
+        str  # escalation / support / adoption / renewal / compliance / expansion / health_check / onboarding / cadence
+    )
     action: str
     reasoning: str
     due_within_days: int
@@ -216,7 +218,7 @@ def lead_step(f: FactSheet, p: Prediction) -> risk.Step:
     """The stored recommended action's step for this customer and its prediction."""
     expansion = any(o.is_open and o.opportunity_type == "expansion" for o in f.opportunities)
     return risk.lead_step(
-        p.risk_tier, _top_raising_feature(f), p.churn_probability, f.mrr, f.days_to_renewal, expansion
+        p.risk_tier, _top_raising_feature(f), p.churn_probability, f.mrr, f.days_to_renewal, expansion, f.tenure_days
     )
 
 
@@ -235,6 +237,11 @@ def _lead_first(f: FactSheet, p: Prediction, found: Found, top: str | None, at_r
         )
     elif top is not None and f.risk_raising_drivers and lead.category in ("adoption", "support", "compliance"):
         reasoning = f"The strongest risk driver: {fmt.lower_first(fmt.reason_text(f.risk_raising_drivers[0]))}."
+    elif lead.category == "onboarding":
+        reasoning = (
+            f"A customer for {fmt.plural(f.tenure_days, 'day')}: too early for its score to say much "
+            f"({fmt.pct(p.churn_probability)} churn probability, {p.risk_tier} tier)."
+        )
     elif lead.category in ("cadence", "expansion", "monitor"):
         reasoning = f"{fmt.pct(p.churn_probability)} churn probability ({p.risk_tier} tier)."
     else:

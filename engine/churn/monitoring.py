@@ -789,7 +789,7 @@ class RealisedReport(Contract):
                 f"snapshot, judged {training.HORIZON_DAYS} days later."
             )
         known = list(self.pending["known_on"]) if "known_on" in self.pending else []
-        when = f" The first can be judged on {formatting.day(min(known))}." if known else ""
+        when = f" The first can be judged on {formatting.day(pd.Timestamp(min(known)).date())}." if known else ""
         judged = len(self.by_date)
         return (
             "No out-of-sample result yet: "

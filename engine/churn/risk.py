@@ -24,6 +24,7 @@ TIER_CUTS = config.DEFAULT_TIER_CUTS
 TIERS = ("low", "medium", "high", "critical")
 Tier = Literal["low", "medium", "high", "critical"]
 TIER_BASIS = "90-day churn probability"
+ONBOARDING_DAYS = 60  # younger accounts are onboarding (as segments: engine.segments.axes.MIN_TENURE_DAYS)
 HIGHEST_CUT = 0.95  # a relative threshold never asks for more than this probability
 
 
@@ -218,6 +219,7 @@ def lead_step(
     mrr: float | None,
     days_to_renewal: float | None,
     has_expansion_opportunity: bool = False,
+    tenure_days: float | None = None,
 ) -> Step:
     """The first step for an account, weighing tier, the strongest actionable risk driver,
     ARR at risk and the renewal date:
@@ -237,6 +239,7 @@ def lead_step(
     renewal_soon = days is not None and 0 <= days <= RENEWAL_SOON_DAYS
     big = arr_at_risk is not None and arr_at_risk >= ESCALATION_ARR_AT_RISK
     renewal_words = f" before the renewal in {formatting.days(days)}" if renewal_in_window else ""
+    tenure = _number(tenure_days)
 
     def step(category: str, headline: str, action: str, due: int, urgency: int) -> Step:
         return Step(category, headline, action, due_before_renewal(due, days), urgency, arr_at_risk)
@@ -306,6 +309,15 @@ def lead_step(
             30,
             20,
         )
+    if tenure is not None and tenure < ONBOARDING_DAYS:
+        # A low score this early means little: the account has barely started (its segment says "onboarding").
+        return step(
+            "onboarding",
+            "Onboarding",
+            "Run the onboarding sequence: get the first workflow live and invite the rest of the team.",
+            14,
+            30,
+        )
     if renewal_soon:
         return step(
             "renewal",
@@ -326,6 +338,9 @@ def recommended_action(
     mrr: float | None,
     days_to_renewal: float | None,
     has_expansion_opportunity: bool = False,
+    tenure_days: float | None = None,
 ) -> str:
     """The stored next step (one line): `lead_step(...).text`."""
-    return lead_step(tier, top_risk_driver, churn_probability, mrr, days_to_renewal, has_expansion_opportunity).text
+    return lead_step(
+        tier, top_risk_driver, churn_probability, mrr, days_to_renewal, has_expansion_opportunity, tenure_days
+    ).text

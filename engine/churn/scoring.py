@@ -113,15 +113,17 @@ def score_features(
     mrr = _fact(frame, "mrr").to_numpy()
     renewal = _fact(frame, "days_to_renewal").to_numpy()
     expansion = _fact(frame, "open_expansion_opportunity").fillna(0).to_numpy().astype(bool).tolist()
+    tenure = _fact(frame, "tenure_days").to_numpy()
     actions = [
-        risk.recommended_action(tier, feature, p, m, r, e)
-        for tier, feature, p, m, r, e in zip(
+        risk.recommended_action(tier, feature, p, m, r, e, t)
+        for tier, feature, p, m, r, e, t in zip(
             tiers.tolist(),
             raising,
             pred.churn_probability.tolist(),
             np.nan_to_num(mrr).tolist(),
             renewal.tolist(),
             expansion,
+            tenure.tolist(),
             strict=True,
         )
     ]
