@@ -428,7 +428,9 @@ with tabs["Realised vs predicted"]:
             st.markdown("#### Predicted vs realised churn rate")
             st.plotly_chart(charts.predicted_vs_realised(by_date), config=NO_BAR)
         dates = [pd.Timestamp(d).date() for d in by_date["as_of"]]
-        picked = st.selectbox("Calibration of the predictions made on", dates, index=len(dates) - 1, key="cal_date")
+        picked = st.selectbox(
+            "Calibration of the predictions made on", dates, index=len(dates) - 1, format_func=fmt.day, key="cal_date"
+        )
         cal = realised.calibration[pd.to_datetime(realised.calibration["as_of"]).dt.date == picked]
         with st.container(border=True):
             st.plotly_chart(ops_charts.calibration(cal), config=NO_BAR)
