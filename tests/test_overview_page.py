@@ -249,7 +249,7 @@ def test_board_puts_what_a_csm_acts_on_first_and_fits_1280(scored_dir, monkeypat
     at = _run(str(ROOT / "views" / "risk_board.py"), role="analyst")
     assert not at.exception and not at.error
     board = at.dataframe[0]
-    acted_on = ["name", "at_risk_text", "churn_probability", "risk_tier", "recommended_action", "top_driver"]
+    acted_on = ["name", "at_risk_text", "churn_percent", "risk_tier", "recommended_action", "top_driver"]
     order = list(board.proto.column_order)
     assert order[1:8] == [*acted_on, "days_to_renewal"]
     config = json.loads(board.proto.columns)
