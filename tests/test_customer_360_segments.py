@@ -105,7 +105,9 @@ def test_too_little_history_says_not_enough_data_and_why(scored_dir, book, monke
 
 
 def test_axis_values_read_as_people_say_them():
-    assert segment_view.axis_value("seat_utilisation", 0.25) == "25% over 12 weeks"  # its window, next to 30-day drivers
+    assert (
+        segment_view.axis_value("seat_utilisation", 0.25) == "25% over 12 weeks"
+    )  # its window, next to 30-day drivers
     assert segment_view.axis_value("seat_utilisation", 0.25, unit=False) == "25%"
     assert segment_view.axis_value("engagement_trend", 0.0) == "+0%"
     assert segment_view.axis_value("engagement_trend", math.log(1355)) == "1,355× the 8 weeks before"
