@@ -15,6 +15,7 @@ from engine import scenarios
 from engine.core import exports
 
 BASELINE_COLOR, SCENARIO_COLOR, COST_COLOR = "#94A3B8", "#4F46E5", "#F97316"
+MONEY = "$%,.0f"  # whole dollars with separators in tables ("$12,719,209"; the dollar preset showed cents)
 
 
 def roi_text(value: float | None) -> str:
@@ -309,10 +310,10 @@ def render_result(result: scenarios.ScenarioResult, key: str) -> None:
             "accounts": st.column_config.NumberColumn("Accounts", format="%d"),
             "baseline_churned": st.column_config.NumberColumn("Churned, baseline", format="%.1f"),
             "scenario_churned": st.column_config.NumberColumn("Churned, scenario", format="%.1f"),
-            "baseline_arr_lost": st.column_config.NumberColumn("ARR lost, baseline", format="dollar"),
-            "scenario_arr_lost": st.column_config.NumberColumn("ARR lost, scenario", format="dollar"),
-            "revenue_retained": st.column_config.NumberColumn("ARR retained", format="dollar"),
-            "cost": st.column_config.NumberColumn("Cost", format="dollar"),
+            "baseline_arr_lost": st.column_config.NumberColumn("ARR lost, baseline", format=MONEY),
+            "scenario_arr_lost": st.column_config.NumberColumn("ARR lost, scenario", format=MONEY),
+            "revenue_retained": st.column_config.NumberColumn("ARR retained", format=MONEY),
+            "cost": st.column_config.NumberColumn("Cost", format=MONEY),
         },
     )
     st.download_button(
@@ -359,11 +360,11 @@ def comparison_table(comparison: scenarios.Comparison) -> None:
             "name": "Name",
             "author": "Author",
             "roi": "ROI",
-            "net_benefit": st.column_config.NumberColumn("Net benefit", format="dollar"),
-            "revenue_retained": st.column_config.NumberColumn("ARR retained", format="dollar"),
-            "cost": st.column_config.NumberColumn("Cost", format="dollar"),
-            "arr_lost_12m": st.column_config.NumberColumn("ARR lost, 12 mo", format="dollar"),
-            "mrr_lost_90d": st.column_config.NumberColumn("Revenue lost, 90 d", format="dollar"),
+            "net_benefit": st.column_config.NumberColumn("Net benefit", format=MONEY),
+            "revenue_retained": st.column_config.NumberColumn("ARR retained", format=MONEY),
+            "cost": st.column_config.NumberColumn("Cost", format=MONEY),
+            "arr_lost_12m": st.column_config.NumberColumn("ARR lost, 12 mo", format=MONEY),
+            "mrr_lost_90d": st.column_config.NumberColumn("Revenue lost, 90 d", format=MONEY),
             "expected_churned": st.column_config.NumberColumn("Expected churns", format="%.1f"),
         },
     )

@@ -27,7 +27,7 @@ _money = formatting.money  # the one money format (engine.core.formatting)
 
 
 def roi_text(roi: float | None) -> str:
-    return "not defined (no cost)" if roi is None else f"{roi * 100:,.0f} %"
+    return "not defined (no cost)" if roi is None else f"{roi * 100:,.0f}%"  # as the page's cards write it
 
 
 def readout_text(
