@@ -410,8 +410,14 @@ def mrr_area(mrr: pd.DataFrame, height: int = 340) -> str:
 
 
 # -- one account's MRR: a step line with expansions and contractions marked ---------------------------
-def mrr_steps(history: pd.DataFrame, height: int = 240) -> str:
+def mrr_steps(history: pd.DataFrame, churn_date: date | None = None, height: int = 240) -> str:
+    """MRR by month as a step line; a churned account's line drops to $0 on its churn date (its
+    last month's row still carries the MRR it paid, which read as an account still paying)."""
     history = history.sort_values("month")
+    last = history.iloc[-1] if len(history) else None
+    if churn_date is not None and last is not None and _day(last["month"]) <= churn_date and (last["mrr"] or 0) > 0:
+        gone = pd.DataFrame({"month": [pd.Timestamp(churn_date)], "mrr": [0.0], "change_type": ["churn"]})
+        history = pd.concat([history.assign(month=pd.to_datetime(history["month"])), gone], ignore_index=True)
     days = [_day(d) for d in history["month"]]
     if not days:
         return _chart("mrr_history", f"<div style='color:{MUTED}'>No MRR recorded.</div>")
@@ -431,7 +437,7 @@ def mrr_steps(history: pd.DataFrame, height: int = 240) -> str:
         "vector-effect='non-scaling-stroke'/>"
     )
     kinds = history["change_type"].astype(object).tolist() if "change_type" in history else [None] * len(days)
-    marks = {"expansion": LOWERS_COLOR, "contraction": RAISES_COLOR}
+    marks = {"expansion": LOWERS_COLOR, "contraction": RAISES_COLOR, "churn": RAISES_COLOR}
     dots = "".join(
         _dot(x, frame.y(v), marks[str(k)], tip=f"{k} {d:%b %Y}: ${v:,.0f}")
         for x, v, k, d in zip(xs, mrr, kinds, days, strict=True)

@@ -122,6 +122,21 @@ def test_mrr_steps_mark_expansions_and_contractions():
     assert "Jan 2025: $1,000" in tips
 
 
+def test_a_churned_accounts_mrr_drops_to_zero_on_its_churn_date():
+    from datetime import date
+
+    history = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-10-01", "2026-11-01", "2026-12-01"]),
+            "mrr": [4730.0] * 3,
+            "change_type": ["new", "flat", "flat"],
+        }
+    )
+    tips = _tips(html_charts.mrr_steps(history, churn_date=date(2026, 12, 2)))
+    assert "churn Dec 2026: $0" in tips  # the last month's row alone read as still paying
+    assert "churn" not in " ".join(_tips(html_charts.mrr_steps(history)))
+
+
 def test_risk_tier_bars_count_and_explain_each_tier():
     by_tier = pd.DataFrame(
         {

@@ -193,7 +193,7 @@ def customer_charts(data_dir: str, who: tuple[str, str], customer_id: str, stamp
     return CustomerCharts(
         drivers=html_charts.driver_bars(c360.top_shap_features) if c360.top_shap_features else None,
         usage=None if c360.usage_weekly.empty else html_charts.usage_area(c360.usage_weekly),
-        mrr=None if c360.mrr_history.empty else html_charts.mrr_steps(c360.mrr_history),
+        mrr=None if c360.mrr_history.empty else html_charts.mrr_steps(c360.mrr_history, c360.profile.churn_date),
     )
 
 
