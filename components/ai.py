@@ -59,11 +59,20 @@ def provenance(result: AiOutput) -> None:
                 st.markdown(f"- **{inert(code)}**: {inert(str(d.get('detail') or d.get('message') or d))}")
 
 
-def text(body: str) -> None:
-    """The generated text with its disclaimer set apart; markdown in it is not live (`inert`)."""
+TEMPLATE_NOTE = "⚠️ Written from the warehouse's facts by the built-in template, not an AI model. Review before use."
+
+
+def review_note(result: AiOutput) -> str:
+    """The review warning that fits the writer: the engine's AI disclaimer for a model's text,
+    and no "AI-generated" claim for the template's (the caption below names the writer)."""
+    return DISCLAIMER if result.llm_provider == "groq" else TEMPLATE_NOTE
+
+
+def text(body: str, result: AiOutput) -> None:
+    """The generated text with its review note set apart; markdown in it is not live (`inert`)."""
     main = body.replace(DISCLAIMER, "").rstrip()
     st.markdown(inert(main))
-    st.caption(DISCLAIMER)
+    st.caption(review_note(result))
 
 
 # Display names and formats of the portfolio view's columns (display only: CSV keeps raw values).

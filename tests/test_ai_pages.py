@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components import ai
 from components.shared import auth
 from engine.accounts import board
 from engine.ai import DISCLAIMER
@@ -41,7 +42,8 @@ def test_customer_360_writes_a_checked_summary(data):
     text = " ".join(m.value for m in at.markdown)
     assert data["mine"]["name"] in text
     captions = [c.value for c in at.caption]
-    assert DISCLAIMER in captions
+    # The template's text is not called "AI-generated": its note names the writer honestly.
+    assert ai.TEMPLATE_NOTE in captions and DISCLAIMER not in captions
     assert any("built-in template (no AI model)" in c and "confidence 0.90" in c for c in captions)
     assert not any("confidence 1.00" in c for c in captions)  # a template never claims full confidence
 
@@ -93,7 +95,7 @@ def test_a_draft_starts_from_the_fitting_goal_and_its_copy_holds_no_disclaimer(d
     message = next(t for t in at.text_area if t.label.startswith("Message")).value
     # The customer gets the reviewed text; the warning is for the CSM, above it.
     assert message and DISCLAIMER not in message and "AI-generated" not in message
-    assert any(DISCLAIMER in w.value for w in at.warning)
+    assert any(ai.TEMPLATE_NOTE in w.value for w in at.warning)
     assert at.code[-1].value == message
 
 
@@ -105,7 +107,6 @@ def test_ask_ai_opened_from_customer_360_names_the_account(data):
 
 
 def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data):
-    from components import ai
 
     at = _open("executive", "ai_qa", {})
     box = next(t for t in at.text_input if t.label == "Question")
@@ -128,7 +129,6 @@ def test_portfolio_table_uses_display_names_and_formats_csv_keeps_raw(data):
 
 
 def test_markdown_in_ai_text_is_never_live():
-    from components import ai
 
     body = "Subject: ![x](//evil.example/beacon.png) see [here](https://evil.example/a) <img src=x>"
     shown = ai.inert(body)

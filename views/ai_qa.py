@@ -79,7 +79,7 @@ with portfolio_tab:
         if answer.refused or answer.scope_exceeded:
             st.warning(ai.inert(answer.refusal_reason or answer.answer), icon=":material/block:")
         else:
-            ai.text(answer.answer)
+            ai.text(answer.answer, answer)
             if len(answer.interpretation) > 1:
                 st.caption(ai.inert("; ".join(answer.interpretation[1:])))
             ai.portfolio_table(answer.table)
@@ -112,7 +112,7 @@ with customer_tab:
                 if turn.scope_exceeded:
                     st.warning(ai.inert(turn.answer), icon=":material/block:")
                 else:
-                    ai.text(turn.answer)
+                    ai.text(turn.answer, turn)
                 ai.provenance(turn)
         with st.form("ask_customer", clear_on_submit=True):
             question = st.text_input("Your question", placeholder="Why is this account at risk?")
@@ -151,7 +151,7 @@ with draft_tab:
         draft = ai.recall(key)
         if draft is not None:
             # The disclaimer is for the reader here, not the customer: it stays out of the text to send.
-            st.warning(f"{llm.DISCLAIMER} Read every line before sending.", icon=":material/rate_review:")
+            st.warning(f"{ai.review_note(draft)} Read every line before sending.", icon=":material/rate_review:")
             edited = st.text_area(
                 "Message (edit before sending)",
                 value=llm.strip_disclaimer(draft.message),
@@ -179,7 +179,7 @@ with actions_tab:
         if plan is not None:
             if plan.revenue_at_risk is not None:
                 st.metric("ARR at risk", fmt.money(plan.revenue_at_risk), border=True)
-            ai.text(plan.narrative)
+            ai.text(plan.narrative, plan)
             for a in plan.actions:
                 with st.container(border=True):
                     st.markdown(f"**{a.priority}. {a.action}**")
@@ -192,5 +192,5 @@ with actions_tab:
                 st.markdown("**Talking points**")
                 for t in plan.talking_points:
                     st.markdown(f"- {t}")
-            st.caption(llm.DISCLAIMER)
+            st.caption(ai.review_note(plan))
             ai.provenance(plan)

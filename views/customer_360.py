@@ -220,7 +220,7 @@ with st.container(border=True):
     if summary is None:
         st.caption("A 3–5 sentence summary grounded in this account's figures; every number is checked.")
     else:
-        ai.text(summary.summary)
+        ai.text(summary.summary, summary)
         ai.provenance(summary)
     st.page_link(
         "views/ai_qa.py",
