@@ -17,7 +17,6 @@ from engine.accounts.ltv import Ltv
 from engine.churn import features as feats
 from engine.churn import risk
 from engine.churn.explain import Driver, drivers_from_json
-from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
@@ -231,7 +230,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     if prediction is None:
         gone = profile.churn_date is not None and profile.churn_date <= as_of
         notes.append(
-            f"This account churned on {formatting.day(profile.churn_date)}: churn scores are for active accounts."
+            "Churn scores are for active accounts, so this churned account has none."
             if gone
             else "No churn score for this account yet: it gets one at the next scoring run after it was added."
         )

@@ -37,6 +37,7 @@ from dateutil.relativedelta import relativedelta
 from scipy.stats import norm
 
 from engine.churn.features import month_ends
+from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract
 from engine.core.errors import BadInputError, NotFoundError
@@ -554,7 +555,7 @@ def account_segment(wh: Warehouse, viewer: Viewer, customer_id: str, months: int
             playbook=None,
             axes=(),
             history=history,
-            note=f"Not an active account on {d}, so it has no current segment.",
+            note=f"Not an active account on {formatting.day(d)}, so it has no current segment.",
         )
     archetype = rules.BY_NAME[str(now["archetype"])]
     return AccountSegment(
