@@ -371,3 +371,16 @@ def test_a_draft_writes_the_renewal_date_as_a_customer_reads_it(wh):
     assert f"renewal is coming up on {fmt.spoken_day(facts.renewal_date)}" in draft.message
     assert not re.search(r"\d{4}-\d{2}-\d{2}", draft.message)  # no ISO date in a customer's email
     assert draft.guardrail_flags == ()
+
+
+def test_a_churned_customers_plan_warns_of_a_win_back_not_of_missing_scores(wh):
+    from engine.ai.actions import plan_warnings
+
+    cid = wh.scalar(
+        "SELECT customer_id FROM customers c WHERE status = 'churned' AND churn_date IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.customer_id = c.customer_id) LIMIT 1"
+    )
+    facts = load_facts(wh, cid, SYSTEM)
+    warnings = plan_warnings(facts)
+    assert warnings[0].startswith(f"This customer churned on {facts.churn_date.isoformat()}")
+    assert not any("run scoring" in w for w in warnings)

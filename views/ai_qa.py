@@ -192,5 +192,4 @@ with actions_tab:
                 st.markdown("**Talking points**")
                 for t in plan.talking_points:
                     st.markdown(f"- {t}")
-            st.caption(ai.review_note(plan))
             ai.provenance(plan)

@@ -253,7 +253,13 @@ def _lead_first(f: FactSheet, p: Prediction, found: Found, top: str | None, at_r
 def plan_warnings(f: FactSheet) -> list[str]:
     p, t, u = f.prediction, f.tickets, f.usage
     warnings = []
-    if p is None:
+    if p is None and f.status == "churned":
+        # Scoring does not run for a churned account: asking for it would send the CSM the wrong way.
+        warnings.append(
+            f"This customer churned{f' on {fmt.day(f.churn_date)}' if f.churn_date else ''}: "
+            "treat these steps as a win-back conversation."
+        )
+    elif p is None:
         warnings.append("No churn prediction for this customer: run scoring to get one.")
     else:
         if p.ci_high - p.ci_low >= WIDE_INTERVAL:
