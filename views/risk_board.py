@@ -67,7 +67,8 @@ def clear_filters() -> None:
 options = board.filter_options(frame)
 in_segment = board.segment_counts(frame)  # the viewer's own rows: a CSM counts only their book
 with st.container(border=True):
-    row1 = st.columns([1.1, 1.6, 1, 1, 1], vertical_alignment="bottom")
+    # Four to a row: at five or six a chosen value showed as "E…" next to the clear and open icons.
+    row1 = st.columns([1.1, 1.8, 1.1, 1.1], vertical_alignment="bottom")
     search = row1[0].text_input("Search", placeholder="Name or customer id", icon=":material/search:", key="bf_search")
     segments = row1[1].multiselect(
         "Segment",
@@ -81,16 +82,12 @@ with st.container(border=True):
         "Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All", key="bf_tiers"
     )
     plans = row1[3].multiselect("Plan", options["plans"], format_func=str.capitalize, placeholder="All", key="bf_plans")
-    industries = row1[4].multiselect(
+    cells = [*st.columns(4, vertical_alignment="bottom"), *st.columns(4, vertical_alignment="bottom")]
+    industries = cells.pop(0).multiselect(
         "Industry", options["industries"], format_func=str.capitalize, placeholder="All", key="bf_industries"
     )
-    # A CSM's board is only their own book: no owner filter for them.
-    cells = list(
-        st.columns(
-            [0.9, 0.9, 1, 1, 1.2, 1] if viewer.sees_everyone else [1.2, 1, 1, 1.3, 1], vertical_alignment="bottom"
-        )
-    )
     regions = cells.pop(0).multiselect("Region", options["regions"], placeholder="All", key="bf_regions")
+    # A CSM's board is only their own book: no owner filter for them.
     owners = (
         cells.pop(0).multiselect("Owner", options["owners"], placeholder="All", key="bf_owners")
         if viewer.sees_everyone
