@@ -33,10 +33,11 @@ def choose_account() -> tuple[str | None, str]:
         if found.empty:
             st.info("No account in your book matches that.", icon=":material/search_off:")
             return None, ""
+        names = {r.customer_id: str(r.name) for r in found.itertuples()}
         labels = {r.customer_id: f"{r.name} · {r.plan_tier} · {r.status}" for r in found.itertuples()}
         chosen = st.selectbox("Matching accounts", list(labels), format_func=labels.get)
         st.query_params["customer_id"] = chosen
-        return chosen, str(found.set_index("customer_id").at[chosen, "name"])
+        return chosen, names[chosen]
     if not linked:
         return None, ""
     # Opened from a Customer 360: say which account the questions are about.

@@ -58,9 +58,9 @@ MRR_GROWTH_MONTHS = 3
 CHURN_DAYS = 90
 NRR_MONTHS = 12
 LTV_MONTHS = 12
-# "vs last quarter": 90 days before, the date the overview's KPI cards compare with
+# "vs last quarter": one churn window before, the date the overview's KPI cards compare with
 # (engine.portfolio.kpis.TRAILING_DAYS), so the whole-book row and the cards give one answer.
-PREVIOUS_DAYS = 90
+PREVIOUS_DAYS = CHURN_DAYS
 TABLES_KEPT = 4
 UNKNOWN = "(unknown)"
 BOOK = "All accounts"

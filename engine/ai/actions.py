@@ -45,9 +45,7 @@ class NextAction(Contract):
     """One step of the plan."""
 
     priority: int  # 1 = do first
-    category: (
-        str  # escalation / support / adoption / renewal / compliance / expansion / health_check / onboarding / cadence
-    )
+    category: str  # the lead step's category (engine.churn.risk.lead_step), or a rule-made step's
     action: str
     reasoning: str
     due_within_days: int

@@ -24,7 +24,7 @@ TIER_CUTS = config.DEFAULT_TIER_CUTS
 TIERS = ("low", "medium", "high", "critical")
 Tier = Literal["low", "medium", "high", "critical"]
 TIER_BASIS = "90-day churn probability"
-ONBOARDING_DAYS = 60  # younger accounts are onboarding (as segments: engine.segments.axes.MIN_TENURE_DAYS)
+ONBOARDING_DAYS = 60  # younger accounts are onboarding (segments read the same: engine.segments.axes)
 HIGHEST_CUT = 0.95  # a relative threshold never asks for more than this probability
 
 

@@ -96,13 +96,15 @@ def _clean_name(name: str) -> str:
     return text
 
 
-def _same_name(name: str) -> Any:
-    return func.lower(scenarios_table.c.name) == name.lower()
+def _holder(conn: Any, name: str) -> int | None:
+    """The id of the saved plan called `name` (case-insensitive), or None."""
+    same = func.lower(scenarios_table.c.name) == name.lower()
+    return conn.execute(select(scenarios_table.c.id).where(same).limit(1)).scalar()
 
 
 def _refuse_taken_name(conn: Any, name: str) -> None:
     """Names find plans in pickers and comparisons: two plans under one name cannot be told apart."""
-    taken = conn.execute(select(scenarios_table.c.id).where(_same_name(name)).limit(1)).scalar()
+    taken = _holder(conn, name)
     if taken is not None:
         raise BadInputError(
             f"A saved plan is already called '{name}' (#{taken}). Choose another name, or delete #{taken} first."
@@ -114,7 +116,7 @@ def _free_name(base: str, data_dir: str | Path | None) -> str:
     with get_engine(data_dir).connect() as conn:
         for n in range(1, 1000):
             name = base if n == 1 else f"{base[: NAME_MAX - 6]} ({n})"
-            if conn.execute(select(scenarios_table.c.id).where(_same_name(name)).limit(1)).scalar() is None:
+            if _holder(conn, name) is None:
                 return name
     raise BadInputError(f"Too many plans are called '{base}'; give the copy a name.")
 

@@ -42,10 +42,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from engine.churn.risk import ONBOARDING_DAYS
 from engine.data.warehouse import Warehouse
 
 LEVELS = ("low", "mid", "high")
-MIN_TENURE_DAYS = 60  # younger accounts get "Not enough data"
+# Younger accounts get "Not enough data", as the risk board's next step calls them onboarding.
+MIN_TENURE_DAYS = ONBOARDING_DAYS
 DORMANT_WEEKS = 8  # no events in this many weeks (events_8w) after earlier use: "Dormant"
 
 

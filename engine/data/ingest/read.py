@@ -50,7 +50,6 @@ class Read:
     thousands_ok: bool = True
 
 
-
 def check_path(path: Path) -> str:
     """The file's lower-case suffix, once it is an existing, non-empty CSV/Parquet file."""
     if not path.exists():
