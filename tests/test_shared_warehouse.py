@@ -110,14 +110,16 @@ def served(scored_dir, tmp_path_factory):
     users.create_demo_users(warehouse.get_warehouse(data), data)
     warehouse.close_all()
     port = load.free_port()
-    server = load.start_server(data, port)
-    yield data, port
-    server.terminate()
-    server.wait(timeout=20)
+    log_path = data.parent / "server.log"
+    with log_path.open("w") as log:
+        server = load.start_server(data, port, log=log)
+        yield data, port, log_path
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def test_the_scheduler_writes_while_the_app_serves_ten_sessions(served, tmp_path):
-    data, port = served
+    data, port, log_path = served
     before = state(data)
     people = load.sessions_plan(data, ["risk_board", "customer_360"], 10)
     exec_cookie = people[0][0]
@@ -149,7 +151,7 @@ def test_the_scheduler_writes_while_the_app_serves_ten_sessions(served, tmp_path
     for run in runs:
         assert run.returncode == 0, run.args[-3:] + [run.stderr[-1500:]]
     timings, _ = outcome["load"]
-    assert timings.errors == []
+    assert timings.errors == [], log_path.read_text()[-4000:]
     assert sum(len(v) for v in timings.by_page.values()) == 10 * 10
     after = state(data)
     assert after != before and str(after[1]) == "2026-07-01"

@@ -179,7 +179,11 @@ with mrr_col.container(border=True):
     st.markdown("#### Revenue and lifetime value")
     if c360.ltv:
         cols = st.columns(len(c360.ltv) + 1)
-        cols[0].metric("Revenue to date", fmt.money(c360.ltv[0].current_ltv))
+        cols[0].metric(
+            "Revenue to date",
+            fmt.money(c360.ltv[0].current_ltv),
+            help="MRR summed over every month billed so far, the current month included.",
+        )
         for col, value in zip(cols[1:], c360.ltv, strict=True):
             band = value.confidence_interval
             col.metric(
