@@ -32,7 +32,7 @@ def test_warm_up_fills_the_leaders_book_reads(scored_dir, monkeypatch):
 
     data = str(scored_dir)
     stamp = cache.snapshot_stamp(data)
-    cache._warm(data, stamp)
+    cache._warm(data, stamp, cache.warehouse(data))
 
     def recomputed(*args, **kwargs):
         raise AssertionError("computed again instead of read from the warm cache")
@@ -43,3 +43,26 @@ def test_warm_up_fills_the_leaders_book_reads(scored_dir, monkeypatch):
     assert cache.segment_report(data, who, stamp).accounts > 0
     assert cache.segment_benchmarks(data, who, stamp).book.accounts > 0
     assert not cache.board_frame(data, who, stamp).empty
+
+
+def test_warm_up_keeps_reading_its_own_snapshot_when_a_newer_one_is_published(scored_copy, monkeypatch):
+    """A scheduler publishing mid-warm-up must not put the new snapshot's rows under the old stamp."""
+    from engine.accounts import board
+    from engine.data import warehouse
+
+    data = str(scored_copy)
+    pinned = cache.warehouse(data)
+    stamp = cache.snapshot_stamp(data)
+    real_mrr_by_plan = cache._mrr_by_plan
+
+    def publish_meanwhile(*args):
+        with warehouse.writing(data, "test: a scheduler") as wh:
+            wh.execute("DELETE FROM predictions")
+        return real_mrr_by_plan(*args)
+
+    monkeypatch.setattr(cache, "_mrr_by_plan", publish_meanwhile)
+    cache._warm(data, stamp, pinned)
+    assert cache.snapshot_stamp(data) != stamp  # the newer one is out
+    monkeypatch.setattr(board, "board_frame", lambda *a: (_ for _ in ()).throw(AssertionError("not warmed")))
+    kept = cache.board_frame(data, cache.LEADERS, stamp)
+    assert not kept.empty  # the new snapshot has no scores: these rows are the pinned snapshot's

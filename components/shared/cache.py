@@ -53,6 +53,7 @@ def current_data_dir() -> str:
 
 
 PINNED = "_warehouse_snapshot"
+_background = threading.local()  # the snapshot a warm-up thread reads (it runs outside any page run)
 
 
 def pin_snapshot(data_dir: str) -> None:
@@ -64,12 +65,14 @@ def pin_snapshot(data_dir: str) -> None:
 
 
 def warehouse(data_dir: str) -> Warehouse:
-    """The snapshot this run reads: the pinned one, else (a page run without app.py, such as a
-    page test, a snapshot closed since, or the warm-up thread) the latest published one."""
+    """The snapshot this run reads: the pinned one (a warm-up thread's own), else (a page run
+    without app.py, such as a page test, or a snapshot closed since) the latest published one."""
     in_a_run = get_script_run_ctx(suppress_warning=True) is not None
-    pinned = st.session_state.get(PINNED) if in_a_run else None
+    pinned = st.session_state.get(PINNED) if in_a_run else getattr(_background, "warehouse", None)
     if isinstance(pinned, Warehouse) and not pinned.closed and pinned.data_dir == Path(data_dir):
         return pinned
+    if not in_a_run and pinned is not None:  # results it would keep under its stamp must not read a newer one
+        raise RadarError(f"snapshot {pinned.path.name} was closed while its caches were warming")
     return get_warehouse(data_dir, read_only=True)
 
 
@@ -401,8 +404,10 @@ def warm_up(data_dir: str) -> None:
         if stamp == "none" or (data_dir, stamp) in _warmed:
             return
         _warmed.add((data_dir, stamp))
-    # Outside any page run: it reads the latest published snapshot, and stops if that is not this one.
-    threading.Thread(target=_warm, args=(data_dir, stamp), name="radar-warm-up", daemon=True).start()
+    # Outside any page run, so it is handed this run's snapshot: results kept under `stamp`
+    # must come from that snapshot even if a newer one is published while they compute.
+    pinned = warehouse(data_dir)
+    threading.Thread(target=_warm, args=(data_dir, stamp, pinned), name="radar-warm-up", daemon=True).start()
 
 
 def _served() -> bool:
@@ -412,11 +417,12 @@ def _served() -> bool:
         return False
 
 
-def _warm(data_dir: str, stamp: str) -> None:
+def _warm(data_dir: str, stamp: str, pinned: Warehouse) -> None:
+    _background.warehouse = pinned
     try:
         as_of = _data_as_of(data_dir, stamp)
-        if as_of is None or snapshot_stamp(data_dir) != stamp:
-            return
+        if as_of is None or get_warehouse(data_dir, read_only=True).generation != pinned.generation:
+            return  # no data, or a newer snapshot is out already: warm that one instead
         _portfolio_kpis(data_dir, as_of, stamp)
         _mrr_by_plan(data_dir, as_of, stamp)
         book = _board_frame(data_dir, LEADERS, stamp)
@@ -430,3 +436,5 @@ def _warm(data_dir: str, stamp: str) -> None:
             account_segment(data_dir, LEADERS, customer_id, stamp)
     except Exception:  # a page computes it when asked, and shows any error then
         log.warning("warming the caches of snapshot %s failed", stamp, exc_info=True)
+    finally:
+        _background.warehouse = None
