@@ -337,7 +337,7 @@ def show_result(result: WhatIfResult, levers: dict[str, Lever], reset: bool = Fa
         delta_color="off",
         delta_arrow="off",
         border=True,
-        help=f"90 % interval {fmt.percent(stored.lower)} – {fmt.percent(stored.upper)}, "
+        help=f"90% interval {fmt.percent(stored.lower)} – {fmt.percent(stored.upper)}, "
         f"{result.stored_risk_tier} tier, scored as of {fmt.day(result.as_of)}",
     )
     right.metric(
@@ -347,11 +347,11 @@ def show_result(result: WhatIfResult, levers: dict[str, Lever], reset: bool = Fa
         delta_color="inverse",
         delta_description=f"{result.risk_tier} tier",
         border=True,
-        help=f"90 % interval {fmt.percent(new.lower)} – {fmt.percent(new.upper)}, {result.risk_tier} tier, "
+        help=f"90% interval {fmt.percent(new.lower)} – {fmt.percent(new.upper)}, {result.risk_tier} tier, "
         f"model {result.model_version}",
     )
     st.caption(
-        f"90 % interval: stored {fmt.percent(stored.lower)} – {fmt.percent(stored.upper)} · "
+        f"90% interval: stored {fmt.percent(stored.lower)} – {fmt.percent(stored.upper)} · "
         f"now {fmt.percent(new.lower)} – {fmt.percent(new.upper)} · tier {result.stored_risk_tier} → "
         f"{result.risk_tier}"
     )

@@ -89,7 +89,7 @@ def forecast_chart(
             forecast[f"{lead}-hi-{level}"],
             color,
             alpha,
-            f"{model_label(lead)} {level} % interval",
+            f"{model_label(lead)} {level}% interval",
         )
     fig.add_trace(
         go.Scatter(
@@ -154,7 +154,7 @@ def backtest_folds_chart(history: pd.DataFrame, folds: pd.DataFrame, model: str,
     color = MODEL_COLORS.get(model, WINNER_COLOR)
     for i, (cutoff, fold) in enumerate(folds.groupby("cutoff", sort=True)):
         if f"{model}-lo-95" in fold:
-            _band(fig, fold["ds"], fold[f"{model}-lo-95"], fold[f"{model}-hi-95"], color, 0.10, "95 % interval", i == 0)
+            _band(fig, fold["ds"], fold[f"{model}-lo-95"], fold[f"{model}-hi-95"], color, 0.10, "95% interval", i == 0)
         fig.add_trace(
             go.Scatter(
                 x=fold["ds"],

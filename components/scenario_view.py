@@ -145,7 +145,7 @@ def comparison_bars(comparison: scenarios.Comparison, height: int = 300) -> go.F
 
 
 # -- rendering ------------------------------------------------------------------------------------
-HIGH_ROI = 10.0  # above 1,000 % an ROI is mostly its assumptions; they are shown next to it
+HIGH_ROI = 10.0  # above 1,000% an ROI is mostly its assumptions; they are shown next to it
 
 
 def roi_assumptions(result: scenarios.ScenarioResult) -> list[str]:
@@ -158,27 +158,27 @@ def roi_assumptions(result: scenarios.ScenarioResult) -> list[str]:
         accounts = f"{lever.accounts:,} account{'s' if lever.accounts != 1 else ''}"
         if lever.lever == "outreach":
             out.append(
-                f"CS outreach to {accounts} cuts each one's churn by {s.churn_reduction:g} % (assumed) "
+                f"CS outreach to {accounts} cuts each one's churn by {s.churn_reduction:g}% (assumed) "
                 f"at {fmt.money(s.cost_per_account)} per account"
             )
         elif lever.lever == "discount":
             out.append(
-                f"a {s.percent:g} % renewal discount on {accounts} cuts their churn by "
-                f"{s.elasticity * s.percent:g} % (assumed: {s.elasticity:g} × the discount)"
+                f"a {s.percent:g}% renewal discount on {accounts} cuts their churn by "
+                f"{s.elasticity * s.percent:g}% (assumed: {s.elasticity:g} × the discount)"
             )
         elif lever.lever == "price":
             out.append(
-                f"a {s.percent:+g} % price change on {accounts} moves their churn by "
-                f"{s.elasticity * s.percent:+g} % (assumed: {s.elasticity:g} × the change)"
+                f"a {s.percent:+g}% price change on {accounts} moves their churn by "
+                f"{s.elasticity * s.percent:+g}% (assumed: {s.elasticity:g} × the change)"
             )
         elif lever.lever == "adoption":
             out.append(
-                f"usage up {s.usage_increase:g} % on {accounts}, re-scored by the churn model, "
+                f"usage up {s.usage_increase:g}% on {accounts}, re-scored by the churn model, "
                 f"at {fmt.money(s.cost_per_account)} per account"
             )
         elif lever.lever == "support":
             out.append(
-                f"resolution time {s.resolution_time_cut:g} % faster and {s.open_tickets_cleared:g} % of open tickets "
+                f"resolution time {s.resolution_time_cut:g}% faster and {s.open_tickets_cleared:g}% of open tickets "
                 f"cleared on {accounts}, re-scored by the churn model, at {fmt.money(s.cost_per_account)} per account"
             )
     return out
@@ -245,7 +245,7 @@ def result_cards(result: scenarios.ScenarioResult) -> None:
         f"Scores as of **{fmt.day(result.as_of)}** · {fmt.count(b.accounts)} accounts · scored by "
         f"`{result.scores_model_version}`"
         + (f" · model levers re-scored with `{result.model_version}`" if result.model_version else "")
-        + f" · 90 % range of ARR retained {_range(result.revenue_retained_low, result.revenue_retained_high)}"
+        + f" · 90% range of ARR retained {_range(result.revenue_retained_low, result.revenue_retained_high)}"
     )
 
 

@@ -51,7 +51,7 @@ def chart_height(report) -> int:
 
 
 def churn_bars(report) -> str:
-    """Realised 90-day churn per archetype with its 90 % interval, against the whole book's rate
+    """Realised 90-day churn per archetype with its 90% interval, against the whole book's rate
     (a dashed line), the highest on top.
 
     A bar is red when its whole interval lies above the book's rate, green when below, indigo
@@ -70,7 +70,7 @@ def churn_bars(report) -> str:
             label=a.name,
             value=float(a.churn_rate),
             color=color(a.churn_rate_interval.lower, a.churn_rate_interval.upper),
-            tip=f"{a.name}: {a.churn_rate:.1%} churned within 90 days\n90 % interval "
+            tip=f"{a.name}: {a.churn_rate:.1%} churned within 90 days\n90% interval "
             f"{a.churn_rate_interval.lower:.1%} – {a.churn_rate_interval.upper:.1%}\n"
             f"{a.churn_observations:,} account-months · {a.accounts:,} accounts now",
             low=float(a.churn_rate_interval.lower),
@@ -171,7 +171,7 @@ BREAKDOWN_COLUMNS = (
         "Churn 90 d, pooled (interval)",
         right=True,
         help="Realised 90-day churn pooled over several past month ends (steadier than one window), with its "
-        "90 % interval; the table below gives the last 90 days alone",
+        "90% interval; the table below gives the last 90 days alone",
     ),
     Column(
         "nrr_text",

@@ -178,7 +178,7 @@ def _axes(seg: AccountSegment, cuts: Cuts) -> None:
         f"**Behaviour on each axis** · {fmt.day(seg.as_of)}",
         help="Each level is low, mid or high against the cut-offs learned from the whole book on this date "
         f"({fmt.count(learned)} accounts with enough history): about the bottom and top quarter, and the "
-        "20 % / 80 % quantiles with a floor for the trend and momentum axes, so a small move stays steady. "
+        "20% / 80% quantiles with a floor for the trend and momentum axes, so a small move stays steady. "
         "Axes whose data was not loaded are left out.",
     )
     # A static table: its cells wrap, so the cut-offs stay readable in half the page's width.

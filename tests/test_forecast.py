@@ -333,7 +333,7 @@ def test_auto_choice_and_its_report_come_from_one_backtest():
     # Naive's flat line misses a steady climb: its bands failed the backtest, so they are not offered.
     assert result.band_coverage("steady", "naive") < COVERAGE_FLOOR
     assert not result.keeps_bands("steady", "naive") and result.keeps_bands("steady", "auto")
-    assert any(note.startswith("Naive (last value)'s 95 % intervals held far fewer") for note in result.notes)
+    assert any(note.startswith("Naive (last value)'s 95% intervals held far fewer") for note in result.notes)
 
 
 def test_auto_on_a_public_series_beats_seasonal_naive_with_honest_bands():

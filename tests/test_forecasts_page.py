@@ -75,7 +75,7 @@ def test_switching_series_and_models(scored_app):
     # Naive's flat line under growing revenue failed its backtest intervals: no bands, said in words.
     at.selectbox(key="fc_series").select("mrr_total").run()
     at.multiselect(key="fc_models").set_value(["naive", "auto"]).run()
-    assert "no bands: Naive (last value)'s 95 % interval held only" in _texts(at)
+    assert "no bands: Naive (last value)'s 95% interval held only" in _texts(at)
     at.multiselect(key="fc_models").set_value([]).run()
     assert any("Pick at least one model" in w.value for w in at.warning)
 

@@ -1,4 +1,4 @@
-"""The 90 % interval claims "how sure the model is about this estimate": it should hold the
+"""The 90% interval claims "how sure the model is about this estimate": it should hold the
 probability the customer's recorded facts imply about 9 times in 10. Tested where that
 probability is known (tests/known_truth.py): real feature rows (statsmodels' Fair affairs
 survey and the generated warehouse's monthly snapshots) get a true churn probability that is
@@ -63,5 +63,5 @@ def test_the_interval_says_what_it_is_in_the_api_and_the_cli(scored_dir, capsys)
     assert MEANING in PredictionRow.model_json_schema()["properties"]["ci_low"]["description"]
     assert cli.main(["--data-dir", str(scored_dir), "evaluate"]) == 0
     out = capsys.readouterr().out
-    assert "90 % interval: how sure the model is about this estimate" in out
+    assert "90% interval: how sure the model is about this estimate" in out
     assert "covers a known probability (self-simulation at training)" in out

@@ -116,7 +116,7 @@ def test_offline_summary_follows_the_contract(wh, audience):
     body = gr.strip_disclaimer(data["summary"])
     assert 3 <= len(gr.sentences(body)) <= 5
     assert data["guardrail_flags"] == [] and data["confidence_score"] == 0.9  # a template: capped, never 1.00
-    assert f"{result.churn_probability * 100:.0f} %" in body
+    assert f"{result.churn_probability * 100:.0f}%" in body
     if audience == "executive":
         assert "ARR" in body and "$" in body
     json.dumps(data)  # JSON-ready
@@ -341,7 +341,7 @@ def test_talking_points_praise_only_what_the_customer_did_well(wh):
 
 
 def test_a_small_churn_probability_keeps_its_decimal_and_passes_the_checks(wh):
-    # "1 % (interval 0 % to 2 %)" next to Customer 360's 0.7% (0.3%-1.5%): rounding made a bound 0.
+    # "1% (interval 0% to 2%)" next to Customer 360's 0.7% (0.3%-1.5%): rounding made a bound 0.
     from engine.ai import fmt
 
     cid = wh.scalar(
@@ -353,7 +353,7 @@ def test_a_small_churn_probability_keeps_its_decimal_and_passes_the_checks(wh):
     answer = ask_customer(wh, cid, "What is the churn probability?", SYSTEM, client=None)
     assert f"is {fmt.pct(p.churn_probability)} (interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)})" in answer.answer
     assert "." in fmt.pct(p.churn_probability) and answer.guardrail_flags == ()
-    assert fmt.pct(0.623) == "62 %" and fmt.pct(0.007) == "0.7 %"
+    assert fmt.pct(0.623) == "62%" and fmt.pct(0.007) == "0.7%"
 
 
 def test_a_draft_writes_the_renewal_date_as_a_customer_reads_it(wh):

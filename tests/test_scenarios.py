@@ -303,11 +303,11 @@ def test_executives_read_but_cannot_run_save_clone_or_delete(wh, data):
     ("levers", "message"),
     [
         ({"outreach": {"top_n": -5}}, "number of accounts to contact must be 0 or more"),
-        ({"outreach": {"top_n": 5, "churn_reduction": 120.0}}, "between 0 % and 100 %"),
+        ({"outreach": {"top_n": 5, "churn_reduction": 120.0}}, "between 0% and 100%"),
         ({"discount": {"percent": -1.0}}, "Renewal discount: the discount must be between"),
         ({"adoption": {"usage_increase": 101.0}}, "Adoption push: the usage increase"),
         ({"support": {"open_tickets_cleared": 150.0}}, "share of open tickets cleared"),
-        ({"price": {"percent": -150.0}}, "between -100 % and 100 %"),
+        ({"price": {"percent": -150.0}}, "between -100% and 100%"),
         ({"outreach": {"top_n": 5, "cost_per_account": -1.0}}, "cannot be negative"),
         ({"discount": {"percent": 5.0, "elasticity": -1.0}}, "elasticity cannot be negative"),
         ({"outreach": {"top_n": 5, "target_by": "luck"}}, "target by one of"),
@@ -393,7 +393,7 @@ def test_cli_run_save_list_show_compare(data, capsys):
     ("argv", "message"),
     [
         (["run", "--outreach-top", "-3"], "must be 0 or more"),
-        (["run", "--discount", "140"], "between 0 % and 100 %"),
+        (["run", "--discount", "140"], "between 0% and 100%"),
         (["run", "--discount", "5", "--discount-segment", "region=Atlantis"], "matches no scored account"),
         (["run", "--adoption-segment", "colour=red"], "is not KEY=VALUES"),
         (["show", "4242"], "No saved scenario with id 4242"),

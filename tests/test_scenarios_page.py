@@ -192,7 +192,7 @@ def test_a_high_roi_carries_its_assumptions_and_labels_are_plain(data, monkeypat
     assert roi > 1000
     assert "summed" in cards["Revenue lost, 90 days"].proto.help
     warning = next(w.value for w in at.warning if "rests on these assumptions" in w.value)
-    assert "CS outreach to 50 accounts cuts each one's churn by 30 % (assumed)" in warning
+    assert "CS outreach to 50 accounts cuts each one's churn by 30% (assumed)" in warning
     assert "$10 per account" in warning
     assert "CS outreach to 50 accounts" in cards["ROI"].proto.help
 

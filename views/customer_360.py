@@ -112,10 +112,10 @@ if pred is not None and ready.ready:
             unsafe_allow_html=True,
         )
         st.caption(
-            f"90 % interval {fmt.percent(pred.ci_low)} – {fmt.percent(pred.ci_high)} · "
+            f"90% interval {fmt.percent(pred.ci_low)} – {fmt.percent(pred.ci_high)} · "
             f"ARR at risk {fmt.money(pred.revenue_at_risk)} · model `{pred.model_version}`, "
             f"scored as of {fmt.day(pred.as_of)}",
-            help="The 90 % interval is " + INTERVAL_MEANING,
+            help="The 90% interval is " + INTERVAL_MEANING,
         )
         st.caption(cache.tier_legend(data_dir))
         account_tools.risk_components(c360.components, pred.risk_score)

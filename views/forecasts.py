@@ -1,4 +1,4 @@
-"""Forecasts: business series with model forecasts and 80/95 % bands, the backtest the automatic
+"""Forecasts: business series with model forecasts and 80/95% bands, the backtest the automatic
 choice was made on (the same one, so the chart and the table never disagree), and the
 churn-adjusted MRR outlook for the next 3, 6 and 12 months."""
 
@@ -28,8 +28,8 @@ METRICS = {
     "mae": "MAE",
     "rmse": "RMSE",
     "bias": "Bias",
-    "coverage_80": "80 % coverage",
-    "coverage_95": "95 % coverage",
+    "coverage_80": "80% coverage",
+    "coverage_95": "95% coverage",
 }
 NO_CHART_BAR = {"displayModeBar": False}
 
@@ -37,7 +37,7 @@ viewer = auth.require_viewer("forecasts")
 who = cache.viewer_key(viewer)
 st.title("Forecasts")
 st.caption(
-    "Where the business is heading: forecasts from several models with 80 % and 95 % intervals, "
+    "Where the business is heading: forecasts from several models with 80% and 95% intervals, "
     "a backtest on past data that says which model to trust, and the MRR outlook after expected churn."
 )
 
@@ -74,7 +74,7 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int]:
         default=[AUTO, "seasonal_naive"],
         format_func=charts.model_label,
         key="fc_models",
-        help="The first model gets the shaded 80 % and 95 % bands. 'Automatic choice' uses the combination of "
+        help="The first model gets the shaded 80% and 95% bands. 'Automatic choice' uses the combination of "
         "exponential smoothing, Theta and ARIMA unless a single model clearly beat it in the backtest below.",
     )
     horizon = right.number_input(
@@ -124,7 +124,7 @@ def highlight_winner(frame: pd.DataFrame, winner: str):
     shade = "background-color: rgba(79, 70, 229, 0.12); font-weight: 600"
     scale = "{:,.0f}" if frame["MAE"].abs().max() >= 100 else "{:,.2f}"
     formats = {"MASE": "{:.3f}", "WAPE %": "{:.1f}", "sMAPE %": "{:.1f}", "MAE": scale, "RMSE": scale, "Bias": scale}
-    formats.update({c: "{:.0%}" for c in ("80 % coverage", "95 % coverage")})
+    formats.update({c: "{:.0%}" for c in ("80% coverage", "95% coverage")})
     return frame.style.apply(
         lambda row: [shade if row["model"] == charts.short_label(winner) else "" for _ in row], axis=1
     ).format({k: v for k, v in formats.items() if k in frame}, na_rep="–")
@@ -203,9 +203,9 @@ def series_tab() -> None:
         st.markdown(f"#### {info.label}{'' if len(ids) == 1 else f': {uid}'}")
         bands = result.keeps_bands(uid, models[0])
         shaded = (
-            f"shaded: {charts.model_label(models[0])} 80 % and 95 % intervals. "
+            f"shaded: {charts.model_label(models[0])} 80% and 95% intervals. "
             if bands
-            else f"no bands: {charts.model_label(models[0])}'s 95 % interval held only "
+            else f"no bands: {charts.model_label(models[0])}'s 95% interval held only "
             f"{result.band_coverage(uid, models[0]):.0%} of the actuals in the backtest below, so its bands would "
             "promise a certainty it does not have. "
         )
@@ -254,7 +254,7 @@ def outlook_tab() -> None:
                 f"MRR in {m} months",
                 fmt.money(row.expected_mrr),
                 delta=fmt.signed_money(row.expected_mrr - result.current_mrr),
-                help=f"{row.month:%B %Y}. 90 % band {fmt.money(row.lo)} – {fmt.money(row.hi)}; "
+                help=f"{row.month:%B %Y}. 90% band {fmt.money(row.lo)} – {fmt.money(row.hi)}; "
                 f"expected churned MRR from today's accounts {fmt.money(row.expected_churned_mrr)}.",
             )
         )
@@ -279,8 +279,8 @@ def outlook_tab() -> None:
             "month_ahead": "Months ahead",
             "month": "Month",
             "expected_mrr": "Expected MRR",
-            "lo": "Low, 90 %",
-            "hi": "High, 90 %",
+            "lo": "Low, 90%",
+            "hi": "High, 90%",
             "book_mrr": "From today's accounts",
             "inflow_mrr": "From new + expansion",
             "expected_churned_mrr": "Expected churned MRR",

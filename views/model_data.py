@@ -290,7 +290,7 @@ with tabs["Quality"]:
             left, right = st.columns(2)
             with left.container(border=True):
                 st.markdown("#### Calibration")
-                st.caption("Points on the diagonal: a 20 % prediction churns 20 % of the time.")
+                st.caption("Points on the diagonal: a 20% prediction churns 20% of the time.")
                 st.plotly_chart(ops_charts.calibration(q.calibration), config=NO_BAR)
             with right.container(border=True):
                 st.markdown("#### Lift by risk tenth")

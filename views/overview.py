@@ -75,7 +75,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
             kpi.Kpi(
                 "ARR at risk",
                 fmt.money(summary.revenue_at_risk),
-                help="Σ churn probability × MRR × 12. Range from the 90 % intervals: "
+                help="Σ churn probability × MRR × 12. Range from the 90% intervals: "
                 f"{fmt.money(summary.revenue_at_risk_low)} – {fmt.money(summary.revenue_at_risk_high)}",
             ),
             kpi.Kpi(
@@ -141,7 +141,7 @@ def segments_section() -> list[tuple[str, object, str]]:
     st.caption(
         f"{fmt.count(report.accounts)} active accounts on {fmt.day(report.as_of)}, grouped by how they use, grow "
         "and need support. Churn is the share of a segment's accounts that left within 90 days, measured at "
-        f"{len(report.outcome_months)} past month ends (90 % interval)."
+        f"{len(report.outcome_months)} past month ends (90% interval)."
         + (f" Not loaded, so not used: {', '.join(report.absent_axes)}." if report.absent_axes else ""),
         help=" ".join(report.conventions),
     )

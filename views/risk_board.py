@@ -125,7 +125,7 @@ except RadarError as exc:
 book = "your book" if not viewer.sees_everyone else "the portfolio"
 st.caption(
     f"{fmt.count(len(frame))} scored accounts in {book} · churn scores as of **{fmt.day(page.as_of)}** "
-    f"by model `{page.model_version}` · the 90 % interval of each score has its own column"
+    f"by model `{page.model_version}` · the 90% interval of each score has its own column"
 )
 cards = st.columns(4)
 cards[0].metric("Matching accounts", fmt.count(page.total), border=True)
@@ -196,11 +196,11 @@ selection = st.dataframe(
         ),
         "mrr_text": st.column_config.TextColumn("MRR", width="small"),
         "interval": st.column_config.TextColumn(
-            "90 % interval", width="small", help="The model's 90 % interval: " + INTERVAL_MEANING
+            "90% interval", width="small", help="The model's 90% interval: " + INTERVAL_MEANING
         ),
         "value_text": st.column_config.TextColumn(
             "LTV, 12 mo",
-            help="Expected revenue over the next 12 months from MRR and churn survival (90 % range)",
+            help="Expected revenue over the next 12 months from MRR and churn survival (90% range)",
             width="medium",
         ),
         "plan_tier": st.column_config.TextColumn("Plan", width="small"),

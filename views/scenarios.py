@@ -147,24 +147,24 @@ def lever_form(options: dict[str, list[str]]) -> bool:
             st.markdown("**Renewal discount** · assumption")
             st.slider("Discount (%)", 0.0, 100.0, step=1.0, **_start("discount", "percent"))
             st.number_input(
-                "Churn cut per 1 % off",
+                "Churn cut per 1% off",
                 min_value=0.0,
                 step=0.1,
                 **_start("discount", "elasticity"),
                 help="How strongly churn answers the discount (its *elasticity*): with 1.5, "
-                "10 % off makes churn 15 % lower.",
+                "10% off makes churn 15% lower.",
             )
             segment_controls("discount", options)
         with top[2].container(border=True):
             st.markdown("**Price change** · assumption")
             st.slider("Price change (%)", -100.0, 100.0, step=1.0, **_start("price", "percent"))
             st.number_input(
-                "Churn change per 1 % of price",
+                "Churn change per 1% of price",
                 min_value=0.0,
                 step=0.1,
                 **_start("price", "elasticity"),
                 help="How strongly churn answers the price change (its *elasticity*): with 1.0, "
-                "a price 10 % higher makes churn 10 % higher.",
+                "a price 10% higher makes churn 10% higher.",
             )
             segment_controls("price", options)
         bottom = st.columns(2)

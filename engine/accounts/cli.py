@@ -28,7 +28,7 @@ def _viewer(args: argparse.Namespace) -> Viewer:
 
 
 def _pct(x: float | None) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x * 100:.1f} %"
+    return "—" if x is None or math.isnan(x) else f"{x * 100:.1f}%"
 
 
 def _figure(x: float | None) -> str:
@@ -120,7 +120,7 @@ def _peers(args: argparse.Namespace) -> int:
     group = position.group
     print(f"{position.customer_id} as of {position.as_of}: peers {group.description} ({group.level}, n = {group.n})")
     for m in position.metrics:
-        standing = "—" if m.better_than is None else f"better than {m.better_than * 100:.0f} % of peers"
+        standing = "—" if m.better_than is None else f"better than {m.better_than * 100:.0f}% of peers"
         print(f"  {m.label:<48} {_figure(m.value):>10}  median {_figure(m.peer_median):>10}  {standing}")
     print(f"Percentile: {position.percentile_definition}.")
     for note in position.notes:

@@ -27,7 +27,7 @@ from engine.data.warehouse import Warehouse
 
 USAGE_DAYS = 180
 RECENT_TICKETS = 25
-CHURN_INTERVAL_LEVEL = 0.9  # the stored churn interval (ci_low, ci_high) is a 90 % interval
+CHURN_INTERVAL_LEVEL = 0.9  # the stored churn interval (ci_low, ci_high) is a 90% interval
 
 
 class NotInBookError(NotFoundError):
@@ -95,7 +95,7 @@ class UsageVelocity(Contract):
 
     events_last_30d: int
     events_prev_30d: int
-    change_30d: float | None  # fraction: -0.4 means 40 % fewer events than the 30 days before
+    change_30d: float | None  # fraction: -0.4 means 40% fewer events than the 30 days before
     usage_decay_score: float  # max(0, 1 - last 30 days / previous 30 days)
     last_active: date | None
     days_since_last_event: int | None

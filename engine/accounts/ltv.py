@@ -7,7 +7,7 @@ Assumptions (stated so a reader can judge them):
 * MRR stays at today's level while the account survives (no expansion or contraction),
   and a month's revenue is collected when the account is alive at its start.
 * The interval uses the churn interval's bounds: the upper churn bound gives the lower LTV
-  and vice versa. Its confidence level is the churn interval's (nominally 90 %).
+  and vice versa. Its confidence level is the churn interval's (nominally 90%).
 """
 
 from __future__ import annotations

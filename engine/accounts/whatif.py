@@ -3,7 +3,7 @@
 The account's real feature row is rebuilt as of its latest scoring date with the feature code
 batch scoring used (`features.features_as_of(..., scoring.scoring_features(model))`), by the
 model version that wrote the stored score (kept in memory by `engine.churn.serving`), and
-re-scored by `scoring.score_features`, the function batch scoring calls: probability, 90 %
+re-scored by `scoring.score_features`, the function batch scoring calls: probability, 90%
 interval, risk tier, exact SHAP drivers and next step. With no change the result IS the
 stored score, to the last bit (tests/test_whatif.py holds that).
 

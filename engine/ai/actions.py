@@ -280,7 +280,7 @@ def plan_warnings(f: FactSheet) -> list[str]:
 
 
 # A driver can lower the model's risk and still be bad news to say to a customer ("daily active
-# users fell 33 %"), or be no achievement at all ("no renewal in the next 90 days"): only what
+# users fell 33%"), or be no achievement at all ("no renewal in the next 90 days"): only what
 # the customer did (an actionable driver) that does not read as a decline is praised.
 _DECLINE = re.compile(r"\b(?:fell|fall|dropped|drop|declin\w*|decreas\w*|down|fewer|lost|less)\b", re.IGNORECASE)
 

@@ -8,13 +8,13 @@ from engine.core import formatting
 
 
 def pct(fraction: float | None, decimals: int | None = None) -> str:
-    """0.623 -> '62 %', 0.007 -> '0.7 %': whole percents from 10 % up, one decimal below, where
-    rounding would turn 0.7 % into '1 %' and a 0.3 % bound into '0 %' (Customer 360 says 0.7%)."""
+    """0.623 -> '62%', 0.007 -> '0.7%': whole percents from 10% up, one decimal below, where
+    rounding would turn 0.7% into '1%' and a 0.3% bound into '0%' (Customer 360 says 0.7%)."""
     if fraction is None:
         return "n/a"
     if decimals is None:
         decimals = 0 if abs(fraction) >= 0.095 else 1
-    return f"{fraction * 100:.{decimals}f} %"
+    return f"{fraction * 100:.{decimals}f}%"
 
 
 def money(amount: float | None) -> str:

@@ -5,9 +5,9 @@ What is checked (each failure adds a flag code; `GuardrailReport.details` says w
 * ``ungrounded_number`` - every number, percentage, currency amount and date in the
   text must match a fact. Rounding rules (a figure matches when the fact, rounded to the
   precision shown, gives it):
-    - percentage ``p %``: within 0.5 points of a fraction fact x 100 (0.623 -> "62 %"
-      or "62.3 %"), or of a percentage quoted in a fact's own text; the sign is
-      ignored ("fell 16 %" matches a change of -0.16);
+    - percentage ``p %``: within 0.5 points of a fraction fact x 100 (0.623 -> "62%"
+      or "62.3%"), or of a percentage quoted in a fact's own text; the sign is
+      ignored ("fell 16%" matches a change of -0.16);
     - currency ``$X`` with optional K / M / B: within half a unit of the last digit
       shown, scaled ("$50.4K" matches 50,350..50,450; "$50K" 49,500..50,500;
       "$4,200" 4,199.5..4,200.5) of a currency fact (MRR, ARR, revenue at risk,
@@ -203,7 +203,7 @@ class Figure:
     start: int
     end: int
     in_range: bool = False
-    range_end: bool = False  # the second figure of "48-75 %"
+    range_end: bool = False  # the second figure of "48-75%"
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ class DateMention:
 class Grounding:
     """What a text may state: the facts, by kind. Built by `grounding_from_facts` or by hand."""
 
-    fractions: set[float] = field(default_factory=set)  # 0.62 -> "62 %"
+    fractions: set[float] = field(default_factory=set)  # 0.62 -> "62%"
     percents: set[float] = field(default_factory=set)  # already in points (quoted in fact texts)
     currency: set[float] = field(default_factory=set)
     numbers: set[float] = field(default_factory=set)  # every numeric fact, any kind
@@ -390,7 +390,7 @@ def find_figures(text: str) -> list[Figure]:
         currency = bool(m.group("cur") or m.group("cur2"))
         percent = bool(m.group("pct"))
         in_range = range_end = False
-        # "48-75 %" or "48 % to 75 %": the first number of a range takes the unit of the second.
+        # "48-75%" or "48% to 75%": the first number of a range takes the unit of the second.
         if i + 1 < len(raw):
             nxt = raw[i + 1]
             if _RANGE_JOIN.match(text[m.end() : nxt.start()]):
@@ -495,7 +495,7 @@ def _figure_grounded(fig: Figure, g: Grounding, text: str = "") -> bool:
     if fig.kind == "percent":
         tol = max(PERCENT_TOLERANCE_POINTS, fig.tolerance)
         if g.interval and fig.in_range and _INTERVAL_WORDS.search(text[max(0, fig.start - 40) : fig.start]):
-            # The ends of "interval 48 % to 75 %" must be the interval's own, in that order.
+            # The ends of "interval 48% to 75%" must be the interval's own, in that order.
             bound = g.interval[1] if fig.range_end else g.interval[0]
             return _close(fig.value, {100 * bound}, tol)
         return _close(fig.value, {100 * f for f in g.fractions}, tol) or _close(fig.value, g.percents, tol)
@@ -657,7 +657,7 @@ def check_churn_probability(text: str, g: Grounding) -> list[tuple[str, str]]:
     for fig in _stated_churn(_mask(text, g.masks)):
         if abs(fig.value - expected) > CHURN_TOLERANCE_POINTS + 1e-9:
             problems.append(
-                ("churn_probability_mismatch", f"states {fig.value:g} % churn; the model says {expected:.1f} %")
+                ("churn_probability_mismatch", f"states {fig.value:g}% churn; the model says {expected:.1f}%")
             )
     return problems
 
@@ -840,7 +840,7 @@ def grounding_from_facts(facts) -> Grounding:
     g.add_number(t.csat_responses_90d, unit="response")
     g.add_number(len(t.open_topics))
     for ticket in t.recent:
-        # Subjects are customer-written: their figures are not facts (an injected "90 % discount" must be caught).
+        # Subjects are customer-written: their figures are not facts (an injected "90% discount" must be caught).
         g.masks.add(ticket.ticket_id)
         g.dates.add(ticket.opened_on)
     segment = getattr(facts, "segment", None)

@@ -68,7 +68,7 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("days_to_renewal", "INTEGER", "days from as_of to renewal_date"),
     ("mrr", "DOUBLE", "monthly recurring revenue, currency units"),
     ("arr", "DOUBLE", "annual recurring revenue = 12 x mrr"),
-    ("churn_probability", "DOUBLE", "probability of churning in the next 90 days, 0 to 1 (0.5 = 50 %)"),
+    ("churn_probability", "DOUBLE", "probability of churning in the next 90 days, 0 to 1 (0.5 = 50%)"),
     ("ci_low", "DOUBLE", "lower end of the churn probability interval, 0 to 1"),
     ("ci_high", "DOUBLE", "upper end of the churn probability interval, 0 to 1"),
     ("risk_score", "DOUBLE", "composite risk score, 0 to 1"),

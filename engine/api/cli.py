@@ -37,7 +37,7 @@ def _settle(data_dir: str) -> None:
 
     A full collection walks every object the process holds; with the modules, models and
     tables of a loaded server that took up to 125 ms, and every request in flight waited
-    for it (the slowest 1 % of answers under 50 clients). Frozen objects are never walked
+    for it (the slowest 1% of answers under 50 clients). Frozen objects are never walked
     again, so later collections see only what requests create.
     """
     import gc

@@ -62,8 +62,8 @@ class PredictionRow(Contract):
     csm_owner: str | None = None
     mrr: float
     churn_probability: float
-    ci_low: float = Field(description="Lower end of the 90 % interval, " + INTERVAL_MEANING)
-    ci_high: float = Field(description="Upper end of the 90 % interval (see ci_low).")
+    ci_low: float = Field(description="Lower end of the 90% interval, " + INTERVAL_MEANING)
+    ci_high: float = Field(description="Upper end of the 90% interval (see ci_low).")
     risk_tier: str
     risk_score: float | None = None
     revenue_at_risk: float

@@ -4,7 +4,7 @@ tenure + usage + MRR, and on tenure + each event type's 90-day count + MRR.
 Every training run fits them on exactly the training snapshots the churn model learns
 from and judges them on the same out-of-time rows (`training.train`). When the churn model
 does not beat the best of them, that baseline is registered and serves instead, so a
-baseline has the churn model's interface: `predict` (probability with a 90 % interval),
+baseline has the churn model's interface: `predict` (probability with a 90% interval),
 `contributions` (log-odds per feature, for the drivers), `feature_importance`, `save`/`load`.
 
 * Inputs are transformed (log of tenure, event counts and MRR; the usage trend as it is),

@@ -122,7 +122,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     m = result.metrics
     print(
         f"{result.model_version} judged on customers active {result.as_of} "
-        f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f} % churned within 90 days)"
+        f"({m['rows']:,} customers, {m['churn_rate'] * 100:.1f}% churned within 90 days)"
     )
     for key in (
         "auc",
@@ -135,15 +135,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     ):
         if m.get(key) is not None:
             print(f"  {key:<28} {m[key]:.4f}")
-    print(f"  90 % interval: {INTERVAL_MEANING}")
+    print(f"  90% interval: {INTERVAL_MEANING}")
     if m.get("interval_coverage_self_simulated") is not None:
         print(
             f"    covers a known probability (self-simulation at training): "
-            f"{m['interval_coverage_self_simulated'] * 100:.0f} %  (spread widened x{m['interval_spread_factor']:.2f})"
+            f"{m['interval_coverage_self_simulated'] * 100:.0f}%  (spread widened x{m['interval_spread_factor']:.2f})"
         )
     if m.get("interval_coverage_of_truth") is not None:
         print(
-            f"    covers the generator's latent probability: {m['interval_coverage_of_truth'] * 100:.0f} %  "
+            f"    covers the generator's latent probability: {m['interval_coverage_of_truth'] * 100:.0f}%  "
             "(the latent truth includes what no column shows, so this is not the interval's claim)"
         )
     print("  calibration (predicted -> observed):")

@@ -239,7 +239,7 @@ daily_users AS (
 users AS (
     SELECT du.customer_id,
         -- Whole weeks (28 days): two 30-day windows hold different numbers of weekend
-        -- days, which reads as a 10 % swing in active users on a perfectly steady account.
+        -- days, which reads as a 10% swing in active users on a perfectly steady account.
         sum(users) FILTER (WHERE date > p.d - 28) / 28.0 AS dau30,
         sum(users) FILTER (WHERE date <= p.d - 28 AND date > p.d - 56) / 28.0 AS dau_prev30
     FROM daily_users du, p GROUP BY 1

@@ -183,7 +183,7 @@ class ChurnModel:
         # The whole out-of-time fold both stops boosting and calibrates, as the warehouse's
         # rolling-origin folds do: stopping picks one number, and halving the rows Platt scaling
         # sees made its slope noisy enough to mis-scale every estimate (known-probability
-        # coverage of the 90 % interval over 32 runs: 0.813 with half, 0.825 with all).
+        # coverage of the 90% interval over 32 runs: 0.813 with half, 0.825 with all).
         self.pos_weight_ = churner_weight(y_train)
         say(1, self.n_bags + 3, "finding the number of boosting rounds")
         self.best_iteration_ = self.stopping_round(X_train, y_train, X_valid, y_valid)

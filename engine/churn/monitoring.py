@@ -12,7 +12,7 @@ latest scoring date). Per feature:
   the categories seen in either population. Empty bins count as EPSILON so the log is finite.
 * Missing values are judged on their own: PSI is over the values present, and a change in
   the share missing of 5 points or more is "watch", 10 points or more "act" (a feed that
-  stops is drift). A missing bin inside PSI would turn a 3 % share of brand-new accounts
+  stops is drift). A missing bin inside PSI would turn a 3% share of brand-new accounts
   without a first monthly signal into "act" on its own.
 * A two-sample test as a second opinion: Kolmogorov-Smirnov for numbers, chi-square
   for categories. With thousands of rows tiny shifts are "significant", so the status

@@ -16,8 +16,8 @@ from engine.core.contracts import Contract, RiskComponents
 # alone (not the composite risk_score, which is shown next to it as context). Its thresholds
 # come from configuration (`tier_cuts`): by default RELATIVE to the base rate the serving model
 # was trained on (medium from 1.5x, high from 3x, critical from 6x), so tiers separate accounts
-# whether 4 % or 40 % of customers churn in 90 days; or the seed's ABSOLUTE thresholds
-#   low < 10 % <= medium < 25 % <= high < 50 % <= critical.
+# whether 4% or 40% of customers churn in 90 days; or the seed's ABSOLUTE thresholds
+#   low < 10% <= medium < 25% <= high < 50% <= critical.
 # Revenue at risk and the renewal date do not change the tier; they set the urgency of the
 # recommended action.
 TIER_CUTS = config.DEFAULT_TIER_CUTS
@@ -65,7 +65,7 @@ def tier_cuts(base_rate: float | None) -> TierCuts:
     """The thresholds in use for a model trained at `base_rate` (its training churn rate).
 
     Set by RADAR_RISK_TIERS: `relative` (default) = RADAR_RISK_TIER_LIFTS (default 1.5,3,6)
-    times the base rate, at most 93, 94 and 95 %; `absolute` = RADAR_RISK_TIER_CUTS (default
+    times the base rate, at most 93, 94 and 95%; `absolute` = RADAR_RISK_TIER_CUTS (default
     0.10,0.25,0.50). A model without a recorded base rate (registered before tiers were
     relative) uses the absolute thresholds."""
     if config.risk_tier_mode() == "absolute" or base_rate is None or not base_rate > 0:

@@ -1,6 +1,6 @@
-"""How wide the 90 % interval must be to mean what it says, measured by self-simulation.
+"""How wide the 90% interval must be to mean what it says, measured by self-simulation.
 
-What the interval claims: "how sure the model is about this estimate": in 90 % of cases the
+What the interval claims: "how sure the model is about this estimate": in 90% of cases the
 probability the features imply (what a perfect model on these columns would say) lies
 inside it. It does not claim anything about what the columns never show (a customer's
 private plans), nor which way one customer will go.
@@ -15,13 +15,13 @@ customers, rerun the same fitting procedure, and see how far its estimates land 
 truth relative to its own spread. The truth of each simulation is one ensemble member's
 calibrated probability, not the ensemble's mean: averaging smooths the mean below the
 roughness the data supports, and a truth as smooth as the model is easier to recover than
-the real one (with the mean as truth, intervals held a known probability 79 % of the time
-over 8 test runs; with a member, 83 %). The spread is then widened by the factor that makes
-90 % of those errors fall inside (never narrowed), and the factor learnt from one simulation
+the real one (with the mean as truth, intervals held a known probability 79% of the time
+over 8 test runs; with a member, 83%). The spread is then widened by the factor that makes
+90% of those errors fall inside (never narrowed), and the factor learnt from one simulation
 is checked on the others: that coverage is recorded with the model (`evaluate` reports it).
 
-Measured against a known truth (bench/interval_coverage.py, 32 runs per size): 82.5 % of known
-probabilities inside at 5,400 training rows, 85.7 % at 9,000, 88.5 % at 18,000. What it
+Measured against a known truth (bench/interval_coverage.py, 32 runs per size): 82.5% of known
+probabilities inside at 5,400 training rows, 85.7% at 9,000, 88.5% at 18,000. What it
 misses at small sizes is bias the self-simulation cannot see: its truth is as smooth as the
 model, the real one need not be.
 """

@@ -189,8 +189,8 @@ def risk_tier_lifts() -> tuple[float, float, float]:
 
 
 def risk_tier_cuts() -> tuple[float, float, float]:
-    """RADAR_RISK_TIER_CUTS (absolute tiers): e.g. `0.10,0.25,0.50` = medium from 10 %, high from
-    25 % and critical from 50 % churn probability."""
+    """RADAR_RISK_TIER_CUTS (absolute tiers): e.g. `0.10,0.25,0.50` = medium from 10%, high from
+    25% and critical from 50% churn probability."""
     return _three_rising("RADAR_RISK_TIER_CUTS", DEFAULT_TIER_CUTS, 1.0)
 
 

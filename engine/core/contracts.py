@@ -110,7 +110,7 @@ class Versioned(Contract):
 
 
 class ConfidenceInterval(Contract):
-    """The interval around an estimate, e.g. a churn probability's 90 % interval: how sure the
+    """The interval around an estimate, e.g. a churn probability's 90% interval: how sure the
     model is about the estimate (in about 9 of 10 cases the probability the customer's recorded
     facts imply lies inside), not a range of outcomes for the customer."""
 

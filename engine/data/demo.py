@@ -628,7 +628,7 @@ def _tickets(world: _World) -> pd.DataFrame:
     hi = np.minimum(world.month_first[kk] + world.month_len[kk] - 1, world.last_active_day[ii])
     exposed = np.clip(hi - lo + 1, 0, None) / world.month_len[kk]
     rate = 0.05 * world.seats[ii] ** 0.4 * (1 + 2.0 * _sigmoid(-1.5 * h - 0.5)) * exposed
-    if world.drift:  # a support backlog: ~85 % more tickets (tickets_90d drifts past PSI 0.2)
+    if world.drift:  # a support backlog: ~85% more tickets (tickets_90d drifts past PSI 0.2)
         rate = np.where(world.month_first[kk] >= world.n_days - DRIFT_DAYS, rate * 1.85, rate)
     counts = rng.poisson(rate)
     ti = np.repeat(ii, counts)

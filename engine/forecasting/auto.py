@@ -66,7 +66,7 @@ DEFAULT_MODEL = "combination"  # what auto forecasts with unless the backtest cl
 # combination, at AUTO_FOLDS folds; the margin grows as sqrt(AUTO_FOLDS / folds) with fewer.
 AUTO_MARGIN = 0.10
 WIN_SHARE = 0.75  # the share of folds a single model must win against the combination
-# A model whose widest interval held fewer of the backtest's actuals than this (95 % promised)
+# A model whose widest interval held fewer of the backtest's actuals than this (95% promised)
 # gets no bands: they would promise a certainty the backtest showed it does not have.
 COVERAGE_FLOOR = 0.75
 # The single models that may replace the combination: the statistical ones and seasonal naive,
@@ -308,7 +308,7 @@ def _coverage_notes(selection: BacktestResult, models: Sequence[str], level: int
             continue
         held = ", ".join(f"{uid} {share:.0%}" for uid, share in zip(rows["unique_id"], rows[column], strict=True))
         notes.append(
-            f"{MODEL_WORDS[name]}'s {level} % intervals held far fewer of the backtest's actuals than promised "
+            f"{MODEL_WORDS[name]}'s {level}% intervals held far fewer of the backtest's actuals than promised "
             f"({held}); do not rely on them."
         )
     return notes
@@ -411,7 +411,7 @@ def auto_choice(selection: BacktestResult, several_series: bool = False) -> tupl
     the k backtest folds (origins) both were scored on,
     - k >= 2 (one fold is never enough),
     - it had the lower error in at least `wins_needed(k)` folds (2 of 2, 3 of 3, 4 of 5, ...), and
-    - its mean MASE is lower by at least `margin_for(k)` (10 % at 5 folds, 13 % at 3, 16 % at 2).
+    - its mean MASE is lower by at least `margin_for(k)` (10% at 5 folds, 13% at 3, 16% at 2).
     Among the models that qualify, the one with the lowest mean MASE wins.
     """
     allowed = REPLACEMENTS + (GLOBAL_REPLACEMENTS if several_series else ())

@@ -405,7 +405,7 @@ ARIMA_MAX_SEASON = 12  # longer seasons (weekly data) get seasonal differences n
 
 
 def differences(y: np.ndarray, most: int = 2) -> int:
-    """How many differences make y look stationary by KPSS (5 %), as auto.arima does."""
+    """How many differences make y look stationary by KPSS (5%), as auto.arima does."""
     from statsmodels.tsa.stattools import kpss
 
     d = 0

@@ -71,7 +71,7 @@ class PortfolioKpis(Contract):
     """Headline figures as of one day, and the same figures 90 days earlier.
 
     Money is in the warehouse's currency per month (ARR per year); ratios are fractions
-    (0.05 = 5 %) or None when undefined.
+    (0.05 = 5%) or None when undefined.
 
     * active_customers: customers active on `as_of`.
     * total_mrr / arr: MRR of those customers on `as_of`; ARR = 12 x MRR.

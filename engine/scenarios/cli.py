@@ -167,13 +167,13 @@ _money = formatting.money  # the one money format (engine.core.formatting)
 
 
 def _roi(value: float | None) -> str:
-    return "n/a (no cost)" if value is None else f"{value * 100:,.1f} %"
+    return "n/a (no cost)" if value is None else f"{value * 100:,.1f}%"
 
 
 def _print_result(result: scenarios.ScenarioResult) -> None:
     b, s = result.baseline, result.scenario
     print(f"Scores as of {result.as_of} ({b.accounts:,} accounts, model {result.scores_model_version})")
-    print(f"{'':<28} {'baseline':>16} {'scenario':>16}   90 % range (scenario)")
+    print(f"{'':<28} {'baseline':>16} {'scenario':>16}   90% range (scenario)")
     rows = (
         (
             "Expected churned accounts",

@@ -98,7 +98,7 @@ class Lever(Contract):
     def _percent(self, setting: str, low: float = 0.0) -> None:
         number = _finite(getattr(self, setting), self.what(setting))
         if not low <= number <= 100:
-            raise BadInputError(f"{self.what(setting)} must be between {low:g} % and 100 %; got {number:g} %.")
+            raise BadInputError(f"{self.what(setting)} must be between {low:g}% and 100%; got {number:g}%.")
 
     def _not_negative(self, setting: str) -> None:
         if _finite(getattr(self, setting), self.what(setting)) < 0:
@@ -158,7 +158,7 @@ class Discount(Lever):
     label: ClassVar[str] = "Renewal discount"
 
     percent: Number = Field(0.0, description="the discount")  # off MRR
-    # relative churn cut per unit of discount: 10 % x 1.5 = churn 15 % lower
+    # relative churn cut per unit of discount: 10% x 1.5 = churn 15% lower
     elasticity: Number = Field(1.5, description="the elasticity")
     segment: Segment = Segment()
 
@@ -219,7 +219,7 @@ class PriceChange(Lever):
     label: ClassVar[str] = "Price change"
 
     percent: Number = Field(0.0, description="the price change")  # -100..100, on MRR
-    # relative churn change per unit of price change: +10 % x 1.0 = churn 10 % higher
+    # relative churn change per unit of price change: +10% x 1.0 = churn 10% higher
     elasticity: Number = Field(1.0, description="the elasticity")
     segment: Segment = Segment()
 

@@ -12,7 +12,7 @@ from engine.core import formatting
 from engine.scenarios.results import LeverEffect, Totals
 
 CONVENTIONS = (
-    "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90 % interval).",
+    "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90% interval).",
     "Expected churned accounts = sum of churn probabilities.",
     "Revenue lost over 90 days = sum of p x MRR x 3 (a churned account's MRR stops at the start of the window).",
     "ARR lost over 12 months = sum of p x MRR x 12 (annualised run-rate, as 'revenue at risk' on the board).",

@@ -228,7 +228,7 @@ def delete_saved(scenario_id: Any, viewer: Viewer, data_dir: str | Path | None =
 # -- the demo's sample plan ------------------------------------------------------------------------
 def sample_plan() -> Plan:
     """A plan a CS leader would plausibly run: call the 50 accounts with the most ARR at risk
-    (20 % lower churn each, $400 of CSM time per call) and offer a 10 % renewal discount to
+    (20% lower churn each, $400 of CSM time per call) and offer a 10% renewal discount to
     high and critical accounts renewing within 90 days."""
     return Plan(
         outreach=Outreach(top_n=50, churn_reduction=20.0, cost_per_account=400.0),

@@ -409,9 +409,9 @@ def _model_levers(
 ) -> list[LeverEffect]:
     """Adoption push then support improvement: change the named features, re-score the changed rows."""
     a, s = plan.adoption, plan.support
-    a_text = f"usage +{a.usage_increase:g} % re-scored by the churn model"
+    a_text = f"usage +{a.usage_increase:g}% re-scored by the churn model"
     s_text = (
-        f"resolution time -{s.resolution_time_cut:g} %, {s.open_tickets_cleared:g} % of open tickets cleared, "
+        f"resolution time -{s.resolution_time_cut:g}%, {s.open_tickets_cleared:g}% of open tickets cleared, "
         "re-scored by the churn model"
     )
     if not (a.active or s.active):
@@ -474,7 +474,7 @@ def _model_levers(
 
 def _discount(frame: pd.DataFrame, lever: Discount, state: _State) -> LeverEffect:
     text = (
-        f"churn x (1 - {lever.elasticity:g} x {lever.percent:g} %) with the discount (elasticity {lever.elasticity:g})"
+        f"churn x (1 - {lever.elasticity:g} x {lever.percent:g}%) with the discount (elasticity {lever.elasticity:g})"
     )
     if not lever.active:
         return _off("discount", "assumption", text, lever.elasticity, lever.segment)
@@ -488,7 +488,7 @@ def _discount(frame: pd.DataFrame, lever: Discount, state: _State) -> LeverEffec
 
 
 def _price(frame: pd.DataFrame, lever: PriceChange, state: _State) -> LeverEffect:
-    text = f"churn x (1 + {lever.elasticity:g} x {lever.percent:+g} %) with the price change (elasticity {lever.elasticity:g})"
+    text = f"churn x (1 + {lever.elasticity:g} x {lever.percent:+g}%) with the price change (elasticity {lever.elasticity:g})"
     if not lever.active:
         return _off("price", "assumption", text, lever.elasticity, lever.segment)
     rows = _lever_rows(frame, "price", lever)
@@ -512,7 +512,7 @@ def target_order(frame: pd.DataFrame, lever: Outreach) -> np.ndarray:
 def _outreach(
     frame: pd.DataFrame, lever: Outreach, state: _State, cost: np.ndarray, notes: list[str]
 ) -> tuple[LeverEffect, pd.DataFrame, dict[int, float | None], int]:
-    text = f"churn of a contacted account -{lever.churn_reduction:g} % (relative)"
+    text = f"churn of a contacted account -{lever.churn_reduction:g}% (relative)"
     empty = pd.DataFrame(columns=list(UPLIFT_COLUMNS))
     if not lever.active:
         return _off("outreach", "assumption", text, lever.churn_reduction, lever.segment), empty, {}, 0

@@ -27,7 +27,7 @@ Levels are learned from the book at D: for each axis, the quartiles of the value
 accounts with enough data (see `enough_data`), by mid-rank so that tied values (a count of
 event types, zero tickets) share one level. A value at or below the low cut is "low" (about
 the bottom quarter), above the high cut "high", otherwise "mid". Change axes
-(trend, momentum) use the 20 % and 80 % quantiles and never call a change smaller than
+(trend, momentum) use the 20% and 80% quantiles and never call a change smaller than
 their floor falling or rising, so a book where most accounts are steady keeps them "mid". An axis whose source holds no row
 dated by D is absent: no value and no level, rather than a zero that would claim "no
 tickets" for a company that loaded none.
@@ -91,7 +91,7 @@ AXES: tuple[Axis, ...] = (
         ("falling", "steady", "rising"),
         "usage",
         quantiles=(0.2, 0.8),
-        floor=float(np.log(1.25)),  # under a 25 % move either way is steady
+        floor=float(np.log(1.25)),  # under a 25% move either way is steady
     ),
     Axis(
         "seat_utilisation",
@@ -125,7 +125,7 @@ AXES: tuple[Axis, ...] = (
         ("contracting", "flat", "expanding"),
         "MRR history",
         quantiles=(0.2, 0.8),
-        floor=0.02,  # a 2 % price or seat move either way is flat
+        floor=0.02,  # a 2% price or seat move either way is flat
     ),
     Axis(
         "lifecycle",

@@ -10,7 +10,7 @@ Statistics (all point-in-time at the report's date D):
 
 * churn_rate: share of the archetype's accounts at past month ends M (M + 90 days <= D) that
   churned in (M, M + 90 days]. The latest such month ends are pooled until they hold
-  MIN_OBSERVATIONS account-months (at most OUTCOME_MONTHS). The 90 % interval is Wilson's,
+  MIN_OBSERVATIONS account-months (at most OUTCOME_MONTHS). The 90% interval is Wilson's,
   on the effective sample size of the account-clustered variance, since an account seen at
   several month ends is one account, not several.
 * nrr: net revenue retention over 12 months of the archetype's accounts at past month ends
@@ -480,7 +480,7 @@ def book_segments(wh: Warehouse, viewer: Viewer, as_of: date | None = None) -> S
 CONVENTIONS = (
     "Axes are read point-in-time: only rows dated on or before the report's date count.",
     "Levels: low at or below the low cut, high above the high cut, learned as quantiles of the book's "
-    "accounts with enough data at that date (tertiles; 20 % / 80 % with a floor for trend and momentum).",
+    "accounts with enough data at that date (tertiles; 20% / 80% with a floor for trend and momentum).",
     "An account takes the first archetype whose rule it matches, in the listed order.",
     f"churn_rate: share of the archetype's accounts at the listed month ends that churned within "
     f"{CHURN_HORIZON_DAYS} days; {INTERVAL_LEVEL:.0%} Wilson interval on the account-clustered effective sample.",

@@ -1,5 +1,5 @@
 """`python -m engine segments [--as-of D] [--json]`: the book's archetypes with their size,
-realised churn (90 % interval), NRR, LTV and playbook, and the axis cuts behind them.
+realised churn (90% interval), NRR, LTV and playbook, and the axis cuts behind them.
 Registered on import by `engine.cli`; runs as the batch viewer (the whole book).
 """
 
@@ -33,7 +33,7 @@ def _segments(args: argparse.Namespace) -> int:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f} %"
+    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _money(value: float | None) -> str:
@@ -43,11 +43,11 @@ def _money(value: float | None) -> str:
 def render(report: segments.SegmentReport) -> list[str]:
     """The report as a readable table, its spread and the cuts behind it."""
     lines = [f"Segments as of {report.as_of}: {report.accounts:,} active accounts", ""]
-    header = f"{'archetype':<33} {'accounts':>8} {'churn 90d':>9} {'90 % interval':>15} {'NRR 12m':>8} {'LTV 12m':>10}"
+    header = f"{'archetype':<33} {'accounts':>8} {'churn 90d':>9} {'90% interval':>15} {'NRR 12m':>8} {'LTV 12m':>10}"
     lines += [header, "-" * len(header)]
     for a in report.archetypes:
         band = a.churn_rate_interval
-        interval = f"{band.lower * 100:.1f}-{band.upper * 100:.1f} %" if band else "-"
+        interval = f"{band.lower * 100:.1f}-{band.upper * 100:.1f}%" if band else "-"
         name = a.name if not a.missing_axes else f"{a.name} (n/a)"
         lines.append(
             f"{name:<33} {a.accounts:>8,} {_pct(a.churn_rate):>9} {interval:>15} {_pct(a.nrr):>8} {_money(a.ltv_12m):>10}"

@@ -38,7 +38,7 @@ def latest_prediction(wh: Warehouse, caller: Caller, customer_id: str) -> custom
 @router.get(
     "/{customer_id}/churn",
     response_model=customer.AccountPrediction,
-    summary="The latest churn prediction: probability, 90 % interval, drivers, next action",
+    summary="The latest churn prediction: probability, 90% interval, drivers, next action",
     responses=documented(404, 409),
 )
 async def churn(customer_id: str, caller: ScoresRead, wh: Reader) -> Response:

@@ -16,7 +16,7 @@ Decisions an analyst relies on:
   numbers (days since 1970-01-01) or dropped with `dates="drop"`. Any other text is
   categorical: its 30 most frequent values seen at least 10 times are kept as levels and
   the rest pooled as "(other)". Dropped with a note: constant or empty columns,
-  near-unique text (emails, names: at least 90 % distinct), `D/M/Y`-style dates (ambiguous),
+  near-unique text (emails, names: at least 90% distinct), `D/M/Y`-style dates (ambiguous),
   and columns that look like they record the outcome itself (filled in only for churned
   rows, or separating churners on their own with AUC >= 0.99, e.g. a churn date): a model
   using them would not work on customers who have not churned yet. `keep` overrides that
@@ -26,8 +26,8 @@ Decisions an analyst relies on:
 * Labels are read case-insensitively: yes/no, y/n, true/false, t/f, 1/0,
   churned/retained, churn/active, lost/renewed, cancelled/stayed, left/current.
 * Validation. There is no time dimension in such a table, so the rows are split at
-  random, stratified by the label: 60 % train the boosters, 20 % choose the number of
-  boosting rounds and calibrate the probabilities (ChurnModel's out-of-time fold), 20 %
+  random, stratified by the label: 60% train the boosters, 20% choose the number of
+  boosting rounds and calibrate the probabilities (ChurnModel's out-of-time fold), 20%
   are a test holdout the model never sees; the reported AUC, PR-AUC and Brier come from
   that holdout.
 * The feature schema (columns, types, category levels, placeholder texts) is saved

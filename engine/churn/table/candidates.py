@@ -6,7 +6,7 @@ never sees (`cross_validate`).
 Why these three: on a flat customer table an analyst's first model is a logistic
 regression, and on small or mostly linear tables it is hard to beat; trees find
 thresholds and interactions it cannot; averaging the two log-odds often beats both. Each
-offers what scoring uses of a `ChurnModel`: `predict` (probability with its 90 % interval),
+offers what scoring uses of a `ChurnModel`: `predict` (probability with its 90% interval),
 `contributions` (log-odds per feature plus the expected value, summing to the served
 log-odds), `feature_importance`, `save`; `load_candidate` reads a saved linear or blend model.
 """

@@ -45,7 +45,7 @@ class TablePredictResult(Versioned):
     def summary(self) -> str:
         text = (
             f"Scored {self.rows:,} rows of {self.source} with {self.version} into {self.out} "
-            f"(mean churn probability {self.mean_probability * 100:.1f} %) in {self.seconds:.1f} s."
+            f"(mean churn probability {self.mean_probability * 100:.1f}%) in {self.seconds:.1f} s."
         )
         return "\n".join([text, *(f"Note: {n}" for n in self.notes)])
 

@@ -31,7 +31,7 @@ from engine.core.contracts import Contract, Versioned, to_dict
 from engine.core.errors import ModelUnavailableError, NotFoundError
 
 KIND = "table"
-MIN_ROWS = 200  # labelled rows needed: 20 % of them must still make a meaningful test holdout
+MIN_ROWS = 200  # labelled rows needed: 20% of them must still make a meaningful test holdout
 MIN_PER_CLASS = 50  # each of the three splits then holds at least ~10 of the rarer class
 TEST_FRACTION = 0.2
 VALID_FRACTION = 0.2
@@ -65,7 +65,7 @@ class TableTrainResult(Versioned):
         m = self.metrics
         lines = [
             f"{self.version}: trained on {self.rows:,} labelled rows of {self.source} "
-            f"({self.churn_rate * 100:.1f} % churned) in {self.seconds:.1f} s.",
+            f"({self.churn_rate * 100:.1f}% churned) in {self.seconds:.1f} s.",
             f"Test holdout ({m['rows']:,} rows the model never saw): AUC {m.get('auc', float('nan')):.3f}, "
             f"PR-AUC {m.get('pr_auc', float('nan')):.3f}, Brier {m['brier']:.4f}.",
             "Features: " + ", ".join(f"{f.name} ({f.type})" for f in self.features) + ".",
@@ -250,8 +250,8 @@ def train_table(
         "id_column": id_column,
         "label_column": label_column,
         "split": (
-            "random stratified: 60 % train, 20 % stopping and calibration, 20 % test holdout; the model is "
-            f"chosen by {len(folds)}-fold cross-validation on the 80 % outside the holdout"
+            "random stratified: 60% train, 20% stopping and calibration, 20% test holdout; the model is "
+            f"chosen by {len(folds)}-fold cross-validation on the 80% outside the holdout"
         ),
         "schema": to_dict(schema),
     }

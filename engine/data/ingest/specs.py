@@ -158,7 +158,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             _C("mrr", FLOAT, True, min_value=0, hint="the monthly recurring revenue the subscription pays"),
             _C("quantity", FLOAT, min_value=0),
             _C("bill_period_months", INT, min_value=1, max_value=120, words=CYCLE_WORDS),
-            _C("discount", FLOAT, min_value=0, max_value=1, hint="a fraction: 0.2 is 20 % off"),
+            _C("discount", FLOAT, min_value=0, max_value=1, hint="a fraction: 0.2 is 20% off"),
         ),
         key=("customer_id", "product", "start_date"),
         checks=(
