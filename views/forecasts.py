@@ -146,7 +146,7 @@ def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str,
     st.caption(
         f"The backtest the automatic choice was made on: each model was refitted at {len(cutoffs)} past "
         f"date{'s' if len(cutoffs) != 1 else ''} "
-        f"({', '.join(f'{pd.Timestamp(c):%b %d, %Y}' for c in cutoffs)}), using only the data up to that date, "
+        f"({', '.join(fmt.day(pd.Timestamp(c).date()) for c in cutoffs)}), using only the data up to that date, "
         f"and forecast the next {horizon} {PERIODS[info.frequency]}."
     )
     st.markdown(
@@ -177,6 +177,12 @@ def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str,
         "over-forecast); coverage = share of actuals inside the interval (aim: the nominal level). "
         "The shaded row is the automatic choice, which may differ from the lowest average error: a single model "
         "must beat the combination in most past dates, by a margin that grows when there are few."
+        + (
+            " The automatic choice's bands in the chart above are not these models' own: they are made at least as "
+            "wide as the errors its model made here."
+            if forecast.band_coverage(uid, AUTO) is None
+            else ""
+        )
     )
     csv_button("Backtest metrics (CSV)", result.metrics, f"backtest_{name}_{as_of}.csv")
 
