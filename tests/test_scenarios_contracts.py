@@ -53,11 +53,11 @@ OLD_SNAPSHOT = r"""
     "roi": 1.7009439592642837,
     "roi_at": {"10": 113.57506070215257, "25": 70.5586743253916, "50": 46.60478242477764, "100": 28.381297518254755},
     "levers": [
-        {"lever": "adoption", "label": "Adoption push", "active": true, "basis": "model", "assumption": "usage +25 % re-scored by the churn model", "assumption_value": 25.0, "segment": "plan growth", "accounts": 232, "revenue_retained": 102261.87366376724, "cost": 0.0, "features_changed": ["events_last_7d", "events_last_30d", "events_last_90d", "events_per_seat_30d", "usage_decay_score", "usage_trend"]},
-        {"lever": "support", "label": "Support improvement", "active": false, "basis": "model", "assumption": "resolution time -0 %, 0 % of open tickets cleared, re-scored by the churn model", "assumption_value": 0.0, "segment": "all scored accounts", "accounts": 0, "revenue_retained": 0.0, "cost": 0.0, "features_changed": ["avg_resolution_hours_90d", "open_tickets"]},
-        {"lever": "discount", "label": "Renewal discount", "active": true, "basis": "assumption", "assumption": "churn x (1 - 1.5 x 10 %) with the discount (elasticity 1.5)", "assumption_value": 1.5, "segment": "risk tier high, critical; renewing within 90 days", "accounts": 47, "revenue_retained": 121295.41204630397, "cost": 128102.79133188385, "features_changed": []},
-        {"lever": "price", "label": "Price change", "active": false, "basis": "assumption", "assumption": "churn x (1 + 1 x +0 %) with the price change (elasticity 1)", "assumption_value": 1.0, "segment": "all scored accounts", "accounts": 0, "revenue_retained": 0.0, "cost": 0.0, "features_changed": []},
-        {"lever": "outreach", "label": "CS outreach", "active": true, "basis": "assumption", "assumption": "churn of a contacted account -20 % (relative)", "assumption_value": 20.0, "segment": "all scored accounts", "accounts": 5, "revenue_retained": 124466.88267212175, "cost": 750.0, "features_changed": []}
+        {"lever": "adoption", "label": "Adoption push", "active": true, "basis": "model", "assumption": "usage +25% re-scored by the churn model", "assumption_value": 25.0, "segment": "plan growth", "accounts": 232, "revenue_retained": 102261.87366376724, "cost": 0.0, "features_changed": ["events_last_7d", "events_last_30d", "events_last_90d", "events_per_seat_30d", "usage_decay_score", "usage_trend"]},
+        {"lever": "support", "label": "Support improvement", "active": false, "basis": "model", "assumption": "resolution time -0%, 0% of open tickets cleared, re-scored by the churn model", "assumption_value": 0.0, "segment": "all scored accounts", "accounts": 0, "revenue_retained": 0.0, "cost": 0.0, "features_changed": ["avg_resolution_hours_90d", "open_tickets"]},
+        {"lever": "discount", "label": "Renewal discount", "active": true, "basis": "assumption", "assumption": "churn × (1 - 1.5 × 10%) with the discount (elasticity 1.5)", "assumption_value": 1.5, "segment": "risk tier high, critical; renewing within 90 days", "accounts": 47, "revenue_retained": 121295.41204630397, "cost": 128102.79133188385, "features_changed": []},
+        {"lever": "price", "label": "Price change", "active": false, "basis": "assumption", "assumption": "churn × (1 + 1 × +0%) with the price change (elasticity 1)", "assumption_value": 1.0, "segment": "all scored accounts", "accounts": 0, "revenue_retained": 0.0, "cost": 0.0, "features_changed": []},
+        {"lever": "outreach", "label": "CS outreach", "active": true, "basis": "assumption", "assumption": "churn of a contacted account -20% (relative)", "assumption_value": 20.0, "segment": "all scored accounts", "accounts": 5, "revenue_retained": 124466.88267212175, "cost": 750.0, "features_changed": []}
     ],
     "segments": [
         {"dimension": "plan_tier", "segment": "enterprise", "accounts": 86, "baseline_churned": 2.824047296050563, "scenario_churned": 2.5179594900696016, "baseline_arr_lost": 1705831.609098887, "scenario_arr_lost": 1532619.5073845075, "revenue_retained": 173212.10171437962, "cost": 62670.16736751},
@@ -69,18 +69,18 @@ OLD_SNAPSHOT = r"""
         {"accounts_contacted": 2, "arr_recovered": 62593.35765318127, "cost": 300.0, "roi": 207.64452551060424},
         {"accounts_contacted": 3, "arr_recovered": 88838.9424959953, "cost": 450.0, "roi": 196.4198722133229}
     ],
-    "readout": "Against the baseline of 46.2 expected churned accounts (21.2-96.9) and $3.0M ARR at risk, this plan expects 41.6 churned accounts and $2.6M ARR lost. It retains $348.0K ARR (range $153.5K to $707.6K) for $128.9K; ROI 170 %. CS outreach contributes most: $124.5K of the retained ARR. Outreach ROI by accounts contacted \u2014 top 10: 11,358 %, top 25: 7,056 %, top 50: 4,660 %, top 100: 2,838 %. Model-based: Adoption push (features changed and re-scored). Assumptions: Renewal discount (churn x (1 - 1.5 x 10 %) with the discount (elasticity 1.5)); CS outreach (churn of a contacted account -20 % (relative)).",
+    "readout": "Against the baseline of 46.2 expected churned accounts (21.2-96.9) and $3.0M ARR at risk, this plan expects 41.6 churned accounts and $2.6M ARR lost. It retains $348.0K ARR (range $153.5K to $707.6K) for $128.9K; ROI 170%. CS outreach contributes most: $124.5K of the retained ARR. Outreach ROI by accounts contacted \u2014 top 10: 11,358%, top 25: 7,056%, top 50: 4,660%, top 100: 2,838%. Model-based: Adoption push (features changed and re-scored). Assumptions: Renewal discount (churn × (1 - 1.5 × 10%) with the discount (elasticity 1.5)); CS outreach (churn of a contacted account -20% (relative)).",
     "as_of": "2026-06-30",
     "scores_model_version": "churn-v1",
     "model_version": "churn-v1",
     "conventions": [
-        "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90 % interval).",
+        "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90% interval).",
         "Expected churned accounts = sum of churn probabilities.",
-        "Revenue lost over 90 days = sum of p x MRR x 3 (a churned account's MRR stops at the start of the window).",
-        "ARR lost over 12 months = sum of p x MRR x 12 (annualised run-rate, as 'revenue at risk' on the board).",
+        "Revenue lost over 90 days = sum of p × MRR × 3 (a churned account's MRR stops at the start of the window).",
+        "ARR lost over 12 months = sum of p × MRR × 12 (annualised run-rate, as 'revenue at risk' on the board).",
         "Revenue retained = baseline ARR lost - scenario ARR lost, valued at current MRR.",
-        "Discount cost = discount x MRR x 12 x (1 - scenario p): revenue given up by accounts that stay.",
-        "Price revenue = price change x (discounted) MRR x 12 x (1 - scenario p).",
+        "Discount cost = discount × MRR × 12 × (1 - scenario p): revenue given up by accounts that stay.",
+        "Price revenue = price change × (discounted) MRR × 12 × (1 - scenario p).",
         "ROI = (revenue retained + price revenue - cost) / cost.",
         "Intervals: the same totals on the churn interval's bounds."
     ],

@@ -209,7 +209,7 @@ def _answer_drivers(f: FactSheet) -> str:
 def _answer_revenue(f: FactSheet) -> str:
     text = f"MRR is {fmt.money(f.mrr)} ({fmt.money(f.arr)} ARR)."
     if f.prediction is not None:
-        text += f" ARR at risk (churn probability x ARR) is {fmt.money(f.prediction.arr_at_risk)}."
+        text += f" ARR at risk (churn probability × ARR) is {fmt.money(f.prediction.arr_at_risk)}."
     return text
 
 

@@ -89,7 +89,7 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     "count": ("*", "number of accounts", "count"),
 }
 RISK_DEFINITION = (
-    "ARR at risk = churn probability (next 90 days) x ARR, summed over the accounts - the figure the "
+    "ARR at risk = churn probability (next 90 days) × ARR, summed over the accounts - the figure the "
     "Overview and Risk board show"
 )
 DIMENSIONS = {

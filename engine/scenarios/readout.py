@@ -14,11 +14,11 @@ from engine.scenarios.results import LeverEffect, Totals
 CONVENTIONS = (
     "Baseline: the latest stored churn prediction of every scored account (90-day probability, 90% interval).",
     "Expected churned accounts = sum of churn probabilities.",
-    "Revenue lost over 90 days = sum of p x MRR x 3 (a churned account's MRR stops at the start of the window).",
-    "ARR lost over 12 months = sum of p x MRR x 12 (annualised run-rate, as 'revenue at risk' on the board).",
+    "Revenue lost over 90 days = sum of p × MRR × 3 (a churned account's MRR stops at the start of the window).",
+    "ARR lost over 12 months = sum of p × MRR × 12 (annualised run-rate, as 'revenue at risk' on the board).",
     "Revenue retained = baseline ARR lost - scenario ARR lost, valued at current MRR.",
-    "Discount cost = discount x MRR x 12 x (1 - scenario p): revenue given up by accounts that stay.",
-    "Price revenue = price change x (discounted) MRR x 12 x (1 - scenario p).",
+    "Discount cost = discount × MRR × 12 × (1 - scenario p): revenue given up by accounts that stay.",
+    "Price revenue = price change × (discounted) MRR × 12 × (1 - scenario p).",
     "ROI = (revenue retained + price revenue - cost) / cost.",
     "Intervals: the same totals on the churn interval's bounds.",
 )

@@ -474,7 +474,7 @@ def _model_levers(
 
 def _discount(frame: pd.DataFrame, lever: Discount, state: _State) -> LeverEffect:
     text = (
-        f"churn x (1 - {lever.elasticity:g} x {lever.percent:g}%) with the discount (elasticity {lever.elasticity:g})"
+        f"churn × (1 - {lever.elasticity:g} × {lever.percent:g}%) with the discount (elasticity {lever.elasticity:g})"
     )
     if not lever.active:
         return _off("discount", "assumption", text, lever.elasticity, lever.segment)
@@ -488,7 +488,7 @@ def _discount(frame: pd.DataFrame, lever: Discount, state: _State) -> LeverEffec
 
 
 def _price(frame: pd.DataFrame, lever: PriceChange, state: _State) -> LeverEffect:
-    text = f"churn x (1 + {lever.elasticity:g} x {lever.percent:+g}%) with the price change (elasticity {lever.elasticity:g})"
+    text = f"churn × (1 + {lever.elasticity:g} × {lever.percent:+g}%) with the price change (elasticity {lever.elasticity:g})"
     if not lever.active:
         return _off("price", "assumption", text, lever.elasticity, lever.segment)
     rows = _lever_rows(frame, "price", lever)
