@@ -78,7 +78,7 @@ def test_an_accounts_money_reads_the_same_on_the_board_in_customer_360_and_on_th
         assert any(f"ARR at risk {at_risk} " in c.value for c in c360.caption), at_risk
 
         answer = _cli(data, capsys, "ask", row["customer_id"], "What is the MRR and the ARR at risk?", "--offline")
-        assert f"MRR is {mrr} " in answer and f"ARR at risk (churn probability x ARR) is {at_risk}." in answer
+        assert f"MRR is {mrr} " in answer and f"ARR at risk (churn probability × ARR) is {at_risk}." in answer
 
 
 @pytest.fixture(scope="module")
