@@ -20,7 +20,7 @@ from engine.core.access import Viewer
 from engine.core.errors import RadarError
 from engine.segments import AccountSegment, AxisReading
 from engine.segments.archetypes import NOT_ENOUGH_DATA
-from engine.segments.axes import BY_KEY, MIN_TENURE_DAYS
+from engine.segments.axes import BY_KEY, DAYS_PER_MONTH, MIN_TENURE_DAYS, TREND_DAYS
 
 Cuts = dict[str, tuple[float | None, float, int]]  # axis -> (low at most, high above, accounts)
 
@@ -67,12 +67,9 @@ def cut_text(axis: str, cut: tuple[float | None, float, int] | None) -> str:
     return f"{lower} · {words[2]} > {axis_value(axis, high, unit=False)}"
 
 
-TREND_DAYS = 112  # the engagement trend compares the last 8 weeks with the 8 before
-
-
 def _value_text(reading: AxisReading, tenure_months: float | None) -> str:
     text = axis_value(reading.axis, reading.value)
-    young = tenure_months is not None and tenure_months * 30.4375 < TREND_DAYS
+    young = tenure_months is not None and tenure_months * DAYS_PER_MONTH < TREND_DAYS
     if reading.axis == "engagement_trend" and young and reading.value is not None:
         # "263× the 8 weeks before" of an 8-day-old account compared its use with weeks before it signed up.
         return f"{text} (younger than 16 weeks: the weeks before include time before signup)"

@@ -333,6 +333,9 @@ def test_auto_choice_and_its_report_come_from_one_backtest():
     # Naive's flat line misses a steady climb: its bands failed the backtest, so they are not offered.
     assert result.band_coverage("steady", "naive") < COVERAGE_FLOOR
     assert not result.keeps_bands("steady", "naive") and result.keeps_bands("steady", "auto")
+    # Auto's own bands were made at least as wide as its backtest errors: the notes and the page say so.
+    assert result.bands_from_backtest("steady") and result.band_coverage("steady", "auto") is None
+    assert any(note.startswith("The automatic choice widened the intervals of 1 series") for note in result.notes)
     assert any(note.startswith("Naive (last value)'s 95% intervals held far fewer") for note in result.notes)
 
 

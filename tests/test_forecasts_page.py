@@ -46,6 +46,7 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     chosen = text.split("The automatic choice is **")[1].split("**")[0]
     assert f"The automatic choice trusts **{chosen}**" in text
     assert "past forecasts" in text  # the choice explained in words
+    assert "made at least as wide as the errors its model made here" in text  # the table's bands are not the chart's
     assert len(at.get("plotly_chart")) >= 4  # forecast, backtest bars, folds, outlook
     labels = [d.label for d in at.get("download_button")]
     assert {"Forecast (CSV)", "Backtest metrics (CSV)", "Outlook (CSV)"} <= set(labels)

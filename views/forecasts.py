@@ -180,7 +180,7 @@ def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str,
         + (
             " The automatic choice's bands in the chart above are not these models' own: they are made at least as "
             "wide as the errors its model made here."
-            if forecast.band_coverage(uid, AUTO) is None
+            if forecast.bands_from_backtest(uid)
             else ""
         )
     )

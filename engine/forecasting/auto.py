@@ -113,16 +113,22 @@ class ForecastResult(Contract):
             return None
         level = max(self.levels)
         if model == AUTO:
-            model = self.picked.get(uid, "")
-            errors = int((self.selection.folds["unique_id"] == uid).sum())
-            if errors >= MIN_BACKTEST_ERRORS:
+            if self.bands_from_backtest(uid):
                 return None
+            model = self.picked.get(uid, "")
         metrics = self.selection.metrics
         row = metrics[(metrics["unique_id"] == uid) & (metrics["model"] == model)]
         column = f"coverage_{level}"
         if row.empty or column not in row or pd.isna(row[column].iloc[0]):
             return None
         return float(row[column].iloc[0])
+
+    def bands_from_backtest(self, uid: str) -> bool:
+        """Whether the automatic choice's bands for `uid` were made at least as wide as its model's
+        backtest errors (`widen_by_backtest`: it needs MIN_BACKTEST_ERRORS of them)."""
+        if self.selection is None or self.selection.folds.empty:
+            return False
+        return int((self.selection.folds["unique_id"] == uid).sum()) >= MIN_BACKTEST_ERRORS
 
     def keeps_bands(self, uid: str, model: str) -> bool:
         """Whether `model`'s intervals for `uid` held up in the backtest (or were never tested)."""

@@ -49,6 +49,8 @@ LEVELS = ("low", "mid", "high")
 # Younger accounts get "Not enough data", as the risk board's next step calls them onboarding.
 MIN_TENURE_DAYS = ONBOARDING_DAYS
 DORMANT_WEEKS = 8  # no events in this many weeks (events_8w) after earlier use: "Dormant"
+TREND_DAYS = 112  # engagement_trend reads the 56 days to D and the 56 before (the SQL's d - 111 .. d)
+DAYS_PER_MONTH = 30.4375  # lifecycle is in months of this many days (as the SQL divides)
 
 
 @dataclass(frozen=True)
