@@ -76,7 +76,7 @@ def test_contributions_are_tree_shap_of_the_ensemble_log_odds(model, rows):
     contributions = model.contributions(frame)
     assert np.abs(contributions - _tree_explainer(model, frame)).max() < 1e-6
     # SHAP adds up: the features' values plus the base value are the served mean log-odds.
-    raw = model.raw_by_member(model.boosters_, model._array(frame)).mean(axis=1)
+    raw = model.raw_by_member(model.boosters_, model._array(frame), model.prior_).mean(axis=1)
     assert np.allclose(contributions.sum(axis=1), raw, atol=1e-9)
 
 

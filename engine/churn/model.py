@@ -3,6 +3,8 @@
 Estimator style: settings in __init__, `fit()` returns self, learned attributes end in
 `_`, `predict_*` before `fit` raises, `save`/`load`.
 
+* Boosting starts from a logistic regression on tenure (`engine.churn.prior`), so the
+  trees learn what the other columns add to it.
 * A reference booster finds the number of rounds by early stopping on the first half
   (by customer) of the out-of-time fold.
 * `n_bags` boosters are trained on customer-level bootstrap resamples of the training
@@ -29,7 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from engine.churn import treeshap
+from engine.churn import prior as priors
+from engine.churn import spread, treeshap
 from engine.core.config import model_threads
 from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.core.values import sigmoid as _sigmoid
@@ -75,6 +78,7 @@ class ChurnModel:
         seed: int = 0,
         lambda_l2: float = 1.0,
         feature_fraction: float = 0.8,
+        use_prior: bool = True,
     ):
         self.features = list(features)
         self.categorical = list(categorical or [])
@@ -88,6 +92,8 @@ class ChurnModel:
         self.seed = seed
         self.lambda_l2 = lambda_l2
         self.feature_fraction = feature_fraction
+        self.use_prior = use_prior
+        self.prior_: priors.Prior | None = None
         self.spread_factor_ = 1.0  # measured in fitting (check_spread)
 
     # -- data preparation -------------------------------------------------------
@@ -185,28 +191,53 @@ class ChurnModel:
         # sees made its slope noisy enough to mis-scale every estimate (known-probability
         # coverage of the 90% interval over 32 runs: 0.813 with half, 0.825 with all).
         self.pos_weight_ = churner_weight(y_train)
+        self.prior_ = self.fit_prior(X_train, y_train)
         say(1, self.n_bags + 3, "finding the number of boosting rounds")
-        self.best_iteration_ = self.stopping_round(X_train, y_train, X_valid, y_valid)
-        self.boosters_ = self.fit_members(X_train, y_train, train_groups, train_periods, rng, say, first_step=2)
+        self.best_iteration_ = self.stopping_round(X_train, y_train, X_valid, y_valid, self.prior_)
+        self.boosters_ = self.fit_members(
+            X_train, y_train, train_groups, train_periods, rng, say, first_step=2, prior=self.prior_
+        )
         say(self.n_bags + 2, self.n_bags + 3, "calibrating probabilities and intervals")
         raw = self._raw_by_bag(X_valid)
         self._fit_calibration(raw, y_valid)
         say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
         self.check_spread(
-            lambda y_sim: self.raw_by_member(
-                self.fit_members(X_train, y_sim, train_groups, train_periods, rng), X_valid
+            lambda y_sim, stop, y_check: self.rerun(
+                X_train, y_sim, train_groups, train_periods, X_valid, stop, y_check, rng
             ),
-            self.member_truths(self.raw_by_member(self.boosters_, X_train)),
-            self.member_truths(self.raw_by_member(self.boosters_, X_valid)),
+            self.member_truths(self.raw_by_member(self.boosters_, X_train, self.prior_)),
+            self.member_truths(self.raw_by_member(self.boosters_, X_valid, self.prior_)),
             rng,
         )
         return self
 
+    def fit_prior(self, X_train: pd.DataFrame | np.ndarray, y_train: np.ndarray) -> priors.Prior | None:
+        """The tenure prior boosting starts from, fitted on these training rows (None when the
+        model reads no tenure, as a flat table's may not)."""
+        return priors.fit(X_train, y_train, self.features) if self.use_prior else None
+
+    def rerun(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        train_groups: np.ndarray | None,
+        train_periods: np.ndarray | None,
+        X_check: pd.DataFrame,
+        stop: np.ndarray,
+        y_check: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """The whole fitting procedure again on labels `y_train` (the self-simulation's): the
+        prior, the number of rounds (chosen on the check rows `stop`) and the members; their
+        log-odds on `X_check`."""
+        prior = self.fit_prior(X_train, y_train)
+        rounds = self.stopping_round(X_train, y_train, X_check[stop], y_check[stop], prior)
+        members = self.fit_members(X_train, y_train, train_groups, train_periods, rng, rounds=rounds, prior=prior)
+        return self.raw_by_member(members, X_check, prior)
+
     def check_spread(self, refit, truth_fit: np.ndarray, truth_check: np.ndarray, rng: np.random.Generator) -> None:
         """Widen the interval by what self-simulation shows it needs (`spread.measure`): `refit`
         fits members on simulated training labels and returns their log-odds on the check rows."""
-        from engine.churn import spread
-
         fitted = (self.pos_weight_, self.spread_factor_)
         self.spread_factor_ = 1.0
         check = spread.measure(refit, truth_fit, truth_check, self.interval_level, rng)
@@ -220,13 +251,31 @@ class ChurnModel:
             c: sorted(pd.Series(frame[c]).dropna().astype("str").unique().tolist()) for c in self.categorical
         }
 
-    def stopping_round(self, X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid) -> int:
-        """The boosting round where AUC on the later rows `X_valid` stops improving."""
+    def stopping_round(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        X_valid: pd.DataFrame,
+        y_valid,
+        prior: priors.Prior | None = None,
+    ) -> int:
+        """The boosting round where AUC on the later rows `X_valid` stops improving (boosting
+        from `prior`, which the later rows' AUC also starts from)."""
         reference = lgb.train(
             self._params(self.seed, churner_weight(y_train), len(X_train)),
-            lgb.Dataset(X_train, y_train, categorical_feature=self.categorical or "auto", free_raw_data=False),
+            lgb.Dataset(
+                X_train,
+                y_train,
+                init_score=_start(prior, X_train),
+                categorical_feature=self.categorical or "auto",
+                free_raw_data=False,
+            ),
             num_boost_round=self.max_rounds,
-            valid_sets=[lgb.Dataset(X_valid, y_valid, categorical_feature=self.categorical or "auto")],
+            valid_sets=[
+                lgb.Dataset(
+                    X_valid, y_valid, init_score=_start(prior, X_valid), categorical_feature=self.categorical or "auto"
+                )
+            ],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         return max(int(reference.best_iteration or self.max_rounds), 10)
@@ -240,8 +289,11 @@ class ChurnModel:
         rng: np.random.Generator,
         say=None,
         first_step: int = 0,
+        rounds: int | None = None,
+        prior: priors.Prior | None = None,
     ) -> list:
-        """`n_bags` boosters of `best_iteration_` rounds on bootstrap resamples of the rows."""
+        """`n_bags` boosters of about `rounds` (default `best_iteration_`) rounds on bootstrap
+        resamples of the rows, each boosting from `prior`'s log-odds."""
         say = say or (lambda _step, _total, _msg: None)
         y_train = np.asarray(y_train, dtype=int)
         self.pos_weight_ = churner_weight(y_train)
@@ -265,13 +317,13 @@ class ChurnModel:
             keep = weight > 0
             params = self._params(self.seed + 1 + b, self.pos_weight_, int(keep.sum()))
             # Around the model's settings (with the defaults: 7/15/23 leaves, 20/40/80 rows, 0.5-0.9).
-            leaves, rows, share = self.num_leaves, self.min_child_samples, self.feature_fraction
+            leaves, rows, share = self.num_leaves, params["min_child_samples"], self.feature_fraction
             params.update(
                 num_leaves=int(rng.choice([max(2, leaves // 2), leaves, leaves + (leaves + 1) // 2])),
                 min_child_samples=int(rng.choice([max(1, rows // 2), rows, rows * 2])),
                 feature_fraction=float(rng.uniform(max(0.1, share - 0.3), min(1.0, share + 0.1))),
             )
-            rounds = max(10, int(self.best_iteration_ * rng.uniform(0.7, 1.3)))
+            member_rounds = max(10, int((rounds or self.best_iteration_) * rng.uniform(0.7, 1.3)))
             boosters.append(
                 lgb.train(
                     params,
@@ -279,17 +331,19 @@ class ChurnModel:
                         X_train[keep],
                         y_train[keep],
                         weight=weight[keep],
+                        init_score=_start(prior, X_train[keep]),
                         categorical_feature=self.categorical or "auto",
                     ),
-                    num_boost_round=rounds,
+                    num_boost_round=member_rounds,
                 )
             )
         return boosters
 
-    def raw_by_member(self, boosters: list, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of each of `boosters` (columns) for the rows of `X`."""
+    def raw_by_member(self, boosters: list, X: pd.DataFrame | np.ndarray, prior: priors.Prior | None) -> np.ndarray:
+        """Log-odds of each of `boosters` (columns) for the rows of `X`, boosted from `prior`."""
         threads = model_threads(len(X), SMALL_PREDICTION)
-        return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in boosters])
+        trees = np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in boosters])
+        return trees if prior is None else trees + prior.log_odds(X)[:, None]
 
     def calibrate(self, raw: np.ndarray, y: np.ndarray) -> None:
         """Platt scaling of the members' mean log-odds on out-of-time rows."""
@@ -309,9 +363,8 @@ class ChurnModel:
         `raw`): the known truths of the self-simulation (`spread`)."""
         return _sigmoid(self.platt_a_ * np.asarray(raw).T + self.platt_b_)
 
-    def _raw_by_bag(self, X: pd.DataFrame) -> np.ndarray:
-        threads = model_threads(len(X), SMALL_PREDICTION)
-        return np.column_stack([b.predict(X, raw_score=True, num_threads=threads) for b in self.boosters_])
+    def _raw_by_bag(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return self.raw_by_member(self.boosters_, X, self.prior_)
 
     def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -346,7 +399,8 @@ class ChurnModel:
         self._check_fitted()
         X = self._array(frame)
         threads = model_threads(len(X), SMALL_PREDICTION)
-        return treeshap.ensemble_contributions(self.boosters_, X, threads)
+        trees = treeshap.ensemble_contributions(self.boosters_, X, threads)
+        return trees if self.prior_ is None else self.prior_.add_contributions(X, trees)
 
     def feature_importance(self) -> pd.Series:
         """Total gain per feature, averaged over bags, as shares summing to 1."""
@@ -376,7 +430,17 @@ class ChurnModel:
         model = cls.__new__(cls)
         # Older artifacts hold no regularisation settings: they were fitted with these fixed values.
         # Older artifacts hold no measured widening either: their interval was the spread alone.
-        model.__dict__.update({"lambda_l2": 1.0, "feature_fraction": 0.8, "spread_factor_": 1.0, **state})
+        # Older artifacts boosted from zero: no prior.
+        model.__dict__.update(
+            {
+                "lambda_l2": 1.0,
+                "feature_fraction": 0.8,
+                "spread_factor_": 1.0,
+                "use_prior": False,
+                "prior_": None,
+                **state,
+            }
+        )
         model.boosters_ = boosters
         return model
 
@@ -396,3 +460,8 @@ def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
         "pos_weight": model.pos_weight_,
         **extra,
     }
+
+
+def _start(prior: priors.Prior | None, X: pd.DataFrame | np.ndarray) -> np.ndarray | None:
+    """Each row's starting log-odds for LightGBM (`init_score`): the prior's, or none."""
+    return None if prior is None else prior.log_odds(X)

@@ -44,8 +44,10 @@ MEANING = (
 SIMULATIONS = 3
 MAX_FACTOR = 5.0
 
-# Fits members on (training rows' simulated labels) and returns their log-odds on the check rows.
-Refit = Callable[[np.ndarray], np.ndarray]
+# Reruns the fitting procedure on simulated labels: (training rows' labels, a mask of the check
+# rows that may choose the number of boosting rounds, the check rows' labels) -> the members'
+# log-odds on the check rows.
+Refit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ def measure(
     simulations: int = SIMULATIONS,
 ) -> SpreadCheck:
     """Draw labels from the known probabilities `truth_fit` (training rows) and `truth_check`
-    (held-out rows), refit with `refit`, Platt-scale on half the held-out rows with their
-    simulated labels and judge the other half against the truth. Either may hold one truth
+    (held-out rows), refit with `refit` (number of boosting rounds chosen afresh on half the
+    held-out rows), Platt-scale on that half with its simulated labels and judge the other
+    half against the truth. Either may hold one truth
     per row (1-D) or several (2-D, one per line): simulation i then uses line i (cycling)."""
     from scipy.stats import norm
     from sklearn.linear_model import LogisticRegression
@@ -90,10 +93,11 @@ def measure(
         y_check = (rng.random(len(truth_check)) < truth_check).astype(int)
         if len(np.unique(y_fit)) < 2 or len(np.unique(y_check)) < 2:
             continue
-        raw = refit(y_fit)
         calibrate = rng.random(len(truth_check)) < 0.5
         if len(np.unique(y_check[calibrate])) < 2:
             continue
+        # The same rows stop boosting and calibrate, as in the real fit; the others are judged.
+        raw = refit(y_fit, calibrate, y_check)
         mean = raw.mean(axis=1)
         platt = LogisticRegression(C=1e6, max_iter=1000).fit(mean[calibrate].reshape(-1, 1), y_check[calibrate])
         a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])

@@ -242,25 +242,27 @@ def fit_folds(
     def step(i: float, message: str) -> None:
         say(start + (0.9 - start) * i / steps, message)
 
-    rounds = []
+    rounds, starts = [], []
     for i, (fold, train, valid) in enumerate(usable):
         step(i, f"finding the number of boosting rounds on {fold.valid_date}")
-        rounds.append(model.stopping_round(X[train], y[train], X[valid], y[valid]))
+        starts.append(model.fit_prior(X[train], y[train]))  # each fold's prior from its own rows
+        rounds.append(model.stopping_round(X[train], y[train], X[valid], y[valid], starts[-1]))
     model.best_iteration_ = int(np.median(rounds))
     rng = np.random.default_rng(seed)
     raws, rows = [], []
     for i, (fold, train, valid) in enumerate(usable):
         step(len(usable) + i, f"out-of-time ensemble for {fold.valid_date}")
-        members = model.fit_members(X[train], y[train], groups[train], periods[train], rng)
-        raws.append(model.raw_by_member(members, X[valid]))
+        members = model.fit_members(X[train], y[train], groups[train], periods[train], rng, prior=starts[i])
+        raws.append(model.raw_by_member(members, X[valid], starts[i]))
         rows.append(np.flatnonzero(valid))
     pooled = np.vstack(raws)
     y_oot = np.concatenate([y[r] for r in rows])
     model.calibrate(pooled, y_oot)
     step(steps - 2, "checking the interval by self-simulation on the latest month")
-    _check_spread(model, X, groups, periods, usable[-1], members, raws[-1], rng)
+    _check_spread(model, X, groups, periods, usable[-1], members, starts[-1], raws[-1], rng)
     step(steps - 1.5, "training the final ensemble on every closed month end")
-    model.boosters_ = model.fit_members(X, y, groups, periods, rng)
+    model.prior_ = model.fit_prior(X, y)
+    model.boosters_ = model.fit_members(X, y, groups, periods, rng, prior=model.prior_)
     model.feature_set_ = fs  # scoring builds exactly these columns
     parts = []
     for k, (fold, _train, _valid) in enumerate(usable):
@@ -281,17 +283,18 @@ def _check_spread(
     periods: np.ndarray,
     fold: tuple,
     members: list,
+    prior,
     raw_valid: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
     """Self-simulation on the latest fold (`spread.measure`): its members' probabilities are
     the known truths, on its training months and its out-of-time month."""
     _fold, train, valid = fold
-    truth_fit = model.member_truths(model.raw_by_member(members, X[train]))
+    truth_fit = model.member_truths(model.raw_by_member(members, X[train], prior))
     truth_check = model.member_truths(raw_valid)
     model.check_spread(
-        lambda y_sim: model.raw_by_member(
-            model.fit_members(X[train], y_sim, groups[train], periods[train], rng), X[valid]
+        lambda y_sim, stop, y_check: model.rerun(
+            X[train], y_sim, groups[train], periods[train], X[valid], stop, y_check, rng
         ),
         truth_fit,
         truth_check,
