@@ -458,6 +458,12 @@ def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
         "interval_level": model.interval_level,
         "seed": model.seed,
         "pos_weight": model.pos_weight_,
+        # Where boosting starts: log-odds = intercept + coef x log(1 + tenure days), or none.
+        "prior": (
+            {"feature": model.prior_.feature, "coef": model.prior_.coef, "intercept": model.prior_.intercept}
+            if getattr(model, "prior_", None) is not None
+            else None
+        ),
         **extra,
     }
 
