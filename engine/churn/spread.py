@@ -11,8 +11,10 @@ shrink toward the average), so alone it covers too rarely. Labels cannot show th
 directly (one yes/no per customer cannot tell an estimate's error from chance), so it is
 measured the way statisticians check a procedure, by self-simulation: take the fitted
 model's own probabilities as a known truth, draw yes/no outcomes from them for the same
-customers, rerun the same fitting procedure, and see how far its estimates land from that
-truth relative to its own spread. The truth of each simulation is one ensemble member's
+customers, rerun the same fitting procedure (the tenure prior, the number of boosting
+rounds chosen by early stopping, the members), and see how far its estimates land from that
+truth relative to its own spread. Rerunning the choice of rounds matters: a fit that stops
+early is smooth and biased, and a simulation that kept the real fit's rounds never saw it. The truth of each simulation is one ensemble member's
 calibrated probability, not the ensemble's mean: averaging smooths the mean below the
 roughness the data supports, and a truth as smooth as the model is easier to recover than
 the real one (with the mean as truth, intervals held a known probability 79% of the time
