@@ -229,7 +229,7 @@ def _usage(row: dict[str, Any], new: float) -> dict[str, float]:
 def _event_types(row: dict[str, Any], ratio: float) -> dict[str, float]:
     """Each event type's recent counts in the same proportion as the total (its mix kept)."""
     out: dict[str, float] = {}
-    tenure = max(_num(row, "tenure_days"), feats.RATE_MIN_TENURE_DAYS) if _known(_num(row, "tenure_days")) else math.nan
+    tenure = max(_num(row, "tenure_days"), 7.0) if _known(_num(row, "tenure_days")) else math.nan
     for name in row:
         found = feats.event_key_of(name)
         if not found or found[1] != "count_28d":

@@ -83,10 +83,6 @@ EVENT_STATS: dict[str, str] = {  # suffix -> label pattern ({T} the event type, 
     "count_7d": "{T} events (7 days)",
     "count_28d": "{T} events (28 days)",
     "count_90d": "{T} events (90 days)",
-    # Everything since signup: how deeply the account has taken the product in, in total and
-    # per month of tenure (a young account's total is small because it is young).
-    "count_all": "{T} events since signup",
-    "per_month_all": "{T} events per month since signup",
     "trend_28d": "{T} trend (last 28 vs previous 28 days)",
     "days_since_last": "Days since last {t}",
     "value_7d": "{T} value (7 days)",
@@ -94,7 +90,6 @@ EVENT_STATS: dict[str, str] = {  # suffix -> label pattern ({T} the event type, 
     "value_90d": "{T} value (90 days)",
 }
 VALUE_STATS = ("value_7d", "value_28d", "value_90d")
-RATE_MIN_TENURE_DAYS = 7.0  # a per-month rate over a first few days would be a wild guess
 
 
 class _Labels(dict):
@@ -704,7 +699,6 @@ SELECT u.customer_id, u.event_type,
     coalesce(sum(u.events) FILTER (WHERE u.date > p.d - 7), 0)::DOUBLE AS count_7d,
     coalesce(sum(u.events) FILTER (WHERE u.date > p.d - 28), 0)::DOUBLE AS count_28d,
     coalesce(sum(u.events) FILTER (WHERE u.date > p.d - 90), 0)::DOUBLE AS count_90d,
-    coalesce(sum(u.events), 0)::DOUBLE AS count_all,
     coalesce(sum(u.events) FILTER (WHERE u.date <= p.d - 28 AND u.date > p.d - 56), 0)::DOUBLE AS prev_28d,
     coalesce(sum(u.value) FILTER (WHERE u.date > p.d - 7), 0)::DOUBLE AS value_7d,
     coalesce(sum(u.value) FILTER (WHERE u.date > p.d - 28), 0)::DOUBLE AS value_28d,
@@ -739,6 +733,10 @@ def _with_derived(
     columns, all read as of `as_of`."""
     ids = frame["customer_id"]
     columns: dict[str, object] = {}
+    # An event type or attribute whose every column screening dropped is not read at all:
+    # on a 100,000-customer book the event-type query is a full pass over the usage log.
+    event_types = tuple(spec for spec in fs.event_types if set(spec.names) - fs.dropped)
+    attributes = tuple(spec for spec in fs.attributes if spec.name not in fs.dropped)
     if fs.subscriptions:
         subs = wh.df(_SUBSCRIPTIONS_SQL, [as_of, customer_id]).set_index("customer_id")
         for f in SUBSCRIPTION_FEATURES:
@@ -747,27 +745,21 @@ def _with_derived(
             # MRR history has a month's row from its first day, so an account that started paying
             # on the 4th has none until next month: its running subscriptions say what it pays now.
             frame = frame.assign(mrr=frame["mrr"].fillna(ids.map(subs["running_mrr"]).astype("float64")))
-    if fs.event_types:
-        tenure = (
-            pd.to_numeric(frame["tenure_days"], errors="coerce").astype("float64")
-            if "tenure_days" in frame.columns
-            else pd.Series(np.nan, index=frame.index)
-        )
-        usage = wh.df(_EVENT_FEATURES_SQL, [as_of, customer_id, [e.event_type for e in fs.event_types]])
-        for spec in fs.event_types:
+    if event_types:
+        usage = wh.df(_EVENT_FEATURES_SQL, [as_of, customer_id, [e.event_type for e in event_types]])
+        for spec in event_types:
             one = usage[usage["event_type"] == spec.event_type]
             # Each customer's row found once per event type, not once per column (a string
             # lookup over 100,000 ids per column was most of the cost).
             at = pd.Index(one["customer_id"]).get_indexer(ids)
             got = {c: _taken(one[c], at, ids.index) for c in one.columns if c not in ("customer_id", "event_type")}
-            for stat in ("count_7d", "count_28d", "count_90d", "count_all", "prev_28d", *VALUE_STATS):
+            for stat in ("count_7d", "count_28d", "count_90d", "prev_28d", *VALUE_STATS):
                 got[stat] = got[stat].fillna(0.0)
             got["trend_28d"] = np.log((got["count_28d"] + 1) / (got["prev_28d"] + 1))
-            got["per_month_all"] = got["count_all"] * 30.0 / tenure.clip(lower=RATE_MIN_TENURE_DAYS)
             for name in spec.names:
                 columns[name] = got[name[len(f"evt_{spec.key}_") :]]
-    if fs.attributes:
-        columns.update(_attribute_columns(wh, ids, as_of, customer_id, fs.attributes))
+    if attributes:
+        columns.update(_attribute_columns(wh, ids, as_of, customer_id, attributes))
     return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1) if columns else frame
 
 
