@@ -22,8 +22,8 @@ over 8 test runs; with a member, 83%). The spread is then widened by the factor 
 90% of those errors fall inside (never narrowed), and the factor learnt from one simulation
 is checked on the others: that coverage is recorded with the model (`evaluate` reports it).
 
-Measured against a known truth (bench/interval_coverage.py, 32 runs per size): 82.5% of known
-probabilities inside at 5,400 training rows, 85.7% at 9,000, 88.5% at 18,000. What it
+Measured against a known truth (bench/interval_coverage.py, 32 runs per size): 83.5% of known
+probabilities inside at 5,400 training rows, 89.3% at 9,000, 89.5% at 18,000. What it
 misses at small sizes is bias the self-simulation cannot see: its truth is as smooth as the
 model, the real one need not be.
 """
