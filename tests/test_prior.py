@@ -31,6 +31,7 @@ def test_the_prior_is_a_logistic_regression_on_log_tenure():
     frame.loc[:9, "tenure_days"] = np.nan  # a missing tenure reads as the training median
     fitted = priors.fit(frame, y, list(frame.columns))
     assert fitted is not None and fitted.coef < 0  # young accounts leave more often
+    assert fitted.describe() == f"log-odds {fitted.intercept:.3f} - {-fitted.coef:.3f} × log(1 + tenure days)"
     x = np.log1p(frame["tenure_days"].to_numpy())
     x = np.where(np.isnan(x), np.nanmedian(x), x)
     z = (x - x.mean()) / x.std()

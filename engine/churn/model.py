@@ -458,12 +458,8 @@ def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
         "interval_level": model.interval_level,
         "seed": model.seed,
         "pos_weight": model.pos_weight_,
-        # Where boosting starts: log-odds = intercept + coef x log(1 + tenure days), or none.
-        "prior": (
-            {"feature": model.prior_.feature, "coef": model.prior_.coef, "intercept": model.prior_.intercept}
-            if getattr(model, "prior_", None) is not None
-            else None
-        ),
+        # Where boosting starts, as the Model & data page shows it ("log-odds -2.002 - 0.092 x ...").
+        "prior": model.prior_.describe() if getattr(model, "prior_", None) is not None else None,
         **extra,
     }
 

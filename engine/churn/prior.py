@@ -45,6 +45,11 @@ class Prior:
     def log_odds(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.intercept + self.coef * self.transformed(X)
 
+    def describe(self) -> str:
+        """The prior as a person reads it: "log-odds -2.002 - 0.092 × log(1 + tenure days)"."""
+        sign = "-" if self.coef < 0 else "+"
+        return f"log-odds {self.intercept:.3f} {sign} {abs(self.coef):.3f} × log(1 + {self.feature.replace('_', ' ')})"
+
     def add_contributions(self, X: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         """`contributions` (rows x (features + 1), the last column the expected value) with the
         prior's exact linear SHAP values added."""
