@@ -459,7 +459,7 @@ def registry_params(model: ChurnModel, **extra: Any) -> dict[str, Any]:
         "seed": model.seed,
         "pos_weight": model.pos_weight_,
         # Where boosting starts, as the Model & data page shows it ("log-odds -2.002 - 0.092 x ...").
-        "prior": model.prior_.describe() if getattr(model, "prior_", None) is not None else None,
+        "prior": prior.describe() if (prior := getattr(model, "prior_", None)) is not None else None,
         **extra,
     }
 
