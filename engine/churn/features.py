@@ -733,8 +733,9 @@ def _with_derived(
     columns, all read as of `as_of`."""
     ids = frame["customer_id"]
     columns: dict[str, object] = {}
-    # An event type or attribute whose every column screening dropped is not read at all:
-    # on a 100,000-customer book the event-type query is a full pass over the usage log.
+    # An event type or attribute whose every column screening dropped is not read at all: the
+    # drift reference builds a model's own columns for the whole book, and the event-type
+    # query is a full pass over the usage log.
     event_types = tuple(spec for spec in fs.event_types if set(spec.names) - fs.dropped)
     attributes = tuple(spec for spec in fs.attributes if spec.name not in fs.dropped)
     if fs.subscriptions:

@@ -317,7 +317,7 @@ class ChurnModel:
             keep = weight > 0
             params = self._params(self.seed + 1 + b, self.pos_weight_, int(keep.sum()))
             # Around the model's settings (with the defaults: 7/15/23 leaves, 20/40/80 rows, 0.5-0.9).
-            leaves, rows, share = self.num_leaves, params["min_child_samples"], self.feature_fraction
+            leaves, rows, share = self.num_leaves, self.min_child_samples, self.feature_fraction
             params.update(
                 num_leaves=int(rng.choice([max(2, leaves // 2), leaves, leaves + (leaves + 1) // 2])),
                 min_child_samples=int(rng.choice([max(1, rows // 2), rows, rows * 2])),

@@ -37,9 +37,7 @@ class Prior:
     fill: float  # median of the transformed training values
 
     def transformed(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        raw = X[self.feature] if isinstance(X, pd.DataFrame) else X[:, self.column]
-        values = pd.to_numeric(pd.Series(np.asarray(raw)), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        out = np.log1p(np.clip(values, 0, None))
+        out = _log_tenure(X, self.feature, self.column)
         return np.where(np.isnan(out), self.fill, out)
 
     def log_odds(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -67,10 +65,9 @@ def fit(X: pd.DataFrame | np.ndarray, y: np.ndarray, features: list[str]) -> Pri
     y = np.asarray(y, dtype=int)
     if FEATURE not in features or len(np.unique(y)) < 2:
         return None
-    shell = Prior(FEATURE, features.index(FEATURE), 0.0, 0.0, 0.0, 0.0)
-    values = shell.transformed(X)  # fill 0.0 for now: replaced by the median below
-    raw = X[FEATURE] if isinstance(X, pd.DataFrame) else X[:, shell.column]
-    known = ~pd.isna(np.asarray(raw, dtype=object))
+    column = features.index(FEATURE)
+    values = _log_tenure(X, FEATURE, column)
+    known = ~np.isnan(values)
     if not known.any():
         return None
     fill = float(np.median(values[known]))
@@ -80,4 +77,12 @@ def fit(X: pd.DataFrame | np.ndarray, y: np.ndarray, features: list[str]) -> Pri
     fitted = LogisticRegression(C=1.0, max_iter=1000).fit(((values - center) / spread).reshape(-1, 1), y)
     coef = float(fitted.coef_[0, 0]) / spread
     intercept = float(fitted.intercept_[0]) - coef * center
-    return Prior(FEATURE, shell.column, coef, intercept, center, fill)
+    return Prior(FEATURE, column, coef, intercept, center, fill)
+
+
+def _log_tenure(X: pd.DataFrame | np.ndarray, feature: str, column: int) -> np.ndarray:
+    """log(1 + tenure) per row of `X` (a frame by name, the model's matrix by position); NaN
+    where tenure is missing or not a number."""
+    raw = X[feature] if isinstance(X, pd.DataFrame) else X[:, column]
+    values = pd.to_numeric(pd.Series(np.asarray(raw)), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.log1p(np.clip(values, 0, None))

@@ -14,9 +14,9 @@ model's own probabilities as a known truth, draw yes/no outcomes from them for t
 customers, rerun the same fitting procedure (the tenure prior, the number of boosting
 rounds chosen by early stopping, the members), and see how far its estimates land from that
 truth relative to its own spread. Rerunning the choice of rounds matters: a fit that stops
-early is smooth and biased, and a simulation that kept the real fit's rounds never saw it. The truth of each simulation is one ensemble member's
-calibrated probability, not the ensemble's mean: averaging smooths the mean below the
-roughness the data supports, and a truth as smooth as the model is easier to recover than
+early is smooth and biased, and a simulation that kept the real fit's rounds never saw it.
+The truth of each simulation is one ensemble member's calibrated probability, not the
+ensemble's mean: averaging smooths the mean below the roughness the data supports, and a truth as smooth as the model is easier to recover than
 the real one (with the mean as truth, intervals held a known probability 79% of the time
 over 8 test runs; with a member, 83%). The spread is then widened by the factor that makes
 90% of those errors fall inside (never narrowed), and the factor learnt from one simulation
@@ -81,8 +81,8 @@ def measure(
     """Draw labels from the known probabilities `truth_fit` (training rows) and `truth_check`
     (held-out rows), refit with `refit` (number of boosting rounds chosen afresh on half the
     held-out rows), Platt-scale on that half with its simulated labels and judge the other
-    half against the truth. Either may hold one truth
-    per row (1-D) or several (2-D, one per line): simulation i then uses line i (cycling)."""
+    half against the truth. Either may hold one truth per row (1-D) or several (2-D, one
+    per line): simulation i then uses line i (cycling)."""
     from scipy.stats import norm
     from sklearn.linear_model import LogisticRegression
 

@@ -24,6 +24,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from engine.churn import baselines, registry
 from engine.churn import features as feats
 from engine.churn.model import ChurnModel, registry_params
+from engine.churn.prior import Prior
 from engine.core.contracts import Versioned
 from engine.core.errors import BadInputError
 from engine.data import health
@@ -283,7 +284,7 @@ def _check_spread(
     periods: np.ndarray,
     fold: tuple,
     members: list,
-    prior,
+    prior: Prior | None,
     raw_valid: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
