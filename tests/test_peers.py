@@ -302,7 +302,8 @@ def test_benchmark_rows_cover_a_csms_book_against_the_whole_book(scored_dir):
     owner = wh.scalar("SELECT csm_owner FROM customers GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
     everyone = peers.segment_benchmarks(wh, SYSTEM)
     mine = peers.segment_benchmarks(wh, Viewer(owner, "csm"))
-    assert mine.book == everyone.book
+    # The same figures; float sums may differ in the last bit between reads of a parallel engine
+    assert mine.book.model_dump() == pytest.approx(everyone.book.model_dump(), rel=1e-12)
     active = wh.scalar(
         "SELECT count(*) FROM customers WHERE csm_owner = ? AND signup_date <= ? AND (churn_date IS NULL OR churn_date > ?)",
         [owner, mine.as_of, mine.as_of],
