@@ -194,6 +194,25 @@ def test_readiness_states(scored_copy, empty_dir):
     assert not empty.ready and empty.status == "no_model" and "train" in empty.message
 
 
+def test_an_account_that_churned_after_its_last_score_shows_it_as_history_not_as_a_task(wh):
+    scored_then_churned = wh.rows(
+        "SELECT c.customer_id, c.churn_date, max(p.as_of) FROM customers c JOIN predictions p USING (customer_id) "
+        "WHERE c.churn_date IS NOT NULL GROUP BY ALL ORDER BY 1 LIMIT 1"
+    )
+    cid, churned, last_scored = scored_then_churned[0]
+    assert last_scored < churned  # scoring covers active accounts only
+    c = customer.customer_360(wh, EXEC, cid)
+    assert c.prediction is not None and c.prediction.as_of == last_scored
+    assert c.score_is_history
+    assert any("before it churned" in note and "not a current risk or a task" in note for note in c.notes)
+    assert c.model_dump(mode="json")["score_is_history"] is True  # the API's 360 says so too
+    active = wh.scalar(
+        "SELECT customer_id FROM customers WHERE churn_date IS NULL AND customer_id IN (SELECT customer_id FROM predictions) "
+        "ORDER BY 1 LIMIT 1"
+    )
+    assert not customer.customer_360(wh, EXEC, active).score_is_history
+
+
 def test_a_churned_account_says_it_churned_not_that_scoring_is_late(wh):
     from engine.accounts import peers
 

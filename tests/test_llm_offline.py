@@ -142,6 +142,19 @@ def test_churned_customer_gets_a_summary_without_a_score(wh):
     assert result.guardrail_flags == ()
 
 
+def test_an_account_scored_before_it_churned_gets_no_risk_or_next_step(scored_dir):
+    wh = get_warehouse(scored_dir, read_only=True)  # scored at past month ends too
+    cid = wh.scalar(
+        "SELECT customer_id FROM customers WHERE churn_date IS NOT NULL "
+        "AND customer_id IN (SELECT customer_id FROM predictions) ORDER BY 1 LIMIT 1"
+    )
+    for audience in ("csm", "executive"):
+        result = summarize(wh, cid, audience, SYSTEM, client=None)
+        assert result.churn_probability is None and result.risk_tier is None
+        assert "churned on" in result.summary and "Recommended next step" not in result.summary
+        assert result.guardrail_flags == ()
+
+
 def test_unknown_audience_is_bad_input(wh):
     with pytest.raises(BadInputError, match="audience"):
         summarize(wh, _riskiest(wh), "board", SYSTEM, client=None)

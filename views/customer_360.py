@@ -101,8 +101,9 @@ if not ready.ready:
 
 if pred is not None and ready.ready:
     risk_col, action_col = st.columns([1, 1.4], gap="medium")
+    history = c360.score_is_history  # churned since: what the model said then, not a task now
     with risk_col.container(border=True):
-        st.markdown("#### Churn risk (next 90 days)")
+        st.markdown("#### Churn risk when last scored" if history else "#### Churn risk (next 90 days)")
         tier = pred.risk_tier
         color = charts.RISK_TIER_COLORS.get(tier, "#64748B")
         st.markdown(
@@ -111,17 +112,23 @@ if pred is not None and ready.ready:
             f"font-weight:600'>{tier.upper()}</span>",
             unsafe_allow_html=True,
         )
+        at_risk = "" if history else f"ARR at risk {fmt.money(pred.revenue_at_risk)} · "
         st.caption(
             f"90% interval {fmt.percent(pred.ci_low)} – {fmt.percent(pred.ci_high)} · "
-            f"ARR at risk {fmt.money(pred.revenue_at_risk)} · model `{pred.model_version}`, "
-            f"scored as of {fmt.day(pred.as_of)}",
+            f"{at_risk}model `{pred.model_version}`, scored as of {fmt.day(pred.as_of)}",
             help="The 90% interval is " + INTERVAL_MEANING,
         )
         st.caption(cache.tier_legend(data_dir))
         account_tools.risk_components(c360.components, pred.risk_score)
     with action_col.container(border=True):
         st.markdown("#### Recommended action")
-        st.info(plain(pred.recommended_action), icon=":material/task_alt:")
+        if history:
+            st.caption(
+                f"None now: the account churned on {fmt.day(p.churn_date)}. On {fmt.day(pred.as_of)} the model "
+                f"recommended: {plain(pred.recommended_action, 'nothing')}"
+            )
+        else:
+            st.info(plain(pred.recommended_action), icon=":material/task_alt:")
         st.markdown("#### Why: the drivers behind the score")
         if pred.top_shap_features:
             html_charts.show(figures.drivers)
@@ -139,7 +146,7 @@ if pred is not None and ready.ready:
 
 account_tools.peers_strip(data_dir, viewer, c360.customer_id, stamp)
 segment_view.segment_panel(data_dir, viewer, p, stamp)
-if account_tools.can_what_if(viewer) and pred is not None and ready.ready:
+if account_tools.can_what_if(viewer) and pred is not None and ready.ready and not c360.score_is_history:
     account_tools.what_if_panel(data_dir, viewer, c360.customer_id, stamp)
 
 usage_col, support_col = st.columns([1.4, 1], gap="medium")

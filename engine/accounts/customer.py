@@ -17,6 +17,7 @@ from engine.accounts.ltv import Ltv
 from engine.churn import features as feats
 from engine.churn import risk
 from engine.churn.explain import Driver, drivers_from_json
+from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
@@ -132,6 +133,14 @@ class Customer360(Contract):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def score_is_history(self) -> bool:
+        """Whether the account churned after its latest score: the score and its recommended
+        action are a record of what the model said then, not a current risk or a task."""
+        churned = self.profile.churn_date
+        return self.prediction is not None and churned is not None and churned <= self.as_of
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def mrr(self) -> float:
         return self.profile.mrr
 
@@ -227,12 +236,17 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     profile = _profile(wh, customer_id, as_of)
     prediction = _prediction(wh, customer_id)
     notes = []
+    gone = profile.churn_date is not None and profile.churn_date <= as_of
     if prediction is None:
-        gone = profile.churn_date is not None and profile.churn_date <= as_of
         notes.append(
             "Churn scores are for active accounts, so this churned account has none."
             if gone
             else "No churn score for this account yet: it gets one at the next scoring run after it was added."
+        )
+    elif gone:
+        notes.append(
+            f"Its churn score is the last one, from {formatting.day(prediction.as_of)}, before it churned on "
+            f"{formatting.day(profile.churn_date)}: a record of what the model said then, not a current risk or a task."
         )
     history = wh.df(
         "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
