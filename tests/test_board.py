@@ -206,11 +206,13 @@ def test_an_account_that_churned_after_its_last_score_shows_it_as_history_not_as
     assert c.score_is_history
     assert any("before it churned" in note and "not a current risk or a task" in note for note in c.notes)
     assert c.model_dump(mode="json")["score_is_history"] is True  # the API's 360 says so too
+    assert customer.latest_prediction(wh, EXEC, cid).churned_on == churned  # and its churn endpoint
     active = wh.scalar(
         "SELECT customer_id FROM customers WHERE churn_date IS NULL AND customer_id IN (SELECT customer_id FROM predictions) "
         "ORDER BY 1 LIMIT 1"
     )
     assert not customer.customer_360(wh, EXEC, active).score_is_history
+    assert customer.latest_prediction(wh, EXEC, active).churned_on is None
 
 
 def test_a_churned_account_says_it_churned_not_that_scoring_is_late(wh):

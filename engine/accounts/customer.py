@@ -79,6 +79,9 @@ class AccountPrediction(Contract):
     as_of: date
     scored_at: datetime
     revenue_at_risk: float | None  # churn probability x MRR x 12, on the MRR scored
+    # Set when the account has churned since this score (by the data's latest day): the score
+    # and its action are then a record of what the model said, not a current risk or a task.
+    churned_on: date | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -136,8 +139,7 @@ class Customer360(Contract):
     def score_is_history(self) -> bool:
         """Whether the account churned after its latest score: the score and its recommended
         action are a record of what the model said then, not a current risk or a task."""
-        churned = self.profile.churn_date
-        return self.prediction is not None and churned is not None and churned <= self.as_of
+        return self.prediction is not None and self.prediction.churned_on is not None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -369,8 +371,15 @@ def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
         found = cur.execute("SELECT * FROM predictions WHERE customer_id = ?", [customer_id])
         names = [d[0] for d in found.description]
         rows: list[tuple[Any, ...]] = found.fetchall()
-    if not rows:
-        return None
+        if not rows:
+            return None
+        account = cur.execute(
+            "SELECT status, churn_date FROM customers WHERE customer_id = ?", [customer_id]
+        ).fetchall()
+    churned_on = account[0][1] if account and account[0][0] != "active" else None
+    # A cancellation dated past the data's latest day is still ahead (read only then: a scan).
+    if churned_on is not None and churned_on > (health.data_as_of(wh) or churned_on):
+        churned_on = None
     when, scored = names.index("as_of"), names.index("scored_at")
     latest: tuple[Any, ...] = max(rows, key=lambda row: (row[when], row[scored]))
     r = dict(zip(names, latest, strict=True))
@@ -390,6 +399,7 @@ def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
         as_of=pd.Timestamp(r["as_of"]).date(),
         scored_at=pd.Timestamp(r["scored_at"]).to_pydatetime(),
         revenue_at_risk=probability * float(r["mrr"] or 0) * 12 if pd.notna(r["mrr"]) else None,
+        churned_on=churned_on,
     )
 
 
