@@ -368,15 +368,18 @@ def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
     # `ORDER BY ... LIMIT 1` DuckDB plans a top-N over the whole table and the lookup behind every
     # API churn call took about 6x as long.
     with wh.cursor() as cur:
-        found = cur.execute("SELECT * FROM predictions WHERE customer_id = ?", [customer_id])
+        # The account's status and churn date ride along: both sides filtered, one round trip.
+        found = cur.execute(
+            "SELECT p.*, c.status AS account_status, c.churn_date AS account_churn_date "
+            "FROM predictions p, customers c WHERE p.customer_id = ? AND c.customer_id = ?",
+            [customer_id, customer_id],
+        )
         names = [d[0] for d in found.description]
         rows: list[tuple[Any, ...]] = found.fetchall()
-        if not rows:
-            return None
-        account = cur.execute(
-            "SELECT status, churn_date FROM customers WHERE customer_id = ?", [customer_id]
-        ).fetchall()
-    churned_on = account[0][1] if account and account[0][0] != "active" else None
+    if not rows:
+        return None
+    first = dict(zip(names, rows[0], strict=True))
+    churned_on = first["account_churn_date"] if first["account_status"] != "active" else None
     # A cancellation dated past the data's latest day is still ahead (read only then: a scan).
     if churned_on is not None and churned_on > (health.data_as_of(wh) or churned_on):
         churned_on = None
