@@ -241,7 +241,8 @@ def test_churn_is_the_stored_prediction_with_the_contract_fields(client, api_dat
 def test_risk_score_has_score_tier_and_components(client, api_data):
     cid = scored_ids(api_data)[0]
     body = client.get(f"/v1/customers/{cid}/risk-score", headers=auth(api_data, "admin-key")).json()
-    assert set(body) == {"customer_id", "risk_score", "risk_tier", "components"}
+    assert set(body) == {"customer_id", "risk_score", "risk_tier", "components", "churned_on"}
+    assert body["churned_on"] is None  # an active account's score is current
     assert body["risk_tier"] in ("low", "medium", "high", "critical") and 0 <= body["risk_score"] <= 1
     assert set(body["components"]) == {"compliance_gap_score", "vendor_risk_flags", "usage_decay_score"}
 

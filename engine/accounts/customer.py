@@ -238,17 +238,17 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     profile = _profile(wh, customer_id, as_of)
     prediction = _prediction(wh, customer_id)
     notes = []
-    gone = profile.churn_date is not None and profile.churn_date <= as_of
     if prediction is None:
+        gone = profile.churn_date is not None and profile.churn_date <= as_of
         notes.append(
             "Churn scores are for active accounts, so this churned account has none."
             if gone
             else "No churn score for this account yet: it gets one at the next scoring run after it was added."
         )
-    elif gone:
+    elif prediction.churned_on is not None:  # the same test as `score_is_history`
         notes.append(
             f"Its churn score is the last one, from {formatting.day(prediction.as_of)}, before it churned on "
-            f"{formatting.day(profile.churn_date)}: a record of what the model said then, not a current risk or a task."
+            f"{formatting.day(prediction.churned_on)}: a record of what the model said then, not a current risk or a task."
         )
     history = wh.df(
         "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]

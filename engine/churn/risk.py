@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -137,6 +138,7 @@ class RiskScore(Contract):
     risk_score: float
     risk_tier: Tier
     components: RiskComponents
+    churned_on: date | None = None  # set when the account churned after it was scored: a record, not a task
 
 
 def components_of(row: Mapping[str, Any] | pd.Series) -> RiskComponents:

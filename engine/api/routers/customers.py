@@ -66,6 +66,7 @@ async def risk_score(customer_id: str, caller: ScoresRead, wh: Reader) -> Respon
             risk_score=score,
             risk_tier=prediction.risk_tier,  # stored tiers are the four names, checked by RiskScore
             components=components,
+            churned_on=prediction.churned_on,
         )
     )
 
