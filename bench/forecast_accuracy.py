@@ -119,14 +119,19 @@ def collection() -> dict[str, tuple[str, pd.Series]]:
     return out
 
 
+def split(label: str, values: pd.Series, origin: int) -> tuple[pd.Series, np.ndarray]:
+    """The training window and the actuals of one origin (0: the last horizon of the series)."""
+    _m, horizon, most = PLANS[label]
+    end = len(values) - horizon * (origin + 1)
+    return values.iloc[max(0, end - most) : end], values.to_numpy(float)[end : end + horizon]
+
+
 def task(name: str, label: str, values: pd.Series, origin: int) -> dict:
     """One series forecast from one origin: MASE of every model and whether actuals fell inside auto's bands."""
-    m, horizon, most = PLANS[label]
-    y = values.to_numpy(float)
-    end = len(y) - horizon * (origin + 1)
-    start = max(0, end - most)
-    train, actual = y[start:end], y[end : end + horizon]
-    frame = pd.DataFrame({"unique_id": name, "ds": values.index[start:end], "y": train})
+    m, horizon, _most = PLANS[label]
+    window, actual = split(label, values, origin)
+    train = window.to_numpy(float)
+    frame = pd.DataFrame({"unique_id": name, "ds": window.index, "y": train})
     t0 = time.perf_counter()
     result = forecast(frame, horizon, model=list(MODELS), n_jobs=1)
     seconds = time.perf_counter() - t0

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.forecast import damped_holt_winters, mase
-from bench.forecast_accuracy import PLANS, collection
+from bench.forecast_accuracy import PLANS, collection, split
 from engine.forecasting import models
 
 # name: ETS trend forms allowed (None: the app's own forecaster of that name)
@@ -58,10 +58,9 @@ def _ets_with(trends: tuple, y: np.ndarray, m: int, horizon: int) -> np.ndarray 
 def task(args: tuple) -> dict:
     """One series from one origin: every member's MASE-ready forecast."""
     name, label, values, origin = args
-    m, horizon, most = PLANS[label]
-    y = values.to_numpy(float)
-    end = len(y) - horizon * (origin + 1)
-    train, actual = y[max(0, end - most) : end], y[end : end + horizon]
+    m, horizon, _most = PLANS[label]
+    window, actual = split(label, values, origin)
+    train = window.to_numpy(float)
     row: dict = {"series": name, "origin": origin, "train": train, "actual": actual, "m": m}
     with models.one_blas_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -92,15 +92,21 @@ def with_ceiling(wh, frame: pd.DataFrame, chances: pd.DataFrame) -> pd.DataFrame
     offered = feats.feature_set(wh, as_of, dates, training.HORIZON_DAYS)
     numbers = [c for c in offered.names if c not in offered.categorical]
     train = feats.labelled_snapshots(wh, dates, training.HORIZON_DAYS, feature_set=offered)
-    chance = pd.concat(
-        [part["customer_id"].astype(str).map(oracle_by_account(chances, d)) for d, part in train.groupby("as_of")]
+    target = pd.concat(
+        [chance_log_odds(part["customer_id"], chances, d) for d, part in train.groupby("as_of")]
     ).reindex(train.index)
-    chance = chance.fillna(0.0).clip(1e-4, 1 - 1e-4)
     booster = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=30, verbose=-1)
-    booster.fit(train[numbers].astype(float), np.log(chance / (1 - chance)))
+    booster.fit(train[numbers].astype(float), target)
     now = feats.features_as_of(wh, as_of, feature_set=offered)
     scores = pd.Series(booster.predict(now[numbers].astype(float)), index=now["customer_id"].astype(str))
     return frame.assign(ceiling=frame["customer_id"].map(scores).to_numpy())
+
+
+def chance_log_odds(ids: pd.Series, chances: pd.DataFrame, as_of: date) -> pd.Series:
+    """ChurnSim's own 90-day churn chance of each account in `ids` from `as_of`, as log-odds
+    (an account it gave no chance reads as 0.0001)."""
+    chance = ids.astype(str).map(oracle_by_account(chances, as_of)).fillna(0.0).clip(1e-4, 1 - 1e-4)
+    return np.log(chance / (1 - chance))
 
 
 def oracle_by_account(chances: pd.DataFrame, as_of: date) -> pd.Series:
@@ -189,8 +195,7 @@ def explained(wh, as_of: date, chances: pd.DataFrame) -> None:
     offered = feats.feature_set(wh, as_of, dates, training.HORIZON_DAYS)
     snaps = feats.features_as_of(wh, as_of, feature_set=offered)
     numbers = [c for c in offered.names if c not in offered.categorical]
-    chance = snaps["customer_id"].astype(str).map(oracle_by_account(chances, as_of)).fillna(0.0).clip(1e-4, 1 - 1e-4)
-    target = np.log(chance / (1 - chance)).to_numpy()
+    target = chance_log_odds(snaps["customer_id"], chances, as_of).to_numpy()
     booster = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=2)
     recovered = cross_val_predict(booster, snaps[numbers].astype(float), target, cv=5)
     print(

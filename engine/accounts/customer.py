@@ -236,7 +236,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     if as_of is None:
         raise NotFoundError("The warehouse has no dated activity yet, so there is no 'today' to describe the account.")
     profile = _profile(wh, customer_id, as_of)
-    prediction = _prediction(wh, customer_id)
+    prediction = _prediction(wh, customer_id, as_of)
     notes = []
     if prediction is None:
         gone = profile.churn_date is not None and profile.churn_date <= as_of
@@ -363,7 +363,8 @@ def latest_prediction(wh: Warehouse, viewer: Viewer, customer_id: str) -> Accoun
     return _prediction(wh, check_access(wh, viewer, customer_id))
 
 
-def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
+def _prediction(wh: Warehouse, customer_id: str, today: date | None = None) -> AccountPrediction | None:
+    """The latest stored score; `today` is the data's latest day when the caller has read it."""
     # All the account's rows (a handful, one per scoring date), the latest picked here: with
     # `ORDER BY ... LIMIT 1` DuckDB plans a top-N over the whole table and the lookup behind every
     # API churn call took about 6x as long.
@@ -378,14 +379,13 @@ def _prediction(wh: Warehouse, customer_id: str) -> AccountPrediction | None:
         rows: list[tuple[Any, ...]] = found.fetchall()
     if not rows:
         return None
-    first = dict(zip(names, rows[0], strict=True))
-    churned_on = first["account_churn_date"] if first["account_status"] != "active" else None
-    # A cancellation dated past the data's latest day is still ahead (read only then: a scan).
-    if churned_on is not None and churned_on > (health.data_as_of(wh) or churned_on):
-        churned_on = None
     when, scored = names.index("as_of"), names.index("scored_at")
     latest: tuple[Any, ...] = max(rows, key=lambda row: (row[when], row[scored]))
     r = dict(zip(names, latest, strict=True))
+    churned_on = r["account_churn_date"] if r["account_status"] != "active" else None
+    # A cancellation dated past the data's latest day is still ahead (read only then: a scan).
+    if churned_on is not None and churned_on > (today or health.data_as_of(wh) or churned_on):
+        churned_on = None
     probability = float(r["churn_probability"])
     return AccountPrediction(
         customer_id=customer_id,

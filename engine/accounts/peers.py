@@ -456,7 +456,7 @@ FROM customers c
 LEFT JOIN mrr m USING (customer_id)
 LEFT JOIN scored s USING (customer_id)
 WHERE c.signup_date <= $as_of
-ORDER BY c.customer_id  -- a fixed order: float sums come out the same on every read
+ORDER BY c.customer_id  -- a fixed order: pandas sums the figures in the same order on every read
 """.replace("<LATEST>", latest_predictions_sql("as_of = $scored_on"))
 
 RATES = ("churn_rate_90d", "nrr_12m", "ltv_12m")
