@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shap
 
-from engine.churn import explain, treeshap
+from engine.churn import explain, leaftables, treeshap
 from engine.churn.model import ChurnModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:LightGBM binary classifier:UserWarning")
@@ -147,3 +147,59 @@ def test_model_threads_wait_passively_unless_told_otherwise():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "ACTIVE"
+
+
+def _edge_rows(booster: lgb.Booster, X: np.ndarray) -> np.ndarray:
+    """Rows at every threshold the booster uses (and just past it), with NaNs, exact zeros,
+    negative, unseen and fractional categories: where a decision rule could be got wrong."""
+    rng = np.random.default_rng(9)
+    rows = [X[rng.integers(0, len(X), 400)]]
+    for tree in booster.dump_model()["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" not in node:
+                continue
+            stack += [node["left_child"], node["right_child"]]
+            if node["decision_type"] == "<=":
+                row = X[rng.integers(0, len(X), 2)].copy()
+                row[0, node["split_feature"]] = float(node["threshold"])
+                row[1, node["split_feature"]] = np.nextafter(float(node["threshold"]), np.inf)
+                rows.append(row)
+    odd = X[rng.integers(0, len(X), 6)].copy()
+    odd[:, 5] = [np.nan, -1.0, 99.0, 1.5, 0.0, -0.5]  # plan_tier: missing, negative, unseen, fractional
+    odd[:, 0] = [0.0, np.nan, 1e-36, -0.0, np.nan, 0.0]  # events: zeros, missing, below LightGBM's zero
+    rows.append(odd)
+    return np.vstack(rows)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # missing values learn a default way
+        {"zero_as_missing": True},
+        {"use_missing": False},
+        {"num_leaves": 80, "min_child_samples": 5},  # more splits than the tables hold: LightGBM's walk
+    ],
+)
+def test_leaf_tables_equal_lightgbm_tree_shap_tree_by_tree(settings):
+    frame, y = _data(3000, 5)
+    m = ChurnModel(FEATURES, categorical=["plan_tier"])
+    m.set_categories(frame)
+    X = m._array(frame)
+    params = {**m._params(4, 1.0, len(X)), "num_leaves": 31, "max_cat_to_onehot": 1, **settings}
+    booster = lgb.train(params, lgb.Dataset(X, y, categorical_feature=[5]), num_boost_round=20)
+    rows = _edge_rows(booster, X)
+    parts = treeshap.tree_parts(booster)
+    assert any(table is None for _splits, table in parts) == ("num_leaves" in settings)
+    for t, (_splits, table) in enumerate(parts):
+        if table is None:
+            continue
+        expected = booster.predict(rows, pred_contrib=True, start_iteration=t, num_iteration=1).T
+        ours = np.zeros_like(expected)
+        ours[table.features] = leaftables.contributions(table, rows)
+        ours[-1] = table.expected
+        assert np.abs(ours - expected).max() < 1e-12, f"tree {t}"
+    whole = treeshap.ensemble_contributions([booster], rows[np.arange(len(rows)) % len(rows)].repeat(2, axis=0))
+    direct = booster.predict(rows.repeat(2, axis=0), pred_contrib=True)
+    assert np.abs(whole - direct).max() < 1e-12

@@ -1,15 +1,17 @@
-"""Exact TreeSHAP of a LightGBM ensemble for many rows at once, with LightGBM's own algorithm.
+"""Exact TreeSHAP of a LightGBM ensemble for many rows at once.
 
 A tree's SHAP values for a row depend only on which way the row goes at each of the tree's
 splits (path-dependent TreeSHAP walks every path, weighting each by the training cover, and
 asks of the row only that). Rows that go the same way at every split of one tree therefore
 get the same SHAP values from it. So, tree by tree, rows are grouped by a code that says on
 which side of each of the tree's thresholds every feature falls (a missing value and an
-exact zero get codes of their own: LightGBM may send them the default way), and LightGBM's
-`pred_contrib` is asked once per group. On a book of accounts a tree of 15 leaves sees a few
-thousand groups where there are tens of thousands of rows, so the same exact values come
-out at a fraction of the cost. The codes are finer than the decisions (a category keeps its
-exact value), never coarser, so no row is ever given another row's values by mistake.
+exact zero get codes of their own: LightGBM may send them the default way), and one row per
+group is explained: from the tree's leaf tables (`leaftables`, six times cheaper per row than
+LightGBM's walk), or by LightGBM's `pred_contrib` for a tree too big for them. On a book of
+accounts a tree of 15 leaves sees a few thousand groups where there are tens of thousands of
+rows, so the same exact values come out at a fraction of the cost. The codes are finer than
+the decisions (a category keeps its exact value), never coarser, so no row is ever given
+another row's values by mistake.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.churn import leaftables
 from engine.core.config import model_threads
 
 MIN_ROWS = 2000  # below this, one `pred_contrib` call over every row is cheaper than grouping
-_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this counts as zero
-_SPLITS_ATTR = "_radar_tree_splits"
+_PARTS_ATTR = "_radar_tree_parts"
 
 
 @dataclass(frozen=True)
@@ -40,35 +42,30 @@ class TreeSplits:
         return sorted({*self.numeric, *self.categorical})
 
 
-def tree_splits(booster: Any) -> list[TreeSplits]:
-    """Per tree of `booster`, the features it splits on with their thresholds (kept on the booster)."""
-    found = getattr(booster, _SPLITS_ATTR, None)
-    if found is not None:
-        return found
-    out = []
-    for tree in booster.dump_model()["tree_info"]:
-        numeric: dict[int, set[float]] = {}
-        categorical: set[int] = set()
-        stack = [tree["tree_structure"]]
-        while stack:
-            node = stack.pop()
-            if "split_feature" not in node:
-                continue
-            feature = int(node["split_feature"])
-            if node["decision_type"] == "==":
-                categorical.add(feature)
-            else:  # the dump writes thresholds with 17 digits: the exact doubles LightGBM compares with
-                numeric.setdefault(feature, set()).add(float(node["threshold"]))
-            stack += [node["left_child"], node["right_child"]]
-        out.append(
-            TreeSplits(
-                # A feature split both ways is coded by its exact value (as a category is).
-                {f: np.array(sorted(t)) for f, t in numeric.items() if f not in categorical},
-                frozenset(categorical),
-            )
-        )
-    setattr(booster, _SPLITS_ATTR, out)
-    return out
+def tree_parts(booster: Any) -> list[tuple[TreeSplits, leaftables.TreeTable | None]]:
+    """Per tree of `booster`, its splits and leaf tables, from one dump (kept on the booster)."""
+    found = getattr(booster, _PARTS_ATTR, None)
+    if found is None:
+        walked = [leaftables.walk(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"]]
+        found = list(zip([_splits(nodes) for nodes, _leaves in walked], leaftables.build(walked), strict=True))
+        setattr(booster, _PARTS_ATTR, found)
+    return found
+
+
+def _splits(nodes: list[leaftables.Node]) -> TreeSplits:
+    """The features a tree splits on with their thresholds."""
+    numeric: dict[int, set[float]] = {}
+    categorical: set[int] = set()
+    for node in nodes:
+        if node.categories is not None:
+            categorical.add(node.feature)
+        else:
+            numeric.setdefault(node.feature, set()).add(node.threshold)
+    return TreeSplits(
+        # A feature split both ways is coded by its exact value (as a category is).
+        {f: np.array(sorted(t)) for f, t in numeric.items() if f not in categorical},
+        frozenset(categorical),
+    )
 
 
 class _Codes:
@@ -92,7 +89,7 @@ class _Codes:
             x = np.ascontiguousarray(X[:, f])
             code = np.searchsorted(e, x, side="left").astype(np.int64)
             code[np.isnan(x)] = len(e) + 1
-            code[np.abs(x) <= _ZERO] = len(e) + 2
+            code[np.abs(x) <= leaftables.ZERO] = len(e) + 2
             self.codes[f], self.edges[f] = code, e
 
     def numeric(self, f: int, thresholds: np.ndarray) -> tuple[np.ndarray, int]:
@@ -160,15 +157,22 @@ def _booster_contributions(booster: Any, X: np.ndarray) -> np.ndarray:
     """One booster's exact TreeSHAP values, by feature: shape (features + 1, rows)."""
     n, width = len(X), X.shape[1] + 1
     by_column = np.zeros((width, n))  # one contiguous row per feature: adding a tree's part is cheap
-    trees = tree_splits(booster)
-    codes = _Codes(X, trees)
-    for t, tree in enumerate(trees):
+    parts = tree_parts(booster)
+    codes = _Codes(X, [tree for tree, _table in parts])
+    for t, (tree, table) in enumerate(parts):
         standing, inverse = _groups(codes, tree, n)
-        part = np.asarray(
-            booster.predict(X[standing], pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=1),
-            dtype=np.float64,
-        )
+        if table is None:  # too many splits for the leaf tables: LightGBM's own walk
+            part = np.asarray(
+                booster.predict(X[standing], pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=1),
+                dtype=np.float64,
+            ).T
+            columns = [*tree.features, width - 1]
+            lines = part[columns]
+        else:
+            columns = table.features.tolist()
+            lines = leaftables.contributions(table, X[standing])
+            by_column[width - 1] += table.expected
         # A tree moves only the features it splits on, and the base value.
-        for column in [*tree.features, width - 1]:
-            by_column[column] += part[:, column].take(inverse)
+        for column, line in zip(columns, lines, strict=True):
+            by_column[column] += line.take(inverse)
     return by_column
