@@ -48,6 +48,8 @@ class Prediction:
 
 
 SMALL_FIT = 20_000
+# The self-simulation's truths boost this many times as long as the model (`truth_members`).
+TRUTH_ROUNDS = 2.0
 SMALL_PREDICTION = 500  # below it thread start-up costs more than the work
 
 
@@ -201,12 +203,13 @@ class ChurnModel:
         raw = self._raw_by_bag(X_valid)
         self._fit_calibration(raw, y_valid)
         say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
+        truths = self.truth_members(X_train, y_train, train_groups, train_periods, rng, self.prior_)
         self.check_spread(
             lambda y_sim, stop, y_check: self.rerun(
                 X_train, y_sim, train_groups, train_periods, X_valid, stop, y_check, rng
             ),
-            self.member_truths(self.raw_by_member(self.boosters_, X_train, self.prior_)),
-            self.member_truths(self.raw_by_member(self.boosters_, X_valid, self.prior_)),
+            self.member_truths(self.raw_by_member(truths, X_train, self.prior_)),
+            self.member_truths(self.raw_by_member(truths, X_valid, self.prior_)),
             rng,
         )
         return self
@@ -234,6 +237,27 @@ class ChurnModel:
         rounds = self.stopping_round(X_train, y_train, X_check[stop], y_check[stop], prior)
         members = self.fit_members(X_train, y_train, train_groups, train_periods, rng, rounds=rounds, prior=prior)
         return self.raw_by_member(members, X_check, prior)
+
+    def truth_members(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        train_groups: np.ndarray | None,
+        train_periods: np.ndarray | None,
+        rng: np.random.Generator,
+        prior: priors.Prior | None,
+        rounds: int | None = None,
+    ) -> list:
+        """The self-simulation's known truths: one member per simulation, boosted
+        `TRUTH_ROUNDS` times as long as the model's members (`rounds`, default `best_iteration_`).
+        Early stopping ends where more detail stops paying on this sample; the real probability
+        goes on past that point, so a truth as smooth as the model tests the interval too gently
+        (known-probability coverage at 5,400 training rows, 32 paired runs: 0.827 with the
+        model's own members as truths, 0.853 with these)."""
+        longer = int(TRUTH_ROUNDS * (rounds or self.best_iteration_))
+        return self.fit_members(
+            X_train, y_train, train_groups, train_periods, rng, rounds=longer, prior=prior, count=spread.SIMULATIONS
+        )
 
     def check_spread(self, refit, truth_fit: np.ndarray, truth_check: np.ndarray, rng: np.random.Generator) -> None:
         """Widen the interval by what self-simulation shows it needs (`spread.measure`): `refit`
@@ -291,8 +315,9 @@ class ChurnModel:
         first_step: int = 0,
         rounds: int | None = None,
         prior: priors.Prior | None = None,
+        count: int | None = None,
     ) -> list:
-        """`n_bags` boosters of about `rounds` (default `best_iteration_`) rounds on bootstrap
+        """`count` (default `n_bags`) boosters of about `rounds` (default `best_iteration_`) rounds on bootstrap
         resamples of the rows, each boosting from `prior`'s log-odds."""
         say = say or (lambda _step, _total, _msg: None)
         y_train = np.asarray(y_train, dtype=int)
@@ -305,7 +330,7 @@ class ChurnModel:
         unique_groups, group_of = np.unique(groups, return_inverse=True)
         unique_periods, period_of = np.unique(periods, return_inverse=True)
         boosters = []
-        for b in range(self.n_bags):
+        for b in range(count or self.n_bags):
             say(first_step + b, self.n_bags + 3, f"training ensemble member {b + 1} of {self.n_bags}")
             group_weight = np.bincount(
                 rng.integers(0, len(unique_groups), len(unique_groups)), minlength=len(unique_groups)

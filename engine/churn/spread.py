@@ -15,17 +15,20 @@ customers, rerun the same fitting procedure (the tenure prior, the number of boo
 rounds chosen by early stopping, the members), and see how far its estimates land from that
 truth relative to its own spread. Rerunning the choice of rounds matters: a fit that stops
 early is smooth and biased, and a simulation that kept the real fit's rounds never saw it.
-The truth of each simulation is one ensemble member's calibrated probability, not the
-ensemble's mean: averaging smooths the mean below the roughness the data supports, and a truth as smooth as the model is easier to recover than
-the real one (with the mean as truth, intervals held a known probability 79% of the time
-over 8 test runs; with a member, 83%). The spread is then widened by the factor that makes
-90% of those errors fall inside (never narrowed), and the factor learnt from one simulation
-is checked on the others: that coverage is recorded with the model (`evaluate` reports it).
+The truth of each simulation is the calibrated probability of a member boosted twice as
+long as the model's (`ChurnModel.truth_members`), not the ensemble's mean nor a member like
+the model's: a truth as smooth as the model is easier to recover than the real one. Early
+stopping ends where more detail stops paying on this sample; the real probability goes on
+past that point. (Known-probability coverage with the members' mean as truth: 79% over 8
+test runs; with a member: 83.5% over 32 runs at 5,400 training rows; with a member boosted
+twice as long: 85.1% over 64.) The spread is then widened by the factor that makes 90% of
+those errors fall inside (never narrowed), and the factor learnt from one simulation is
+checked on the others: that coverage is recorded with the model (`evaluate` reports it).
 
-Measured against a known truth (bench/interval_coverage.py, 32 runs per size): 83.5% of known
-probabilities inside at 5,400 training rows, 89.3% at 9,000, 89.5% at 18,000. What it
-misses at small sizes is bias the self-simulation cannot see: its truth is as smooth as the
-model, the real one need not be.
+Measured against a known truth (bench/interval_coverage.py): 85.1% of known probabilities
+inside at 5,400 training rows (64 runs: Fair 86.0%, snapshots 84.1%), 90.7% at 9,000 and
+91.9% at 18,000 (24 runs each). What it still misses at the smallest sizes is bias the
+self-simulation cannot see.
 """
 
 from __future__ import annotations

@@ -260,7 +260,7 @@ def fit_folds(
     y_oot = np.concatenate([y[r] for r in rows])
     model.calibrate(pooled, y_oot)
     step(steps - 2, "checking the interval by self-simulation on the latest month")
-    _check_spread(model, X, groups, periods, usable[-1], members, starts[-1], raws[-1], rng)
+    _check_spread(model, X, y, groups, periods, usable[-1], starts[-1], rng)
     step(steps - 1.5, "training the final ensemble on every closed month end")
     model.prior_ = model.fit_prior(X, y)
     model.boosters_ = model.fit_members(X, y, groups, periods, rng, prior=model.prior_)
@@ -280,19 +280,19 @@ def fit_folds(
 def _check_spread(
     model: ChurnModel,
     X: pd.DataFrame,
+    y: np.ndarray,
     groups: np.ndarray,
     periods: np.ndarray,
     fold: tuple,
-    members: list,
     prior: Prior | None,
-    raw_valid: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """Self-simulation on the latest fold (`spread.measure`): its members' probabilities are
-    the known truths, on its training months and its out-of-time month."""
+    """Self-simulation on the latest fold (`spread.measure`): members boosted longer on its
+    training months (`truth_members`) give the known truths, there and on its out-of-time month."""
     _fold, train, valid = fold
-    truth_fit = model.member_truths(model.raw_by_member(members, X[train], prior))
-    truth_check = model.member_truths(raw_valid)
+    truths = model.truth_members(X[train], y[train], groups[train], periods[train], rng, prior)
+    truth_fit = model.member_truths(model.raw_by_member(truths, X[train], prior))
+    truth_check = model.member_truths(model.raw_by_member(truths, X[valid], prior))
     model.check_spread(
         lambda y_sim, stop, y_check: model.rerun(
             X[train], y_sim, groups[train], periods[train], X[valid], stop, y_check, rng
