@@ -71,39 +71,47 @@ class PathFeatures(NamedTuple):
     wanted: list[int]
 
 
-Walked = tuple[list[Node], list[tuple[float, list[tuple[int, bool, float]]]]]
+Walked = tuple[list[Node], list[tuple[float, PathFeatures]]]
 
 
 def build(walked: list[Walked]) -> list[TreeTable | None]:
     """The tables of each tree (`walk`); None for a tree with more splits than a row's turns
     can hold (its values then come from LightGBM). Leaves with the same number of features
     are tabulated together, whatever their tree."""
-    leaves = [[(value, _path_features(nodes, path)) for value, path in tree] for nodes, tree in walked]
-    tables = iter(_leaf_tables([(value, p.z) for tree in leaves for value, p in tree if p.features]))
+    tables = iter(_leaf_tables([(value, p.z) for _nodes, tree in walked for value, p in tree if p.features]))
     out: list[TreeTable | None] = []
-    for (nodes, _paths), tree in zip(walked, leaves, strict=True):
+    for nodes, tree in walked:
         mine = [next(tables) for _value, p in tree if p.features]
         out.append(_assemble(nodes, tree, mine) if len(nodes) <= MAX_NODES else None)
     return out
 
 
 def walk(tree: dict) -> Walked:
-    """From a tree's `dump_model()` structure: its splits and, per leaf, its value and path: (split, went left, share of the
-    split's training rows that went that way)."""
+    """From a tree's `dump_model()` structure: its splits and, per leaf, its value and its
+    path by distinct feature."""
     nodes: list[Node] = []
-    leaves: list[tuple[float, list[tuple[int, bool, float]]]] = []
-    stack: list[tuple[dict, list[tuple[int, bool, float]]]] = [(tree, [])]
+    leaves: list[tuple[float, PathFeatures]] = []
+    # feature -> (share of rows that took the path's way at its splits, their bits, the left turns)
+    stack: list[tuple[dict, dict[int, tuple[float, int, int]]]] = [(tree, {})]
     while stack:
         node, path = stack.pop()
         if "split_feature" not in node:
-            leaves.append((float(node["leaf_value"]), path))
+            leaves.append((float(node["leaf_value"]), _path_features(path)))
             continue
-        k = len(nodes)
+        k, bit = len(nodes), 1 << len(nodes)
         nodes.append(_node(node))
+        f, count = nodes[k].feature, node["internal_count"]
+        z, required, wanted = path.get(f, (1.0, 0, 0))
         for child, left in ((node["left_child"], True), (node["right_child"], False)):
-            count = child.get("internal_count", child.get("leaf_count", 0))
-            stack.append((child, [*path, (k, left, count / node["internal_count"])]))
+            share = child.get("internal_count", child.get("leaf_count", 0)) / count
+            stack.append((child, {**path, f: (z * share, required | bit, wanted | (bit if left else 0))}))
     return nodes, leaves
+
+
+def _path_features(path: dict[int, tuple[float, int, int]]) -> PathFeatures:
+    return PathFeatures(
+        list(path), [v[0] for v in path.values()], [v[1] for v in path.values()], [v[2] for v in path.values()]
+    )
 
 
 def _node(node: dict) -> Node:
@@ -113,22 +121,6 @@ def _node(node: dict) -> Node:
         return Node(feature, 0.0, categories, False, "None")
     # The dump writes thresholds with 17 digits: the exact doubles LightGBM compares with.
     return Node(feature, float(node["threshold"]), None, bool(node["default_left"]), str(node["missing_type"]))
-
-
-def _path_features(nodes: list[Node], path: list[tuple[int, bool, float]]) -> PathFeatures:
-    found = PathFeatures([], [], [], [])
-    for k, left, share in path:
-        f = nodes[k].feature
-        if f not in found.features:
-            found.features.append(f)
-            found.z.append(1.0)
-            found.required.append(0)
-            found.wanted.append(0)
-        i = found.features.index(f)
-        found.z[i] *= share
-        found.required[i] |= 1 << k
-        found.wanted[i] |= (1 << k) if left else 0
-    return found
 
 
 def _assemble(nodes: list[Node], leaves: list[tuple[float, PathFeatures]], tables: list[np.ndarray]) -> TreeTable:
