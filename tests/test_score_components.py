@@ -45,3 +45,25 @@ def test_scores_written_before_components_were_kept_still_show_them(scored_copy)
         )
     c360 = customer.customer_360(wh, EXEC, customer_id)
     assert c360.components is not None and set(c360.components.model_dump()) == set(risk.COMPONENTS)
+
+
+def test_scoring_builds_no_event_type_that_nothing_reads():
+    """Screened-out fixed columns are still built (the action reads them); an event type the
+    model screened out is not (each costs a pass over the usage log), unless the serving
+    model reads it, as the tenure + usage baseline does."""
+    from types import SimpleNamespace
+
+    from engine.churn import features as feats
+    from engine.churn import scoring
+
+    login, sync = feats.EventTypeFeatures("login", "login"), feats.EventTypeFeatures("sync", "sync")
+    screened = feats.FeatureSet(event_types=(login, sync)).without(
+        ["mrr", "region", *login.names, *sync.names, "evt_login_count_7d"]
+    )
+    model = SimpleNamespace(feature_set_=screened, features=list(screened.names))
+    built = scoring.scoring_features(model).names
+    assert {"mrr", "region"} <= set(built)
+    assert not [n for n in built if n.startswith("evt_")]
+    baseline = SimpleNamespace(feature_set_=screened, features=["tenure_days", "evt_sync_count_90d"])
+    assert [n for n in scoring.scoring_features(baseline).names if n.startswith("evt_")] == ["evt_sync_count_90d"]
+    assert scoring.scoring_features(SimpleNamespace()) is None
