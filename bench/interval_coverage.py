@@ -4,7 +4,7 @@ monthly snapshots, each given a known churn probability from its observed column
 (tests/known_truth.py). Per table and seed: coverage of the served interval, of the bare
 ensemble spread, and the widening factor the self-simulation chose; then the mean.
 
-Run: `PYTHONPATH=. .venv/bin/python bench/interval_coverage.py [--seeds 16 --rows 9000 15000 30000]`
+Run: `PYTHONPATH=. .venv/bin/python bench/interval_coverage.py [--seeds 16 --first-seed 0 --rows 9000 15000 30000]`
 (60 % of the rows train: 5,400, 9,000 and 18,000; set RADAR_THREADS=1 to keep one core free).
 """
 
@@ -33,7 +33,8 @@ def generated(folder: Path, customers: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=16, help="runs per table (seeds 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=16, help="runs per table (seeds FIRST..FIRST+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (FIRST), to add runs to earlier ones")
     parser.add_argument(
         "--rows", type=int, nargs="+", default=[ROWS], help="rows drawn per run (60 %% train); several sizes allowed"
     )
@@ -42,7 +43,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tables = {"fair": fair_table(), "snapshots": snapshot_table(generated(Path(tmp), args.customers))}
         truths = {name: known_truth(X, y) for name, (X, y) in tables.items()}
-        summary = [one_size(tables, truths, rows, args.seeds) for rows in args.rows]
+        summary = [
+            one_size(tables, truths, rows, range(args.first_seed, args.first_seed + args.seeds)) for rows in args.rows
+        ]
     print("\ntrain rows  runs  served mean (min-max)  bare spread; target 0.85-0.95")
     for rows, served, bare in summary:
         print(
@@ -50,13 +53,13 @@ def main() -> None:
         )
 
 
-def one_size(tables: dict, truths: dict, rows: int, seeds: int) -> tuple[int, list[float], list[float]]:
+def one_size(tables: dict, truths: dict, rows: int, seeds: range) -> tuple[int, list[float], list[float]]:
     """Every table and seed at one size: (rows, served coverages, bare-spread coverages)."""
     served, bare = [], []
     print(f"\n{rows:,} rows per run ({int(rows * 0.6):,} train); 90 % interval")
     print(f"{'table':<10} {'seed':>4} {'served':>7} {'spread':>7} {'factor':>7} {'fit s':>6}")
     for name, (X, _y) in tables.items():
-        for seed in range(seeds):
+        for seed in seeds:
             t0 = time.perf_counter()
             covered, unwidened, model = coverage(X, truths[name], seed, rows)
             served.append(covered)

@@ -21,12 +21,12 @@ the model's: a truth as smooth as the model is easier to recover than the real o
 stopping ends where more detail stops paying on this sample; the real probability goes on
 past that point. (Known-probability coverage with the members' mean as truth: 79% over 8
 test runs; with a member: 83.5% over 32 runs at 5,400 training rows; with a member boosted
-twice as long: 85.1% over 64.) The spread is then widened by the factor that makes 90% of
+twice as long: 86.7% over 128.) The spread is then widened by the factor that makes 90% of
 those errors fall inside (never narrowed), and the factor learnt from one simulation is
 checked on the others: that coverage is recorded with the model (`evaluate` reports it).
 
-Measured against a known truth (bench/interval_coverage.py): 85.1% of known probabilities
-inside at 5,400 training rows (64 runs: Fair 86.0%, snapshots 84.1%), 90.7% at 9,000 and
+Measured against a known truth (bench/interval_coverage.py): 86.7% of known probabilities
+inside at 5,400 training rows (128 runs: Fair 88.4%, snapshots 85.0%), 90.7% at 9,000 and
 91.9% at 18,000 (24 runs each). What it still misses at the smallest sizes is bias the
 self-simulation cannot see.
 """
