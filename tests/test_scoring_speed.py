@@ -203,3 +203,26 @@ def test_leaf_tables_equal_lightgbm_tree_shap_tree_by_tree(settings):
     whole = treeshap.ensemble_contributions([booster], rows[np.arange(len(rows)) % len(rows)].repeat(2, axis=0))
     direct = booster.predict(rows.repeat(2, axis=0), pred_contrib=True)
     assert np.abs(whole - direct).max() < 1e-12
+
+
+def test_a_tree_with_a_path_of_too_many_features_is_left_to_lightgbm(monkeypatch):
+    """A leaf's table has 2^d rows: a tree with a path over more features than the cap gets
+    no tables, and its values still come out exact (from LightGBM's own walk)."""
+    frame, y = _data(3000, 6)
+    m = ChurnModel(FEATURES, categorical=["plan_tier"])
+    m.set_categories(frame)
+    X = m._array(frame)
+    booster = lgb.train(
+        {**m._params(5, 1.0, len(X)), "num_leaves": 15}, lgb.Dataset(X, y, categorical_feature=[5]), num_boost_round=10
+    )
+    widest = [
+        max(len(p.features) for _value, p in leaftables.walk(tree["tree_structure"])[1])
+        for tree in booster.dump_model()["tree_info"]
+    ]
+    cap = min(widest)
+    assert max(widest) > cap  # some trees fit under the cap, some do not
+    monkeypatch.setattr(leaftables, "MAX_PATH_FEATURES", cap)
+    tables = [table for _splits, table in treeshap.tree_parts(booster)]
+    assert [t is None for t in tables] == [w > cap for w in widest]
+    direct = booster.predict(X, pred_contrib=True)
+    assert np.abs(treeshap.ensemble_contributions([booster], X) - direct).max() < 1e-12
