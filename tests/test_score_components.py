@@ -67,3 +67,35 @@ def test_scoring_builds_no_event_type_that_nothing_reads():
     baseline = SimpleNamespace(feature_set_=screened, features=["tenure_days", "evt_sync_count_90d"])
     assert [n for n in scoring.scoring_features(baseline).names if n.startswith("evt_")] == ["evt_sync_count_90d"]
     assert scoring.scoring_features(SimpleNamespace()) is None
+
+
+def test_a_scoring_run_keeps_the_tree_parts_and_the_next_reads_them(scored_copy, monkeypatch):
+    """Building each tree's splits and leaf tables from LightGBM's dump is seconds on a big
+    model: the first large run keeps them beside the artifact, the next reads them, and the
+    scores are the same either way."""
+    from engine.churn import registry, scoring, treeshap
+
+    monkeypatch.setattr(treeshap, "MIN_ROWS", 1)  # the book of 800 explains by grouped paths too
+    version = registry.production("churn", scored_copy)
+    kept = registry.artifact(version, scored_copy).parent / scoring.TREE_PARTS_FILE
+    kept.unlink(missing_ok=True)
+    wh = warehouse.get_warehouse(scored_copy)
+    latest = (
+        "SELECT customer_id, churn_probability, ci_low, ci_high, drivers FROM predictions "
+        "WHERE as_of = (SELECT max(as_of) FROM predictions) ORDER BY customer_id"
+    )
+
+    scoring.score(wh, data_dir=scored_copy, monitor=False)
+    assert kept.exists()
+    first = wh.df(latest)
+    loaded = []
+    real_load = treeshap.load_kept_parts
+    monkeypatch.setattr(treeshap, "load_kept_parts", lambda *a: loaded.append(real_load(*a)) or loaded[-1])
+    monkeypatch.setattr(treeshap, "_splits", lambda *_a: pytest.fail("parts were built again, not read"))
+    scoring.score(wh, data_dir=scored_copy, monitor=False)
+    assert loaded == [True]
+    second = wh.df(latest)
+    assert second["drivers"].tolist() == first["drivers"].tolist()
+    assert second[["churn_probability", "ci_low", "ci_high"]].to_numpy() == pytest.approx(
+        first[["churn_probability", "ci_low", "ci_high"]].to_numpy(), abs=1e-12
+    )

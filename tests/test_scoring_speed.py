@@ -4,6 +4,8 @@ one the `Driver` models write."""
 
 from __future__ import annotations
 
+import copy
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -78,6 +80,25 @@ def test_contributions_are_tree_shap_of_the_ensemble_log_odds(model, rows):
     # SHAP adds up: the features' values plus the base value are the served mean log-odds.
     raw = model.raw_by_member(model.boosters_, model._array(frame), model.prior_).mean(axis=1)
     assert np.allclose(contributions.sum(axis=1), raw, atol=1e-9)
+
+
+@pytest.mark.parametrize("rows", [300, 6000])
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_one_pass_gives_the_served_probability_and_its_shap_values(model, rows, with_prior):
+    """Batch scoring takes each member's log-odds from its SHAP values (they add up to it)
+    instead of walking the trees again: the same probability, interval and values."""
+    from engine.churn.prior import Prior
+
+    frame, _ = _data(rows, 5)
+    if with_prior:  # boosted from a prior on a column: its linear part joins both sides
+        prior = Prior("days_to_renewal", FEATURES.index("days_to_renewal"), -0.3, -1.0, 4.0, 5.0)
+        model = copy.copy(model)
+        model.prior_ = prior
+    pred, contributions = model.explained(frame)
+    alone = model.predict(frame)
+    for name in ("churn_probability", "ci_low", "ci_high"):
+        assert np.abs(getattr(pred, name) - getattr(alone, name)).max() < 1e-12
+    assert np.abs(contributions - model.contributions(frame)).max() < 1e-12
 
 
 def test_grouped_paths_match_one_pred_contrib_call(model):
@@ -226,3 +247,29 @@ def test_a_tree_with_a_path_of_too_many_features_is_left_to_lightgbm(monkeypatch
     assert [t is None for t in tables] == [w > cap for w in widest]
     direct = booster.predict(X, pred_contrib=True)
     assert np.abs(treeshap.ensemble_contributions([booster], X) - direct).max() < 1e-12
+
+
+def test_kept_tree_parts_are_read_only_for_the_same_model(model, tmp_path):
+    """Parts kept for one artifact give the same values when read back; another artifact's
+    parts, a damaged file or parts for fewer trees are refused (and then built afresh)."""
+    frame, _ = _data(4000, 6)
+    X = model._array(frame)
+    built = treeshap.ensemble_contributions(model.boosters_, X)
+    path = tmp_path / "tree_parts.pkl"
+    assert treeshap.keep_parts(model.boosters_, path, "sha-a")
+
+    def fresh() -> list[lgb.Booster]:
+        return [lgb.Booster(model_str=b.model_to_string()) for b in model.boosters_]
+
+    read = fresh()
+    assert treeshap.load_kept_parts(read, path, "sha-a")
+    assert np.abs(treeshap.ensemble_contributions(read, X) - built).max() == 0
+    assert not treeshap.load_kept_parts(fresh(), path, "sha-b")
+    assert not treeshap.load_kept_parts(fresh()[:2], path, "sha-a")
+    shorter = [lgb.Booster(model_str=b.model_to_string(num_iteration=10)) for b in model.boosters_]
+    assert not treeshap.load_kept_parts(shorter, path, "sha-a")
+    path.write_bytes(path.read_bytes()[:1000])
+    assert not treeshap.load_kept_parts(fresh(), path, "sha-a")
+    assert not treeshap.load_kept_parts(fresh(), tmp_path / "none.pkl", "sha-a")
+    # Boosters that explained no large batch have no parts to keep.
+    assert not treeshap.keep_parts(fresh(), tmp_path / "other.pkl", "sha-a")

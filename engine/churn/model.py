@@ -408,11 +408,25 @@ class ChurnModel:
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Calibrated churn probability and its interval for each row of `frame`."""
         self._check_fitted()
-        raw = self._raw_by_bag(self._array(frame))
+        return self._served(self._raw_by_bag(self._array(frame)))
+
+    def _served(self, raw: np.ndarray) -> Prediction:
+        """The served probability and interval from the members' log-odds `raw` (rows x members)."""
         mean = raw.mean(axis=1)
         logit = self.platt_a_ * mean + self.platt_b_
         half = self.z_ * self.spread_factor_ * np.abs(self.platt_a_) * raw.std(axis=1, ddof=1)
         return Prediction(_sigmoid(logit), _sigmoid(logit - half), _sigmoid(logit + half))
+
+    def explained(self, frame: pd.DataFrame) -> tuple[Prediction, np.ndarray]:
+        """(`predict`, `contributions`) in one pass over the trees: each member's SHAP values
+        add up to its log-odds, so batch scoring need not walk the trees twice."""
+        self._check_fitted()
+        X = self._array(frame)
+        trees, raw = treeshap.ensemble_explained(self.boosters_, X, model_threads(len(X), SMALL_PREDICTION))
+        if self.prior_ is not None:
+            raw = raw + self.prior_.log_odds(X)[:, None]
+            trees = self.prior_.add_contributions(X, trees)
+        return self._served(raw), trees
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict(frame).churn_probability

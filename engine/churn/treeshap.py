@@ -16,8 +16,10 @@ another row's values by mistake.
 
 from __future__ import annotations
 
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from engine.core.config import model_threads
 
 MIN_ROWS = 2000  # below this, one `pred_contrib` call over every row is cheaper than grouping
 _PARTS_ATTR = "_radar_tree_parts"
+PARTS_FORMAT = 1  # raise it when TreeSplits or leaftables.TreeTable change: older kept parts are rebuilt
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,42 @@ def tree_parts(booster: Any) -> list[tuple[TreeSplits, leaftables.TreeTable | No
         found = list(zip([_splits(nodes) for nodes, _leaves in walked], leaftables.build(walked), strict=True))
         setattr(booster, _PARTS_ATTR, found)
     return found
+
+
+def load_kept_parts(boosters: list, path: Path, key: str) -> bool:
+    """Give `boosters` the parts `keep_parts` wrote to `path` for the same `key` (the model
+    artifact's hash); False, and nothing given, when there are none that fit them."""
+    try:
+        with open(path, "rb") as file:
+            kept = pickle.load(file)
+    except Exception:  # none yet, or a damaged copy: built again and rewritten
+        return False
+    if not isinstance(kept, dict) or kept.get("key") != [PARTS_FORMAT, key]:
+        return False
+    found = kept.get("parts")
+    if not isinstance(found, list) or len(found) != len(boosters):
+        return False
+    if any(len(parts) != booster.num_trees() for parts, booster in zip(found, boosters, strict=True)):
+        return False
+    for parts, booster in zip(found, boosters, strict=True):
+        setattr(booster, _PARTS_ATTR, parts)
+    return True
+
+
+def keep_parts(boosters: list, path: Path, key: str) -> bool:
+    """Write the parts every one of `boosters` already has (from explaining a batch) to `path`
+    for `key`, renamed into place; False when some have none or the folder is read-only."""
+    found = [getattr(booster, _PARTS_ATTR, None) for booster in boosters]
+    if not found or any(parts is None for parts in found):
+        return False
+    part = path.with_suffix(".part")
+    try:
+        with open(part, "wb") as file:
+            pickle.dump({"key": [PARTS_FORMAT, key], "parts": found}, file, protocol=pickle.HIGHEST_PROTOCOL)
+        part.replace(path)  # readers never see half a file
+    except OSError:
+        return False
+    return True
 
 
 def _splits(nodes: list[leaftables.Node]) -> TreeSplits:
@@ -137,20 +176,31 @@ def ensemble_contributions(boosters: list, X: np.ndarray, threads: int | None = 
     """Mean over `boosters` of LightGBM's exact TreeSHAP values for the rows of `X`: shape
     (rows, features + 1), the last column the expected value (all in log-odds). `threads`
     defaults to the model-threads policy (`model_threads`)."""
+    return ensemble_explained(boosters, X, threads)[0]
+
+
+def ensemble_explained(boosters: list, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(`ensemble_contributions`, each booster's log-odds for each row: shape (rows, boosters)).
+    A row's SHAP values add up to its prediction, so the predictions come with the values and
+    no second pass over the trees is needed."""
     threads = threads or model_threads()
     n, width = len(X), X.shape[1] + 1
+    raw = np.zeros((n, len(boosters)))
     if n < MIN_ROWS:
         total = np.zeros((n, width))
-        for booster in boosters:
-            total += np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
-        return total / max(len(boosters), 1)
+        for b, booster in enumerate(boosters):
+            part = np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads), dtype=np.float64)
+            total += part
+            raw[:, b] = part.sum(axis=1)
+        return total / max(len(boosters), 1), raw
     # One booster per thread, each predicting on one core: LightGBM and the numpy grouping
     # release the GIL, and a few thousand rows per call are too few to split across cores.
     total = np.zeros((width, n))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for part in pool.map(lambda booster: _booster_contributions(booster, X), boosters):
+        for b, part in enumerate(pool.map(lambda booster: _booster_contributions(booster, X), boosters)):
             total += part  # summed as they finish: a few boosters' parts in memory, not all
-    return total.T / max(len(boosters), 1)
+            raw[:, b] = part.sum(axis=0)
+    return total.T / max(len(boosters), 1), raw
 
 
 def _booster_contributions(booster: Any, X: np.ndarray) -> np.ndarray:
