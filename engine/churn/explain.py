@@ -324,22 +324,35 @@ def _choose(features: list[str], contributions: np.ndarray, k: int, calibration:
     )
 
 
-def _listed(features: list[str], frame: pd.DataFrame, chosen: _Chosen) -> Iterator[list[dict[str, Any]]]:
-    """Every row's drivers as the fields of `Driver`, in order."""
+def _listed(
+    features: list[str], frame: pd.DataFrame, chosen: _Chosen, stored: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """Every row's drivers as the fields of `Driver`, in order; with `stored`, as `Driver`'s
+    JSON writes them (see its serializers): values made JSON-ready, impacts rounded."""
     # Python values once per column, not one numpy scalar per driver.
-    columns = {name: frame[name].tolist() for name in {features[j] for j in np.unique(chosen.lead)}}
+    names = {features[j] for j in np.unique(chosen.lead)}
+    columns = {name: frame[name].tolist() for name in names}
+    # JSON-ready values: a float column at once (only its non-finite values change), others per driver.
+    ready = {name: _ready_floats(frame[name]) if stored else None for name in names}
     labels = [group_label(key) for key in chosen.keys]
     groups, leads, impacts, pps = (x.tolist() for x in (chosen.group, chosen.lead, chosen.impact, chosen.pp))
+    shown_impacts = [[round(x, 6) for x in row] for row in impacts] if stored else impacts
+    shown_pps = [[round(x, 3) for x in row] for row in pps] if stored else pps
     for i in range(len(groups)):
         row = []
-        for g, lead, impact, pp in zip(groups[i], leads[i], impacts[i], pps[i], strict=True):
+        for g, lead, impact, shown, pp in zip(
+            groups[i], leads[i], impacts[i], shown_impacts[i], shown_pps[i], strict=True
+        ):
             name = features[lead]
             value = columns[name][i]
+            if stored:
+                floats = ready[name]
+                json_value = floats[i] if floats is not None else plain(value)
             row.append(
                 {
                     "feature": name,
-                    "value": value,
-                    "shap_impact": impact,
+                    "value": json_value if stored else value,
+                    "shap_impact": shown,
                     "reason": reason(name, value, impact),
                     "group": chosen.keys[g],
                     "label": labels[g],
@@ -349,6 +362,18 @@ def _listed(features: list[str], frame: pd.DataFrame, chosen: _Chosen) -> Iterat
                 }
             )
         yield row
+
+
+def _ready_floats(column: pd.Series) -> list[Any] | None:
+    """A float64 column as JSON-ready values (`plain`'s: NaN and infinities to None), or None
+    for another kind of column."""
+    if column.dtype != np.float64:
+        return None
+    values = column.to_numpy()
+    out: list[Any] = values.tolist()
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = None
+    return out
 
 
 def drivers_for_frame(
@@ -368,16 +393,6 @@ def drivers_for_frame(
     return [[Driver.model_construct(**d) for d in row] for row in _listed(features, frame, chosen)]
 
 
-def _stored(driver: dict[str, Any]) -> dict[str, Any]:
-    """One driver's fields as `Driver`'s JSON writes them (see its serializers)."""
-    return {
-        **driver,
-        "value": plain(driver["value"]),
-        "shap_impact": round(driver["shap_impact"], 6),
-        "impact_pp": round(driver["impact_pp"], 3),
-    }
-
-
 def stored_drivers(
     features: list[str],
     frame: pd.DataFrame,
@@ -392,11 +407,12 @@ def stored_drivers(
     texts: list[str] = []
     raising_feature: list[str | None] = []
     raising_reason: list[str | None] = []
-    for row in _listed(features, frame, chosen):
-        texts.append(to_json([_stored(d) for d in row]).decode())
-        first = next((d for d in row if d["shap_impact"] > 0), None)
-        raising_feature.append(first["feature"] if first else None)
-        raising_reason.append(first["reason"] if first else None)
+    # The first raising driver by its exact impact (a stored impact is rounded to 6 places).
+    raising = np.where((chosen.impact > 0).any(axis=1), np.argmax(chosen.impact > 0, axis=1), -1).tolist()
+    for row, first in zip(_listed(features, frame, chosen, stored=True), raising, strict=True):
+        texts.append(to_json(row).decode())
+        raising_feature.append(row[first]["feature"] if first >= 0 else None)
+        raising_reason.append(row[first]["reason"] if first >= 0 else None)
     return texts, raising_feature, raising_reason
 
 
