@@ -5,9 +5,9 @@ Works on a copy of an existing scored data dir (e.g. 100,000 generated customers
 production churn model), never on the original; without --data, on a demo install built in a
 temp folder (5,000 customers: a smoke run, not the target's scale). Prints:
 * `python -m engine score` run as a scheduler runs it (its own process: the writer's snapshot
-  copy and publish included), wall and CPU seconds, and its phases (features,
-  contributions (the probabilities come with them), drivers, write, drift, quality). The first run after a new model version
-  also builds that version's drift reference and quality once; `--runs 2` shows a steady run;
+  copy and publish included), wall and CPU seconds, and its phases (features, contributions
+  with the probabilities, drivers, write, drift, quality). The first run after a new model
+  version also builds that version's drift reference and quality once; `--runs 2` shows a steady run;
 * the Model & data page rendered by Streamlit's AppTest as an analyst (server time, first
   visit and again), and the engine read it makes for drift.
 
