@@ -38,7 +38,9 @@ class ScoreReport(Contract):
     model_version: str
     customers: int
     seconds: float
-    phases: dict[str, float] = {}  # seconds: features, contributions (with the probabilities), drivers, write, drift, quality
+    phases: dict[
+        str, float
+    ] = {}  # seconds: features, contributions (with the probabilities), drivers, write, drift, quality
 
 
 class ChurnPrediction(risk.RiskScore):
