@@ -38,9 +38,8 @@ class ScoreReport(Contract):
     model_version: str
     customers: int
     seconds: float
-    phases: dict[
-        str, float
-    ] = {}  # seconds: features, contributions (with the probabilities), drivers, write, drift, quality
+    # Seconds: features, contributions (with the probabilities), drivers, write, drift, quality.
+    phases: dict[str, float] = {}
 
 
 class ChurnPrediction(risk.RiskScore):
@@ -137,46 +136,8 @@ def score_features(
     cuts = cuts or risk.tier_cuts(base_rate(model))
     pred, contributions = _explained(model, frame)
     clock.lap("contributions")
-    with _collector_paused():  # hundreds of thousands of small objects, none of them cyclic
-        calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
-        drivers, raising, top = explain.stored_drivers(model.features, frame, contributions, top_k, calibration)
-        components = risk.risk_components(frame)
-        tiers = risk.risk_tier(pred.churn_probability, cuts)
-        mrr = _fact(frame, "mrr").to_numpy()
-        renewal = _fact(frame, "days_to_renewal").to_numpy()
-        expansion = _fact(frame, "open_expansion_opportunity").fillna(0).to_numpy().astype(bool).tolist()
-        tenure = _fact(frame, "tenure_days").to_numpy()
-        actions = [
-            risk.recommended_action(tier, feature, p, m, r, e, t)
-            for tier, feature, p, m, r, e, t in zip(
-                tiers.tolist(),
-                raising,
-                pred.churn_probability.tolist(),
-                np.nan_to_num(mrr).tolist(),
-                renewal.tolist(),
-                expansion,
-                tenure.tolist(),
-                strict=True,
-            )
-        ]
-        scored = pd.DataFrame(
-            {
-                "customer_id": frame["customer_id"].to_numpy(),
-                "churn_probability": pred.churn_probability,
-                "ci_low": pred.ci_low,
-                "ci_high": pred.ci_high,
-                "risk_score": components["risk_score"].to_numpy(),
-                **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
-                "risk_tier": tiers,
-                # Kept as Python strings: an Arrow string column of 100,000 JSON texts costs
-                # seconds to build and DuckDB reads these directly when the scores are written.
-                "drivers": pd.Series(drivers, dtype=object),
-                "recommended_action": actions,
-                "mrr": mrr,
-                "days_to_renewal": renewal,
-                "top_driver": top,
-            }
-        )
+    with _collector_paused():
+        scored = _scored_frame(model, frame, pred, contributions, top_k, cuts)
     clock.lap("drivers")
     return scored
 
@@ -247,6 +208,52 @@ def score(
     )
 
 
+def _scored_frame(
+    model: ChurnModel, frame: pd.DataFrame, pred: Prediction, contributions: np.ndarray, top_k: int, cuts: risk.TierCuts
+) -> pd.DataFrame:
+    """The stored prediction rows: tier, risk components, drivers' JSON and action per account."""
+    calibration = (model.platt_a_, model.platt_b_) if hasattr(model, "platt_a_") else None
+    drivers, raising, top = explain.stored_drivers(model.features, frame, contributions, top_k, calibration)
+    components = risk.risk_components(frame)
+    tiers = risk.risk_tier(pred.churn_probability, cuts)
+    mrr = _fact(frame, "mrr").to_numpy()
+    renewal = _fact(frame, "days_to_renewal").to_numpy()
+    expansion = _fact(frame, "open_expansion_opportunity").fillna(0).to_numpy().astype(bool).tolist()
+    tenure = _fact(frame, "tenure_days").to_numpy()
+    actions = [
+        risk.recommended_action(tier, feature, p, m, r, e, t)
+        for tier, feature, p, m, r, e, t in zip(
+            tiers.tolist(),
+            raising,
+            pred.churn_probability.tolist(),
+            np.nan_to_num(mrr).tolist(),
+            renewal.tolist(),
+            expansion,
+            tenure.tolist(),
+            strict=True,
+        )
+    ]
+    scored = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "churn_probability": pred.churn_probability,
+            "ci_low": pred.ci_low,
+            "ci_high": pred.ci_high,
+            "risk_score": components["risk_score"].to_numpy(),
+            **{name: components[name].to_numpy(dtype=float) for name in risk.COMPONENTS},
+            "risk_tier": tiers,
+            # Kept as Python strings: an Arrow string column of 100,000 JSON texts costs
+            # seconds to build and DuckDB reads these directly when the scores are written.
+            "drivers": pd.Series(drivers, dtype=object),
+            "recommended_action": actions,
+            "mrr": mrr,
+            "days_to_renewal": renewal,
+            "top_driver": top,
+        }
+    )
+    return scored
+
+
 TREE_PARTS_FILE = "tree_parts.pkl"
 
 
@@ -257,15 +264,17 @@ def _kept_tree_parts(version: registry.ModelVersion, model: ChurnModel, data_dir
     boosters = getattr(model, "boosters_", None)
     if not boosters:
         return None
-    path = registry.artifact(version, data_dir).parent / TREE_PARTS_FILE
-    return treeshap.load_kept_parts(boosters, path, version.artifact_sha256)
+    return treeshap.load_kept_parts(boosters, _tree_parts_file(version, data_dir), version.artifact_sha256)
 
 
 def _keep_tree_parts(version: registry.ModelVersion, model: ChurnModel, data_dir: str | Path | None) -> None:
     """Keep the parts this run built for the next run (only when a batch large enough to
     group rows built them all)."""
-    path = registry.artifact(version, data_dir).parent / TREE_PARTS_FILE
-    treeshap.keep_parts(model.boosters_, path, version.artifact_sha256)
+    treeshap.keep_parts(model.boosters_, _tree_parts_file(version, data_dir), version.artifact_sha256)
+
+
+def _tree_parts_file(version: registry.ModelVersion, data_dir: str | Path | None) -> Path:
+    return registry.artifact(version, data_dir).parent / TREE_PARTS_FILE
 
 
 def _write(wh: Warehouse, scored: pd.DataFrame, as_of: date, version: str, rows: pd.DataFrame | None = None) -> None:
