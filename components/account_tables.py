@@ -100,6 +100,15 @@ def opportunities_table(opportunities: pd.DataFrame) -> None:
     st.markdown(opportunities_html(opportunities), unsafe_allow_html=True)
 
 
+NOTHING_RAISES = "Nothing raises its risk"
+
+
+def top_driver_text(top_driver: pd.Series) -> pd.Series:
+    """The stored top driver, or plainly that no reason raises the account's risk (stored as
+    null, which a table would print as "None")."""
+    return top_driver.fillna(NOTHING_RAISES)
+
+
 TOP_ACCOUNT_COLUMNS = (
     Column("open", "360", link="Open", nowrap=True),
     Column("name", "Account", width="9rem"),
@@ -122,7 +131,7 @@ def top_accounts_html(top: pd.DataFrame) -> str:
             "churn": top["churn_probability"].map(fmt.percent),
             "plan_tier": top["plan_tier"],
             "csm_owner": top["csm_owner"],
-            "top_driver": top["top_driver"],
+            "top_driver": top_driver_text(top["top_driver"]),
         }
     )
     return table_html(shown, TOP_ACCOUNT_COLUMNS, "top-at-risk")

@@ -145,3 +145,22 @@ def test_customer_360_lists_reasons_to_act_on_apart_from_the_rest(scored_dir, ac
     # The stored order (actionable first) under headings that say why it differs from the chart's.
     assert len(listed) == len(drivers)
     assert all(texts.index(t) < rest for t in listed[: sum(d.actionable for d in drivers)])
+
+
+def test_the_board_says_so_when_nothing_raises_an_accounts_risk(scored_copy, monkeypatch):
+    """A score whose drivers all lower the risk stores no top driver: the board says that in
+    words, not "None"."""
+    from components.account_tables import NOTHING_RAISES
+
+    wh = warehouse.get_warehouse(scored_copy)
+    customer_id = wh.scalar(
+        "SELECT customer_id FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions) "
+        "ORDER BY churn_probability DESC LIMIT 1"
+    )
+    with wh.transaction() as cur:
+        cur.execute("UPDATE predictions SET top_driver = NULL WHERE customer_id = ?", [customer_id])
+    warehouse.close_all()
+    at = _page(scored_copy, "executive", "risk_board", monkeypatch)
+    at.text_input[0].input(customer_id).run()
+    assert not at.exception
+    assert at.dataframe[0].value["top_driver"].tolist() == [NOTHING_RAISES]

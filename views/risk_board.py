@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.account_tables import top_driver_text
 from components.shared import auth, cache, status
 from components.shared import format as fmt
 from engine.accounts import board
@@ -159,6 +160,7 @@ rows = page.rows.assign(
     risk_tier=lambda d: d["risk_tier"].str.capitalize(),
     plan_tier=lambda d: d["plan_tier"].str.capitalize(),
     archetype=lambda d: d["archetype"].fillna(fmt.MISSING),
+    top_driver=lambda d: top_driver_text(d["top_driver"]),
     mrr_text=lambda d: d["mrr"].map(fmt.money),
     at_risk_text=lambda d: d["revenue_at_risk"].map(fmt.money),
     value_text=lambda d: [
@@ -189,7 +191,7 @@ selection = st.dataframe(
         "top_driver": st.column_config.TextColumn(
             "Top driver",
             width=145,
-            help="The strongest reason raising this account's risk that a CSM can act on (else the strongest reason)",
+            help="The strongest reason raising this account's risk, one a CSM can act on first",
         ),
         "days_to_renewal": st.column_config.NumberColumn(
             "Renewal", format="%d d", width=70, help="Days until the contract renews"
