@@ -29,6 +29,7 @@ predicted then against what happened (AUC, Brier, calibration), built on
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -492,6 +493,62 @@ def _kept_score_reference(
     return _kept(folder / SCORE_REFERENCE_FILE, build)["churn_probability"].to_numpy(dtype=float)
 
 
+@dataclass(frozen=True)
+class DriftReference:
+    """What a version's drift compares a population with: the feature rows of its last training
+    month ends and its predicted churn on its last out-of-time month (both kept beside the
+    model's artifact, built from the warehouse the first time)."""
+
+    dates: list[date]
+    score_as_of: date
+    feature_set: feats.FeatureSet | None  # the model's own columns (or an older model's fixed ones)
+    features: pd.DataFrame
+    probabilities: np.ndarray
+
+
+def drift_reference(
+    wh: Warehouse, entry: registry.ModelVersion, model: ChurnModel, data_dir: str | Path | None
+) -> DriftReference:
+    if entry.kind != "churn":
+        raise BadInputError(f"{entry.version} is a {entry.kind} model; drift is measured for warehouse churn models.")
+    window = entry.data_window
+    dates = training_month_ends(window)
+    score_as_of = date.fromisoformat(window["valid_to"])
+    feature_set = feats.set_of(model)
+    return DriftReference(
+        dates,
+        score_as_of,
+        feature_set,
+        _kept_reference(wh, entry, data_dir, dates, feature_set),
+        _kept_score_reference(wh, entry, model, data_dir, score_as_of, feature_set),
+    )
+
+
+def drift_against(
+    entry: registry.ModelVersion,
+    reference: DriftReference,
+    current_as_of: date,
+    current: pd.DataFrame,
+    current_probabilities: np.ndarray,
+) -> DriftReport:
+    """Drift of the population `current` (at `current_as_of`, with its predicted churn) from
+    `reference`: computed from the frames alone, no warehouse read."""
+    table, bins = feature_drift(
+        reference.features, current, _model_features(reference.feature_set, list(entry.features))
+    )
+    return DriftReport(
+        model_version=entry.version,
+        reference_as_of=reference.dates[-1],
+        reference_from=reference.dates[0],
+        current_as_of=current_as_of,
+        reference_rows=len(reference.features),
+        current_rows=len(current),
+        features=table,
+        bins=bins,
+        score=_score_drift(reference.probabilities, reference.score_as_of, current_probabilities),
+    )
+
+
 def _drift_of(
     wh: Warehouse,
     entry: registry.ModelVersion,
@@ -503,33 +560,12 @@ def _drift_of(
 ) -> DriftReport:
     """Drift of `entry` at `current_as_of`; `current` (and its probabilities), when given, is that
     population as scoring just built it."""
-    if entry.kind != "churn":
-        raise BadInputError(f"{entry.version} is a {entry.kind} model; drift is measured for warehouse churn models.")
-    window = entry.data_window
-    reference_dates = training_month_ends(window)
-    reference_as_of = reference_dates[-1]
-    score_reference_as_of = date.fromisoformat(window["valid_to"])
-    # The model's own columns (a data-driven set, or the fixed features of an older model).
-    feature_set = feats.set_of(model)
-    reference = _kept_reference(wh, entry, data_dir, reference_dates, feature_set)
+    reference = drift_reference(wh, entry, model, data_dir)
     if current is None:
-        current = _population(wh, current_as_of, "current", feature_set)
-    table, bins = feature_drift(reference, current, _model_features(feature_set, list(entry.features)))
-    reference_probabilities = _kept_score_reference(wh, entry, model, data_dir, score_reference_as_of, feature_set)
+        current = _population(wh, current_as_of, "current", reference.feature_set)
     if current_probabilities is None:
         current_probabilities = model.predict(current).churn_probability
-    score = _score_drift(reference_probabilities, score_reference_as_of, current_probabilities)
-    return DriftReport(
-        model_version=entry.version,
-        reference_as_of=reference_as_of,
-        reference_from=reference_dates[0],
-        current_as_of=current_as_of,
-        reference_rows=len(reference),
-        current_rows=len(current),
-        features=table,
-        bins=bins,
-        score=score,
-    )
+    return drift_against(entry, reference, current_as_of, current, current_probabilities)
 
 
 def drift_report(
@@ -713,6 +749,37 @@ def measure_quality(wh: Warehouse, data_dir: str | Path | None, entry: registry.
     )
 
 
+def drift_alongside(
+    pool: Executor,
+    wh: Warehouse,
+    data_dir: str | Path | None,
+    entry: registry.ModelVersion,
+    model: ChurnModel,
+    as_of: date,
+    current: pd.DataFrame,
+    probabilities: np.ndarray,
+) -> Future[tuple[DriftReport, float]] | None:
+    """Drift of a scoring run's population, compared in `pool` while the run writes its scores
+    (the comparison reads no warehouse; the reference is read, or built the first time, here
+    from `wh` before the write). Gives the report and the seconds it took; None for a model
+    without a warehouse reference or a reference that cannot be had (then `record_after_scoring`
+    measures and reports as before)."""
+    if entry.kind != "churn":
+        return None
+    t0 = time.perf_counter()
+    try:
+        reference = drift_reference(wh, entry, model, data_dir)
+    except RadarError:
+        return None
+    read = time.perf_counter() - t0
+
+    def compare() -> tuple[DriftReport, float]:
+        t1 = time.perf_counter()
+        return drift_against(entry, reference, as_of, current, probabilities), read + time.perf_counter() - t1
+
+    return pool.submit(compare)
+
+
 def record_after_scoring(
     wh: Warehouse,
     data_dir: str | Path | None,
@@ -722,18 +789,25 @@ def record_after_scoring(
     current: pd.DataFrame,
     probabilities: np.ndarray,
     say=None,
+    drift: Future[tuple[DriftReport, float]] | None = None,
 ) -> dict[str, float]:
     """What a scoring run measures once its predictions are written: drift of the population it
-    scored (from the rows and probabilities it built) and, the first time a version scores, that
-    version's quality; returns the seconds each took. A failure here is reported and never undoes
-    the scores."""
+    scored (from the rows and probabilities it built; `drift`, when given, was compared while
+    they were written) and, the first time a version scores, that version's quality; returns
+    the seconds each added to the run. A failure here is reported and never undoes the scores."""
     say = say or (lambda _f, _m: None)
     seconds: dict[str, float] = {}
     if entry.kind != "churn":  # baselines and table models have no warehouse training reference
         return seconds
     try:
         say(0.8, "measuring drift of the scored population")
-        seconds["drift"] = measure_drift(wh, data_dir, entry, model, as_of, current, probabilities).seconds
+        t0 = time.perf_counter()
+        if drift is None:
+            measure_drift(wh, data_dir, entry, model, as_of, current, probabilities)
+        else:
+            report, spent = drift.result()
+            keep("drift", report, entry.version, as_of, spent, data_dir)
+        seconds["drift"] = round(time.perf_counter() - t0, 3)
         if _latest_kept("quality", entry.version, data_dir) is None:
             say(0.9, f"measuring {entry.version}'s out-of-time quality (once per version)")
             t0 = time.perf_counter()
