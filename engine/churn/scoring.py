@@ -6,7 +6,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -116,23 +116,6 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _drift_alongside(
-    pool: ThreadPoolExecutor,
-    wh: Warehouse,
-    data_dir: str | Path | None,
-    version: registry.ModelVersion,
-    model: ChurnModel,
-    as_of: date,
-    frame: pd.DataFrame,
-    probabilities: np.ndarray,
-) -> Future | None:
-    """`monitoring.drift_alongside`, reading the reference from the published snapshot (the
-    writer's copy is not open yet)."""
-    from engine.churn import monitoring  # monitoring reads scoring's helpers: imported when used
-
-    return monitoring.drift_alongside(pool, wh.reading(), data_dir, version, model, as_of, frame, probabilities)
-
-
 def _explained(model: ChurnModel, frame: pd.DataFrame) -> tuple[Prediction, np.ndarray]:
     """(probability and interval, SHAP values): in one pass over the trees for the churn model;
     a baseline or a table's model (served in its place) answers the two separately."""
@@ -208,16 +191,21 @@ def score(
     scored.insert(1, "as_of", as_of)
     scored.insert(2, "model_version", version.version)
     scored["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
+    from engine.churn import monitoring  # monitoring reads scoring's helpers: imported when used
+
     probabilities = scored["churn_probability"].to_numpy()
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Drift is numpy and the write is DuckDB: both let go of the GIL, so they share the cores.
-        drift = _drift_alongside(pool, wh, data_dir, version, model, as_of, frame, probabilities) if monitor else None
+        # Its reference is read from the published snapshot (the writer's copy is not open yet).
+        drift = (
+            monitoring.drift_alongside(pool, wh.reading(), data_dir, version, model, as_of, frame, probabilities)
+            if monitor
+            else None
+        )
         _write(wh, scored, as_of, version.version, frame if keep_rows else None)
         clock.lap("write")
         say(0.75, f"wrote {len(scored):,} predictions")
         if monitor:
-            from engine.churn import monitoring  # monitoring reads scoring's helpers: imported when used
-
             phases.update(
                 monitoring.record_after_scoring(wh, data_dir, version, model, as_of, frame, probabilities, say, drift)
             )
