@@ -347,11 +347,13 @@ def _listed(
             value = columns[name][i]
             if stored:
                 floats = ready[name]
-                json_value = floats[i] if floats is not None else plain(value)
+                shown_value = floats[i] if floats is not None else plain(value)
+            else:
+                shown_value = value
             row.append(
                 {
                     "feature": name,
-                    "value": json_value if stored else value,
+                    "value": shown_value,
                     "shap_impact": shown,
                     "reason": reason(name, value, impact),
                     "group": chosen.keys[g],
