@@ -84,3 +84,21 @@ def test_stale_drift_is_marked_and_an_admin_can_measure_it_again(scored_copy, mo
     admin.button(key="drift_recompute").click().run()
     assert not admin.exception
     assert not any("Newer scores exist" in w.value for w in admin.warning)
+
+
+def test_scores_are_written_when_the_drift_reference_cannot_be_had(scored_copy, monkeypatch):
+    """Drift is compared while the scores are written, from a reference read before; when that
+    reference cannot be had, the scores are still written and the run says why drift is missing."""
+    from engine.core.errors import BadInputError
+
+    def no_reference(*_args, **_kwargs):
+        raise BadInputError("the training reference is unreadable")
+
+    monkeypatch.setattr(monitoring, "drift_reference", no_reference)
+    said: list[str] = []
+    wh = warehouse.get_warehouse(scored_copy)
+    with wh.transaction() as cur:
+        cur.execute("DELETE FROM predictions")
+    report = scoring.score(wh, data_dir=scored_copy, progress=lambda _f, message: said.append(message))
+    assert wh.scalar("SELECT count(*) FROM predictions") == report.customers > 0
+    assert any("monitoring not measured" in m and "unreadable" in m for m in said)
