@@ -203,15 +203,7 @@ class ChurnModel:
         raw = self._raw_by_bag(X_valid)
         self._fit_calibration(raw, y_valid)
         say(self.n_bags + 3, self.n_bags + 3, "checking the interval by self-simulation")
-        truths = self.truth_members(X_train, y_train, train_groups, train_periods, rng, self.prior_)
-        self.check_spread(
-            lambda y_sim, stop, y_check: self.rerun(
-                X_train, y_sim, train_groups, train_periods, X_valid, stop, y_check, rng
-            ),
-            self.member_truths(self.raw_by_member(truths, X_train, self.prior_)),
-            self.member_truths(self.raw_by_member(truths, X_valid, self.prior_)),
-            rng,
-        )
+        self.check_spread(X_train, y_train, train_groups, train_periods, X_valid, self.prior_, rng)
         return self
 
     def fit_prior(self, X_train: pd.DataFrame | np.ndarray, y_train: np.ndarray) -> priors.Prior | None:
@@ -258,12 +250,33 @@ class ChurnModel:
             X_train, y_train, train_groups, train_periods, rng, rounds=longer, prior=prior, count=spread.SIMULATIONS
         )
 
-    def check_spread(self, refit, truth_fit: np.ndarray, truth_check: np.ndarray, rng: np.random.Generator) -> None:
-        """Widen the interval by what self-simulation shows it needs (`spread.measure`): `refit`
-        fits members on simulated training labels and returns their log-odds on the check rows."""
+    def check_spread(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        train_groups: np.ndarray | None,
+        train_periods: np.ndarray | None,
+        X_check: pd.DataFrame,
+        prior: priors.Prior | None,
+        rng: np.random.Generator,
+    ) -> None:
+        """Widen the interval by what self-simulation shows it needs (`spread.measure`) on these
+        training and check rows: members boosted longer (`truth_members`) give the known truths,
+        and each simulation reruns the whole fit (`rerun`) on labels drawn from them."""
+        truths = self.truth_members(X_train, y_train, train_groups, train_periods, rng, prior)
+        truth_fit = self.member_truths(self.raw_by_member(truths, X_train, prior))
+        truth_check = self.member_truths(self.raw_by_member(truths, X_check, prior))
         fitted = (self.pos_weight_, self.spread_factor_)
         self.spread_factor_ = 1.0
-        check = spread.measure(refit, truth_fit, truth_check, self.interval_level, rng)
+        check = spread.measure(
+            lambda y_sim, stop, y_check: self.rerun(
+                X_train, y_sim, train_groups, train_periods, X_check, stop, y_check, rng
+            ),
+            truth_fit,
+            truth_check,
+            self.interval_level,
+            rng,
+        )
         self.pos_weight_ = fitted[0]  # the refits reset it; the served members were fitted with this
         self.spread_factor_ = check.factor
         self.spread_check_ = check.as_metrics()

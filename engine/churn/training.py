@@ -24,7 +24,6 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from engine.churn import baselines, registry
 from engine.churn import features as feats
 from engine.churn.model import ChurnModel, registry_params
-from engine.churn.prior import Prior
 from engine.core.contracts import Versioned
 from engine.core.errors import BadInputError
 from engine.data import health
@@ -260,7 +259,8 @@ def fit_folds(
     y_oot = np.concatenate([y[r] for r in rows])
     model.calibrate(pooled, y_oot)
     step(steps - 2, "checking the interval by self-simulation on the latest month")
-    _check_spread(model, X, y, groups, periods, usable[-1], starts[-1], rng)
+    _fold, train, valid = usable[-1]
+    model.check_spread(X[train], y[train], groups[train], periods[train], X[valid], starts[-1], rng)
     step(steps - 1.5, "training the final ensemble on every closed month end")
     model.prior_ = model.fit_prior(X, y)
     model.boosters_ = model.fit_members(X, y, groups, periods, rng, prior=model.prior_)
@@ -275,32 +275,6 @@ def fit_folds(
     oot = pd.concat(parts, ignore_index=True)
     oot["as_of"] = pd.to_datetime(oot["as_of"])
     return FoldFit(model, oot, [u[0] for u in usable], rounds)
-
-
-def _check_spread(
-    model: ChurnModel,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    groups: np.ndarray,
-    periods: np.ndarray,
-    fold: tuple,
-    prior: Prior | None,
-    rng: np.random.Generator,
-) -> None:
-    """Self-simulation on the latest fold (`spread.measure`): members boosted longer on its
-    training months (`truth_members`) give the known truths, there and on its out-of-time month."""
-    _fold, train, valid = fold
-    truths = model.truth_members(X[train], y[train], groups[train], periods[train], rng, prior)
-    truth_fit = model.member_truths(model.raw_by_member(truths, X[train], prior))
-    truth_check = model.member_truths(model.raw_by_member(truths, X[valid], prior))
-    model.check_spread(
-        lambda y_sim, stop, y_check: model.rerun(
-            X[train], y_sim, groups[train], periods[train], X[valid], stop, y_check, rng
-        ),
-        truth_fit,
-        truth_check,
-        rng,
-    )
 
 
 def _cross_platt(raws: list[np.ndarray], ys: list[np.ndarray], k: int, model: ChurnModel) -> tuple[float, float]:
