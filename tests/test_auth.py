@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -682,6 +683,15 @@ def test_browser_login_survives_refresh_and_deep_links_and_logout_ends_it(demo_d
         page.wait_for_function(
             "name => document.cookie.includes(name)", arg=users.COOKIE_NAME
         )  # the re-authentication cookie reached the browser
+        (cookie,) = [c for c in context.cookies() if c["name"] == users.COOKIE_NAME]
+        assert (cookie["sameSite"], cookie["path"], cookie["secure"], cookie["httpOnly"]) == (
+            "Strict",
+            "/",
+            False,
+            False,
+        )
+        days = users.auth_settings(demo_dir).cookie_expiry_days
+        assert days - 0.01 < (cookie["expires"] - time.time()) / 86_400 <= days  # the token's own expiry
         assert page.url == f"{base}/users?tab=roles"
         page.get_by_role("heading", name="Users").wait_for()
 

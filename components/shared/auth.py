@@ -13,7 +13,7 @@ decode (no revocation) and raises on some malformed ones. So:
   fingerprint. Logout, a password change or removing the user changes the fingerprint, so
   every copy of an old cookie stops working ("log out everywhere"), and open sessions of
   that user end at their next run. Anything wrong with a cookie means "not logged in".
-- The cookie is written by a browser component (extra-streamlit-components), i.e. by
+- The cookie is written by a browser component (components.shared.cookie_writer), i.e. by
   JavaScript, so it cannot be HttpOnly; revocation and the short-ish expiry make up for it.
   It is SameSite=strict, and Secure when the app is served over https.
 - Session state belongs to one user: whenever the logged-in user of a session changes
@@ -53,9 +53,9 @@ import logging
 import secrets
 from typing import Any
 
-import extra_streamlit_components as stx
 import streamlit as st
 
+from components.shared import cookie_writer, preload
 from engine.auth import users
 from engine.core import config
 from engine.core.access import ROLES, AccessDenied, Viewer
@@ -80,7 +80,7 @@ _BOOKKEEPING = frozenset(
 )
 _BOOKKEEPING_PREFIX = "_radar_cookie_"  # the cookie task and its component widgets
 
-# The cookie components are invisible iframes; take them out of the layout so they leave no gap.
+# The cookie writer draws nothing; take its slot out of the layout so it leaves no gap.
 _HIDE_COOKIE_FRAMES = (
     "<style>div[class*='st-key-_radar_cookie_'] {position: absolute; width: 0; height: 0; overflow: hidden;}</style>"
 )
@@ -283,6 +283,7 @@ def _login_screen(settings: users.AuthSettings) -> None:
         if error:
             st.error(error, icon=":material/error:")
         _demo_notice()
+        preload.after_login_code()  # last: it takes no room, and the form shows first
 
 
 def _submit_login(settings: users.AuthSettings, username: str, password: str) -> None:
@@ -398,25 +399,13 @@ def _sync_cookie(settings: users.AuthSettings) -> None:
     task = st.session_state.get(_COOKIE_TASK)
     if not task:
         return
-    if st.session_state.get(task["widget"]) is True:
+    if cookie_writer.written(task["widget"]):
         del st.session_state[_COOKIE_TASK]
         return
+    token = task["token"] if task["kind"] == "set" else None  # None deletes it
+    data = cookie_writer.cookie_data(settings.cookie_name, token, task.get("expires"), secure=_served_over_https())
     with slot:
-        manager = stx.CookieManager(key=f"{task['widget']}_all")
-        if task["kind"] == "set":
-            # Written by JavaScript: HttpOnly is impossible here (see the module docstring).
-            manager.set(
-                settings.cookie_name,
-                task["token"],
-                key=task["widget"],
-                expires_at=task["expires"],
-                secure=_served_over_https() or None,
-                same_site="strict",
-            )
-        else:
-            # It also drops the cookie from its own copy of the cookies, which may not hold it.
-            with contextlib.suppress(KeyError):
-                manager.delete(settings.cookie_name, key=task["widget"])
+        cookie_writer.draw(task["widget"], data)
 
 
 # -- the sidebar -------------------------------------------------------------------------------
