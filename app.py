@@ -39,9 +39,13 @@ cache.warm_up(cache.current_data_dir())  # a new snapshot's book-wide reads star
 viewer = auth.authenticate()
 if viewer is None:
     nav.navigation_before_login()  # keeps a deep link's page and query parameters for after login
+    auth.sync_cookie()
     st.stop()
 
 page = nav.navigation(viewer)
 auth.account_sidebar(viewer)
 cache.pin_snapshot(cache.current_data_dir())  # one warehouse snapshot for the whole run
-page.run()
+try:
+    page.run()
+finally:
+    auth.sync_cookie()  # last, whatever the page did (see its docstring)

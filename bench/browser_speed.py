@@ -90,7 +90,11 @@ def wait_drawn(page, required: list[str], started: float, timeout: float = 120.0
         else:
             since = None
         if now > timeout:
-            raise TimeoutError(f"not drawn after {timeout:.0f} s: missing {state['missing']}, {state['waiting']}")
+            shot = Path(tempfile.mkdtemp()) / "not_drawn.png"
+            page.screenshot(path=shot, full_page=True)
+            raise TimeoutError(
+                f"not drawn after {timeout:.0f} s: missing {state['missing']}, {state['waiting']} (screenshot {shot})"
+            )
         page.wait_for_timeout(10)
 
 

@@ -168,7 +168,6 @@ def authenticate() -> Viewer | None:
         _refresh_from_users_file(settings)
     if state.get(AUTH_STATUS) is True:
         _claim_session(str(state[USERNAME]))
-    _sync_cookie(settings)
     viewer = current_viewer()
     if viewer is not None:
         return viewer
@@ -215,7 +214,7 @@ def _log_in_from_cookie(settings: users.AuthSettings) -> None:
     username = users.username_from_token(settings, token)
     if username is None or settings.user(username) is None:
         st.session_state[_COOKIE_SPENT] = _digest(token)  # don't try it (or delete it) again
-        _queue_cookie_delete()
+        _queue_cookie_delete(settings)
         return
     _start_session(settings, username)
 
@@ -363,7 +362,7 @@ def _forget_session(settings: users.AuthSettings, notice: str) -> None:
     token = _request_cookie(settings.cookie_name)
     if token:
         state[_COOKIE_SPENT] = _digest(token)  # the request's cookie must not log this session in again
-    _queue_cookie_delete()
+    _queue_cookie_delete(settings)
     state[_NOTICE] = notice
 
 
@@ -371,13 +370,19 @@ def _cookie_widget() -> str:
     return f"_radar_cookie_{secrets.token_hex(4)}"
 
 
-def _queue_cookie_delete() -> None:
-    st.session_state[_COOKIE_TASK] = {"kind": "delete", "widget": _cookie_widget()}
+def _queue_cookie_delete(settings: users.AuthSettings) -> None:
+    st.session_state[_COOKIE_TASK] = {"kind": "delete", "name": settings.cookie_name, "widget": _cookie_widget()}
 
 
 def _queue_cookie_write(settings: users.AuthSettings, username: str) -> None:
     token, expires = users.issue_login_token(settings, username)
-    st.session_state[_COOKIE_TASK] = {"kind": "set", "token": token, "expires": expires, "widget": _cookie_widget()}
+    st.session_state[_COOKIE_TASK] = {
+        "kind": "set",
+        "name": settings.cookie_name,
+        "token": token,
+        "expires": expires,
+        "widget": _cookie_widget(),
+    }
 
 
 def _served_over_https() -> bool:
@@ -387,13 +392,14 @@ def _served_over_https() -> bool:
 
 
 @st.fragment
-def _sync_cookie(settings: users.AuthSettings) -> None:
-    """Draw the queued cookie write or delete until the browser reports it done.
+def sync_cookie() -> None:
+    """Draw the queued cookie write or delete until the browser reports it done (app.py, last).
 
     A fragment: the browser's report reruns this slot, not the page behind it (a whole page
-    run, drawn again, after every login and logout). The slot is drawn on every run, task or
-    not, so the elements after it keep their places (otherwise the run after the task shows
-    the old screen and the new one for a moment).
+    run, drawn again, after every login and logout). It is drawn last in every run, after the
+    page: a fragment rerun asked for while the page still runs interrupts that run, and the
+    page stayed blank (the first login after a start, when the overview's cold caches take
+    seconds and the cookie was written at once).
     """
     slot = st.container(key="_radar_cookie_slot")
     task = st.session_state.get(_COOKIE_TASK)
@@ -403,7 +409,7 @@ def _sync_cookie(settings: users.AuthSettings) -> None:
         del st.session_state[_COOKIE_TASK]
         return
     token = task["token"] if task["kind"] == "set" else None  # None deletes it
-    data = cookie_writer.cookie_data(settings.cookie_name, token, task.get("expires"), secure=_served_over_https())
+    data = cookie_writer.cookie_data(task["name"], token, task.get("expires"), secure=_served_over_https())
     with slot:
         cookie_writer.draw(task["widget"], data)
 
