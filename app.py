@@ -35,7 +35,7 @@ def secrets_to_env() -> None:
 
 secrets_to_env()
 
-cache.warm_up(cache.current_data_dir())  # a new snapshot's book-wide reads start computing now
+cache.warm_up(cache.current_data_dir())  # each snapshot's book-wide reads are computed as it is published
 viewer = auth.authenticate()
 if viewer is None:
     nav.navigation_before_login()  # keeps a deep link's page and query parameters for after login
@@ -45,7 +45,4 @@ if viewer is None:
 page = nav.navigation(viewer)
 auth.account_sidebar(viewer)
 cache.pin_snapshot(cache.current_data_dir())  # one warehouse snapshot for the whole run
-try:
-    page.run()
-finally:
-    auth.sync_cookie()  # last, whatever the page did (see its docstring)
+auth.run_page(page)

@@ -9,7 +9,9 @@ Targets at 100,000 customers on 2 cores: Customer 360 <= 1 s warm, the overview 
   account opened after the server starts (the book-wide segment and peer tables are built
   then), for an account not opened before (cold) and for one opened before (warm); the same
   by following an account's link (a new page load, as the board's Open link in a new tab);
-* Model & data (an analyst): first paint (title, headline cards and the verdict) and fully drawn.
+* Model & data (an analyst): first paint (title, headline cards and the verdict) and fully drawn;
+* Overview after a new snapshot: a scheduler publishes one (a write that changes nothing), and
+  a minute later an executive logs in: the first login after a nightly `score`.
 
 "Fully drawn" is honest: the page's own texts are all there, Streamlit's running indicator is
 gone, no element is stale, loading (skeleton, spinner) or an undrawn chart or table (a Plotly
@@ -19,7 +21,8 @@ time is when that last began.
 Run: `PYTHONPATH=. .venv/bin/python bench/browser_speed.py --data DIR [--repeat 3] [--width 1280]`
 on a data dir with logins (`python -m engine users add ...`; the demo's passwords are the
 defaults). Without --data a demo install is built in a temp folder first. The app only reads
-the data dir (a login writes its bookkeeping to the users file and the state store).
+the data dir (a login writes its bookkeeping to the users file and the state store), except
+for the new-snapshot step's write that changes nothing.
 """
 
 from __future__ import annotations
@@ -262,6 +265,20 @@ def model_data_times(browser, url: str, who: tuple[str, str], width: int, repeat
     return out
 
 
+def overview_after_new_snapshot(browser, url: str, data: Path, who: tuple[str, str], width: int, wait: float):
+    """Publish a snapshot as a scheduler would, give the app `wait` seconds, then log in."""
+    with warehouse.writing(data, "bench: a scheduler's write") as wh:
+        wh.execute("DELETE FROM predictions WHERE false")
+    warehouse.close_all()
+    time.sleep(wait)
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    clicked = log_in(page, url, *who)
+    seconds = wait_drawn(page, OVERVIEW, clicked).seconds
+    context.close()
+    return {f"{wait:.0f} s after it": [seconds]}
+
+
 def accounts_of(data: Path, owner: str, n: int) -> list[tuple[str, str]]:
     """Active accounts of `owner` that the board does not list first (they are opened by link)."""
     wh = warehouse.get_warehouse(data, read_only=True)
@@ -312,6 +329,11 @@ def run(data: Path, logins: Logins, width: int, repeat: int, only: set[str], idl
                     model_data_times(browser, url, logins.analyst, width, repeat),
                     "first paint <= 2 s",
                 ),
+                "after_publish": lambda: report(
+                    f"Overview after a new snapshot ({logins.executive[0]})",
+                    overview_after_new_snapshot(browser, url, data, logins.executive, width, 60.0),
+                    "<= 2 s",
+                ),
             }
             for name, step in steps.items():
                 if not only or name in only:
@@ -335,7 +357,9 @@ def main() -> None:
     parser.add_argument("--analyst", type=_login, default=("analyst", users.DEMO_PASSWORDS["analyst"]))
     parser.add_argument("--width", type=int, default=1280, help="browser width in px")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=[], choices=["overview", "customer_360", "model_data"])
+    parser.add_argument(
+        "--only", nargs="*", default=[], choices=["overview", "customer_360", "model_data", "after_publish"]
+    )
     parser.add_argument(
         "--idle",
         type=float,

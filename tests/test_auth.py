@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 import streamlit_authenticator as stauth
 import yaml
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 from streamlit.testing.v1 import AppTest
 
 from bench import load
@@ -1166,3 +1167,26 @@ def test_browser_malformed_cookies_show_the_login_form_without_details(demo_dir,
             assert "Traceback" not in text and ".py" not in text and "Error" not in text, name
             context.close()
         browser.close()
+
+
+# -- the cookie writer is drawn after the page, and only when no other run replaces it ------------
+@pytest.mark.parametrize(
+    ("ending", "drawn"),
+    [
+        (None, True),  # the page ran to its end
+        (StopException(), True),  # st.stop(): the page is drawn as far as it goes
+        (RerunException(None), False),  # st.switch_page / st.rerun: the next run draws it
+    ],
+)
+def test_the_cookie_writer_follows_a_page_that_is_done_and_never_one_being_replaced(monkeypatch, ending, drawn):
+    calls = []
+    monkeypatch.setattr(auth, "sync_cookie", lambda: calls.append("writer"))
+
+    def run():
+        calls.append("page")
+        if ending is not None:
+            raise ending
+
+    with contextlib.suppress(StopException, RerunException):
+        auth.run_page(SimpleNamespace(run=run))
+    assert calls == (["page", "writer"] if drawn else ["page"])

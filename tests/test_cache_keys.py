@@ -23,7 +23,30 @@ def test_no_warm_up_without_a_request(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self.name))
     cache.warm_up(str(tmp_path))
-    assert not started and not cache._warmed
+    assert not started and not cache._warmed and not cache._watched
+
+
+def test_each_snapshot_is_warmed_once_as_it_is_published(scored_copy, monkeypatch):
+    """The watcher's step: the latest snapshot, once, and a scheduler's next one without anyone asking."""
+    from engine.data import warehouse
+
+    data = str(scored_copy)
+    warmed = []
+    monkeypatch.setattr(cache, "_warmed", set())
+    monkeypatch.setattr(cache, "_warm", lambda d, stamp, wh: warmed.append((d, stamp, wh.generation)))
+    first = cache.warm_latest(data)
+    assert first == cache.snapshot_stamp(data)
+    assert cache.warm_latest(data) is None  # already warm: nothing computed again
+    with warehouse.writing(data, "test: the nightly score") as wh:
+        wh.execute("DELETE FROM predictions WHERE false")
+    second = cache.warm_latest(data)
+    assert second not in (None, first)
+    assert [(d, stamp) for d, stamp, _ in warmed] == [(data, first), (data, second)]
+    assert warmed[1][2] == warehouse.get_warehouse(data, read_only=True).generation  # handed that snapshot
+
+
+def test_no_warehouse_yet_is_nothing_to_warm(tmp_path):
+    assert cache.warm_latest(str(tmp_path)) is None
 
 
 def test_warm_up_fills_the_leaders_book_reads(scored_dir, monkeypatch):

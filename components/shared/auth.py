@@ -54,6 +54,7 @@ import secrets
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException  # what st.stop() raises
 
 from components.shared import cookie_writer, preload
 from engine.auth import users
@@ -391,9 +392,22 @@ def _served_over_https() -> bool:
     return False
 
 
+def run_page(page: Any) -> None:
+    """Run the page, then draw the cookie writer (app.py): after a page that ran to its end or
+    to an `st.stop()`, not after one that hands over to another run (`st.switch_page`, as "/"
+    does after every login, or `st.rerun`): drawn then, the browser's report would reach the
+    next run while it draws, and interrupt it."""
+    try:
+        page.run()
+    except StopException:
+        sync_cookie()
+        raise
+    sync_cookie()
+
+
 @st.fragment
 def sync_cookie() -> None:
-    """Draw the queued cookie write or delete until the browser reports it done (app.py, last).
+    """Draw the queued cookie write or delete until the browser reports it done (last in a run).
 
     A fragment: the browser's report reruns this slot, not the page behind it (a whole page
     run, drawn again, after every login and logout). It is drawn last in every run, after the

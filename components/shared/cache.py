@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -82,6 +83,10 @@ def snapshot_stamp(data_dir: str) -> str:
         wh = warehouse(data_dir)
     except NotFoundError:  # no warehouse yet; any other error reaches the page, which shows it
         return "none"
+    return _stamp(wh)
+
+
+def _stamp(wh: Warehouse) -> str:
     return f"{wh.path.name}@{wh.generation}"
 
 
@@ -386,28 +391,53 @@ def whatif_result(
 
 # -- a new snapshot's book-wide reads, computed before anyone asks ------------------------------
 log = logging.getLogger(__name__)
-_warmed: set[tuple[str, str]] = set()
+_warmed: set[tuple[str, str]] = set()  # (data dir, snapshot stamp)
+_watched: set[str] = set()  # data dirs with a watcher
 _warmed_lock = threading.Lock()
+WATCH_SECONDS = 30.0  # how soon a newly published snapshot starts warming
 LEADERS = (EVERYONE, "executive")
 
 
 def warm_up(data_dir: str) -> None:
-    """Once per snapshot and app process, compute in a background thread what the overview and
-    Customer 360 read from the whole book (segments, benchmarks, the board, the peer tables:
-    tens of seconds on a book of 100,000 accounts), so the first person to open them after a
-    scoring run does not wait for it. Called by app.py after `pin_snapshot`; only in a served
-    app (the run came from a browser), not in page tests."""
+    """Compute in the background what the overview and Customer 360 read from the whole book
+    (segments, benchmarks, the board, the peer tables: tens of seconds on a book of 100,000
+    accounts), for each snapshot as it is published, so nobody who opens them waits for it:
+    not the first person after a start, nor the first after the nightly `score`. Called by
+    app.py on every run; it starts one watcher per data dir and app process, and only in a
+    served app (the run came from a browser), not in page tests."""
     if not _served():
         return
-    stamp = snapshot_stamp(data_dir)
     with _warmed_lock:
-        if stamp == "none" or (data_dir, stamp) in _warmed:
+        if data_dir in _watched:
             return
+        _watched.add(data_dir)
+    threading.Thread(target=_watch, args=(data_dir,), name="radar-warm-up", daemon=True).start()
+
+
+def _watch(data_dir: str) -> None:
+    while True:
+        try:
+            warm_latest(data_dir)
+        except Exception:  # keep watching: the next snapshot may be fine
+            log.warning("warming the latest snapshot of %s failed", data_dir, exc_info=True)
+        time.sleep(WATCH_SECONDS)
+
+
+def warm_latest(data_dir: str) -> str | None:
+    """Warm the latest published snapshot unless it was already; returns its stamp when warmed now."""
+    try:
+        latest = get_warehouse(data_dir, read_only=True)
+    except NotFoundError:  # no warehouse yet
+        return None
+    stamp = _stamp(latest)
+    with _warmed_lock:
+        if (data_dir, stamp) in _warmed:
+            return None
         _warmed.add((data_dir, stamp))
-    # Outside any page run, so it is handed this run's snapshot: results kept under `stamp`
-    # must come from that snapshot even if a newer one is published while they compute.
-    pinned = warehouse(data_dir)
-    threading.Thread(target=_warm, args=(data_dir, stamp, pinned), name="radar-warm-up", daemon=True).start()
+    # Handed that snapshot itself: results kept under `stamp` must come from it even if a newer
+    # one is published while they compute.
+    _warm(data_dir, stamp, latest)
+    return stamp
 
 
 def _served() -> bool:
