@@ -45,6 +45,22 @@ def test_each_snapshot_is_warmed_once_as_it_is_published(scored_copy, monkeypatc
     assert warmed[1][2] == warehouse.get_warehouse(data, read_only=True).generation  # handed that snapshot
 
 
+def test_one_watcher_per_data_dir_and_every_run_wakes_it(tmp_path, monkeypatch):
+    looked = threading.Semaphore(0)
+    monkeypatch.setattr(cache, "_served", lambda: True)
+    monkeypatch.setattr(cache, "_watched", {})
+    monkeypatch.setattr(cache, "WATCH_SECONDS", 3600.0)  # only a run can wake it within the test
+    monkeypatch.setattr(cache, "warm_latest", lambda data_dir: looked.release())
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self)))
+    cache.warm_up(str(tmp_path))
+    assert looked.acquire(timeout=10)  # the first look, at start
+    cache.warm_up(str(tmp_path))
+    assert looked.acquire(timeout=10)  # the next run woke it long before its poll
+    assert started == ["radar-warm-up"]
+
+
 def test_no_warehouse_yet_is_nothing_to_warm(tmp_path):
     assert cache.warm_latest(str(tmp_path)) is None
 

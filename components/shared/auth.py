@@ -82,7 +82,7 @@ _BOOKKEEPING = frozenset(
 _BOOKKEEPING_PREFIX = "_radar_cookie_"  # the cookie task and its component widgets
 
 # The cookie writer draws nothing; take its slot out of the layout so it leaves no gap.
-_HIDE_COOKIE_FRAMES = (
+_HIDE_COOKIE_SLOT = (
     "<style>div[class*='st-key-_radar_cookie_'] {position: absolute; width: 0; height: 0; overflow: hidden;}</style>"
 )
 
@@ -156,7 +156,7 @@ def authenticate() -> Viewer | None:
     except RadarError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
-    st.html(_HIDE_COOKIE_FRAMES)
+    st.html(_HIDE_COOKIE_SLOT)
     state = st.session_state
     for key in (AUTH_STATUS, USERNAME, NAME, ROLES_KEY):
         state.setdefault(key, None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -392,9 +391,9 @@ def whatif_result(
 # -- a new snapshot's book-wide reads, computed before anyone asks ------------------------------
 log = logging.getLogger(__name__)
 _warmed: set[tuple[str, str]] = set()  # (data dir, snapshot stamp)
-_watched: set[str] = set()  # data dirs with a watcher
+_watched: dict[str, threading.Event] = {}  # data dir -> what wakes its watcher
 _warmed_lock = threading.Lock()
-WATCH_SECONDS = 30.0  # how soon a newly published snapshot starts warming
+WATCH_SECONDS = 30.0  # how soon a newly published snapshot starts warming when nobody opens a page
 LEADERS = (EVERYONE, "executive")
 
 
@@ -403,24 +402,26 @@ def warm_up(data_dir: str) -> None:
     (segments, benchmarks, the board, the peer tables: tens of seconds on a book of 100,000
     accounts), for each snapshot as it is published, so nobody who opens them waits for it:
     not the first person after a start, nor the first after the nightly `score`. Called by
-    app.py on every run; it starts one watcher per data dir and app process, and only in a
-    served app (the run came from a browser), not in page tests."""
+    app.py on every run; it starts one watcher per data dir and app process and wakes it, and
+    only in a served app (the run came from a browser), not in page tests."""
     if not _served():
         return
     with _warmed_lock:
-        if data_dir in _watched:
-            return
-        _watched.add(data_dir)
-    threading.Thread(target=_watch, args=(data_dir,), name="radar-warm-up", daemon=True).start()
+        wake = _watched.get(data_dir)
+        if wake is None:
+            wake = _watched[data_dir] = threading.Event()
+            threading.Thread(target=_watch, args=(data_dir, wake), name="radar-warm-up", daemon=True).start()
+    wake.set()  # a run may be the first to see a new snapshot: look now, not at the next poll
 
 
-def _watch(data_dir: str) -> None:
+def _watch(data_dir: str, wake: threading.Event) -> None:
     while True:
+        wake.clear()
         try:
             warm_latest(data_dir)
         except Exception:  # keep watching: the next snapshot may be fine
             log.warning("warming the latest snapshot of %s failed", data_dir, exc_info=True)
-        time.sleep(WATCH_SECONDS)
+        wake.wait(WATCH_SECONDS)
 
 
 def warm_latest(data_dir: str) -> str | None:

@@ -36,14 +36,11 @@ def cookie_data(name: str, value: str | None, expires: datetime | None, secure: 
     """What the browser is told: set `name` to `value` until `expires` (UTC), or delete it (value None)."""
     if not _SAFE.fullmatch(name) or (value is not None and not _SAFE.fullmatch(value)):
         raise ValueError("a login cookie holds only URL-safe characters")
-    if value is not None and expires is None:
+    if value is None:
+        return {"name": name, "value": "", "expires": _EXPIRED, "secure": secure}
+    if expires is None:
         raise ValueError("a login cookie needs its expiry")
-    return {
-        "name": name,
-        "value": value or "",
-        "expires": _EXPIRED if value is None else _http_date(expires),  # type: ignore[arg-type]
-        "secure": secure,
-    }
+    return {"name": name, "value": value, "expires": _http_date(expires), "secure": secure}
 
 
 def written(key: str) -> bool:
