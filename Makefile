@@ -21,6 +21,7 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps fightchurn==1.2.0  # stale pins (pandas 2); see requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps sktime==1.2.0  # its data files only; pins pandas<3.1
 	@touch $@
 
 install: $(VENV)/.runtime

@@ -14,7 +14,10 @@ Series: every one ships inside a pip package installed in the venv (nothing is d
   pmdarima (6, when installed: every monthly and quarterly series it ships; its weekly
     gasoline is a download): airpassengers, wineind (Australian wine sales), sunspots
     (monthly); ausbeer, austres (Australian residents), woolyrnq (wool production) (quarterly).
-  sktime is not installed in the venv, so none of its series are used.
+  sktime (6, when installed; its data files are read, the package is never imported): UK
+    road casualties killed or seriously injured, monthly 1969-1984 (seatbelts KSI); US
+    quarterly changes 1970-2016 in consumption, income, production, savings, unemployment
+    (Uschange). Its other series are annual, sub-daily, 0/1 or copies of the above.
 Each series is forecast from ORIGINS origins one horizon apart (monthly 12 months, quarterly 8
 quarters, weekly 13 weeks ahead), training on at most the 10 years (monthly, quarterly: 20)
 or 5 years (weekly) before the origin. Every task calls `engine.forecasting.auto.forecast`
@@ -105,9 +108,31 @@ def pmdarima_series() -> dict[str, tuple[str, pd.Series]]:
     return out
 
 
+def sktime_series() -> dict[str, tuple[str, pd.Series]]:
+    """sktime's monthly and quarterly series, read from its data files (sktime pins pandas<3.1,
+    so it is installed without its dependencies and never imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    data = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    out = {}
+    ksi = pd.read_csv(data / "seatbelts" / "seatbelts.csv", index_col=0)["KSI"].to_numpy(float)
+    out["sktime_seatbelts_KSI"] = (
+        "monthly",
+        pd.Series(ksi, index=pd.date_range("1969-01-01", periods=len(ksi), freq="MS")),
+    )
+    changes = pd.read_csv(data / "Uschange" / "Uschange.csv")
+    index = pd.date_range("1970-01-01", periods=len(changes), freq="QS")
+    for column in ("Consumption", "Income", "Production", "Savings", "Unemployment"):
+        out[f"sktime_uschange_{column}"] = ("quarterly", pd.Series(changes[column].to_numpy(float), index=index))
+    return out
+
+
 def collection() -> dict[str, tuple[str, pd.Series]]:
     out: dict[str, tuple[str, pd.Series]] = {}
-    extra = pmdarima_series()
+    extra = {**pmdarima_series(), **sktime_series()}
     for label, part in (
         ("quarterly", {**quarterly_series(), **more_quarterly()}),
         ("monthly", {**monthly_series(), **more_monthly()}),
