@@ -282,6 +282,9 @@ def _time_ticks(first: date, last: date, most: int = 6) -> list[date]:
     return out
 
 
+MOST_DAY_LABELS = 6
+
+
 class TimeAxis:
     """Days mapped onto 0..WIDTH (first to last, or padded by half a step for bars)."""
 
@@ -298,7 +301,13 @@ class TimeAxis:
 
     def labels(self, form: str = "%b %Y") -> list[tuple[float, str]]:
         first, last = date.fromordinal(math.ceil(self.lo)), date.fromordinal(math.floor(self.hi))
-        return [(self.x(d), d.strftime(form)) for d in _time_ticks(first, last)]
+        months = _time_ticks(first, last)
+        if len(months) >= 2:
+            return [(self.x(d), d.strftime(form)) for d in months]
+        # Under two month starts in view (a young account's few weeks): a lone month, or none,
+        # would leave the axis without dates, so the data's own days are named instead.
+        days = sorted(set(self.days))
+        return [(self.x(d), f"{d.day} {d:%b}") for d in days[:: math.ceil(len(days) / MOST_DAY_LABELS)]]
 
 
 # -- stacked areas over time ------------------------------------------------------------------------

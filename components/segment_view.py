@@ -38,12 +38,15 @@ def axis_value(axis: str, value: float | None, unit: bool = True) -> str:
         return f"{ratio - 1:+.0%}".replace("-", "−")
     if axis == "commercial_momentum":
         return f"{value:+.0%}".replace("-", "−")
+    if axis == "lifecycle" and unit:
+        months = round(value)
+        return "under 1 month" if months < 1 else f"{months} month" + ("" if months == 1 else "s")
     if axis == "seat_utilisation":  # the window said: drivers and peers read 30 days and 4 weeks
         return fmt.percent(value, 0) + (" over 12 weeks" if unit else "")
     units = {
         "sentiment": ("{:.1f}", " / 5"),
         "support_intensity": ("{:.1f}", " / month"),
-        "lifecycle": ("{:.0f}", " months"),
+        "lifecycle": ("{:.0f}", ""),
         "feature_breadth": ("{:.0f}", " types"),
         "adoption_depth": ("{:.1f}", " / user-day"),
     }
@@ -187,5 +190,6 @@ def _history(seg: AccountSegment) -> None:
         st.caption("No earlier month end to compare with: the account is newer than that.")
         return
     frame = history_frame(seg)
-    st.markdown(f"**Over the last {len(seg.history)} month ends**")
+    months = len(seg.history)
+    st.markdown("**At the last month end**" if months == 1 else f"**Over the last {months} month ends**")
     st.table(frame, hide_index=True, border="horizontal")

@@ -202,6 +202,26 @@ def test_time_ticks_are_month_starts_at_most_six():
     assert 2 <= len(ticks) <= 6 and all(t.day == 1 for t in ticks)
 
 
+def _x_labels(chart: str) -> list[str]:
+    """The time axis' labels (the value axis' are numbers)."""
+    found = [html.unescape(t) for t in re.findall(r"white-space:nowrap;color:[^']*'>([^<]*)</span>", chart)]
+    return [t for t in found if re.search(r"[A-Za-z]", t)]
+
+
+def test_a_few_weeks_of_usage_still_have_dates_on_the_time_axis():
+    """A young account's usage spans no two month starts: its weeks are named instead of none."""
+    weeks = pd.to_datetime(["2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"])
+    weekly = pd.DataFrame({"week": weeks, "event_type": "login", "events": [3, 5, 8, 13]})
+    assert _x_labels(html_charts.usage_area(weekly)) == ["9 Nov", "16 Nov", "23 Nov", "30 Nov"]
+    many = pd.DataFrame({"week": pd.date_range("2026-10-03", periods=9, freq="7D"), "event_type": "login", "events": 1})
+    labels = _x_labels(html_charts.usage_area(many))  # 3 Oct - 28 Nov: one month start only
+    assert labels[0] == "3 Oct" and 2 <= len(labels) <= html_charts.MOST_DAY_LABELS
+    long = pd.DataFrame(
+        {"week": pd.date_range("2026-06-01", periods=26, freq="7D"), "event_type": "login", "events": 1}
+    )
+    assert _x_labels(html_charts.usage_area(long))[:2] == ["Jun 2026", "Jul 2026"]  # months as before
+
+
 def test_tickets_and_opportunities_show_every_field_inert():
     tickets = pd.DataFrame(
         {

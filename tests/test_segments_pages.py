@@ -391,3 +391,17 @@ def test_a_young_accounts_engagement_trend_says_what_it_compares():
         value = segment_view.axes_frame(seg, {})["Value"].iloc[0]
         assert value.startswith("263× the 8 weeks before")
         assert ("before signup" in value) is young
+
+
+def test_axis_values_read_as_written_english():
+    # A 22-day-old account's lifecycle read "1 months", and one month end "the last 1 month ends".
+    from components import segment_view
+
+    assert [segment_view.axis_value("lifecycle", m) for m in (0.72, 1.2, 0.2, 14.0)] == [
+        "1 month",
+        "1 month",
+        "under 1 month",
+        "14 months",
+    ]
+    assert segment_view.axis_value("lifecycle", 21.0, unit=False) == "21"
+    assert segment_view.axis_value("lifecycle", None) == "no value"
