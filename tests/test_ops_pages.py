@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.shared import auth
-from engine.churn import registry, retrain, training
+from engine.churn import registry, retrain, status, training
 from engine.data import warehouse
 from tests.apptest import open_page, shown
 
@@ -115,6 +115,9 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
 
 def test_refresh_scores_from_data_page(scored_copy, monkeypatch):
     at = _open(scored_copy, "admin", "data", monkeypatch)
+    scored = status.score_status(warehouse.get_warehouse(scored_copy, read_only=True), scored_copy)
+    said = f"{scored.customers:,} customers scored as of {scored.as_of} by {scored.production}"
+    assert any(said in c.value for c in at.caption)  # how many and from when, not just the model's name
     at.button(key="refresh_scores").click().run()
     assert not at.exception and not at.error
     assert "Scored" in at.success[0].value

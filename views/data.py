@@ -214,8 +214,13 @@ if upload is not None:
 # -- refresh scores ----------------------------------------------------------------------------------
 st.subheader("Scores")
 ready = cache.readiness(data_dir)
+# When scores serve, say how many and from when (the line `info` prints), not just the model's name.
+said = ready.message
+if ready.ready:
+    line = cache.score_status(data_dir).text
+    said = f"{line[:1].upper()}{line[1:]}."
 st.caption(
-    ready.message
+    said
     + (" New data is loaded: refresh the scores so the risk board uses it." if st.session_state.get(LOADED) else "")
 )
 if st.button(

@@ -143,6 +143,15 @@ def _readiness(data_dir: str, stamp: str) -> churn_status.Readiness:
     return churn_status.model_readiness(warehouse(data_dir), data_dir)
 
 
+def score_status(data_dir: str) -> churn_status.ScoreStatus:
+    return _score_status(data_dir, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
+def _score_status(data_dir: str, stamp: str) -> churn_status.ScoreStatus:
+    return churn_status.score_status(warehouse(data_dir), data_dir)
+
+
 @st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
 def tier_legend(data_dir: str) -> str:
     """The risk-tier thresholds scores are written with (relative to the serving model's base rate)."""
