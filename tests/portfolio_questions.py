@@ -477,6 +477,18 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
     ),
     Q("What is the CSAT score by industry?", "refuse", category="unsupported"),
     Q("Which customers bring the highest profit?", "refuse", category="unsupported"),
+    Q(  # a future level is a forecast, not today's total (see the Forecasts page)
+        "What will MRR be next quarter?",
+        "refuse",
+        model_sql="SELECT sum(mrr) FROM portfolio",
+        category="unsupported",
+    ),
+    Q(
+        "How many customers will we have next month?",
+        "refuse",
+        model_sql="SELECT count(*) FROM portfolio",
+        category="unsupported",
+    ),
     Q(
         "How many customers churned last quarter?",
         "refuse",

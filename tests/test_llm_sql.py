@@ -288,12 +288,41 @@ def test_which_csm_has_the_most_revenue_at_risk_is_answered(ai_data_dir):
     assert truth[0] in answer.answer
 
 
+FUTURE_LEVELS = (
+    "What will MRR be next quarter?",
+    "How much revenue will we have next year?",
+    "Will ARR grow next quarter?",
+    "What's the MRR outlook?",
+    "Expected MRR in 6 months",
+    "How many customers will we have next month?",
+)
+AHEAD_BUT_ANSWERABLE = (  # churn probability looks 90 days ahead; renewal dates are known
+    "Which accounts renew next quarter?",
+    "ARR at risk next quarter",
+    "Which accounts will churn next quarter?",
+    "How much ARR will we lose next quarter?",
+    "Which accounts will renew in the next 30 days?",
+    "Total MRR of enterprise accounts",
+)
+
+
+def test_a_future_revenue_or_customer_count_is_sent_to_the_forecasts_not_answered_with_today():
+    """'What will MRR be next quarter?' was answered with today's total MRR, a confident wrong answer."""
+    from engine.ai.portfolio_parser import screen_question
+
+    for question in FUTURE_LEVELS:
+        assert "Forecasts page" in (screen_question(question) or ""), question
+    for question in AHEAD_BUT_ANSWERABLE:
+        assert screen_question(question) is None, question
+
+
 @pytest.mark.parametrize(
     "question",
     [
         "Which customers have the highest NPS?",
         "What is our CAC by region?",
         "Average headcount of enterprise customers",
+        FUTURE_LEVELS[0],
     ],
 )
 def test_metrics_the_data_does_not_hold_are_refused_by_name(ai_data_dir, question, fake_groq):

@@ -166,6 +166,7 @@ _STOPWORDS_TEXT = (
 )
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
+FORECASTS = "forecasts (see the Forecasts page)"
 # What the portfolio does not hold: refused with the name of the missing thing.
 UNSUPPORTED = (
     (r"\bnps\b|net promoter", "NPS (net promoter score)"),
@@ -189,9 +190,23 @@ UNSUPPORTED = (
         r"\blast (year|quarter|month)\b",
         "past churn (the portfolio holds today's active accounts; see the Overview)",
     ),
-    (r"forecast|predict(ed)? (revenue|mrr|arr)|next year's|budget", "forecasts (see the Forecasts page)"),
+    (r"forecast|predict(ed)? (revenue|mrr|arr)|next year's|budget", FORECASTS),
 )
 _UNSUPPORTED = [(re.compile(p, re.I), what) for p, what in UNSUPPORTED]
+# A future level of revenue or of the customer count ("What will MRR be next quarter?") is a
+# forecast: answering with today's total would be a confident wrong answer. Questions about
+# risk, churn, losses or renewals ahead are answered: churn probability already looks 90 days ahead.
+_LEVEL = r"(mrr|arr|revenue|customer count|number of (customers|accounts))"
+_FUTURE_LEVEL = re.compile(
+    rf"\b{_LEVEL}\b[^?]*\b(will|going to|gonna)\b[^?]*\b(be|reach|grow|look|end up|hit|have|make)\b"
+    rf"|\b(will|going to)\b[^?]*\b{_LEVEL}\b[^?]*\b(be|reach|grow|look|end up|hit)\b"
+    r"|\bhow many (customers|accounts|clients)\b[^?]*\bwill\b[^?]*\b(have|be)\b"
+    rf"|\b(projected|projection|expected|future|outlook)\b[^?]*\b{_LEVEL}\b|\b{_LEVEL} (outlook|projection|growth)\b"
+    rf"|\b{_LEVEL}\b[^?]*\b(in|by|at the end of|for) (the )?(next|coming|\d+) (quarter|month|year)s?\b"
+    rf"|\b{_LEVEL} next (quarter|month|year)\b",
+    re.I,
+)
+_ABOUT_RISK = re.compile(r"\b(risk|churn\w*|los[et]\w*|renew\w*|expir\w*|at-risk)\b", re.I)
 _HOSTILE = re.compile(
     r";|--|/\*|\b(drop|delete|truncate|alter|insert|attach|detach|pragma|install|grant|vacuum|checkpoint)\b|"
     r"\bupdate\s+\w+\s+set\b|\bselect\b.+\bfrom\b|[a-z_]\(|\bsystem prompt\b|\bprompt\b|\binstructions?\b",
@@ -207,7 +222,8 @@ def screen_question(question: str) -> str | None:
             "That reads like instructions or SQL, not a question about the portfolio, so it was not run. Ask in "
             "plain words, e.g. 'Top 10 accounts by revenue at risk'."
         )
-    for pattern, what in _UNSUPPORTED:
+    future = _FUTURE_LEVEL.search(q) and not _ABOUT_RISK.search(q)
+    for pattern, what in [*_UNSUPPORTED, *(((_FUTURE_LEVEL, FORECASTS),) if future else ())]:
         if pattern.search(q):
             return (
                 f"The portfolio data has no {what}. It holds, per active account: plan, industry, region, owner, "
