@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.shared import format as fmt
 from components.shared.markdown import inert
-from engine.ai import DISCLAIMER, AiOutput
+from engine.ai import DISCLAIMER, AiOutput, strip_disclaimer
 
 _STORE = "_radar_ai_results"
 
@@ -66,6 +66,12 @@ def review_note(result: AiOutput) -> str:
     """The review warning that fits the writer: the engine's AI disclaimer for a model's text,
     and no "AI-generated" claim for the template's (the caption below names the writer)."""
     return DISCLAIMER if result.llm_provider == "groq" else TEMPLATE_NOTE
+
+
+def refusal(body: str) -> None:
+    """A refusal: a fixed sentence, not generated text, so it carries no "AI-generated" note
+    (the caption below names the writer)."""
+    st.warning(inert(strip_disclaimer(body)), icon=":material/block:")
 
 
 def text(body: str, result: AiOutput) -> None:

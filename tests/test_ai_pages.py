@@ -58,7 +58,9 @@ def test_ask_about_an_account_answers_and_refuses(data):
     box = next(t for t in at.text_input if t.label == "Your question")
     box.input("What is the CEO's home phone number?")
     at.button(key="ask_account").click().run()
-    assert any(w.value for w in at.warning)  # the fixed refusal
+    refusals = [w.value for w in at.warning]
+    assert refusals  # the fixed refusal, which no model wrote: not labelled "AI-generated"
+    assert not any("AI-generated" in w for w in refusals)
 
 
 def test_portfolio_question_shows_table_and_sql(data):

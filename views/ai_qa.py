@@ -78,7 +78,7 @@ with portfolio_tab:
     answer = ai.recall(("portfolio",))
     if answer is not None:
         if answer.refused or answer.scope_exceeded:
-            st.warning(ai.inert(answer.refusal_reason or answer.answer), icon=":material/block:")
+            ai.refusal(answer.refusal_reason or answer.answer)
         else:
             ai.text(answer.answer, answer)
             if len(answer.interpretation) > 1:
@@ -111,7 +111,7 @@ with customer_tab:
                 st.markdown(ai.inert(turn.question))
             with st.chat_message("assistant", avatar=":material/radar:"):
                 if turn.scope_exceeded:
-                    st.warning(ai.inert(turn.answer), icon=":material/block:")
+                    ai.refusal(turn.answer)
                 else:
                     ai.text(turn.answer, turn)
                 ai.provenance(turn)
