@@ -376,13 +376,26 @@ def test_a_draft_writes_the_renewal_date_as_a_customer_reads_it(wh):
 
     cid = wh.scalar(
         "SELECT p.customer_id FROM predictions p JOIN customers c USING (customer_id) "
-        "WHERE p.as_of = (SELECT max(as_of) FROM predictions) AND p.days_to_renewal BETWEEN 1 AND 300 "
+        "WHERE p.as_of = (SELECT max(as_of) FROM predictions) AND p.days_to_renewal BETWEEN 1 AND 90 "
         "AND c.status = 'active' ORDER BY p.churn_probability LIMIT 1"
     )
     facts = load_facts(wh, cid, SYSTEM)
     draft = draft_message(wh, cid, SYSTEM, goal="generic_communication", client=None)
     assert f"renewal is coming up on {fmt.spoken_day(facts.renewal_date)}" in draft.message
     assert not re.search(r"\d{4}-\d{2}-\d{2}", draft.message)  # no ISO date in a customer's email
+    assert draft.guardrail_flags == ()
+
+
+def test_a_check_in_does_not_call_a_renewal_months_away_coming_up(wh):
+    # "Your renewal is coming up on October 15, 2027" was written 315 days before it.
+    cid = wh.scalar(
+        "SELECT p.customer_id FROM predictions p JOIN customers c USING (customer_id) "
+        "WHERE p.as_of = (SELECT max(as_of) FROM predictions) AND p.days_to_renewal > 200 "
+        "AND c.status = 'active' ORDER BY p.churn_probability LIMIT 1"
+    )
+    assert cid is not None
+    draft = draft_message(wh, cid, SYSTEM, goal="generic_communication", client=None)
+    assert "renewal" not in draft.message.lower() and "renewal_date" not in draft.personalization_applied
     assert draft.guardrail_flags == ()
 
 

@@ -23,6 +23,8 @@ REFUSAL = (
     "revenue, renewal, usage, support tickets, opportunities, owner and plan."
 )
 
+RENEWAL_MENTION_DAYS = 90  # a check-in names the renewal only when it falls within this many days
+
 
 # -- summaries -------------------------------------------------------------------------
 def _renewal_phrase(f: FactSheet) -> str:
@@ -407,9 +409,10 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
             tuple(used),
             hook,
         )
+    # "Coming up" fits the churn horizon; a renewal ten months away is no reason to write today.
     renewal = (
         f" Your renewal is coming up on {fmt.spoken_day(f.renewal_date)}, so it's a good moment to review what's working."
-        if f.renewal_date and (f.days_to_renewal or 0) >= 0
+        if f.renewal_date and f.days_to_renewal is not None and 0 <= f.days_to_renewal <= RENEWAL_MENTION_DAYS
         else ""
     )
     if renewal:
