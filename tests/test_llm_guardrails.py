@@ -235,6 +235,15 @@ def test_churn_probability_within_two_points_passes_the_churn_check_only(groundi
     assert "churn_probability_mismatch" in far.flags
 
 
+def test_a_decimal_point_does_not_end_the_sentence_the_churn_check_reads():
+    # The action plan's "(0.3% churn probability, low tier)" was read from "3% churn probability":
+    # the point of 0.3 split the sentence, and the template's own plan was flagged as a mismatch.
+    text = "A customer for 50 days: too early for its score to say much (0.3% churn probability, low tier)."
+    assert gr.check_churn_probability(text, gr.Grounding(churn_probability=0.003)) == []
+    wrong = gr.check_churn_probability(text, gr.Grounding(churn_probability=0.05))
+    assert wrong and "states 0.3% churn" in wrong[0][1]
+
+
 def test_interval_ends_are_not_read_as_the_churn_probability(grounding):
     text = "The churn probability interval runs from 48 % to 75 %, centred on 62 %."
     assert "churn_probability_mismatch" not in gr.check(text, grounding).flags

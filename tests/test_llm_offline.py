@@ -225,6 +225,26 @@ def test_draft_options_are_validated(wh):
         draft_message(wh, _riskiest(wh), SYSTEM, channel="fax", client=None)
 
 
+def test_offline_action_plans_pass_their_own_guardrails_at_both_ends_of_the_book(wh):
+    """A plan for a 0.3% account was flagged by its own checks ("3% churn"): the least and the
+    most at risk accounts' plans, written by the template, carry no flag."""
+    latest = "SELECT customer_id, churn_probability FROM predictions WHERE as_of = (SELECT max(as_of) FROM predictions)"
+    least = wh.rows(f"{latest} ORDER BY churn_probability, customer_id LIMIT 8")
+    most = wh.rows(f"{latest} ORDER BY churn_probability DESC, customer_id LIMIT 4")
+    assert least[0][1] < 0.01  # decimals under one percent are on the page
+    flagged = []
+    for cid, _p in [*least, *most]:
+        plan = next_best_actions(wh, cid, SYSTEM, client=None)
+        if plan.guardrail_flags:
+            flagged.append((cid, plan.guardrail_details))
+        facts = load_facts(wh, cid, SYSTEM)
+        renewal_point = any("renewal on" in p for p in plan.talking_points)
+        assert renewal_point == (facts.days_to_renewal is not None and 0 <= facts.days_to_renewal <= 90), cid
+        if len(plan.actions) == 2:
+            assert "1 further action follows" in plan.narrative
+    assert flagged == []
+
+
 def test_action_plan_is_prioritised_and_grounded(wh):
     cid = _riskiest(wh)
     plan = next_best_actions(wh, cid, SYSTEM, client=None)

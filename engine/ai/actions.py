@@ -301,7 +301,7 @@ def plan_talking_points(f: FactSheet) -> list[str]:
     topics = [t.replace("_", " ") for t in f.tickets.open_topics]
     if topics:
         points.append(f"Give an update on the open {fmt.join_words(topics)} tickets.")
-    if f.renewal_date and (f.days_to_renewal or 0) >= 0:
+    if offline.renewal_soon(f):
         points.append(f"Confirm the plan for the renewal on {fmt.day(f.renewal_date)}.")
     if f.segment is not None:
         # The archetype's playbook: the motion for accounts that behave like this one.

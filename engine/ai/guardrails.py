@@ -618,7 +618,9 @@ _RANGE_WORDS = re.compile(r"(interval|range|between|band|from|confidence|low end
 def _stated_churn(text: str) -> list[Figure]:
     """The churn probability figures a text states (rules in `check_churn_probability`)."""
     found = []
-    for sentence in re.finditer(r"[^.!?\n]+(?:[.!?](?=\s|$)|\n|$)", text):
+    # A stop ends a sentence only before a space or the end: "0.3%" stays whole (split at its
+    # point, "3% churn probability" read as a second sentence stating 3%).
+    for sentence in re.finditer(r"(?:[^.!?\n]|[.!?](?![\s]|$))+(?:[.!?](?=\s|$)|\n|$)", text):
         body = sentence.group(0)
         churn_word = _CHURN_SENTENCE.search(body)
         if not (churn_word and _CHURN_WORDS.search(body)):

@@ -23,7 +23,12 @@ REFUSAL = (
     "revenue, renewal, usage, support tickets, opportunities, owner and plan."
 )
 
-RENEWAL_MENTION_DAYS = 90  # a check-in names the renewal only when it falls within this many days
+RENEWAL_MENTION_DAYS = 90  # a check-in or a talking point names the renewal only this close to it
+
+
+def renewal_soon(f: FactSheet) -> bool:
+    """Whether the renewal is close enough to raise now ("coming up" fits the churn horizon)."""
+    return bool(f.renewal_date) and f.days_to_renewal is not None and 0 <= f.days_to_renewal <= RENEWAL_MENTION_DAYS
 
 
 # -- summaries -------------------------------------------------------------------------
@@ -409,10 +414,10 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
             tuple(used),
             hook,
         )
-    # "Coming up" fits the churn horizon; a renewal ten months away is no reason to write today.
+    # A renewal ten months away is no reason to write today.
     renewal = (
         f" Your renewal is coming up on {fmt.spoken_day(f.renewal_date)}, so it's a good moment to review what's working."
-        if f.renewal_date and f.days_to_renewal is not None and 0 <= f.days_to_renewal <= RENEWAL_MENTION_DAYS
+        if renewal_soon(f)
         else ""
     )
     if renewal:
@@ -475,5 +480,7 @@ def actions_narrative(f: FactSheet, actions: list, revenue_at_risk: float | None
     )
     if first and not lead.endswith("."):
         lead += "."
-    more = f" {fmt.plural(len(actions) - 1, 'further action')} follow in priority order." if len(actions) > 1 else ""
+    others = len(actions) - 1
+    verb = "follows" if others == 1 else "follow"
+    more = f" {fmt.plural(others, 'further action')} {verb} in priority order." if others > 0 else ""
     return f"{risk} {lead}{more}"
