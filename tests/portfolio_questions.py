@@ -137,6 +137,24 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
     ),
     # -- counts ------------------------------------------------------------------------
     Q("How many active customers do we have?", "value", "SELECT count(*) FROM ref", category="count"),
+    Q(  # the number before its column (once read as the total of seats)
+        "How many accounts have more than 100 seats?",
+        "value",
+        "SELECT count(*) FROM ref WHERE seats > 100",
+        category="count",
+    ),
+    Q(  # the Overview's expected churns (once answered with the number of all accounts)
+        "How many accounts will churn in the next 90 days?",
+        "value",
+        "SELECT sum(churn_probability) FROM ref",
+        category="count",
+    ),
+    Q(
+        "How many enterprise accounts are likely to churn?",
+        "value",
+        "SELECT sum(churn_probability) FROM ref WHERE plan_tier = 'enterprise'",
+        category="count",
+    ),
     Q(
         "How many enterprise accounts are there?",
         "value",
@@ -487,6 +505,12 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "How many customers will we have next month?",
         "refuse",
         model_sql="SELECT count(*) FROM portfolio",
+        category="unsupported",
+    ),
+    Q(  # churn probabilities look 90 days ahead: a year's churn count cannot be read from them
+        "How many accounts will churn this year?",
+        "refuse",
+        model_sql="SELECT sum(churn_probability) FROM portfolio",
         category="unsupported",
     ),
     Q(

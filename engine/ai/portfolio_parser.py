@@ -87,7 +87,22 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     "open_tickets": ("open_tickets", "open tickets", "count"),
     "churn_probability": ("churn_probability", "churn probability", "fraction"),
     "count": ("*", "number of accounts", "count"),
+    # "How many accounts will churn?": the sum of the 90-day churn probabilities (the Overview's
+    # "Expected churns"), not the number of accounts.
+    "expected_churns": ("churn_probability", "expected number of churns in the next 90 days", "estimate"),
 }
+EXPECTED_CHURNS = re.compile(
+    r"\bhow many\b[^?]*\b(will|going to|likely to|expected to|might|could|would)\b[^?]*\b(churn|leave|cancel)\w*"
+    r"|\bexpected (number of )?(churns|churners|churned accounts|cancell?ations)\b",
+    re.I,
+)
+# The churn probability's horizon: a count of churns for another period cannot be read from it.
+_NINETY_DAYS = re.compile(r"\b(90|ninety) days\b|\b(3|three) months\b|\b(13|thirteen) weeks\b|\bquarter\b", re.I)
+_A_PERIOD = re.compile(
+    r"\b(this|next|coming|current) (week|month|quarter|year)\b|\b(in|within|over) (the )?(next |coming )?\d+ "
+    r"(days?|weeks?|months?|years?)\b|\bby (the )?end of\b|\b(this|next) (fiscal )?year\b|\bq[1-4]\b",
+    re.I,
+)
 RISK_DEFINITION = (
     "ARR at risk = churn probability (next 90 days) × ARR, summed over the accounts - the figure the "
     "Overview and Risk board show"
@@ -221,6 +236,11 @@ def screen_question(question: str) -> str | None:
         return (
             "That reads like instructions or SQL, not a question about the portfolio, so it was not run. Ask in "
             "plain words, e.g. 'Top 10 accounts by revenue at risk'."
+        )
+    if EXPECTED_CHURNS.search(q) and _A_PERIOD.search(q) and not _NINETY_DAYS.search(q):
+        return (
+            "Churn probabilities cover the next 90 days only, so the number of accounts expected to churn can be "
+            "given for that period and no other. Ask, e.g., 'How many accounts will churn in the next 90 days?'"
         )
     future = _FUTURE_LEVEL.search(q) and not _ABOUT_RISK.search(q)
     for pattern, what in [*_UNSUPPORTED, *(((_FUTURE_LEVEL, FORECASTS),) if future else ())]:
@@ -446,6 +466,26 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
         scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
         cut(m.group(0))
+    # The same comparison with the number first: "more than 100 seats", "over $10k MRR".
+    m = None if m else re.search(
+        _COMPARE + r"\s*\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?\s+(?:in |of )?"
+        r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)\b",
+        q,
+    )
+    if m:
+        column = {
+            "revenue at risk": "revenue_at_risk",
+            "arr at risk": "revenue_at_risk",
+            "revenue": "mrr",
+            "tickets": "open_tickets",
+        }.get(m.group("col"), m.group("col").replace(" ", "_"))
+        value = _number(m.group("num"), m.group("suf"))
+        op = _OPS[m.group("op")]
+        where.append(f"{column} {op} ?")
+        params.append(value)
+        shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
+        scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
+        cut(m.group(0))
     window = _renewal_window(q, as_of)
     if window:
         start, end, words, matched = window
@@ -489,8 +529,14 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         cut(re.sub(r"(largest|biggest|riskiest|highest|lowest|smallest|most)", "", m.group(0)).strip())
     r = rest()
     measure: str | None
+    expected_churns = EXPECTED_CHURNS.search(q)
     if money_at_risk:
         measure, measure_words = ("mrr_at_risk" if mrr_at_risk else "revenue_at_risk"), ""
+    elif expected_churns:
+        measure, measure_words = "expected_churns", ""
+        cut(expected_churns.group(0))
+        for phrase in ("in the next 90 days", "over the next 90 days", "next 90 days", "next quarter", "this quarter"):
+            cut(phrase)
     else:
         measure, measure_words = _measure(r)
     count_words = re.search(r"\bhow many\b|\bnumber of\b|\bcount\b|\bmost (accounts|customers|clients)\b", r)
@@ -537,6 +583,8 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     value_sql = "count(*)" if measure == "count" else f"{'avg' if agg == 'avg' else 'sum'}({expr})"
     name = "accounts" if measure == "count" else f"{'average' if agg == 'avg' else 'total'}_{measure}"
     measure_words = "the number" if measure == "count" else f"{'average' if agg == 'avg' else 'total'} {words}"
+    if measure == "expected_churns":
+        measure_words = f"the {words} (the sum of churn probabilities)"
     interpretation: list[str] = []
     if group:
         extra = "" if measure == "count" else ", count(*) AS accounts"

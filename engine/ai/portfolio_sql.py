@@ -173,6 +173,9 @@ def _figure(value, kind: str, g: Grounding) -> str:
     if kind == "fraction":
         g.add_number(value, "fraction")
         return fmt.pct(value, 1)
+    if kind == "estimate":  # an expected count: a sum of probabilities, shown to one decimal
+        g.add_number(round(value, 1))
+        return f"{value:,.1f}"
     g.add_number(value)
     return fmt.count(value) if float(value).is_integer() else f"{value:,.2f}"
 
