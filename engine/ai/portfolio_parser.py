@@ -142,6 +142,14 @@ _COMPARE = (
     r"(?P<op>above|over|greater than|more than|higher than|exceeding|at least|>=|>|below|under|less than|"
     r"lower than|at most|<=|<)"
 )
+_COLUMN = r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)"
+_COLUMNS = {
+    "revenue at risk": "revenue_at_risk",
+    "arr at risk": "revenue_at_risk",
+    "revenue": "mrr",
+    "tickets": "open_tickets",
+}
+_AMOUNT = r"\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?"
 _OPS = {
     "above": ">",
     "over": ">",
@@ -449,36 +457,12 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         params.append(value)
         scope.append(f"with churn probability {_OP_WORDS[op]} {fmt.pct(value)}")
         cut(m.group(0))
-    m = re.search(
-        r"\b(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets)\s*(?:is\s*|of\s*)?"
-        + _COMPARE
-        + r"\s*\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?\b",
-        q,
+    # A comparison on a column, the column first ("seats above 100") or the number ("more than 100 seats").
+    m = re.search(rf"\b{_COLUMN}\s*(?:is\s*|of\s*)?{_COMPARE}\s*{_AMOUNT}\b", q) or re.search(
+        rf"{_COMPARE}\s*{_AMOUNT}\s+(?:in |of )?{_COLUMN}\b", q
     )
     if m:
-        column = {"revenue at risk": "revenue_at_risk", "arr at risk": "revenue_at_risk", "revenue": "mrr"}.get(
-            m.group("col"), m.group("col").replace(" ", "_")
-        )
-        value = _number(m.group("num"), m.group("suf"))
-        op = _OPS[m.group("op")]
-        where.append(f"{column} {op} ?")
-        params.append(value)
-        shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
-        scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
-        cut(m.group(0))
-    # The same comparison with the number first: "more than 100 seats", "over $10k MRR".
-    m = None if m else re.search(
-        _COMPARE + r"\s*\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?\s+(?:in |of )?"
-        r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)\b",
-        q,
-    )
-    if m:
-        column = {
-            "revenue at risk": "revenue_at_risk",
-            "arr at risk": "revenue_at_risk",
-            "revenue": "mrr",
-            "tickets": "open_tickets",
-        }.get(m.group("col"), m.group("col").replace(" ", "_"))
+        column = _COLUMNS.get(m.group("col"), m.group("col").replace(" ", "_"))
         value = _number(m.group("num"), m.group("suf"))
         op = _OPS[m.group("op")]
         where.append(f"{column} {op} ?")
