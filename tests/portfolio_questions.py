@@ -143,6 +143,25 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "SELECT count(*) FROM ref WHERE seats > 100",
         category="count",
     ),
+    Q(
+        "How many accounts have fewer than 10 seats?",
+        "value",
+        "SELECT count(*) FROM ref WHERE seats < 10",
+        category="count",
+    ),
+    Q(  # its filter's number first (once dropped: the total of every account's ARR, confidently)
+        "What's the total ARR of accounts with more than 50% churn probability?",
+        "value",
+        "SELECT sum(arr) FROM ref WHERE churn_probability > 0.5",
+        category="total",
+    ),
+    Q("What is the median MRR?", "value", "SELECT median(mrr) FROM ref", category="average"),
+    Q(
+        "What percentage of ARR is at risk?",
+        "value",
+        "SELECT sum(revenue_at_risk) / sum(arr) FROM ref",
+        category="total",
+    ),
     Q(  # the Overview's expected churns (once answered with the number of all accounts)
         "How many accounts will churn in the next 90 days?",
         "value",
@@ -503,6 +522,12 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
     ),
     Q(
         "How many customers will we have next month?",
+        "refuse",
+        model_sql="SELECT count(*) FROM portfolio",
+        category="unsupported",
+    ),
+    Q(
+        "How many accounts were added this month?",
         "refuse",
         model_sql="SELECT count(*) FROM portfolio",
         category="unsupported",

@@ -316,6 +316,21 @@ def test_a_future_revenue_or_customer_count_is_sent_to_the_forecasts_not_answere
         assert screen_question(question) is None, question
 
 
+def test_a_share_of_accounts_is_not_guessed_but_the_share_of_arr_at_risk_is_answered(ai_data_dir):
+    """'What share of accounts are critical?' listed the critical accounts; its whole is not named, so
+    the reader says it cannot turn it into a query. The share of ARR at risk has one meaning."""
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    guessed = ask_portfolio(wh, "What share of accounts are critical?", SYSTEM, client=None)
+    assert guessed.table.empty and "can't turn that into a portfolio query" in guessed.answer
+    share = ask_portfolio(wh, "What share of ARR is at risk?", SYSTEM, client=None)
+    truth = wh.scalar(
+        "SELECT sum(churn_probability * 12 * mrr) / sum(12 * mrr) FROM predictions "
+        "WHERE as_of = (SELECT max(as_of) FROM predictions)"
+    )
+    assert float(share.table.iloc[0, 0]) == pytest.approx(truth, rel=1e-6)
+    assert share.guardrail_flags == () and "%" in share.answer
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -87,10 +87,20 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     "open_tickets": ("open_tickets", "open tickets", "count"),
     "churn_probability": ("churn_probability", "churn probability", "fraction"),
     "count": ("*", "number of accounts", "count"),
+    "share_at_risk": (
+        "sum(revenue_at_risk) / nullif(sum(arr), 0)",
+        "share of ARR at risk (ARR at risk ÷ ARR)",
+        "fraction",
+    ),
     # "How many accounts will churn?": the sum of the 90-day churn probabilities (the Overview's
     # "Expected churns"), not the number of accounts.
     "expected_churns": ("churn_probability", "expected number of churns in the next 90 days", "estimate"),
 }
+_SHARE = re.compile(
+    r"\b(what|which) (percentage|share|proportion|fraction|percent)\b|\b(percentage|share|proportion|fraction) of\b"
+    r"|\bwhat % of\b",
+    re.I,
+)
 EXPECTED_CHURNS = re.compile(
     r"\bhow many\b[^?]*\b(will|going to|likely to|expected to|might|could|would)\b[^?]*\b(churn|leave|cancel)\w*"
     r"|\bexpected (number of )?(churns|churners|churned accounts|cancell?ations)\b",
@@ -140,7 +150,7 @@ _DIM = r"(plan tier|risk tier|account manager|billing cycle|plans?|industry|indu
 
 _COMPARE = (
     r"(?P<op>above|over|greater than|more than|higher than|exceeding|at least|>=|>|below|under|less than|"
-    r"lower than|at most|<=|<)"
+    r"fewer than|lower than|at most|<=|<)"
 )
 _COLUMN = r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)"
 _COLUMNS = {
@@ -163,6 +173,7 @@ _OPS = {
     "below": "<",
     "under": "<",
     "less than": "<",
+    "fewer than": "<",
     "lower than": "<",
     "<": "<",
     "at most": "<=",
@@ -214,6 +225,10 @@ UNSUPPORTED = (
         "past churn (the portfolio holds today's active accounts; see the Overview)",
     ),
     (r"forecast|predict(ed)? (revenue|mrr|arr)|next year's|budget", FORECASTS),
+    (
+        r"\b(added|signed up|sign-?ups?|joined|onboarded|acquired|new (customers|accounts|logos|clients))\b",
+        "signup dates (the Overview shows the change in active customers)",
+    ),
 )
 _UNSUPPORTED = [(re.compile(p, re.I), what) for p, what in UNSUPPORTED]
 # A future level of revenue or of the customer count ("What will MRR be next quarter?") is a
@@ -443,11 +458,11 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         where.append(f"risk_tier IN ({', '.join('?' * len(tiers))})")
         params += tiers
         scope.append(f"in the {' or '.join(tiers)} risk tier")
-    m = re.search(
-        r"\b(?:churn(?: probability| risk| likelihood| chance)?|probability of churn|likelihood)\s*(?:is\s*|of\s*)?"
-        + _COMPARE
-        + r"\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%|percent|pct)?",
-        q,
+    # The churn filter, its words first ("churn above 50%") or its number ("more than 50% churn probability").
+    churn_words = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn|likelihood)"
+    churn_number = r"(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%|percent|pct)?"
+    m = re.search(rf"\b{churn_words}\s*(?:is\s*|of\s*)?{_COMPARE}\s*{churn_number}", q) or re.search(
+        rf"{_COMPARE}\s*{churn_number}\s*{churn_words}\b", q
     )
     if m:
         value = float(m.group("num"))
@@ -523,6 +538,12 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
             cut(phrase)
     else:
         measure, measure_words = _measure(r)
+    share = _SHARE.search(q)
+    if share:
+        if measure != "revenue_at_risk":
+            return None  # a share of accounts needs its whole named: not guessed
+        measure, measure_words = "share_at_risk", ""
+        cut(share.group(0))
     count_words = re.search(r"\bhow many\b|\bnumber of\b|\bcount\b|\bmost (accounts|customers|clients)\b", r)
     if measure in (None, "churn_probability") and count_words and not re.search(r"\baverage|\bmean\b", r):
         measure = "count"
@@ -533,7 +554,13 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     )
     if measure_words:
         cut(measure_words)
-    if measure == "churn_probability" or avg_words and measure not in (None, "count"):
+    median_words = re.search(r"\bmedian\b", r)
+    if median_words and measure not in (None, "count", "expected_churns", "share_at_risk"):
+        agg = "median"
+        cut(median_words.group(0))
+    elif measure == "share_at_risk":
+        agg = "ratio"
+    elif measure == "churn_probability" or avg_words and measure not in (None, "count"):
         agg = "avg"
     elif measure in (None, "count"):
         agg = "count"
@@ -544,10 +571,12 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     if group:
         shape = "top" if ranking else "groups"
     elif limit or (
-        list_words and not (count_words or avg_words or sum_words) and not (money_at_risk and not list_words)
+        list_words
+        and not (count_words or avg_words or sum_words or median_words or agg == "ratio")
+        and not (money_at_risk and not list_words)
     ):
         shape = "list"
-    elif count_words or avg_words or sum_words or measure != "count":
+    elif count_words or avg_words or sum_words or median_words or measure != "count":
         shape = "value"
     else:
         shape = "list"
@@ -564,9 +593,10 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     if scope:
         population += " " + fmt.join_words(scope)
     expr, words, _kind = MEASURES[measure]
-    value_sql = "count(*)" if measure == "count" else f"{'avg' if agg == 'avg' else 'sum'}({expr})"
-    name = "accounts" if measure == "count" else f"{'average' if agg == 'avg' else 'total'}_{measure}"
-    measure_words = "the number" if measure == "count" else f"{'average' if agg == 'avg' else 'total'} {words}"
+    how = {"avg": "average", "median": "median", "sum": "total"}.get(agg, "")
+    value_sql = "count(*)" if measure == "count" else expr if agg == "ratio" else f"{agg}({expr})"
+    name = "accounts" if measure == "count" else measure if agg == "ratio" else f"{how}_{measure}"
+    measure_words = "the number" if measure == "count" else words if agg == "ratio" else f"{how} {words}"
     if measure == "expected_churns":
         measure_words = f"the {words} (the sum of churn probabilities)"
     interpretation: list[str] = []
