@@ -156,6 +156,25 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         category="total",
     ),
     Q("What is the median MRR?", "value", "SELECT median(mrr) FROM ref", category="average"),
+    Q(  # a range (once dropped: the ARR at risk of every account, flagged but shown)
+        "What is the total ARR at risk for accounts with churn between 20% and 50%?",
+        "value",
+        "SELECT sum(revenue_at_risk) FROM ref WHERE churn_probability BETWEEN 0.2 AND 0.5",
+        category="threshold",
+    ),
+    Q(
+        "How many accounts have between 10 and 50 seats?",
+        "value",
+        "SELECT count(*) FROM ref WHERE seats BETWEEN 10 AND 50",
+        category="count",
+    ),
+    Q(  # the ticket filter (once dropped: every account listed)
+        "Show accounts with open tickets",
+        "rows",
+        "SELECT customer_id FROM ref WHERE customer_id IN (SELECT customer_id FROM support_tickets "
+        "WHERE closed_at IS NULL)",
+        category="filter",
+    ),
     Q(
         "What percentage of ARR is at risk?",
         "value",
@@ -525,6 +544,13 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "refuse",
         model_sql="SELECT count(*) FROM portfolio",
         category="unsupported",
+    ),
+    Q(  # the offline reader does not read a negation (without it, the answer is the opposite): it refuses
+        "How many accounts are not at risk?",
+        "value",
+        "SELECT count(*) FROM ref WHERE risk_tier NOT IN ('high', 'critical')",
+        model_sql="SELECT count(*) FROM portfolio WHERE risk_tier NOT IN ('high', 'critical')",
+        category="count",
     ),
     Q(
         "How many accounts were added this month?",

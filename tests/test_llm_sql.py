@@ -251,9 +251,12 @@ def test_ask_portfolio_out_of_scope_and_partly_understood(ai_data_dir):
     nps = ask_portfolio(wh, "Which accounts have an NPS below 30 and churn over 40%?", SYSTEM, client=None)
     assert nps.scope_exceeded and nps.table.empty and nps.sql == ""
     assert "no NPS" in nps.refusal_reason
-    vague = ask_portfolio(wh, "Show me accounts excluding fintech", SYSTEM, client=None)
+    vague = ask_portfolio(wh, "Show me enterprise accounts with a purple logo", SYSTEM, client=None)
     assert "question_partly_understood" in vague.guardrail_flags
     assert vague.needs_review  # a word the parser did not use may change the meaning
+    for negated in ("Show me accounts excluding fintech", "How many accounts are not at risk?"):
+        opposite = ask_portfolio(wh, negated, SYSTEM, client=None)  # read without its negation: not guessed
+        assert opposite.scope_exceeded and opposite.table.empty, negated
 
 
 # -- issue 12 item 10: reading questions right, and saying how they were read ----------
@@ -377,6 +380,14 @@ def test_a_model_reading_that_disagrees_with_the_parser_needs_review(ai_data_dir
     assert right.confidence_score < 1.0  # a model's SQL is never fully trusted
 
 
+def _not_right(wh, client) -> list:
+    from tests.portfolio_questions import evaluate
+
+    return [
+        (q.question, o) for q, o, _a in evaluate(wh, client=client, data_dir=None) if o not in ("correct", "refused")
+    ]
+
+
 def test_labelled_question_set_accuracy(ai_data_dir, fake_groq):
     """>= 95 % right (or honestly refused) and no confident wrong answer, offline and with a model."""
     from engine.ai import GroqClient, LlmSettings
@@ -389,7 +400,7 @@ def test_labelled_question_set_accuracy(ai_data_dir, fake_groq):
     client = GroqClient(LlmSettings(api_key="t", model="m", base_url=fake_groq.base_url, max_retries=0))
     model = tally(evaluate(wh, client=client, data_dir=None))
     for counts in (offline, model):
-        assert counts["confident_wrong"] == 0, counts
+        assert counts["confident_wrong"] == 0, (counts, _not_right(wh, client))
         assert (counts["correct"] + counts["refused"]) / len(QUESTIONS) >= 0.95, counts
 
 

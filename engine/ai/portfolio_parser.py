@@ -96,6 +96,7 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     # "Expected churns"), not the number of accounts.
     "expected_churns": ("churn_probability", "expected number of churns in the next 90 days", "estimate"),
 }
+_NEGATION = re.compile(r"\bnot\b|n't\b|\bnon[- ]|\bexcept\b|\bexcluding\b|\bother than\b|\bwithout\b", re.I)
 _SHARE = re.compile(
     r"\b(what|which) (percentage|share|proportion|fraction|percent)\b|\b(percentage|share|proportion|fraction) of\b"
     r"|\bwhat % of\b",
@@ -152,6 +153,7 @@ _COMPARE = (
     r"(?P<op>above|over|greater than|more than|higher than|exceeding|at least|>=|>|below|under|less than|"
     r"fewer than|lower than|at most|<=|<)"
 )
+churn_words_range = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn)"
 _COLUMN = r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)"
 _COLUMNS = {
     "revenue at risk": "revenue_at_risk",
@@ -379,6 +381,8 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
             text = text.replace(phrase, " ")
         return text
 
+    if _NEGATION.search(q):
+        return None  # "not at risk", "excluding EMEA": read without the negation, the answer is the opposite
     # -- what the money-at-risk words mean (a measure, not a filter) ------------------
     money_at_risk = _MONEY_AT_RISK.search(q)
     mrr_at_risk = bool(money_at_risk and re.search(r"\bmrr\s+(?:is\s+)?at[- ]risk|at[- ]risk\s+mrr", q))
@@ -458,6 +462,35 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         where.append(f"risk_tier IN ({', '.join('?' * len(tiers))})")
         params += tiers
         scope.append(f"in the {' or '.join(tiers)} risk tier")
+    # A range: "churn between 20% and 50%", "MRR between $1k and $5k" (both ends included).
+    ends_words = (
+        r"between\s*\$?\s*(?P<lo>\d[\d,]*(?:\.\d+)?)\s*(?P<lo_suf>k|m|%|percent)?\s*(?:and|-|to)\s*"
+        r"\$?\s*(?P<hi>\d[\d,]*(?:\.\d+)?)\s*(?P<hi_suf>k|m|%|percent)?"
+    )
+    named_column = rf"(?P<col>{churn_words_range}|{_COLUMN[len('(?P<col>') : -1]})"
+    between = re.search(rf"\b{named_column}\s*(?:is\s*|of\s*)?{ends_words}", q) or re.search(
+        rf"\b{ends_words}\s+(?:in |of )?{named_column}\b", q
+    )
+    if between:
+        named = between.group("col")
+        churn = re.fullmatch(churn_words_range, named) is not None
+        column = "churn_probability" if churn else _COLUMNS.get(named, named.replace(" ", "_"))
+        ends = []
+        for side in ("lo", "hi"):
+            suffix = (between.group(f"{side}_suf") or "").lower()
+            value = _number(between.group(side), suffix if suffix in ("k", "m") else None)
+            ends.append(value / 100 if churn and (suffix in ("%", "percent") or value > 1) else value)
+        where.append(f"{column} BETWEEN ? AND ?")
+        params += sorted(ends)
+        low, high = sorted(ends)
+        if churn:
+            shown = f"{fmt.pct(low)} and {fmt.pct(high)}"
+        elif column in ("seats", "open_tickets"):
+            shown = f"{fmt.count(low)} and {fmt.count(high)}"
+        else:
+            shown = f"${low:,.0f} and ${high:,.0f}"
+        scope.append(f"with {MEASURES[column][1]} between {shown}")
+        cut(between.group(0))
     # The churn filter, its words first ("churn above 50%") or its number ("more than 50% churn probability").
     churn_words = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn|likelihood)"
     churn_number = r"(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%|percent|pct)?"
@@ -485,6 +518,11 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
         scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
         cut(m.group(0))
+    tickets = re.search(r"\b(with|have|has|having) (any )?open tickets\b", q)
+    if tickets and not any(c.startswith("open_tickets") for c in where):
+        where.append("open_tickets > 0")
+        scope.append("with open tickets")
+        cut(tickets.group(0))
     window = _renewal_window(q, as_of)
     if window:
         start, end, words, matched = window
@@ -519,7 +557,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         r"\bwhich\s+(\d{1,4})\b|\b(?:the|show|list)\s+(\d{1,4})\b|^\s*(\d{1,4})\s",
         r,
     )
-    single = re.search(r"\b(biggest|largest|riskiest|top|most valuable)\s+(account|customer|client)\b(?!s)", r)
+    single = re.search(r"\b(biggest|largest|smallest|riskiest|top|most valuable)\s+(account|customer|client)\b(?!s)", r)
     if single and not m:
         limit = 1
         cut(single.group(2))
@@ -657,7 +695,7 @@ def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
         (r"churn probability|churn|probability|riskiest|likel", "churn_probability", "churn probability"),
         (r"risk score", "risk_score", "risk score"),
         (r"\barr\b", "arr", "ARR"),
-        (r"\bmrr\b|revenue|largest|biggest", "mrr", "MRR"),
+        (r"\bmrr\b|revenue|largest|biggest|smallest", "mrr", "MRR"),
         (r"seats?", "seats", "seats"),
         (r"tickets?", "open_tickets", "open tickets"),
         (r"renewal|soonest", "renewal_date", "renewal date"),
@@ -673,7 +711,11 @@ def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
     m = re.search(r"\b(highest|most|largest|biggest|lowest|least|smallest|fewest)\s+([a-z ]{3,25})", rest)
     if m:
         targets += [m.group(2), m.group(1)]
-    targets += [w for w in ("riskiest", "likeliest", "largest", "biggest", "soonest") if re.search(rf"\b{w}\b", rest)]
+    targets += [
+        w
+        for w in ("riskiest", "likeliest", "largest", "biggest", "smallest", "soonest")
+        if re.search(rf"\b{w}\b", rest)
+    ]
     if measure not in (None, "count"):
         targets.append({"churn_probability": "churn", "arr": "arr", "mrr": "mrr", "seats": "seats"}.get(measure, ""))
     column, words = "revenue_at_risk", "ARR at risk"
