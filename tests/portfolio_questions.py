@@ -173,6 +173,7 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "rows",
         "SELECT customer_id FROM ref WHERE customer_id IN (SELECT customer_id FROM support_tickets "
         "WHERE closed_at IS NULL)",
+        model_sql="SELECT customer_id FROM portfolio WHERE open_tickets > 0",
         category="filter",
     ),
     Q(
