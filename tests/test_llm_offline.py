@@ -169,6 +169,8 @@ def test_unknown_audience_is_bad_input(wh):
         ("How many support tickets are open?", "tickets", "open"),
         ("Is usage going down?", "usage", "events in the last 30 days"),
         ("What should I do next?", "action", "recommended next step"),
+        ("When did they sign up?", "profile", "a customer since"),  # was refused
+        ("What's their risk score?", "risk_score", "The risk score is"),  # was the churn probability alone
     ],
 )
 def test_offline_answers_from_facts(wh, question, topic, expected_text):

@@ -158,7 +158,22 @@ TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "tickets": ("ticket", "support", "csat", "issue", "complain", "problem", "bug", "incident", "satisf"),
     "opportunities": ("opportunit", "pipeline", "expansion", "upsell", "deal", "upgrade"),
     "owner": ("owner", "who owns", "csm", "account manager", "who manages", "responsible"),
-    "profile": ("plan", "industry", "region", "seats", "stage", "tenure", "how long", "since", "signed", "billing"),
+    "profile": (
+        "plan",
+        "industry",
+        "region",
+        "seats",
+        "stage",
+        "tenure",
+        "how long",
+        "since",
+        "signed",
+        "sign up",
+        "signup",
+        "joined",
+        "billing",
+    ),
+    "risk_score": ("risk score",),
     "action": ("what should", "next step", "recommend", "what do i do", "action", "how do we", "how can we", "save"),
     "segment": ("segment", "archetype", "playbook", "persona", "behaviour", "behavior", "what kind of account"),
 }
@@ -198,6 +213,14 @@ def _answer_churn(f: FactSheet) -> str:
         f"The churn probability over the next 90 days is {fmt.pct(p.churn_probability)} (interval "
         f"{fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}), {p.risk_tier} tier, as of {fmt.day(p.predicted_as_of)}."
     )
+
+
+def _answer_risk_score(f: FactSheet) -> str:
+    p = f.prediction
+    if p is None or p.risk_score is None:
+        return ""
+    # The composite of the Customer 360's risk components, not a second churn probability.
+    return f"The risk score is {p.risk_score:.2f} (0 to 1, from usage decay, compliance gap and vendor-risk flags)."
 
 
 def _answer_drivers(f: FactSheet) -> str:
@@ -316,6 +339,7 @@ _ANSWERS = {
     "profile": _answer_profile,
     "action": _answer_action,
     "segment": _answer_segment,
+    "risk_score": _answer_risk_score,
 }
 
 
