@@ -220,6 +220,18 @@ def test_offline_drafts_for_every_goal_and_channel(wh, goal, channel):
         assert body.startswith("Subject: ")
 
 
+def test_a_support_follow_up_says_open_only_when_tickets_are_open(wh):
+    # "Subject: Your open support requests" went to an account whose tickets were all closed.
+    latest = "SELECT p.customer_id FROM predictions p WHERE p.as_of = (SELECT max(as_of) FROM predictions)"
+    open_ids = "SELECT customer_id FROM support_tickets WHERE closed_at IS NULL"
+    closed_only = wh.scalar(f"{latest} AND p.customer_id NOT IN ({open_ids}) ORDER BY 1 LIMIT 1")
+    with_open = wh.scalar(f"{latest} AND p.customer_id IN ({open_ids}) ORDER BY 1 LIMIT 1")
+    calm = draft_message(wh, closed_only, SYSTEM, goal="resolve_support_issue", client=None).message
+    assert "open support" not in calm.lower() and calm.startswith("Subject: Your recent support requests")
+    busy = draft_message(wh, with_open, SYSTEM, goal="resolve_support_issue", client=None).message
+    assert busy.startswith("Subject: Your open support requests") and "open support ticket" in busy
+
+
 def test_draft_options_are_validated(wh):
     with pytest.raises(BadInputError, match="goal"):
         draft_message(wh, _riskiest(wh), SYSTEM, goal="threaten", client=None)

@@ -375,17 +375,24 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
         else:
             first = f"{sorry}I wanted to follow up on your recent support requests and make sure everything is working as it should."
             used.append("tickets_90d")
-        body: tuple[str, ...] = (first, "I'll coordinate with our support team and keep you updated on progress.")
+        follow = (
+            "I'll coordinate with our support team and keep you updated on progress."
+            if t.open_tickets
+            else "If anything still isn't working, I'll take it to our support team and keep you posted."
+        )
+        body: tuple[str, ...] = (first, follow)
         hook = (
             f"I see {fmt.plural(t.open_tickets, 'open support ticket')} on your account and want them resolved quickly."
             if t.open_tickets
             else "I want to make sure your recent support requests are fully resolved."
         )
-        return DraftParts(
-            "Your open support requests",
+        return DraftParts(  # "open" only when tickets are open: none may be, with the goal chosen
+            "Your open support requests" if t.open_tickets else "Your recent support requests",
             "Following up on your support requests.",
             body,
-            "Could we set up a short call this week to go through them together?",
+            "Could we set up a short call this week to go through them together?"
+            if t.open_tickets
+            else "Could we set up a short call this week to make sure everything is settled?",
             tuple(used),
             hook,
         )
