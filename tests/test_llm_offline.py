@@ -220,6 +220,23 @@ def test_offline_drafts_for_every_goal_and_channel(wh, goal, channel):
         assert body.startswith("Subject: ")
 
 
+def test_a_score_held_down_only_lists_its_reasons_after_a_colon(wh):
+    # "it is held down by 28% of seats are active on an average day …" read as broken English.
+    import dataclasses
+
+    from engine.ai import offline
+
+    facts = load_facts(wh, _riskiest(wh), SYSTEM)
+    calm = dataclasses.replace(
+        facts, drivers=tuple(dict(d, shap_impact=-abs(d.get("shap_impact") or 0.1)) for d in facts.drivers)
+    )
+    sentence = offline._drivers_sentence(calm)
+    assert (
+        sentence.startswith("Nothing in the model pushes the risk up; what holds it down")
+        and "held down by" not in sentence
+    )
+
+
 def test_a_support_follow_up_says_open_only_when_tickets_are_open(wh):
     # "Subject: Your open support requests" went to an account whose tickets were all closed.
     latest = "SELECT p.customer_id FROM predictions p WHERE p.as_of = (SELECT max(as_of) FROM predictions)"

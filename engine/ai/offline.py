@@ -55,7 +55,9 @@ def _drivers_sentence(f: FactSheet, limit: int = 2) -> str:
         return f"{label}: {'; '.join(raising)}."
     lowering = [fmt.lower_first(fmt.reason_text(d)) for d in f.risk_lowering_drivers[:limit]]
     if lowering:
-        return f"Nothing in the model pushes the risk up; it is held down by {'; '.join(lowering)}."
+        # The reasons are sentences ("28% of seats are active …"): listed after a colon, not after "by".
+        label = "what holds it down" if len(lowering) == 1 else "what holds it down most"
+        return f"Nothing in the model pushes the risk up; {label}: {'; '.join(lowering)}."
     return "The model lists no drivers for this score."
 
 
