@@ -268,6 +268,7 @@ def test_offline_action_plans_pass_their_own_guardrails_at_both_ends_of_the_book
         plan = next_best_actions(wh, cid, SYSTEM, client=None)
         if plan.guardrail_flags:
             flagged.append((cid, plan.guardrail_details))
+        assert plan.confidence_score <= gr.TEMPLATE_CONFIDENCE  # merging the plan's checks kept the cap (was 1.00)
         facts = load_facts(wh, cid, SYSTEM)
         renewal_point = any("renewal on" in p for p in plan.talking_points)
         assert renewal_point == (facts.days_to_renewal is not None and 0 <= facts.days_to_renewal <= 90), cid

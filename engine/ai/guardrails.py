@@ -303,7 +303,8 @@ class GuardrailReport:
         for code, detail in extra:
             flags.append(code)
             details.append({"code": code, "detail": detail})
-        return GuardrailReport(tuple(flags), tuple(details), confidence_from_flags(flags))
+        # More findings can only lower the confidence: a cap already applied (a template's) stays.
+        return GuardrailReport(tuple(flags), tuple(details), min(self.confidence_score, confidence_from_flags(flags)))
 
 
 def confidence_from_flags(flags: Iterable[str]) -> float:
