@@ -248,3 +248,16 @@ def test_product_areas_are_not_counted_out_of_the_demos_five():
         == "Used 7 product areas in the last 30 days, which lowers the risk"
     )
     assert explain.reason("feature_breadth_30d", 1.0, 0.02).startswith("Used 1 product area in")
+
+
+def test_a_many_fold_rise_reads_as_a_multiple_not_thousands_of_percent():
+    # A month-old account's "Daily active users rose 7400% over the last four weeks" compared it
+    # with the weeks before it signed up; a tenfold change or more is said as a multiple.
+    import math
+
+    assert explain.reason("active_users_change", 74.0, 0.1).startswith(
+        "Daily active users are 75× the four weeks before"
+    )
+    assert explain.reason("active_users_change", 0.85, 0.1).startswith("Daily active users rose 85% over")
+    assert explain.reason("usage_trend", math.log(30), -0.1).startswith("Usage is 30× two months ago")
+    assert explain.reason("usage_trend", math.log(0.5), 0.1).startswith("Usage is 50% down on two months ago")

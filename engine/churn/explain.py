@@ -161,10 +161,17 @@ def _texts() -> dict[str, Callable[[Any], str]]:
             if v > 0
             else "Usage held steady or grew versus the previous 30 days"
         ),
-        "usage_trend": lambda v: f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago",
+        "usage_trend": lambda v: (
+            f"Usage is {math.exp(v):,.0f}× two months ago"
+            if math.exp(v) >= 10
+            else f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago"
+        ),
         "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day of the last 30 days",
         "active_users_change": lambda v: (
-            f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
+            # "+7400%" (a month-old account against the weeks before it signed up) says nothing.
+            f"Daily active users are {v + 1:,.0f}× the four weeks before"
+            if v >= 9
+            else f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
         ),
         "days_since_last_event": lambda v: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
         "events_last_30d": lambda v: f"{v:,.0f} product events in the last 30 days",
