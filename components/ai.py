@@ -119,6 +119,15 @@ _PORTFOLIO_LABELS = {
     "tenure_days": ("Tenure (days)", "count"),
     "signup_date": ("Customer since", "date"),
     "recommended_action": ("Recommended action", None),
+    "share_at_risk": ("Share of ARR at risk", "percent"),
+    "total_expected_churns": ("Expected churns (90 days)", "decimal"),
+    "median_mrr": ("Median MRR", "money"),
+    "median_arr": ("Median ARR", "money"),
+    "median_revenue_at_risk": ("Median ARR at risk", "money"),
+    "median_mrr_at_risk": ("Median MRR at risk", "money"),
+    "median_seats": ("Median seats", "decimal"),
+    "median_open_tickets": ("Median open tickets", "decimal"),
+    "median_churn_probability": ("Median churn probability", "percent"),
 }
 
 

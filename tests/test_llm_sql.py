@@ -518,3 +518,24 @@ def test_the_private_connection_keeps_column_types(ai_data_dir):
     ).table
     truth = run_portfolio_sql(wh, "SELECT count(*) AS n FROM portfolio WHERE days_to_renewal BETWEEN 0 AND 90", SYSTEM)
     assert int(days.iloc[0]["n"]) == int(truth.table.iloc[0]["n"]) > 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What percentage of ARR is at risk?",
+        "What is the median MRR?",
+        "How many accounts will churn in the next 90 days?",
+        "Median churn probability by industry",
+        "Average seats by plan",
+    ],
+)
+def test_every_column_of_an_answer_has_a_label_and_format_on_the_page(ai_data_dir, question):
+    """A share of 0.0399 showed as a bare number under 'Share at risk': each column the reader
+    writes is named and formatted on the page."""
+    from components import ai as page_ai
+
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    answer = ask_portfolio(wh, question, SYSTEM, client=None)
+    assert not answer.table.empty
+    assert set(answer.table.columns) <= set(page_ai._PORTFOLIO_LABELS) | {"plan_tier", "industry"}, answer.table.columns
