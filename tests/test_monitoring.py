@@ -102,6 +102,8 @@ def test_drift_report_of_the_production_model(scored_dir):
     assert np.allclose(shares, 1.0)
     assert report.score is not None and np.isfinite(report.score.psi)
     assert str(report.score.reference_as_of) == entry.data_window["valid_to"]
+    # Predicted churn's bins read as percentages ("< 0.152%"), not raw probabilities ("< 0.001522").
+    assert report.score.bins["bin"].str.endswith("%").all()
     payload = to_dict(report)
     assert payload["counts"] == report.counts and len(payload["features"]) == len(report.features)
 

@@ -55,6 +55,10 @@ def test_model_page_for_readers_has_no_admin_controls(scored_dir, role, monkeypa
     assert len(at.get("plotly_chart")) >= 10
     verdict = (at.success or at.warning or at.error)[0].value
     assert "Input drift" in verdict and "Realised vs predicted" in verdict
+    drift = next(d.value for d in at.dataframe if "reference_median" in d.value.columns)
+    medians = drift[["reference_median", "current_median"]]
+    assert not medians.isin(["None", "nan"]).any().any()  # a category's missing median is a dash
+    assert medians.map(lambda v: isinstance(v, str)).all().all()
 
 
 def test_model_page_for_admin_offers_promote_rollback_retrain(scored_dir, monkeypatch):

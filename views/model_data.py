@@ -36,6 +36,12 @@ if flash:
     st.success(flash, icon=":material/check_circle:")
 
 
+def _median_text(value: object) -> str:
+    if fmt.is_missing(value):
+        return fmt.MISSING
+    return f"{value:,.4g}" if isinstance(value, int | float) else str(value)
+
+
 def done(message: str) -> None:
     ops.after_change()
     st.session_state[FLASH] = message
@@ -368,8 +374,10 @@ with tabs["Drift"]:
                     ops_charts.distribution(score.bins, f"Out-of-time ({score.reference_as_of})", "Now"),
                     config=NO_BAR,
                 )
+        # Medians as text: a category (GTM stage) has none, shown as a dash rather than "None".
+        medians = {c: drift.features[c].map(_median_text) for c in ("reference_median", "current_median")}
         st.dataframe(
-            drift.features,
+            drift.features.assign(**medians),
             hide_index=True,
             column_order=[
                 "label",
@@ -387,8 +395,8 @@ with tabs["Drift"]:
                 "label": st.column_config.TextColumn("Feature", width="medium"),
                 "status": "Status",
                 "test": "Test",
-                "reference_median": st.column_config.NumberColumn("Median then", format="%.4g"),
-                "current_median": st.column_config.NumberColumn("Median now", format="%.4g"),
+                "reference_median": st.column_config.TextColumn("Median then"),
+                "current_median": st.column_config.TextColumn("Median now"),
                 "psi": st.column_config.NumberColumn(
                     "Shift",
                     format="%.3f",

@@ -102,10 +102,10 @@ def _psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def _numeric_labels(edges: np.ndarray) -> list[str]:
+def _numeric_labels(edges: np.ndarray, form: str = "{:,.4g}") -> list[str]:
     if len(edges) == 0:
         return ["all values", MISSING_BIN]
-    shown = [f"{e:,.4g}" for e in edges]
+    shown = [form.format(e) for e in edges]
     labels = [f"< {shown[0]}"]
     labels += [f"{lo} – {hi}" for lo, hi in zip(shown[:-1], shown[1:], strict=True)]
     labels.append(f"≥ {shown[-1]}")
@@ -422,7 +422,12 @@ def _score_drift(ref: np.ndarray, reference_as_of: date, cur: np.ndarray) -> Sco
     ref_shares, cur_shares = _numeric_shares(ref, edges), _numeric_shares(cur, edges)
     psi = _psi(ref_shares, cur_shares)
     bins = pd.DataFrame(
-        {"bin": _numeric_labels(edges)[:-1], "reference_share": ref_shares[:-1], "current_share": cur_shares[:-1]}
+        # Probabilities read as percentages ("0.152% – 0.206%", not "0.001522 – 0.002061").
+        {
+            "bin": _numeric_labels(edges * 100, "{:.3g}%")[:-1],
+            "reference_share": ref_shares[:-1],
+            "current_share": cur_shares[:-1],
+        }
     )
     return ScoreDrift(
         reference_as_of=reference_as_of,
