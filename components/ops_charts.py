@@ -243,7 +243,14 @@ def realised_over_time(by_date: pd.DataFrame, height: int = 320) -> go.Figure:
     fig.update_layout(
         hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "Brier (lower is better)"},
+        # Its ticks line up with the AUC grid, so they fall on odd values: three decimals read cleanly.
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "title": "Brier (lower is better)",
+            "tickformat": ".3f",
+        },
         margin={"t": 32},
     )
     fig.update_yaxes(title="AUC (higher is better)", gridcolor=GRID, selector={"anchor": "x"})
