@@ -305,6 +305,12 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         category="group",
     ),
     # -- which group has the most ------------------------------------------------------
+    Q(  # churn alone is the churn probability (once read as the plan with the most accounts)
+        "Which plan has the highest churn?",
+        "top",
+        "SELECT plan_tier, avg(churn_probability) AS v FROM ref GROUP BY 1 ORDER BY v DESC LIMIT 1",
+        category="top-group",
+    ),
     Q(
         "Which CSM has the most revenue at risk?",
         "top",

@@ -341,7 +341,10 @@ def _measure(rest: str) -> tuple[str | None, str]:
         (
             "churn_probability",
             r"\bchurn (probability|risk|likelihood|chance)\b|\bprobability of churn(ing)?\b|"
-            r"\blikelihood (of|to) churn\b|\bchance of churn(ing)?\b",
+            r"\blikelihood (of|to) churn\b|\bchance of churn(ing)?\b"
+            # "Which plan has the highest churn?": churn alone is the model's churn probability
+            # (a past churn rate is refused before this; "how many will churn" is read earlier).
+            r"|\bchurn\b(?!\s*rate)",
         ),
         ("arr", r"\barr\b|\bannual recurring revenue\b|\bannual revenue\b"),
         ("mrr", r"\bmrr\b|\bmonthly recurring revenue\b|\brevenue\b|\bmonthly revenue\b"),
