@@ -73,6 +73,33 @@ def _titles(role: str) -> set[str]:
     return {p.title for p in nav.pages_for(role)}
 
 
+MENUS: list[set[str]] = []  # the visible pages of each st.navigation call, newest last
+
+
+@pytest.fixture(autouse=True)
+def _record_menus(monkeypatch):
+    """Note which pages each st.navigation call shows: AppTest keeps the registered pages, not
+    whether each is hidden."""
+    import streamlit
+
+    real = streamlit.navigation
+
+    def recording(pages, *args, **kwargs):
+        flat = [p for group in pages.values() for p in group] if isinstance(pages, dict) else list(pages)
+        shown = kwargs.get("position", "sidebar") != "hidden"
+        MENUS.append({p.title for p in flat if shown and getattr(p, "_visibility", "visible") != "hidden"})
+        return real(pages, *args, **kwargs)
+
+    MENUS.clear()
+    monkeypatch.setattr(streamlit, "navigation", recording)
+
+
+def _menu_titles(at: AppTest) -> set[str]:
+    """The pages the sidebar menu showed in the last run (hidden ones are registered, not listed)."""
+    assert MENUS, "st.navigation was not called"
+    return MENUS[-1]
+
+
 def _registered_titles(at: AppTest) -> set[str]:
     """The pages this run gave to st.navigation (AppTest keeps them to resolve switch_page)."""
     return {info["page_name"] for info in at._registered_pages.values()}
@@ -461,7 +488,7 @@ def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, username,
     assert not at.error
     assert at.session_state[auth.AUTH_STATUS] is True
     assert at.session_state[auth.ROLES_KEY] == [role]
-    assert _registered_titles(at) == _titles(role)
+    assert _menu_titles(at) == _titles(role)
     assert "Username" not in [t.label for t in at.text_input]
     assert f"{username} · {auth.ROLE_LABELS[role]}" in [c.value for c in at.sidebar.caption]
     assert [b.label for b in at.sidebar.button] == ["Log out"]
@@ -495,14 +522,16 @@ def test_each_role_gets_exactly_its_pages(demo_dir, role):
     auth.log_in(at.session_state, auth.TEST_VIEWERS[role])
     at.run()
     assert not at.exception
-    assert _registered_titles(at) == _titles(role)
     assert _titles(role) == {p.title for p in nav.available_pages() if role in PAGE_ROLES[p.key]}
+    assert _menu_titles(at) == _titles(role)  # the menu: exactly the role's pages
+    # Every page is registered (the others hidden), so a deep link to a page the role may not open
+    # reaches that page's own guard, which says so, not Streamlit's "page does not seem to exist".
+    assert _registered_titles(at) == {p.title for p in nav.available_pages()}
     for page in nav.available_pages():
-        if role in PAGE_ROLES[page.key]:
-            at.switch_page(page.path)
-        else:
-            with pytest.raises(ValueError, match="Could not find a navigation page"):
-                at.switch_page(page.path)
+        at.switch_page(page.path).run()
+        assert not at.exception
+        refused = [e.value for e in at.error if "cannot open this page" in e.value]
+        assert bool(refused) == (role not in PAGE_ROLES[page.key]), page.key
 
 
 def test_logout_returns_to_the_login_form(demo_dir):
@@ -522,10 +551,10 @@ def test_role_changes_and_removals_reach_open_sessions(demo_dir):
     at = _app()
     auth.log_in(at.session_state, auth.TEST_VIEWERS["analyst"])
     at.run()
-    assert _registered_titles(at) == _titles("analyst")
+    assert _menu_titles(at) == _titles("analyst")
     users.set_role("analyst", "csm", demo_dir)
     at.run()
-    assert _registered_titles(at) == _titles("csm")
+    assert _menu_titles(at) == _titles("csm")
     users.remove_user("analyst", demo_dir)
     at.run()
     assert at.session_state[auth.AUTH_STATUS] is None
@@ -542,7 +571,8 @@ def test_switching_pages_runs_through_the_app_with_its_menu(demo_dir):
     at.switch_page("views/users.py").run()
     assert not at.exception
     assert "Users" in [t.value for t in at.title]
-    assert _registered_titles(at) == _titles("admin")  # app.py's menu, not one entry per file
+    assert _menu_titles(at) == _titles("admin")  # app.py's menu, not one entry per file
+    assert _registered_titles(at) == {p.title for p in nav.available_pages()}
     assert [b.label for b in at.sidebar.button] == ["Log out"]
 
 

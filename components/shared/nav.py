@@ -53,15 +53,24 @@ def pages_for(role: str) -> list[NavPage]:
     return [p for p in available_pages() if role in PAGE_ROLES.get(p.key, frozenset())]
 
 
-def _st_page(page: NavPage, default: bool = False) -> st.Page:
-    return st.Page(str(ROOT / page.path), title=page.title, icon=page.icon, url_path=page.key, default=default)
+def _st_page(page: NavPage, default: bool = False, hidden: bool = False) -> st.Page:
+    return st.Page(
+        str(ROOT / page.path),
+        title=page.title,
+        icon=page.icon,
+        url_path=page.key,
+        default=default,
+        visibility="hidden" if hidden else "visible",
+    )
 
 
 def navigation(viewer: Viewer):
-    """Register only the pages this viewer may open, grouped by section; returns the current page.
+    """The menu of the pages this viewer may open, grouped by section; returns the current page.
 
-    A URL for a page outside the role's set (a deep link, an old bookmark) lands on the
-    role's home page; the page's own guard is the access control, this is the menu.
+    The other pages are registered hidden: a URL for one (a deep link, an old bookmark) opens
+    it, and its own guard says the role cannot open it and whom to ask. Unregistered, Streamlit
+    answered "Page not found: the page does not seem to exist", which was not true. The page's
+    guard is the access control; this is the menu.
     """
     allowed = pages_for(viewer.role)
     if not allowed:
@@ -72,6 +81,7 @@ def navigation(viewer: Viewer):
         sections.setdefault(page.section, []).append(_st_page(page))
     first = next(iter(sections.values()))
     first.insert(0, _home(first[0]))
+    first.extend(_st_page(page, hidden=True) for page in available_pages() if page not in allowed)
     return st.navigation(sections, position="sidebar")
 
 
