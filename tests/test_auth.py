@@ -532,6 +532,8 @@ def test_each_role_gets_exactly_its_pages(demo_dir, role):
         assert not at.exception
         refused = [e.value for e in at.error if "cannot open this page" in e.value]
         assert bool(refused) == (role not in PAGE_ROLES[page.key]), page.key
+        if refused:  # the guard and nothing of the page
+            assert not at.tabs and not at.main.button and not at.dataframe and not at.get("plotly_chart"), page.key
 
 
 def test_logout_returns_to_the_login_form(demo_dir):
