@@ -337,6 +337,9 @@ def test_auto_choice_and_its_report_come_from_one_backtest():
     assert result.bands_from_backtest("steady") and result.band_coverage("steady", "auto") is None
     assert any(note.startswith("The automatic choice widened the intervals of 1 series") for note in result.notes)
     assert any(note.startswith("Naive (last value)'s 95% intervals held far fewer") for note in result.notes)
+    # One series (as on the page): the note gives the share held, not the series' id ("steady 20%").
+    held = next(n for n in result.notes if n.startswith("Naive (last value)'s 95% intervals"))
+    assert "steady" not in held and "% of them)" in held
 
 
 def test_auto_on_a_public_series_beats_seasonal_naive_with_honest_bands():

@@ -312,7 +312,10 @@ def _coverage_notes(selection: BacktestResult, models: Sequence[str], level: int
         rows = selection.metrics[(selection.metrics["model"] == name) & (selection.metrics[column] < COVERAGE_FLOOR)]
         if rows.empty:
             continue
-        held = ", ".join(f"{uid} {share:.0%}" for uid, share in zip(rows["unique_id"], rows[column], strict=True))
+        if selection.metrics["unique_id"].nunique() == 1:  # one series (a page's): its id says nothing
+            held = f"{float(rows[column].iloc[0]):.0%} of them"
+        else:
+            held = ", ".join(f"{uid} {share:.0%}" for uid, share in zip(rows["unique_id"], rows[column], strict=True))
         notes.append(
             f"{MODEL_WORDS[name]}'s {level}% intervals held far fewer of the backtest's actuals than promised "
             f"({held}); do not rely on them."
