@@ -153,8 +153,9 @@ _COMPARE = (
     r"(?P<op>above|over|greater than|more than|higher than|exceeding|at least|>=|>|below|under|less than|"
     r"fewer than|lower than|at most|<=|<)"
 )
-churn_words_range = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn)"
-_COLUMN = r"(?P<col>revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets)"
+_CHURN_NAMES = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn)"
+_COLUMN_NAMES = r"revenue at risk|arr at risk|mrr|arr|revenue|seats|open tickets|tickets"
+_COLUMN = rf"(?P<col>{_COLUMN_NAMES})"
 _COLUMNS = {
     "revenue at risk": "revenue_at_risk",
     "arr at risk": "revenue_at_risk",
@@ -162,6 +163,20 @@ _COLUMNS = {
     "tickets": "open_tickets",
 }
 _AMOUNT = r"\$?\s*(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m)?"
+
+
+def _churn_value(number: float, percent: bool) -> float:
+    """A churn threshold as a probability: "50%", "50" and "0.5" all mean 0.5."""
+    return number / 100 if percent or number > 1 else number
+
+
+def _shown(column: str, value: float) -> str:
+    """A filter's value as the reading states it."""
+    if column == "churn_probability":
+        return fmt.pct(value)
+    return fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
+
+
 _OPS = {
     "above": ">",
     "over": ">",
@@ -470,43 +485,36 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         r"between\s*\$?\s*(?P<lo>\d[\d,]*(?:\.\d+)?)\s*(?P<lo_suf>k|m|%|percent)?\s*(?:and|-|to)\s*"
         r"\$?\s*(?P<hi>\d[\d,]*(?:\.\d+)?)\s*(?P<hi_suf>k|m|%|percent)?"
     )
-    named_column = rf"(?P<col>{churn_words_range}|{_COLUMN[len('(?P<col>') : -1]})"
+    named_column = rf"(?P<col>{_CHURN_NAMES}|{_COLUMN_NAMES})"
     between = re.search(rf"\b{named_column}\s*(?:is\s*|of\s*)?{ends_words}", q) or re.search(
         rf"\b{ends_words}\s+(?:in |of )?{named_column}\b", q
     )
     if between:
         named = between.group("col")
-        churn = re.fullmatch(churn_words_range, named) is not None
+        churn = re.fullmatch(_CHURN_NAMES, named) is not None
         column = "churn_probability" if churn else _COLUMNS.get(named, named.replace(" ", "_"))
         ends = []
         for side in ("lo", "hi"):
             suffix = (between.group(f"{side}_suf") or "").lower()
             value = _number(between.group(side), suffix if suffix in ("k", "m") else None)
-            ends.append(value / 100 if churn and (suffix in ("%", "percent") or value > 1) else value)
-        where.append(f"{column} BETWEEN ? AND ?")
-        params += sorted(ends)
+            ends.append(_churn_value(value, suffix in ("%", "percent")) if churn else value)
         low, high = sorted(ends)
-        if churn:
-            shown = f"{fmt.pct(low)} and {fmt.pct(high)}"
-        elif column in ("seats", "open_tickets"):
-            shown = f"{fmt.count(low)} and {fmt.count(high)}"
-        else:
-            shown = f"${low:,.0f} and ${high:,.0f}"
-        scope.append(f"with {MEASURES[column][1]} between {shown}")
+        where.append(f"{column} BETWEEN ? AND ?")
+        params += [low, high]
+        scope.append(f"with {MEASURES[column][1]} between {_shown(column, low)} and {_shown(column, high)}")
         cut(between.group(0))
     # The churn filter, its words first ("churn above 50%") or its number ("more than 50% churn probability").
-    churn_words = r"(?:churn(?: probability| risk| likelihood| chance)?|probability of churn|likelihood)"
+    churn_words = rf"(?:{_CHURN_NAMES}|likelihood)"
     churn_number = r"(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%|percent|pct)?"
     m = re.search(rf"\b{churn_words}\s*(?:is\s*|of\s*)?{_COMPARE}\s*{churn_number}", q) or re.search(
         rf"{_COMPARE}\s*{churn_number}\s*{churn_words}\b", q
     )
     if m:
-        value = float(m.group("num"))
-        value = value / 100 if m.group("pct") or value > 1 else value
+        value = _churn_value(float(m.group("num")), bool(m.group("pct")))
         op = _OPS[m.group("op")]
         where.append(f"churn_probability {op} ?")
         params.append(value)
-        scope.append(f"with churn probability {_OP_WORDS[op]} {fmt.pct(value)}")
+        scope.append(f"with churn probability {_OP_WORDS[op]} {_shown('churn_probability', value)}")
         cut(m.group(0))
     # A comparison on a column, the column first ("seats above 100") or the number ("more than 100 seats").
     m = re.search(rf"\b{_COLUMN}\s*(?:is\s*|of\s*)?{_COMPARE}\s*{_AMOUNT}\b", q) or re.search(
@@ -518,8 +526,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         op = _OPS[m.group("op")]
         where.append(f"{column} {op} ?")
         params.append(value)
-        shown = fmt.count(value) if column in ("seats", "open_tickets") else f"${value:,.0f}"
-        scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {shown}")
+        scope.append(f"with {MEASURES[column][1]} {_OP_WORDS[op]} {_shown(column, value)}")
         cut(m.group(0))
     tickets = re.search(r"\b(with|have|has|having) (any )?open tickets\b", q)
     if tickets and not any(c.startswith("open_tickets") for c in where):
