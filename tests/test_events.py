@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,10 +166,49 @@ def test_a_large_log_rolled_up_in_passes_gives_the_same_totals(kind, wh, tmp_pat
             tmp_path / "log.parquet"
         )
         path = tmp_path / "log.parquet"
-    monkeypatch.setattr(events, "ROWS_PER_PASS", 1)
+    monkeypatch.setattr(events, "_rows_per_pass", lambda: 1)
     monkeypatch.setattr(events, "CSV_BYTES_PER_ROW", 1)
     events.load_events(wh, path)
     assert snapshot(wh) == EXPECTED
+
+
+@pytest.mark.parametrize("passes", [1, 7])
+def test_users_values_and_counts_match_an_independent_roll_up(passes, wh, tmp_path, monkeypatch):
+    """20,000 events of two customers, with users that repeat within a day and across days,
+    some without a user or a value: the roll-up equals pandas' own (count, distinct users, sum),
+    in one pass and in several."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    log = pd.DataFrame(
+        {
+            "customer_id": rng.choice(["c1", "c2"], n),
+            "timestamp": pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 30 * 86400, n), unit="s"),
+            "event_type": rng.choice(["login", "export", "search"], n),
+            "user_id": pd.Series(rng.choice([f"u{i}" for i in range(40)] + [None], n), dtype="str"),
+            "value": np.where(rng.random(n) < 0.3, np.nan, rng.random(n).round(2)),
+        }
+    )
+    log.to_parquet(tmp_path / "log.parquet", index=False)
+    monkeypatch.setattr(events, "_rows_per_pass", lambda: -(-n // passes))
+    events.load_events(wh, tmp_path / "log.parquet")
+    grouped = log.assign(date=log["timestamp"].dt.normalize()).groupby(["customer_id", "date", "event_type"])
+    expected = grouped.agg(
+        events=("value", "size"), users=("user_id", "nunique"), value=("value", lambda v: v.sum(min_count=1))
+    )
+    got = wh.df(DAYS).set_index(["customer_id", "date", "event_type"])
+    assert len(got) == len(expected)
+    assert got["events"].to_dict() == expected["events"].to_dict()
+    assert got["active_users"].to_dict() == expected["users"].to_dict()
+    assert np.allclose(got["value"].to_numpy(float), expected.loc[got.index, "value"].to_numpy(float), equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("limit", "rows"),
+    [("2GB", 40_000_000), ("512MB", 10_240_000), ("4GiB", 80_000_000), (" 3 gb ", 60_000_000), ("lots", 40_000_000)],
+)
+def test_a_pass_holds_rows_in_proportion_to_the_memory_limit(limit, rows, monkeypatch):
+    monkeypatch.setenv("RADAR_INGEST_MEMORY", limit)
+    assert events._rows_per_pass() == rows
 
 
 # -- modes: a partial day is never silently lost ----------------------------------------------------------

@@ -296,7 +296,7 @@ def _bounded_memory(wh: Warehouse) -> Iterator[None]:
 
     The settings are the database's own (not a cursor's), so they are restored afterwards.
     """
-    limit = (os.environ.get("RADAR_INGEST_MEMORY") or DEFAULT_MEMORY).strip()
+    limit = _memory_limit()
     spill = wh.data_dir / SPILL_FOLDER
     spill.mkdir(mode=0o700, exist_ok=True)
     with wh.cursor() as cur:
@@ -390,7 +390,7 @@ def _read_problem(exc: Exception, log: Log) -> Problem:
     """DuckDB's complaint about a file as a problem a person can act on (the line and what is wrong)."""
     text = str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
-        limit = (os.environ.get("RADAR_INGEST_MEMORY") or DEFAULT_MEMORY).strip()
+        limit = _memory_limit()
         return file_problem(
             f"rolling up {log.source} needed more memory than the ingest limit ({limit}).",
             "Set RADAR_INGEST_MEMORY higher (e.g. RADAR_INGEST_MEMORY=4GB), or load the log in parts "
@@ -453,16 +453,16 @@ _CHECKS: dict[str, tuple[str, str, str, str]] = {
     ),
     "ts_empty": (
         "timestamp",
-        "ts_text IS NULL",
+        "NOT ts_given",
         "is empty, but every row needs a timestamp",
         "fill it in, or remove the row",
     ),
-    "ts_bad": ("timestamp", "ts_text IS NOT NULL AND ts_raw IS NULL", "", ""),
+    "ts_bad": ("timestamp", "ts_given AND ts_raw IS NULL", "", ""),
     "ts_early": ("timestamp", "ts_raw < ?::TIMESTAMP", "", ""),
     "ts_late": ("timestamp", "ts_raw >= ?::TIMESTAMP", "", ""),
     "value_bad": (
         "value",
-        "v_text IS NOT NULL AND v IS NULL",
+        "v_given AND v IS NULL",
         "is not a number",
         "write plain numbers such as 42 or 1234.5, or leave the cell empty",
     ),
@@ -480,7 +480,9 @@ def _text(expr: str, nulls: bool) -> str:
 
 
 def _parsed_sql(part: Part, src: dict[str, int], epoch: str | None, log: Log) -> str:
-    """SELECT of the part's rows as cid, etype, uid, ts_text, ts_raw, v_text, v and the row number."""
+    """SELECT of the part's rows as cid, etype, uid, ts_text, ts_given, ts_raw, v_text, v_given, v and the
+    row number. A typed column's cell is given when it is not NULL: its text (for a problem's
+    example) is not made for every row of the log."""
 
     def column(name: str) -> tuple[str, str]:
         i = src[name]
@@ -490,23 +492,32 @@ def _parsed_sql(part: Part, src: dict[str, int], epoch: str | None, log: Log) ->
     etype, _ = column("event_type")
     uid = _text(column("user_id")[0], nulls=False) if "user_id" in src else "NULL::VARCHAR"
     ts_col, ts_type = column("timestamp")
-    ts_text = _text(ts_col, nulls=True)
+    ts_text, ts_given = _given(ts_col, ts_type)
     ts_raw = _timestamp_sql(ts_col, ts_type, ts_text, epoch, log)
     if "value" in src:
         v_col, v_type = column("value")
+        v_text, v_given = _given(v_col, v_type)
         if _NUMERIC.match(v_type):
-            v_text = f"CAST({v_col} AS VARCHAR)"
             v = f"CASE WHEN isfinite(CAST({v_col} AS DOUBLE)) THEN CAST({v_col} AS DOUBLE) END"
         else:
-            v_text = _text(v_col, nulls=True)
             v = f"CASE WHEN isfinite(TRY_CAST({v_text} AS DOUBLE)) THEN TRY_CAST({v_text} AS DOUBLE) END"
     else:
-        v_text, v = "NULL::VARCHAR", "NULL::DOUBLE"
+        v_text, v_given, v = "NULL::VARCHAR", "false", "NULL::DOUBLE"
     return (
         f"SELECT {_text(cid, nulls=False)} AS cid, {_text(etype, nulls=False)} AS etype, {uid} AS uid, "  # noqa: S608
-        f"{ts_text} AS ts_text, {ts_raw} AS ts_raw, {v_text} AS v_text, {v} AS v, "
+        f"{ts_text} AS ts_text, {ts_given} AS ts_given, {ts_raw} AS ts_raw, "
+        f"{v_text} AS v_text, {v_given} AS v_given, {v} AS v, "
         f"{part.row_sql or 'NULL::BIGINT'} AS file_row, filename FROM {part.sql}"
     )
+
+
+def _given(col: str, kind: str) -> tuple[str, str]:
+    """(the cell as text, whether it holds anything) for a number or time column: text is read
+    as empty for blanks and null tokens such as 'NA'; a typed cell is given unless NULL."""
+    if kind == "VARCHAR":
+        text = _text(col, nulls=True)
+        return text, f"{text} IS NOT NULL"
+    return f"CAST({col} AS VARCHAR)", f"{col} IS NOT NULL"
 
 
 def _timestamp_sql(col: str, kind: str, text: str, epoch: str | None, log: Log) -> str:
@@ -563,14 +574,29 @@ def _flags_sql() -> tuple[str, list[Any]]:
     return ", ".join(exprs), params
 
 
-# Rows one roll-up pass may group at once: distinct users per (customer, day, type) are held
-# in memory, so a large log is rolled up in passes over disjoint sets of customers.
-ROWS_PER_PASS = 12_000_000
+# Rows one roll-up pass may group per GB of memory limit: a 100M-event log with a distinct user on
+# nearly every row rolled up 50M rows per pass within 2 GB, and ran out of it with 100M.
+ROWS_PER_GB = 20_000_000
 CSV_BYTES_PER_ROW = 40  # a CSV event row is about this long (for the number of passes)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def _memory_limit() -> str:
+    return (os.environ.get("RADAR_INGEST_MEMORY") or DEFAULT_MEMORY).strip()
+
+
+def _rows_per_pass() -> int:
+    size = _SIZE.fullmatch(_memory_limit())
+    gigabytes = (
+        2.0
+        if size is None
+        else float(size.group(1)) * {"": 1e-9, "k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}[size.group(2).lower()]
+    )
+    return max(1_000_000, int(gigabytes * ROWS_PER_GB))
 
 
 def _passes(cur: Any, log: Log) -> int:
-    """How many customer-disjoint passes keep each roll-up within ROWS_PER_PASS rows: Parquet
+    """How many customer-disjoint passes keep each roll-up within the memory limit: Parquet
     row counts come from the files' metadata, CSV rows are estimated from the file sizes."""
     if log.kind == "parquet":
         files = [f for part in log.parts for f in part.files]
@@ -579,30 +605,33 @@ def _passes(cur: Any, log: Log) -> int:
         )
     else:
         rows = sum(Path(f).stat().st_size for part in log.parts for f in part.files) // CSV_BYTES_PER_ROW
-    return max(1, -(-rows // ROWS_PER_PASS))
+    return max(1, -(-rows // _rows_per_pass()))
 
 
 def _roll_up(cur: Any, log: Log, selects: list[str], rolled: str) -> None:
     """Per (customer, UTC day, event type): events, value, active users, and per-check problem counts.
 
-    One GROUP BY per pass; a large log takes several passes, each over the customers whose
-    hash falls in its share, so the distinct users of one pass fit in memory (a 100M-event
-    log ran out of memory in one pass).
+    Two plain GROUP BYs, not one with count(DISTINCT users): first per (customer, day, type,
+    user, checks failed), then per (customer, day, type), counting the users. Plain aggregates
+    spill to disk under the memory limit, so a 100M-event log takes 3 passes in 2 GB, each over
+    the customers whose hash falls in its share; distinct users had to fit in memory, which took
+    9 passes, each a read of the whole log.
     """
     flags, flag_params = _flags_sql()
     union = " UNION ALL ".join(f"SELECT *, {flags} FROM ({s})" for s in selects)  # noqa: S608
     params: list[Any] = []
     for part in log.parts:
         params += flag_params + part.params  # the flags come before the FROM in the text
-    ok = " AND ".join(f"NOT {k}" for k in _CHECKS)
-    checks = ", ".join(f"count(*) FILTER ({k}) AS {k}" for k in _CHECKS)
+    # the checks a row fails, one bit each: a valid row is 0 (a bad one has no date)
+    failed = " + ".join(f"CAST({k} AS SMALLINT) * {1 << i}" for i, k in enumerate(_CHECKS))
     select = (
-        f"WITH rows AS ({union}) "  # noqa: S608
-        f"SELECT cid AS customer_id, CASE WHEN {ok} THEN CAST(ts_raw AS DATE) END AS date, etype AS event_type, "
-        "  CAST(count(*) AS BIGINT) AS events, sum(v) AS value, "
-        "  CAST(nullif(count(DISTINCT uid), 0) AS INTEGER) AS active_users, "
-        f"  CAST(count(*) FILTER (NOT ({ok})) AS BIGINT) AS bad, {checks} "
-        "FROM rows WHERE hash(cid) % ? = ? GROUP BY ALL"
+        f"WITH rows AS ({union}), "  # noqa: S608
+        "per_user AS (SELECT cid, etype, uid, failed, CASE WHEN failed = 0 THEN CAST(ts_raw AS DATE) END AS date, "
+        f"  count(*) AS n, sum(v) AS v FROM (SELECT cid, etype, uid, ts_raw, v, {failed} AS failed FROM rows "
+        "  WHERE hash(cid) % ? = ?) GROUP BY ALL) "
+        "SELECT cid AS customer_id, date, etype AS event_type, failed, CAST(sum(n) AS BIGINT) AS events, "
+        "  sum(v) AS value, CAST(nullif(count(uid), 0) AS INTEGER) AS active_users "
+        "FROM per_user GROUP BY cid, date, etype, failed"
     )
     passes = _passes(cur, log)
     for share in range(passes):
@@ -611,10 +640,12 @@ def _roll_up(cur: Any, log: Log, selects: list[str], rolled: str) -> None:
 
 
 def _totals(cur: Any, rolled: str) -> dict[str, int]:
+    """Events, usage rows and rows failing any check, and the rows failing each check (a row may fail several)."""
     keys = ["rows", "groups", "bad_rows", *_CHECKS]
-    sums = ", ".join(f"coalesce(sum({k}), 0)" for k in _CHECKS)
+    sums = ", ".join(f"coalesce(sum(events) FILTER (failed & {1 << i} <> 0), 0)" for i in range(len(_CHECKS)))
     row = cur.execute(
-        f"SELECT coalesce(sum(events), 0), count(*) FILTER (bad = 0), coalesce(sum(bad), 0), {sums} FROM {rolled}"  # noqa: S608
+        "SELECT coalesce(sum(events), 0), count(*) FILTER (failed = 0), "  # noqa: S608
+        f"coalesce(sum(events) FILTER (failed <> 0), 0), {sums} FROM {rolled}"
     ).fetchall()[0]
     return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
@@ -707,7 +738,7 @@ def _merge(cur: Any, rolled: str, plan: str, mode: str, report: IngestReport, t0
         "u.events IS NOT DISTINCT FROM r.events AND u.value IS NOT DISTINCT FROM r.value "
         "AND u.active_users IS NOT DISTINCT FROM r.active_users AS same "
         f"FROM {rolled} r LEFT JOIN usage_daily u "
-        "ON u.customer_id = r.customer_id AND u.date = r.date AND u.event_type = r.event_type WHERE r.bad = 0"
+        "ON u.customer_id = r.customer_id AND u.date = r.date AND u.event_type = r.event_type WHERE r.failed = 0"
     )
     new, existing, same, days, example = cur.execute(
         "SELECT count(*) FILTER (NOT existing), count(*) FILTER (existing), count(*) FILTER (same), "  # noqa: S608
