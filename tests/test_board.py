@@ -141,15 +141,20 @@ def test_customer_search_is_scoped_and_literal(wh, frame):
     assert customer.search_customers(wh, EXEC, "%").empty  # a literal percent sign, not a wildcard
 
 
-def test_risk_summary_and_heatmap_add_up(frame):
+def test_risk_summary_and_heatmap_add_up(wh, frame):
     s = portfolio.risk_summary(frame)
     assert s.revenue_at_risk == pytest.approx(frame["revenue_at_risk"].sum())
     assert s.revenue_at_risk_low <= s.revenue_at_risk <= s.revenue_at_risk_high
     assert s.by_tier["accounts"].sum() == len(frame)
-    cells = portfolio.churn_risk_by_plan_industry(frame)
+    groups = portfolio.customer_groups(wh)
+    cells = portfolio.churn_risk_by_plan_industry(frame, groups)
     assert cells["customers"].sum() == len(frame)
+    mine = frame.merge(groups, on="customer_id", suffixes=("", "_group"))
+    assert (mine["plan_tier"] == mine["plan_tier_group"]).all()  # the demo's groups are its plan tiers
     # A company that loaded no plan tiers or industries still gets its one cell (the grid was empty).
-    bare = portfolio.churn_risk_by_plan_industry(frame.assign(plan_tier=None, industry=""))
+    bare = portfolio.churn_risk_by_plan_industry(
+        frame, groups.assign(plan_tier=portfolio.NO_PLAN, industry=portfolio.UNKNOWN)
+    )
     assert bare[["plan_tier", "industry"]].values.tolist() == [[portfolio.NO_PLAN, "unknown"]]
     assert bare["customers"].iloc[0] == len(frame)
     assert bare["mean_probability"].iloc[0] == pytest.approx(frame["churn_probability"].mean())

@@ -261,3 +261,25 @@ def test_a_many_fold_rise_reads_as_a_multiple_not_thousands_of_percent():
     assert explain.reason("active_users_change", 0.85, 0.1).startswith("Daily active users rose 85% over")
     assert explain.reason("usage_trend", math.log(30), -0.1).startswith("Usage is 30× two months ago")
     assert explain.reason("usage_trend", math.log(0.5), 0.1).startswith("Usage is 50% down on two months ago")
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "said"),
+    [
+        ("tenure_days", 1.0, "Customer for 1 day"),
+        ("tenure_days", 579.0, "Customer for 579 days"),
+        ("tenure_days", 0.0, "Signed up on the day it was scored"),
+        ("tickets_90d", 1.0, "1 support ticket in 90 days"),
+        ("open_tickets", 2.0, "2 tickets still open"),
+        ("events_last_30d", 1.0, "1 product event in the last 30 days"),
+        ("events_last_30d", 1234.0, "1,234 product events in the last 30 days"),
+        ("opportunities_lost_12m", 1.0, "1 opportunity lost in 12 months"),
+        ("opportunities_lost_12m", 3.0, "3 opportunities lost in 12 months"),
+        ("feature_breadth_change", -1.0, "Stopped using 1 product area"),
+        ("vendor_risk_flags", 1.0, "1 vendor-risk flag open"),
+    ],
+)
+def test_counts_read_in_the_singular_for_one(feature, value, said):
+    """ "Customer for 1 days", "1 support tickets": a reason says one thing as one, and a
+    brand-new account is not "a customer for 0 days"."""
+    assert explain.reason(feature, value, 0.01) == f"{said}, which raises the risk"

@@ -193,3 +193,58 @@ def test_customer_360_shows_the_custom_attributes(empty_dir, tmp_path):
     load_file(wh, "customers", write(tmp_path, "attrs.csv", text))
     c360 = customer.customer_360(wh, Viewer("admin", "admin"), "C1")
     assert c360.attributes == {"acquisition_channel": "partner", "company_size": 120.0}
+    # What the company never loaded is said to be not loaded, not shown as "0 tickets" or "no plan".
+    assert set(c360.not_loaded) == {
+        "plan_tier",
+        "industry",
+        "region",
+        "csm_owner",
+        "seats",
+        "renewal",
+        "support_tickets",
+        "gtm_opportunities",
+    }
+
+
+GROUPED = (
+    "customer_id,signup_date,churn_date,acquisition_channel,contract_type,country\n"
+    "C1,2024-01-01,,partner,annual,FR\n"
+    "C2,2024-01-01,2024-05-10,partner,monthly,DE\n"
+    "C3,2024-02-01,,web,monthly,FR\n"
+    "C4,2024-02-01,2024-06-20,web,monthly,\n"
+    "C5,2024-03-01,,,annual,\n"
+)
+GROUPED_MRR = (
+    "customer_id,month,mrr,change_type\n"
+    "C1,2024-01-01,100,new\nC2,2024-01-01,50,new\nC3,2024-02-01,30,new\nC4,2024-02-01,20,new\nC5,2024-03-01,10,new\n"
+)
+
+
+def test_the_overview_splits_a_book_without_plans_by_the_companys_own_columns(empty_dir, tmp_path):
+    """No plan tier, industry or region loaded: the overview groups by the custom category
+    attributes (most filled first), not into one "no plan" x "unknown" cell; the groups add up."""
+    from engine.portfolio import kpis as portfolio
+
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "g.csv", GROUPED))
+    load_file(wh, "mrr_history", write(tmp_path, "m.csv", GROUPED_MRR))
+    rows, columns = portfolio.overview_groupings(wh)
+    assert (rows.key, columns.key) == ("contract_type", "acquisition_channel")  # 5 values, then 4, then 3
+    assert rows.label == "contract type" and rows.attribute
+    as_of = date(2024, 7, 31)
+    churn = portfolio.churn_by_plan_industry(wh, as_of, 12, (rows, columns))
+    cells = {(r.plan_tier, r.industry): (r.customers, r.churned) for r in churn.itertuples()}
+    assert cells == {
+        ("annual", "partner"): (1, 0),
+        ("annual", portfolio.UNKNOWN): (1, 0),
+        ("monthly", "partner"): (1, 1),
+        ("monthly", "web"): (2, 1),
+    }
+    mrr = portfolio.mrr_by_plan(wh, as_of, rows)
+    last = mrr[mrr["month"] == mrr["month"].max()].set_index("plan_tier")["mrr"].to_dict()
+    assert last == {"annual": 110.0, "monthly": 30.0}  # C2 and C4 churned
+    groups = portfolio.customer_groups(wh, (rows, None)).set_index("customer_id")
+    assert groups.loc["C3"].tolist() == ["monthly", "all accounts"]
+    # With plan tiers loaded, plan tier leads again; one grouping alone has no second.
+    load_file(wh, "customers", write(tmp_path, "p.csv", "customer_id,signup_date,plan_tier\nC1,2024-01-01,pro\n"))
+    assert portfolio.overview_groupings(wh)[0] == portfolio.PLAN

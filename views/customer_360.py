@@ -15,6 +15,7 @@ from engine.core.errors import NotFoundError, RadarError
 viewer = auth.require_viewer("customer_360")
 data_dir = cache.current_data_dir()
 customer_id = st.query_params.get("customer_id", "").strip()
+NOT_LOADED = "{what} are not loaded for any account, so there is nothing to show here (an admin loads `{table}` on the Data page)."
 
 
 def pick_account() -> None:
@@ -63,25 +64,35 @@ except RadarError as exc:
 
 p, pred = c360.profile, c360.prediction
 figures = cache.customer_charts(data_dir, cache.viewer_key(viewer), customer_id, stamp)
+missing = set(c360.not_loaded)  # what the company never loaded is left out, not called "unknown"
 st.title(plain(p.name))
 st.caption(
-    f"{plain(p.customer_id)} · {plain(p.plan_tier, 'no')} plan · "
-    f"{plain(p.industry, 'industry unknown')} · {plain(p.region, 'region unknown')} · "
-    f"owner **{plain(p.csm_owner, 'unassigned')}** · data as of {fmt.day(c360.as_of)}"
+    " · ".join(
+        [
+            *([plain(p.customer_id)] if p.customer_id != p.name else []),
+            *([f"{plain(p.plan_tier, 'no')} plan"] if "plan_tier" not in missing else []),
+            *([plain(p.industry, "industry unknown")] if "industry" not in missing else []),
+            *([plain(p.region, "region unknown")] if "region" not in missing else []),
+            *([f"owner **{plain(p.csm_owner, 'unassigned')}**"] if "csm_owner" not in missing else []),
+            f"data as of {fmt.day(c360.as_of)}",
+        ]
+    )
 )
 if p.status != "active":
     st.warning(f"This account churned on {fmt.day(p.churn_date)}.", icon=":material/person_off:")
 
-header = st.columns(4)
-header[0].metric("MRR", fmt.money(p.mrr), border=True, help=f"ARR {fmt.money(p.arr)}")
-header[1].metric("Tenure", fmt.tenure(p.tenure_days), border=True, help=f"since {fmt.day(p.signup_date)}")
-header[2].metric(
-    f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
-    f"{p.days_to_renewal} days" if p.renewal_date else "—",
-    border=True,
-    help=f"billed {plain(p.billing_cycle)}" if p.billing_cycle else None,
-)
-header[3].metric("Seats", fmt.count(p.seats), border=True)
+header = iter(st.columns(4))
+next(header).metric("MRR", fmt.money(p.mrr), border=True, help=f"ARR {fmt.money(p.arr)}")
+next(header).metric("Tenure", fmt.tenure(p.tenure_days), border=True, help=f"since {fmt.day(p.signup_date)}")
+if "renewal" not in missing:
+    next(header).metric(
+        f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
+        f"{p.days_to_renewal} days" if p.renewal_date else "—",
+        border=True,
+        help=f"billed {plain(p.billing_cycle)}" if p.billing_cycle else None,
+    )
+if "seats" not in missing:
+    next(header).metric("Seats", fmt.count(p.seats), border=True)
 known = [
     *([f"GTM stage **{plain(str(p.gtm_stage).replace('_', ' '))}**"] if p.gtm_stage else []),
     *([f"billed {plain(p.billing_cycle)}"] if p.billing_cycle else []),
@@ -173,13 +184,16 @@ with usage_col.container(border=True):
 with support_col.container(border=True):
     s = c360.support
     st.markdown("#### Support health")
-    m = st.columns(3)
-    m[0].metric("Open tickets", fmt.count(s.open_tickets), help=f"{s.open_high_priority} high priority")
-    m[1].metric("Tickets, 90 days", fmt.count(s.tickets_90d))
-    m[2].metric("CSAT (90 d)", f"{s.csat_avg_90d:.1f}" if s.csat_avg_90d is not None else "—")
-    if s.avg_resolution_hours_90d is not None:
-        st.caption(f"Average resolution time over 90 days: {s.avg_resolution_hours_90d:.0f} hours")
-    account_tables.tickets_table(c360.tickets)
+    if "support_tickets" in missing:
+        st.caption(NOT_LOADED.format(what="Support tickets", table="support_tickets"))
+    else:
+        m = st.columns(3)
+        m[0].metric("Open tickets", fmt.count(s.open_tickets), help=f"{s.open_high_priority} high priority")
+        m[1].metric("Tickets, 90 days", fmt.count(s.tickets_90d))
+        m[2].metric("CSAT (90 d)", f"{s.csat_avg_90d:.1f}" if s.csat_avg_90d is not None else "—")
+        if s.avg_resolution_hours_90d is not None:
+            st.caption(f"Average resolution time over 90 days: {s.avg_resolution_hours_90d:.0f} hours")
+        account_tables.tickets_table(c360.tickets)
 
 mrr_col, opp_col = st.columns([1, 1], gap="medium")
 with mrr_col.container(border=True):
@@ -207,7 +221,9 @@ with mrr_col.container(border=True):
         html_charts.show(figures.mrr)
 with opp_col.container(border=True):
     st.markdown("#### Opportunities")
-    if c360.opportunities.empty:
+    if "gtm_opportunities" in missing:
+        st.caption(NOT_LOADED.format(what="Opportunities", table="gtm_opportunities"))
+    elif c360.opportunities.empty:
         st.caption("No opportunities recorded.")
     else:
         account_tables.opportunities_table(c360.opportunities)

@@ -11,6 +11,7 @@ from components import account_tables, html_charts
 from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
+from components.shared.markdown import plain
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.portfolio import kpis as portfolio
@@ -25,6 +26,7 @@ try:
     as_of = cache.data_as_of(data_dir)
     if as_of is not None:
         kpis = cache.portfolio_kpis(data_dir, as_of)
+        rows_by, columns_by = cache.overview_groupings(data_dir)  # plan tier x industry, or the company's own
         mrr = cache.mrr_by_plan(data_dir, as_of)
         churn = cache.churn_by_plan_industry(data_dir, as_of, CHURN_WINDOW_MONTHS)
 except RadarError as exc:
@@ -42,16 +44,22 @@ if as_of is None:
     )
     st.stop()
 
+
+def split(what: str) -> str:
+    """ "Churn by plan tier and industry", or by the company's own groups."""
+    return f"{what} by {rows_by.label}" + (f" and {columns_by.label}" if columns_by else "")
+
+
 st.caption(f"Data as of **{fmt.day(as_of)}** · changes compare with {fmt.day(kpis.previous.as_of)} (90 days earlier)")
 kpi.kpi_row(kpi.portfolio_cards(kpis))
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):
-    st.markdown("#### MRR by plan tier")
+    st.markdown(f"#### {plain(split('MRR'))}")
     st.caption("Monthly recurring revenue of active customers at each month end")
     html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
-    st.markdown("#### Churn by plan tier and industry")
+    st.markdown(f"#### {plain(split('Churn'))}")
     st.caption(f"Logo churn over the last {CHURN_WINDOW_MONTHS} months (hover for customer counts)")
     html_charts.show(html_charts.churn_heatmap(churn))
 
@@ -100,9 +108,9 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
         st.markdown("#### Accounts by risk tier")
         st.caption(f"{cache.tier_legend(data_dir)} Hover for each tier's ARR and ARR at risk.")
         html_charts.show(html_charts.risk_tier_bars(summary.by_tier))
-    cells = portfolio.churn_risk_by_plan_industry(board)
+    cells = portfolio.churn_risk_by_plan_industry(board, cache.customer_groups(data_dir))
     with right.container(border=True):
-        st.markdown("#### Predicted churn by plan tier and industry")
+        st.markdown(f"#### {plain(split('Predicted churn'))}")
         st.caption("Mean 90-day churn probability of active accounts")
         html_charts.show(html_charts.probability_heatmap(cells))
     top = portfolio.top_at_risk(board, 10)
@@ -188,11 +196,21 @@ except RadarError as exc:
     st.error(str(exc), icon=":material/error:")
     segment_downloads = []
 
+
+def named(frame):
+    """A chart's frame with its group columns named for what they hold (channel, say), not plan tier and industry."""
+    return frame.rename(columns={"plan_tier": rows_by.key, "industry": columns_by.key if columns_by else "all"})
+
+
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
-    ("MRR by plan tier", mrr, f"mrr_by_plan_{stamp}.csv"),
-    ("Churn by plan tier and industry", churn, f"churn_by_plan_industry_{stamp}.csv"),
+    (split("MRR"), named(mrr), f"mrr_by_{rows_by.key}_{stamp}.csv"),
+    (
+        split("Churn"),
+        named(churn),
+        f"churn_by_{rows_by.key}_{columns_by.key if columns_by else 'all'}_{stamp}.csv",
+    ),
     *risk_downloads,
     *segment_downloads,
 )

@@ -31,6 +31,7 @@ BOARD_COLUMNS = [
     "plan_tier",
     "csm_owner",
 ]
+EMPTY_UNLESS_LOADED = ("days_to_renewal", "plan_tier", "csm_owner")
 RENEWAL_WINDOWS = {"Any time": None, "Next 30 days": 30, "Next 60 days": 60, "Next 90 days": 90, "Next 180 days": 180}
 
 viewer = auth.require_viewer("risk_board")
@@ -82,29 +83,36 @@ with st.container(border=True):
     tiers = row1[2].multiselect(
         "Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All", key="bf_tiers"
     )
-    plans = row1[3].multiselect("Plan", options["plans"], format_func=str.capitalize, placeholder="All", key="bf_plans")
-    cells = [*st.columns(4, vertical_alignment="bottom"), *st.columns(4, vertical_alignment="bottom")]
-    industries = cells.pop(0).multiselect(
-        "Industry", options["industries"], format_func=str.capitalize, placeholder="All", key="bf_industries"
-    )
-    regions = cells.pop(0).multiselect("Region", options["regions"], placeholder="All", key="bf_regions")
-    # A CSM's board is only their own book: no owner filter for them.
-    owners = (
-        cells.pop(0).multiselect("Owner", options["owners"], placeholder="All", key="bf_owners")
-        if viewer.sees_everyone
-        else ()
-    )
-    renewal = cells.pop(0).selectbox("Renewal", list(RENEWAL_WINDOWS), key="bf_renewal")
-    min_mrr = cells.pop(0).number_input("Minimum MRR ($)", min_value=0, value=0, step=500, key="bf_min_mrr")
-    sort_by = cells.pop(0).selectbox("Sort by", list(board.SORTABLE), format_func=board.SORTABLE.get)
-    descending = cells.pop(0).toggle("Highest first", value=True)
+    # A column no account has (a company that loaded no plans, regions or owners) gets no filter.
+    def rows_of_four():  # a row is drawn only when a filter needs it (no empty row at the bottom)
+        yield row1[3]
+        while True:
+            yield from st.columns(4, vertical_alignment="bottom")
+
+    cells = rows_of_four()
+
+    def choose(label: str, key: str, values: list[str], shown: bool = True, **kwargs) -> tuple[str, ...]:
+        if not (values and shown):
+            return ()
+        return tuple(next(cells).multiselect(label, values, placeholder="All", key=key, **kwargs))
+
+    plans = choose("Plan", "bf_plans", options["plans"], format_func=str.capitalize)
+    industries = choose("Industry", "bf_industries", options["industries"], format_func=str.capitalize)
+    regions = choose("Region", "bf_regions", options["regions"])
+    owners = choose("Owner", "bf_owners", options["owners"], viewer.sees_everyone)  # a CSM's board is their book
+    renewals = frame["days_to_renewal"].notna().any()
+    renewal = next(cells).selectbox("Renewal", list(RENEWAL_WINDOWS), key="bf_renewal") if renewals else "Any time"
+    min_mrr = next(cells).number_input("Minimum MRR ($)", min_value=0, value=0, step=500, key="bf_min_mrr")
+    sorts = [k for k in board.SORTABLE if renewals or k != "days_to_renewal"]
+    sort_by = next(cells).selectbox("Sort by", sorts, format_func=board.SORTABLE.get)
+    descending = next(cells).toggle("Highest first", value=True)
 
 filters = board.BoardFilters(
     tiers=tuple(tiers),
-    plans=tuple(plans),
-    industries=tuple(industries),
-    regions=tuple(regions),
-    owners=tuple(owners),
+    plans=plans,
+    industries=industries,
+    regions=regions,
+    owners=owners,
     segments=tuple(segments),
     renewal_within_days=RENEWAL_WINDOWS[renewal],
     min_mrr=float(min_mrr) or None,
@@ -176,7 +184,8 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="board_table",
-    column_order=BOARD_COLUMNS,
+    # a column no account has a value in (not loaded) is left out
+    column_order=[c for c in BOARD_COLUMNS if c not in EMPTY_UNLESS_LOADED or frame[c].notna().any()],
     column_config={
         "open": st.column_config.LinkColumn("360", display_text="Open", width=44, help="Open Customer 360"),
         "name": st.column_config.TextColumn("Account", width=140),

@@ -110,13 +110,22 @@ def _portfolio_kpis(data_dir: str, as_of: date | None, stamp: str) -> portfolio.
     return portfolio.portfolio_kpis(warehouse(data_dir), as_of)
 
 
+def overview_groupings(data_dir: str) -> tuple[portfolio.Grouping, portfolio.Grouping | None]:
+    return _overview_groupings(data_dir, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _overview_groupings(data_dir: str, stamp: str) -> tuple[portfolio.Grouping, portfolio.Grouping | None]:
+    return portfolio.overview_groupings(warehouse(data_dir))
+
+
 def mrr_by_plan(data_dir: str, as_of: date | None) -> pd.DataFrame:
     return _mrr_by_plan(data_dir, as_of, snapshot_stamp(data_dir))
 
 
 @st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
 def _mrr_by_plan(data_dir: str, as_of: date | None, stamp: str) -> pd.DataFrame:
-    return portfolio.mrr_by_plan(warehouse(data_dir), as_of)
+    return portfolio.mrr_by_plan(warehouse(data_dir), as_of, _overview_groupings(data_dir, stamp)[0])
 
 
 def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) -> pd.DataFrame:
@@ -125,7 +134,16 @@ def churn_by_plan_industry(data_dir: str, as_of: date | None, months: int = 12) 
 
 @st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
 def _churn_by_plan_industry(data_dir: str, as_of: date | None, months: int, stamp: str) -> pd.DataFrame:
-    return portfolio.churn_by_plan_industry(warehouse(data_dir), as_of, months)
+    return portfolio.churn_by_plan_industry(warehouse(data_dir), as_of, months, _overview_groupings(data_dir, stamp))
+
+
+def customer_groups(data_dir: str) -> pd.DataFrame:
+    return _customer_groups(data_dir, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False)
+def _customer_groups(data_dir: str, stamp: str) -> pd.DataFrame:
+    return portfolio.customer_groups(warehouse(data_dir), _overview_groupings(data_dir, stamp))
 
 
 # -- churn scores ---------------------------------------------------------------------------

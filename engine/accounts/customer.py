@@ -133,6 +133,9 @@ class Customer360(Contract):
     ltv: tuple[Ltv, ...] = ()  # the LTV contract for 12 and 24 months (scored, active accounts)
     attributes: dict[str, float | str | date | None] = {}  # the company's own account columns, as loaded
     notes: tuple[str, ...] = ()
+    # What the company never loaded for any account (of NOT_LOADED): shown as not loaded, not as
+    # "0 tickets" or "industry unknown", which would claim something about this account.
+    not_loaded: tuple[str, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -268,7 +271,27 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
         ltv=_lifetime_value(profile, prediction, history, as_of),
         attributes=attributes_of(wh, customer_id),
         notes=tuple(notes),
+        not_loaded=not_loaded(wh),
     )
+
+
+# What a company may not have loaded at all: a profile column no account has, or a whole table.
+NOT_LOADED = {
+    "plan_tier": "SELECT count(plan_tier) FROM customers",
+    "industry": "SELECT count(industry) FROM customers",
+    "region": "SELECT count(region) FROM customers",
+    "csm_owner": "SELECT count(csm_owner) FROM customers",
+    "seats": "SELECT count(seats) FROM customers",
+    "renewal": "SELECT count(billing_cycle) + count(contract_end_date) FROM customers",
+    "support_tickets": "SELECT count(*) FROM (SELECT 1 FROM support_tickets LIMIT 1)",
+    "gtm_opportunities": "SELECT count(*) FROM (SELECT 1 FROM gtm_opportunities LIMIT 1)",
+}
+
+
+def not_loaded(wh: Warehouse) -> tuple[str, ...]:
+    """The keys of NOT_LOADED that hold nothing for any account."""
+    counts = wh.rows("SELECT " + ", ".join(f"({sql})" for sql in NOT_LOADED.values()))[0]
+    return tuple(key for key, n in zip(NOT_LOADED, counts, strict=True) if not n)
 
 
 def _lifetime_value(

@@ -148,8 +148,13 @@ def _pct(x: float) -> str:
     return f"{abs(x) * 100:.0f}%"
 
 
+def _n(x: float, thing: str, things: str = "") -> str:
+    """A whole count with its noun, singular for one: "1 day", "3 days", "1 opportunity"."""
+    return f"{x:,.0f} {thing if round(x) == 1 else (things or thing + 's')}"
+
+
 def _days(x: float) -> str:
-    return "1 day" if round(x) == 1 else f"{x:,.0f} days"
+    return _n(x, "day")
 
 
 def _texts() -> dict[str, Callable[[Any], str]]:
@@ -174,32 +179,32 @@ def _texts() -> dict[str, Callable[[Any], str]]:
             else f"Daily active users {'rose' if v >= 0 else 'fell'} {_pct(v)} over the last four weeks"
         ),
         "days_since_last_event": lambda v: f"No activity for {_days(v)}" if v >= 1 else "Active in the last day",
-        "events_last_30d": lambda v: f"{v:,.0f} product events in the last 30 days",
-        "events_last_7d": lambda v: f"{v:,.0f} product events in the last 7 days",
-        "events_last_90d": lambda v: f"{v:,.0f} product events in the last 90 days",
-        "events_prev_30d": lambda v: f"{v:,.0f} product events in the 30 days before last",
+        "events_last_30d": lambda v: f"{_n(v, 'product event')} in the last 30 days",
+        "events_last_7d": lambda v: f"{_n(v, 'product event')} in the last 7 days",
+        "events_last_90d": lambda v: f"{_n(v, 'product event')} in the last 90 days",
+        "events_prev_30d": lambda v: f"{_n(v, 'product event')} in the 30 days before last",
         "events_per_seat_30d": lambda v: f"{v:,.1f} events per seat in 30 days",
         # Out of as many event types as the company logs (the demo has 5, a foreign log any number).
-        "feature_breadth_30d": lambda v: f"Used {v:.0f} product area{'' if round(v) == 1 else 's'} in the last 30 days",
+        "feature_breadth_30d": lambda v: f"Used {_n(v, 'product area')} in the last 30 days",
         "feature_breadth_change": lambda v: (
-            f"Stopped using {abs(v):.0f} product area(s)"
+            f"Stopped using {_n(abs(v), 'product area')}"
             if v < 0
-            else f"Started using {v:.0f} more product area(s)"
+            else f"Started using {_n(v, 'more product area')}"
             if v > 0
             else "Same product areas as the month before"
         ),
-        "tickets_30d": lambda v: f"{v:.0f} support tickets in 30 days",
-        "tickets_90d": lambda v: f"{v:.0f} support tickets in 90 days",
-        "high_priority_tickets_90d": lambda v: f"{v:.0f} high-priority tickets in 90 days",
-        "open_tickets": lambda v: f"{v:.0f} tickets still open",
-        "avg_resolution_hours_90d": lambda v: f"Tickets take {v:.0f} hours to resolve on average",
+        "tickets_30d": lambda v: f"{_n(v, 'support ticket')} in 30 days",
+        "tickets_90d": lambda v: f"{_n(v, 'support ticket')} in 90 days",
+        "high_priority_tickets_90d": lambda v: f"{_n(v, 'high-priority ticket')} in 90 days",
+        "open_tickets": lambda v: f"{_n(v, 'ticket')} still open",
+        "avg_resolution_hours_90d": lambda v: f"Tickets take {_n(v, 'hour')} to resolve on average",
         "csat_avg_90d": lambda v: f"CSAT averages {v:.1f} of 5",
-        "csat_responses_90d": lambda v: f"{v:.0f} CSAT responses in 90 days",
+        "csat_responses_90d": lambda v: f"{_n(v, 'CSAT response')} in 90 days",
         "compliance_gap_score": lambda v: f"Compliance gap score is {v:.2f}",
         "compliance_gap_change": lambda v: (
             f"Compliance gap {'widened' if v > 0 else 'narrowed'} by {abs(v):.2f} in 3 months"
         ),
-        "vendor_risk_flags": lambda v: f"{v:.0f} vendor-risk flag(s) open",
+        "vendor_risk_flags": lambda v: f"{_n(v, 'vendor-risk flag')} open",
         "vendor_risk_flags_avg_3m": lambda v: f"{v:.1f} vendor-risk flags on average over 3 months",
         "days_to_renewal": lambda v: f"Renewal in {_days(v)}" if v >= 1 else "Renewal is due today",
         "renewal_within_90d": lambda v: "Renewal falls within 90 days" if v else "No renewal in the next 90 days",
@@ -208,14 +213,14 @@ def _texts() -> dict[str, Callable[[Any], str]]:
             "Expansion opportunity is open" if v else "No open expansion opportunity"
         ),
         "open_expansion_amount_ratio": lambda v: f"Open expansion pipeline is {_pct(v)} of ARR",
-        "expansion_won_12m": lambda v: f"{v:.0f} expansion(s) won in 12 months",
-        "opportunities_lost_12m": lambda v: f"{v:.0f} opportunity(ies) lost in 12 months",
-        "expansions_12m": lambda v: f"{v:.0f} MRR expansion(s) in 12 months",
-        "contractions_12m": lambda v: f"{v:.0f} MRR contraction(s) in 12 months",
+        "expansion_won_12m": lambda v: f"{_n(v, 'expansion')} won in 12 months",
+        "opportunities_lost_12m": lambda v: f"{_n(v, 'opportunity', 'opportunities')} lost in 12 months",
+        "expansions_12m": lambda v: f"{_n(v, 'MRR expansion')} in 12 months",
+        "contractions_12m": lambda v: f"{_n(v, 'MRR contraction')} in 12 months",
         "mrr_change_90d": lambda v: f"MRR {'grew' if v >= 0 else 'shrank'} {_pct(v)} in 90 days",
         "mrr": lambda v: f"MRR is {_money(v)}",
-        "seats": lambda v: f"{v:,.0f} seats",
-        "tenure_days": lambda v: f"Customer for {v:,.0f} days",
+        "seats": lambda v: _n(v, "seat"),
+        "tenure_days": lambda v: f"Customer for {_days(v)}" if v >= 1 else "Signed up on the day it was scored",
         "active_users_30d": lambda v: f"{v:,.1f} daily active users on average",
     }
 
@@ -256,7 +261,7 @@ def _event_reason(feature: str) -> Callable[[Any], str] | None:
     thing = LABELS.get(f"evt_{found[0]}_count_28d", feature).split(" events")[0].lower()
     window = {"7d": "7", "28d": "28", "90d": "90"}.get(found[1].rsplit("_", 1)[-1], "")
     if found[1].startswith("count_"):
-        return lambda v: f"{v:,.0f} {thing} events in the last {window} days"
+        return lambda v: f"{_n(v, thing + ' event')} in the last {window} days"
     if found[1].startswith("value_"):
         return lambda v: f"{thing.capitalize()} value of {v:,.1f} in the last {window} days"
     if found[1] == "trend_28d":

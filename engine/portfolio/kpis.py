@@ -17,6 +17,7 @@ Definitions (shared by every function here, whatever loaded the warehouse):
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -201,6 +202,64 @@ def portfolio_kpis(wh: Warehouse, as_of: date | None = None) -> PortfolioKpis:
 # tier matched no tier in the joins ("No data") and broke the heatmap's labels.
 NO_PLAN = "no plan"
 NO_PLAN_SQL = f"coalesce(nullif(trim(c.plan_tier), ''), '{NO_PLAN}')"
+UNKNOWN = "unknown"
+
+
+class Grouping(NamedTuple):
+    """A way to split the book on the overview: a profile column, or one of the company's own
+    category attributes (a custom column of its customers file)."""
+
+    key: str  # plan_tier, industry, region, or the attribute's name
+    label: str  # as a title says it: "plan tier", "acquisition channel"
+    attribute: bool = False
+
+    def sql(self, param: str) -> str:
+        """The group of customer `c` as text (missing ones named); `param` binds the attribute's name."""
+        if not self.attribute:
+            if self.key == "plan_tier":
+                return NO_PLAN_SQL
+            return f"coalesce(nullif(trim(c.{self.key}), ''), '{UNKNOWN}')"
+        return (
+            "coalesce((SELECT x.text_value FROM customer_attributes x "  # noqa: S608 - the name is bound
+            f"WHERE x.customer_id = c.customer_id AND x.attribute = ${param}), '{UNKNOWN}')"
+        )
+
+
+PLAN = Grouping("plan_tier", "plan tier")
+INDUSTRY = Grouping("industry", "industry")
+REGION = Grouping("region", "region")
+MAX_GROUPS = 12  # an attribute with more levels (country, say) would not read as a chart's rows
+
+
+def overview_groupings(wh: Warehouse) -> tuple[Grouping, Grouping | None]:
+    """How the overview splits the book: plan tier by industry when they are loaded; otherwise
+    the loaded ones and the company's own category attributes (of 2..MAX_GROUPS levels, the
+    most filled first), so a company that loaded no plan tiers does not get one "no plan" cell."""
+    filled = wh.rows("SELECT count(plan_tier), count(industry), count(region) FROM customers")[0]
+    columns = [g for g, n in zip((PLAN, INDUSTRY, REGION), filled, strict=True) if n]
+    attributes = [
+        Grouping(name, name.replace("_", " "), attribute=True)
+        for (name,) in wh.rows(
+            "SELECT attribute FROM customer_attributes WHERE kind = 'category' AND text_value IS NOT NULL "
+            "GROUP BY attribute HAVING count(DISTINCT text_value) BETWEEN 2 AND ? "
+            "ORDER BY count(*) DESC, attribute",
+            [MAX_GROUPS],
+        )
+    ]
+    found = [*columns, *attributes]
+    if not found:
+        return PLAN, INDUSTRY
+    return found[0], found[1] if len(found) > 1 else None
+
+
+def _grouped(sql: str, rows: Grouping, columns: Grouping | None = None) -> tuple[str, dict[str, str]]:
+    """`sql` with {rows} / {columns} as the groups' expressions, and the attribute names to bind."""
+    params = {"row_attribute": rows.key} if rows.attribute else {}
+    if columns is not None and columns.attribute:
+        params["column_attribute"] = columns.key
+    column_sql = columns.sql("column_attribute") if columns is not None else "'all accounts'"
+    return sql.replace("{rows}", rows.sql("row_attribute")).replace("{columns}", column_sql), params
+
 
 _MRR_BY_PLAN_SQL = """
 WITH bounds AS (
@@ -214,7 +273,7 @@ months AS (
     WHERE bounds.first_month IS NOT NULL
 ),
 active AS (
-    SELECT m.month, m.valued_on, c.customer_id, {plan} AS plan_tier
+    SELECT m.month, m.valued_on, c.customer_id, {rows} AS plan_tier
     FROM months m
     JOIN customers c
       ON c.signup_date <= m.valued_on AND (c.churn_date IS NULL OR c.churn_date > m.valued_on)
@@ -236,18 +295,19 @@ totals AS (
     SELECT month, plan_tier, sum(mrr) AS mrr FROM valued GROUP BY month, plan_tier
 ),
 tiers AS (
-    SELECT DISTINCT {plan} AS plan_tier FROM customers c WHERE signup_date <= $as_of
+    SELECT DISTINCT {rows} AS plan_tier FROM customers c WHERE signup_date <= $as_of
 )
 SELECT m.month, t.plan_tier, coalesce(s.mrr, 0) AS mrr
 FROM months m
 CROSS JOIN tiers t
 LEFT JOIN totals s ON s.month = m.month AND s.plan_tier = t.plan_tier
 ORDER BY m.month, t.plan_tier
-""".replace("{plan}", NO_PLAN_SQL)
+"""
 
 
-def mrr_by_plan(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
-    """MRR per plan tier per month, up to the month containing `as_of`.
+def mrr_by_plan(wh: Warehouse, as_of: date | None = None, by: Grouping = PLAN) -> pd.DataFrame:
+    """MRR per plan tier (or the groups of `by`, in the same column) per month, up to the month
+    containing `as_of`.
 
     Long frame `month` (first day, datetime64), `plan_tier`, `mrr`; every tier has a
     row in every month (0 when it had no revenue). Each month is valued like
@@ -263,23 +323,30 @@ def mrr_by_plan(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
                 "mrr": pd.Series(dtype=float),
             }
         )
-    return wh.df(_MRR_BY_PLAN_SQL, {"as_of": as_of})
+    sql, params = _grouped(_MRR_BY_PLAN_SQL, by)
+    return wh.df(sql, {"as_of": as_of, **params})
 
 
 _CHURN_BY_SEGMENT_SQL = """
-SELECT {plan} AS plan_tier,
-       coalesce(nullif(trim(industry), ''), 'unknown') AS industry,
+SELECT {rows} AS plan_tier,
+       {columns} AS industry,
        count(*) AS customers,
        count(*) FILTER (WHERE churn_date > $window_start AND churn_date <= $as_of) AS churned
-FROM customers
+FROM customers c
 WHERE signup_date <= $as_of AND (churn_date IS NULL OR churn_date > $window_start)
 GROUP BY ALL
 ORDER BY plan_tier, industry
-""".replace("{plan}", NO_PLAN_SQL.replace("c.", ""))
+"""
 
 
-def churn_by_plan_industry(wh: Warehouse, as_of: date | None = None, months: int = 12) -> pd.DataFrame:
-    """Logo churn per plan tier x industry over the `months` calendar months up to `as_of`.
+def churn_by_plan_industry(
+    wh: Warehouse,
+    as_of: date | None = None,
+    months: int = 12,
+    by: tuple[Grouping, Grouping | None] = (PLAN, INDUSTRY),
+) -> pd.DataFrame:
+    """Logo churn per plan tier x industry (or the groups of `by`, in the same two columns;
+    one column "all accounts" when the second is None) over the `months` calendar months up to `as_of`.
 
     Columns `plan_tier`, `industry` (missing ones as 'unknown'), `customers` (active at
     the window start or signed up inside it), `churned` (of those, churned in
@@ -292,7 +359,8 @@ def churn_by_plan_industry(wh: Warehouse, as_of: date | None = None, months: int
     columns = {"plan_tier": str, "industry": str, "customers": "int64", "churned": "int64", "churn_rate": float}
     if as_of is None:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
-    frame = wh.df(_CHURN_BY_SEGMENT_SQL, {"as_of": as_of, "window_start": months_before(as_of, months)})
+    sql, params = _grouped(_CHURN_BY_SEGMENT_SQL, *by)
+    frame = wh.df(sql, {"as_of": as_of, "window_start": months_before(as_of, months), **params})
     frame = frame.astype({"customers": "int64", "churned": "int64"})
     frame["churn_rate"] = frame["churned"] / frame["customers"]
     return frame
@@ -332,17 +400,19 @@ def risk_summary(board: pd.DataFrame) -> RiskSummary:
     )
 
 
-def churn_risk_by_plan_industry(board: pd.DataFrame) -> pd.DataFrame:
-    """Mean predicted 90-day churn probability per plan tier x industry (with account counts)."""
+def customer_groups(wh: Warehouse, by: tuple[Grouping, Grouping | None] = (PLAN, INDUSTRY)) -> pd.DataFrame:
+    """Each customer's groups under `by`: customer_id, plan_tier (the first), industry (the second),
+    named as churn_by_plan_industry names them (missing ones are groups of their own)."""
+    sql, params = _grouped("SELECT c.customer_id, {rows} AS plan_tier, {columns} AS industry FROM customers c", *by)
+    return wh.df(sql, params)
 
-    # Missing keys are groups of their own (as in churn_by_plan_industry): a company that loaded no
-    # plan tiers got an empty grid, since groupby drops NaN keys.
-    def named(column: str, missing: str) -> pd.Series:
-        text = board[column].astype("str").str.strip()
-        return text.where(board[column].notna() & (text != ""), missing)
 
+def churn_risk_by_plan_industry(board: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """Mean predicted 90-day churn probability per plan tier x industry (with account counts);
+    `groups` (customer_groups) says each account's two groups."""
     return (
-        board.assign(plan_tier=named("plan_tier", NO_PLAN), industry=named("industry", "unknown"))
+        board[["customer_id", "churn_probability"]]
+        .merge(groups, on="customer_id", how="left", validate="one_to_one")
         .groupby(["plan_tier", "industry"], observed=True)
         .agg(mean_probability=("churn_probability", "mean"), customers=("customer_id", "size"))
         .reset_index()
