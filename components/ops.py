@@ -97,3 +97,51 @@ def after_change() -> None:
     """Forget cached results after a load, a retrain, a promotion or a rescore: every page
     (risk board, overview, these) then reads the new state."""
     st.cache_data.clear()
+
+
+# How the version comparison names its rows (anything else keeps its registry name, spaced).
+DIFF_NAMES = {
+    "auc": "AUC, out of time",
+    "pr_auc": "PR-AUC",
+    "brier": "Brier score",
+    "top_decile_lift": "Top-decile lift",
+    "rows": "Judged customer-months",
+    "churn_rate": "Churn rate, judged months",
+    "mean_probability": "Mean predicted churn",
+    "train_rows": "Training customer-months",
+}
+
+
+def _shown(value) -> str:
+    """A registry value as a person reads it: 0.606, 2,039, — for none."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 100 else f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
+
+
+def version_diff_table(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """One side-by-side frame of `quality.diff_versions` (name, a, b, changed[, difference]) for
+    the page: readable names and numbers, the versions as column titles, "changed" as a mark."""
+    shown = pd.DataFrame(
+        {
+            "": [DIFF_NAMES.get(n, str(n).replace("_", " ")) for n in frame["name"]],
+            a: [_shown(v) for v in frame["a"]],
+            b: [_shown(v) for v in frame["b"]],
+        }
+    )
+    if "difference" in frame:
+        shown[f"{b} − {a}"] = [
+            "—" if d is None or pd.isna(d) else ("0" if d == 0 else f"{d:+.4g}") for d in frame["difference"]
+        ]
+    shown["changed"] = ["changed" if c else "" for c in frame["changed"]]
+    return shown

@@ -524,3 +524,16 @@ def test_a_compared_error_has_the_decimals_that_tell_it_apart():
 
     assert _errs(0.02712, 0.02744) == "0.0271 vs 0.0274"
     assert _errs(0.52, 0.9) == "0.520 vs 0.900"
+
+
+def test_a_backtest_says_where_naive_stood_in_for_a_model():
+    """20 months (a young company's MRR): at the past dates seasonal naive has under two seasons
+    and falls back to naive, so its row repeats naive's; the result says so per series and
+    model, and names no model that was really fitted."""
+    y = 1000 + 80 * np.arange(20) + np.random.default_rng(5).normal(0, 20, 20)
+    result = backtest(frame_of({"young": y}), 3, folds=3, models=["naive", "seasonal_naive", "theta"])
+    assert result.stood_in == {"young": {"seasonal_naive": 3}}
+    rows = result.metrics.set_index("model")["mase"]
+    assert rows["seasonal_naive"] == rows["naive"] and rows["theta"] != rows["naive"]
+    long = backtest(frame_of({"old": seasonal_trend(60)}), 3, folds=3, models=["naive", "seasonal_naive"])
+    assert long.stood_in == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -220,3 +221,27 @@ def test_messages_name_a_command_that_runs():
                 if id(node) not in docstrings and bare.search(text):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, found
+
+
+def test_two_versions_compare_in_readable_names_and_numbers():
+    """The comparison printed 0.6050848608282416 next to 'True' under raw registry names."""
+    from components import ops
+
+    frame = pd.DataFrame(
+        {
+            "name": ["auc", "rows", "baseline", "coefficients"],
+            "a": [0.6050848608282416, 2039, None, None],
+            "b": [0.6358655804480652, 2039, "tenure", {"tenure_days": -0.4601721848607147}],
+            "changed": [True, False, True, True],
+            "difference": [0.030780719619823538, 0, None, None],
+        },
+        dtype=object,
+    )
+    shown = ops.version_diff_table(frame, "churn-v1", "churn-v2")
+    assert shown.columns.tolist() == ["", "churn-v1", "churn-v2", "churn-v2 − churn-v1", "changed"]
+    assert shown.values.tolist() == [
+        ["AUC, out of time", "0.6051", "0.6359", "+0.03078", "changed"],
+        ["Judged customer-months", "2,039", "2,039", "0", ""],
+        ["baseline", "—", "tenure", "—", "changed"],
+        ["coefficients", "—", "tenure_days: -0.4602", "—", "changed"],
+    ]

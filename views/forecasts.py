@@ -184,6 +184,15 @@ def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str,
             else ""
         )
     )
+    stood_in = result.stood_in.get(uid, {})
+    if stood_in:
+        folds = len(cutoffs)
+        st.caption(
+            "Too little history at the past dates to fit "
+            + ", ".join(f"{charts.model_label(m)} ({n} of {folds})" for m, n in stood_in.items())
+            + ": a naive forecast stood in for them there, so their rows repeat the naive one's and say little "
+            "about those models."
+        )
     csv_button("Backtest metrics (CSV)", result.metrics, f"backtest_{name}_{as_of}.csv")
 
 

@@ -259,7 +259,7 @@ with tabs["Registry"]:
         diff = quality.diff_versions(a, b, data_dir)
         for title, frame in (("Metrics", diff.metrics), ("Parameters", diff.params), ("Data window", diff.data_window)):
             st.markdown(f"**{title}**")
-            st.dataframe(frame.astype(str).rename(columns={"a": a, "b": b}), hide_index=True)
+            st.dataframe(ops.version_diff_table(frame, a, b), hide_index=True)
         st.caption(
             f"Features: {diff.features_common} in both; added in {b}: {', '.join(diff.features_added) or 'none'}; "
             f"removed: {', '.join(diff.features_removed) or 'none'}."

@@ -83,6 +83,7 @@ with st.container(border=True):
     tiers = row1[2].multiselect(
         "Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All", key="bf_tiers"
     )
+
     # A column no account has (a company that loaded no plans, regions or owners) gets no filter.
     def rows_of_four():  # a row is drawn only when a filter needs it (no empty row at the bottom)
         yield row1[3]

@@ -58,6 +58,10 @@ class BacktestResult(Contract):
     levels: tuple[int, ...]
     frequency: Frequency
     notes: tuple[str, ...] = ()
+    # Per series, the models that could not be fitted on a fold's short history (ETS, LightGBM,
+    # seasonal naive under two seasons) and in how many folds naive's forecast stood in for them:
+    # their rows then repeat naive's, which a reader must be told.
+    stood_in: dict[str, dict[str, int]] = {}
 
     def summary(self) -> pd.DataFrame:
         """Per model, the mean of each metric across series (and how many series it wins)."""
@@ -143,6 +147,7 @@ def backtest_panel(
     lengths = panel.lengths
     points = _Points()
     sat_out: set[str] = set()
+    stood_in: dict[str, dict[str, int]] = {}
     for fold in range(plan.count):
         origins = lengths - horizon - step * (plan.count - 1 - fold)
         rows = np.flatnonzero(origins >= MIN_TRAIN)
@@ -160,6 +165,10 @@ def backtest_panel(
         for name in models:
             result = _fold_forecast(name, train, horizon, levels, dates, starts, frequency, n_jobs, auto, done)
             done[name] = result
+            if name not in ("naive", "auto"):
+                for uid, form in zip(train.ids, result.forms, strict=False):
+                    if form.startswith("naive"):
+                        stood_in.setdefault(uid, {})[name] = stood_in.get(uid, {}).get(name, 0) + 1
             arrays = {"model": np.full(len(rows) * horizon, name, dtype=object), "forecast": result.mean}
             for lv in levels:
                 arrays[f"lo-{lv}"] = result.lower[lv]
@@ -182,6 +191,7 @@ def backtest_panel(
         levels=tuple(levels),
         frequency=frequency,
         notes=(f"{name_some(sorted(sat_out))}: too short for some folds, judged on fewer.",) if sat_out else (),
+        stood_in=stood_in,
     )
 
 
