@@ -248,3 +248,38 @@ def test_the_overview_splits_a_book_without_plans_by_the_companys_own_columns(em
     # With plan tiers loaded, plan tier leads again; one grouping alone has no second.
     load_file(wh, "customers", write(tmp_path, "p.csv", "customer_id,signup_date,plan_tier\nC1,2024-01-01,pro\n"))
     assert portfolio.overview_groupings(wh)[0] == portfolio.PLAN
+
+
+def test_ask_about_the_portfolio_counts_and_values_accounts_as_the_overview_does(empty_dir, tmp_path):
+    """A loaded company: an account that signed up this month has no MRR month row yet (rows
+    start on the 1st) and one whose last subscription ends tomorrow is 'churned' but still a
+    customer on the data date. The Ask-AI portfolio view valued the first at $0 and dropped the
+    second, so its totals disagreed with the Overview's; and a plan question over a book with no
+    plan tiers answered "None has the highest figure"."""
+    from engine.ai import portfolio_sql
+    from engine.ai.sql_guard import run_portfolio_sql
+    from engine.core.access import Viewer
+    from engine.portfolio import kpis as portfolio
+
+    wh = get_warehouse(empty_dir)
+    accounts = "customer_id,signup_date\nOLD,2024-01-01\nNEW,2024-06-20\nLEAVING,2024-01-01\n"
+    subscriptions = (
+        "customer_id,product,start_date,end_date,mrr\n"
+        "OLD,basic,2024-01-01,,100\nNEW,basic,2024-06-20,,40\nLEAVING,basic,2024-01-01,2024-07-01,70\n"
+    )
+    load_file(wh, "customers", write(tmp_path, "a.csv", accounts))
+    load_file(wh, "subscriptions", write(tmp_path, "s.csv", subscriptions))
+    load_file(
+        wh, "usage_daily", write(tmp_path, "u.csv", "customer_id,date,event_type,events\nOLD,2024-06-30,login,1\n")
+    )
+    as_of = date(2024, 6, 30)
+    admin = Viewer("admin", "admin")
+    rows = run_portfolio_sql(wh, "SELECT customer_id, mrr FROM portfolio ORDER BY customer_id", admin, as_of=as_of)
+    assert dict(rows.table.itertuples(index=False)) == {"LEAVING": 70.0, "NEW": 40.0, "OLD": 100.0}
+    kpis = portfolio.portfolio_kpis(wh, as_of)
+    assert kpis.active_customers == 3 and kpis.total_mrr == 210.0
+    chart = portfolio.mrr_by_plan(wh, as_of)
+    assert chart.loc[chart["month"] == chart["month"].max(), "mrr"].sum() == 210.0  # the chart ends on the KPI
+    assert portfolio.portfolio_kpis(wh, date(2024, 6, 19)).total_mrr == 170.0  # NEW not yet signed up
+    answer = portfolio_sql.ask_portfolio(wh, "Which plan has the most accounts?", admin, client=None)
+    assert "No account has a plan tier loaded" in answer.answer

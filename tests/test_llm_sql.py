@@ -319,6 +319,24 @@ def test_a_future_revenue_or_customer_count_is_sent_to_the_forecasts_not_answere
         assert screen_question(question) is None, question
 
 
+def test_a_grouping_the_portfolio_does_not_hold_is_refused_not_read_as_a_list():
+    """'Which channel has the highest churn?' (a company's own account column) was answered with
+    every account sorted by churn: another question's answer."""
+    from engine.ai.portfolio_parser import screen_question
+
+    for question in ("Which channel has the highest churn?", "which country has the most ARR at risk"):
+        assert "cannot be grouped by" in (screen_question(question) or ""), question
+    for question in (
+        "Which accounts have the highest churn?",
+        "Which plan has the most ARR at risk?",
+        "Which CSM has the most revenue at risk?",
+        "Which industries have the lowest churn?",
+        "Which of my accounts has the highest churn?",
+        "Which customer has the most seats?",
+    ):
+        assert screen_question(question) is None, question
+
+
 def test_a_share_of_accounts_is_not_guessed_but_the_share_of_arr_at_risk_is_answered(ai_data_dir):
     """'What share of accounts are critical?' listed the critical accounts; its whole is not named, so
     the reader says it cannot turn it into a query. The share of ARR at risk has one meaning."""

@@ -194,6 +194,20 @@ def test_model_levers_change_predictions_only_through_their_named_features(wh, d
     assert lever.basis == "model" and set(lever.features_changed) == set(allowed)
 
 
+def test_a_lever_the_serving_model_cannot_feel_says_so(wh, data, base):
+    """A tenure baseline serving (it reads only tenure): the adoption lever changes no score, and
+    the run says why rather than reporting a plan that retains nothing as if it had been weighed."""
+    inputs = scenarios.model_inputs(wh, base, data)
+    tenure_only = dataclasses.replace(inputs, model=_Spy(inputs.model))
+    tenure_only.model.features = ("tenure_days",)
+    assert scenarios.lever_reach(("tenure_days",)) == {"adoption": (), "support": ()}
+    assert scenarios.lever_reach(inputs.model.features)["adoption"]  # the demo's model reads usage
+    result = scenarios.run(base, plan(adoption={"usage_increase": 40.0}), tenure_only)
+    assert any(n.startswith("Adoption: The serving model reads none of the features") for n in result.notes)
+    clean = scenarios.run(base, plan(adoption={"usage_increase": 40.0}), inputs)
+    assert not any("reads none" in n for n in clean.notes)
+
+
 def test_raised_usage_keeps_derived_features_consistent(wh, base, data):
     frame = scenarios.model_inputs(wh, base, data).features
     out = scenarios.raise_usage(frame, 0.5)

@@ -14,6 +14,7 @@ from components.shared.markdown import plain
 from engine import scenarios
 from engine.accounts import board
 from engine.core.errors import RadarError
+from engine.scenarios.simulate import LEVER_COLUMNS, UNREACHED
 
 RESULT = "scenario_result"  # the last run of the Build tab
 FLASH = "scenario_flash"  # a message to show after a rerun (saved, cloned, deleted)
@@ -119,6 +120,13 @@ def segment_controls(lever: str, options: dict[str, list[str]]) -> None:
         )
 
 
+def unreached(lever: str) -> None:
+    """Said before anyone moves a lever the serving model cannot feel (a tenure baseline serving)."""
+    if not cache.lever_reach(data_dir)[lever]:
+        columns = ", ".join(LEVER_COLUMNS[lever]).replace("_", " ")
+        st.caption(UNREACHED.format(columns=columns))
+
+
 def lever_form(options: dict[str, list[str]]) -> bool:
     """The five levers in one form: a run happens on submit only. Returns True when submitted."""
     with st.form("scenario_levers", border=False):
@@ -170,11 +178,13 @@ def lever_form(options: dict[str, list[str]]) -> bool:
         bottom = st.columns(2)
         with bottom[0].container(border=True):
             st.markdown("**Adoption push** · model-based: usage features re-scored by the churn model")
+            unreached("adoption")
             st.slider("Usage increase (%)", 0.0, 100.0, step=1.0, **_start("adoption", "usage_increase"))
             st.number_input("Cost per account ($)", min_value=0.0, step=50.0, **_start("adoption", "cost_per_account"))
             segment_controls("adoption", options)
         with bottom[1].container(border=True):
             st.markdown("**Support improvement** · model-based: support features re-scored by the churn model")
+            unreached("support")
             st.slider("Resolution time cut (%)", 0.0, 100.0, step=1.0, **_start("support", "resolution_time_cut"))
             st.slider("Open tickets cleared (%)", 0.0, 100.0, step=1.0, **_start("support", "open_tickets_cleared"))
             st.number_input("Cost per account ($)", min_value=0.0, step=50.0, **_start("support", "cost_per_account"))

@@ -25,8 +25,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import html_charts
+from engine import scenarios
 from engine.accounts import board, customer
-from engine.churn import monitoring
+from engine.churn import monitoring, registry
 from engine.churn import status as churn_status
 from engine.core import config
 from engine.core.access import Viewer
@@ -159,6 +160,17 @@ def readiness(data_dir: str) -> churn_status.Readiness:
 @st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
 def _readiness(data_dir: str, stamp: str) -> churn_status.Readiness:
     return churn_status.model_readiness(warehouse(data_dir), data_dir)
+
+
+def lever_reach(data_dir: str) -> dict[str, tuple[str, ...]]:
+    """Per model-based scenario lever, the features it changes that the serving model reads."""
+    return _lever_reach(data_dir, snapshot_stamp(data_dir))
+
+
+@st.cache_data(ttl=READINESS_TTL_SECONDS, show_spinner=False)
+def _lever_reach(data_dir: str, stamp: str) -> dict[str, tuple[str, ...]]:
+    current = registry.production("churn", data_dir)
+    return scenarios.lever_reach(current.features if current is not None else ())
 
 
 def score_status(data_dir: str) -> churn_status.ScoreStatus:

@@ -269,9 +269,27 @@ _HOSTILE = re.compile(
 )
 
 
+# "Which channel has the highest churn?": a grouping the portfolio view does not hold (a company's
+# own account columns are not in it) was read as a list of accounts, answering another question.
+_WHICH_GROUP = re.compile(
+    r"\bwhich (?P<word>[a-z][a-z_-]*) (?:has|have|is|are|had|shows?|sees?|brings?|carr(?:y|ies)|holds?)\b[^?]*"
+    r"\b(?:most|highest|largest|biggest|greatest|top|lowest|least|fewest|smallest|worst|best)\b"
+)
+_NOT_GROUPS = re.compile(
+    r"(accounts?|customers?|clients?|compan(?:y|ies)|ones?|of|one|logos?|" + _DIM.strip("()") + ")"
+)
+
+
 def screen_question(question: str) -> str | None:
     """Why the question cannot be answered from the portfolio, or None when it may be tried."""
     q = question.lower().replace("’", "'")
+    group = _WHICH_GROUP.search(q)
+    if group and not _NOT_GROUPS.fullmatch(group.group("word")):
+        return (
+            f"The portfolio data cannot be grouped by '{group.group('word')}': it groups accounts by plan, industry, "
+            "region, owner (CSM), risk tier, billing cycle or GTM stage. For your own account columns, see the "
+            "overview's charts or filter the risk board."
+        )
     if looks_like_instructions(question) or _HOSTILE.search(q):
         return (
             "That reads like instructions or SQL, not a question about the portfolio, so it was not run. Ask in "

@@ -216,7 +216,17 @@ def _answer_text(table: pd.DataFrame, truncated: bool, parsed: ParsedQuestion | 
         )
     if parsed.shape in ("groups", "top"):
         key, value = table.columns[0], table.columns[1]
+        named = str(key).replace("_", " ")
+        if table[key].isna().all():  # a company that loaded no plan tiers (say): one group of none
+            return (
+                f"No account has a {named} loaded, so the accounts cannot be compared by {named}. "
+                "An admin can load it with the customers file.",
+                g,
+            )
         top = table.iloc[0]
+        if pd.isna(top[key]):
+            table = table.assign(**{key: table[key].astype(object).where(table[key].notna(), f"no {named}")})
+            top = table.iloc[0]
         shown = _figure(top[value], MEASURES[parsed.measure][2], g)
         g.masks.add(str(top[key]))
         if parsed.shape == "top":

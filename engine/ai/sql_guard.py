@@ -94,6 +94,12 @@ _PORTFOLIO_BODY = """
         SELECT m.customer_id, arg_max(m.mrr, m.month) AS mrr
         FROM mrr_history m, _d WHERE m.month <= _d.d GROUP BY m.customer_id
     ),
+    -- an account that signed up this month has no month row yet (rows start on the 1st): what
+    -- its running subscriptions bill, as scoring, the board and Customer 360 read it
+    _billing AS (
+        SELECT s.customer_id, sum(s.mrr) AS mrr FROM subscriptions s, _d
+        WHERE s.start_date <= _d.d AND (s.end_date IS NULL OR s.end_date > _d.d) GROUP BY s.customer_id
+    ),
     _tickets AS (
         SELECT customer_id, count(*) AS open_tickets,
                count(*) FILTER (WHERE priority IN ('high', 'urgent')) AS open_high_priority_tickets
@@ -108,9 +114,9 @@ _PORTFOLIO_BODY = """
     SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.seats, c.csm_owner, c.gtm_stage,
            <BILLING_LABEL> AS billing_cycle, c.signup_date, date_diff('day', c.signup_date, _d.d) AS tenure_days,
            <RENEWAL> AS renewal_date, date_diff('day', _d.d, <RENEWAL>) AS days_to_renewal,
-           coalesce(m.mrr, 0) AS mrr, 12 * coalesce(m.mrr, 0) AS arr,
+           coalesce(m.mrr, b.mrr, 0) AS mrr, 12 * coalesce(m.mrr, b.mrr, 0) AS arr,
            p.churn_probability, p.ci_low, p.ci_high, p.risk_score, p.risk_tier,
-           p.churn_probability * 12 * coalesce(m.mrr, 0) AS revenue_at_risk, p.recommended_action,
+           p.churn_probability * 12 * coalesce(m.mrr, b.mrr, 0) AS revenue_at_risk, p.recommended_action,
            coalesce(t.open_tickets, 0) AS open_tickets,
            coalesce(t.open_high_priority_tickets, 0) AS open_high_priority_tickets,
            coalesce(u.events_last_30d, 0) AS events_last_30d, coalesce(u.events_prev_30d, 0) AS events_prev_30d,
@@ -119,9 +125,12 @@ _PORTFOLIO_BODY = """
     CROSS JOIN _d
     LEFT JOIN _latest p ON p.customer_id = c.customer_id
     LEFT JOIN _mrr m ON m.customer_id = c.customer_id
+    LEFT JOIN _billing b ON b.customer_id = c.customer_id
     LEFT JOIN _tickets t ON t.customer_id = c.customer_id
     LEFT JOIN _usage u ON u.customer_id = c.customer_id
-    WHERE c.status = 'active' AND {owner_condition}
+    -- active on the data date by its dates, as the KPIs count (status describes today: an account
+    -- whose last subscription ends tomorrow is already 'churned' but still a customer on the date)
+    WHERE c.signup_date <= _d.d AND (c.churn_date IS NULL OR c.churn_date > _d.d) AND {owner_condition}
 """
 # The renewal date by the one renewal rule (the features, the board and Customer 360 use it too).
 # The latest predictions by the one definition every reader uses.

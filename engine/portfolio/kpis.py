@@ -41,15 +41,27 @@ WITH mrr_at AS (
     WHERE month <= $as_of
     GROUP BY customer_id
 ),
+-- An account with no month row yet (it signed up this month; derived rows start on the 1st) is
+-- valued at what its running subscriptions bill, as scoring and the risk board value it.
+billing_at AS (
+    SELECT customer_id,
+           sum(mrr) FILTER (WHERE end_date IS NULL OR end_date > $as_of) AS mrr_now,
+           sum(mrr) FILTER (WHERE start_date <= $start_90d AND (end_date IS NULL OR end_date > $start_90d)) AS mrr_90d,
+           sum(mrr) FILTER (WHERE start_date <= $start_12m AND (end_date IS NULL OR end_date > $start_12m)) AS mrr_12m
+    FROM subscriptions
+    WHERE start_date <= $as_of
+    GROUP BY customer_id
+),
 state AS (
     SELECT c.signup_date <= $as_of AND (c.churn_date IS NULL OR c.churn_date > $as_of) AS active_now,
            c.signup_date <= $start_90d AND (c.churn_date IS NULL OR c.churn_date > $start_90d) AS active_90d,
            c.signup_date <= $start_12m AND (c.churn_date IS NULL OR c.churn_date > $start_12m) AS active_12m,
-           coalesce(m.mrr_now, 0) AS mrr_now,
-           coalesce(m.mrr_90d, 0) AS mrr_90d,
-           coalesce(m.mrr_12m, 0) AS mrr_12m
+           coalesce(m.mrr_now, b.mrr_now, 0) AS mrr_now,
+           coalesce(m.mrr_90d, b.mrr_90d, 0) AS mrr_90d,
+           coalesce(m.mrr_12m, b.mrr_12m, 0) AS mrr_12m
     FROM customers c
     LEFT JOIN mrr_at m ON m.customer_id = c.customer_id
+    LEFT JOIN billing_at b ON b.customer_id = c.customer_id
     WHERE c.signup_date <= $as_of
 ),
 valued AS (
@@ -285,11 +297,23 @@ spans AS (
     FROM mrr_history
     WHERE month <= $as_of
 ),
+billing AS (
+    -- before an account's first month row: what its running subscriptions bill (as the KPI)
+    SELECT m.month, b.customer_id, sum(b.mrr) AS mrr
+    FROM months m
+    JOIN subscriptions b ON b.start_date <= m.valued_on AND (b.end_date IS NULL OR b.end_date > m.valued_on)
+    GROUP BY ALL
+),
 valued AS (
     SELECT a.month, a.plan_tier, s.mrr
     FROM active a
     JOIN spans s
       ON s.customer_id = a.customer_id AND a.valued_on >= s.valid_from AND a.valued_on < s.valid_to
+    UNION ALL
+    SELECT a.month, a.plan_tier, b.mrr
+    FROM active a
+    JOIN billing b ON b.month = a.month AND b.customer_id = a.customer_id
+    WHERE NOT EXISTS (SELECT 1 FROM mrr_history h WHERE h.customer_id = a.customer_id AND h.month <= a.valued_on)
 ),
 totals AS (
     SELECT month, plan_tier, sum(mrr) AS mrr FROM valued GROUP BY month, plan_tier

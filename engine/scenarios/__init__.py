@@ -91,6 +91,7 @@ from engine.scenarios.simulate import (
     clear_cache,
     data_stamp,
     improve_support,
+    lever_reach,
     load_baseline,
     model_inputs,
     raise_usage,
@@ -102,6 +103,7 @@ from engine.scenarios.simulate import (
 
 __all__ = [
     "ADOPTION_COLUMNS",
+    "lever_reach",
     "BREAKDOWN_DIMENSIONS",
     "COMPARE_MAX",
     "COMPARE_MIN",

@@ -14,7 +14,7 @@ reproduces bit for bit) stays the anchor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -58,6 +58,17 @@ ADOPTION_COLUMNS = (
     "usage_trend",
 )
 SUPPORT_COLUMNS = ("avg_resolution_hours_90d", "open_tickets")
+LEVER_COLUMNS = {"adoption": ADOPTION_COLUMNS, "support": SUPPORT_COLUMNS}
+
+
+def lever_reach(model_features: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Per model-based lever, the columns it changes that the model reads. None means the lever
+    cannot move a score: a tenure baseline serving, or a company that loaded no support tickets."""
+    used = set(model_features)
+    return {lever: tuple(c for c in columns if c in used) for lever, columns in LEVER_COLUMNS.items()}
+
+
+UNREACHED = "The serving model reads none of the features this lever changes ({columns}), so it cannot change a score."
 
 
 # -- inputs: the baseline and the model's view of it ---------------------------------------------
@@ -438,10 +449,13 @@ def _model_levers(
             lambda f: improve_support(f, s.resolution_time_cut / 100, s.open_tickets_cleared / 100),
         ),
     )
+    reach = lever_reach(getattr(inputs.model, "features", inputs.features.columns))  # what the model reads
     for name, lever, text, value, columns, change in steps:
         if not lever.active:
             out.append(_off(name, "model", text, value, lever.segment, columns))
             continue
+        if not reach[name]:
+            notes.append(f"{name.capitalize()}: " + UNREACHED.format(columns=", ".join(columns)))
         rows = _lever_rows(frame, name, lever)
         cost[rows] += lever.cost_per_account
         lost_before = state.lost()
