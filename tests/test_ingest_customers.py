@@ -281,5 +281,9 @@ def test_ask_about_the_portfolio_counts_and_values_accounts_as_the_overview_does
     chart = portfolio.mrr_by_plan(wh, as_of)
     assert chart.loc[chart["month"] == chart["month"].max(), "mrr"].sum() == 210.0  # the chart ends on the KPI
     assert portfolio.portfolio_kpis(wh, date(2024, 6, 19)).total_mrr == 170.0  # NEW not yet signed up
+    from engine.data import health
+
+    tables = health.data_health(wh).tables.set_index("table")
+    assert tables.loc["mrr_history", "last"] > as_of and tables.loc["mrr_history", "days_behind"] == 0  # not -1
     answer = portfolio_sql.ask_portfolio(wh, "Which plan has the most accounts?", admin, client=None)
     assert "No account has a plan tier loaded" in answer.answer

@@ -103,7 +103,7 @@ class DataHealth(Contract):
     """The data-health report.
 
     `tables`: table, rows, first, last, days_behind (the data's latest day minus the
-    table's newest date), stale. `nulls`: table, column, rows, nulls, null_rate.
+    table's newest date, 0 for a table dated past it), stale. `nulls`: table, column, rows, nulls, null_rate.
     """
 
     data_as_of: date | None = None
@@ -266,8 +266,10 @@ def data_health(wh: Warehouse) -> DataHealth:
     current = status(wh)
     as_of = current.data_as_of
     tables = pd.DataFrame([span.model_dump() for span in current.tables], columns=["table", "rows", "first", "last"])
+    # A table dated past the data's day (billing rows for a period that starts tomorrow) is not
+    # behind: 0, not "-1" (its last date is shown next to it).
     tables["days_behind"] = [
-        (as_of - last).days if as_of is not None and last is not None else None for last in tables["last"]
+        max(0, (as_of - last).days) if as_of is not None and last is not None else None for last in tables["last"]
     ]
     daily = tables["table"].isin(DAILY_TABLES)
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
