@@ -265,7 +265,8 @@ def test_ask_about_the_portfolio_counts_and_values_accounts_as_the_overview_does
     accounts = "customer_id,signup_date\nOLD,2024-01-01\nNEW,2024-06-20\nLEAVING,2024-01-01\n"
     subscriptions = (
         "customer_id,product,start_date,end_date,mrr\n"
-        "OLD,basic,2024-01-01,,100\nNEW,basic,2024-06-20,,40\nLEAVING,basic,2024-01-01,2024-07-01,70\n"
+        "OLD,basic,2024-01-01,2024-07-01,100\nOLD,basic,2024-07-01,,100\n"  # renewed from tomorrow
+        "NEW,basic,2024-06-20,,40\nLEAVING,basic,2024-01-01,2024-07-01,70\n"
     )
     load_file(wh, "customers", write(tmp_path, "a.csv", accounts))
     load_file(wh, "subscriptions", write(tmp_path, "s.csv", subscriptions))
