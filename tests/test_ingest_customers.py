@@ -288,3 +288,27 @@ def test_ask_about_the_portfolio_counts_and_values_accounts_as_the_overview_does
     assert tables.loc["mrr_history", "last"] > as_of and tables.loc["mrr_history", "days_behind"] == 0  # not -1
     answer = portfolio_sql.ask_portfolio(wh, "Which plan has the most accounts?", admin, client=None)
     assert "No account has a plan tier loaded" in answer.answer
+
+
+def test_the_offline_writer_says_what_was_not_loaded_instead_of_none_or_zero(empty_dir, tmp_path):
+    """A company with accounts and subscriptions only: the built-in writer said "the None plan
+    (0 seats, ...)", "0 tickets open", "owned by nobody", and drafted a follow-up on "your recent
+    support requests" that were never made."""
+    from engine.ai import facts, offline
+    from engine.ai.drafts import GOALS
+    from engine.core.access import SYSTEM
+
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "a.csv", "customer_id,signup_date,channel\nA,2024-01-01,web\n"))
+    load_file(
+        wh, "subscriptions", write(tmp_path, "s.csv", "customer_id,product,start_date,mrr\nA,basic,2024-01-01,10\n")
+    )
+    sheet = facts.load_facts(wh, "A", SYSTEM, as_of=date(2024, 6, 30))
+    assert {"plan_tier", "support_tickets", "gtm_opportunities", "csm_owner"} <= set(sheet.not_loaded)
+    said = {q: offline.answer(sheet, q)[0] or "" for q in ("Open tickets?", "What plan are they on?", "Who owns it?")}
+    assert said["Open tickets?"].startswith("No support tickets are loaded")
+    assert said["What plan are they on?"].startswith("A has no plan on record, a customer since")
+    assert said["Who owns it?"].startswith("No account owners are loaded")
+    text = " ".join(offline.draft(sheet, goal, "email", "friendly", "medium")[0] for goal in GOALS)
+    assert "None" not in text and "0 seats" not in text and "support requests" not in text
+    assert "None" not in offline.summary(sheet, "csm") and "0 open tickets" not in offline.summary(sheet, "csm")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from engine.accounts.customer import not_loaded
 from engine.churn.features import renewal_dates
 from engine.core.access import Viewer
 from engine.core.contracts import plain
@@ -111,7 +112,7 @@ class FactSheet:
     customer_id: str
     as_of: date
     name: str
-    plan_tier: str
+    plan_tier: str | None
     industry: str | None
     region: str | None
     seats: int | None
@@ -134,6 +135,9 @@ class FactSheet:
     tickets: TicketFacts
     opportunities: tuple[OpportunityFact, ...] = field(default_factory=tuple)
     segment: SegmentFact | None = None  # None when not active, or too little data for segments
+    # What the company never loaded for any account (engine.accounts.customer.NOT_LOADED keys):
+    # "no tickets are loaded" is not "0 tickets open".
+    not_loaded: tuple[str, ...] = ()
 
     @property
     def tenure_years(self) -> float:
@@ -158,6 +162,8 @@ class FactSheet:
         if self.segment is None:
             # Sheets without a segment keep the shape (and the audit hash) they always had.
             del data["segment"]
+        if not self.not_loaded:  # likewise a book that loaded every table
+            del data["not_loaded"]
         data["tenure_years"] = self.tenure_years
         data["open_pipeline"] = self.open_pipeline
         return data
@@ -304,6 +310,7 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
         tickets=_tickets(ticket_rows, as_of),
         opportunities=tuple(_opportunity(r, as_of) for r in opp_rows),
         segment=_segment(wh, viewer, cid, as_of) if status == "active" else None,
+        not_loaded=not_loaded(wh),
     )
 
 

@@ -40,9 +40,20 @@ def _renewal_phrase(f: FactSheet) -> str:
     return f"the renewal is due on {fmt.day(f.renewal_date)}, in {fmt.plural(f.days_to_renewal, 'day')}"
 
 
+def _about(f: FactSheet, *, region: bool = True) -> str:
+    """ " (starter plan, retail, EMEA)" from what is on record; nothing when none of it is (a company
+    that loaded no plan tiers, industries or regions is not told "None plan, unknown industry")."""
+    known = [
+        *([f"{f.plan_tier} plan"] if f.plan_tier else []),
+        *([f.industry] if f.industry else []),
+        *([f.region] if f.region and region else []),
+    ]
+    return f" ({', '.join(known)})" if known else ""
+
+
 def _risk_sentence(f: FactSheet, p: Prediction) -> str:
     return (
-        f"{f.name} ({f.plan_tier} plan, {f.industry or 'unknown industry'}, {f.region or 'unknown region'}) has a "
+        f"{f.name}{_about(f)} has a "
         f"{fmt.pct(p.churn_probability)} churn probability over the next 90 days "
         f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}), which puts it in the {p.risk_tier} tier."
     )
@@ -67,9 +78,10 @@ def _activity_sentence(f: FactSheet) -> str:
     if t.open_tickets:
         tickets += f" ({t.open_high_priority} high-priority"
         tickets += f", about {fmt.join_words(list(_safe_topics(f)))})" if _safe_topics(f) else ")"
+    with_tickets = "" if "support_tickets" in f.not_loaded else f", with {tickets}"  # none loaded: not "0"
     return (
         f"Usage was {fmt.count(u.events_last_30d)} events in the last 30 days against "
-        f"{fmt.count(u.events_prev_30d)} in the previous 30 days, with {tickets}."
+        f"{fmt.count(u.events_prev_30d)} in the previous 30 days{with_tickets}."
     )
 
 
@@ -112,7 +124,7 @@ def summary(f: FactSheet, audience: str) -> str:
     action = f"Recommended next step: {p.recommended_action}" if p.recommended_action else ""
     if audience == "executive":
         parts = [
-            f"{f.name} is {formatting.a_or_an(f.plan_tier)} account worth {fmt.money(f.mrr)} MRR ({fmt.money(f.arr)} ARR).",
+            f"{f.name} is {formatting.a_or_an(f.plan_tier) if f.plan_tier else 'an'} account worth {fmt.money(f.mrr)} MRR ({fmt.money(f.arr)} ARR).",
             f"The model puts its churn probability at {fmt.pct(p.churn_probability)} over the next 90 days "
             f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}, {p.risk_tier} tier), so "
             f"{fmt.money(p.arr_at_risk)} of ARR is at risk.",
@@ -135,12 +147,12 @@ def _summary_without_prediction(f: FactSheet) -> str:
     state = (
         f"{f.name} churned on {fmt.day(f.churn_date)} after {fmt.plural(f.tenure_days, 'day')} as a customer."
         if f.status != "active"
-        else f"{f.name} ({f.plan_tier} plan, {f.industry or 'unknown industry'}) has no churn prediction yet."
+        else f"{f.name}{_about(f, region=False)} has no churn prediction yet."
     )
     return " ".join(
         [
             state,
-            f"Its MRR is {fmt.money(f.mrr)} and it is owned by {f.csm_owner or 'nobody'}.",
+            f"Its MRR is {fmt.money(f.mrr)}" + (f" and it is owned by {f.csm_owner}." if f.csm_owner else "."),
             _activity_sentence(f),
             "Run scoring (`.venv/bin/python -m engine score`) to get a churn probability and drivers."
             if f.status == "active"
@@ -268,6 +280,8 @@ def _answer_usage(f: FactSheet) -> str:
 
 
 def _answer_tickets(f: FactSheet) -> str:
+    if "support_tickets" in f.not_loaded:
+        return "No support tickets are loaded for any account, so there is no support history to report."
     t = f.tickets
     csat = f" CSAT averages {t.csat_avg_90d:.1f} of 5 over the last 90 days." if t.csat_avg_90d else ""
     recent = ""
@@ -292,6 +306,8 @@ def _quotable(subject: str | None) -> bool:
 
 
 def _answer_opportunities(f: FactSheet) -> str:
+    if "gtm_opportunities" in f.not_loaded:
+        return "No opportunities are loaded for any account, so there is no pipeline to report."
     open_opps = [o for o in f.opportunities if o.is_open]
     if not open_opps:
         return "There is no open opportunity on the account."
@@ -302,13 +318,21 @@ def _answer_opportunities(f: FactSheet) -> str:
 
 
 def _answer_owner(f: FactSheet) -> str:
+    if "csm_owner" in f.not_loaded:
+        return "No account owners are loaded for any account, so the account has no owner on record."
     return f"The account is owned by {f.csm_owner or 'nobody'} and is in the {f.gtm_stage or 'unknown'} GTM stage."
 
 
 def _answer_profile(f: FactSheet) -> str:
+    terms = [
+        *([fmt.plural(f.seats, "seat")] if f.seats is not None else []),
+        *([f"{f.billing_cycle} billing"] if f.billing_cycle else []),
+    ]
+    plan = f" is on the {f.plan_tier} plan" if f.plan_tier else " has no plan on record"
+    place = [x for x in (f.industry, f.region) if x]
     return (
-        f"{f.name} is on the {f.plan_tier} plan ({fmt.plural(f.seats or 0, 'seat')}, {f.billing_cycle or 'unknown'} "
-        f"billing), in {f.industry or 'an unknown industry'}, {f.region or 'an unknown region'}, a customer since "
+        f"{f.name}{plan}{' (' + ', '.join(terms) + ')' if terms else ''}"
+        f"{', in ' + ', '.join(place) if place else ''}, a customer since "
         f"{fmt.day(f.signup_date)} ({fmt.plural(f.tenure_days, 'day')})."
     )
 
@@ -369,6 +393,20 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
     used = ["customer_name", "csm_owner"]
     topics = _safe_topics(f)
     sorry = "I'm sorry for the trouble. " if tone == "empathetic" else ""
+    if goal == "resolve_support_issue" and not (t.open_tickets or t.tickets_90d or t.recent):
+        # No request on record (none, or no tickets loaded at all): "your recent support
+        # requests" would tell the customer about requests they never made.
+        return DraftParts(
+            "Is everything working for you?",
+            "Checking in on how things are working.",
+            (
+                f"{sorry}I wanted to check in and make sure everything is working as it should for your team.",
+                "If anything isn't, tell me and I'll take it to our support team and keep you posted.",
+            ),
+            "Could we set up a short call this week to go through anything that gets in your way?",
+            tuple(used),
+            "I want to make sure everything is working as it should for you.",
+        )
     if goal == "resolve_support_issue":
         if t.open_tickets:
             about = f" about {fmt.join_words(list(topics))}" if topics else ""
@@ -400,7 +438,7 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
         )
     if goal == "nurture_lead":
         body = (
-            f"Your team has been active with {fmt.count(u.events_last_30d)} product events in the last 30 days, and there is more value to unlock on the {f.plan_tier} plan.",
+            f"Your team has been active with {fmt.count(u.events_last_30d)} product events in the last 30 days, and there is more value to unlock{' on the ' + f.plan_tier + ' plan' if f.plan_tier else ''}.",
             "We run short enablement sessions that help teams get more out of reports, dashboards and integrations.",
         )
         used += ["events_last_30d", "plan_tier"]
@@ -414,16 +452,18 @@ def _draft_parts(f: FactSheet, goal: str, tone: str) -> DraftParts:
             hook,
         )
     if goal == "upsell":
-        seats = f"{fmt.plural(f.seats or 0, 'seat')} on the {f.plan_tier} plan"
+        on_plan = f" on the {f.plan_tier} plan" if f.plan_tier else ""
+        # Seats and plan only when on record: "0 seats on the None plan" was said to a company without them.
+        seats = f"currently has {fmt.plural(f.seats, 'seat')}{on_plan}" if f.seats else f"has grown with us{on_plan}"
         body = (
-            f"Your team currently has {seats}, and I'd love to understand where you'd like to grow next.",
+            f"Your team {seats}, and I'd love to understand where you'd like to grow next.",
             "There may be a better fit for how your team works today, including more seats or additional capabilities.",
         )
         used += ["seats", "plan_tier"]
         if any(o.is_open and o.opportunity_type == "expansion" for o in f.opportunities):
             body += ("We already started discussing an expansion; I'd be glad to move that forward.",)
             used.append("open_expansion_opportunity")
-        hook = f"Your team has {seats}; there may be room to grow."
+        hook = f"Your team {seats}; there may be room to grow."
         return DraftParts(
             "Growing with your team",
             "A quick idea for your team.",
