@@ -312,3 +312,28 @@ def test_the_offline_writer_says_what_was_not_loaded_instead_of_none_or_zero(emp
     text = " ".join(offline.draft(sheet, goal, "email", "friendly", "medium")[0] for goal in GOALS)
     assert "None" not in text and "0 seats" not in text and "support requests" not in text
     assert "None" not in offline.summary(sheet, "csm") and "0 open tickets" not in offline.summary(sheet, "csm")
+
+
+def test_the_overview_and_the_benchmarks_value_a_mid_month_signup_alike(empty_dir, tmp_path):
+    """One MRR definition: an account that signed up mid-month a year ago has no month row on
+    that day, so NRR left it out of the denominator and kept it in the numerator (97.8% on a
+    ChurnSim book whose flat $10 plans retain 88%). The KPIs and the plan benchmarks value it at
+    what its subscription billed, and agree."""
+    from engine.accounts import peers
+    from engine.core.access import Viewer
+    from engine.portfolio import kpis as portfolio
+
+    wh = get_warehouse(empty_dir)
+    load_file(
+        wh, "customers", write(tmp_path, "a.csv", "customer_id,signup_date\nA,2023-01-01\nB,2023-06-20\nC,2023-06-20\n")
+    )
+    subscriptions = (
+        "customer_id,product,start_date,end_date,mrr\n"
+        "A,basic,2023-01-01,,10\nB,basic,2023-06-20,,10\nC,basic,2023-06-20,2024-03-01,10\n"
+    )
+    load_file(wh, "subscriptions", write(tmp_path, "s.csv", subscriptions))
+    load_file(wh, "usage_daily", write(tmp_path, "u.csv", "customer_id,date,event_type,events\nA,2024-06-30,login,1\n"))
+    as_of = date(2024, 6, 30)  # a year before: 2023-06-30, when B and C billed but had no month row
+    kpi = portfolio.portfolio_kpis(wh, as_of).net_revenue_retention_12m
+    book = peers.segment_benchmarks(wh, Viewer("admin", "admin"), as_of).book.nrr_12m
+    assert kpi == pytest.approx(20 / 30) and book == pytest.approx(kpi)

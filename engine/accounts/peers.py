@@ -47,7 +47,7 @@ from engine.core.errors import BadInputError, NotFoundError, RadarError
 from engine.core.formatting import money
 from engine.core.kept import Kept
 from engine.data import health
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse, billing_sql, latest_predictions_sql
 from engine.segments import book as segments
 from engine.segments.archetypes import NOT_ENOUGH_DATA
 
@@ -441,23 +441,27 @@ WITH mrr AS (
         sum(mrr) AS paid
     FROM mrr_history WHERE month <= $as_of GROUP BY 1
 ),
+billing AS (<BILLING>),
 scored AS (<LATEST>)
 SELECT c.customer_id, c.plan_tier, c.csm_owner,
     c.signup_date <= $as_of AND (c.churn_date IS NULL OR c.churn_date > $as_of) AS active,
     c.signup_date <= $start_90d AND (c.churn_date IS NULL OR c.churn_date > $start_90d) AS cohort_90d,
     coalesce(c.churn_date > $start_90d AND c.churn_date <= $as_of, false) AS churned_90d,
     c.signup_date <= $start_12m AND (c.churn_date IS NULL OR c.churn_date > $start_12m) AS cohort_12m,
-    coalesce(m.mrr_12m, 0) AS mrr_12m,
+    coalesce(m.mrr_12m, b.mrr_12m, 0) AS mrr_12m,
     CASE WHEN c.signup_date <= $as_of AND (c.churn_date IS NULL OR c.churn_date > $as_of)
-         THEN coalesce(m.mrr_now, 0) ELSE 0 END AS mrr_kept,
+         THEN coalesce(m.mrr_now, b.mrr_now, 0) ELSE 0 END AS mrr_kept,
     coalesce(m.paid, 0) AS revenue_to_date,
     s.churn_probability, s.ci_low, s.ci_high, s.mrr AS scored_mrr
 FROM customers c
 LEFT JOIN mrr m USING (customer_id)
+LEFT JOIN billing b USING (customer_id)
 LEFT JOIN scored s USING (customer_id)
 WHERE c.signup_date <= $as_of
 ORDER BY c.customer_id  -- a fixed order: pandas sums the figures in the same order on every read
-""".replace("<LATEST>", latest_predictions_sql("as_of = $scored_on"))
+""".replace("<LATEST>", latest_predictions_sql("as_of = $scored_on")).replace(
+    "<BILLING>", billing_sql(mrr_now="$as_of", mrr_12m="$start_12m")
+)
 
 RATES = ("churn_rate_90d", "nrr_12m", "ltv_12m")
 

@@ -45,7 +45,7 @@ from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql
 from engine.data import health
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse, billing_sql, latest_predictions_sql
 
 MAX_ROWS = 500
 TIMEOUT_S = 5.0
@@ -96,10 +96,7 @@ _PORTFOLIO_BODY = """
     ),
     -- an account that signed up this month has no month row yet (rows start on the 1st): what
     -- its running subscriptions bill, as scoring, the board and Customer 360 read it
-    _billing AS (
-        SELECT s.customer_id, sum(s.mrr) AS mrr FROM subscriptions s, _d
-        WHERE s.start_date <= _d.d AND (s.end_date IS NULL OR s.end_date > _d.d) GROUP BY s.customer_id
-    ),
+    _billing AS (<BILLING>),
     _tickets AS (
         SELECT customer_id, count(*) AS open_tickets,
                count(*) FILTER (WHERE priority IN ('high', 'urgent')) AS open_high_priority_tickets
@@ -140,6 +137,7 @@ _PORTFOLIO_BODY = (
     )
     .replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
     .replace("<BILLING_LABEL>", billing_cycle_label_sql("c.billing_cycle"))
+    .replace("<BILLING>", billing_sql("subscriptions, _d", mrr="_d.d"))
 )
 
 

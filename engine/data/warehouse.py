@@ -197,6 +197,19 @@ def latest_predictions_sql(where: str = "TRUE") -> str:
     )
 
 
+def billing_sql(source: str = "subscriptions", **dates: str) -> str:
+    """SELECT customer_id and, per named date expression, what the customer's running
+    subscriptions bill on that day (start <= day < end): the MRR of an account whose first
+    mrr_history month row has not come yet (rows start on the 1st, so one that signed up this
+    month has none). The KPIs, benchmarks and Ask AI's portfolio view read MRR with it, as
+    scoring does. `source` may join a dates CTE (e.g. "subscriptions s, _d")."""
+    sums = ", ".join(
+        f"sum(mrr) FILTER (WHERE start_date <= {day} AND (end_date IS NULL OR end_date > {day})) AS {name}"
+        for name, day in dates.items()
+    )
+    return f"SELECT customer_id, {sums} FROM {source} GROUP BY customer_id"  # noqa: S608 - engine-written
+
+
 def _wrap(exc: duckdb.Error, path: Path) -> Exception:
     """Turn a duckdb error into an engine error with advice."""
     text = str(exc)

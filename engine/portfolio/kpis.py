@@ -24,7 +24,7 @@ import pandas as pd
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data.health import data_as_of
-from engine.data.warehouse import Warehouse
+from engine.data.warehouse import Warehouse, billing_sql
 
 TRAILING_DAYS = 90
 NRR_MONTHS = 12
@@ -43,15 +43,7 @@ WITH mrr_at AS (
 ),
 -- An account with no month row yet (it signed up this month; derived rows start on the 1st) is
 -- valued at what its running subscriptions bill, as scoring and the risk board value it.
-billing_at AS (
-    SELECT customer_id,
-           sum(mrr) FILTER (WHERE end_date IS NULL OR end_date > $as_of) AS mrr_now,
-           sum(mrr) FILTER (WHERE start_date <= $start_90d AND (end_date IS NULL OR end_date > $start_90d)) AS mrr_90d,
-           sum(mrr) FILTER (WHERE start_date <= $start_12m AND (end_date IS NULL OR end_date > $start_12m)) AS mrr_12m
-    FROM subscriptions
-    WHERE start_date <= $as_of
-    GROUP BY customer_id
-),
+billing_at AS (<BILLING>),
 state AS (
     SELECT c.signup_date <= $as_of AND (c.churn_date IS NULL OR c.churn_date > $as_of) AS active_now,
            c.signup_date <= $start_90d AND (c.churn_date IS NULL OR c.churn_date > $start_90d) AS active_90d,
@@ -77,7 +69,7 @@ SELECT
     coalesce(sum(mrr_12m) FILTER (WHERE active_12m), 0) AS mrr_12m_ago,
     coalesce(sum(mrr_kept) FILTER (WHERE active_12m), 0) AS mrr_retained_12m
 FROM valued
-"""
+""".replace("<BILLING>", billing_sql(mrr_now="$as_of", mrr_90d="$start_90d", mrr_12m="$start_12m"))
 
 
 class PortfolioKpis(Contract):
