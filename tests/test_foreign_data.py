@@ -196,3 +196,24 @@ def test_scores_tiers_and_drivers_make_sense(loaded, trained):
     assert latest["risk_tier"].nunique() >= 2, f"every account has tier {latest['risk_tier'].iloc[0]!r}"
     noise = latest["top_driver"].fillna("").str.lower().str.replace(" ", "_").str.contains(NOISE)
     assert noise.mean() < 0.10, f"the random column is the top driver for {noise.mean():.0%} of accounts"
+
+
+def test_the_pages_speak_of_what_the_company_loaded(loaded, trained, monkeypatch):
+    """No plan tiers, industries, owners, tickets or opportunities were loaded: the overview
+    splits by the company's own columns (not one "no plan x unknown" cell) and has no Plans
+    benchmark; Customer 360 says tickets and opportunities are not loaded instead of "0"."""
+    from tests.apptest import open_page, shown
+
+    ok(engine(loaded, "score"))
+    overview = open_page("overview", "executive", data=loaded, monkeypatch=monkeypatch)
+    headings = [shown(m.value) for m in overview.markdown if m.value.startswith("####")]
+    assert "#### MRR by channel" in headings, headings
+    assert not any("plan tier" in h for h in headings), headings
+    assert [t.label for t in overview.tabs] == ["Segments"]
+    with ReadOnly(loaded / "warehouse.duckdb") as wh:
+        customer_id = wh.scalar("SELECT customer_id FROM predictions ORDER BY churn_probability DESC LIMIT 1")
+    page = open_page("customer_360", "admin", data=loaded, monkeypatch=monkeypatch, query={"customer_id": customer_id})
+    captions = " ".join(shown(c.value) for c in page.caption)
+    assert "Support tickets are not loaded for any account" in captions
+    assert "Opportunities are not loaded for any account" in captions
+    assert "no plan" not in captions and "industry unknown" not in captions

@@ -12,6 +12,7 @@ from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
 from components.shared.markdown import plain
+from engine.accounts import peers
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.portfolio import kpis as portfolio
@@ -55,7 +56,7 @@ kpi.kpi_row(kpi.portfolio_cards(kpis))
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):
-    st.markdown(f"#### {plain(split('MRR'))}")
+    st.markdown(f"#### {plain('MRR by ' + rows_by.label)}")
     st.caption("Monthly recurring revenue of active customers at each month end")
     html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
@@ -169,8 +170,11 @@ def segments_section() -> list[tuple[str, object, str]]:
 
     with st.spinner("Comparing with the book and last quarter..."):
         bench = cache.segment_benchmarks(data_dir, who, stamp)
+    # A company that loaded no plan tiers has one plan group, "unknown": no Plans tab to compare.
+    plans = set(bench.rows.loc[bench.rows["dimension"] == "plan_tier", "group"]) if len(bench.rows) else set()
+    dimensions = {k: v for k, v in seg.DIMENSIONS.items() if k != "plan_tier" or plans - {peers.UNKNOWN}}
     with st.container(border=True):
-        st.markdown("#### Segments and plans vs the whole book and last quarter")
+        st.markdown(f"#### {' and '.join(dimensions.values())} vs the whole book and last quarter".capitalize())
         st.caption(
             f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)} (90 days earlier, as the cards above): churn is the share of the accounts "
             "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
@@ -178,7 +182,7 @@ def segments_section() -> list[tuple[str, object, str]]:
             "book (or than last quarter); red: worse.",
         )
         # Both groupings are on the page: switching tabs needs no rerun.
-        for tab, dimension in zip(st.tabs(list(seg.DIMENSIONS.values())), seg.DIMENSIONS, strict=True):
+        for tab, dimension in zip(st.tabs(list(dimensions.values())), dimensions, strict=True):
             with tab:
                 html_charts.show(seg.benchmark_html(seg.benchmark_rows(bench, dimension), dimension))
         for note in bench.notes:
@@ -205,7 +209,7 @@ def named(frame):
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
-    (split("MRR"), named(mrr), f"mrr_by_{rows_by.key}_{stamp}.csv"),
+    (f"MRR by {rows_by.label}", named(mrr), f"mrr_by_{rows_by.key}_{stamp}.csv"),
     (
         split("Churn"),
         named(churn),
