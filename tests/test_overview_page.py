@@ -57,6 +57,8 @@ def test_overview_shows_kpis_charts_and_date(generated_dir, monkeypatch):
         "churn_by_plan_industry",
         "segment_churn",
     ]
+    headings = [m.value for m in at.markdown if m.value.startswith("####")]
+    assert headings[:2] == ["#### MRR by plan tier", "#### Churn by plan tier and industry"]
 
 
 def test_overview_runs_again_after_connections_are_closed(generated_dir, monkeypatch):
