@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -63,6 +66,11 @@ def test_analyst_sees_forecast_backtest_and_outlook(scored_app):
     first = expected.at(1)
     assert table["Expected MRR"].iloc[0] == fmt.money(first.expected_mrr)
     assert table["Month"].iloc[0] == f"{first.month:%b %Y}"
+    # The actual line ends on today's MRR, where the outlook starts (not on the last month row).
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    actual = next(t for t in figure["data"] if t.get("name") == "MRR (actual)")["y"]
+    ys = np.frombuffer(base64.b64decode(actual["bdata"]), dtype=actual["dtype"]) if isinstance(actual, dict) else actual
+    assert float(ys[-1]) == pytest.approx(expected.current_mrr)
 
 
 def test_switching_series_and_models(scored_app):

@@ -285,6 +285,11 @@ def outlook_tab() -> None:
     with st.container(border=True):
         st.markdown("#### Churn-adjusted MRR outlook")
         recent = history[history["ds"] >= history["ds"].max() - pd.DateOffset(months=24)]
+        if len(recent) and pd.Timestamp(result.as_of) > recent["ds"].max():
+            # The actual line ends on today's MRR, where the outlook starts: the last month row
+            # (the 1st) leaves out this month's new accounts, and the line seemed to jump.
+            today = pd.DataFrame({"ds": [pd.Timestamp(result.as_of)], "y": [result.current_mrr]})
+            recent = pd.concat([recent[["ds", "y"]], today], ignore_index=True)
         st.plotly_chart(charts.outlook_chart(recent, result.frame, 0.90), config=NO_CHART_BAR)
         with st.expander("Assumptions"):
             for line in result.assumptions:
