@@ -210,6 +210,7 @@ def test_the_pages_speak_of_what_the_company_loaded(loaded, trained, monkeypatch
     assert "#### MRR by channel" in headings, headings
     assert not any("plan tier" in h for h in headings), headings
     assert [t.label for t in overview.tabs] == ["Segments"]
+    assert "#### Segments vs the whole book and last quarter" in headings
     with ReadOnly(loaded / "warehouse.duckdb") as wh:
         customer_id = wh.scalar("SELECT customer_id FROM predictions ORDER BY churn_probability DESC LIMIT 1")
     page = open_page("customer_360", "admin", data=loaded, monkeypatch=monkeypatch, query={"customer_id": customer_id})

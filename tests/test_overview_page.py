@@ -59,6 +59,7 @@ def test_overview_shows_kpis_charts_and_date(generated_dir, monkeypatch):
     ]
     headings = [m.value for m in at.markdown if m.value.startswith("####")]
     assert headings[:2] == ["#### MRR by plan tier", "#### Churn by plan tier and industry"]
+    assert "#### Segments and plans vs the whole book and last quarter" in headings
 
 
 def test_overview_runs_again_after_connections_are_closed(generated_dir, monkeypatch):

@@ -174,7 +174,8 @@ def segments_section() -> list[tuple[str, object, str]]:
     plans = set(bench.rows.loc[bench.rows["dimension"] == "plan_tier", "group"]) if len(bench.rows) else set()
     dimensions = {k: v for k, v in seg.DIMENSIONS.items() if k != "plan_tier" or plans - {peers.UNKNOWN}}
     with st.container(border=True):
-        st.markdown(f"#### {' and '.join(dimensions.values())} vs the whole book and last quarter".capitalize())
+        title = " and ".join(dimensions.values()).capitalize()  # "Segments and plans"
+        st.markdown(f"#### {title} vs the whole book and last quarter")
         st.caption(
             f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)} (90 days earlier, as the cards above): churn is the share of the accounts "
             "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
