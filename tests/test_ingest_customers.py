@@ -337,3 +337,9 @@ def test_the_overview_and_the_benchmarks_value_a_mid_month_signup_alike(empty_di
     kpi = portfolio.portfolio_kpis(wh, as_of).net_revenue_retention_12m
     book = peers.segment_benchmarks(wh, Viewer("admin", "admin"), as_of).book.nrr_12m
     assert kpi == pytest.approx(20 / 30) and book == pytest.approx(kpi)
+    # The segments' axes (their MRR is the start of the segment NRR) value it alike: a
+    # "Not enough data" segment of young accounts read an NRR of 178.7% on flat $10 plans.
+    from engine.segments import axes
+
+    year_ago = axes.axis_values(wh, [date(2023, 6, 30)]).set_index("customer_id")["mrr"]
+    assert year_ago.to_dict() == {"A": 10.0, "B": 10.0, "C": 10.0}

@@ -186,13 +186,19 @@ mrr AS (
         arg_min(m.mrr, m.month) AS mrr_first
     FROM active a JOIN mrr_history m ON m.customer_id = a.customer_id AND m.month <= a.d
     GROUP BY ALL
+),
+billing AS (  -- before its first month row (signed up this month): what its subscriptions bill, as the KPIs
+    SELECT a.customer_id, a.d, sum(s.mrr) AS mrr
+    FROM active a JOIN subscriptions s
+      ON s.customer_id = a.customer_id AND s.start_date <= a.d AND (s.end_date IS NULL OR s.end_date > a.d)
+    GROUP BY ALL
 )
 SELECT
     a.customer_id, a.csm_owner, a.d AS as_of,
     date_diff('day', a.signup_date, a.d) AS tenure_days,
     u.customer_id IS NOT NULL AS has_usage,  -- in the window; earlier use is looked up after
     coalesce(u.e56, 0)::DOUBLE AS events_8w,
-    m.mrr_now AS mrr,
+    coalesce(m.mrr_now, b.mrr) AS mrr,
     CASE WHEN coalesce(u.e84, 0) = 0 THEN 0.0 ELSE u.e84 / nullif(u.user_days84, 0) END AS adoption_depth,
     coalesce(u.breadth, 0)::DOUBLE AS feature_breadth,
     ln((coalesce(u.e56, 0) + 1) / (coalesce(u.e_prev56, 0) + 1)) AS engagement_trend,
@@ -205,6 +211,7 @@ FROM active a
 LEFT JOIN usage u USING (customer_id, d)
 LEFT JOIN tickets t USING (customer_id, d)
 LEFT JOIN mrr m USING (customer_id, d)
+LEFT JOIN billing b USING (customer_id, d)
 ORDER BY a.d, a.customer_id
 """
 
