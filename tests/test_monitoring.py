@@ -298,3 +298,21 @@ def test_days_since_features_drift_by_weeks_not_by_the_scoring_weekday():
     quiet = wednesday.copy()
     quiet[: len(quiet) * 2 // 5] += 21  # two in five accounts three weeks quieter
     assert status(quiet) == "act"
+
+
+def test_an_empty_ground_truth_is_not_listed_for_a_companys_book():
+    """ground_truth is the demo generator's table; a company never loads it, so its "0 rows, no
+    rows" line said nothing on the Data page. The demo's filled one is still listed."""
+    tables = pd.DataFrame(
+        {
+            "table": ["customers", "ground_truth"],
+            "rows": [800, 0],
+            "first": [date(2024, 1, 2), None],
+            "last": [date(2026, 6, 21), None],
+            "days_behind": [9.0, None],
+            "stale": [False, False],
+        }
+    )
+    assert health.freshness(tables)["table"].tolist() == ["customers"]
+    demo = tables.assign(rows=[800, 5000], first=[date(2024, 1, 2)] * 2, last=[date(2026, 6, 21)] * 2)
+    assert health.freshness(demo)["table"].tolist() == ["customers", "ground_truth"]

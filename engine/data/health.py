@@ -280,6 +280,9 @@ def data_health(wh: Warehouse) -> DataHealth:
 def freshness(tables: pd.DataFrame) -> pd.DataFrame:
     """`data_health`'s tables as people read them: dates and days as text with a dash where a
     table has none (the grid writes "None" for a missing value), one State in words instead of a flag."""
+    # ground_truth is the demo generator's own table, never loaded: a company's book leaves it out
+    generated_only = (tables["table"] == "ground_truth") & (tables["rows"] == 0)
+    tables = tables[~generated_only]
     out = tables.drop(columns="stale").copy()
     for column in ("first", "last"):
         out[column] = ["—" if pd.isna(value) else value.isoformat() for value in out[column]]

@@ -6,10 +6,11 @@ Definitions (shared by every function here, whatever loaded the warehouse):
   `churn_date > D`). Churn is dated by `churn_date`; the `status` column describes the
   present, not D, so it is not used.
 * A customer's *MRR on day D* is the `mrr` of their latest `mrr_history` row with
-  `month <= D` (MRR carries forward when a month has no row), and 0 when they are not
-  active on D or have no row yet.
+  `month <= D` (MRR carries forward when a month has no row); before their first row (they
+  signed up this month), what their subscriptions running on D bill; 0 when they are not
+  active on D or have neither.
 * Time safety: a figure as of D reads only customers signed up by D, churn dates up to
-  D and MRR rows with `month <= D`; anything later cannot change it.
+  D, MRR rows with `month <= D` and subscriptions started by D; anything later cannot change it.
 * Ratios whose denominator is zero (an empty warehouse, no customers a year ago) are
   `None`, not 0: "no data" must not read as "lost everything".
 """
