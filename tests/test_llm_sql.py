@@ -210,6 +210,19 @@ def test_parser_reads_a_list_of_tiers_as_all_of_them(question):
     validate_sql(parsed.sql)
 
 
+@pytest.mark.parametrize(
+    ("question", "order"),
+    [("Which region is the worst?", "DESC"), ("Which plan is the best?", "ASC"), ("which industry is worst", "DESC")],
+)
+def test_worst_and_best_without_a_measure_are_said_of_churn_risk(question, order):
+    """ "Which region is the worst?" answered with the region holding the most accounts."""
+    parsed = parse_question(question, VOCAB, AS_OF, SYSTEM)
+    assert "avg(churn_probability)" in parsed.sql and parsed.sql.rstrip().endswith(f"{order} NULLS LAST")
+    assert "count(*) AS accounts" in parsed.sql  # the group sizes are shown next to it
+    counted = parse_question("Which region has the most accounts?", VOCAB, AS_OF, SYSTEM)
+    assert "avg(churn_probability)" not in counted.sql
+
+
 def test_a_list_of_levels_that_is_not_about_tiers_filters_no_tier():
     parsed = parse_question("accounts with high or medium usage", VOCAB, AS_OF, SYSTEM)
     assert parsed is None or "risk_tier" not in parsed.sql

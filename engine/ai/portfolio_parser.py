@@ -604,6 +604,10 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
             cut(phrase)
     else:
         measure, measure_words = _measure(r)
+    if group and ranking and measure is None and superlative and superlative.group(1) in ("worst", "best"):
+        # "Which region is the worst?" named no measure and got the region with the most accounts:
+        # worst and best are said of churn risk (the highest and the lowest average).
+        measure, ranking = "churn_probability", "DESC" if superlative.group(1) == "worst" else "ASC"
     share = _SHARE.search(q)
     if share:
         if measure != "revenue_at_risk":
