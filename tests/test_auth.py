@@ -119,8 +119,8 @@ def test_add_list_and_remove_users_keep_only_hashes(data):
     users.add_user("ana.silva", "harbour-owl-17", "csm", "Ana Silva", "", data)
     listed = users.list_users(data)
     assert [contracts.to_dict(u) for u in listed] == [
-        {"username": "ana.silva", "name": "Ana Silva", "email": "", "role": "csm"},
-        {"username": "zoe.park", "name": "Zoe Park", "email": "zoe@example.com", "role": "analyst"},
+        {"username": "ana.silva", "name": "Ana Silva", "email": "", "role": "csm", "owner": ""},
+        {"username": "zoe.park", "name": "Zoe Park", "email": "zoe@example.com", "role": "analyst", "owner": ""},
     ]
     path = users.users_path(data)
     text = path.read_text()
@@ -385,7 +385,7 @@ def test_cli_add_list_json_remove(data, monkeypatch, capsys):
     assert _cli(data, "list", "--json") == 0
     out = capsys.readouterr().out
     assert json.loads(out) == [
-        {"username": "zoe.park", "name": "Zoe Park", "email": "zoe@example.com", "role": "analyst"}
+        {"username": "zoe.park", "name": "Zoe Park", "email": "zoe@example.com", "role": "analyst", "owner": ""}
     ]
     assert "$2b$" not in out
     assert _cli(data, "list") == 0
@@ -619,7 +619,7 @@ def test_users_page_lists_users_and_adds_one(demo_dir):
     at = _users_page(demo_dir)
     assert not at.exception and not at.error
     table = at.dataframe[0].value
-    assert list(table.columns) == ["Username", "Name", "Role", "Email"]
+    assert list(table.columns) == ["Username", "Name", "Role", "Email", "Book (csm_owner)", "Accounts"]
     assert set(table["Username"]) == {u.username for u in users.list_users(demo_dir)}
     assert "password" not in " ".join(table.columns).lower()
 

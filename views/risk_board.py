@@ -47,8 +47,7 @@ except RadarError as exc:
 
 if frame.empty:
     st.info(
-        "No scored accounts in your book yet. If you just got accounts assigned, they appear after the next "
-        "scoring run."
+        board.empty_book_message(cache.warehouse(data_dir), viewer)
         if not viewer.sees_everyone
         else "No active customer has a churn score yet.",
         icon=":material/inbox:",

@@ -72,12 +72,25 @@ _COOKIE_TASK = "_radar_cookie_task"
 _NOTICE = "_radar_login_notice"
 _OWNER = "_radar_session_owner"  # the username whose data this session's state holds
 _FINGERPRINT = "_radar_session_fingerprint"  # the user's session fingerprint at login
+_BOOK_OWNER = "_radar_book_owner"  # a CSM's csm_owner value when it is not their username
 _COOKIE_SPENT = "_radar_cookie_spent"  # digest of the request's cookie once it must not log in again
 _LOGIN_ERROR = "_radar_login_error"
 
 # Kept when the session changes hands: login state and cookie machinery, nothing a page wrote.
 _BOOKKEEPING = frozenset(
-    {AUTH_STATUS, USERNAME, NAME, ROLES_KEY, "email", _LOGOUT_REQUESTED, _NOTICE, _OWNER, _FINGERPRINT, _COOKIE_SPENT}
+    {
+        AUTH_STATUS,
+        USERNAME,
+        NAME,
+        ROLES_KEY,
+        "email",
+        _LOGOUT_REQUESTED,
+        _NOTICE,
+        _OWNER,
+        _FINGERPRINT,
+        _COOKIE_SPENT,
+        _BOOK_OWNER,
+    }
 )
 _BOOKKEEPING_PREFIX = "_radar_cookie_"  # the cookie task and its component widgets
 
@@ -107,6 +120,7 @@ def log_in(state: Any, viewer: Viewer) -> None:
     state[USERNAME] = viewer.username
     state[NAME] = viewer.name
     state[ROLES_KEY] = [viewer.role]
+    state[_BOOK_OWNER] = viewer.owner
 
 
 def current_viewer() -> Viewer | None:
@@ -117,7 +131,12 @@ def current_viewer() -> Viewer | None:
     role = users.primary_role(state.get(ROLES_KEY))
     if not role:
         return None
-    return Viewer(username=str(state[USERNAME]), role=role, name=str(state.get(NAME) or state[USERNAME]))
+    return Viewer(
+        username=str(state[USERNAME]),
+        role=role,
+        name=str(state.get(NAME) or state[USERNAME]),
+        owner=str(state.get(_BOOK_OWNER) or "") if role == "csm" else "",
+    )
 
 
 def require_viewer(page_key: str) -> Viewer:
@@ -231,6 +250,7 @@ def _start_session(settings: users.AuthSettings, username: str) -> None:
     state[USERNAME] = username
     state[NAME] = user.name or username
     state[ROLES_KEY] = [user.role] if user.role else []
+    state[_BOOK_OWNER] = user.owner
     state[_FINGERPRINT] = settings.fingerprint(username)
     state.pop(_NOTICE, None)
     state.pop(_LOGIN_ERROR, None)
@@ -341,6 +361,7 @@ def _refresh_from_users_file(settings: users.AuthSettings) -> None:
         )
         return
     state[ROLES_KEY] = [user.role] if user.role else []
+    state[_BOOK_OWNER] = user.owner
     state[NAME] = user.name or user.username
 
 
@@ -358,7 +379,7 @@ def _forget_session(settings: users.AuthSettings, notice: str) -> None:
     """Log the session out here and in the browser, and drop everything the user left in it."""
     state = st.session_state
     _wipe_session_state()
-    for key in (AUTH_STATUS, USERNAME, NAME, "email", ROLES_KEY, _OWNER, _FINGERPRINT):
+    for key in (AUTH_STATUS, USERNAME, NAME, "email", ROLES_KEY, _OWNER, _FINGERPRINT, _BOOK_OWNER):
         state[key] = None
     token = _request_cookie(settings.cookie_name)
     if token:

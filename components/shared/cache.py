@@ -198,8 +198,9 @@ EVERYONE = "*"
 def viewer_key(viewer: Viewer) -> tuple[str, str]:
     """The cache key of what a viewer may read: a CSM's own book, or the whole book for every
     user of a role that sees it (the engine's reads depend on the role and the book only), so
-    one leader's visit serves the next."""
-    return (viewer.username if not viewer.sees_everyone else EVERYONE, viewer.role)
+    one leader's visit serves the next. A CSM's key is their book's owner name, which
+    `_viewer` turns back into a viewer of that book."""
+    return (viewer.book_owner if not viewer.sees_everyone else EVERYONE, viewer.role)
 
 
 def book_key(who: tuple[str, str]) -> tuple[str, str]:

@@ -279,3 +279,18 @@ EXPORT_COLUMNS = (
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names."""
     return frame[[c for c in EXPORT_COLUMNS if c in frame]].reset_index(drop=True)
+
+
+def empty_book_message(wh: Warehouse, viewer: Viewer) -> str:
+    """Why a CSM's board is empty: no account filed under their owner name at all (the fix is an
+    admin's), or accounts that have no score yet (the next scoring run)."""
+    owned = wh.rows("SELECT count(*) FROM customers WHERE csm_owner = ?", [viewer.book_owner])[0][0]
+    if not owned:
+        return (
+            f"No account is filed under your name: no customer has csm_owner '{viewer.book_owner}'. If your "
+            'CRM names you differently ("Maya Chen", maya@acme.com), an admin assigns your book on the Users page.'
+        )
+    return (
+        f"None of your {owned:,} accounts has a churn score yet (churned accounts are not scored; new ones "
+        "appear after the next scoring run)."
+    )

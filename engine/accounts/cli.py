@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from engine.auth import users
 from engine.core.access import ROLES, SYSTEM, Viewer
 from engine.core.commands import command, parse_date, print_json
 from engine.core.errors import BadInputError
@@ -24,7 +25,7 @@ def _viewer_args(p: argparse.ArgumentParser) -> None:
 
 
 def _viewer(args: argparse.Namespace) -> Viewer:
-    return Viewer(username=args.user, role=args.role) if args.user else SYSTEM
+    return users.acting_viewer(args.user, args.role, args.data_dir) if args.user else SYSTEM
 
 
 def _pct(x: float | None) -> str:

@@ -582,7 +582,7 @@ def segment_benchmarks(
         book=BenchmarkFigures.model_validate(book),
         book_previous=BenchmarkFigures.model_validate(book_previous),
         rows=pd.DataFrame(rows),
-        scope="the whole book" if viewer.sees_everyone else f"the accounts of {viewer.username}",
+        scope="the whole book" if viewer.sees_everyone else f"the accounts of {viewer.book_owner}",
         notes=tuple(notes),
     )
 
@@ -617,7 +617,7 @@ def _members(labels: Labels, group: str) -> Members:
 def _scoped(frame: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
     if viewer.sees_everyone:
         return frame
-    return frame[frame["csm_owner"] == viewer.username]
+    return frame[frame["csm_owner"] == viewer.book_owner]
 
 
 # -- behavioural segments ------------------------------------------------------------------------------

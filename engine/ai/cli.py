@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.auth import users
 from engine.core.access import ROLES, SYSTEM, Viewer
 from engine.core.commands import command, print_json
 from engine.data.warehouse import get_warehouse
@@ -22,7 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _viewer(args: argparse.Namespace) -> Viewer:
-    return Viewer(username=args.user, role=args.role) if args.user else SYSTEM
+    return users.acting_viewer(args.user, args.role, args.data_dir) if args.user else SYSTEM
 
 
 def _client(args: argparse.Namespace):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from engine.core import formatting
@@ -44,11 +45,16 @@ def plural(n: float | None, word: str, many: str | None = None) -> str:
     return f"{count(n)} {word if n == 1 else many or word + 's'}"
 
 
-def owner_name(username: str | None) -> str:
-    """'emma.rossi' -> 'Emma Rossi' (how a CSM's username reads in a message)."""
-    if not username:
+def owner_name(owner: str | None) -> str:
+    """How an account's csm_owner reads in a message: 'emma.rossi' and 'emma.rossi@acme.com' ->
+    'Emma Rossi'; a name a CRM wrote ('Maya Chen', 'Maya de Vries') stays as it is."""
+    text = (owner or "").strip()
+    if not text:
         return "your customer success manager"
-    return " ".join(part.capitalize() for part in username.replace("_", ".").split(".") if part)
+    if any(ch.isupper() for ch in text) or " " in text:
+        return text
+    handle = text.split("@", 1)[0]
+    return " ".join(part.capitalize() for part in re.split(r"[._\-]+", handle) if part) or text
 
 
 def reason_text(driver: dict) -> str:

@@ -68,7 +68,7 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
 
     owners = values("csm_owner")
     if viewer is not None and not viewer.sees_everyone:
-        owners = tuple(o for o in owners if o == viewer.username)
+        owners = tuple(o for o in owners if o == viewer.book_owner)
     return Vocabulary(values("industry"), values("region"), owners)
 
 
@@ -463,7 +463,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         if viewer.sees_everyone:
             assumptions.append("'my' read as every account: your role sees the whole portfolio")
         else:
-            owners.append(viewer.username)
+            owners.append(viewer.book_owner)
     if owners:
         where.append(f"csm_owner IN ({', '.join('?' * len(owners))})")
         params += owners

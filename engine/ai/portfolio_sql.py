@@ -114,7 +114,7 @@ def sql_messages(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer |
     columns = "\n".join(f"  {name} {kind} -- {meaning}" for name, kind, meaning in PORTFOLIO_COLUMNS)
     owners = ", ".join(vocab.owners) or "(none)"
     if viewer is not None and not viewer.sees_everyone:
-        owners = f"{viewer.username} (the asker: their own book is all they can see)"
+        owners = f"{viewer.book_owner} (the asker: their own book is all they can see)"
     system = (
         "You translate a question about a B2B SaaS customer portfolio into ONE DuckDB SQL SELECT statement.\n"
         f"The only table is `portfolio` (one row per active customer):\n{columns}\n"

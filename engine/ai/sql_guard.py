@@ -59,7 +59,7 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("industry", "VARCHAR", "industry"),
     ("region", "VARCHAR", "region"),
     ("seats", "INTEGER", "licensed seats"),
-    ("csm_owner", "VARCHAR", "username of the CSM who owns the account"),
+    ("csm_owner", "VARCHAR", "the CSM who owns the account, as the CRM names them"),
     ("gtm_stage", "VARCHAR", "onboarding, adoption, expansion or renewal"),
     ("billing_cycle", "VARCHAR", "monthly, quarterly, semiannual, annual, or every N months"),
     ("signup_date", "DATE", "first day as a customer"),

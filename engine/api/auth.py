@@ -54,7 +54,7 @@ def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | 
             f"API key '{key.name}' made more than {limiter.capacity:g} requests in a minute. Try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
-    return Caller(key=key, viewer=key.viewer(), data_dir=data_dir)
+    return Caller(key=key, viewer=key.viewer(keys.csm_book_owner(key, data_dir)), data_dir=data_dir)
 
 
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from engine.auth import keys, users
 from engine.core.access import ROLES
 from engine.core.commands import command, print_json
-from engine.core.errors import BadInputError
+from engine.core.errors import BadInputError, RadarError
 
 
 def _users_args(p: argparse.ArgumentParser) -> None:
@@ -24,14 +24,17 @@ def _users_args(p: argparse.ArgumentParser) -> None:
     subs.required = True
 
     add = subs.add_parser("add", help="create a user", description="Create a user with one role.")
-    add.add_argument("username", help="lower case, e.g. ana.silva (a CSM's username must equal their csm_owner)")
+    add.add_argument("username", help="lower case, e.g. ana.silva")
     add.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
     add.add_argument("--name", default="", help='display name, e.g. "Ana Silva"')
     add.add_argument("--email", default="")
+    add.add_argument("--owner", default="", help=OWNER_HELP)
     _password_arg(add)
 
     listing = subs.add_parser("list", help="list users (never shows password hashes)")
-    listing.add_argument("--json", action="store_true", help="print a JSON list of {username, name, email, role}")
+    listing.add_argument(
+        "--json", action="store_true", help="print a JSON list of {username, name, email, role, owner}"
+    )
 
     remove = subs.add_parser("remove", help="delete a user")
     remove.add_argument("username")
@@ -46,6 +49,16 @@ def _users_args(p: argparse.ArgumentParser) -> None:
     role = subs.add_parser("set-role", help="give a user another role")
     role.add_argument("username")
     role.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
+
+    book = subs.add_parser("set-owner", help="file a CSM's book under the csm_owner value their accounts carry")
+    book.add_argument("username")
+    book.add_argument("owner", help=OWNER_HELP + "; '' files it under their username again")
+
+
+OWNER_HELP = (
+    'a CSM\'s csm_owner value as loaded, e.g. "Maya Chen" or maya@acme.com (default: the username): '
+    "the accounts they see"
+)
 
 
 def _password_arg(p: argparse.ArgumentParser) -> None:
@@ -69,7 +82,22 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-@command("users", "manage who can sign in to the app: add, list, remove, set-password, set-role, logout", _users_args)
+def _book_note(user: users.User, data_dir) -> str:
+    """A CSM's book size, or why it is empty (read from the warehouse; '' when there is none yet)."""
+    from engine.data.warehouse import get_warehouse
+
+    try:
+        sizes = users.book_sizes(get_warehouse(data_dir, read_only=True))
+    except RadarError:
+        return ""
+    return users.book_note(user, sizes)
+
+
+@command(
+    "users",
+    "manage who can sign in to the app: add, list, remove, set-password, set-role, set-owner, logout",
+    _users_args,
+)
 def _users(args: argparse.Namespace) -> int:
     action = args.users_command
     if action == "list":
@@ -83,15 +111,21 @@ def _users(args: argparse.Namespace) -> int:
         else:
             width = max(len(u.username) for u in found)
             for u in found:
-                print(f"{u.username:<{width}}  {u.role:<9}  {u.name}{f' <{u.email}>' if u.email else ''}")
+                book = f"  (book: csm_owner '{u.owner}')" if u.owner else ""
+                print(f"{u.username:<{width}}  {u.role:<9}  {u.name}{f' <{u.email}>' if u.email else ''}{book}")
         return 0
     if action == "add":
         users.check_username(args.username)
         users.check_role(args.role)
         if args.username.strip().lower() in {u.username for u in users.list_users(args.data_dir)}:
             raise BadInputError(f"User '{args.username}' already exists. Use `users set-password` or `users set-role`.")
-        user = users.add_user(args.username, _read_password(args), args.role, args.name, args.email, args.data_dir)
+        users.check_owner(args.role, args.owner)  # before the password prompt
+        user = users.add_user(
+            args.username, _read_password(args), args.role, args.name, args.email, args.data_dir, owner=args.owner
+        )
         print(f"Added {user.username} ({user.role}) to {users.users_path(args.data_dir)}.")
+        if user.role == "csm":
+            print(_book_note(user, args.data_dir))
         return 0
     if action == "remove":
         users.remove_user(args.username, args.data_dir)
@@ -107,8 +141,14 @@ def _users(args: argparse.Namespace) -> int:
         users.end_sessions(args.username, args.data_dir)
         print(f"Logged {args.username} out everywhere: every login cookie issued so far no longer works.")
         return 0
+    if action == "set-owner":
+        user = users.set_owner(args.username, args.owner, args.data_dir)
+        print(_book_note(user, args.data_dir))
+        return 0
     user = users.set_role(args.username, args.role, args.data_dir)
     print(f"{user.username} is now {user.role}.")
+    if user.role == "csm":
+        print(_book_note(user, args.data_dir))
     return 0
 
 

@@ -86,13 +86,14 @@ class ApiKey(Contract):
     def active(self) -> bool:
         return self.revoked_at is None
 
-    def viewer(self) -> Viewer:
+    def viewer(self, book_owner: str = "") -> Viewer:
         """Who the key acts as: a CSM key is its owner (so `owner_filter` gives exactly their
-        book); other roles see the whole portfolio and are named after the key."""
+        book, filed under `book_owner` when their user has one: `csm_book_owner`); other roles
+        see the whole portfolio and are named after the key."""
         if self.role == "csm":
             if not self.owner:  # create_key refuses these; a hand-edited row must not widen access
                 raise KeyRejected(f"API key '{self.name}' is a CSM key without an owner. Revoke it.")
-            return Viewer(username=self.owner, role="csm", name=f"API key {self.name}")
+            return Viewer(username=self.owner, role="csm", name=f"API key {self.name}", owner=book_owner)
         return Viewer(username=f"api:{self.name}", role=self.role, name=f"API key {self.name}")
 
     def allows(self, scope: str) -> bool:
@@ -300,8 +301,18 @@ def authenticate(secret: str, data_dir: DataDir = None) -> ApiKey:
 
 
 def _is_csm(owner: str | None, data_dir: DataDir) -> bool:
+    return _csm_user(owner, data_dir) is not None
+
+
+def _csm_user(owner: str | None, data_dir: DataDir) -> users.User | None:
     # users.list_users reads a cached parse of the users file (re-read only when it changes).
-    return bool(owner) and any(u.username == owner and u.role == "csm" for u in users.list_users(data_dir))
+    return next((u for u in users.list_users(data_dir) if owner and u.username == owner and u.role == "csm"), None)
+
+
+def csm_book_owner(key: ApiKey, data_dir: DataDir) -> str:
+    """The `csm_owner` value a CSM key's book is filed under (its user's owner name), else ''."""
+    user = _csm_user(key.owner, data_dir) if key.role == "csm" else None
+    return user.owner if user is not None else ""
 
 
 def _note_use(engine: Engine, key: ApiKey) -> ApiKey:

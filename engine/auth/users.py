@@ -46,7 +46,7 @@ from pydantic import computed_field
 from sqlalchemy import Engine, Table, delete, func, insert, select
 
 from engine.core import config
-from engine.core.access import ROLES
+from engine.core.access import ROLES, Viewer
 from engine.core.contracts import Contract
 from engine.core.errors import BadInputError, NotFoundError
 
@@ -116,6 +116,12 @@ class User(Contract):
     name: str
     email: str
     role: str
+    owner: str = ""  # a CSM's `csm_owner` value when it is not their username ("Maya Chen")
+
+    @property
+    def book_owner(self) -> str:
+        """The `csm_owner` value of a CSM's accounts: their owner name, else their username."""
+        return self.owner or self.username
 
 
 @dataclass(frozen=True)
@@ -302,7 +308,35 @@ def hash_password(password: str) -> str:
 
 
 def _user(username: str, entry: dict[str, Any]) -> User:
-    return User(username=username, name=entry.get("name") or "", email=entry.get("email") or "", role=_role_of(entry))
+    role = _role_of(entry)
+    return User(
+        username=username,
+        name=entry.get("name") or "",
+        email=entry.get("email") or "",
+        role=role,
+        owner=str(entry.get("owner") or "") if role == "csm" else "",
+    )
+
+
+MAX_OWNER_LENGTH = 200
+
+
+def check_owner(role: str, owner: str | None, username: str = "") -> str:
+    """The `csm_owner` value a CSM's book is filed under, as loaded ('' = their username).
+
+    A CRM names owners its own way ("Maya Chen", "maya@acme.com"), which no username can be.
+    """
+    owner = (owner or "").strip()
+    if not owner:
+        return ""
+    if role != "csm":
+        raise BadInputError(f"Only a CSM has a book owner; the {role} role sees the whole portfolio. Leave it out.")
+    if len(owner) > MAX_OWNER_LENGTH or any(ord(ch) < 32 for ch in owner):
+        raise BadInputError(
+            f"'{owner[:40]}' is not an owner name: give the csm_owner value of their accounts as loaded "
+            f"(one line, at most {MAX_OWNER_LENGTH} characters)."
+        )
+    return "" if owner == username else owner
 
 
 def primary_role(roles: Any) -> str:
@@ -350,10 +384,13 @@ def add_user(
     name: str = "",
     email: str = "",
     data_dir: str | os.PathLike | None = None,
+    owner: str = "",
 ) -> User:
-    """Create a user; BadInputError for a taken username, an unknown role or a weak password."""
+    """Create a user; BadInputError for a taken username, an unknown role or a weak password.
+    `owner`: a CSM's `csm_owner` value, when their accounts are not filed under their username."""
     username = check_username(username)
     check_role(role)
+    owner = check_owner(role, owner, username)
     check_password(password, username)
     email = (email or "").strip()
     if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
@@ -371,6 +408,8 @@ def add_user(
             "roles": [role],
             "session_epoch": _new_epoch(),
         }
+        if owner:
+            users[username]["owner"] = owner
         return _user(username, users[username])
 
 
@@ -415,6 +454,34 @@ def set_role(username: str, role: str, data_dir: str | os.PathLike | None = None
         if role != "admin" and _role_of(entry) == "admin" and _admins(data) == [username]:
             raise BadInputError(f"'{username}' is the only admin. Make another user admin first.")
         entry["roles"] = [role]
+        if role != "csm":
+            entry.pop("owner", None)  # a leader sees every book
+        return _user(username, entry)
+
+
+def acting_viewer(username: str, role: str, data_dir: str | os.PathLike | None = None) -> Viewer:
+    """The viewer a command acts as (`--user NAME --role ROLE`): a CSM user's book is filed
+    under their owner name when they have one; a name with no user is taken as the owner."""
+    username = (username or "").strip()
+    found = _load(data_dir)["credentials"]["usernames"].get(username.lower())
+    owner = str(found.get("owner") or "") if found and role == "csm" and _role_of(found) == "csm" else ""
+    return Viewer(username=username, role=role, owner=owner)
+
+
+def set_owner(username: str, owner: str, data_dir: str | os.PathLike | None = None) -> User:
+    """File a CSM's book under another `csm_owner` value ('' = their username). Their open
+    sessions see the new book at their next page load."""
+    username = (username or "").strip().lower()
+    with _editing(data_dir) as data:
+        entry = _entry(data, username)
+        role = _role_of(entry)
+        if role != "csm":
+            raise BadInputError(f"'{username}' is {role}, not a CSM: only a CSM has a book owner.")
+        owner = check_owner(role, owner, username)
+        if owner:
+            entry["owner"] = owner
+        else:
+            entry.pop("owner", None)
         return _user(username, entry)
 
 
@@ -520,6 +587,7 @@ def auth_settings(data_dir: str | os.PathLike | None = None) -> AuthSettings:
             "email": entry.get("email") or "",
             "password": str(entry.get("password") or ""),
             "roles": [_role_of(entry)] if _role_of(entry) else [],
+            "owner": str(entry.get("owner") or ""),
         }
         fingerprints[str(name).lower()] = _fingerprint(entry)
     try:
@@ -710,8 +778,28 @@ def demo_logins(data_dir: str | os.PathLike | None = None) -> list[DemoLogin]:
 
 def csm_owners(warehouse) -> list[str]:
     """The distinct CSM owners of the customers table, as they appear there."""
-    rows = warehouse.rows("SELECT DISTINCT csm_owner FROM customers WHERE csm_owner IS NOT NULL ORDER BY 1")
-    return [str(r[0]) for r in rows if str(r[0]).strip()]
+    return list(book_sizes(warehouse))
+
+
+def book_sizes(warehouse) -> dict[str, int]:
+    """Accounts per `csm_owner` value (active or not), in owner order."""
+    rows = warehouse.rows("SELECT csm_owner, count(*) FROM customers WHERE csm_owner IS NOT NULL GROUP BY 1 ORDER BY 1")
+    return {str(r[0]): int(r[1]) for r in rows if str(r[0]).strip()}
+
+
+def book_note(user: User, sizes: dict[str, int]) -> str:
+    """Where a CSM's book stands: how many accounts it holds, or why it is empty and the fix."""
+    owner = user.book_owner
+    if owner in sizes:
+        return f"{user.username}'s book: {sizes[owner]:,} accounts with csm_owner '{owner}'."
+    loaded = ", ".join(f"'{o}'" for o in list(sizes)[:6]) + (" …" if len(sizes) > 6 else "")
+    fix = f'`.venv/bin/python -m engine users set-owner {user.username} "OWNER"` (or the Users page)'
+    if not sizes:
+        return f"No account has a csm_owner yet, so {user.username} sees no accounts until one is loaded as '{owner}'."
+    return (
+        f"No account has csm_owner '{owner}', so {user.username} sees no accounts. The owners loaded are "
+        f"{loaded}: give them theirs with {fix}."
+    )
 
 
 def is_demo_warehouse(warehouse) -> bool:

@@ -1,7 +1,8 @@
 """Who may see what: roles, the pages each role opens, and the viewer's data scope.
 
 Scoping lives here, in the engine, so no page can forget it: every query a page runs
-takes a `Viewer`, and a CSM's viewer narrows it to `csm_owner = username`.
+takes a `Viewer`, and a CSM's viewer narrows it to their book: `csm_owner` = the owner name
+their user was given (a CRM's "Maya Chen" or "maya@acme.com"), or their username when none was.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ class Viewer:
     username: str
     role: str
     name: str = ""
+    owner: str = ""  # a CSM's `csm_owner` value when it is not their username
+
+    @property
+    def book_owner(self) -> str:
+        """The `csm_owner` value of this CSM's accounts."""
+        return self.owner or self.username
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -94,16 +101,16 @@ class Viewer:
         """
         if self.sees_everyone:
             return "TRUE", []
-        return f"{column} = ?", [self.username]
+        return f"{column} = ?", [self.book_owner]
 
     def owner_filter_named(self, column: str = "csm_owner") -> tuple[str, dict]:
         """The same condition with a `$viewer` named parameter, for queries that bind by name."""
         if self.sees_everyone:
             return "TRUE", {}
-        return f"{column} = $viewer", {"viewer": self.username}
+        return f"{column} = $viewer", {"viewer": self.book_owner}
 
     def owns(self, csm_owner: str | None) -> bool:
-        return self.sees_everyone or csm_owner == self.username
+        return self.sees_everyone or csm_owner == self.book_owner
 
 
 # The viewer used by batch commands (CLI, schedulers): the whole portfolio.

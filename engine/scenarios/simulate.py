@@ -123,7 +123,7 @@ def data_stamp(wh: Warehouse) -> str:
 def load_baseline(wh: Warehouse, viewer: Viewer, data_dir: str | Path | None = None) -> Baseline:
     """The accounts a scenario works on: the board's rows plus tenure at the scoring date."""
     stamp = data_stamp(wh)
-    scope = (viewer.username, viewer.role) if not viewer.sees_everyone else ("*", "all")
+    scope = (viewer.book_owner, viewer.role) if not viewer.sees_everyone else ("*", "all")
     return _cached(("baseline", str(wh.path), scope, stamp), lambda: _load_baseline(wh, viewer, data_dir, stamp, scope))
 
 

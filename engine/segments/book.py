@@ -257,7 +257,7 @@ def axis_cuts(wh: Warehouse, as_of: date | None = None) -> tuple[AxisCuts, ...]:
 
 
 def _mine(frame: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
-    return frame if viewer.sees_everyone else frame[frame["csm_owner"] == viewer.username]
+    return frame if viewer.sees_everyone else frame[frame["csm_owner"] == viewer.book_owner]
 
 
 def segment_of_accounts(wh: Warehouse, viewer: Viewer, as_of: date | None = None) -> pd.DataFrame:
@@ -471,7 +471,7 @@ def book_segments(wh: Warehouse, viewer: Viewer, as_of: date | None = None) -> S
         book_churn_rate=book[0] if book else None,
         scope=(
             "Level cuts, churn rates, NRR and LTV describe the whole book; account counts and MRR are "
-            + ("the whole book." if viewer.sees_everyone else f"{viewer.username}'s accounts.")
+            + ("the whole book." if viewer.sees_everyone else f"{viewer.book_owner}'s accounts.")
         ),
         conventions=CONVENTIONS,
     )

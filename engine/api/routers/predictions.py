@@ -50,7 +50,7 @@ def _sorted_board(wh: Warehouse, caller: Caller) -> pd.DataFrame:
     viewer = caller.viewer
     by, ascending = ORDER
     return _boards.get(
-        (str(wh.path), wh.generation, None if viewer.sees_everyone else viewer.username),
+        (str(wh.path), wh.generation, None if viewer.sees_everyone else viewer.book_owner),
         lambda: (
             board.board_frame(wh, viewer).sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
         ),
