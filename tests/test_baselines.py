@@ -171,3 +171,24 @@ def test_the_train_command_line_names_each_baseline_and_the_verdict():
     lost = baselines.comparison({**won, "auc": 0.60, "best_baseline": "tenure_usage", "beats_baselines": False})
     assert lost is not None and lost.endswith("The churn model's 0.600 does not beat the best (0.640).")
     assert baselines.comparison({"auc": 0.7}) is None  # a run from before baselines were recorded
+
+
+def test_a_serving_baselines_inputs_are_built_even_when_the_models_screening_dropped_them():
+    """A baseline serves with the data's feature set, whose screening may have dropped an event
+    type the baseline reads (a ChurnSim CRM company: 'evt_create_list_count_90d'): scoring, the
+    drift reference and quality all build the baseline's own inputs."""
+    from types import SimpleNamespace
+
+    from engine.churn import features as feats
+
+    chosen = feats.FeatureSet(
+        base=("tenure_days", "mrr"),
+        dropped=frozenset({"evt_create_list_count_90d", "evt_create_list_count_7d", "attr_channel"}),
+    )
+    baseline = SimpleNamespace(feature_set_=chosen, features=["tenure_days", "evt_create_list_count_90d", "mrr"])
+    built = feats.set_of(baseline)
+    assert built.dropped == {"evt_create_list_count_7d", "attr_channel"}  # only what nothing reads stays out
+    assert scoring.scoring_features(baseline).dropped == {"evt_create_list_count_7d", "attr_channel"}
+    tree = SimpleNamespace(feature_set_=chosen, features=["tenure_days", "mrr"])
+    assert feats.set_of(tree) is chosen
+    assert feats.set_of(SimpleNamespace(features=["tenure_days"])) is None

@@ -213,9 +213,14 @@ DEFAULT_SET = FeatureSet()
 
 def set_of(model) -> FeatureSet | None:
     """The feature set a fitted model reads (`features_as_of(..., feature_set=set_of(model))`):
-    the one stored with it; None (the fixed features) for models trained before feature
-    sets, table models and baselines that carry none."""
-    return getattr(model, "feature_set_", None)
+    the one stored with it, with the model's own inputs never screened out (a serving baseline
+    reads event types the churn model's screening dropped); None (the fixed features) for
+    models trained before feature sets, table models and baselines that carry none."""
+    chosen = getattr(model, "feature_set_", None)
+    reads = frozenset(getattr(model, "features", ()) or ())
+    if chosen is None or not chosen.dropped & reads:
+        return chosen
+    return replace(chosen, dropped=chosen.dropped - reads)
 
 
 # One statement, one parameter (the as-of date D), every source filtered to <= D.

@@ -73,10 +73,10 @@ def scoring_features(model: ChurnModel) -> feats.FeatureSet | None:
     nothing else reads them, and each event type costs a pass over the usage log (on a
     100,000-customer book, five screened-out types took a third of building features). None
     (every fixed feature) for a model without a feature set."""
-    chosen = getattr(model, "feature_set_", None)
+    chosen = feats.set_of(model)
     if chosen is None:
         return None
-    kept = {*chosen.base, *(f.name for f in feats.SUBSCRIPTION_FEATURES), *getattr(model, "features", ())}
+    kept = {*chosen.base, *(f.name for f in feats.SUBSCRIPTION_FEATURES)}
     return replace(chosen, dropped=frozenset(n for n in chosen.dropped if n not in kept))
 
 
