@@ -88,6 +88,61 @@ def opportunities_html(opportunities: pd.DataFrame) -> str:
     return table_html(shown, OPPORTUNITY_COLUMNS, "opportunities")
 
 
+SUBSCRIPTION_COLUMNS = (
+    Column("product", "Product"),
+    Column("mrr", "MRR", right=True, nowrap=True),
+    Column("quantity", "Quantity", right=True),
+    Column("billed", "Billed", nowrap=True),
+    Column("discount", "Discount", right=True),
+    Column("term", "Current term", nowrap=True),
+)
+_PERIODS = {1: "monthly", 3: "quarterly", 6: "every 6 months", 12: "annually", 24: "every 2 years"}
+
+
+def billed_every(months: Any) -> str:
+    """'monthly', 'annually', 'every 9 months' for a bill period in months."""
+    if fmt.is_missing(months):
+        return fmt.MISSING
+    months = int(months)
+    return _PERIODS.get(months, f"every {months} months")
+
+
+def subscriptions_html(subscriptions: pd.DataFrame) -> str:
+    """What the account pays for on the data date (`Customer360.subscriptions`), largest first."""
+    shown = pd.DataFrame(
+        {
+            "product": subscriptions["product"].map(_one_line),
+            "mrr": [_number(v, "${:,.0f}") for v in subscriptions["mrr"]],
+            "quantity": [_number(v, "{:,.0f}") for v in subscriptions["quantity"]],
+            "billed": subscriptions["bill_period_months"].map(billed_every),
+            "discount": [
+                "" if fmt.is_missing(v) or not v else _number(100 * float(v), "{:.0f}%")
+                for v in subscriptions["discount"]
+            ],
+            "term": [
+                f"{_day(a)} – {_day(b) if not fmt.is_missing(b) else 'open'}"
+                for a, b in zip(subscriptions["start_date"], subscriptions["end_date"], strict=True)
+            ],
+        }
+    )
+    # Quantity and discount only when some row has one (many companies bill neither).
+    said = {k: shown[k].isin([fmt.MISSING, ""]).all() for k in ("quantity", "discount")}
+    return table_html(shown, tuple(c for c in SUBSCRIPTION_COLUMNS if not said.get(c.key)), "subscriptions")
+
+
+def subscriptions_box(subscriptions: pd.DataFrame, as_of: Any) -> None:
+    """The running subscriptions and when the current term ends (Customer 360)."""
+    if subscriptions.empty:
+        st.caption(f"No subscription running on {fmt.day(as_of)}.")
+        return
+    ends = pd.to_datetime(subscriptions["end_date"]).dropna()
+    if len(ends):
+        first = ends.min().date()
+        days = (first - pd.Timestamp(as_of).date()).days
+        st.caption(f"Current term ends **{fmt.day(first)}**, in {fmt.days(days)}.")
+    st.markdown(subscriptions_html(subscriptions), unsafe_allow_html=True)
+
+
 def tickets_table(tickets: pd.DataFrame) -> None:
     if tickets.empty:
         st.caption("No tickets recorded.")

@@ -373,15 +373,22 @@ def stacked_area(
     )
 
 
+USAGE_TYPES_SHOWN = 6  # more stacked bands than this read as noise; the rest are summed
+
+
 def usage_area(weekly: pd.DataFrame, height: int = 300) -> str:
-    """Weekly events by event type, stacked (`customer.customer_360(...).usage_weekly`)."""
-    types = sorted(weekly["event_type"].unique()) if len(weekly) else []
+    """Weekly events by event type, stacked (`customer.customer_360(...).usage_weekly`). With
+    more than USAGE_TYPES_SHOWN types (a company's log may hold dozens), the busiest over the
+    period keep their own band and the others are summed into one "N other types" band."""
+    weekly = _fewer_event_types(weekly, USAGE_TYPES_SHOWN)
+    types = sorted(weekly["event_type"].unique(), key=lambda t: (str(t).startswith(_OTHER_TYPES), str(t)))
     wide = (
-        weekly.pivot_table(index="week", columns="event_type", values="events", aggfunc="sum")
+        weekly.pivot_table(index="week", columns="event_type", values="events", aggfunc="sum", fill_value=0)
         .reindex(columns=types)
         .sort_index()
     )
     colors = dict(zip(types, EVENT_COLORS * (len(types) // len(EVENT_COLORS) + 1), strict=False))
+    colors.update({t: AXIS for t in types if str(t).startswith(_OTHER_TYPES)})
     return stacked_area(
         "usage",
         wide,
@@ -390,9 +397,31 @@ def usage_area(weekly: pd.DataFrame, height: int = 300) -> str:
         lambda v: f"{v:,.0f}",
         lambda d: f"week of {d:%d %b %Y}",
         height,
-        labels={t: str(t).replace("_", " ") for t in types},
+        labels={t: _event_type_label(t) for t in types},
         legend_reversed=True,  # the top of the stack first
     )
+
+
+def _event_type_label(event_type: object) -> str:
+    text = str(event_type)
+    if text.startswith(_OTHER_TYPES):
+        return f"{text[len(_OTHER_TYPES) :]} other types"
+    return text.replace("_", " ")
+
+
+_OTHER_TYPES = "\x00other"  # sorts after every real type; shown as "N other types"
+
+
+def _fewer_event_types(weekly: pd.DataFrame, shown: int) -> pd.DataFrame:
+    """`weekly` with at most `shown` bands: the busiest `shown - 1` types and the rest summed."""
+    totals = weekly.groupby("event_type")["events"].sum().sort_values(ascending=False, kind="stable")
+    if len(totals) <= shown:
+        return weekly
+    kept = set(totals.index[: shown - 1])
+    rest = weekly[~weekly["event_type"].isin(kept)]
+    other = rest.groupby("week", as_index=False)["events"].sum()
+    other["event_type"] = f"{_OTHER_TYPES}{len(totals) - len(kept)}"
+    return pd.concat([weekly[weekly["event_type"].isin(kept)], other], ignore_index=True)
 
 
 def mrr_area(mrr: pd.DataFrame, height: int = 340) -> str:

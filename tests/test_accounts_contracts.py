@@ -51,6 +51,8 @@ def test_customer_360_round_trips_with_the_seed_contract_names(wh):
     assert payload["top_shap_features"] == prediction["top_shap_features"]
     assert payload["open_ticket_count"] == payload["support"]["open_tickets"]
     assert payload["ltv"][0]["horizon_months"] == 12 and payload["profile"]["name"] == row["name"]
+    # The demo bills through mrr_history only: no subscriptions to list, and it says so.
+    assert payload["subscriptions"] == [] and "subscriptions" in payload["not_loaded"]
 
 
 def test_an_unscored_account_round_trips_without_a_prediction(wh):

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.core import formatting as fmt
 from tests.foreign import baselines, churnsim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def test_scores_tiers_and_drivers_make_sense(loaded, trained):
     assert noise.mean() < 0.10, f"the random column is the top driver for {noise.mean():.0%} of accounts"
 
 
-def test_the_pages_speak_of_what_the_company_loaded(loaded, trained, monkeypatch):
+def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, monkeypatch):
     """No plan tiers, industries, owners, tickets or opportunities were loaded: the overview
     splits by the company's own columns (not one "no plan x unknown" cell) and has no Plans
     benchmark; Customer 360 says tickets and opportunities are not loaded instead of "0"."""
@@ -218,3 +219,15 @@ def test_the_pages_speak_of_what_the_company_loaded(loaded, trained, monkeypatch
     assert "Support tickets are not loaded for any account" in captions
     assert "Opportunities are not loaded for any account" in captions
     assert "no plan" not in captions and "industry unknown" not in captions
+    # What it pays for: the subscriptions running on the data date, as exported.
+    as_of = date.fromisoformat(json.loads(ok(engine(loaded, "info", "--json")).stdout)["data_as_of"])
+    subs = pd.read_csv(company["subscriptions"], parse_dates=["start_date", "end_date"])
+    subs = subs[subs["customer_id"].astype(str) == str(customer_id)]
+    day = pd.Timestamp(as_of)
+    running = subs[(subs["start_date"] <= day) & (subs["end_date"].isna() | (subs["end_date"] > day))]
+    assert len(running) >= 1
+    assert "#### Subscriptions" in [m.value for m in page.markdown]
+    html = " ".join(m.value for m in page.markdown if "<table" in m.value)
+    for product in running["product"]:
+        assert f">{product}<" in html, product
+    assert f"Current term ends **{fmt.day(running['end_date'].min().date())}**" in captions

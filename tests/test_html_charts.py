@@ -97,6 +97,28 @@ def test_usage_area_stacks_every_event_type_with_a_tooltip_per_week():
     assert one_week.count("<rect x=") >= 2  # a single week still shows
 
 
+def test_usage_area_keeps_the_busiest_types_and_sums_the_rest_into_one_band():
+    """A company's log holds dozens of event types (a ChurnSim CRM: 25): 25 stacked bands were
+    unreadable. The five busiest keep theirs; the other types are summed, week by week."""
+    weeks = pd.to_datetime(["2026-05-04", "2026-05-11"])
+    types = [f"type_{k}" for k in range(9)]
+    weekly = pd.DataFrame(
+        [
+            {"week": w, "event_type": t, "events": (9 - k) * 10 + i}
+            for i, w in enumerate(weeks)
+            for k, t in enumerate(types)
+        ]
+    ).drop(index=[17])  # type_8 silent in the second week
+    chart = html_charts.usage_area(weekly)
+    _one_line_and_inert(chart)
+    assert chart.count("<polygon") == 6
+    tips = [t for t in _tips(chart) if t.startswith("week of")]
+    assert "4 other types: 100" in tips[0]  # 40 + 30 + 20 + 10
+    assert "4 other types: 93" in tips[1]  # 41 + 31 + 21, type_8 silent
+    assert "type 0: 90" in tips[0] and "type 5" not in chart
+    assert html_charts.usage_area(weekly[weekly["event_type"].isin(types[:6])]).count("<polygon") == 6
+
+
 def test_mrr_area_is_solid_enterprise_at_the_bottom():
     months = pd.to_datetime(["2026-04-30", "2026-05-31"])
     mrr = pd.DataFrame(

@@ -219,6 +219,10 @@ with mrr_col.container(border=True):
         st.caption("No MRR recorded.")
     else:
         html_charts.show(figures.mrr)
+if "subscriptions" not in missing:
+    with opp_col.container(border=True):
+        st.markdown("#### Subscriptions")
+        account_tables.subscriptions_box(c360.subscriptions, c360.as_of)
 with opp_col.container(border=True):
     st.markdown("#### Opportunities")
     if "gtm_opportunities" in missing:

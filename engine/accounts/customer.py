@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from pydantic import computed_field
+from pydantic import Field, computed_field
 
 from engine.accounts import ltv
 from engine.accounts.ltv import Ltv
@@ -130,6 +130,9 @@ class Customer360(Contract):
     support: SupportHealth
     opportunities: Table
     mrr_history: Table  # month, mrr, change_type
+    # What it pays for on the data date: product, mrr, quantity, bill_period_months, discount,
+    # start_date, end_date (the running subscriptions, largest first; empty when none loaded).
+    subscriptions: Table = Field(default_factory=pd.DataFrame)
     ltv: tuple[Ltv, ...] = ()  # the LTV contract for 12 and 24 months (scored, active accounts)
     attributes: dict[str, float | str | date | None] = {}  # the company's own account columns, as loaded
     notes: tuple[str, ...] = ()
@@ -268,6 +271,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
         support=_support(wh, customer_id, as_of),
         opportunities=_opportunities(wh, customer_id),
         mrr_history=history,
+        subscriptions=_running_subscriptions(wh, customer_id, as_of),
         ltv=_lifetime_value(profile, prediction, history, as_of),
         attributes=attributes_of(wh, customer_id),
         notes=tuple(notes),
@@ -285,6 +289,7 @@ NOT_LOADED = {
     "renewal": "SELECT count(billing_cycle) + count(contract_end_date) FROM customers",
     "support_tickets": "SELECT count(*) FROM (SELECT 1 FROM support_tickets LIMIT 1)",
     "gtm_opportunities": "SELECT count(*) FROM (SELECT 1 FROM gtm_opportunities LIMIT 1)",
+    "subscriptions": "SELECT count(*) FROM (SELECT 1 FROM subscriptions LIMIT 1)",
 }
 
 
@@ -499,6 +504,19 @@ def _support(wh: Warehouse, customer_id: str, as_of: date) -> SupportHealth:
         tickets_90d=int(t90),
         avg_resolution_hours_90d=float(hours) if hours is not None else None,
         csat_avg_90d=float(csat) if csat is not None else None,
+    )
+
+
+def _running_subscriptions(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
+    """Subscriptions running on `as_of` (start <= day < end, as MRR is derived), largest first."""
+    return wh.df(
+        """
+        SELECT product, mrr, quantity, bill_period_months, discount, start_date, end_date
+        FROM subscriptions
+        WHERE customer_id = ? AND start_date <= ? AND (end_date IS NULL OR end_date > ?)
+        ORDER BY mrr DESC, product
+        """,
+        [customer_id, as_of, as_of],
     )
 
 
