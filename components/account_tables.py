@@ -126,8 +126,8 @@ def subscriptions_html(subscriptions: pd.DataFrame) -> str:
         }
     )
     # Quantity and discount only when some row has one (many companies bill neither).
-    said = {k: shown[k].isin([fmt.MISSING, ""]).all() for k in ("quantity", "discount")}
-    return table_html(shown, tuple(c for c in SUBSCRIPTION_COLUMNS if not said.get(c.key)), "subscriptions")
+    blank = {k: shown[k].isin([fmt.MISSING, ""]).all() for k in ("quantity", "discount")}
+    return table_html(shown, tuple(c for c in SUBSCRIPTION_COLUMNS if not blank.get(c.key)), "subscriptions")
 
 
 def subscriptions_box(subscriptions: pd.DataFrame, as_of: Any) -> None:
@@ -189,4 +189,6 @@ def top_accounts_html(top: pd.DataFrame) -> str:
             "top_driver": top_driver_text(top["top_driver"]),
         }
     )
-    return table_html(shown, TOP_ACCOUNT_COLUMNS, "top-at-risk")
+    # A plan or owner column of dashes only (a company that loaded neither) is left out.
+    blank = {k for k in ("plan_tier", "csm_owner") if shown[k].map(fmt.is_missing).all()}
+    return table_html(shown, tuple(c for c in TOP_ACCOUNT_COLUMNS if c.key not in blank), "top-at-risk")

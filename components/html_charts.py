@@ -285,6 +285,14 @@ def _time_ticks(first: date, last: date, most: int = 6) -> list[date]:
 MOST_DAY_LABELS = 6
 
 
+def _month_label(day: date, form: str, first: bool) -> str:
+    """A month tick: 'Jul', with the year only on the first tick and on January ('Jan 2025'), so
+    six ticks fit a half-width chart (six 'Jul 2025' labels ran into each other at 1280 px)."""
+    if form == "%b %Y" and not first and day.month != 1:
+        return f"{day:%b}"
+    return day.strftime(form)
+
+
 class TimeAxis:
     """Days mapped onto 0..WIDTH (first to last, or padded by half a step for bars)."""
 
@@ -303,7 +311,7 @@ class TimeAxis:
         first, last = date.fromordinal(math.ceil(self.lo)), date.fromordinal(math.floor(self.hi))
         months = _time_ticks(first, last)
         if len(months) >= 2:
-            return [(self.x(d), d.strftime(form)) for d in months]
+            return [(self.x(d), _month_label(d, form, i == 0)) for i, d in enumerate(months)]
         # Under two month starts in view (a young account's few weeks): a lone month, or none,
         # would leave the axis without dates, so the data's own days are named instead.
         days = sorted(set(self.days))

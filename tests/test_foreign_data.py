@@ -212,6 +212,8 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     assert not any("plan tier" in h for h in headings), headings
     assert [t.label for t in overview.tabs] == ["Segments"]
     assert "#### Segments vs the whole book and last quarter" in headings
+    top = next(m.value for m in overview.markdown if "data-radar-table='top-at-risk'" in m.value)
+    assert ">Top driver<" in top and ">Plan<" not in top and ">Owner<" not in top  # neither was loaded
     with ReadOnly(loaded / "warehouse.duckdb") as wh:
         customer_id = wh.scalar("SELECT customer_id FROM predictions ORDER BY churn_probability DESC LIMIT 1")
     page = open_page("customer_360", "admin", data=loaded, monkeypatch=monkeypatch, query={"customer_id": customer_id})

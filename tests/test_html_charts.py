@@ -241,7 +241,14 @@ def test_a_few_weeks_of_usage_still_have_dates_on_the_time_axis():
     long = pd.DataFrame(
         {"week": pd.date_range("2026-06-01", periods=26, freq="7D"), "event_type": "login", "events": 1}
     )
-    assert _x_labels(html_charts.usage_area(long))[:2] == ["Jun 2026", "Jul 2026"]  # months as before
+    assert _x_labels(html_charts.usage_area(long))[:2] == ["Jun 2026", "Jul"]  # months, the year once
+
+
+def test_month_ticks_name_the_year_on_the_first_and_on_january_only():
+    """Six 'Jul 2025' labels ran into each other on a half-width chart at 1280 px."""
+    months = pd.date_range("2024-06-30", "2025-11-30", freq="ME")
+    mrr = pd.DataFrame({"month": months, "plan_tier": "basic", "mrr": 100.0})
+    assert _x_labels(html_charts.mrr_area(mrr)) == ["Jul 2024", "Oct", "Jan 2025", "Apr", "Jul", "Oct"]
 
 
 def test_tickets_and_opportunities_show_every_field_inert():
