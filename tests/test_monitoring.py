@@ -316,3 +316,21 @@ def test_an_empty_ground_truth_is_not_listed_for_a_companys_book():
     assert health.freshness(tables)["table"].tolist() == ["customers"]
     demo = tables.assign(rows=[800, 5000], first=[date(2024, 1, 2)] * 2, last=[date(2026, 6, 21)] * 2)
     assert health.freshness(demo)["table"].tolist() == ["customers", "ground_truth"]
+
+
+def test_score_backfill_back_scores_past_month_ends_for_predicted_vs_realised(scored_copy, capsys):
+    """A company that just loaded its history gets predicted vs realised churn at once with
+    `score --backfill N` (the demo's `engine demo` did it; a real company had no command)."""
+    wh = warehouse.get_warehouse(scored_copy, read_only=True)
+    before = {str(d)[:10] for (d,) in wh.rows("SELECT DISTINCT as_of FROM predictions")}
+    warehouse.close_all()
+    assert cli.main(["--data-dir", str(scored_copy), "score", "--backfill", "99"]) == 2
+    assert "--backfill takes 0 to 24 month ends, not 99" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(scored_copy), "score", "--backfill", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "Back-scored 5 past month ends" in out and "in-sample" in out
+    wh = warehouse.get_warehouse(scored_copy, read_only=True)
+    after = {str(d)[:10] for (d,) in wh.rows("SELECT DISTINCT as_of FROM predictions")}
+    assert len(after - before) == 2  # the fixture back-scored three of the five already
+    report = monitoring.realised_vs_predicted(wh, scored_copy, viewer=SYSTEM)
+    assert len(report.by_date) == 5 and report.by_date["in_sample"].all()

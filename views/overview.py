@@ -122,7 +122,10 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     with st.container(border=True):
         st.markdown("#### Predicted vs realised churn")
         if history.empty:
-            st.caption("Appears once a scoring date is 90 days old (its outcome is then known).")
+            st.caption(
+                "Appears once a scoring date is 90 days old (its outcome is then known). An admin can show it "
+                "now by back-scoring past month ends (`engine score --backfill 6`; in-sample, and marked so)."
+            )
         else:
             st.caption(
                 "Per scoring date: mean predicted probability against the share that churned within 90 days. "

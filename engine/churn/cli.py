@@ -13,6 +13,7 @@ from engine.churn import monitoring
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.access import SYSTEM
 from engine.core.commands import command, json_flag, parse_date, print_json, progress, say
+from engine.core.errors import BadInputError
 from engine.data.warehouse import get_warehouse
 
 STATUS_MARK = {"act": "ACT", "watch": "watch", "stable": ""}
@@ -73,9 +74,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_BACKFILL = 24
+
+
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--as-of", type=parse_date, default=None, help="score customers active on this date (default: data end)"
+    )
+    p.add_argument(
+        "--backfill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score the last N month ends whose 90-day outcome is known, so predicted vs realised churn "
+        "shows at once (in-sample: the model trained on those months; marked so)",
     )
     p.add_argument("--json", action="store_true")
 
@@ -85,8 +97,15 @@ def _score(args: argparse.Namespace) -> int:
     from engine.churn import scoring
     from engine.data import health
 
+    if not 0 <= args.backfill <= MAX_BACKFILL:
+        raise BadInputError(f"--backfill takes 0 to {MAX_BACKFILL} month ends, not {args.backfill}.")
     wh = get_warehouse(args.data_dir)
     report = scoring.score(wh, as_of=args.as_of, data_dir=args.data_dir, progress=progress)
+    past = (
+        scoring.backfill(wh, months=args.backfill, data_dir=args.data_dir, progress=progress) if args.backfill else []
+    )
+    if past and not args.json:
+        print(f"Back-scored {len(past)} past month ends ({past[0].as_of} to {past[-1].as_of}), in-sample.")
     if warning := health.out_of_range_warning(wh):
         say(f"warning: {warning}")
     if args.json:
@@ -258,7 +277,7 @@ def _monitor(args: argparse.Namespace) -> int:
     if report.by_date.empty:
         print(
             "No scoring date has a closed 90-day window yet. Back-score past month ends with "
-            "`.venv/bin/python -m engine demo` or wait until a scoring date is 90 days old."
+            "`.venv/bin/python -m engine score --backfill 6` (in-sample) or wait until a scoring date is 90 days old."
         )
     else:
         print(f"Data as of {report.data_as_of}; scoring dates whose 90-day outcome is known:")
