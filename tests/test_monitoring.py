@@ -334,3 +334,22 @@ def test_score_backfill_back_scores_past_month_ends_for_predicted_vs_realised(sc
     assert len(after - before) == 2  # the fixture back-scored three of the five already
     report = monitoring.realised_vs_predicted(wh, scored_copy, viewer=SYSTEM)
     assert len(report.by_date) == 5 and report.by_date["in_sample"].all()
+
+
+def test_drift_counts_only_what_the_model_reads_and_tenure_ageing_is_watched_not_an_alarm():
+    """A young company's book ages every month (tenure PSI 1.1 on a ChurnSim CRM company): that
+    alone turned Model & data red for good. And a serving baseline reading 7 of the data's 36
+    columns was judged on drift in all 36."""
+    from engine.churn import features as feats
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"tenure_days": rng.uniform(0, 300, 2000), "mrr": rng.uniform(10, 20, 2000)})
+    current = pd.DataFrame({"tenure_days": rng.uniform(200, 600, 2000), "mrr": rng.uniform(30, 40, 2000)})
+    table, _ = monitoring.feature_drift(reference, current, feats.FEATURES)
+    status = table.set_index("feature")["status"]
+    assert table.set_index("feature").loc["tenure_days", "psi"] > monitoring.PSI_ACT
+    assert (status["tenure_days"], status["mrr"]) == ("watch", "act")
+
+    chosen = feats.FeatureSet(base=("tenure_days", "mrr", "events_last_30d", "usage_trend"))
+    assert [f.name for f in monitoring._model_features(chosen, ["tenure_days", "mrr"])] == ["tenure_days", "mrr"]
+    assert len(monitoring._model_features(chosen, [])) == 4

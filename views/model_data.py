@@ -329,7 +329,8 @@ with tabs["Drift"]:
             f"({fmt.count(drift.current_rows)}). *Shift* measures how far each input's spread of values moved: "
             f"below {monitoring.PSI_WATCH} stable, {monitoring.PSI_WATCH}–{monitoring.PSI_ACT} watch, above "
             f"{monitoring.PSI_ACT} act; a change of {monitoring.MISSING_WATCH:.0%} / {monitoring.MISSING_ACT:.0%} "
-            "in the share missing is watch / act.",
+            "in the share missing is watch / act. Tenure is watched at most: it rises as the book ages, and the "
+            "next retrain learns the older accounts.",
             help="The shift is the population stability index (PSI); the test column is a KS test for numbers "
             "and a chi-square test for categories.",
         )

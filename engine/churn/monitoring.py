@@ -65,6 +65,9 @@ REFERENCE_MONTHS = 6
 DriftStatus = Literal["stable", "watch", "act"]
 
 
+AGEING = frozenset({"tenure_days"})  # rises with the calendar in any book that keeps its accounts
+
+
 def drift_status(psi: float, missing_change: float = 0.0) -> DriftStatus:
     """stable (PSI < 0.10), watch (0.10-0.20) or act (> 0.20); a change of 5 / 10 points or
     more in the share missing raises it to watch / act."""
@@ -278,7 +281,11 @@ def feature_drift(
     if table.empty:
         return table, pd.DataFrame(columns=["feature", "bin", "reference_share", "current_share"])
     table["missing_change"] = table["current_missing"] - table["reference_missing"]
-    table.insert(4, "status", [drift_status(p, m) for p, m in zip(table["psi"], table["missing_change"], strict=True)])
+    status = [drift_status(p, m) for p, m in zip(table["psi"], table["missing_change"], strict=True)]
+    # A book's age rises every month (fast in a young company): watched, not an alarm, or every
+    # growing company would see red for good; the next retrain learns the older accounts.
+    status = ["watch" if f in AGEING and s == "act" else s for f, s in zip(table["feature"], status, strict=True)]
+    table.insert(4, "status", status)
     severity = table["status"].map({status: rank for rank, status in enumerate(STATUS_ORDER)})
     table = (
         table.assign(_severity=severity)
@@ -385,13 +392,18 @@ def _reference(wh: Warehouse, month_ends: list[date], feature_set: feats.Feature
 
 def _model_features(feature_set: feats.FeatureSet | None, names: list[str]) -> tuple[feats.Feature, ...]:
     """The model's features as drift rows: the fixed ones with their kind, every data-driven
-    one (event types, attributes, subscriptions) labelled as the feature set names it."""
+    one (event types, attributes, subscriptions) labelled as the feature set names it. Only
+    what the model reads (`names`): a serving baseline reads 7 of the data's 36 columns, and
+    drift in the other 29 changes none of its scores."""
     if feature_set is None:
         return tuple(f for f in feats.FEATURES if f.name in set(names))
     categorical = set(feature_set.categorical)
     labels = feature_set.labels
+    reads = set(names) or set(feature_set.names)
     return tuple(
-        feats.Feature(n, labels.get(n, n), "categorical" if n in categorical else "numeric") for n in feature_set.names
+        feats.Feature(n, labels.get(n, n), "categorical" if n in categorical else "numeric")
+        for n in feature_set.names
+        if n in reads
     )
 
 
