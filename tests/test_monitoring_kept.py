@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from engine.churn import monitoring, quality, registry, scoring
@@ -102,3 +103,20 @@ def test_scores_are_written_when_the_drift_reference_cannot_be_had(scored_copy, 
     report = scoring.score(wh, data_dir=scored_copy, progress=lambda _f, message: said.append(message))
     assert wh.scalar("SELECT count(*) FROM predictions") == report.customers > 0
     assert any("monitoring not measured" in m and "unreadable" in m for m in said)
+
+
+def test_a_kept_frame_missing_a_column_the_model_reads_is_built_again(tmp_path):
+    """A drift reference kept before its model's columns were all built (a serving baseline's
+    screened-out event types) left two of its seven inputs out of drift for good."""
+    path = tmp_path / "reference.parquet"
+    pd.DataFrame({"tenure_days": [1.0]}).to_parquet(path)
+    built = []
+
+    def build() -> pd.DataFrame:
+        built.append(1)
+        return pd.DataFrame({"tenure_days": [2.0], "evt_x_count_90d": [3.0]})
+
+    assert list(monitoring._kept(path, build, ("tenure_days",))["tenure_days"]) == [1.0] and not built
+    again = monitoring._kept(path, build, ("tenure_days", "evt_x_count_90d"))
+    assert list(again.columns) == ["tenure_days", "evt_x_count_90d"] and built == [1]
+    assert list(pd.read_parquet(path).columns) == ["tenure_days", "evt_x_count_90d"]  # kept for next time

@@ -459,13 +459,17 @@ def _reference_file(entry: registry.ModelVersion, data_dir: str | Path | None) -
     return registry.artifact(entry, data_dir).parent / REFERENCE_FILE
 
 
-def _kept(path: Path, build) -> pd.DataFrame:
-    """A frame kept at `path`, built by `build()` the first time (and again if the copy is damaged)."""
+def _kept(path: Path, build, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A frame kept at `path`, built by `build()` the first time (and again if the copy is
+    damaged, or lacks one of `columns`: a copy kept before its model's columns were all built)."""
     if path.exists():
         try:
-            return pd.read_parquet(path)
+            kept = pd.read_parquet(path)
         except (OSError, ValueError):
             pass
+        else:
+            if set(columns) <= set(kept.columns):
+                return kept
     frame = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -489,7 +493,8 @@ def _kept_reference(
     day of events) do not change it, and a scoring run reads it instead of rebuilding six month
     ends of features (minutes on a large book)."""
     folder = registry.artifact(entry, data_dir).parent
-    return _kept(folder / REFERENCE_FILE, lambda: _reference(wh, month_ends, feature_set))
+    reads = tuple(feature_set.names) if feature_set is not None else ()
+    return _kept(folder / REFERENCE_FILE, lambda: _reference(wh, month_ends, feature_set), reads)
 
 
 def _kept_score_reference(
