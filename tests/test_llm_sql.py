@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from engine.accounts import board
 from engine.ai import ask_portfolio
 from engine.ai.portfolio_parser import Vocabulary, parse_question
 from engine.ai.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
@@ -254,6 +255,30 @@ def test_ask_portfolio_for_a_csm_lists_only_their_accounts(ai_data_dir):
     answer = ask_portfolio(wh, "show all accounts by mrr", EMMA, client=None)
     assert answer.row_count > 0
     assert set(answer.table["csm_owner"]) == {"emma.rossi"}
+
+
+def test_most_at_risk_ranks_every_tier_and_a_csm_is_told_another_book_is_not_theirs(ai_data_dir):
+    """'Which of my accounts are most at risk?' was read as the high/critical tier filter: a CSM
+    whose riskiest account is medium got "No account matches". And a CSM naming another CSM
+    got "0 accounts", which reads as a fact about the other book."""
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    parsed = parse_question("Which of my accounts are most at risk?", VOCAB, AS_OF, EMMA)
+    assert "risk_tier IN" not in parsed.sql and "ORDER BY churn_probability DESC" in parsed.sql
+    assert parsed.params == ("emma.rossi",)
+    for question in ("Show the riskiest accounts", "Which accounts are at the highest risk?"):
+        assert "ORDER BY churn_probability DESC" in parse_question(question, VOCAB, AS_OF, SYSTEM).sql
+    money = parse_question("How much ARR is most at risk?", VOCAB, AS_OF, SYSTEM)
+    assert "sum(revenue_at_risk)" in money.sql  # money at risk stays the measure
+    answer = ask_portfolio(wh, "Which of my accounts are most at risk?", EMMA, client=None)
+    assert answer.row_count == len(board.board_frame(wh, EMMA)) > 0
+
+    other = ask_portfolio(wh, "How many accounts does ben.okafor own?", EMMA, client=None)
+    assert other.scope_exceeded and other.row_count == 0
+    assert "The accounts of ben.okafor are not in your book" in other.answer
+    mine = ask_portfolio(wh, "How many accounts does emma.rossi own?", EMMA, client=None)
+    assert not mine.scope_exceeded and mine.row_count == 1
+    leader = ask_portfolio(wh, "How many accounts does ben.okafor own?", SYSTEM, client=None)
+    assert not leader.scope_exceeded
 
 
 def test_ask_portfolio_out_of_scope_and_partly_understood(ai_data_dir):

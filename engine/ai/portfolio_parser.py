@@ -399,6 +399,38 @@ _TIER = r"(?:low|medium|high|critical)(?:[- ]risk)?"
 _TIER_LIST = rf"(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
 
 
+def owners_named(question: str, vocab: Vocabulary) -> list[tuple[str, str]]:
+    """The owners (CSMs) a question names, each with the words that named it."""
+    q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
+    found = []
+    for owner in vocab.owners:
+        spellings = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
+        hit = next((n for n in spellings if re.search(rf"\b{re.escape(n)}\b", q)), None)
+        if hit:
+            found.append((owner, hit))
+    return found
+
+
+def other_books(question: str, vocab: Vocabulary, viewer: Viewer) -> str | None:
+    """Why a CSM's question about another CSM's accounts is not answered (their scope would
+    answer "0 accounts", which reads as a fact about the other book), or None."""
+    if viewer.sees_everyone:
+        return None
+    others = [owner for owner, _ in owners_named(question, vocab) if owner != viewer.book_owner]
+    if not others:
+        return None
+    return (
+        f"The accounts of {' and '.join(others)} are not in your book: as a CSM you see only your own accounts. "
+        "Ask about 'my accounts', or ask a leader for the whole portfolio."
+    )
+
+
+_MOST_AT_RISK = re.compile(
+    r"\b(?:(?:are|is) )?(?:the )?most at[- ]risk\b|\b(?:are|is) (?:the )?riskiest\b|\b(?:the )?riskiest\b"
+    r"|\bat (?:the )?(?:highest|greatest|most) risk\b"
+)
+
+
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
     """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
     q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
@@ -419,6 +451,11 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
 
     if _NEGATION.search(q):
         return None  # "not at risk", "excluding EMEA": read without the negation, the answer is the opposite
+    # "Which of my accounts are most at risk?" ranks by churn probability: read as the at-risk tier
+    # filter it answered "No account matches" for a book whose riskiest account is medium.
+    if _MOST_AT_RISK.search(q) and not _MONEY_AT_RISK.search(q):  # "how much ARR is most at risk": money
+        q = _MOST_AT_RISK.sub(" with the highest churn probability ", q)
+        assumptions.append("'most at risk' read as the highest churn probability, whatever the risk tier")
     # -- what the money-at-risk words mean (a measure, not a filter) ------------------
     money_at_risk = _MONEY_AT_RISK.search(q)
     mrr_at_risk = bool(money_at_risk and re.search(r"\bmrr\s+(?:is\s+)?at[- ]risk|at[- ]risk\s+mrr", q))
@@ -451,12 +488,9 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         scope.append(f"in {' or '.join(regions)}")
         used.extend(r.lower() for r in regions)
     owners = []
-    for owner in vocab.owners:
-        spellings = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
-        hit = next((n for n in spellings if re.search(rf"\b{re.escape(n)}\b", q)), None)
-        if hit:
-            owners.append(owner)
-            used.append(hit)
+    for owner, hit in owners_named(q, vocab):
+        owners.append(owner)
+        used.append(hit)
     mine = re.search(r"\b(?:of |in |for )?my (own )?(accounts|customers|book|portfolio|clients)\b|\bi own\b", q)
     if mine:
         cut(mine.group(0))

@@ -36,6 +36,7 @@ from engine.ai.portfolio_parser import (
     ParsedQuestion,
     Vocabulary,
     display_sql,
+    other_books,
     parse_question,
     screen_question,
     vocabulary,
@@ -365,10 +366,10 @@ def ask_portfolio(
     as_of = health.data_as_of(wh)
     if as_of is None:
         raise BadInputError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
-    screened = screen_question(question)
+    vocab = vocabulary(wh)  # the parser may know every owner; the model's prompt lists only the viewer's
+    screened = screen_question(question) or other_books(question, vocab, viewer)
     if screened:
         return _refusal(question, screened, viewer, wh, data_dir)
-    vocab = vocabulary(wh)  # the parser may know every owner; the model's prompt lists only the viewer's
     chat = resolve_client(client)
     provider, model, requests, extra = PROVIDER_OFFLINE, OFFLINE_MODEL, 0, []
     sql: str | None = None
