@@ -189,9 +189,13 @@ def test_model_levers_change_predictions_only_through_their_named_features(wh, d
     original = inputs.features.loc[asked.index]
     changed = [c for c in feats.FEATURE_NAMES if not asked[c].equals(original[c])]
     assert changed and set(changed) <= set(allowed)
+    # The adoption push also raises each event type's usage (the demo's model reads its event types).
+    events = set(scenarios.event_usage_columns(list(inputs.features.columns))) if "adoption" in levers else set()
+    moved = {c for c in asked.columns if c.startswith("evt_") and not asked[c].equals(original[c])}
+    assert moved <= events and bool(moved) == bool(events)
     assert result.scenario.expected_churned != result.baseline.expected_churned
     (lever,) = [lever for lever in result.levers if lever.active]
-    assert lever.basis == "model" and set(lever.features_changed) == set(allowed)
+    assert lever.basis == "model" and set(lever.features_changed) == set(allowed) | events
 
 
 def test_a_lever_the_serving_model_cannot_feel_says_so(wh, data, base):
@@ -224,6 +228,41 @@ def test_raised_usage_keeps_derived_features_consistent(wh, base, data):
     same = scenarios.raise_usage(frame, 0.0)
     for column in scenarios.ADOPTION_COLUMNS:
         assert np.allclose(same[column], frame[column], equal_nan=True), column
+
+
+def test_raised_usage_moves_each_event_type_and_needs_no_seats_or_tickets():
+    """A company's model reads its own event types (a ChurnSim CRM company's serving baseline:
+    five evt_*_count_90d): usage +20% moved only the totals, and with no seats or tickets loaded
+    the run stopped on KeyError 'seats'."""
+    frame = pd.DataFrame(
+        {
+            "events_last_7d": [10.0, 0.0],
+            "events_last_30d": [40.0, 0.0],
+            "events_prev_30d": [50.0, 5.0],
+            "events_last_90d": [120.0, 5.0],
+            "usage_decay_score": [0.2, 1.0],
+            "usage_trend": [0.0, -1.0],
+            "evt_login_count_7d": [7.0, 0.0],
+            "evt_login_count_28d": [28.0, 0.0],
+            "evt_login_count_90d": [90.0, 4.0],
+            "evt_login_trend_28d": [np.log(29 / 21), np.log(1 / 5)],
+            "evt_deal_value_28d": [1000.0, 0.0],
+            "evt_deal_value_90d": [3000.0, 0.0],
+            "evt_quote_count_90d": [45.0, 0.0],  # its 28 days were screened out
+            "evt_quote_days_since_last": [3.0, 60.0],
+        }
+    )
+    out = scenarios.raise_usage(frame, 0.5)
+    assert list(out["evt_login_count_7d"]) == [10.5, 0.0] and list(out["evt_login_count_28d"]) == [42.0, 0.0]
+    assert list(out["evt_login_count_90d"]) == [104.0, 4.0]  # + the 28 days' gain
+    assert np.allclose(out["evt_login_trend_28d"], [np.log(43 / 21), np.log(1 / 5)])  # previous 28 days: 20 and 4
+    assert list(out["evt_deal_value_28d"]) == [1500.0, 0.0] and list(out["evt_deal_value_90d"]) == [3500.0, 0.0]
+    assert np.allclose(out["evt_quote_count_90d"], [45 + 45 * 28 / 90 * 0.5, 0.0])
+    assert list(out["evt_quote_days_since_last"]) == [3.0, 60.0]
+    assert "events_per_seat_30d" not in out and "seats" not in out
+    assert scenarios.improve_support(frame, 0.3, 0.5).equals(frame)  # no tickets loaded: nothing to change
+    reach = scenarios.lever_reach(("tenure_days", "evt_login_count_90d", "evt_quote_days_since_last", "mrr"))
+    assert reach == {"adoption": ("evt_login_count_90d",), "support": ()}
 
 
 def test_model_lever_segment_limits_the_rescored_accounts(wh, data, base):

@@ -90,6 +90,7 @@ from engine.scenarios.simulate import (
     ModelInputs,
     clear_cache,
     data_stamp,
+    event_usage_columns,
     improve_support,
     lever_reach,
     load_baseline,
@@ -103,6 +104,7 @@ from engine.scenarios.simulate import (
 
 __all__ = [
     "ADOPTION_COLUMNS",
+    "event_usage_columns",
     "lever_reach",
     "BREAKDOWN_DIMENSIONS",
     "COMPARE_MAX",

@@ -61,11 +61,23 @@ SUPPORT_COLUMNS = ("avg_resolution_hours_90d", "open_tickets")
 LEVER_COLUMNS = {"adoption": ADOPTION_COLUMNS, "support": SUPPORT_COLUMNS}
 
 
+# Per-event-type usage the adoption lever raises too ("evt_<type>_count_28d" ...): a company's
+# model reads its own event types, and moving only the totals left its scores where they were.
+EVENT_USAGE_STATS = ("count_7d", "count_28d", "count_90d", "trend_28d", "value_7d", "value_28d", "value_90d")
+
+
+def event_usage_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The per-event-type usage columns among `columns` (what `raise_usage` changes besides the totals)."""
+    return tuple(c for c in columns if (found := feats.event_key_of(c)) and found[1] in EVENT_USAGE_STATS)
+
+
 def lever_reach(model_features: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Per model-based lever, the columns it changes that the model reads. None means the lever
     cannot move a score: a tenure baseline serving, or a company that loaded no support tickets."""
     used = set(model_features)
-    return {lever: tuple(c for c in columns if c in used) for lever, columns in LEVER_COLUMNS.items()}
+    reach = {lever: tuple(c for c in columns if c in used) for lever, columns in LEVER_COLUMNS.items()}
+    reach["adoption"] += event_usage_columns(list(model_features))
+    return reach
 
 
 UNREACHED = "The serving model reads none of the features this lever changes ({columns}), so it cannot change a score."
@@ -200,7 +212,8 @@ def _model_inputs(wh: Warehouse, base: Baseline, data_dir: str | Path | None) ->
 # -- changing features (model-based levers) ------------------------------------------------------
 def raise_usage(frame: pd.DataFrame, increase: float) -> pd.DataFrame:
     """The frame with product events in the last 30 days up by `increase` (a fraction), and the
-    columns derived from them recomputed; only ADOPTION_COLUMNS change."""
+    columns derived from them recomputed; only ADOPTION_COLUMNS and each event type's recent
+    counts and values (`event_usage_columns`, the mix kept) change."""
     out = frame.copy()
     e30 = out["events_last_30d"].astype(float)
     prev30 = out["events_prev_30d"].astype(float)
@@ -210,18 +223,50 @@ def raise_usage(frame: pd.DataFrame, increase: float) -> pd.DataFrame:
     out["events_last_30d"] = new30
     out["events_last_7d"] = out["events_last_7d"].astype(float) * (1 + increase)
     out["events_last_90d"] = e90 + (new30 - e30)
-    out["events_per_seat_30d"] = new30 / np.maximum(out["seats"].astype(float).fillna(1), 1)
+    if "seats" in out:  # a company that loaded no seats has neither seats nor events per seat
+        out["events_per_seat_30d"] = new30 / np.maximum(out["seats"].astype(float).fillna(1), 1)
     out["usage_decay_score"] = np.where(prev30 > 0, np.maximum(0, 1 - new30 / prev30.where(prev30 > 0, 1)), 0.0)
     out["usage_trend"] = np.log((new30 + 1) / (e_60_90 + 1))
+    _raise_event_types(out, increase)
     return out
+
+
+def _raise_event_types(out: pd.DataFrame, increase: float) -> None:
+    """Each event type's last 7 and 28 days up by `increase`, its 90 days by the 28 days' gain,
+    its trend recomputed (the previous 28 days read back from it); values move with the counts.
+    As the one-account what-if does (`engine.accounts.whatif`)."""
+    keys = {found[0] for c in out.columns if (found := feats.event_key_of(c))}
+    for key in sorted(keys):
+        col = f"evt_{key}_{{}}".format
+        for kind in ("count", "value"):
+            recent, week, quarter = col(f"{kind}_28d"), col(f"{kind}_7d"), col(f"{kind}_90d")
+            if recent in out:
+                old28 = out[recent].astype(float)
+            elif quarter in out:  # screened out: the last 28 days' share of the 90 days
+                old28 = out[quarter].astype(float) * 28 / 90
+            else:
+                continue
+            gain = old28 * increase
+            if kind == "count" and col("trend_28d") in out:
+                trend = out[col("trend_28d")].astype(float)
+                before = (old28 + 1) / np.exp(trend) - 1
+                out[col("trend_28d")] = np.log((old28 + gain + 1) / (before + 1))
+            if recent in out:
+                out[recent] = old28 + gain
+            if week in out:
+                out[week] = out[week].astype(float) * (1 + increase)
+            if quarter in out:
+                out[quarter] = out[quarter].astype(float) + gain
 
 
 def improve_support(frame: pd.DataFrame, resolution_cut: float, tickets_cleared: float) -> pd.DataFrame:
     """The frame with resolution time down `resolution_cut` and open tickets down `tickets_cleared`
     (fractions); only SUPPORT_COLUMNS change."""
     out = frame.copy()
-    out["avg_resolution_hours_90d"] = out["avg_resolution_hours_90d"].astype(float) * (1 - resolution_cut)
-    out["open_tickets"] = np.round(out["open_tickets"].astype(float) * (1 - tickets_cleared))
+    if "avg_resolution_hours_90d" in out:  # absent for a company that loaded no tickets
+        out["avg_resolution_hours_90d"] = out["avg_resolution_hours_90d"].astype(float) * (1 - resolution_cut)
+    if "open_tickets" in out:
+        out["open_tickets"] = np.round(out["open_tickets"].astype(float) * (1 - tickets_cleared))
     return out
 
 
@@ -451,6 +496,8 @@ def _model_levers(
     )
     reach = lever_reach(getattr(inputs.model, "features", inputs.features.columns))  # what the model reads
     for name, lever, text, value, columns, change in steps:
+        if name == "adoption":
+            columns = (*columns, *event_usage_columns(list(work.columns)))
         if not lever.active:
             out.append(_off(name, "model", text, value, lever.segment, columns))
             continue
@@ -469,7 +516,8 @@ def _model_levers(
             state.hi[idx] = _shift(state.hi[idx], model_hi[idx], pred.ci_high)
             model_p[idx], model_lo[idx], model_hi[idx] = pred.churn_probability, pred.ci_low, pred.ci_high
             work = work.copy() if work is inputs.features else work
-            work.loc[scored, list(columns)] = changed[list(columns)].to_numpy()
+            kept = [c for c in columns if c in changed.columns]  # a column of data never loaded is absent
+            work.loc[scored, kept] = changed[kept].to_numpy()
         out.append(
             _effect(
                 name,
