@@ -203,6 +203,7 @@ def test_customer_360_shows_the_custom_attributes(empty_dir, tmp_path):
         "renewal",
         "support_tickets",
         "gtm_opportunities",
+        "subscriptions",
     }
 
 
