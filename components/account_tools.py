@@ -266,7 +266,7 @@ def _result_key(customer_id: str) -> str:
 def what_if_panel(data_dir: str, viewer: Viewer, customer_id: str, stamp: str) -> None:
     """The "What if" section: lazily opened, levers in a form, re-scored on "Re-score" only."""
     box = st.expander(
-        "What if: re-score this account with other usage, seats, tickets, CSAT or a discount",
+        "What if: change what a CSM can influence and re-score this account",
         icon=":material/tune:",
         key=f"whatif_open:{customer_id}",
         on_change="rerun",

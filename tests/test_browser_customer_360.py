@@ -68,7 +68,7 @@ def test_csm_reads_segment_peers_and_plays_what_if(app_url, browser, width):  # 
         page.get_by_role("heading", name="Segment:").wait_for()
         page.get_by_text("Peer group").first.wait_for()
         page.get_by_text("Behaviour on each axis").wait_for()
-        page.get_by_text("What if: re-score").wait_for()
+        page.get_by_text("What if: change what a CSM can influence").wait_for()
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.locator("[data-peer-standing]").count() >= 1
@@ -79,7 +79,7 @@ def test_csm_reads_segment_peers_and_plays_what_if(app_url, browser, width):  # 
         _full_page(page, "c360-csm", width)
 
         # What if: nothing runs until the panel is opened; a change re-scores, Reset gives the stored score.
-        page.get_by_text("What if: re-score").click()
+        page.get_by_text("What if: change what a CSM can influence").click()
         usage = page.get_by_role("spinbutton", name=USAGE)
         usage.wait_for(timeout=30_000)
         _settle(page)
