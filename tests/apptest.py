@@ -45,3 +45,12 @@ def shown(markdown: str) -> str:
     """What a person reads in a markdown element: pages escape file names and values
     (`components.shared.markdown.plain`) so markdown leaves them alone."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def log_in_with_form(at: AppTest, username: str, password: str) -> AppTest:
+    """Fill the app's login form and press "Log in" (the streamlit-authenticator form)."""
+    fields = {t.label: t for t in at.text_input}
+    fields["Username"].input(username)
+    fields["Password"].input(password)
+    next(b for b in at.button if b.label == "Log in").click()
+    return at.run()

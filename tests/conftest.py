@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.auth import users
 from engine.data import demo as synth
 from engine.data import warehouse
 
@@ -80,3 +81,12 @@ def scored_copy(scored_dir, tmp_path) -> Path:
     target = tmp_path / "scored"
     shutil.copytree(scored_dir, target)
     return target
+
+
+@pytest.fixture
+def fast_logins(monkeypatch):
+    """Cheap password hashes (bcrypt cost 4 instead of 12; the format is the same) and no cookie
+    key from the environment, for tests that create users. Modules opt in with
+    `pytestmark = pytest.mark.usefixtures("fast_logins")`."""
+    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
+    monkeypatch.delenv(users.COOKIE_KEY_ENV, raising=False)

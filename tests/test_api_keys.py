@@ -28,9 +28,7 @@ PASSWORD = "tide-lantern-42"
 
 
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
-    monkeypatch.delenv(users.COOKIE_KEY_ENV, raising=False)
+def _fresh(fast_logins):
     store.dispose_all()
     yield
     store.dispose_all()

@@ -32,6 +32,7 @@ from engine.core.access import PAGE_ROLES, ROLES
 from engine.core.errors import BadInputError, NotFoundError
 from engine.data import warehouse as warehouse_module
 from engine.data.warehouse import get_warehouse
+from tests.apptest import log_in_with_form
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -39,11 +40,7 @@ USERS_PAGE = str(ROOT / "views" / "users.py")
 GOOD_PASSWORD = "tide-lantern-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_bcrypt(monkeypatch):
-    """Cheap hashes in tests (cost 4 instead of 12); the format is the same."""
-    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
-    monkeypatch.delenv(users.COOKIE_KEY_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_logins")
 
 
 @pytest.fixture
@@ -103,14 +100,6 @@ def _menu_titles(at: AppTest) -> set[str]:
 def _registered_titles(at: AppTest) -> set[str]:
     """The pages this run gave to st.navigation (AppTest keeps them to resolve switch_page)."""
     return {info["page_name"] for info in at._registered_pages.values()}
-
-
-def _log_in_with_form(at: AppTest, username: str, password: str) -> AppTest:
-    fields = {t.label: t for t in at.text_input}
-    fields["Username"].input(username)
-    fields["Password"].input(password)
-    next(b for b in at.button if b.label == "Log in").click()
-    return at.run()
 
 
 # -- engine: users file ------------------------------------------------------------------------
@@ -483,7 +472,7 @@ def test_no_demo_notice_and_a_hint_without_users(data):
     ("username", "password", "role"), [("admin", "demo-admin", "admin"), ("ana.silva", "demo-csm", "csm")]
 )
 def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, username, password, role):
-    at = _log_in_with_form(_app().run(), username, password)
+    at = log_in_with_form(_app().run(), username, password)
     assert not at.exception
     assert not at.error
     assert at.session_state[auth.AUTH_STATUS] is True
@@ -495,13 +484,13 @@ def test_logging_in_with_the_form_shows_the_roles_navigation(demo_dir, username,
 
 
 def test_a_wrong_password_shows_an_error_and_no_pages(demo_dir):
-    at = _log_in_with_form(_app().run(), "admin", "demo-analyst")
+    at = log_in_with_form(_app().run(), "admin", "demo-analyst")
     assert not at.exception
     assert [e.value for e in at.error] == ["Wrong username or password."]
     assert at.session_state[auth.AUTH_STATUS] is False
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     assert not at.sidebar.button
-    at = _log_in_with_form(at, "nobody", "demo-admin")
+    at = log_in_with_form(at, "nobody", "demo-admin")
     assert [e.value for e in at.error] == ["Wrong username or password."]
 
 
@@ -509,7 +498,7 @@ def test_a_deep_link_keeps_its_page_and_query_after_login(demo_dir):
     at = _app({"customer_id": "no-such-id"}).run()
     at.switch_page("views/customer_360.py").run()  # as if the browser opened /customer_360?customer_id=...
     assert [t.label for t in at.text_input] == ["Username", "Password"]
-    at = _log_in_with_form(at, "admin", "demo-admin")
+    at = log_in_with_form(at, "admin", "demo-admin")
     assert not at.exception
     assert at.query_params == {"customer_id": "no-such-id"}
     assert "Customer 360" in [t.value for t in at.title]  # the linked page ran, not the home page
@@ -770,7 +759,7 @@ def _log_out(at: AppTest) -> AppTest:
 def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_demo):
     csm = auth.TEST_VIEWERS["csm"].username
     theirs = _other_books_account(scored_demo, csm)
-    at = _log_in_with_form(_app().run(), "admin", "demo-admin")
+    at = log_in_with_form(_app().run(), "admin", "demo-admin")
     at.switch_page("views/ai_qa.py")
     at.query_params["customer_id"] = theirs
     at.run()
@@ -788,7 +777,7 @@ def test_an_admins_ai_answers_are_not_shown_to_the_csm_who_logs_in_next(scored_d
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     assert "scenario_result" not in at.session_state and "_radar_ai_results" not in at.session_state
 
-    at = _log_in_with_form(at, csm, "demo-csm")
+    at = log_in_with_form(at, csm, "demo-csm")
     at.switch_page("views/ai_qa.py")
     at.query_params["customer_id"] = theirs
     at.run()
@@ -1076,14 +1065,14 @@ def test_failures_recorded_by_another_process_count(data):
 def test_the_login_form_locks_out_across_sessions(demo_dir):
     at = _app().run()
     for _ in range(users.MAX_FAILURES_PER_USER):
-        at = _log_in_with_form(at, "exec", "not-the-password")
+        at = log_in_with_form(at, "exec", "not-the-password")
         assert [e.value for e in at.error] == ["Wrong username or password."]
-    other = _log_in_with_form(_app().run(), "exec", users.DEMO_PASSWORDS["executive"])  # another tab / browser
+    other = log_in_with_form(_app().run(), "exec", users.DEMO_PASSWORDS["executive"])  # another tab / browser
     assert not other.exception
     assert other.session_state[auth.AUTH_STATUS] is not True
     assert len(other.error) == 1 and "Too many failed logins" in other.error[0].value
     assert "Try again after" in other.error[0].value
-    assert _log_in_with_form(_app().run(), "admin", "demo-admin").session_state[auth.AUTH_STATUS] is True
+    assert log_in_with_form(_app().run(), "admin", "demo-admin").session_state[auth.AUTH_STATUS] is True
 
 
 # -- 9. no error details, one message for ids outside a CSM's book ------------------------------

@@ -20,6 +20,7 @@ from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import warehouse
 from engine.data.warehouse import get_warehouse
+from tests.apptest import log_in_with_form
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -28,10 +29,7 @@ PASSWORD = "tide-lantern-42"
 CRM_NAME = "Ana Silva (CS)"  # what a CRM writes in the owner column, not a possible username
 
 
-@pytest.fixture(autouse=True)
-def _fast_bcrypt(monkeypatch):
-    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
-    monkeypatch.delenv(users.COOKIE_KEY_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_logins")
 
 
 @pytest.fixture
@@ -114,12 +112,7 @@ def test_cli_adds_a_csm_with_an_owner_and_says_how_big_the_book_is(crm_dir, monk
 
 # -- the app -------------------------------------------------------------------------------------
 def _log_in(username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    fields = {t.label: t for t in at.text_input}
-    fields["Username"].input(username)
-    fields["Password"].input(PASSWORD)
-    next(b for b in at.button if b.label == "Log in").click()
-    return at.run()
+    return log_in_with_form(AppTest.from_file(APP, default_timeout=60).run(), username, PASSWORD)
 
 
 def test_a_csm_who_logs_in_works_the_book_filed_under_their_owner_name(crm_dir):
