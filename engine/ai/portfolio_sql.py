@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import ConfigDict, Field, computed_field, model_validator
 
+from engine.accounts.customer import not_loaded
 from engine.ai import audit, fmt
 from engine.ai.client import AUTO, ProviderError, resolve_client
 from engine.ai.guardrails import (
@@ -426,6 +427,7 @@ def ask_portfolio(
             text, grounding = _answer_text(table, truncated, parsed if used_parser else None)
             if not used_parser:
                 extra += _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of)
+            table = without_unloaded(table, not_loaded(wh))
     report = check(text, grounding, extra_flags=extra)
     if reading and not scope_exceeded and not refused:
         report = report.merged(check_injection(reading))
@@ -455,6 +457,26 @@ def ask_portfolio(
         interpretation=interpretation,
         seconds=seconds,
     )
+
+
+# Account columns of the portfolio view and what must have been loaded for them to say anything.
+COLUMN_SOURCES = {
+    "plan_tier": "plan_tier",
+    "industry": "industry",
+    "region": "region",
+    "csm_owner": "csm_owner",
+    "seats": "seats",
+    "renewal_date": "renewal",
+    "days_to_renewal": "renewal",
+    "open_tickets": "support_tickets",
+}
+
+
+def without_unloaded(table: pd.DataFrame, unloaded: tuple[str, ...]) -> pd.DataFrame:
+    """An answer's table without the columns of data the company never loaded: a list of accounts
+    showed six columns of "None" and "0 open tickets" for tickets nobody loaded."""
+    gone = [c for c, source in COLUMN_SOURCES.items() if c in table.columns and source in unloaded]
+    return table.drop(columns=gone) if gone and len(gone) < len(table.columns) else table
 
 
 def _recorded(
