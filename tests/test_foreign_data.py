@@ -214,6 +214,10 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     assert "#### Segments vs the whole book and last quarter" in headings
     top = next(m.value for m in overview.markdown if "data-radar-table='top-at-risk'" in m.value)
     assert ">Top driver<" in top and ">Plan<" not in top and ">Owner<" not in top  # neither was loaded
+    ask = open_page("ai_qa", "executive", data=loaded, monkeypatch=monkeypatch)
+    assert "Ask about accounts by risk tier, churn probability, MRR/ARR or revenue at risk." in [
+        m.value for m in ask.markdown
+    ]
     # Ask AI's list of accounts: no column of "None" for what was never loaded, no "0 open tickets".
     answer = json.loads(ok(engine(loaded, "ask-portfolio", "Top 5 accounts by revenue at risk", "--json")).stdout)
     assert answer["row_count"] == 5 and {"revenue_at_risk", "churn_probability", "mrr"} <= set(answer["columns"])

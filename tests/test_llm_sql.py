@@ -281,6 +281,16 @@ def test_most_at_risk_ranks_every_tier_and_a_csm_is_told_another_book_is_not_the
     assert not leader.scope_exceeded
 
 
+def test_the_portfolio_tab_names_what_the_companys_data_can_answer(ai_data_dir):
+    from engine.ai import portfolio_sql
+
+    words, example = portfolio_sql.askable(get_warehouse(ai_data_dir, read_only=True))
+    assert words == (
+        "plan, industry, region, risk tier, churn probability, renewal date, MRR/ARR, owner or revenue at risk"
+    )
+    assert example.startswith("Which enterprise fintech accounts")
+
+
 def test_ask_portfolio_out_of_scope_and_partly_understood(ai_data_dir):
     wh = get_warehouse(ai_data_dir, read_only=True)
     weather = ask_portfolio(wh, "What is the weather today?", SYSTEM, client=None)

@@ -10,6 +10,7 @@ from components.shared import auth, cache
 from components.shared import format as fmt
 from engine import ai as llm
 from engine.accounts import customer
+from engine.ai import portfolio_sql
 from engine.core import exports
 from engine.core.errors import RadarError
 
@@ -60,15 +61,12 @@ customer_tab, portfolio_tab, draft_tab, actions_tab = st.tabs(
 )
 
 with portfolio_tab:
+    askable, example = portfolio_sql.askable(cache.warehouse(data_dir))
     st.markdown(
-        "Ask about accounts by plan, industry, region, risk tier, churn probability, renewal date, MRR/ARR, owner "
-        "or revenue at risk." + (" You see your own book only." if not viewer.sees_everyone else "")
+        f"Ask about accounts by {askable}." + (" You see your own book only." if not viewer.sees_everyone else "")
     )
     with st.form("portfolio_question"):
-        question = st.text_input(
-            "Question",
-            placeholder="Which enterprise fintech accounts renewing next quarter have churn above 50 %?",
-        )
+        question = st.text_input("Question", placeholder=example)
         asked = st.form_submit_button("Ask", icon=":material/send:", key="ask_portfolio")
     if asked:
         try:

@@ -472,6 +472,31 @@ COLUMN_SOURCES = {
 }
 
 
+_ASKABLE = (  # (words, what must have been loaded; None: always there)
+    ("plan", "plan_tier"),
+    ("industry", "industry"),
+    ("region", "region"),
+    ("risk tier", None),
+    ("churn probability", None),
+    ("renewal date", "renewal"),
+    ("MRR/ARR", None),
+    ("owner", "csm_owner"),
+)
+
+
+def askable(wh: Warehouse) -> tuple[str, str]:
+    """(what a portfolio question may name, an example question) for this company's data: a
+    company that loaded no plans or industries is not told to ask about them."""
+    unloaded = set(not_loaded(wh))
+    words = [w for w, source in _ASKABLE if source is None or source not in unloaded]
+    example = (
+        "Which enterprise fintech accounts renewing next quarter have churn above 50 %?"
+        if not {"plan_tier", "industry", "renewal"} & unloaded
+        else "Top 10 accounts by revenue at risk"
+    )
+    return ", ".join(words) + " or revenue at risk", example
+
+
 def without_unloaded(table: pd.DataFrame, unloaded: tuple[str, ...]) -> pd.DataFrame:
     """An answer's table without the columns of data the company never loaded: a list of accounts
     showed six columns of "None" and "0 open tickets" for tickets nobody loaded."""
