@@ -165,6 +165,10 @@ def portfolio_table(frame: pd.DataFrame) -> None:
     """A portfolio answer's table for people: the account's name first, its id last (a long id
     first pushed the figures the answer is about off the screen)."""
     shown = portfolio_display(frame)
+    if {"name", "customer_id"} <= set(shown.columns) and shown["name"].astype(str).equals(
+        shown["customer_id"].astype(str)
+    ):
+        shown = shown.drop(columns="customer_id")  # names default to the id: one column says it
     first = [c for c in _PORTFOLIO_FIRST if c in shown.columns]
     last = ["customer_id"] if "customer_id" in shown.columns else []
     order = first + [c for c in shown.columns if c not in (*first, *last)] + last

@@ -210,7 +210,7 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     headings = [shown(m.value) for m in overview.markdown if m.value.startswith("####")]
     assert "#### MRR by channel" in headings, headings
     assert not any("plan tier" in h for h in headings), headings
-    assert [t.label for t in overview.tabs] == ["Segments"]
+    assert not overview.tabs  # one grouping (segments) needs no tab
     assert "#### Segments vs the whole book and last quarter" in headings
     top = next(m.value for m in overview.markdown if "data-radar-table='top-at-risk'" in m.value)
     assert ">Top driver<" in top and ">Plan<" not in top and ">Owner<" not in top  # neither was loaded
@@ -218,6 +218,11 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     assert "Ask about accounts by risk tier, churn probability, MRR/ARR or revenue at risk." in [
         m.value for m in ask.markdown
     ]
+    next(t for t in ask.text_input if t.label == "Question").input("Top 5 accounts by revenue at risk")
+    ask.button(key="ask_portfolio").click().run()
+    assert not ask.exception and not ask.error
+    listed = ask.dataframe[0].value
+    assert len(listed) == 5 and "name" in listed and "customer_id" not in listed  # names are the ids: one column
     # Ask AI's list of accounts: no column of "None" for what was never loaded, no "0 open tickets".
     answer = json.loads(ok(engine(loaded, "ask-portfolio", "Top 5 accounts by revenue at risk", "--json")).stdout)
     assert answer["row_count"] == 5 and {"revenue_at_risk", "churn_probability", "mrr"} <= set(answer["columns"])

@@ -185,8 +185,9 @@ def segments_section() -> list[tuple[str, object, str]]:
             "LTV is revenue to date plus the expected next 12 months per scored account. Green: better than the "
             "book (or than last quarter); red: worse.",
         )
-        # Both groupings are on the page: switching tabs needs no rerun.
-        for tab, dimension in zip(st.tabs(list(dimensions.values())), dimensions, strict=True):
+        # Both groupings are on the page: switching tabs needs no rerun. One grouping needs no tab.
+        tabs = st.tabs(list(dimensions.values())) if len(dimensions) > 1 else [st.container()]
+        for tab, dimension in zip(tabs, dimensions, strict=True):
             with tab:
                 html_charts.show(seg.benchmark_html(seg.benchmark_rows(bench, dimension), dimension))
         for note in bench.notes:
