@@ -306,13 +306,17 @@ def test_the_offline_writer_says_what_was_not_loaded_instead_of_none_or_zero(emp
     )
     sheet = facts.load_facts(wh, "A", SYSTEM, as_of=date(2024, 6, 30))
     assert {"plan_tier", "support_tickets", "gtm_opportunities", "csm_owner"} <= set(sheet.not_loaded)
-    said = {q: offline.answer(sheet, q)[0] or "" for q in ("Open tickets?", "What plan are they on?", "Who owns it?")}
+    questions = ("Open tickets?", "What plan are they on?", "Who owns it?", "When does it renew?")
+    said = {q: offline.answer(sheet, q)[0] or "" for q in questions}
     assert said["Open tickets?"].startswith("No support tickets are loaded")
+    assert said["When does it renew?"].startswith("No renewal dates or billing cycles are loaded with the accounts")
     assert said["What plan are they on?"].startswith("A has no plan on record, a customer since")
     assert said["Who owns it?"].startswith("No account owners are loaded")
     text = " ".join(offline.draft(sheet, goal, "email", "friendly", "medium")[0] for goal in GOALS)
     assert "None" not in text and "0 seats" not in text and "support requests" not in text
-    assert "None" not in offline.summary(sheet, "csm") and "0 open tickets" not in offline.summary(sheet, "csm")
+    for audience in ("csm", "executive"):  # "no renewal date is on record" claimed something of this account
+        summary = offline.summary(sheet, audience)
+        assert "None" not in summary and "0 open tickets" not in summary and "renewal" not in summary, summary
 
 
 def test_the_overview_and_the_benchmarks_value_a_mid_month_signup_alike(empty_dir, tmp_path):

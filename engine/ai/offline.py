@@ -33,6 +33,10 @@ def renewal_soon(f: FactSheet) -> bool:
 
 # -- summaries -------------------------------------------------------------------------
 def _renewal_phrase(f: FactSheet) -> str:
+    """The renewal in words; '' when the company loaded no renewal dates or billing cycles at all
+    ("no renewal date is on record" would say something about this account)."""
+    if f.renewal_date is None and "renewal" in f.not_loaded:
+        return ""
     if f.renewal_date is None:
         return "no renewal date is on record"
     if f.days_to_renewal is not None and f.days_to_renewal < 0:
@@ -128,14 +132,15 @@ def summary(f: FactSheet, audience: str) -> str:
             f"The model puts its churn probability at {fmt.pct(p.churn_probability)} over the next 90 days "
             f"(interval {fmt.pct(p.ci_low)} to {fmt.pct(p.ci_high)}, {p.risk_tier} tier), so "
             f"{fmt.money(p.arr_at_risk)} of ARR is at risk.",
-            f"{_capital(_renewal_phrase(f))}{_segment_clause(f)}.",
+            *_renewal_sentence(f),
         ]
         optional = [action, _drivers_sentence(f, 1)]
         if f.open_pipeline:
             optional.append(f"Open pipeline on the account is {fmt.money(f.open_pipeline)}.")
         return _fit(parts, optional)
     risk = _risk_sentence(f, p).rstrip(".") + f"{_segment_clause(f)}."
-    activity = _activity_sentence(f).rstrip(".") + f", and {_renewal_phrase(f)}."
+    renewal = _renewal_phrase(f)
+    activity = _activity_sentence(f).rstrip(".") + (f", and {renewal}." if renewal else ".")
     return _fit([risk, _drivers_sentence(f), activity], [x for x in (action, _playbook_sentence(f)) if x])
 
 
@@ -257,7 +262,21 @@ def _answer_revenue(f: FactSheet) -> str:
     return text
 
 
+def _renewal_sentence(f: FactSheet) -> list[str]:
+    """The executive summary's renewal-and-segment sentence (none when neither is known)."""
+    renewal, segment = _renewal_phrase(f), _segment_clause(f)
+    if renewal:
+        return [f"{_capital(renewal)}{segment}."]
+    return [_capital(segment.removeprefix("; ")) + "."] if segment else []
+
+
 def _answer_renewal(f: FactSheet) -> str:
+    if not _renewal_phrase(f):
+        return (
+            f"No renewal dates or billing cycles are loaded with the accounts, so {f.name}'s renewal is not on "
+            "record (an admin loads contract_end_date or billing_cycle with the customers; Customer 360 lists the "
+            "current term of any subscriptions loaded)."
+        )
     return f"For {f.name}, {_renewal_phrase(f)} (billing: {f.billing_cycle or 'unknown'})."
 
 

@@ -307,7 +307,7 @@ def lead_step(
         return step(
             "monitor",
             "Monitor",
-            "Check in at the next touchpoint and watch usage and tickets.",
+            "Check in at the next touchpoint and keep an eye on usage.",
             30,
             20,
         )
