@@ -314,6 +314,7 @@ def test_the_offline_writer_says_what_was_not_loaded_instead_of_none_or_zero(emp
     assert said["Who owns it?"].startswith("No account owners are loaded")
     text = " ".join(offline.draft(sheet, goal, "email", "friendly", "medium")[0] for goal in GOALS)
     assert "None" not in text and "0 seats" not in text and "support requests" not in text
+    assert "A team" not in text and "Hi team," in text  # no name loaded: the id is no greeting
     for audience in ("csm", "executive"):  # "no renewal date is on record" claimed something of this account
         summary = offline.summary(sheet, audience)
         assert "None" not in summary and "0 open tickets" not in summary and "renewal" not in summary, summary

@@ -400,10 +400,10 @@ class DraftParts:
 
 
 _GREETINGS = {
-    "friendly": ("Hi {team} team,", "Cheers,"),
-    "formal": ("Dear {team} team,", "Kind regards,"),
-    "direct": ("Hello {team} team,", "Thanks,"),
-    "empathetic": ("Hi {team} team,", "Warm regards,"),
+    "friendly": ("Hi {team},", "Cheers,"),
+    "formal": ("Dear {team},", "Kind regards,"),
+    "direct": ("Hello {team},", "Thanks,"),
+    "empathetic": ("Hi {team},", "Warm regards,"),
 }
 
 
@@ -530,7 +530,8 @@ def draft(f: FactSheet, goal: str, channel: str, tone: str, length: str) -> tupl
     """(message, personalization_applied) for one goal and channel; no internal scores are mentioned."""
     parts = _draft_parts(f, goal, tone)
     hello, bye = _GREETINGS.get(tone, _GREETINGS["friendly"])
-    team = f.name
+    # A company that loaded no names has the id as the name: "Hi team,", not "Hi 336 team,".
+    team = "team" if not f.name or f.name == f.customer_id else f"{f.name} team"
     sender = fmt.owner_name(f.csm_owner)
     paragraphs = {"short": 1, "medium": 2, "long": 3}[length]
     body = list(parts.body[:paragraphs])
@@ -538,11 +539,11 @@ def draft(f: FactSheet, goal: str, channel: str, tone: str, length: str) -> tupl
         text = "\n\n".join([f"Subject: {parts.subject}", hello.format(team=team), *body, parts.ask, f"{bye}\n{sender}"])
     elif channel == "sms":
         first = sender.split(" ")[0]
-        text = f"Hi {team} team, {parts.hook} {parts.ask} - {first}"
+        text = f"Hi {team}, {parts.hook} {parts.ask} - {first}"
         if len(text) > 300:
             text = f"Hi, {parts.hook} {parts.ask} - {first}"
     elif channel == "chat":
-        lines = [f"Hi {team} team! {parts.hook}", *body[: paragraphs - 1], parts.ask]
+        lines = [f"Hi {team}! {parts.hook}", *body[: paragraphs - 1], parts.ask]
         text = "\n".join(lines)
     else:
         points = "\n".join(f"- {p}" for p in parts.body)
