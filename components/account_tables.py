@@ -17,6 +17,7 @@ import streamlit as st
 from components.html_charts import esc
 from components.html_tables import Column, table_html
 from components.shared import format as fmt
+from engine.core.renewal import billing_cycle_text
 
 TICKETS_HEIGHT = 260  # px; more tickets scroll
 URGENT = frozenset({"high", "urgent"})
@@ -96,15 +97,6 @@ SUBSCRIPTION_COLUMNS = (
     Column("discount", "Discount", right=True),
     Column("term", "Current term", nowrap=True),
 )
-_PERIODS = {1: "monthly", 3: "quarterly", 6: "every 6 months", 12: "annually", 24: "every 2 years"}
-
-
-def billed_every(months: Any) -> str:
-    """'monthly', 'annually', 'every 9 months' for a bill period in months."""
-    if fmt.is_missing(months):
-        return fmt.MISSING
-    months = int(months)
-    return _PERIODS.get(months, f"every {months} months")
 
 
 def subscriptions_html(subscriptions: pd.DataFrame) -> str:
@@ -114,7 +106,7 @@ def subscriptions_html(subscriptions: pd.DataFrame) -> str:
             "product": subscriptions["product"].map(_one_line),
             "mrr": [_number(v, "${:,.0f}") for v in subscriptions["mrr"]],
             "quantity": [_number(v, "{:,.0f}") for v in subscriptions["quantity"]],
-            "billed": subscriptions["bill_period_months"].map(billed_every),
+            "billed": [billing_cycle_text(m) or fmt.MISSING for m in subscriptions["bill_period_months"]],
             "discount": [
                 "" if fmt.is_missing(v) or not v else _number(100 * float(v), "{:.0f}%")
                 for v in subscriptions["discount"]

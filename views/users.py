@@ -104,11 +104,6 @@ with add_tab, st.form("users_add", clear_on_submit=False):
         owner = "" if owner == OWN_USERNAME else owner
         if password != repeat:
             st.error("The two passwords differ.", icon=":material/error:")
-        elif owner and role != "csm":
-            st.error(
-                f"Only a CSM has a book; {role_label(role)} sees every account. Leave the book at {OWN_USERNAME}.",
-                icon=":material/error:",
-            )
         else:
             try:
                 added = users.add_user(username, password, role, name, email, data_dir, owner=owner)

@@ -247,8 +247,7 @@ def _event_types(row: dict[str, Any], ratio: float) -> dict[str, float]:
                 out[f"{key}_{longer}"] = _num(row, f"{key}_{longer}") + new28 - old28
         trend = _num(row, f"{key}_trend_28d")
         if _known(trend):
-            before = (old28 + 1) / math.exp(trend) - 1  # the previous 28 days, read back from the trend
-            out[f"{key}_trend_28d"] = math.log((new28 + 1) / (before + 1))
+            out[f"{key}_trend_28d"] = float(feats.trend_after(trend, old28, new28))
         if f"{key}_per_month_all" in row and f"{key}_count_all" in out and _known(tenure):
             out[f"{key}_per_month_all"] = out[f"{key}_count_all"] * 30.0 / tenure
     return out

@@ -399,9 +399,14 @@ _TIER = r"(?:low|medium|high|critical)(?:[- ]risk)?"
 _TIER_LIST = rf"(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
 
 
+def _normalised(question: str) -> str:
+    """The question in lower case, single-spaced, without question marks, padded with spaces."""
+    return " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
+
+
 def owners_named(question: str, vocab: Vocabulary) -> list[tuple[str, str]]:
     """The owners (CSMs) a question names, each with the words that named it."""
-    q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
+    q = _normalised(question)
     found = []
     for owner in vocab.owners:
         spellings = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
@@ -433,7 +438,7 @@ _MOST_AT_RISK = re.compile(
 
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
     """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
-    q = " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
+    q = _normalised(question)
     used: list[str] = []  # matched phrases, removed before reading the measure and finding leftovers
     where: list[str] = []
     params: list = []

@@ -295,13 +295,9 @@ def authenticate(secret: str, data_dir: DataDir = None) -> ApiKey:
     key = _key(row)
     if not key.active:
         raise KeyRejected(f"API key '{key.name}' was revoked.")
-    if key.role == "csm" and not _is_csm(key.owner, data_dir):
+    if key.role == "csm" and _csm_user(key.owner, data_dir) is None:
         raise KeyRejected(f"API key '{key.name}' belongs to '{key.owner}', who is no longer a CSM user.")
     return _note_use(engine, key)
-
-
-def _is_csm(owner: str | None, data_dir: DataDir) -> bool:
-    return _csm_user(owner, data_dir) is not None
 
 
 def _csm_user(owner: str | None, data_dir: DataDir) -> users.User | None:

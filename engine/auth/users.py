@@ -463,9 +463,8 @@ def acting_viewer(username: str, role: str, data_dir: str | os.PathLike | None =
     """The viewer a command acts as (`--user NAME --role ROLE`): a CSM user's book is filed
     under their owner name when they have one; a name with no user is taken as the owner."""
     username = (username or "").strip()
-    found = _load(data_dir)["credentials"]["usernames"].get(username.lower())
-    owner = str(found.get("owner") or "") if found and role == "csm" and _role_of(found) == "csm" else ""
-    return Viewer(username=username, role=role, owner=owner)
+    found = next((u for u in list_users(data_dir) if u.username == username.lower()), None)
+    return Viewer(username=username, role=role, owner=found.owner if found and role == "csm" else "")
 
 
 def set_owner(username: str, owner: str, data_dir: str | os.PathLike | None = None) -> User:

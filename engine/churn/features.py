@@ -119,6 +119,13 @@ def event_key_of(name: str) -> tuple[str, str] | None:
     return None
 
 
+def trend_after(trend, old_28d, new_28d):
+    """An event type's `trend_28d` once its last 28 days move from `old_28d` to `new_28d` (numbers
+    or arrays): the previous 28 days are read back from the trend, as `features_as_of` made it."""
+    before = (old_28d + 1) / np.exp(trend) - 1
+    return np.log((new_28d + 1) / (before + 1))
+
+
 def derived_label(name: str) -> str | None:
     """How a person says a data-derived feature ("Login events (28 days)", "Company size")."""
     found = event_key_of(name)

@@ -248,9 +248,7 @@ def _raise_event_types(out: pd.DataFrame, increase: float) -> None:
                 continue
             gain = old28 * increase
             if kind == "count" and col("trend_28d") in out:
-                trend = out[col("trend_28d")].astype(float)
-                before = (old28 + 1) / np.exp(trend) - 1
-                out[col("trend_28d")] = np.log((old28 + gain + 1) / (before + 1))
+                out[col("trend_28d")] = feats.trend_after(out[col("trend_28d")].astype(float), old28, old28 + gain)
             if recent in out:
                 out[recent] = old28 + gain
             if week in out:
