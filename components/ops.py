@@ -8,6 +8,8 @@ on the registry stamp (versions and stages). Admin actions clear these caches.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -17,6 +19,29 @@ from engine.core.access import SYSTEM
 from engine.data.health import DataHealth, data_health
 
 OPS_TTL_SECONDS = RESULT_TTL_SECONDS
+
+# The Data page's two event-log choices (engine.data.ingest.events' --mode and --epoch).
+EVENT_MODE_LABEL = "What the file holds"
+TIMESTAMPS_LABEL = "Timestamps"
+TIMESTAMP_CHOICES = {"text": "date-times or dates (ISO 8601)", "s": "Unix seconds", "ms": "Unix milliseconds"}
+_PAGE_WORDS = [
+    (re.compile(r"--epoch s\|ms"), f'"Unix seconds" or "Unix milliseconds" under {TIMESTAMPS_LABEL}'),
+    (
+        re.compile(r"--epoch s \(seconds since 1970-01-01\) or --epoch ms \(milliseconds\)"),
+        f'"Unix seconds" or "Unix milliseconds" under {TIMESTAMPS_LABEL}',
+    ),
+    (re.compile(r"--epoch (s|ms)\b"), lambda m: f'"{TIMESTAMP_CHOICES[m[1]]}" under {TIMESTAMPS_LABEL}'),
+    (re.compile(r"without --epoch"), f'with "{TIMESTAMP_CHOICES["text"]}" under {TIMESTAMPS_LABEL}'),
+    (re.compile(r"--mode (new-days|append|replace-days)\b"), rf'"\1" under {EVENT_MODE_LABEL}'),
+]
+
+
+def in_page_words(text: str) -> str:
+    """An ingest message as the Data page says it: the command line's --epoch and --mode become
+    the page's own choices ("load with --epoch ms" is no instruction in a browser)."""
+    for pattern, words in _PAGE_WORDS:
+        text = pattern.sub(words, text)
+    return text
 
 
 def registry_stamp(data_dir: str) -> str:

@@ -283,3 +283,18 @@ def test_counts_read_in_the_singular_for_one(feature, value, said):
     """ "Customer for 1 days", "1 support tickets": a reason says one thing as one, and a
     brand-new account is not "a customer for 0 days"."""
     assert explain.reason(feature, value, 0.01) == f"{said}, which raises the risk"
+
+
+def test_an_event_types_reasons_read_as_sentences():
+    """ "Create list events are 19700% up on the previous 28 days" and "Create list in the last
+    day" (a ChurnSim CRM log): a tenfold change is a multiple, and a recency names the event."""
+    import math
+
+    assert explain.reason("evt_create_list_trend_28d", math.log(198), 0.1).startswith(
+        "Create list events are 198× the previous 28 days, which raises"
+    )
+    assert explain.reason("evt_create_list_trend_28d", math.log(0.5), 0.1).startswith(
+        "Create list events are 50% down on the previous 28 days"
+    )
+    assert explain.reason("evt_create_list_days_since_last", 0.0, 0.1).startswith("A create list event in the last day")
+    assert explain.reason("evt_create_list_days_since_last", 3.0, 0.1).startswith("No create list event for 3 days")

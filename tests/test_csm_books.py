@@ -20,7 +20,7 @@ from engine.core.access import Viewer
 from engine.core.errors import BadInputError
 from engine.data import warehouse
 from engine.data.warehouse import get_warehouse
-from tests.apptest import log_in_with_form
+from tests.apptest import log_in_with_form, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -93,6 +93,15 @@ def test_book_notes_count_the_book_or_name_the_owners_loaded_and_the_fix(crm_dir
     empty = users.book_note(users.get_user("maya", crm_dir), sizes)
     assert "No account has csm_owner 'maya', so maya sees no accounts" in empty
     assert f"'{CRM_NAME}'" in empty and "users set-owner maya" in empty
+    # Added under her name but not her book: the note names the book that carries her name.
+    users.add_user("mchen", PASSWORD, "csm", name=CRM_NAME, data_dir=crm_dir)
+    likely = users.book_note(users.get_user("mchen", crm_dir), sizes)
+    assert f'users set-owner mchen "{CRM_NAME}"' in likely and f"{sizes[CRM_NAME]:,} accounts have" in likely
+    # Filed under a CRM name without a display name: she is called by it, not by her username.
+    users.add_user("maya.c", PASSWORD, "csm", owner=CRM_NAME, data_dir=crm_dir)
+    assert users.get_user("maya.c", crm_dir).name == CRM_NAME
+    users.add_user("maya.e", PASSWORD, "csm", owner="maya@acme.com", data_dir=crm_dir)
+    assert users.get_user("maya.e", crm_dir).name == "maya.e"
 
 
 # -- the command line ----------------------------------------------------------------------------
@@ -128,10 +137,11 @@ def test_a_csm_who_logs_in_works_the_book_filed_under_their_owner_name(crm_dir):
     users.set_owner("ana", "", crm_dir)
     at.run()
     assert not at.exception and not at.dataframe
-    assert [i.value for i in at.info] == [
+    assert [shown(i.value) for i in at.info] == [
         "No account is filed under your name: no customer has csm_owner 'ana'. If your CRM names you "
         'differently ("Maya Chen", maya@acme.com), an admin assigns your book on the Users page.'
     ]
+    assert "maya@acme\\.com" in at.info[0].value  # inert: the e-mail was a mailto link
 
 
 def test_users_page_counts_books_warns_of_empty_ones_and_assigns_a_book(crm_dir):

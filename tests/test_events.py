@@ -301,14 +301,35 @@ def test_bad_rows_are_refused_with_their_rows_and_nothing_is_written(wh, tmp_pat
     # The blank line is skipped and not counted, as everywhere else.
     assert "row 3, column customer_id: is empty, but every row needs a customer_id" in message
     assert "row 4, column timestamp: 'yesterday' is not a date-time" in message
-    assert "row 5, column timestamp: '1709280000' is not a date-time; it looks like a Unix time" in message
-    assert "--epoch s" in message
+    assert "row 5, column timestamp: '1709280000' is not a date-time; it looks like Unix seconds" in message
+    assert "load with --epoch s" in message
     assert "row 6, column value: '-2' is below 0" in message
     assert "row 7, column value: 'lots' is not a number" in message
     assert "row 8, column timestamp: '1850-01-01' is before 1990-01-01" in message
     assert "row 9, column event_type: is empty" in message
     assert error.problem_count == 7 and error.report.rejected == 7 and error.report.rows_in_file == 8
     assert snapshot(wh) == before
+
+
+def test_unix_times_in_the_wrong_unit_are_named_by_the_unit_they_look_like(wh, tmp_path):
+    """An export in milliseconds read as seconds was "in the future ... check the source system's
+    clock"; with no unit said, "load with --epoch s or --epoch ms". 13 digits are milliseconds."""
+    before = snapshot(wh)
+    log = write(tmp_path, "ms.csv", "customer_id,timestamp,event_type\nc1,1761955204000,login\n")
+    with pytest.raises(IngestError) as caught:
+        events.load_events(wh, log, epoch="s")
+    assert "read as Unix seconds, but it looks like Unix milliseconds" in str(caught.value)
+    assert caught.value.problems[0].fix == "load with --epoch ms"
+    with pytest.raises(IngestError) as caught:
+        events.load_events(wh, log)
+    assert caught.value.problems[0].message.endswith("it looks like Unix milliseconds")
+    seconds = write(tmp_path, "s.csv", "customer_id,timestamp,event_type\nc1,1709280000,login\n")
+    with pytest.raises(IngestError) as caught:
+        events.load_events(wh, seconds, epoch="ms")  # 1970-01-20: before the earliest date
+    assert caught.value.problems[0].fix == "load with --epoch s"
+    assert snapshot(wh) == before
+    assert events.unix_unit("1761955204") == "s" and events.unix_unit("1761955204000.5") == "ms"
+    assert events.unix_unit("123456789012") is None and events.unix_unit("2025-11-01") is None
 
 
 def test_bad_rows_in_a_glob_and_in_parquet_name_the_file(wh, tmp_path):

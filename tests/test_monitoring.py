@@ -182,6 +182,33 @@ def test_data_health_counts_and_null_rates(scored_dir):
     assert not report.tables["stale"].any()
 
 
+def test_data_health_says_which_tables_are_out_of_step_with_the_data(scored_copy):
+    """A CRM export newer than the event log (accounts signed up after the last usage day) and
+    scores older than the data both read "current"; they now say what is out of step."""
+    wh = warehouse.get_warehouse(scored_copy)
+    report = health.data_health(wh)
+    assert report.tables["note"].isna().all()  # the scored demo is in step
+    assert report.as_of_from == "the newest day of product usage or support tickets loaded"
+    as_of = report.data_as_of
+    wh.execute(
+        "INSERT INTO customers (customer_id, name, signup_date, status) VALUES ('late-1', 'Late', ?, 'active')",
+        [as_of + pd.Timedelta(days=20)],
+    )
+    day = wh.rows("SELECT customer_id, event_type FROM usage_daily LIMIT 1")[0]
+    wh.execute(
+        "INSERT INTO usage_daily (customer_id, date, event_type, events) VALUES (?, ?, ?, 3)",
+        [day[0], as_of + pd.Timedelta(days=1), day[1]],
+    )
+    report = health.data_health(wh)
+    shown = health.freshness(report.tables).set_index("table")["state"]
+    assert shown["customers"] == (
+        f"ahead of the usage: 1 account signed up after {report.data_as_of}, "
+        "not scored until usage for their days is loaded"
+    )
+    assert shown["predictions"] == f"behind the data: scores as of {as_of}; refresh the scores"
+    assert shown["usage_daily"] == "current"
+
+
 def test_data_health_reads_in_words_with_a_dash_for_an_empty_table():
     tables = pd.DataFrame(
         {

@@ -44,11 +44,11 @@ if flash:
 def show_refusal(exc: IngestError) -> None:
     report = exc.report
     # Inert: the message quotes the file's own column names and values (an underscore was read as italics).
-    st.error(
-        plain((report.summary() if report else str(exc).splitlines()[0]) + " Row numbers count the header as row 1."),
-        icon=":material/block:",
-    )
+    said = report.summary() if report else str(exc).splitlines()[0]
+    st.error(plain(ops.in_page_words(said) + " Row numbers count the header as row 1."), icon=":material/block:")
     table = ingest.problems_table(exc.problems)
+    for column in ("problem", "fix"):
+        table[column] = table[column].map(ops.in_page_words)
     st.dataframe(
         table,
         hide_index=True,
@@ -73,7 +73,7 @@ except RadarError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 st.caption(
-    f"Data as of **{fmt.day(health.data_as_of)}** (the newest activity in any table). "
+    f"Data as of **{fmt.day(health.data_as_of)}** ({health.as_of_from}). "
     "Days behind: how far a table's newest row is from that day."
 )
 if health.date_warning:
@@ -90,6 +90,9 @@ st.dataframe(
         "state": "State",
     },
 )
+for table, note in zip(health.tables["table"], health.tables["note"], strict=True):
+    if isinstance(note, str):
+        st.warning(plain(f"{table}: {note}."), icon=":material/schedule:")
 with st.expander("Null rates per column"):
     nulls = health.nulls[health.nulls["nulls"] > 0]
     if nulls.empty:
@@ -119,14 +122,14 @@ def event_log_options() -> tuple[str, str | None]:
     its timestamps are written."""
     left, right = st.columns(2)
     mode = left.selectbox(
-        "What the file holds",
+        ops.EVENT_MODE_LABEL,
         list(events.MODES),
         format_func=lambda m: f"{m} — {events.MODES[m]}",
         key="event_mode",
         help="A log need not hold whole days: say whether its days are new, add to what is loaded, or replace it.",
     )
-    stamps = {"text": "date-times or dates (ISO 8601)", "s": "Unix seconds", "ms": "Unix milliseconds"}
-    unit = right.selectbox("Timestamps", list(stamps), format_func=stamps.__getitem__, key="event_epoch")
+    stamps = ops.TIMESTAMP_CHOICES
+    unit = right.selectbox(ops.TIMESTAMPS_LABEL, list(stamps), format_func=stamps.__getitem__, key="event_epoch")
     return mode, None if unit == "text" else unit
 
 
@@ -179,7 +182,7 @@ def load_section(path: Path, source_name: str) -> None:
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
-            st.error(plain(str(exc)), icon=":material/error:")
+            st.error(plain(ops.in_page_words(str(exc))), icon=":material/error:")
         else:
             st.info(plain(report.summary()), icon=":material/fact_check:")
     if load.button(
@@ -197,7 +200,7 @@ def load_section(path: Path, source_name: str) -> None:
         except IngestError as exc:
             show_refusal(exc)
         except RadarError as exc:
-            st.error(plain(str(exc)), icon=":material/error:")
+            st.error(plain(ops.in_page_words(str(exc))), icon=":material/error:")
         else:
             ops.after_change()
             st.session_state[LOADED] = True

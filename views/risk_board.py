@@ -7,6 +7,7 @@ import streamlit as st
 from components.account_tables import top_driver_text
 from components.shared import auth, cache, status
 from components.shared import format as fmt
+from components.shared.markdown import plain
 from engine.accounts import board
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core import exports
@@ -47,7 +48,8 @@ except RadarError as exc:
 
 if frame.empty:
     st.info(
-        board.empty_book_message(cache.warehouse(data_dir), viewer)
+        # inert: it quotes the book's owner as the CRM wrote it (and an e-mail became a mailto link)
+        plain(board.empty_book_message(cache.warehouse(data_dir), viewer))
         if not viewer.sees_everyone
         else "No active customer has a churn score yet.",
         icon=":material/inbox:",

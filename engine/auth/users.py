@@ -402,7 +402,8 @@ def add_user(
                 f"User '{username}' already exists. Choose another username, or change this one's role."
             )
         users[username] = {
-            "name": (name or "").strip() or username,
+            # A CSM filed under their CRM name is called by it, unless told otherwise (not by an e-mail).
+            "name": (name or "").strip() or (owner if owner and "@" not in owner else username),
             "email": email,
             "password": hash_password(password),
             "roles": [role],
@@ -793,6 +794,15 @@ def book_note(user: User, sizes: dict[str, int]) -> str:
         return f"{user.username}'s book: {sizes[owner]:,} accounts with csm_owner '{owner}'."
     loaded = ", ".join(f"'{o}'" for o in list(sizes)[:6]) + (" …" if len(sizes) > 6 else "")
     fix = f'`.venv/bin/python -m engine users set-owner {user.username} "OWNER"` (or the Users page)'
+    # "Omar Haddad" added as omar, with his accounts filed under "Omar Haddad": name the likely book.
+    own = {user.username.casefold(), (user.name or "").strip().casefold()}
+    likely = next((o for o in sizes if o.strip().casefold() in own), None)
+    if likely is not None:
+        return (
+            f"No account has csm_owner '{owner}', so {user.username} sees no accounts. {sizes[likely]:,} accounts "
+            f"have csm_owner '{likely}': if they are {user.username}'s, run "
+            f'`.venv/bin/python -m engine users set-owner {user.username} "{likely}"` (or use the Users page).'
+        )
     if not sizes:
         return f"No account has a csm_owner yet, so {user.username} sees no accounts until one is loaded as '{owner}'."
     return (

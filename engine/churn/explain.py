@@ -265,10 +265,14 @@ def _event_reason(feature: str) -> Callable[[Any], str] | None:
     if found[1].startswith("value_"):
         return lambda v: f"{thing.capitalize()} value of {v:,.1f} in the last {window} days"
     if found[1] == "trend_28d":
+        # "19700% up" (1 event before, 198 now) is unreadable: ten times or more is said as a multiple.
         return lambda v: (
-            f"{thing.capitalize()} events are {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on the previous 28 days"
+            f"{thing.capitalize()} events are {math.exp(v):,.0f}× the previous 28 days"
+            if math.exp(v) >= 10
+            else f"{thing.capitalize()} events are {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} "
+            "on the previous 28 days"
         )
-    return lambda v: f"No {thing} for {_days(v)}" if v >= 1 else f"{thing.capitalize()} in the last day"
+    return lambda v: f"No {thing} event for {_days(v)}" if v >= 1 else f"A {thing} event in the last day"
 
 
 def top_drivers(

@@ -103,10 +103,13 @@ class DataHealth(Contract):
     """The data-health report.
 
     `tables`: table, rows, first, last, days_behind (the data's latest day minus the
-    table's newest date, 0 for a table dated past it), stale. `nulls`: table, column, rows, nulls, null_rate.
+    table's newest date, 0 for a table dated past it), stale, note (what is out of step, or
+    None). `nulls`: table, column, rows, nulls, null_rate. `as_of_from`: what sets the data's
+    latest day, in words.
     """
 
     data_as_of: date | None = None
+    as_of_from: str = ""
     tables: Table
     nulls: Table
     date_warning: str | None = None  # rows dated outside reality, and what to do
@@ -273,8 +276,52 @@ def data_health(wh: Warehouse) -> DataHealth:
     ]
     daily = tables["table"].isin(DAILY_TABLES)
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
+    from_feeds = _daily_feeds_loaded(wh)
+    notes = _out_of_step(wh, as_of, from_feeds)
+    tables["note"] = [notes.get(t) for t in tables["table"]]
     nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
-    return DataHealth(data_as_of=as_of, tables=tables, nulls=nulls, date_warning=current.date_warning)
+    return DataHealth(
+        data_as_of=as_of,
+        as_of_from=(
+            "the newest day of product usage or support tickets loaded"
+            if from_feeds
+            else "the newest signup, churn or subscription start loaded"
+        ),
+        tables=tables,
+        nulls=nulls,
+        date_warning=current.date_warning,
+    )
+
+
+def _daily_feeds_loaded(wh: Warehouse) -> bool:
+    """Whether usage or tickets set the data's day (see `data_as_of`)."""
+    return bool(wh.scalar("SELECT (SELECT count(*) FROM usage_daily) + (SELECT count(*) FROM support_tickets) > 0"))
+
+
+def _out_of_step(wh: Warehouse, as_of: date | None, from_feeds: bool) -> dict[str, str]:
+    """Tables out of step with the data's day, in words. A CRM export newer than the event log
+    (accounts signed up after the last usage day) looked "current", though those accounts go
+    unscored until their usage is loaded; scores older than the data looked "current" too."""
+    if as_of is None:
+        return {}
+    notes = {}
+    start, end = _bounds()
+    if from_feeds:
+        newer = int(
+            wh.scalar(
+                "SELECT count(*) FROM customers WHERE signup_date > ? AND signup_date >= ? AND signup_date < ?",
+                [as_of, start, end],
+            )
+        )
+        if newer:
+            notes["customers"] = (
+                f"ahead of the usage: {newer:,} account{'s' if newer != 1 else ''} signed up after {as_of}, "
+                "not scored until usage for their days is loaded"
+            )
+    scored = latest_scoring_date(wh)
+    if scored is not None and scored < as_of:
+        notes["predictions"] = f"behind the data: scores as of {scored}; refresh the scores"
+    return notes
 
 
 def freshness(tables: pd.DataFrame) -> pd.DataFrame:
@@ -283,12 +330,18 @@ def freshness(tables: pd.DataFrame) -> pd.DataFrame:
     # ground_truth is the demo generator's own table, never loaded: a company's book leaves it out
     generated_only = (tables["table"] == "ground_truth") & (tables["rows"] == 0)
     tables = tables[~generated_only]
-    out = tables.drop(columns="stale").copy()
+    notes = tables["note"] if "note" in tables else pd.Series([None] * len(tables), index=tables.index)
+    out = tables.drop(columns=[c for c in ("stale", "note") if c in tables]).copy()
     for column in ("first", "last"):
         out[column] = ["—" if pd.isna(value) else value.isoformat() for value in out[column]]
     out["days_behind"] = ["—" if pd.isna(days) else f"{int(days):,}" for days in out["days_behind"]]
-    out["state"] = [
-        "no rows" if rows == 0 else f"stale: over {STALE_AFTER_DAYS} days behind" if stale else "current"
-        for rows, stale in zip(tables["rows"], tables["stale"], strict=True)
-    ]
+    out["state"] = [_state(*row) for row in zip(tables["rows"], tables["stale"], notes, strict=True)]
     return out
+
+
+def _state(rows: int, stale: bool, note: str | None) -> str:
+    if rows == 0:
+        return "no rows"
+    if stale:
+        return f"stale: over {STALE_AFTER_DAYS} days behind"
+    return note if isinstance(note, str) else "current"

@@ -105,6 +105,7 @@ class Log:
     parts: list[Part]
     notes: list[str] = field(default_factory=list)
     many: bool = False
+    epoch: str | None = None  # the unit numbers are read in (--epoch), None for date-times
 
 
 # -- entry points --------------------------------------------------------------------------------------
@@ -335,6 +336,7 @@ def _temp(kind: str) -> str:
 def _load(
     wh: Warehouse, log: Log, mapping: dict[str, str], mode: str, epoch: str | None, dry_run: bool, t0: float
 ) -> IngestReport:
+    log.epoch = epoch
     sources = [_resolve(log, part, mapping) for part in log.parts]
     ignored = sorted({c for _, extra in sources for c in extra})
     selects = [_parsed_sql(part, src, epoch, log) for part, (src, _) in zip(log.parts, sources, strict=True)]
@@ -709,10 +711,18 @@ def _examples(
 def _time_problem(key: str, value: str, log: Log) -> tuple[str, str]:
     col = EVENT_LOG_SPEC.column("timestamp")
     early, late = date_limits_text(col, config.earliest_date(), config.latest_date())
-    if key == "ts_early":
-        return early
-    if key == "ts_late":
-        return late
+    unit = unix_unit(value)
+    if key in ("ts_early", "ts_late"):
+        what, fix = early if key == "ts_early" else late
+        if log.epoch and unit and unit != log.epoch:
+            # 1761955204000 read as seconds is the year 57,800: say the unit it looks like.
+            return (
+                f"{what}; read as {UNIX_WORDS[log.epoch]}, but it looks like {UNIX_WORDS[unit]}",
+                f"load with --epoch {unit}",
+            )
+        return what, fix
+    if unit:
+        return f"is not a date-time; it looks like {UNIX_WORDS[unit]}", f"load with --epoch {unit}"
     if _UNIX_LIKE.fullmatch(value):
         return (
             "is not a date-time; it looks like a Unix time",
@@ -722,6 +732,17 @@ def _time_problem(key: str, value: str, log: Log) -> tuple[str, str]:
         "is not a date-time",
         "write ISO 8601 such as 2024-03-15 14:30:00 (or 2024-03-15), or use --epoch s|ms for Unix times",
     )
+
+
+UNIX_WORDS = {"s": "Unix seconds", "ms": "Unix milliseconds"}
+
+
+def unix_unit(value: str) -> str | None:
+    """'s' or 'ms' when `value` is a Unix time of the years 2001-2286 in that unit (10 or 13
+    digits before any decimals), else None."""
+    if not _UNIX_LIKE.fullmatch(value):
+        return None
+    return {10: "s", 13: "ms"}.get(len(value.split(".")[0]))
 
 
 def _unknown_customers(cur: Any, rolled: str) -> Problem | None:
