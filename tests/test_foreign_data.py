@@ -215,7 +215,8 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     top = next(m.value for m in overview.markdown if "data-radar-table='top-at-risk'" in m.value)
     assert ">Top driver<" in top and ">Plan<" not in top and ">Owner<" not in top  # neither was loaded
     ask = open_page("ai_qa", "executive", data=loaded, monkeypatch=monkeypatch)
-    assert "Ask about accounts by risk tier, churn probability, MRR/ARR or revenue at risk." in [
+    # the subscriptions' billing periods give each account its renewal date
+    assert "Ask about accounts by risk tier, churn probability, renewal date, MRR/ARR or revenue at risk." in [
         m.value for m in ask.markdown
     ]
     next(t for t in ask.text_input if t.label == "Question").input("Top 5 accounts by revenue at risk")
@@ -226,7 +227,7 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     # Ask AI's list of accounts: no column of "None" for what was never loaded, no "0 open tickets".
     answer = json.loads(ok(engine(loaded, "ask-portfolio", "Top 5 accounts by revenue at risk", "--json")).stdout)
     assert answer["row_count"] == 5 and {"revenue_at_risk", "churn_probability", "mrr"} <= set(answer["columns"])
-    assert not {"plan_tier", "industry", "region", "seats", "open_tickets", "renewal_date"} & set(answer["columns"])
+    assert not {"plan_tier", "industry", "region", "seats", "open_tickets"} & set(answer["columns"])
     with ReadOnly(loaded / "warehouse.duckdb") as wh:
         customer_id = wh.scalar("SELECT customer_id FROM predictions ORDER BY churn_probability DESC LIMIT 1")
     page = open_page("customer_360", "admin", data=loaded, monkeypatch=monkeypatch, query={"customer_id": customer_id})

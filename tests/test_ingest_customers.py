@@ -309,7 +309,7 @@ def test_the_offline_writer_says_what_was_not_loaded_instead_of_none_or_zero(emp
     questions = ("Open tickets?", "What plan are they on?", "Who owns it?", "When does it renew?")
     said = {q: offline.answer(sheet, q)[0] or "" for q in questions}
     assert said["Open tickets?"].startswith("No support tickets are loaded")
-    assert said["When does it renew?"].startswith("No renewal dates or billing cycles are loaded with the accounts")
+    assert said["When does it renew?"].startswith("No renewal dates, billing cycles or subscription terms are loaded")
     assert said["What plan are they on?"].startswith("A has no plan on record, a customer since")
     assert said["Who owns it?"].startswith("No account owners are loaded")
     text = " ".join(offline.draft(sheet, goal, "email", "friendly", "medium")[0] for goal in GOALS)

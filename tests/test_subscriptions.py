@@ -173,3 +173,31 @@ def test_a_bad_subscriptions_file_writes_nothing(wh, tmp_path):
     assert "row 4, column mrr: '-1' is below 0" in message
     assert "row 4, column discount: '2' is above 1" in message
     assert checksum(wh) == before
+
+
+def test_the_renewal_is_the_end_of_the_main_subscriptions_current_term(wh, tmp_path):
+    """A subscription company's renewal: the end of the running term of the subscription that
+    bills most (an annual plan bought mid-life renews on its own date, not on the signup
+    anniversary; an add-on expiring is not the renewal). Known at each date from the rows
+    started by then: the past sees the term it was in."""
+    from engine.ai import facts, offline
+    from engine.churn import features
+    from engine.core.access import SYSTEM
+
+    load_file(wh, "subscriptions", write(tmp_path, "subscriptions.csv", SUBSCRIPTIONS))
+
+    def renewal(as_of: date, customer: str = "A1"):
+        found = features.renewal_dates(wh, as_of, customer)
+        return found["renewal_date"].iloc[0] if len(found) else None
+
+    # A1: monthly core to 2023-04-01, annual core from 2023-06-01 (open-ended, 12-month periods).
+    assert renewal(date(2023, 3, 10)) == date(2023, 4, 1)  # the term it was in, not the later annual
+    assert renewal(date(2023, 8, 15)) == date(2024, 6, 1)  # not the add-on's 2023-09-01
+    assert renewal(date(2024, 7, 1)) == date(2025, 6, 1)  # the next annual period
+    assert renewal(date(2023, 2, 1), "A2") is None  # no end date, no billing period: unknown
+    sheet = facts.load_facts(wh, "A1", SYSTEM, as_of=date(2023, 8, 15))
+    assert "renewal" not in sheet.not_loaded and sheet.renewal_date == date(2024, 6, 1)
+    assert offline.answer(sheet, "When does it renew?")[0] == "For A1, the renewal is due on 2024-06-01, in 291 days."
+    frame = features.features_as_of(wh, date(2023, 8, 15))
+    assert frame.set_index("customer_id").loc["A1", "days_to_renewal"] == (date(2024, 6, 1) - date(2023, 8, 15)).days
+    assert "days_to_renewal" not in features.absent_features(wh, date(2023, 8, 15))

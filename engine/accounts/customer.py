@@ -286,7 +286,10 @@ NOT_LOADED = {
     "region": "SELECT count(region) FROM customers",
     "csm_owner": "SELECT count(csm_owner) FROM customers",
     "seats": "SELECT count(seats) FROM customers",
-    "renewal": "SELECT count(billing_cycle) + count(contract_end_date) FROM customers",
+    # a renewal comes from billing cycles, contract ends or subscription terms (engine.core.renewal)
+    "renewal": "SELECT (SELECT count(billing_cycle) + count(contract_end_date) FROM customers) "
+    "+ (SELECT count(*) FROM (SELECT 1 FROM subscriptions WHERE bill_period_months >= 1 "
+    "LIMIT 1))",
     "support_tickets": "SELECT count(*) FROM (SELECT 1 FROM support_tickets LIMIT 1)",
     "gtm_opportunities": "SELECT count(*) FROM (SELECT 1 FROM gtm_opportunities LIMIT 1)",
     "subscriptions": "SELECT count(*) FROM (SELECT 1 FROM subscriptions LIMIT 1)",

@@ -273,11 +273,12 @@ def _renewal_sentence(f: FactSheet) -> list[str]:
 def _answer_renewal(f: FactSheet) -> str:
     if not _renewal_phrase(f):
         return (
-            f"No renewal dates or billing cycles are loaded with the accounts, so {f.name}'s renewal is not on "
-            "record (an admin loads contract_end_date or billing_cycle with the customers; Customer 360 lists the "
-            "current term of any subscriptions loaded)."
+            f"No renewal dates, billing cycles or subscription terms are loaded, so {f.name}'s renewal is not on "
+            "record (an admin loads contract_end_date or billing_cycle with the customers, or subscriptions with "
+            "their bill_period_months)."
         )
-    return f"For {f.name}, {_renewal_phrase(f)} (billing: {f.billing_cycle or 'unknown'})."
+    billing = f" (billing: {f.billing_cycle})" if f.billing_cycle else ""  # "billing: unknown" told nothing
+    return f"For {f.name}, {_renewal_phrase(f)}{billing}."
 
 
 def _answer_usage(f: FactSheet) -> str:

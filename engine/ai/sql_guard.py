@@ -64,7 +64,11 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("billing_cycle", "VARCHAR", "monthly, quarterly, semiannual, annual, or every N months"),
     ("signup_date", "DATE", "first day as a customer"),
     ("tenure_days", "INTEGER", "days since signup_date"),
-    ("renewal_date", "DATE", "next renewal: signup anniversary by billing cycle, else the contract end"),
+    (
+        "renewal_date",
+        "DATE",
+        "next renewal: end of the main subscription's billing period, else signup anniversary by billing cycle, else the contract end",
+    ),
     ("days_to_renewal", "INTEGER", "days from as_of to renewal_date"),
     ("mrr", "DOUBLE", "monthly recurring revenue, currency units"),
     ("arr", "DOUBLE", "annual recurring revenue = 12 x mrr"),
@@ -133,7 +137,8 @@ _PORTFOLIO_BODY = """
 # The latest predictions by the one definition every reader uses.
 _PORTFOLIO_BODY = (
     _PORTFOLIO_BODY.replace(
-        "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")
+        "<RENEWAL>",
+        renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id"),
     )
     .replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
     .replace("<BILLING_LABEL>", billing_cycle_label_sql("c.billing_cycle"))

@@ -399,7 +399,7 @@ ORDER BY a.customer_id
 
 
 _FEATURES_SQL_RENEWAL = _FEATURES_SQL.replace(
-    "{renewal}", renewal_date_sql("a.d", "a.signup_date", "a.billing_cycle", "a.contract_end_date")
+    "{renewal}", renewal_date_sql("a.d", "a.signup_date", "a.billing_cycle", "a.contract_end_date", "a.customer_id")
 ).replace("<BILLING_LABEL>", billing_cycle_label_sql("a.billing_cycle"))
 
 
@@ -414,7 +414,7 @@ def renewal_dates(wh: Warehouse, as_of: date, customer_id: str | None = None) ->
 
 _RENEWAL_SQL = f"""
 WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who)
-SELECT c.customer_id, {renewal_date_sql("p.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date")} AS renewal_date
+SELECT c.customer_id, {renewal_date_sql("p.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id")} AS renewal_date
 FROM customers c, p
 WHERE c.signup_date <= p.d AND (c.churn_date IS NULL OR c.churn_date > p.d) AND (p.who IS NULL OR c.customer_id = p.who)
 ORDER BY c.customer_id
@@ -547,7 +547,11 @@ _SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SELECT count(seats) FROM customers WHERE signup_date <= ?", ("seats", "events_per_seat_30d", "seat_utilization")),
     ("SELECT count(billing_cycle) FROM customers WHERE signup_date <= ?", ("billing_cycle",)),
     (
-        "SELECT count(billing_cycle) + count(contract_end_date) FROM customers WHERE signup_date <= ?",
+        # billing cycles, contract ends or subscription terms started by the cutoff (engine.core.renewal)
+        "WITH p AS (SELECT CAST(? AS DATE) AS d) "
+        "SELECT (SELECT count(billing_cycle) + count(contract_end_date) FROM customers, p WHERE signup_date <= p.d) "
+        "+ (SELECT count(*) FROM subscriptions, p WHERE start_date <= p.d "
+        "AND bill_period_months >= 1)",
         ("days_to_renewal", "renewal_within_90d"),
     ),
 )

@@ -548,6 +548,7 @@ def _gate(
     unseen = _unseen_by(current, valid_set)
     try:
         prod_model = registry.load(current, data_dir)
+        unseen = _with_inputs_of(wh, prod_model, unseen)
         prod_pred = prod_model.predict(unseen) if len(unseen) else None
     except Exception as exc:  # an unusable production model never blocks a good candidate
         registry.promote(challenger.version, data_dir)
@@ -583,6 +584,22 @@ def _gate(
         ),
         prod_metrics,
     )
+
+
+def _with_inputs_of(wh: Warehouse, model: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with the columns `model` reads that this run did not build, built for the same
+    accounts and month ends (each from data up to its month end). Production chose its event
+    types on older data: when this run chose others, the gate could not judge it ("Columns
+    missing for the churn model") and promoted the challenger unjudged."""
+    missing = [name for name in getattr(model, "features", ()) or () if name not in rows.columns]
+    if not missing or rows.empty:
+        return rows
+    parts = []
+    for as_of, group in rows.groupby("as_of", sort=False):
+        built = feats.features_as_of(wh, pd.Timestamp(as_of).date(), feature_set=feats.set_of(model))
+        kept = [name for name in missing if name in built.columns]
+        parts.append(group.merge(built[["customer_id", *kept]], on="customer_id", how="left"))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _unseen_by(current: registry.ModelVersion, rows: pd.DataFrame) -> pd.DataFrame:

@@ -38,11 +38,21 @@ def billing_cycle_label_sql(cycle: str = "billing_cycle") -> str:
 
 
 def renewal_date_sql(
-    d: str = "d", signup: str = "signup_date", cycle: str = "billing_cycle", contract_end: str = "contract_end_date"
+    d: str = "d",
+    signup: str = "signup_date",
+    cycle: str = "billing_cycle",
+    contract_end: str = "contract_end_date",
+    customer: str | None = None,
 ) -> str:
     """THE renewal rule, as a SQL expression over the given column names (identifiers written
     by the engine, never user text): the next renewal strictly after day `d` is
 
+    * when `customer` (the id column) is given and the account has subscriptions with a
+      billing period running on `d`: the end of the current `bill_period_months` period,
+      counted from its start, of the one that bills most (an add-on expiring is not the
+      renewal; of equal ones, the soonest). Only what is known on `d` is read: the rows
+      started by then, their start and period. An `end_date` is not: an export rewrites it
+      when a cancellation comes later, which would tell a past snapshot what came next;
     * for a billing cycle of N months (`cycle`, 1 monthly, 12 annual, 3, 6, 24 ...): the end
       of the current N-month period counted from signup,
     * otherwise the contract end date when it falls after `d` (else unknown, NULL).
@@ -53,11 +63,30 @@ def renewal_date_sql(
     so for a billing cycle the anniversary is used even when a contract end is on record:
     the same rule holds for a past snapshot (no look-ahead) and for today.
     """
-    # Whole billing periods since signup; the renewal is the end of the current one.
-    periods = f"(date_diff('month', {signup}, {d}) // {cycle})"
-    this_end = f"({signup} + to_months(CAST({cycle} * {periods} AS INTEGER)))"
-    next_end = f"({signup} + to_months(CAST({cycle} * ({periods} + 1) AS INTEGER)))"
-    return f"""(CASE
-            WHEN {cycle} >= 1 THEN CASE WHEN {this_end} > {d} THEN {this_end} ELSE {next_end} END
+    by_cycle = _period_end_sql(d, signup, cycle)
+    rule = f"""CASE
+            WHEN {cycle} >= 1 THEN {by_cycle}
             WHEN {contract_end} > {d} THEN {contract_end}
-        END)::DATE"""
+        END"""
+    if customer is None:
+        return f"({rule})::DATE"
+    # A subscription company's renewal is the end of the term it is in (an annual plan bought
+    # mid-life renews on its own date, not on the signup anniversary).
+    # Identifiers only (see above); no value is interpolated.
+    ends = _period_end_sql(d, "s.start_date", "s.bill_period_months")
+    term = (
+        f"(SELECT arg_max({ends}, struct_pack(mrr := s.mrr, soon := -epoch({ends}))) "  # noqa: S608
+        f"FROM subscriptions s WHERE s.customer_id = {customer} AND s.start_date <= {d} "
+        f"AND (s.end_date > {d} OR s.end_date IS NULL) AND {ends} IS NOT NULL)"
+    )
+    return f"(coalesce({term}, {rule}))::DATE"
+
+
+def _period_end_sql(d: str, start: str, months: str) -> str:
+    """The end of the `months`-long period running on `d`, periods counted from `start`
+    (strictly after `d`); NULL when `months` is not a whole number of months >= 1."""
+    # Whole periods since the start; the renewal is the end of the current one.
+    periods = f"(date_diff('month', {start}, {d}) // {months})"
+    this_end = f"({start} + to_months(CAST({months} * {periods} AS INTEGER)))"
+    next_end = f"({start} + to_months(CAST({months} * ({periods} + 1) AS INTEGER)))"
+    return f"(CASE WHEN {months} >= 1 THEN CASE WHEN {this_end} > {d} THEN {this_end} ELSE {next_end} END END)"
