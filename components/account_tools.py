@@ -125,6 +125,8 @@ def peer_cell(metric: PeerMetric) -> str:
         "Percentile: the share of the other accounts in the group with a lower value, ties counting half."
     )
     label = SHORT_LABELS.get(metric.metric, metric.label.split(":")[0])
+    if metric.metric == "usage":  # "776.9 · median 71.6" of what: per seat, or per day without seats
+        label = f"{label}, {metric.unit}"
     return (
         f"<div title='{html.escape(tip, quote=True)}' style='border-left:4px solid {colour};"
         "padding:0.1rem 0 0.15rem 0.6rem;margin-bottom:0.6rem;line-height:1.3'>"

@@ -41,6 +41,8 @@ def _info(args: argparse.Namespace) -> int:
         dates = f"{span.first} .. {span.last}" if span.first else ""
         print(f"  {span.table:<18} {span.rows:>12,}  {dates}")
     print(f"Model: {status.model}")
+    for table, note in status.out_of_step.items():
+        print(f"Note: {table}: {note}.")
     if status.date_warning:
         print(f"Warning: {status.date_warning}")
     return 0

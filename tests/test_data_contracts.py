@@ -123,7 +123,7 @@ def test_warehouse_status_round_trips_and_keeps_the_info_keys(out_of_range):
     }
     assert result.date_warning and "customers.signup_date has 1 row dated after" in result.date_warning
     printed = to_dict(result)
-    assert list(printed) == ["schema_version", "data_as_of", "tables", "date_problems", "date_warning"]
+    assert list(printed) == ["schema_version", "data_as_of", "tables", "date_problems", "date_warning", "out_of_step"]
     assert printed["data_as_of"] == "2024-03-01"
     assert set(printed["tables"][0]) == {"table", "rows", "first", "last"}
     assert set(printed["date_problems"][0]) == {
@@ -153,8 +153,8 @@ def test_data_health_round_trips(generated_dir):
     assert again.tables["table"].tolist() == report.tables["table"].tolist()
     assert again.nulls["nulls"].tolist() == report.nulls["nulls"].tolist()
     payload = json.loads(to_json(report))
-    assert set(payload) == {"data_as_of", "tables", "nulls", "date_warning"}
-    assert set(payload["tables"][0]) == {"table", "rows", "first", "last", "days_behind", "stale"}
+    assert set(payload) == {"data_as_of", "as_of_from", "tables", "nulls", "date_warning"}
+    assert set(payload["tables"][0]) == {"table", "rows", "first", "last", "days_behind", "stale", "note"}
 
 
 # -- the demo generator -------------------------------------------------------------------------------

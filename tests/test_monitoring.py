@@ -207,6 +207,7 @@ def test_data_health_says_which_tables_are_out_of_step_with_the_data(scored_copy
     )
     assert shown["predictions"] == f"behind the data: scores as of {as_of}; refresh the scores"
     assert shown["usage_daily"] == "current"
+    assert set(health.status(wh).out_of_step) == {"customers", "predictions"}  # `info` prints them as notes
 
 
 def test_data_health_reads_in_words_with_a_dash_for_an_empty_table():

@@ -342,3 +342,15 @@ def test_peers_and_benchmarks_commands_print_the_contracts(scored_dir, capsys):
     assert {"book", "book_previous", "rows", "as_of", "previous_as_of"} <= set(bench)
     assert cli.main(["--data-dir", str(scored_dir), "peers", "no-such-id", "--user", "ana", "--role", "csm"]) == 2
     assert "not in your book" in capsys.readouterr().err
+
+
+def test_the_usage_cell_names_its_unit():
+    """ "Usage 776.9 · median 71.6" on a book without seats: events per day, or per seat."""
+    from components.account_tools import peer_cell
+
+    for unit in ("events per day", "events per seat"):
+        metric = peers.PeerMetric(
+            metric="usage", label="Usage", unit=unit, direction="good", value=776.9, peer_median=71.6,
+            percentile=1.0, better_than=1.0, peers_with_value=107,
+        )  # fmt: skip
+        assert f">Usage, {unit}<" in peer_cell(metric) and "776.9 · median 71.6" in peer_cell(metric)

@@ -97,6 +97,7 @@ class WarehouseStatus(Contract):
     tables: list[TableSpan]
     date_problems: list[DateProblem]
     date_warning: str | None = None
+    out_of_step: dict[str, str] = {}  # table -> what is out of step with the data's day, in words
 
 
 class DataHealth(Contract):
@@ -221,6 +222,7 @@ def status(wh: Warehouse) -> WarehouseStatus:
         tables=tables,
         date_problems=problems,
         date_warning=date_warning(problems, as_of),
+        out_of_step=_out_of_step(wh, as_of, _daily_feeds_loaded(wh)),
     )
 
 
@@ -277,8 +279,7 @@ def data_health(wh: Warehouse) -> DataHealth:
     daily = tables["table"].isin(DAILY_TABLES)
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
     from_feeds = _daily_feeds_loaded(wh)
-    notes = _out_of_step(wh, as_of, from_feeds)
-    tables["note"] = [notes.get(t) for t in tables["table"]]
+    tables["note"] = [current.out_of_step.get(t) for t in tables["table"]]
     nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
     return DataHealth(
         data_as_of=as_of,
