@@ -139,9 +139,8 @@ def test_a_csm_who_logs_in_works_the_book_filed_under_their_owner_name(crm_dir):
     assert not at.exception and not at.dataframe
     assert [shown(i.value) for i in at.info] == [
         "No account is filed under your name: no customer has csm_owner 'ana'. If your CRM names you "
-        'differently ("Maya Chen", maya@acme.com), an admin assigns your book on the Users page.'
+        'differently ("Maya Chen", or an e-mail address), an admin assigns your book on the Users page.'
     ]
-    assert "maya@acme\\.com" in at.info[0].value  # inert: the e-mail was a mailto link
 
 
 def test_users_page_counts_books_warns_of_empty_ones_and_assigns_a_book(crm_dir):

@@ -21,7 +21,7 @@ viewer = auth.require_viewer("users")
 st.title("Users")
 st.caption(
     "Who can log in and what their role opens. A CSM sees the accounts whose `csm_owner` is their book owner "
-    '(their username unless set: a CRM\'s "Maya Chen" or maya@acme.com). '
+    '(their username unless set: a CRM\'s "Maya Chen" or an e-mail address). '
     "Changes apply at each person's next click; passwords are stored as bcrypt hashes only."
 )
 

@@ -288,7 +288,7 @@ def empty_book_message(wh: Warehouse, viewer: Viewer) -> str:
     if not owned:
         return (
             f"No account is filed under your name: no customer has csm_owner '{viewer.book_owner}'. If your "
-            'CRM names you differently ("Maya Chen", maya@acme.com), an admin assigns your book on the Users page.'
+            'CRM names you differently ("Maya Chen", or an e-mail address), an admin assigns your book on the Users page.'
         )
     return (
         f"None of your {owned:,} accounts has a churn score yet (churned accounts are not scored; new ones "
