@@ -176,6 +176,10 @@ def test_bad_scopes_and_owners_are_refused_with_what_to_do(data):
         keys.create_key("k", "csm", owner="zoe", data_dir=data)
     with pytest.raises(BadInputError, match="'analyst' is an analyst user, not a CSM"):
         keys.create_key("k", "csm", owner="analyst", data_dir=data)
+    # The book as the CRM writes it, for a CSM filed under it: the error names that CSM.
+    users.set_owner("ben.okafor", "Ben Okafor", data)
+    with pytest.raises(BadInputError, match=r"'Ben Okafor' is the book of CSM user ben.okafor: .*--owner ben.okafor"):
+        keys.create_key("k", "csm", owner="Ben Okafor", data_dir=data)
     assert keys.list_keys(data) == []
 
 

@@ -148,7 +148,8 @@ def check_scopes(role: str, scopes: Sequence[str] | None) -> tuple[str, ...]:
 
 def check_owner(role: str, owner: str | None, data_dir: DataDir = None) -> str | None:
     """The owner as stored: a known CSM user's username for a csm key, None for other roles."""
-    owner = (owner or "").strip().lower() or None
+    given = (owner or "").strip()
+    owner = given.lower() or None
     if role != "csm":
         if owner:
             raise BadInputError(
@@ -159,11 +160,19 @@ def check_owner(role: str, owner: str | None, data_dir: DataDir = None) -> str |
         raise BadInputError(
             "A CSM key needs an owner: the CSM whose book it sees (their username, e.g. --owner ana.silva)."
         )
-    found = {u.username: u.role for u in users.list_users(data_dir)}
+    people = users.list_users(data_dir)
+    found = {u.username: u.role for u in people}
     if found.get(owner) != "csm":
         why = (
             f"'{owner}' is {_a(found[owner])} user, not a CSM" if owner in found else f"There is no CSM user '{owner}'"
         )
+        # --owner "Maya Chen" (the book as the CRM writes it) for the CSM filed under it: name them.
+        filed = [u.username for u in people if u.role == "csm" and u.book_owner.casefold() == given.casefold()]
+        if filed:
+            raise BadInputError(
+                f"{why}. '{given}' is the book of CSM user {' and '.join(filed)}: a CSM key's owner is the CSM's "
+                f"username (--owner {filed[0]})."
+            )
         raise BadInputError(f"{why}. A CSM key's owner must be a CSM user. {USERS_HINT}")
     return owner
 
