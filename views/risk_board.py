@@ -48,7 +48,7 @@ except RadarError as exc:
 
 if frame.empty:
     st.info(
-        # inert: it quotes the book's owner as the CRM wrote it (and an e-mail became a mailto link)
+        # inert: it quotes the book's owner as the CRM wrote it
         plain(board.empty_book_message(cache.warehouse(data_dir), viewer))
         if not viewer.sees_everyone
         else "No active customer has a churn score yet.",

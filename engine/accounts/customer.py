@@ -21,7 +21,7 @@ from engine.core import formatting
 from engine.core.access import Viewer
 from engine.core.contracts import ConfidenceInterval, Contract, RiskComponents, Table
 from engine.core.errors import BadInputError, NotFoundError
-from engine.core.renewal import billing_cycle_text
+from engine.core.renewal import billing_cycle_text, renewal_sources_sql
 from engine.data import health
 from engine.data.attributes import attributes_of
 from engine.data.warehouse import Warehouse
@@ -286,10 +286,7 @@ NOT_LOADED = {
     "region": "SELECT count(region) FROM customers",
     "csm_owner": "SELECT count(csm_owner) FROM customers",
     "seats": "SELECT count(seats) FROM customers",
-    # a renewal comes from billing cycles, contract ends or subscription terms (engine.core.renewal)
-    "renewal": "SELECT (SELECT count(billing_cycle) + count(contract_end_date) FROM customers) "
-    "+ (SELECT count(*) FROM (SELECT 1 FROM subscriptions WHERE bill_period_months >= 1 "
-    "LIMIT 1))",
+    "renewal": renewal_sources_sql(),
     "support_tickets": "SELECT count(*) FROM (SELECT 1 FROM support_tickets LIMIT 1)",
     "gtm_opportunities": "SELECT count(*) FROM (SELECT 1 FROM gtm_opportunities LIMIT 1)",
     "subscriptions": "SELECT count(*) FROM (SELECT 1 FROM subscriptions LIMIT 1)",

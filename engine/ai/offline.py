@@ -271,14 +271,15 @@ def _renewal_sentence(f: FactSheet) -> list[str]:
 
 
 def _answer_renewal(f: FactSheet) -> str:
-    if not _renewal_phrase(f):
+    renewal = _renewal_phrase(f)
+    if not renewal:
         return (
             f"No renewal dates, billing cycles or subscription terms are loaded, so {f.name}'s renewal is not on "
             "record (an admin loads contract_end_date or billing_cycle with the customers, or subscriptions with "
             "their bill_period_months)."
         )
     billing = f" (billing: {f.billing_cycle})" if f.billing_cycle else ""  # "billing: unknown" told nothing
-    return f"For {f.name}, {_renewal_phrase(f)}{billing}."
+    return f"For {f.name}, {renewal}{billing}."
 
 
 def _answer_usage(f: FactSheet) -> str:

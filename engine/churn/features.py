@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql
+from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql, renewal_sources_sql
 from engine.data.warehouse import Warehouse
 
 
@@ -546,14 +546,7 @@ _SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SELECT count(region) FROM customers WHERE signup_date <= ?", ("region",)),
     ("SELECT count(seats) FROM customers WHERE signup_date <= ?", ("seats", "events_per_seat_30d", "seat_utilization")),
     ("SELECT count(billing_cycle) FROM customers WHERE signup_date <= ?", ("billing_cycle",)),
-    (
-        # billing cycles, contract ends or subscription terms started by the cutoff (engine.core.renewal)
-        "WITH p AS (SELECT CAST(? AS DATE) AS d) "
-        "SELECT (SELECT count(billing_cycle) + count(contract_end_date) FROM customers, p WHERE signup_date <= p.d) "
-        "+ (SELECT count(*) FROM subscriptions, p WHERE start_date <= p.d "
-        "AND bill_period_months >= 1)",
-        ("days_to_renewal", "renewal_within_90d"),
-    ),
+    (renewal_sources_sql("CAST($1 AS DATE)"), ("days_to_renewal", "renewal_within_90d")),
 )
 
 

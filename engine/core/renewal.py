@@ -29,6 +29,19 @@ def billing_cycle_text(months: int | float | None) -> str | None:
     return _CYCLE_NAMES.get(whole, f"every {whole} months")
 
 
+def renewal_sources_sql(cutoff: str | None = None) -> str:
+    """A query counting what a renewal date comes from (billing cycles, contract ends,
+    subscriptions with a billing period): 0 means no account can have one. With `cutoff` (a SQL
+    expression such as "CAST(? AS DATE)"), only accounts signed up and subscriptions started by it."""
+    signed, started = (
+        ("", "") if cutoff is None else (f" WHERE signup_date <= {cutoff}", f" AND start_date <= {cutoff}")
+    )
+    return (
+        f"SELECT (SELECT count(billing_cycle) + count(contract_end_date) FROM customers{signed}) "  # noqa: S608
+        f"+ (SELECT count(*) FROM (SELECT 1 FROM subscriptions WHERE bill_period_months >= 1{started} LIMIT 1))"
+    )
+
+
 def billing_cycle_label_sql(cycle: str = "billing_cycle") -> str:
     """`billing_cycle_text` in SQL: the model reads the cycle as this label (a category)."""
     cases = " ".join(f"WHEN {m} THEN '{name}'" for m, name in _CYCLE_NAMES.items())
@@ -75,9 +88,9 @@ def renewal_date_sql(
     # Identifiers only (see above); no value is interpolated.
     ends = _period_end_sql(d, "s.start_date", "s.bill_period_months")
     term = (
-        f"(SELECT arg_max({ends}, struct_pack(mrr := s.mrr, soon := -epoch({ends}))) "  # noqa: S608
-        f"FROM subscriptions s WHERE s.customer_id = {customer} AND s.start_date <= {d} "
-        f"AND (s.end_date > {d} OR s.end_date IS NULL) AND {ends} IS NOT NULL)"
+        "(SELECT arg_max(ends, struct_pack(mrr := mrr, soon := -epoch(ends))) FROM ("  # noqa: S608
+        f"SELECT {ends} AS ends, s.mrr FROM subscriptions s WHERE s.customer_id = {customer} "
+        f"AND s.start_date <= {d} AND (s.end_date > {d} OR s.end_date IS NULL)) WHERE ends IS NOT NULL)"
     )
     return f"(coalesce({term}, {rule}))::DATE"
 

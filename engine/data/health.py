@@ -222,7 +222,7 @@ def status(wh: Warehouse) -> WarehouseStatus:
         tables=tables,
         date_problems=problems,
         date_warning=date_warning(problems, as_of),
-        out_of_step=_out_of_step(wh, as_of, _daily_feeds_loaded(wh)),
+        out_of_step=_out_of_step(wh, as_of),
     )
 
 
@@ -278,14 +278,13 @@ def data_health(wh: Warehouse) -> DataHealth:
     ]
     daily = tables["table"].isin(DAILY_TABLES)
     tables["stale"] = daily & tables["days_behind"].fillna(0).gt(STALE_AFTER_DAYS) & tables["rows"].gt(0)
-    from_feeds = _daily_feeds_loaded(wh)
     tables["note"] = [current.out_of_step.get(t) for t in tables["table"]]
     nulls = pd.concat([null_rates(wh, t) for t in DATE_COLUMNS], ignore_index=True)
     return DataHealth(
         data_as_of=as_of,
         as_of_from=(
             "the newest day of product usage or support tickets loaded"
-            if from_feeds
+            if _daily_feeds_loaded(wh)
             else "the newest signup, churn or subscription start loaded"
         ),
         tables=tables,
@@ -299,26 +298,26 @@ def _daily_feeds_loaded(wh: Warehouse) -> bool:
     return bool(wh.scalar("SELECT (SELECT count(*) FROM usage_daily) + (SELECT count(*) FROM support_tickets) > 0"))
 
 
-def _out_of_step(wh: Warehouse, as_of: date | None, from_feeds: bool) -> dict[str, str]:
+def _out_of_step(wh: Warehouse, as_of: date | None) -> dict[str, str]:
     """Tables out of step with the data's day, in words. A CRM export newer than the event log
     (accounts signed up after the last usage day) looked "current", though those accounts go
-    unscored until their usage is loaded; scores older than the data looked "current" too."""
+    unscored until their usage is loaded; scores older than the data looked "current" too.
+    Only usage or tickets can put the data's day before a signup (see `data_as_of`)."""
     if as_of is None:
         return {}
     notes = {}
     start, end = _bounds()
-    if from_feeds:
-        newer = int(
-            wh.scalar(
-                "SELECT count(*) FROM customers WHERE signup_date > ? AND signup_date >= ? AND signup_date < ?",
-                [as_of, start, end],
-            )
+    newer = int(
+        wh.scalar(
+            "SELECT count(*) FROM customers WHERE signup_date > ? AND signup_date >= ? AND signup_date < ?",
+            [as_of, start, end],
         )
-        if newer:
-            notes["customers"] = (
-                f"ahead of the usage: {newer:,} account{'s' if newer != 1 else ''} signed up after {as_of}, "
-                "not scored until usage for their days is loaded"
-            )
+    )
+    if newer:
+        notes["customers"] = (
+            f"ahead of the usage: {newer:,} account{'s' if newer != 1 else ''} signed up after {as_of}, "
+            "not scored until usage for their days is loaded"
+        )
     scored = latest_scoring_date(wh)
     if scored is not None and scored < as_of:
         notes["predictions"] = f"behind the data: scores as of {scored}; refresh the scores"
@@ -331,8 +330,8 @@ def freshness(tables: pd.DataFrame) -> pd.DataFrame:
     # ground_truth is the demo generator's own table, never loaded: a company's book leaves it out
     generated_only = (tables["table"] == "ground_truth") & (tables["rows"] == 0)
     tables = tables[~generated_only]
-    notes = tables["note"] if "note" in tables else pd.Series([None] * len(tables), index=tables.index)
-    out = tables.drop(columns=[c for c in ("stale", "note") if c in tables]).copy()
+    notes = tables.get("note", pd.Series(None, index=tables.index))
+    out = tables.drop(columns=["stale", "note"], errors="ignore").copy()
     for column in ("first", "last"):
         out[column] = ["—" if pd.isna(value) else value.isoformat() for value in out[column]]
     out["days_behind"] = ["—" if pd.isna(days) else f"{int(days):,}" for days in out["days_behind"]]
