@@ -332,6 +332,14 @@ def test_unix_times_in_the_wrong_unit_are_named_by_the_unit_they_look_like(wh, t
     assert events.unix_unit("123456789012") is None and events.unix_unit("2025-11-01") is None
 
 
+def test_the_timestamp_unit_is_guessed_only_when_every_cell_agrees():
+    assert events.guess_epoch(["1761955204000", "", None, "NA", 1761955205000.0]) == "ms"
+    assert events.guess_epoch(pd.Series([1761955204, 1761955300], dtype="int64")) == "s"
+    assert events.guess_epoch(["1761955204", "1761955204000"]) is None  # mixed units: the person decides
+    assert events.guess_epoch(["1761955204", "2025-11-01"]) is None
+    assert events.guess_epoch(["2025-11-01T10:00:00"]) is None and events.guess_epoch([]) is None
+
+
 def test_bad_rows_in_a_glob_and_in_parquet_name_the_file(wh, tmp_path):
     write(tmp_path, "a.csv", "customer_id,timestamp,event_type\nc1,2024-03-01,login\n")
     write(tmp_path, "b.csv", "customer_id,timestamp,event_type\nc1,2024-03-01,login\nc1,2124-03-01,login\n")

@@ -118,9 +118,10 @@ def test_upload_good_file_loads_and_bad_file_writes_nothing(scored_copy, monkeyp
     assert _customers(scored_copy) == before + 1
 
 
-def test_an_event_log_in_unix_milliseconds_is_explained_with_the_pages_own_choices(scored_copy, monkeypatch):
-    """A browser user was told "load with --epoch s ... or --epoch ms": the page names its own
-    Timestamps choice, and the unit the numbers look like."""
+def test_an_event_log_in_unix_milliseconds_is_read_as_such_and_explained_in_the_pages_words(scored_copy, monkeypatch):
+    """The page guesses the unit from the preview (13 digits: milliseconds). Told otherwise, a browser
+    user was told "load with --epoch s ... or --epoch ms": the page names its own Timestamps choice,
+    and the unit the numbers look like."""
     wh = warehouse.get_warehouse(scored_copy, read_only=True)
     customer, last = wh.rows("SELECT min(customer_id), (SELECT max(date) FROM usage_daily) FROM customers")[0]
     day_after = int(pd.Timestamp(last + pd.Timedelta(days=1)).timestamp() * 1000)  # a day not loaded yet
@@ -131,14 +132,17 @@ def test_an_event_log_in_unix_milliseconds_is_explained_with_the_pages_own_choic
     at.selectbox(key="map_events_customer_id").set_value("account")
     at.selectbox(key="map_events_timestamp").set_value("ts_ms")
     at.selectbox(key="map_events_event_type").set_value("action")
+    at.run()
+    assert at.selectbox(key="event_epoch_ms").value == "ms"  # guessed from the preview
+    at.button(key="check_file").click().run()
+    assert any("would insert 1" in shown(i.value) for i in at.info) and not at.error
+
+    at.selectbox(key="event_epoch_ms").set_value("text")
     at.button(key="check_file").click().run()
     cells = [str(v) for f in at.dataframe for v in f.value.to_numpy().ravel()]
     said = " ".join([shown(e.value) for e in at.error] + cells)
     assert "it looks like Unix milliseconds" in said and '"Unix milliseconds" under Timestamps' in said
     assert "--epoch" not in said
-    at.selectbox(key="event_epoch").set_value("ms")
-    at.button(key="check_file").click().run()
-    assert any("would insert 1" in shown(i.value) for i in at.info)
 
 
 def test_refresh_scores_from_data_page(scored_copy, monkeypatch):

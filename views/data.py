@@ -117,9 +117,9 @@ table = st.selectbox(
 upload = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"], key="load_file")
 
 
-def event_log_options() -> tuple[str, str | None]:
+def event_log_options(guess: str | None) -> tuple[str, str | None]:
     """(mode, epoch) of engine.data.ingest.events.load_events: what an event log holds and how
-    its timestamps are written."""
+    its timestamps are written (`guess`, the unit the preview's timestamps are in, is the default)."""
     left, right = st.columns(2)
     mode = left.selectbox(
         ops.EVENT_MODE_LABEL,
@@ -128,8 +128,18 @@ def event_log_options() -> tuple[str, str | None]:
         key="event_mode",
         help="A log need not hold whole days: say whether its days are new, add to what is loaded, or replace it.",
     )
-    stamps = ops.TIMESTAMP_CHOICES
-    unit = right.selectbox(ops.TIMESTAMPS_LABEL, list(stamps), format_func=stamps.__getitem__, key="event_epoch")
+    stamps = list(ops.TIMESTAMP_CHOICES)
+    unit = right.selectbox(
+        ops.TIMESTAMPS_LABEL,
+        stamps,
+        index=stamps.index(guess or "text"),
+        format_func=ops.TIMESTAMP_CHOICES.__getitem__,
+        # A new guess (another file or timestamp column) is a new default, not the last file's choice.
+        key=f"event_epoch_{guess or 'text'}",
+        help="Guessed from the preview: 10-digit numbers are Unix seconds, 13-digit ones milliseconds."
+        if guess
+        else None,
+    )
     return mode, None if unit == "text" else unit
 
 
@@ -173,7 +183,12 @@ def load_section(path: Path, source_name: str) -> None:
                 f"{', '.join(extra)}."
             )
 
-    mode, epoch = event_log_options() if table == ingest.EVENT_LOG else (None, None)
+    if table == ingest.EVENT_LOG:
+        stamp_column = mapping.get("timestamp") or lower.get("timestamp")
+        guess = events.guess_epoch(preview[stamp_column]) if stamp_column in preview else None
+        mode, epoch = event_log_options(guess)
+    else:
+        mode, epoch = None, None
     check, load = st.columns(2)
     if check.button("Check the file", icon=":material/fact_check:", key="check_file", width="stretch"):
         try:

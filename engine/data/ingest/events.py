@@ -41,7 +41,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -743,6 +743,14 @@ def unix_unit(value: str) -> str | None:
     if not _UNIX_LIKE.fullmatch(value):
         return None
     return {10: "s", 13: "ms"}.get(len(value.split(".")[0]))
+
+
+def guess_epoch(values: Iterable[object]) -> str | None:
+    """'s' or 'ms' when every non-blank timestamp in `values` (a preview's cells) is a Unix time
+    in that one unit, else None: the default a person would pick after looking at the file."""
+    cells = (str(v).strip() for v in values if not pd.isna(v))
+    units = {unix_unit(cell) for cell in cells if cell.lower() not in NULL_TOKENS}
+    return units.pop() if len(units) == 1 and None not in units else None
 
 
 def _unknown_customers(cur: Any, rolled: str) -> Problem | None:
