@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.shared import auth
+from components.shared import auth, cache
 from components.shared import format as fmt
 from engine.core.access import Viewer
 from engine.data import warehouse
@@ -109,3 +109,22 @@ def test_outlook_without_scores_says_how_to_fix_it(data_dir_copy, monkeypatch):
     at = _open("analyst")
     assert "The automatic choice trusts **" in _texts(at)  # series forecasts need no model
     assert any("needs scores" in w.value for w in at.warning)
+
+
+def test_a_series_too_short_to_backtest_names_the_horizon_that_can_be(scored_app, monkeypatch):
+    """A company 15 months old asked for 12 months ahead: the chart's caption said "(why: the backtest
+    below)" above "No backtest ... Try a shorter horizon". Now the default is called the default, and
+    the page names the horizon a backtest can judge (15 months - 6 to fit on = 9)."""
+    real = cache.business_series
+    monkeypatch.setattr(cache, "business_series", lambda *args: real(*args).tail(15).reset_index(drop=True))
+    at = _open("analyst")
+    text = _texts(at)
+    assert "the default when there is no backtest" in text and "(why: the backtest below)" not in text
+    said = " ".join(w.value for w in at.warning)
+    assert "15 complete months are too short to test a 12-month forecast" in said
+    assert "A horizon of 9 months or less can be backtested." in said
+    notes = " ".join(m.value for m in at.expander[0].markdown) if at.expander else ""
+    assert "backtested every model" not in notes and "too short to backtest" in notes
+
+    at.number_input(key="fc_horizon_monthly").set_value(9).run()
+    assert not at.warning and "(why: the backtest below)" in _texts(at)

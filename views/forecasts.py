@@ -15,6 +15,7 @@ from engine.core.errors import RadarError
 from engine.data import health
 from engine.forecasting import series as business
 from engine.forecasting.auto import ForecastResult
+from engine.forecasting.backtest import MIN_TRAIN, longest_backtest_horizon
 from engine.forecasting.models import AUTO, MODELS
 
 OUTLOOK_MONTHS = (3, 6, 12)
@@ -96,7 +97,7 @@ def chosen_sentence(result: ForecastResult, uid: str, several: bool) -> str:
     form = form.removeprefix(f"{picked}: ")
     detail = f" (`{form}`)" if form and form not in (picked, lead, picked.replace("_", " ")) else ""
     if lead == AUTO:
-        why = " (why: the backtest below)" if uid in result.reasons else ""
+        why = " (why: the backtest below)" if result.backtested(uid) else ", the default when there is no backtest"
         return f"The automatic choice{f' for **{uid}**' if several else ''} is **{charts.model_label(picked)}**{detail}{why}."
     return f"**{charts.model_label(picked)}**{detail} draws the bold line."
 
@@ -119,6 +120,18 @@ def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
     return " ".join(parts) + " An error below 1 beats simply repeating last season's values."
 
 
+def no_backtest_sentence(points: int, horizon: int, periods: str) -> str:
+    """Why a series has no backtest, and the horizon that would give it one."""
+    longest = longest_backtest_horizon(points)
+    said = (
+        f"No backtest for this series: {points} complete {periods} are too short to test a {horizon}-"
+        f"{periods[:-1]} forecast on their own past (each past forecast is fitted on at least {MIN_TRAIN} {periods})."
+    )
+    if longest >= 1:
+        return f"{said} A horizon of {longest} {periods if longest > 1 else periods[:-1]} or less can be backtested."
+    return f"{said} A backtest needs {MIN_TRAIN + 1 - points} more {periods if MIN_TRAIN - points else periods[:-1]}."
+
+
 def highlight_winner(frame: pd.DataFrame, winner: str):
     """The metrics table with the winner's row shaded; errors in the series' scale, shares in %."""
     shade = "background-color: rgba(79, 70, 229, 0.12); font-weight: 600"
@@ -133,12 +146,8 @@ def highlight_winner(frame: pd.DataFrame, winner: str):
 def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str, uid: str, info, horizon: int) -> None:
     st.subheader("Backtest: which model to trust")
     result = forecast.selection
-    if result is None or uid not in forecast.picked or result.metrics[result.metrics["unique_id"] == uid].empty:
-        st.warning(
-            f"No backtest for this series: it is too short to test a {horizon}-{PERIODS[info.frequency][:-1]} "
-            "forecast on its own past. Try a shorter horizon.",
-            icon=":material/history:",
-        )
+    if result is None or uid not in forecast.picked or not forecast.backtested(uid):
+        st.warning(no_backtest_sentence(len(history), horizon, PERIODS[info.frequency]), icon=":material/history:")
         return
     metrics = result.metrics[result.metrics["unique_id"] == uid].drop(columns=["unique_id"])
     winner = forecast.picked[uid]

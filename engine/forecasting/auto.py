@@ -123,6 +123,11 @@ class ForecastResult(Contract):
             return None
         return float(row[column].iloc[0])
 
+    def backtested(self, uid: str) -> bool:
+        """Whether the automatic choice for `uid` rests on a backtest (a series too short for one
+        fold at this horizon gets the default without one)."""
+        return self.selection is not None and bool((self.selection.metrics["unique_id"] == uid).any())
+
     def bands_from_backtest(self, uid: str) -> bool:
         """Whether the automatic choice's bands for `uid` were made at least as wide as its model's
         backtest errors (`widen_by_backtest`: it needs MIN_BACKTEST_ERRORS of them)."""
@@ -386,12 +391,13 @@ def choose(
         reasons.setdefault(uid, f"{MODEL_WORDS[name]}: too short to backtest, so the default.")
     result = _refit(panel, picked, horizon, levels, n_jobs, done or {})
     counts = pd.Series(picked).map(_the).value_counts()
-    notes.append(
-        f"The automatic choice backtested every model from up to {folds} past dates ({horizon} periods ahead each) "
-        f"and keeps the combination of exponential smoothing, Theta and ARIMA unless one model clearly beat it: "
-        + ", ".join(f"{name} for {n} series" for name, n in counts.items())
-        + "."
-    )
+    if not selection.metrics.empty:  # else each series' own note says it was too short to backtest
+        notes.append(
+            f"The automatic choice backtested every model from up to {folds} past dates ({horizon} periods ahead each) "
+            f"and keeps the combination of exponential smoothing, Theta and ARIMA unless one model clearly beat it: "
+            + ", ".join(f"{name} for {n} series" for name, n in counts.items())
+            + "."
+        )
     widened = widen_by_backtest(selection.folds, panel.ids, picked, result)
     if widened:
         notes.append(

@@ -39,6 +39,12 @@ LEVELS = (80, 95)
 MIN_TRAIN = 6  # shortest history a backtest fold trains on
 
 
+def longest_backtest_horizon(points: int) -> int:
+    """The longest horizon a series of `points` can be backtested at (one fold on MIN_TRAIN
+    points); below 1 when it is too short for any."""
+    return points - MIN_TRAIN
+
+
 class BacktestResult(Contract):
     """Out-of-sample accuracy by series and model.
 
