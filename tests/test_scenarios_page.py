@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.shared import auth
+from components.shared import auth, cache
 from engine import scenarios
 from engine.core import store
 from engine.data import warehouse
@@ -213,3 +213,16 @@ def test_demo_saves_one_sample_plan_the_executive_can_read(scored_dir, tmp_path,
     assert any("renewal save plan" in h.value for h in at.subheader)
     assert not at.info or all("No saved plans" not in i.value for i in at.info)
     store.dispose_all()
+
+
+def test_a_lever_the_serving_model_cannot_feel_is_locked_off(data, monkeypatch):
+    """A company with no support tickets: the support lever's sliders took 30% and its cost, and the
+    run spent the money on a change no score could show. Its controls are now off and locked."""
+    real = cache.lever_reach
+    monkeypatch.setattr(cache, "lever_reach", lambda data_dir: {**real(data_dir), "support": ()})
+    at = _page(data, "analyst", monkeypatch)
+    for key in ("support_resolution_time_cut", "support_open_tickets_cleared", "support_cost_per_account"):
+        widget = at.number_input(key=f"sc0_{key}") if key.endswith("account") else at.slider(key=f"sc0_{key}")
+        assert widget.disabled and widget.value == 0.0
+    assert not at.slider(key="sc0_adoption_usage_increase").disabled
+    assert any("open tickets" in c.value and "The lever is off." in c.value for c in at.caption)

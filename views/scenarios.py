@@ -54,12 +54,19 @@ def _key(lever: str, name: str) -> str:
     return f"sc{st.session_state.get(FORM_VERSION, 0)}_{lever}_{name}"
 
 
+def _reaches(lever: str) -> bool:
+    """Whether the serving model feels `lever` (the assumption levers always apply)."""
+    return lever not in LEVER_COLUMNS or bool(cache.lever_reach(data_dir)[lever])
+
+
 def _start(lever: str, name: str) -> dict:
-    """`key` and starting `value` of the widget for one setting (floats stay floats for the widgets)."""
+    """`key` and starting `value` of the widget for one setting (floats stay floats for the widgets).
+    A lever the serving model cannot feel is off and locked: its cost would buy nothing the plan can show."""
     settings = _plan().lever(lever)
     default = type(settings).model_fields[name].default
-    value = getattr(settings, name)
-    return {"key": _key(lever, name), "value": float(value) if isinstance(default, float) else value}
+    value = getattr(settings, name) if _reaches(lever) else default
+    shown = float(value) if isinstance(default, float) else value
+    return {"key": _key(lever, name), "value": shown, "disabled": not _reaches(lever)}
 
 
 def _seg_key(lever: str, name: str) -> str:
@@ -121,10 +128,11 @@ def segment_controls(lever: str, options: dict[str, list[str]]) -> None:
 
 
 def unreached(lever: str) -> None:
-    """Said before anyone moves a lever the serving model cannot feel (a tenure baseline serving)."""
-    if not cache.lever_reach(data_dir)[lever]:
+    """Said before anyone moves a lever the serving model cannot feel (a tenure baseline serving, or
+    no support tickets loaded): its controls are locked at zero."""
+    if not _reaches(lever):
         columns = ", ".join(LEVER_COLUMNS[lever]).replace("_", " ")
-        st.caption(UNREACHED.format(columns=columns))
+        st.caption(UNREACHED.format(columns=columns) + " The lever is off.")
 
 
 def lever_form(options: dict[str, list[str]]) -> bool:
