@@ -75,7 +75,12 @@ def baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
     """The model-vs-baselines table as the page shows it: contenders named, the serving one marked."""
     shown = comparison.copy()
     shown["contender"] = shown["contender"].map(lambda name: CONTENDERS.get(name, name))
-    shown["serves"] = shown["serves"].map({True: "serves", False: ""})
+    # The run's pick serves only while its version is production: a candidate's pick "would serve".
+    stage = shown["stage"].astype("object").where(shown["stage"].notna(), None)
+    shown["serves"] = [
+        ("serves" if s == "production" else "would serve" if s == "candidate" else "chosen") if picked else ""
+        for picked, s in zip(shown["serves"], stage, strict=True)
+    ]
     return shown.drop(columns=["stage"])
 
 

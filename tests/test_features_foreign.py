@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from engine.churn import features, screening, training
+from engine.churn import explain, features, screening, training
 from engine.data import warehouse
 
 D = date(2026, 3, 31)
@@ -179,3 +179,11 @@ def test_an_account_in_its_first_month_has_the_mrr_its_subscriptions_bill(data_d
     before = features.features_as_of(wh, date(2026, 3, 20), cid, feature_set=fs)
     assert len(before) == 1 and before["mrr"].isna().all()
     assert customer._profile(wh, cid, D).mrr == 123
+
+
+def test_a_list_of_features_is_said_as_the_drivers_group_them():
+    """Model & data listed 20 raw names ('evt_call_lead_count_7d, evt_call_lead_count_28d, ...') for
+    two event types that came and went between versions."""
+    names = [f"evt_call_lead_{s}" for s in ("count_7d", "count_28d", "trend_28d")] + ["attr_company_size"]
+    assert explain.in_words(names) == "Call lead usage (3 inputs), Company size"
+    assert explain.in_words([]) == "none"

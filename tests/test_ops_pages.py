@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components import ops
 from components.shared import auth
 from engine.churn import registry, retrain, status, training
 from engine.data import warehouse
@@ -272,3 +273,21 @@ def test_two_versions_compare_in_readable_names_and_numbers():
         ["baseline", "—", "tenure", "—", "changed"],
         ["coefficients", "—", "tenure_days: -0.4602", "—", "changed"],
     ]
+
+
+def test_the_baselines_table_says_serves_only_of_the_production_pick():
+    """A candidate run's pick read "serves" next to production's own pick: two rows said "serves"."""
+    comparison = pd.DataFrame(
+        {
+            "version": ["churn-v3", "churn-v3", "churn-v2", "churn-v2", "churn-v1"],
+            "contender": ["model", "tenure", "model", "tenure", "model"],
+            "auc": [0.6, 0.5, 0.7, 0.5, 0.65],
+            "pr_auc": [0.1] * 5,
+            "brier": [0.04] * 5,
+            "serves": [True, False, True, False, True],
+            "stage": ["candidate", None, "production", None, "archived"],
+        }
+    )
+    shown = ops.baseline_table(comparison)
+    assert shown["serves"].tolist() == ["would serve", "", "serves", "", "chosen"]
+    assert "stage" not in shown and shown["contender"].iloc[1] == ops.CONTENDERS["tenure"]

@@ -10,7 +10,7 @@ from components import charts, ops, ops_charts
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
 from components.shared.status import read_only_notice
-from engine.churn import baselines, monitoring, quality, registry, retrain, training
+from engine.churn import baselines, explain, monitoring, quality, registry, retrain, training
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import health
@@ -261,8 +261,9 @@ with tabs["Registry"]:
             st.markdown(f"**{title}**")
             st.dataframe(ops.version_diff_table(frame, a, b), hide_index=True)
         st.caption(
-            f"Features: {diff.features_common} in both; added in {b}: {', '.join(diff.features_added) or 'none'}; "
-            f"removed: {', '.join(diff.features_removed) or 'none'}."
+            f"Features: {diff.features_common} in both; added in {b}: {explain.in_words(diff.features_added)}; "
+            f"removed: {explain.in_words(diff.features_removed)}.",
+            help=f"Added: {', '.join(diff.features_added) or 'none'}. Removed: {', '.join(diff.features_removed) or 'none'}.",
         )
 
 # -- quality ----------------------------------------------------------------------------------------

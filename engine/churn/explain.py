@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,16 @@ def group_label(group: str) -> str:
     if group.startswith("evt_") and event_key_of(f"{group}_count_28d"):
         return f"{LABELS.get(f'{group}_count_28d', group).split(' events')[0]} usage"
     return LABELS.get(group, group)
+
+
+def in_words(features: Sequence[str]) -> str:
+    """Feature names as a person reads a list of them: grouped as drivers are, in first-seen order
+    ("Cancel meeting usage (5 inputs), Tenure"); "none" for an empty list."""
+    counts: dict[str, int] = {}
+    for feature in features:
+        group = group_of(feature)
+        counts[group] = counts.get(group, 0) + 1
+    return ", ".join(f"{group_label(g)}{f' ({n} inputs)' if n > 1 else ''}" for g, n in counts.items()) or "none"
 
 
 def is_actionable(group: str) -> bool:
