@@ -740,6 +740,14 @@ def heatmap(
         return _chart(name, f"<div style='color:{MUTED}'>No data.</div>")
     finite = [float(v) for row in values for v in row if pd.notna(v)]
     high = max(finite) if finite and max(finite) > 0 else 0.01  # colours span 0 to the highest cell
+    if len(columns) == 1:  # no second split (a company without one): a column of big blocks reads worse than bars
+        form = "{:.1%}" if high < 0.1 else "{:.0%}"  # 5.1% and 5.4% are not both "5%"
+        bars = [
+            Bar(f"{label} · {form.format(float(row[0]))}", float(row[0]), scale_color(float(row[0]), high), tip[0])
+            for label, row, tip in zip(rows, values, tips, strict=True)
+            if pd.notna(row[0])
+        ]
+        return hbars(name, bars, whole_percent, axis_title=f"{legend_title}, {columns[0].lower()}")
     ticks = [t for t in nice_ticks(0.0, high, count=4) if t <= high]
     cells = []
     for label, row, row_tips in zip(rows, values, tips, strict=True):

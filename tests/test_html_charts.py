@@ -297,3 +297,16 @@ def test_scoring_dates_are_labelled_as_their_own_day_not_the_next_month():
     svg = html_charts.predicted_vs_realised(frame)
     assert "Mar 31" in svg and "May 31" in svg and "Jun" not in svg
     assert list(charts.predicted_vs_realised(frame).data[0].x) == ["Mar 31, 2026", "Apr 30, 2026", "May 31, 2026"]
+
+
+def test_a_heatmap_with_one_column_is_drawn_as_bars():
+    """A company with channels but no second split had one column of big blocks over 'All accounts'."""
+    chart = html_charts.heatmap(
+        "x", ["Web", "Appstore"], ["All accounts"], [[0.13], [0.06]], [["Web\\nChurn 13%"], ["A\\nChurn 6%"]], "Churn"
+    )
+    _one_line_and_inert(chart)
+    assert "class='rc-cell'" not in chart and chart.count("class='rc-row'") == 2
+    assert "Web · 13%" in chart and "Appstore · 6%" in chart and "Churn, all accounts" in chart
+    assert f"background:{html_charts.scale_color(0.13, 0.13)}" in chart
+    low = html_charts.heatmap("y", ["Web", "App"], ["All accounts"], [[0.054], [0.051]], [["w"], ["a"]], "P(churn)")
+    assert "Web · 5.4%" in low and "App · 5.1%" in low
