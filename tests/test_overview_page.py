@@ -180,6 +180,21 @@ def test_cards_compare_with_the_previous_period(generated_dir):
     )
 
 
+def test_a_rate_on_a_handful_of_customers_is_not_compared(generated_dir):
+    """A company 15 months old: NRR 99.3% read "-31.5 pp" against a cohort of the 5 accounts that
+    signed up on its first day. The change is left out, and the help says why."""
+    k = portfolio.portfolio_kpis(get_warehouse(generated_dir, read_only=True))
+    assert k.comparable("net_revenue_retention_12m") and k.customers_12m_ago >= portfolio.SMALL_COHORT
+    young = k.previous.model_copy(update={"customers_12m_ago": 5})
+    k = k.model_copy(update={"previous": young})
+    cards = {c.label: c for c in kpi.portfolio_cards(k)}
+    assert cards["NRR (12m)"].delta == fmt.MISSING and cards["Logo churn (90d)"].delta != fmt.MISSING
+    assert "rests on 5 customers, too few" in cards["NRR (12m)"].help
+    assert (
+        f"MRR today of the {fmt.count(k.customers_12m_ago)} customers active 12 months ago" in cards["NRR (12m)"].help
+    )
+
+
 def test_cards_for_no_data_show_dashes(empty_dir):
     cards = kpi.portfolio_cards(portfolio.portfolio_kpis(get_warehouse(empty_dir)))
     assert [c.value for c in cards] == ["0", "$0", "$0", "—", "—", "—"]

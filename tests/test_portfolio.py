@@ -85,6 +85,8 @@ def test_kpis_match_hand_computation(tiny):
     assert k.gross_revenue_churn_90d == pytest.approx(400 / 1350)
     # Active on 2025-06-30: A 100, B 200, C 1000 = 1300; now A 120, B 0, C 800 = 920.
     assert k.net_revenue_retention_12m == pytest.approx(920 / 1300)
+    assert k.customers_12m_ago == 3 and k.cohort("net_revenue_retention_12m") == 3
+    assert not k.comparable("logo_churn_90d")  # 4 and 3 customers: no trend to read
 
 
 def test_previous_period_is_90_days_earlier(tiny):

@@ -9,7 +9,9 @@ from typing import Literal
 import streamlit as st
 
 from components.shared import format as fmt
-from engine.portfolio.kpis import PortfolioKpis
+from engine.portfolio.kpis import NRR_MONTHS, PortfolioKpis, months_before
+
+RATES = ("logo_churn_90d", "gross_revenue_churn_90d", "net_revenue_retention_12m")
 
 # Which way is good: "up" (customers, MRR), "down" (churn), or "neutral".
 Good = Literal["up", "down", "neutral"]
@@ -82,7 +84,19 @@ def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:
 
     def delta(name: str) -> float | None:
         now, then = getattr(kpis, name), getattr(prev, name, None)
+        if name in RATES and not kpis.comparable(name):
+            return None  # a rate on a handful of customers is no trend
         return None if now is None or then is None else now - then
+
+    def uncompared(name: str) -> str:
+        """Why a rate has no change shown, when the cause is a small cohort."""
+        if prev is None or getattr(prev, name) is None or kpis.comparable(name):
+            return ""
+        small = min((kpis, prev), key=lambda k: k.cohort(name))
+        return (
+            f" Not compared with {fmt.day(prev.as_of)}: the figure on {fmt.day(small.as_of)} rests on "
+            f"{fmt.count(small.cohort(name))} customers, too few for a change to mean anything."
+        )
 
     as_of, start = fmt.day(kpis.as_of), fmt.day(kpis.window_start_90d)
     customers, mrr, arr = delta("active_customers"), delta("total_mrr"), delta("arr")
@@ -112,7 +126,7 @@ def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:
             fmt.percent_points(logo),
             good="down",
             help=f"{fmt.count(kpis.churned_customers_90d)} of the {fmt.count(kpis.customers_90d_ago)} customers "
-            f"active on {start} churned by {as_of}.",
+            f"active on {start} churned by {as_of}." + uncompared("logo_churn_90d"),
         ),
         Kpi(
             "Revenue churn (90d)",
@@ -120,13 +134,14 @@ def portfolio_cards(kpis: PortfolioKpis) -> list[Kpi]:
             fmt.percent_points(revenue),
             good="down",
             help=f"Gross revenue churn: {fmt.money(kpis.mrr_lost_90d)} of the MRR those customers paid on {start} was lost to churn "
-            "and contraction (expansion not netted).",
+            "and contraction (expansion not netted)." + uncompared("gross_revenue_churn_90d"),
         ),
         Kpi(
             "NRR (12m)",
             fmt.percent(kpis.net_revenue_retention_12m),
             fmt.percent_points(nrr),
-            help="Net revenue retention: MRR today of the customers active 12 months ago, over their MRR then "
-            "(churn, contraction and expansion included).",
+            help=f"Net revenue retention: MRR today of the {fmt.count(kpis.customers_12m_ago)} customers active "
+            f"12 months ago ({fmt.day(months_before(kpis.as_of, NRR_MONTHS)) if kpis.as_of else '—'}), over their "
+            "MRR then (churn, contraction and expansion included)." + uncompared("net_revenue_retention_12m"),
         ),
     ]

@@ -29,6 +29,8 @@ from engine.data.warehouse import Warehouse, billing_sql
 
 TRAILING_DAYS = 90
 NRR_MONTHS = 12
+# Below this many customers a cohort's rate is not compared with another (one account is 3+ points).
+SMALL_COHORT = 30
 
 # One pass over customers and their MRR: who was active at the three dates, and the MRR
 # each had then. Named parameters: $as_of, $start_90d, $start_12m.
@@ -67,6 +69,7 @@ SELECT
     count(*) FILTER (WHERE active_90d AND NOT active_now) AS churned_customers_90d,
     coalesce(sum(mrr_90d) FILTER (WHERE active_90d), 0) AS mrr_90d_ago,
     coalesce(sum(greatest(mrr_90d - mrr_kept, 0)) FILTER (WHERE active_90d), 0) AS mrr_lost_90d,
+    count(*) FILTER (WHERE active_12m) AS customers_12m_ago,
     coalesce(sum(mrr_12m) FILTER (WHERE active_12m), 0) AS mrr_12m_ago,
     coalesce(sum(mrr_kept) FILTER (WHERE active_12m), 0) AS mrr_retained_12m
 FROM valued
@@ -91,8 +94,12 @@ class PortfolioKpis(Contract):
     * net_revenue_retention_12m: MRR now of the customers active 12 months before
       `as_of` (0 for those who churned) over their MRR then; above 1 means expansion
       outgrew churn and contraction.
+    * customers_12m_ago: the size of that NRR cohort.
     * previous: the same figures as of `as_of - 90 days` (None on that inner object and
       when there is no data at all).
+
+    A rate on fewer than SMALL_COHORT customers moves by points with one of them
+    (`comparable` says whether two of them can be set side by side).
     """
 
     as_of: date | None
@@ -105,7 +112,17 @@ class PortfolioKpis(Contract):
     churned_customers_90d: int
     customers_90d_ago: int
     mrr_lost_90d: float
+    customers_12m_ago: int = 0
     previous: PortfolioKpis | None = None
+
+    def cohort(self, rate: str) -> int:
+        """How many customers the ratio `rate` (a field name) rests on."""
+        return self.customers_12m_ago if rate == "net_revenue_retention_12m" else self.customers_90d_ago
+
+    def comparable(self, rate: str) -> bool:
+        """Whether `rate` and the previous period's rest on at least SMALL_COHORT customers each."""
+        prev = self.previous
+        return prev is not None and min(self.cohort(rate), prev.cohort(rate)) >= SMALL_COHORT
 
     @property
     def window_start_90d(self) -> date | None:
@@ -124,6 +141,7 @@ class PortfolioKpis(Contract):
             "churned_customers_90d",
             "customers_90d_ago",
             "mrr_lost_90d",
+            "customers_12m_ago",
         )
         prev = self.previous
         return pd.DataFrame(
@@ -186,6 +204,7 @@ def _snapshot(wh: Warehouse, as_of: date) -> PortfolioKpis:
         churned_customers_90d=int(row["churned_customers_90d"]),
         customers_90d_ago=int(row["customers_90d_ago"]),
         mrr_lost_90d=float(row["mrr_lost_90d"]),
+        customers_12m_ago=int(row["customers_12m_ago"]),
     )
 
 
