@@ -146,12 +146,7 @@ def benchmark_rows(bench, dimension: str) -> pd.DataFrame:
     raw figures and their differences vs the book and vs last quarter."""
     book = {"group": "Whole book", "accounts": bench.book.accounts, "accounts_prev": bench.book_previous.accounts}
     for key, *_ in FIGURES:
-        now, before = getattr(bench.book, key), getattr(bench.book_previous, key)
-        book |= {
-            key: now,
-            f"{key}_vs_book": None,
-            f"{key}_vs_prev": None if now is None or before is None else now - before,
-        }
+        book |= {key: getattr(bench.book, key), f"{key}_vs_book": None, f"{key}_vs_prev": bench.book_change.get(key)}
     rows = bench.rows
     part = rows[rows["dimension"] == dimension].set_index("group") if len(rows) else pd.DataFrame()
     known = tuple(a.name for a in ARCHETYPES) if dimension == "segment" else PLAN_TIER_ORDER

@@ -325,6 +325,24 @@ def test_segments_given_by_the_caller_get_rows_of_their_own(scored_dir):
     assert halves_rows["accounts"].sum() == result.book.accounts
 
 
+def test_a_difference_resting_on_a_handful_of_accounts_is_left_out(scored_dir):
+    """A segment of 2 accounts read "churn 0.0%, -6.6 pp vs the book" in green; a 15-month-old
+    company's book NRR "-31.5 pp" on last quarter's cohort of 5 first-day accounts."""
+    wh = _reader(scored_dir)
+    result = peers.segment_benchmarks(wh, SYSTEM)
+    ids = pd.Series([r[0] for r in wh.rows("SELECT customer_id FROM customers ORDER BY customer_id")])
+    few = pd.DataFrame({"customer_id": ids, "archetype": ["tiny" if i < 12 else "rest" for i in range(len(ids))]})
+    tiny = peers.segment_benchmarks(wh, SYSTEM, segments_at=lambda _day: few)
+    row = tiny.rows[(tiny.rows["dimension"] == "segment") & (tiny.rows["group"] == "tiny")].iloc[0]
+    assert row["churn_rate_90d"] is not None and row["churn_rate_90d_n"] < peers.SMALL_COHORT
+    assert pd.isna(row["churn_rate_90d_vs_book"]) and pd.isna(row["churn_rate_90d_vs_prev"])
+    big = result.rows[result.rows["churn_rate_90d_n"] >= peers.SMALL_COHORT]
+    assert len(big) and big["churn_rate_90d_vs_book"].notna().all()
+    assert result.book_change["churn_rate_90d"] == pytest.approx(
+        result.book.churn_rate_90d - result.book_previous.churn_rate_90d
+    )
+
+
 # -- CLI --------------------------------------------------------------------------------------------
 def test_peers_and_benchmarks_commands_print_the_contracts(scored_dir, capsys):
     wh = _reader(scored_dir)

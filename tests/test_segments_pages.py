@@ -192,6 +192,7 @@ def test_benchmark_rows_colour_only_real_differences():
         previous_as_of="2026-03-30",
         book=peers.BenchmarkFigures(accounts=100, churn_rate_90d=0.10, nrr_12m=1.0, ltv_12m=1000.0),
         book_previous=peers.BenchmarkFigures(accounts=90, churn_rate_90d=0.12, nrr_12m=1.0, ltv_12m=900.0),
+        book_change={"churn_rate_90d": -0.02, "nrr_12m": 0.0, "ltv_12m": 100.0},
         rows=pd.DataFrame(
             [
                 {"dimension": "segment", "group": "Contracting", "accounts": 10, "accounts_prev": 8}

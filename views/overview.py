@@ -14,6 +14,7 @@ from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts import peers
 from engine.core import exports
+from engine.core.config import SMALL_COHORT
 from engine.core.errors import RadarError
 from engine.portfolio import kpis as portfolio
 
@@ -183,7 +184,7 @@ def segments_section() -> list[tuple[str, object, str]]:
             f"On {fmt.day(bench.as_of)} against {fmt.day(bench.previous_as_of)} (90 days earlier, as the cards above): churn is the share of the accounts "
             "active 90 days before that left since; NRR is MRR now over MRR 12 months before of the accounts then; "
             "LTV is revenue to date plus the expected next 12 months per scored account. Green: better than the "
-            "book (or than last quarter); red: worse.",
+            f"book (or than last quarter); red: worse; — where either side rests on fewer than {SMALL_COHORT} accounts.",
         )
         # Both groupings are on the page: switching tabs needs no rerun. One grouping needs no tab.
         tabs = st.tabs(list(dimensions.values())) if len(dimensions) > 1 else [st.container()]

@@ -42,6 +42,7 @@ import pandas as pd
 from engine.accounts import customer, ltv
 from engine.core import formatting
 from engine.core.access import Viewer
+from engine.core.config import SMALL_COHORT
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError, NotFoundError, RadarError
 from engine.core.formatting import money
@@ -481,12 +482,14 @@ class SegmentBenchmarks(Contract):
     `rows`: dimension (plan_tier or segment), group, accounts, accounts_prev, then for each of
     churn_rate_90d, nrr_12m and ltv_12m: the figure, `<figure>_prev` (last quarter),
     `<figure>_vs_book` and `<figure>_vs_prev` (differences: the group minus the book, now minus
-    last quarter)."""
+    last quarter; None when either side rests on fewer than SMALL_COHORT accounts) and
+    `<figure>_n` (how many accounts the figure rests on)."""
 
     as_of: date
     previous_as_of: date
     book: BenchmarkFigures
     book_previous: BenchmarkFigures
+    book_change: dict[str, float | None]  # per rate, now minus last quarter (None: a cohort under SMALL_COHORT)
     rows: Table
     scope: str  # whose accounts the rows cover
     notes: tuple[str, ...] = ()
@@ -518,7 +521,8 @@ Members = tuple[pd.Series, pd.Series, pd.Series]  # in the group at the date, 90
 
 def _summarise(frame: pd.DataFrame, members: Members | None = None) -> dict[str, float | int | None]:
     """The figures of the accounts in `members` (None: every account of `frame`): each cohort
-    is read with the accounts that were in the group when it was taken (a segment changes)."""
+    is read with the accounts that were in the group when it was taken (a segment changes).
+    `<rate>_n` is how many accounts each rate rests on."""
     at_date, at_90d, at_12m = members if members is not None else (True, True, True)
     active = frame["active"] & at_date
     cohort = frame["cohort_90d"] & at_90d
@@ -530,11 +534,22 @@ def _summarise(frame: pd.DataFrame, members: Members | None = None) -> dict[str,
         "churn_rate_90d": float(frame.loc[cohort, "churned_90d"].mean()) if cohort.any() else None,
         "nrr_12m": float(frame.loc[base, "mrr_kept"].sum() / mrr_then) if mrr_then > 0 else None,
         "ltv_12m": float(ltvs.mean()) if len(ltvs) else None,
+        "churn_rate_90d_n": int(cohort.sum()),
+        "nrr_12m_n": int(base.sum()),
+        "ltv_12m_n": len(ltvs),
     }
 
 
-def _diff(a: Any, b: Any) -> float | None:
-    return None if a is None or b is None else float(a) - float(b)
+def _figures(summary: dict[str, float | int | None]) -> BenchmarkFigures:
+    return BenchmarkFigures.model_validate({k: v for k, v in summary.items() if k in BenchmarkFigures.model_fields})
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any], name: str) -> float | None:
+    """a's `name` minus b's; None when either is missing or rests on fewer than SMALL_COHORT accounts
+    (a churn rate of 0% on 2 accounts is no lead over the book)."""
+    if a[name] is None or b[name] is None or min(a[f"{name}_n"], b[f"{name}_n"]) < SMALL_COHORT:
+        return None
+    return float(a[name]) - float(b[name])
 
 
 def segment_benchmarks(
@@ -568,10 +583,10 @@ def segment_benchmarks(
             row: dict[str, Any] = {"dimension": dimension, "group": str(group)}
             row["accounts"], row["accounts_prev"] = figures["accounts"], prev["accounts"]
             for name in RATES:
-                row[name] = figures[name]
+                row[name], row[f"{name}_n"] = figures[name], figures[f"{name}_n"]
                 row[f"{name}_prev"] = prev[name]
-                row[f"{name}_vs_book"] = _diff(figures[name], book[name])
-                row[f"{name}_vs_prev"] = _diff(figures[name], prev[name])
+                row[f"{name}_vs_book"] = _diff(figures, book, name)
+                row[f"{name}_vs_prev"] = _diff(figures, prev, name)
             rows.append(row)
     notes = []
     if labels["segment"][0][0].isna().all():
@@ -579,8 +594,9 @@ def segment_benchmarks(
     return SegmentBenchmarks(
         as_of=day,
         previous_as_of=previous,
-        book=BenchmarkFigures.model_validate(book),
-        book_previous=BenchmarkFigures.model_validate(book_previous),
+        book=_figures(book),
+        book_previous=_figures(book_previous),
+        book_change={name: _diff(book, book_previous, name) for name in RATES},
         rows=pd.DataFrame(rows),
         scope="the whole book" if viewer.sees_everyone else f"the accounts of {viewer.book_owner}",
         notes=tuple(notes),

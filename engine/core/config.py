@@ -17,6 +17,8 @@ DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
 DEFAULT_EARLIEST_DATE = date(1990, 1, 1)
 FUTURE_TOLERANCE_DAYS = 1  # "today" differs by a day across time zones
 FORWARD_YEARS = 10  # how far ahead a planned date (contract end, expected close) may lie
+# A churn or NRR rate on fewer customers is shown but never compared (one account moves it 3+ points).
+SMALL_COHORT = 30
 
 # Runtime files hold customer data, password hashes and model artifacts: only the owner
 # may read them. Files are created 0600 and folders 0700 (see `data_dir`).

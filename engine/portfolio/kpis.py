@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from engine.core.config import SMALL_COHORT
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
 from engine.data.health import data_as_of
@@ -29,8 +30,6 @@ from engine.data.warehouse import Warehouse, billing_sql
 
 TRAILING_DAYS = 90
 NRR_MONTHS = 12
-# Below this many customers a cohort's rate is not compared with another (one account is 3+ points).
-SMALL_COHORT = 30
 
 # One pass over customers and their MRR: who was active at the three dates, and the MRR
 # each had then. Named parameters: $as_of, $start_90d, $start_12m.
