@@ -194,6 +194,33 @@ def test_parser_covers_filters(question, fragments, params):
 
 
 @pytest.mark.parametrize(
+    ("question", "cycle"),
+    [
+        ("What is the average MRR of accounts on the annual plan?", "annual"),
+        ("How many accounts are billed monthly?", "monthly"),
+        ("Top 5 quarterly contracts by revenue at risk", "quarterly"),
+        ("ARR at risk on semi-annual billing", "semiannual"),
+    ],
+)
+def test_parser_reads_a_billing_cycle_as_a_filter(question, cycle):
+    """'average MRR of accounts on the annual plan' answered for every account at confidence 0.90:
+    'annual' and 'plan' are words of other readings, so nothing said the filter was dropped."""
+    parsed = parse_question(question, VOCAB, AS_OF, SYSTEM)
+    assert "billing_cycle = ?" in parsed.sql and cycle in parsed.params
+    assert f"on {cycle} billing" in parsed.reading and parsed.leftovers == ()
+    validate_sql(parsed.sql)
+
+
+def test_annual_recurring_revenue_is_no_billing_cycle_and_an_unloaded_cycle_is_said():
+    assert (
+        "billing_cycle" not in parse_question("What is the total annual recurring revenue?", VOCAB, AS_OF, SYSTEM).sql
+    )
+    unknown = Vocabulary(VOCAB.industries, VOCAB.regions, VOCAB.owners, billing_known=False)
+    parsed = parse_question("average MRR of accounts on the annual plan", unknown, AS_OF, SYSTEM)
+    assert "billing_cycle" not in parsed.sql and "on the annual plan" in parsed.leftovers
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "high or critical risk accounts",

@@ -197,7 +197,27 @@ def test_the_renewal_is_the_end_of_the_main_subscriptions_current_term(wh, tmp_p
     assert renewal(date(2023, 2, 1), "A2") is None  # no end date, no billing period: unknown
     sheet = facts.load_facts(wh, "A1", SYSTEM, as_of=date(2023, 8, 15))
     assert "renewal" not in sheet.not_loaded and sheet.renewal_date == date(2024, 6, 1)
-    assert offline.answer(sheet, "When does it renew?")[0] == "For A1, the renewal is due on 2024-06-01, in 291 days."
+    assert offline.answer(sheet, "When does it renew?")[0] == "For A1, the renewal is due on 2024-06-01, in 291 days (billing: annual)."
     frame = features.features_as_of(wh, date(2023, 8, 15))
     assert frame.set_index("customer_id").loc["A1", "days_to_renewal"] == (date(2024, 6, 1) - date(2023, 8, 15)).days
     assert "days_to_renewal" not in features.absent_features(wh, date(2023, 8, 15))
+
+
+def test_the_billing_cycle_follows_the_subscription_the_renewal_follows(wh, tmp_path):
+    """Customer 360, the AI fact sheet and Ask AI's portfolio said 'billing: unknown' for a
+    subscription company (its customers file has no billing_cycle): the cycle is the running term
+    of the subscription that bills most, as the renewal reads it, and 'on the annual plan' filters."""
+    from engine.accounts import customer
+    from engine.ai import facts
+    from engine.ai.portfolio_sql import ask_portfolio
+    from engine.churn import features
+    from engine.core.access import SYSTEM
+
+    load_file(wh, "subscriptions", write(tmp_path, "subscriptions.csv", SUBSCRIPTIONS))
+    assert features.renewal_dates(wh, date(2023, 3, 10), "A1")["billing_months"].iloc[0] == 1
+    assert features.renewal_dates(wh, date(2023, 8, 15), "A1")["billing_months"].iloc[0] == 12
+    assert facts.load_facts(wh, "A1", SYSTEM, as_of=date(2023, 8, 15)).billing_cycle == "annual"
+    assert customer.customer_360(wh, SYSTEM, "A1").profile.billing_cycle == "annual"
+    answer = ask_portfolio(wh, "How many accounts are on the annual plan?", SYSTEM, client=None, data_dir=tmp_path)
+    assert "billing_cycle = ?" in answer.sql and "annual" in answer.params, answer.answer
+    assert answer.table["accounts"].iloc[0] == 1, answer.table

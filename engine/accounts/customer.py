@@ -330,12 +330,12 @@ def _profile(wh: Warehouse, customer_id: str, as_of: date) -> CustomerProfile:
     ).iloc[0]
     end = row["churn_date"] if pd.notna(row["churn_date"]) else pd.Timestamp(as_of)
     mrr = float(row["mrr"]) if pd.notna(row["mrr"]) and row["status"] == "active" else 0.0
-    renewal = _next_renewal(wh, customer_id, row["status"], as_of)
+    renewal, cycle = _next_renewal(wh, customer_id, row["status"], as_of)
     return CustomerProfile(
         customer_id=customer_id,
         name=_text(row["name"]),
         plan_tier=_text(row["plan_tier"]),
-        billing_cycle=billing_cycle_text(row.get("billing_cycle")),
+        billing_cycle=billing_cycle_text(cycle if cycle is not None else row.get("billing_cycle")),
         industry=_text(row["industry"]),
         region=_text(row["region"]),
         seats=int(row["seats"]) if pd.notna(row["seats"]) else None,
@@ -356,12 +356,13 @@ def _text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> date | None:
-    """The next renewal after `as_of` by the one renewal rule (`engine.core.renewal.renewal_date_sql`)."""
+def _next_renewal(wh: Warehouse, customer_id: str, status: str, as_of: date) -> tuple[date | None, int | None]:
+    """The next renewal after `as_of` by the one renewal rule (`engine.core.renewal.renewal_date_sql`)
+    and the billing cycle in months it follows (a subscription's, else the customers file's)."""
     if status != "active":
-        return None
+        return None, None
     found = feats.renewal_dates(wh, as_of, customer_id)
-    return found["renewal_date"].iloc[0] if len(found) else None
+    return (found["renewal_date"].iloc[0], found["billing_months"].iloc[0]) if len(found) else (None, None)
 
 
 def _components(

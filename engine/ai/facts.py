@@ -281,6 +281,8 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
     # The one renewal rule (features, board, Customer 360 and the portfolio view use it too).
     found = renewal_dates(wh, as_of, cid) if status == "active" else None
     renewal = found["renewal_date"].iloc[0] if found is not None and len(found) else None
+    if found is not None and len(found) and found["billing_months"].iloc[0] is not None:
+        billing = found["billing_months"].iloc[0]  # the subscription's cycle the renewal follows
     churn_date = _day_or_none(churn_date)
     prediction, drivers = _prediction(pred_rows, mrr)
     return FactSheet(

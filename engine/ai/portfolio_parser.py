@@ -35,6 +35,7 @@ from datetime import date, timedelta
 from engine.ai import fmt
 from engine.ai.guardrails import looks_like_instructions
 from engine.core.access import Viewer
+from engine.core.renewal import CYCLE_WORDS, billing_cycle_text
 from engine.data.warehouse import Warehouse
 
 
@@ -56,6 +57,7 @@ class Vocabulary:
     industries: tuple[str, ...]
     regions: tuple[str, ...]
     owners: tuple[str, ...]
+    billing_known: bool = True  # some account has a billing cycle (customers file or subscriptions)
 
 
 def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
@@ -69,7 +71,11 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
     owners = values("csm_owner")
     if viewer is not None and not viewer.sees_everyone:
         owners = tuple(o for o in owners if o == viewer.book_owner)
-    return Vocabulary(values("industry"), values("region"), owners)
+    billing = wh.scalar(
+        "SELECT (SELECT count(billing_cycle) FROM customers) "
+        "+ (SELECT count(*) FROM (SELECT 1 FROM subscriptions WHERE bill_period_months >= 1 LIMIT 1))"
+    )
+    return Vocabulary(values("industry"), values("region"), owners, bool(billing))
 
 
 LIST_COLUMNS = (
@@ -96,6 +102,13 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     # "Expected churns"), not the number of accounts.
     "expected_churns": ("churn_probability", "expected number of churns in the next 90 days", "estimate"),
 }
+# A billing cycle named as such: "annual plan", "monthly billing", "billed quarterly" (never "annual
+# recurring revenue": a noun of billing must follow, or "billed" come first).
+_BILLED = re.compile(
+    r"\b(?:on (?:an? |the )?)?(?P<before>monthly|quarterly|semi-?annual|half-yearly|annual|yearly|biennial)\s+"
+    r"(?:billing|billed|plans?|contracts?|subscriptions?|terms?|cycles?)\b"
+    r"|\b(?:billed|paying|pay)\s+(?P<after>monthly|quarterly|semi-?annually|annually|yearly)\b"
+)
 _NEGATION = re.compile(r"\bnot\b|n't\b|\bnon[- ]|\bexcept\b|\bexcluding\b|\bother than\b|\bwithout\b", re.I)
 _SHARE = re.compile(
     r"\b(what|which) (percentage|share|proportion|fraction|percent)\b|\b(percentage|share|proportion|fraction) of\b"
@@ -444,6 +457,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     params: list = []
     scope: list[str] = []  # "in the Fintech industry", ...
     assumptions: list[str] = []
+    unheld: list[str] = []  # phrases naming data the company never loaded
 
     def cut(text: str) -> None:
         used.append(text)
@@ -478,6 +492,17 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         scope.append(f"on the {' or '.join(plans)} plan")
         used.extend(f"{p} plan" for p in plans)
         used.extend(plans)
+    cycle = _BILLED.search(q)
+    if cycle:  # "on the annual plan", "billed monthly": the billing cycle, not a plan tier
+        word = (cycle.group("before") or cycle.group("after")).replace("annually", "annual")
+        label = billing_cycle_text(CYCLE_WORDS.get(word))
+        if label and vocab.billing_known:
+            where.append("billing_cycle = ?")
+            params.append(label)
+            scope.append(f"on {label} billing")
+            cut(cycle.group(0))
+        elif label:
+            unheld.append(cycle.group(0).strip())  # no billing cycle loaded: said, not silently dropped
     industries = [i for i in vocab.industries if re.search(rf"\b{re.escape(i.lower())}s?\b", q)]
     if industries:
         where.append(f"industry IN ({', '.join('?' * len(industries))})")
@@ -745,7 +770,10 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         interpretation.append(RISK_DEFINITION)
     if measure_words and measure == "mrr" and re.search(r"\brevenue\b", q) and not re.search(r"\bmrr\b|monthly", q):
         assumptions.append("'revenue' read as MRR (monthly recurring revenue)")
-    leftovers = tuple(w for w in re.findall(r"[a-z][a-z'.-]+", rest()) if w.strip(".'") not in STOPWORDS and len(w) > 2)
+    leftovers = (
+        *unheld,
+        *(w for w in re.findall(r"[a-z][a-z'.-]+", rest()) if w.strip(".'") not in STOPWORDS and len(w) > 2),
+    )
     return ParsedQuestion(
         sql=sql,
         params=tuple(params),

@@ -43,7 +43,7 @@ import pandas as pd
 
 from engine.core.access import Viewer
 from engine.core.errors import BadInputError
-from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql
+from engine.core.renewal import billing_cycle_label_sql, billing_months_sql, renewal_date_sql
 from engine.data import health
 from engine.data.warehouse import Warehouse, billing_sql, latest_predictions_sql
 
@@ -141,7 +141,12 @@ _PORTFOLIO_BODY = (
         renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id"),
     )
     .replace("<LATEST>", latest_predictions_sql("as_of = (SELECT max(as_of) FROM predictions)"))
-    .replace("<BILLING_LABEL>", billing_cycle_label_sql("c.billing_cycle"))
+    # The cycle is read once per account and named ('annual'), subscriptions first as the renewal is.
+    .replace(
+        "<BILLING_LABEL>",
+        f"(SELECT {billing_cycle_label_sql('_m')} "  # noqa: S608 - engine-written identifiers only
+        f"FROM (SELECT {billing_months_sql('_d.d', 'c.billing_cycle', 'c.customer_id')} AS _m))",
+    )
     .replace("<BILLING>", billing_sql("subscriptions, _d", mrr="_d.d"))
 )
 

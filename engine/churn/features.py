@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from engine.core.renewal import billing_cycle_label_sql, renewal_date_sql, renewal_sources_sql
+from engine.core.renewal import billing_cycle_label_sql, billing_months_sql, renewal_date_sql, renewal_sources_sql
 from engine.data.warehouse import Warehouse
 
 
@@ -404,9 +404,11 @@ _FEATURES_SQL_RENEWAL = _FEATURES_SQL.replace(
 
 
 def renewal_dates(wh: Warehouse, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
-    """customer_id, renewal_date, days_to_renewal for customers active at `as_of` (or just
-    `customer_id`), by `renewal_date_sql`; None where the rule knows no renewal."""
+    """customer_id, renewal_date, days_to_renewal and billing_months (the cycle that renewal
+    follows, `billing_months_sql`) for customers active at `as_of` (or just `customer_id`), by
+    `renewal_date_sql`; None where the rule knows no renewal or cycle."""
     frame = wh.df(_RENEWAL_SQL, [as_of, customer_id])
+    frame["billing_months"] = frame["billing_months"].astype("object").where(frame["billing_months"].notna(), None)
     frame["renewal_date"] = [pd.Timestamp(r).date() if pd.notna(r) else None for r in frame["renewal_date"]]
     frame["days_to_renewal"] = [(r - as_of).days if r is not None else None for r in frame["renewal_date"]]
     return frame
@@ -414,7 +416,8 @@ def renewal_dates(wh: Warehouse, as_of: date, customer_id: str | None = None) ->
 
 _RENEWAL_SQL = f"""
 WITH p AS (SELECT CAST(? AS DATE) AS d, CAST(? AS VARCHAR) AS who)
-SELECT c.customer_id, {renewal_date_sql("p.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id")} AS renewal_date
+SELECT c.customer_id, {renewal_date_sql("p.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id")} AS renewal_date,
+       {billing_months_sql("p.d", "c.billing_cycle", "c.customer_id")} AS billing_months
 FROM customers c, p
 WHERE c.signup_date <= p.d AND (c.churn_date IS NULL OR c.churn_date > p.d) AND (p.who IS NULL OR c.customer_id = p.who)
 ORDER BY c.customer_id

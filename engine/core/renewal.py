@@ -86,13 +86,29 @@ def renewal_date_sql(
     # A subscription company's renewal is the end of the term it is in (an annual plan bought
     # mid-life renews on its own date, not on the signup anniversary).
     # Identifiers only (see above); no value is interpolated.
+    return f"(coalesce({_main_subscription_sql(d, customer, 'ends')}, {rule}))::DATE"
+
+
+def billing_months_sql(d: str, cycle: str = "billing_cycle", customer: str | None = None) -> str:
+    """An account's billing cycle in months on day `d`, by the renewal rule's reading: the billing
+    period of the running subscription that bills most (when `customer` is given and it has one),
+    else the customers file's `cycle`. NULL when neither is known."""
+    if customer is None:
+        return cycle
+    return f"coalesce({_main_subscription_sql(d, customer, 'months')}, {cycle})"
+
+
+def _main_subscription_sql(d: str, customer: str, field: str) -> str:
+    """`field` ('ends': the end of its current billing period; 'months': that period) of the
+    subscription running on `d` that bills most (of equal ones, the soonest to end), from the
+    rows started by `d` (identifiers only; no value is interpolated)."""
     ends = _period_end_sql(d, "s.start_date", "s.bill_period_months")
-    term = (
-        "(SELECT arg_max(ends, struct_pack(mrr := mrr, soon := -epoch(ends))) FROM ("  # noqa: S608
-        f"SELECT {ends} AS ends, s.mrr FROM subscriptions s WHERE s.customer_id = {customer} "
-        f"AND s.start_date <= {d} AND (s.end_date > {d} OR s.end_date IS NULL)) WHERE ends IS NOT NULL)"
+    return (
+        f"(SELECT arg_max({field}, struct_pack(mrr := mrr, soon := -epoch(ends))) FROM ("  # noqa: S608
+        f"SELECT {ends} AS ends, s.bill_period_months AS months, s.mrr FROM subscriptions s "
+        f"WHERE s.customer_id = {customer} AND s.start_date <= {d} AND (s.end_date > {d} OR s.end_date IS NULL)) "
+        "WHERE ends IS NOT NULL)"
     )
-    return f"(coalesce({term}, {rule}))::DATE"
 
 
 def _period_end_sql(d: str, start: str, months: str) -> str:
