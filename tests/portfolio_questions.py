@@ -40,7 +40,7 @@ _latest AS (
     QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC) = 1
 ),
 ref AS (
-    SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.seats,
+    SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.seats, c.billing_cycle,
            c.contract_end_date AS renewal_date, coalesce(p.mrr, 0) AS mrr, 12 * coalesce(p.mrr, 0) AS arr,
            p.churn_probability, p.risk_tier, p.risk_score,
            12 * coalesce(p.mrr, 0) * p.churn_probability AS revenue_at_risk, (SELECT d FROM _d) AS as_of
@@ -133,6 +133,20 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "value",
         "SELECT sum(arr) FROM ref WHERE plan_tier = 'starter'",
         model_sql="SELECT avg(arr) FROM portfolio WHERE plan_tier = 'starter'",
+        category="total",
+    ),
+    Q(  # "annual" and "plan" are words of other readings: once answered for every account
+        "What is the average MRR of accounts on the annual plan?",
+        "value",
+        "SELECT avg(mrr) FROM ref WHERE billing_cycle = 12",
+        model_sql="SELECT avg(mrr) FROM portfolio WHERE billing_cycle = 'annual'",
+        category="total",
+    ),
+    Q(
+        "How much ARR is at risk from customers billed monthly?",
+        "value",
+        "SELECT sum(revenue_at_risk) FROM ref WHERE billing_cycle = 1",
+        model_sql="SELECT sum(revenue_at_risk) FROM portfolio WHERE billing_cycle = 'monthly'",
         category="total",
     ),
     # -- counts ------------------------------------------------------------------------

@@ -197,7 +197,10 @@ def test_the_renewal_is_the_end_of_the_main_subscriptions_current_term(wh, tmp_p
     assert renewal(date(2023, 2, 1), "A2") is None  # no end date, no billing period: unknown
     sheet = facts.load_facts(wh, "A1", SYSTEM, as_of=date(2023, 8, 15))
     assert "renewal" not in sheet.not_loaded and sheet.renewal_date == date(2024, 6, 1)
-    assert offline.answer(sheet, "When does it renew?")[0] == "For A1, the renewal is due on 2024-06-01, in 291 days (billing: annual)."
+    assert (
+        offline.answer(sheet, "When does it renew?")[0]
+        == "For A1, the renewal is due on 2024-06-01, in 291 days (billing: annual)."
+    )
     frame = features.features_as_of(wh, date(2023, 8, 15))
     assert frame.set_index("customer_id").loc["A1", "days_to_renewal"] == (date(2024, 6, 1) - date(2023, 8, 15)).days
     assert "days_to_renewal" not in features.absent_features(wh, date(2023, 8, 15))
