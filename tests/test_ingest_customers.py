@@ -349,3 +349,30 @@ def test_the_overview_and_the_benchmarks_value_a_mid_month_signup_alike(empty_di
 
     year_ago = axes.axis_values(wh, [date(2023, 6, 30)]).set_index("customer_id")["mrr"]
     assert year_ago.to_dict() == {"A": 10.0, "B": 10.0, "C": 10.0}
+
+
+def test_a_missing_column_is_named_with_the_files_own_column_that_looks_like_it(tmp_path):
+    """'missing required columns customer_id, signup_date' left the person to find which of
+    'account_id, created_at, plan' to map: the refusal names them and the whole --map."""
+    from engine.data.ingest import guess_mapping
+
+    wh = get_warehouse(tmp_path / "data")
+    path = tmp_path / "accounts.csv"
+    path.write_text("account_id,created_at,plan\n1,2025-01-03,pro\n")
+    with pytest.raises(IngestError) as caught:
+        load_file(wh, "customers", path)
+    said = str(caught.value)
+    assert "The file's 'account_id' looks like customer_id and 'created_at' like signup_date" in said
+    assert "--map customer_id=account_id --map signup_date=created_at" in said
+    assert guess_mapping("customers", ["Account ID", "Plan", "customer_since"]) == {
+        "customer_id": "Account ID",
+        "plan_tier": "Plan",
+        "signup_date": "customer_since",
+    }
+    # A column that is already some table column's own name is never taken for another.
+    assert guess_mapping("customers", ["customer_id", "signup_date", "id"]) == {}
+    assert guess_mapping("events", ["account", "created_at", "type"]) == {
+        "customer_id": "account",
+        "timestamp": "created_at",
+        "event_type": "type",
+    }

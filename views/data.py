@@ -158,10 +158,11 @@ def load_section(path: Path, source_name: str) -> None:
     file_columns = [str(c) for c in preview.columns]
     lower = {c.lower(): c for c in file_columns}
     mapping: dict[str, str] = {}
+    guesses = ingest.guess_mapping(table, file_columns)  # "account_id" for customer_id
     grid = st.columns(4)
     for i, column in enumerate(spec):
         options = [SAME_NAME, *file_columns]
-        default = lower.get(column.name.lower())
+        default = lower.get(column.name.lower()) or guesses.get(column.name)
         picked = grid[i % 4].selectbox(
             f"{column.name}{' *' if column.required else ''}",
             options,
@@ -174,6 +175,13 @@ def load_section(path: Path, source_name: str) -> None:
     st.caption(
         "Columns marked \\* are required. A column left on the first choice is taken from the file column of "
         "the same name."
+        + (
+            " Picked from the file's own names, check them: "
+            + ", ".join(f"{dst} ← {src}" for dst, src in guesses.items())
+            + "."
+            if guesses
+            else ""
+        )
     )
     if table == "customers":
         extra = [c for c in file_columns if c.lower() not in {col.name for col in spec} and c not in mapping.values()]

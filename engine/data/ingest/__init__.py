@@ -34,6 +34,7 @@ Where each job lives (each module's docstring holds the rules a person loading d
 from __future__ import annotations
 
 from engine.data.ingest.load import load_file, load_frame, validate_file
+from engine.data.ingest.names import guess_mapping
 from engine.data.ingest.read import CSV_SUFFIXES, PARQUET_SUFFIXES, preview_file, private_upload, read_file
 from engine.data.ingest.report import MAX_LISTED, IngestError, IngestReport, Problem, problems_table
 from engine.data.ingest.specs import (
@@ -74,6 +75,7 @@ __all__ = [
     "RowCheck",
     "TableSpec",
     "expected_columns",
+    "guess_mapping",
     "load_file",
     "load_frame",
     "preview_file",

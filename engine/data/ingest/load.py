@@ -164,7 +164,9 @@ def _load_path(
     if spec is EVENT_LOG_SPEC:  # a file or a glob, read by DuckDB
         return events.load_events(wh, str(path), mapping, mode=mode or events.NEW_DAYS, epoch=epoch, dry_run=dry_run)
     if mode or epoch:
-        raise BadInputError("--mode and --epoch apply to raw event logs only: ingest events FILE --mode ... --epoch ...")
+        raise BadInputError(
+            "--mode and --epoch apply to raw event logs only: ingest events FILE --mode ... --epoch ..."
+        )
     path = Path(path)
     t0 = time.perf_counter()
     try:

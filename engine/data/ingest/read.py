@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.data.ingest.names import guess_mapping
 from engine.data.ingest.report import IngestError, Problem, file_problem, map_hint, refuse
 from engine.data.ingest.specs import TableSpec
 
@@ -267,7 +268,18 @@ def resolve_columns(
             missing.append(col.name)
     if missing:
         plural = "s" if len(missing) > 1 else ""
-        fix = f"If the file names a column differently, {map_hint(missing[0])}."
+        guesses = {m: g for m, g in guess_mapping(spec, file_columns).items() if m in missing}
+        if guesses:  # "the file's 'account_id' looks like customer_id": the fix in the file's own names
+            looks = " and ".join(f"'{src}' like {dst}" for dst, src in guesses.items()).replace(
+                " like ", " looks like ", 1
+            )
+            maps = " ".join(f"--map {dst}={src}" for dst, src in guesses.items())
+            fix = (
+                f"The file's {looks}: pick {'them' if len(guesses) > 1 else 'it'} under Columns on the Data page "
+                f"(command line: {maps})."
+            )
+        else:
+            fix = f"If the file names a column differently, {map_hint(missing[0])}."
         if len(file_columns) == 1:
             fix += " Only one column was found: check that the values are separated by commas."
         problems.append(

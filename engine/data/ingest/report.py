@@ -166,7 +166,4 @@ def file_problem(message: str, fix: str = "") -> Problem:
 
 def map_hint(column: str, source: str = "FILE_COLUMN") -> str:
     """How to say which file column holds `column`, in both places a file is loaded."""
-    return (
-        f"pick the file column for {column} under Columns on the Data page "
-        f"(command line: --map {column}={source})"
-    )
+    return f"pick the file column for {column} under Columns on the Data page (command line: --map {column}={source})"
