@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from engine.ai.portfolio_parser import vocabulary
 from engine.data.attributes import attributes_of
 from engine.data.ingest import IngestError, load_file, validate_file
 from engine.data.warehouse import get_warehouse
@@ -376,3 +377,41 @@ def test_a_missing_column_is_named_with_the_files_own_column_that_looks_like_it(
         "timestamp": "created_at",
         "event_type": "type",
     }
+
+
+def test_ask_ai_groups_and_filters_by_the_companys_own_columns(empty_dir, tmp_path):
+    """The Overview split a company's book by its acquisition channel, but Ask AI answered "ARR at
+    risk by channel" with the total (flagged 'not used: channel') and refused "Which channel has
+    the highest ...". The portfolio view carries the company's category and number columns."""
+    from engine.ai import portfolio_sql
+    from engine.ai.sql_guard import portfolio_attributes, run_portfolio_sql
+    from engine.core.access import Viewer
+
+    wh = get_warehouse(empty_dir)
+    accounts = (
+        "customer_id,signup_date,csm_owner,channel,company_size,order\n"
+        "A,2024-01-01,maya,web,10,x\nB,2024-01-01,maya,partner,200,y\nC,2024-01-01,sam,web,50,x\n"
+    )
+    subscriptions = "customer_id,product,start_date,end_date,mrr\nA,core,2024-01-01,,100\nB,core,2024-01-01,,300\nC,core,2024-01-01,,50\n"
+    load_file(wh, "customers", write(tmp_path, "a.csv", accounts))
+    load_file(wh, "subscriptions", write(tmp_path, "s.csv", subscriptions))
+    load_file(wh, "usage_daily", write(tmp_path, "u.csv", "customer_id,date,event_type,events\nA,2024-06-30,login,1\n"))
+    # A reserved word ("order") is no bare column name: left out rather than breaking every query.
+    assert portfolio_attributes(wh) == (("channel", "category"), ("company_size", "number"))
+    admin, maya = Viewer("admin", "admin"), Viewer("maya", "csm")
+    sql = "SELECT channel, sum(mrr) AS mrr, count(*) AS n FROM portfolio GROUP BY channel ORDER BY channel"
+    table = run_portfolio_sql(wh, sql, admin).table
+    assert table.to_dict("list") == {"channel": ["partner", "web"], "mrr": [300.0, 150.0], "n": [1, 2]}
+    assert run_portfolio_sql(wh, sql, maya).table["n"].sum() == 2  # a CSM's book only, columns joined after
+    by_channel = portfolio_sql.ask_portfolio(wh, "How many accounts per channel?", admin, client=None)
+    assert "GROUP BY channel" in by_channel.sql and not by_channel.needs_review
+    top = portfolio_sql.ask_portfolio(wh, "Which channel has the most MRR?", admin, client=None)
+    assert top.answer.startswith("I read this as: the channel with the highest total MRR") and "partner" in top.answer
+    web = portfolio_sql.ask_portfolio(wh, "total MRR of web accounts", admin, client=None)
+    assert "channel IN (?)" in web.sql and web.table.iloc[0, 0] == 150.0
+    size = portfolio_sql.ask_portfolio(wh, "Which company size has the most accounts?", admin, client=None)
+    assert "no headcount" not in size.answer  # a column the company loaded is no missing metric
+    prompt = portfolio_sql.sql_messages("q", vocabulary(wh), date(2024, 6, 30))[0]["content"]
+    assert "channel VARCHAR -- the company's own account attribute; values partner, web" in prompt
+    # A CSM's prompt names the values of their own accounts only.
+    assert vocabulary(wh, Viewer("sam", "csm")).attribute_values == (("channel", "web"),)

@@ -401,6 +401,11 @@ def test_a_grouping_the_portfolio_does_not_hold_is_refused_not_read_as_a_list():
 
     for question in ("Which channel has the highest churn?", "which country has the most ARR at risk"):
         assert "cannot be grouped by" in (screen_question(question) or ""), question
+    # A company that loaded a channel column asks by it (test_ingest_customers has the answer).
+    own = Vocabulary(VOCAB.industries, VOCAB.regions, VOCAB.owners, attributes=(("channel", "category"),))
+    assert screen_question("Which channel has the highest churn?", own) is None
+    said = screen_question("which country has the most ARR at risk", own) or ""
+    assert "cannot be grouped by 'country'" in said and "your own columns channel" in said
     for question in (
         "Which accounts have the highest churn?",
         "Which plan has the most ARR at risk?",

@@ -34,6 +34,7 @@ from datetime import date, timedelta
 
 from engine.ai import fmt
 from engine.ai.guardrails import looks_like_instructions
+from engine.ai.sql_guard import portfolio_attributes
 from engine.core.access import Viewer
 from engine.core.renewal import CYCLE_WORDS, billing_cycle_text
 from engine.data.warehouse import Warehouse
@@ -58,6 +59,21 @@ class Vocabulary:
     regions: tuple[str, ...]
     owners: tuple[str, ...]
     billing_known: bool = True  # some account has a billing cycle (customers file or subscriptions)
+    # The company's own account columns in the portfolio view (`sql_guard.portfolio_attributes`):
+    # (name, kind), and each category's values (name, value).
+    attributes: tuple[tuple[str, str], ...] = ()
+    attribute_values: tuple[tuple[str, str], ...] = ()
+
+    def attribute_words(self, kinds: tuple[str, ...] = ("category", "number")) -> dict[str, str]:
+        """{words a question may use: column} for the attributes of `kinds` ("acquisition
+        channel", "acquisition channels", "acquisition_channel")."""
+        words: dict[str, str] = {}
+        for name, kind in self.attributes:
+            if kind not in kinds:
+                continue
+            said = name.replace("_", " ")
+            words.update({said: name, f"{said}s": name, name: name})
+        return words
 
 
 def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
@@ -75,7 +91,21 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
         "SELECT (SELECT count(billing_cycle) FROM customers) "
         "+ (SELECT count(*) FROM (SELECT 1 FROM subscriptions WHERE bill_period_months >= 1 LIMIT 1))"
     )
-    return Vocabulary(values("industry"), values("region"), owners, bool(billing))
+    attributes = portfolio_attributes(wh)
+    categories = {name for name, kind in attributes if kind == "category"}
+    # A CSM's prompt names only the values of their own book's accounts.
+    book, book_params = viewer.owner_filter("c.csm_owner") if viewer is not None else ("TRUE", [])
+    named = wh.rows(
+        "SELECT a.attribute, a.text_value FROM customer_attributes a JOIN customers c ON c.customer_id = a.customer_id "  # noqa: S608 - engine-written filter
+        f"WHERE a.kind = 'category' AND a.text_value IS NOT NULL AND {book} GROUP BY a.attribute, a.text_value "
+        "QUALIFY count(*) OVER (PARTITION BY a.attribute) <= ? ORDER BY 1, 2",
+        [*book_params, MAX_ATTRIBUTE_VALUES],
+    )
+    attribute_values = tuple((str(n), str(v)) for n, v in named if n in categories)
+    return Vocabulary(values("industry"), values("region"), owners, bool(billing), attributes, attribute_values)
+
+
+MAX_ATTRIBUTE_VALUES = 50  # a category with more values is grouped by, not named value by value
 
 
 LIST_COLUMNS = (
@@ -293,15 +323,19 @@ _NOT_GROUPS = re.compile(
 )
 
 
-def screen_question(question: str) -> str | None:
-    """Why the question cannot be answered from the portfolio, or None when it may be tried."""
+def screen_question(question: str, vocab: Vocabulary | None = None) -> str | None:
+    """Why the question cannot be answered from the portfolio, or None when it may be tried
+    (`vocab` names the company's own columns it may group by)."""
     q = question.lower().replace("’", "'")
     group = _WHICH_GROUP.search(q)
-    if group and not _NOT_GROUPS.fullmatch(group.group("word")):
+    own = vocab.attribute_words() if vocab is not None else {}
+    if group and not _NOT_GROUPS.fullmatch(group.group("word")) and group.group("word") not in own:
+        categories = [n.replace("_", " ") for n, kind in (vocab.attributes if vocab else ()) if kind == "category"]
         return (
             f"The portfolio data cannot be grouped by '{group.group('word')}': it groups accounts by plan, industry, "
-            "region, owner (CSM), risk tier, billing cycle or GTM stage. For your own account columns, see the "
-            "overview's charts or filter the risk board."
+            "region, owner (CSM), risk tier, billing cycle or GTM stage"
+            + (f", or by your own columns {', '.join(categories)}." if categories else ".")
+            + " Account columns loaded with the customers file are asked about by their own names."
         )
     if looks_like_instructions(question) or _HOSTILE.search(q):
         return (
@@ -313,13 +347,20 @@ def screen_question(question: str) -> str | None:
             "Churn probabilities cover the next 90 days only, so the number of accounts expected to churn can be "
             "given for that period and no other. Ask, e.g., 'How many accounts will churn in the next 90 days?'"
         )
+    for words in sorted(own, key=len, reverse=True):  # a column the company loaded is no missing metric
+        q = re.sub(rf"\b{re.escape(words)}\b", " ", q)
     future = _FUTURE_LEVEL.search(q) and not _ABOUT_RISK.search(q)
     for pattern, what in [*_UNSUPPORTED, *(((_FUTURE_LEVEL, FORECASTS),) if future else ())]:
         if pattern.search(q):
             return (
                 f"The portfolio data has no {what}. It holds, per active account: plan, industry, region, owner, "
                 "seats, renewal date, MRR/ARR, churn probability, risk tier, ARR at risk, open tickets and product "
-                "usage."
+                "usage"
+                + (
+                    f", and your own columns {', '.join(n.replace('_', ' ') for n, _ in vocab.attributes)}."
+                    if vocab is not None and vocab.attributes
+                    else "."
+                )
             )
     return None
 
@@ -517,6 +558,15 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         params += regions
         scope.append(f"in {' or '.join(regions)}")
         used.extend(r.lower() for r in regions)
+    chosen: dict[str, list[str]] = {}
+    for name, level in vocab.attribute_values:  # "web accounts", "accounts in Germany"
+        if len(level) > 1 and re.search(rf"\b{re.escape(level.lower())}\b", q):
+            chosen.setdefault(name, []).append(level)
+            used.append(level.lower())
+    for name, values_ in chosen.items():
+        where.append(f"{name} IN ({', '.join('?' * len(values_))})")
+        params += values_
+        scope.append(f"with {name.replace('_', ' ')} {' or '.join(values_)}")
     owners = []
     for owner, hit in owners_named(q, vocab):
         owners.append(owner)
@@ -642,6 +692,20 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         if m:
             group = DIMENSIONS[m.group(1)]
             cut(m.group(0))
+    own = vocab.attribute_words(("category",))  # a number has a group per value: not grouped by
+    if group is None and own:  # the company's own columns: "by acquisition channel", "which country ..."
+        names = "|".join(re.escape(w) for w in sorted(own, key=len, reverse=True))
+        m = re.search(rf"\bwhich\s+({names})\b", r)
+        if m and superlative:
+            group = own[m.group(1)]
+            ranking = "ASC" if superlative.group(1) in ("lowest", "least", "fewest", "smallest") else "DESC"
+            cut(m.group(0))
+            cut(superlative.group(0))
+        else:
+            m = re.search(rf"\b(?:by|per|for each|each|across|broken down by|split by|grouped by)\s+({names})\b", r)
+            if m:
+                group = own[m.group(1)]
+                cut(m.group(0))
     r = rest()
     limit = None
     m = re.search(
@@ -741,7 +805,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
             f"SELECT {group}, {value_sql} AS {name}{extra} FROM portfolio WHERE {condition} "  # noqa: S608 - allow-listed names, bound values
             f"GROUP BY {group} ORDER BY {order} NULLS LAST"
         )
-        dim = DIMENSION_WORDS[group]
+        dim = DIMENSION_WORDS.get(group, group.replace("_", " "))
         if ranking:
             most = "lowest" if ranking == "ASC" else "highest"
             reading = f"the {dim} with the {most} {measure_words if measure != 'count' else 'number of accounts'} among {population}"

@@ -114,6 +114,12 @@ READING_PREFIX = "I read this as:"
 def sql_messages(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer | None = None) -> list[dict]:
     """The model's prompt. Owners listed are only those the viewer may see (`vocabulary(wh, viewer)`)."""
     columns = "\n".join(f"  {name} {kind} -- {meaning}" for name, kind, meaning in PORTFOLIO_COLUMNS)
+    for name, kind in vocab.attributes:  # the company's own account columns
+        levels = [v for n, v in vocab.attribute_values if n == name]
+        said = f"; values {', '.join(levels)}" if levels else ""
+        columns += (
+            f"\n  {name} {'DOUBLE' if kind == 'number' else 'VARCHAR'} -- the company's own account attribute{said}"
+        )
     owners = ", ".join(vocab.owners) or "(none)"
     if viewer is not None and not viewer.sees_everyone:
         owners = f"{viewer.book_owner} (the asker: their own book is all they can see)"
@@ -368,7 +374,7 @@ def ask_portfolio(
     if as_of is None:
         raise BadInputError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
     vocab = vocabulary(wh)  # the parser may know every owner; the model's prompt lists only the viewer's
-    screened = screen_question(question) or other_books(question, vocab, viewer)
+    screened = screen_question(question, vocab) or other_books(question, vocab, viewer)
     if screened:
         return _refusal(question, screened, viewer, wh, data_dir)
     chat = resolve_client(client)
@@ -382,7 +388,9 @@ def ask_portfolio(
     used_parser = False
     if chat is not None:
         try:
-            completion = chat.complete(sql_messages(question, vocab, as_of, viewer), max_tokens=SQL_MAX_TOKENS)
+            # The prompt's values are the viewer's own book's (the parser may read every one).
+            prompt_vocab = vocab if viewer.sees_everyone else vocabulary(wh, viewer)
+            completion = chat.complete(sql_messages(question, prompt_vocab, as_of, viewer), max_tokens=SQL_MAX_TOKENS)
             provider, model, requests = PROVIDER_GROQ, completion.model, completion.requests
             if OUT_OF_SCOPE in completion.text:
                 scope_exceeded = True

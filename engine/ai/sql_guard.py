@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -370,9 +371,46 @@ class QueryResult:
     seconds: float
 
 
-def _portfolio_sql(viewer: Viewer) -> tuple[str, list]:
+def _portfolio_sql(viewer: Viewer, attributes: tuple[tuple[str, str], ...] = ()) -> tuple[str, list]:
+    """The viewer's portfolio; with `attributes` (`portfolio_attributes`), one more column per
+    company attribute, joined by account after the book's filter."""
     condition, owner_params = viewer.owner_filter("c.csm_owner")
-    return _PORTFOLIO_BODY.format(owner_condition=condition), owner_params
+    body = _PORTFOLIO_BODY.format(owner_condition=condition)
+    if not attributes:
+        return body, owner_params
+    # Names are checked identifiers (`portfolio_attributes`); the attribute values are bound.
+    pivot = ", ".join(
+        f"max({'number_value' if kind == 'number' else 'text_value'}) FILTER (WHERE attribute = ?) AS {name}"
+        for name, kind in attributes
+    )
+    sql = (
+        f"SELECT p.*, {', '.join('a.' + name for name, _ in attributes)} FROM ({body}) p "  # noqa: S608
+        f"LEFT JOIN (SELECT customer_id, {pivot} FROM customer_attributes GROUP BY customer_id) a "
+        "ON a.customer_id = p.customer_id"
+    )
+    return sql, [*owner_params, *(name for name, _ in attributes)]
+
+
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def portfolio_attributes(wh: Warehouse) -> tuple[tuple[str, str], ...]:
+    """(name, kind) of the company's own account attributes the portfolio view carries as
+    columns: categories and numbers (a date attribute is left out), each a plain identifier
+    that names no portfolio column and no reserved SQL word ("order"), so SQL names it bare."""
+    rows = wh.rows(
+        "SELECT attribute, any_value(kind) FROM customer_attributes WHERE kind IN ('category', 'number') "
+        "GROUP BY attribute ORDER BY attribute"
+    )
+    if not rows:
+        return ()
+    reserved = {r[0] for r in wh.rows("SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'")}
+    taken = {name for name, _, _ in PORTFOLIO_COLUMNS} | {"p", "a"}
+    return tuple(
+        (str(name), str(kind))
+        for name, kind in rows
+        if _IDENTIFIER.fullmatch(str(name)) and name not in taken and name not in reserved
+    )
 
 
 def _wrapped(sql: str, max_rows: int) -> str:
@@ -429,7 +467,7 @@ def run_portfolio_sql(
     if checked.parameters != len(params):
         raise SqlRefused(f"The query has {checked.parameters} parameter(s) but {len(params)} value(s) were given.")
     as_of = as_of or health.data_as_of(wh)
-    body, owner_params = _portfolio_sql(viewer)
+    body, owner_params = _portfolio_sql(viewer, portfolio_attributes(wh))
     t0 = time.perf_counter()
     # 1. The viewer's portfolio, by the engine's own SQL, read-only on the warehouse.
     with wh.cursor() as cur:
