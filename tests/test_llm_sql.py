@@ -637,3 +637,11 @@ def test_every_column_of_an_answer_has_a_label_and_format_on_the_page(ai_data_di
     answer = ask_portfolio(wh, question, SYSTEM, client=None)
     assert not answer.table.empty
     assert set(answer.table.columns) <= set(page_ai._PORTFOLIO_LABELS) | {"plan_tier", "industry"}, answer.table.columns
+
+
+def test_a_csms_own_book_is_said_once():
+    """'average MRR of all active accounts in your book on annual billing and owned by Dana Whitfield'."""
+    parsed = parse_question("What is the average MRR of my accounts?", VOCAB, AS_OF, EMMA)
+    assert parsed.reading == "average MRR of all active accounts in your book" and "csm_owner IN (?)" in parsed.sql
+    other = parse_question("average MRR of accounts owned by ben.okafor", VOCAB, AS_OF, SYSTEM)
+    assert "owned by ben.okafor" in other.reading

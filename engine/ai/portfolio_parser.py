@@ -581,7 +581,8 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     if owners:
         where.append(f"csm_owner IN ({', '.join('?' * len(owners))})")
         params += owners
-        scope.append(f"owned by {' or '.join(owners)}")
+        if owners != [viewer.book_owner] or viewer.sees_everyone:  # "in your book" says it already
+            scope.append(f"owned by {' or '.join(owners)}")
     tiers = []
     # A list of tiers before the noun ("high or critical risk accounts", "high/critical tier"):
     # read as one, or only the last one met the noun and the others went unused.

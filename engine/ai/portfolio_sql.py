@@ -43,7 +43,15 @@ from engine.ai.portfolio_parser import (
     vocabulary,
 )
 from engine.ai.prompts import OUT_OF_SCOPE
-from engine.ai.sql_guard import MAX_ROWS, PORTFOLIO_COLUMNS, TIMEOUT_S, SqlRefused, run_portfolio_sql, validate_sql
+from engine.ai.sql_guard import (
+    MAX_ROWS,
+    PORTFOLIO_COLUMNS,
+    TIMEOUT_S,
+    SqlRefused,
+    portfolio_attributes,
+    run_portfolio_sql,
+    validate_sql,
+)
 from engine.ai.writer import PROVIDER_GROQ, PROVIDER_OFFLINE, Written, now_iso, output_fields
 from engine.core.access import Viewer
 from engine.core.contracts import Table
@@ -497,6 +505,7 @@ def askable(wh: Warehouse) -> tuple[str, str]:
     company that loaded no plans or industries is not told to ask about them."""
     unloaded = set(not_loaded(wh))
     words = [w for w, source in _ASKABLE if source is None or source not in unloaded]
+    words += [name.replace("_", " ") for name, _kind in portfolio_attributes(wh)]  # the company's own columns
     example = (
         "Which enterprise fintech accounts renewing next quarter have churn above 50 %?"
         if not {"plan_tier", "industry", "renewal"} & unloaded
