@@ -11,6 +11,7 @@ from components.shared.markdown import plain
 from engine.accounts.customer import NotInBookError
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.errors import NotFoundError, RadarError
+from engine.core.renewal import billed_words
 
 viewer = auth.require_viewer("customer_360")
 data_dir = cache.current_data_dir()
@@ -89,13 +90,13 @@ if "renewal" not in missing:
         f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
         f"{p.days_to_renewal} days" if p.renewal_date else "—",
         border=True,
-        help=f"billed {plain(p.billing_cycle)}" if p.billing_cycle else None,
+        help=plain(billed_words(p.billing_cycle)) if p.billing_cycle else None,
     )
 if "seats" not in missing:
     next(header).metric("Seats", fmt.count(p.seats), border=True)
 known = [
     *([f"GTM stage **{plain(str(p.gtm_stage).replace('_', ' '))}**"] if p.gtm_stage else []),
-    *([f"billed {plain(p.billing_cycle)}"] if p.billing_cycle else []),
+    *([plain(billed_words(p.billing_cycle))] if p.billing_cycle else []),
 ]
 if known:  # a company that loaded neither has nothing to say here, not "unknown" twice
     st.caption(" · ".join(known))

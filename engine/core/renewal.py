@@ -29,6 +29,14 @@ def billing_cycle_text(months: int | float | None) -> str | None:
     return _CYCLE_NAMES.get(whole, f"every {whole} months")
 
 
+_BILLED = {"annual": "annually", "semiannual": "every six months", "biennial": "every two years"}
+
+
+def billed_words(cycle: str) -> str:
+    """'billed annually' for the cycle 'annual' (`billing_cycle_text`), 'billed monthly', ..."""
+    return f"billed {_BILLED.get(cycle, cycle)}"
+
+
 def renewal_sources_sql(cutoff: str | None = None) -> str:
     """A query counting what a renewal date comes from (billing cycles, contract ends,
     subscriptions with a billing period): 0 means no account can have one. With `cutoff` (a SQL
