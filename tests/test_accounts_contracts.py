@@ -5,7 +5,9 @@ Drivers stored by older scoring runs (before drivers were grouped) still load.""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import pandas as pd
 import pytest
 
 from engine.accounts import board, customer
@@ -94,3 +96,20 @@ def test_board_page_round_trips_without_every_matching_row(wh):
     again = _round_trip(page, board.BoardPage)
     assert (again.total, again.page, again.pages, again.as_of) == (page.total, page.page, page.pages, page.as_of)
     assert again.rows["customer_id"].tolist() == page.rows["customer_id"].tolist()
+
+
+def test_the_usage_chart_holds_whole_weeks_ending_on_the_data_date(wh):
+    """Calendar weeks cut the last one short: the chart fell off a cliff on every data date but a
+    Sunday (a company's Monday data date showed one day of usage as its last week)."""
+    cid = wh.scalar("SELECT customer_id FROM usage_daily GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    c360 = customer.customer_360(wh, Viewer("admin", "admin"), cid)
+    weeks = sorted({pd.Timestamp(w).date() for w in c360.usage_weekly["week"]})
+    assert len(weeks) == customer.USAGE_WEEKS
+    assert weeks[-1] == c360.as_of - timedelta(days=6)  # the last week ends on the data date
+    assert all((b - a).days == 7 for a, b in zip(weeks, weeks[1:], strict=False))
+    daily = wh.scalar(
+        "SELECT sum(events) FROM usage_daily WHERE customer_id = ? AND date > ? AND date <= ?",
+        [cid, c360.as_of - timedelta(days=7), c360.as_of],
+    )
+    last = pd.to_datetime(c360.usage_weekly["week"]).dt.date == weeks[-1]
+    assert c360.usage_weekly.loc[last, "events"].sum() == daily

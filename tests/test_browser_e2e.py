@@ -127,7 +127,7 @@ def test_csm_and_executive_journeys(app_url, browser):
         "Churn risk (next 90 days)",
         "Recommended action",
         "Why: the drivers behind the score",
-        "Product usage (last 180 days)",
+        "Product usage (last 26 weeks)",
         "Support health",
         "Revenue and lifetime value",
         "AI summary",

@@ -222,7 +222,9 @@ def test_the_billing_cycle_follows_the_subscription_the_renewal_follows(wh, tmp_
     assert features.renewal_dates(wh, date(2023, 8, 15), "A1")["billing_months"].iloc[0] == 12
     assert facts.load_facts(wh, "A1", SYSTEM, as_of=date(2023, 8, 15)).billing_cycle == "annual"
     assert customer.customer_360(wh, SYSTEM, "A1").profile.billing_cycle == "annual"
-    assert billed_words("annual") == "billed annually" and billed_words("monthly") == "billed monthly"  # not "billed annual"
+    assert (
+        billed_words("annual") == "billed annually" and billed_words("monthly") == "billed monthly"
+    )  # not "billed annual"
     answer = ask_portfolio(wh, "How many accounts are on the annual plan?", SYSTEM, client=None, data_dir=tmp_path)
     assert "billing_cycle = ?" in answer.sql and "annual" in answer.params, answer.answer
     assert answer.table["accounts"].iloc[0] == 1, answer.table

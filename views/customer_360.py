@@ -8,7 +8,7 @@ from components import account_tables, account_tools, ai, charts, html_charts, s
 from components.shared import auth, cache
 from components.shared import format as fmt
 from components.shared.markdown import plain
-from engine.accounts.customer import NotInBookError
+from engine.accounts.customer import USAGE_WEEKS, NotInBookError
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.errors import NotFoundError, RadarError
 from engine.core.renewal import billed_words
@@ -164,7 +164,7 @@ if account_tools.can_what_if(viewer) and pred is not None and ready.ready and no
 usage_col, support_col = st.columns([1.4, 1], gap="medium")
 with usage_col.container(border=True):
     v = c360.velocity
-    st.markdown("#### Product usage (last 180 days)")
+    st.markdown(f"#### Product usage (last {USAGE_WEEKS} weeks)")
     m = st.columns(3)
     m[0].metric(
         "Events, last 30 days",
@@ -179,7 +179,7 @@ with usage_col.container(border=True):
         help="Days since the account's last product event",
     )
     if c360.usage_weekly.empty:
-        st.caption("No product usage recorded in the last 180 days.")
+        st.caption(f"No product usage recorded in the last {USAGE_WEEKS} weeks.")
     else:
         html_charts.show(figures.usage)
 with support_col.container(border=True):

@@ -26,7 +26,7 @@ from engine.data import health
 from engine.data.attributes import attributes_of
 from engine.data.warehouse import Warehouse
 
-USAGE_DAYS = 180
+USAGE_WEEKS = 26  # the usage chart: whole weeks ending on the data date
 RECENT_TICKETS = 25
 CHURN_INTERVAL_LEVEL = 0.9  # the stored churn interval (ci_low, ci_high) is a 90% interval
 
@@ -446,14 +446,16 @@ def _drivers(stored: Any) -> tuple[Driver, ...]:
 
 
 def _usage_weekly(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
+    """Whole 7-day weeks ending on the data date (`week` is each one's first day): calendar weeks
+    cut the last and first ones short, and the chart fell off a cliff on every data date but a Sunday."""
     return wh.df(
         """
-        SELECT date_trunc('week', date)::DATE AS week, event_type, sum(events)::BIGINT AS events,
-               max(active_users) AS peak_active_users
-        FROM usage_daily WHERE customer_id = ? AND date > ? AND date <= ?
+        SELECT CAST($as_of AS DATE) - CAST(7 * (date_diff('day', date, CAST($as_of AS DATE)) // 7) + 6 AS INTEGER) AS week,
+               event_type, sum(events)::BIGINT AS events, max(active_users) AS peak_active_users
+        FROM usage_daily WHERE customer_id = $customer AND date > $start AND date <= $as_of
         GROUP BY ALL ORDER BY week, event_type
         """,
-        [customer_id, as_of - timedelta(days=USAGE_DAYS), as_of],
+        {"customer": customer_id, "start": as_of - timedelta(days=USAGE_WEEKS * 7), "as_of": as_of},
     )
 
 
