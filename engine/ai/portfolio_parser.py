@@ -678,35 +678,16 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
 
     # -- shape and measure ---------------------------------------------------------------
     r = rest()
-    group, ranking = None, None
-    m = re.search(r"\bwhich\s+" + _DIM + r"\b", r)
     superlative = re.search(
         r"\b(most|highest|largest|biggest|greatest|top|lowest|least|fewest|smallest|worst|best)\b", r
     )
-    if m and superlative:
-        group = DIMENSIONS[m.group(1)]
-        ranking = "ASC" if superlative.group(1) in ("lowest", "least", "fewest", "smallest") else "DESC"
-        cut(m.group(0))
-        cut(superlative.group(0))
-    else:
-        m = re.search(r"\b(?:by|per|for each|each|across|broken down by|split by|grouped by)\s+" + _DIM + r"\b", r)
-        if m:
-            group = DIMENSIONS[m.group(1)]
-            cut(m.group(0))
     own = vocab.attribute_words(("category",))  # a number has a group per value: not grouped by
+    group, ranking, phrases = _grouping(r, _DIM, DIMENSIONS, superlative)
     if group is None and own:  # the company's own columns: "by acquisition channel", "which country ..."
-        names = "|".join(re.escape(w) for w in sorted(own, key=len, reverse=True))
-        m = re.search(rf"\bwhich\s+({names})\b", r)
-        if m and superlative:
-            group = own[m.group(1)]
-            ranking = "ASC" if superlative.group(1) in ("lowest", "least", "fewest", "smallest") else "DESC"
-            cut(m.group(0))
-            cut(superlative.group(0))
-        else:
-            m = re.search(rf"\b(?:by|per|for each|each|across|broken down by|split by|grouped by)\s+({names})\b", r)
-            if m:
-                group = own[m.group(1)]
-                cut(m.group(0))
+        names = "(" + "|".join(re.escape(w) for w in sorted(own, key=len, reverse=True)) + ")"
+        group, ranking, phrases = _grouping(r, names, own, superlative)
+    for phrase in phrases:
+        cut(phrase)
     r = rest()
     limit = None
     m = re.search(
@@ -850,6 +831,19 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         measure=measure,
         group=group,
     )
+
+
+def _grouping(
+    text: str, words: str, columns: dict[str, str], superlative: re.Match[str] | None
+) -> tuple[str | None, str | None, list[str]]:
+    """(column, ranking, phrases used) of "which <words> ... most" (a top group) or "by/per
+    <words>" (every group) in `text`; `words` is a regex group of the names in `columns`."""
+    m = re.search(rf"\bwhich\s+{words}\b", text)
+    if m and superlative:
+        ranking = "ASC" if superlative.group(1) in ("lowest", "least", "fewest", "smallest") else "DESC"
+        return columns[m.group(1)], ranking, [m.group(0), superlative.group(0)]
+    m = re.search(rf"\b(?:by|per|for each|each|across|broken down by|split by|grouped by)\s+{words}\b", text)
+    return (columns[m.group(1)], None, [m.group(0)]) if m else (None, None, [])
 
 
 def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
