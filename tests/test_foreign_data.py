@@ -215,10 +215,11 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     top = next(m.value for m in overview.markdown if "data-radar-table='top-at-risk'" in m.value)
     assert ">Top driver<" in top and ">Plan<" not in top and ">Owner<" not in top  # neither was loaded
     ask = open_page("ai_qa", "executive", data=loaded, monkeypatch=monkeypatch)
-    # the subscriptions' billing periods give each account its renewal date
-    assert "Ask about accounts by risk tier, churn probability, renewal date, MRR/ARR or revenue at risk." in [
-        m.value for m in ask.markdown
-    ]
+    # the subscriptions' billing periods give each account its renewal date; the company's own columns follow
+    assert (
+        "Ask about accounts by risk tier, churn probability, renewal date, MRR/ARR, channel, country, noise segment "
+        "or revenue at risk."
+    ) in [m.value for m in ask.markdown]
     next(t for t in ask.text_input if t.label == "Question").input("Top 5 accounts by revenue at risk")
     ask.button(key="ask_portfolio").click().run()
     assert not ask.exception and not ask.error
