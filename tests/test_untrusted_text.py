@@ -90,7 +90,7 @@ def test_plain_escapes_markdown_and_keeps_the_words():
     text = plain(HOSTILE)
     for markup in LIVE_MARKUP:
         assert markup not in text
-    assert text.replace("\\", "") == HOSTILE
+    assert text.replace("\\", "").replace("\u2060", "") == HOSTILE  # word joiners break autolinks
     assert plain("line one\nline two") == "line one line two"
     assert plain(None) == plain(float("nan")) == "—"
 

@@ -17,8 +17,13 @@ from engine.core.formatting import MISSING, is_missing
 
 # Every ASCII punctuation character CommonMark lets a backslash escape that Streamlit's
 # markdown (GFM + directives + emoji shortcodes + KaTeX) could act on. `:` breaks
-# `:material/...:` shortcodes, `:red[...]` directives and bare-URL autolinks (`https://`).
+# `:material/...:` shortcodes and `:red[...]` directives.
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'])")
+# GFM's bare autolinks (`https://…`, `www.…`, `name@host`) are found in the text *after*
+# escapes are undone, so a backslash does not stop them (seen in Chromium: `dana\@acme\.com`
+# still became a mailto link). An invisible word joiner inside the pattern does.
+_JOIN = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=://)|(?<=\bwww)(?=\.)|(?<=@)")
 _LINE_BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029]+")
 
 
@@ -27,7 +32,11 @@ def plain(text: object, missing: str = MISSING) -> str:
     if is_missing(text):
         return missing
     one_line = _LINE_BREAKS.sub(" ", str(text)).strip()
-    return _SPECIAL.sub(r"\\\1", one_line) if one_line else missing
+    return _SPECIAL.sub(r"\\\1", _no_autolinks(one_line)) if one_line else missing
+
+
+def _no_autolinks(text: str) -> str:
+    return _AUTOLINK.sub(_JOIN, text)
 
 
 # Markdown (and HTML) syntax that could make the browser fetch or follow something, or
@@ -39,8 +48,4 @@ def inert(body: str) -> str:
     """Text for st.markdown with every markdown/HTML construct shown literally: no live
     link, image (a `![x](//host/beacon.png)` in a ticket subject is never fetched), HTML
     or auto-link. Line breaks and '-' list items stay readable."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", body)
-    # Auto-links: a scheme or a bare www. would still become a link; break them.
-    escaped = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)", r"\1\\:", escaped)
-    escaped = re.sub(r"(?i)\bwww\.", "www\\.", escaped)
-    return escaped
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _no_autolinks(body))
