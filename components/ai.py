@@ -128,6 +128,15 @@ _PORTFOLIO_LABELS = {
     "median_seats": ("Median seats", "decimal"),
     "median_open_tickets": ("Median open tickets", "decimal"),
     "median_churn_probability": ("Median churn probability", "percent"),
+    # The book's retention figures (engine.ai.headline).
+    "figure": ("Figure", None),
+    "rate": ("Rate", "percent"),
+    "period_start": ("From", "date"),
+    "period_end": ("To", "date"),
+    "cohort_customers": ("Customers at the start", "count"),
+    "churned_customers": ("Churned", "count"),
+    "mrr_lost": ("MRR lost", "money"),
+    "rate_90_days_earlier": ("90 days earlier", "percent"),
 }
 
 

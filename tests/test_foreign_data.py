@@ -218,7 +218,7 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     # the subscriptions' billing periods give each account its renewal date; the company's own columns follow
     assert (
         "Ask about accounts by risk tier, churn probability, renewal date, MRR/ARR, channel, country, noise segment "
-        "or revenue at risk."
+        "or revenue at risk, or about the book's net revenue retention and churn."
     ) in [m.value for m in ask.markdown]
     next(t for t in ask.text_input if t.label == "Question").input("Top 5 accounts by revenue at risk")
     ask.button(key="ask_portfolio").click().run()

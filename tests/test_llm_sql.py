@@ -9,7 +9,7 @@ import pytest
 
 from engine.accounts import board
 from engine.ai import ask_portfolio
-from engine.ai.portfolio_parser import Vocabulary, parse_question
+from engine.ai.portfolio_parser import Vocabulary, parse_question, vocabulary
 from engine.ai.sql_guard import SqlRefused, run_portfolio_sql, validate_sql
 from engine.core.access import SYSTEM, Viewer
 from engine.core.contracts import to_dict
@@ -645,3 +645,41 @@ def test_a_csms_own_book_is_said_once():
     assert parsed.reading == "average MRR of all active accounts in your book" and "csm_owner IN (?)" in parsed.sql
     other = parse_question("average MRR of accounts owned by ben.okafor", VOCAB, AS_OF, SYSTEM)
     assert "owned by ben.okafor" in other.reading
+
+
+def test_the_books_retention_is_answered_as_the_overview_computes_it(ai_data_dir):
+    """'What's our net revenue retention?' was refused ('the portfolio data has no revenue
+    retention') and 'How many customers churned?' sent a CSM to the Overview, a page their role
+    does not open. They are answered from the Overview's own figures for the viewer's book,
+    checked here against SQL written by hand over the raw tables."""
+    from engine.ai import headline
+    from engine.portfolio.kpis import portfolio_kpis
+    from tests.portfolio_questions import QUESTIONS, evaluate
+
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    asked = [q for q in QUESTIONS if q.category == "retention"]
+    assert len(asked) >= 4
+    for item, result, answer in evaluate(wh, client=None, data_dir=None, questions=asked):
+        assert result == "correct", (item.question, answer.answer, answer.table)
+        assert not answer.needs_review and answer.sql == "", item.question
+    emma = Viewer("emma.rossi", "csm")
+    mine = ask_portfolio(wh, "What is the net revenue retention of my book?", emma, client=None)
+    everyone = ask_portfolio(wh, "What is our NRR?", SYSTEM, client=None)
+    assert mine.table["cohort_customers"].iloc[0] < everyone.table["cohort_customers"].iloc[0]
+    kpis = portfolio_kpis(wh, None, emma)
+    assert mine.table["rate"].iloc[0] == pytest.approx(kpis.net_revenue_retention_12m)
+    assert "your book" in mine.answer and "whole book" in everyone.answer
+    # Another window than the card's is answered for the card's window, said and flagged.
+    quarter = ask_portfolio(wh, "How many customers did we lose last quarter?", SYSTEM, client=None)
+    assert "90 days to" in quarter.answer and "assumed_meaning" in quarter.guardrail_flags
+    # A breakdown, a segment or another CSM's book is not the book's figure: refused, saying why.
+    vocab = vocabulary(wh)
+    for question in ("NRR by plan", "Which region has the best net revenue retention?", "logo churn of fintech"):
+        assert headline.asks_for_headline(question, vocab) is None, question
+        refused = ask_portfolio(wh, question, SYSTEM, client=None)
+        assert refused.scope_exceeded and "for the whole book, not per segment" in refused.answer, question
+    # Accounts that churned are not in the portfolio; only a role that opens the Overview is sent there.
+    listing = "Which accounts churned last month?"
+    assert "see the Overview" in ask_portfolio(wh, listing, SYSTEM, client=None).answer
+    told = ask_portfolio(wh, listing, emma, client=None).answer
+    assert "Overview" not in told and "What is our logo churn?" in told

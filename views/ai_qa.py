@@ -63,7 +63,8 @@ customer_tab, portfolio_tab, draft_tab, actions_tab = st.tabs(
 with portfolio_tab:
     askable, example = portfolio_sql.askable(cache.warehouse(data_dir))
     st.markdown(
-        f"Ask about accounts by {askable}." + (" You see your own book only." if not viewer.sees_everyone else "")
+        f"Ask about accounts by {askable}, or about the book's net revenue retention and churn."
+        + (" You see your own book only." if not viewer.sees_everyone else "")
     )
     with st.form("portfolio_question"):
         question = st.text_input("Question", placeholder=example)

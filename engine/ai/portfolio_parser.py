@@ -282,7 +282,8 @@ UNSUPPORTED = (
     (
         r"\bchurned\b|\bcancell?ed\b|have left|who left|\blost (customers|accounts|clients)\b|churn rate|"
         r"\blast (year|quarter|month)\b",
-        "past churn (the portfolio holds today's active accounts; see the Overview)",
+        "accounts that churned (the portfolio holds today's active accounts; ask for the book's logo churn or "
+        "net revenue retention, e.g. 'What is our logo churn?', or see the Overview)",
     ),
     (r"forecast|predict(ed)? (revenue|mrr|arr)|next year's|budget", FORECASTS),
     (
@@ -291,6 +292,21 @@ UNSUPPORTED = (
     ),
 )
 _UNSUPPORTED = [(re.compile(p, re.I), what) for p, what in UNSUPPORTED]
+# Pointers to pages, said only to a viewer whose role opens them (a CSM has no Overview).
+_POINTERS = (
+    (re.compile(r",? or see the Overview\)"), ")", "overview"),
+    (re.compile(r" \(the Overview shows [^)]*\)"), "", "overview"),
+    (re.compile(r" \(see the Forecasts page\)"), "", "forecasts"),
+)
+
+
+def _pointers_for(text: str, viewer: Viewer | None) -> str:
+    for pattern, replacement, page in _POINTERS:
+        if viewer is not None and not viewer.can_open(page):
+            text = pattern.sub(replacement, text)
+    return text
+
+
 # A future level of revenue or of the customer count ("What will MRR be next quarter?") is a
 # forecast: answering with today's total would be a confident wrong answer. Questions about
 # risk, churn, losses or renewals ahead are answered: churn probability already looks 90 days ahead.
@@ -323,9 +339,10 @@ _NOT_GROUPS = re.compile(
 )
 
 
-def screen_question(question: str, vocab: Vocabulary | None = None) -> str | None:
+def screen_question(question: str, vocab: Vocabulary | None = None, viewer: Viewer | None = None) -> str | None:
     """Why the question cannot be answered from the portfolio, or None when it may be tried
-    (`vocab` names the company's own columns it may group by)."""
+    (`vocab` names the company's own columns it may group by; `viewer`'s role decides which
+    pages the reason may point to)."""
     q = question.lower().replace("’", "'")
     group = _WHICH_GROUP.search(q)
     own = vocab.attribute_words() if vocab is not None else {}
@@ -353,7 +370,7 @@ def screen_question(question: str, vocab: Vocabulary | None = None) -> str | Non
     for pattern, what in [*_UNSUPPORTED, *(((_FUTURE_LEVEL, FORECASTS),) if future else ())]:
         if pattern.search(q):
             return (
-                f"The portfolio data has no {what}. It holds, per active account: plan, industry, region, owner, "
+                f"The portfolio data has no {_pointers_for(what, viewer)}. It holds, per active account: plan, industry, region, owner, "
                 "seats, renewal date, MRR/ARR, churn probability, risk tier, ARR at risk, open tickets and product "
                 "usage"
                 + (

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from engine.accounts.customer import not_loaded
-from engine.ai import audit, fmt
+from engine.ai import audit, fmt, headline
 from engine.ai.client import AUTO, ProviderError, resolve_client
 from engine.ai.guardrails import (
     TEMPLATE_CONFIDENCE,
@@ -382,7 +382,11 @@ def ask_portfolio(
     if as_of is None:
         raise BadInputError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
     vocab = vocabulary(wh)  # the parser may know every owner; the model's prompt lists only the viewer's
-    screened = screen_question(question, vocab) or other_books(question, vocab, viewer)
+    screened = other_books(question, vocab, viewer) or headline.breakdown_refusal(question, vocab)
+    figure = None if screened else headline.asks_for_headline(question, vocab)
+    if figure:
+        return _headline(wh, question, figure, viewer, as_of, data_dir)
+    screened = screened or screen_question(question, vocab, viewer)
     if screened:
         return _refusal(question, screened, viewer, wh, data_dir)
     chat = resolve_client(client)
@@ -562,6 +566,28 @@ def _recorded(
         ),
     )
     return audit.record_output(answer, data_dir or wh.data_dir, viewer)
+
+
+def _headline(wh: Warehouse, question: str, figure: str, viewer: Viewer, as_of: date, data_dir) -> PortfolioAnswer:
+    """The book's retention figure, computed as the Overview's cards compute it (no SQL is written)."""
+    found = headline.headline_answer(wh, question, figure, viewer, as_of)
+    extra = [("assumed_meaning", assumption) for assumption in found.assumptions]
+    report = check(found.text, found.grounding, extra_flags=extra).capped(TEMPLATE_CONFIDENCE)
+    text = f"{READING_PREFIX} {found.reading}. {found.text}"
+    return _recorded(
+        question,
+        with_disclaimer(text),
+        report,
+        viewer,
+        wh,
+        data_dir,
+        PROVIDER_OFFLINE,
+        OFFLINE_MODEL,
+        0,
+        as_of=as_of,
+        table=found.table,
+        interpretation=(found.reading,),
+    )
 
 
 def _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from engine.core.access import SYSTEM, Viewer
 from engine.core.config import SMALL_COHORT
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError
@@ -56,7 +57,7 @@ state AS (
     FROM customers c
     LEFT JOIN mrr_at m ON m.customer_id = c.customer_id
     LEFT JOIN billing_at b ON b.customer_id = c.customer_id
-    WHERE c.signup_date <= $as_of
+    WHERE c.signup_date <= $as_of AND <BOOK>
 ),
 valued AS (
     SELECT *, CASE WHEN active_now THEN mrr_now ELSE 0 END AS mrr_kept FROM state
@@ -184,13 +185,15 @@ def _empty_kpis(as_of: date | None) -> PortfolioKpis:
     )
 
 
-def _snapshot(wh: Warehouse, as_of: date) -> PortfolioKpis:
+def _snapshot(wh: Warehouse, as_of: date, viewer: Viewer) -> PortfolioKpis:
+    book, bound = viewer.owner_filter_named("c.csm_owner")
     params = {
         "as_of": as_of,
         "start_90d": as_of - timedelta(days=TRAILING_DAYS),
         "start_12m": months_before(as_of, NRR_MONTHS),
+        **bound,
     }
-    row = wh.df(_SNAPSHOT_SQL, params).iloc[0]
+    row = wh.df(_SNAPSHOT_SQL.replace("<BOOK>", book), params).iloc[0]
     total_mrr = float(row["total_mrr"])
     return PortfolioKpis(
         as_of=as_of,
@@ -207,17 +210,18 @@ def _snapshot(wh: Warehouse, as_of: date) -> PortfolioKpis:
     )
 
 
-def portfolio_kpis(wh: Warehouse, as_of: date | None = None) -> PortfolioKpis:
+def portfolio_kpis(wh: Warehouse, as_of: date | None = None, viewer: Viewer = SYSTEM) -> PortfolioKpis:
     """Headline KPIs as of `as_of` (default: the data's latest day) with the previous
-    period (90 days earlier) in `.previous`. See `PortfolioKpis` for each figure.
+    period (90 days earlier) in `.previous`. See `PortfolioKpis` for each figure. A CSM
+    `viewer` gets the figures of their own book: the accounts they own today, then and now.
 
     An empty warehouse gives zeros and None ratios, never an exception.
     """
     as_of = _resolve_as_of(wh, as_of)
     if as_of is None:
         return _empty_kpis(None)
-    current = _snapshot(wh, as_of)
-    previous = _snapshot(wh, as_of - timedelta(days=TRAILING_DAYS))
+    current = _snapshot(wh, as_of, viewer)
+    previous = _snapshot(wh, as_of - timedelta(days=TRAILING_DAYS), viewer)
     return current.model_copy(update={"previous": previous})
 
 
