@@ -411,6 +411,17 @@ def test_ask_ai_groups_and_filters_by_the_companys_own_columns(empty_dir, tmp_pa
     assert "channel IN (?)" in web.sql and web.table.iloc[0, 0] == 150.0
     size = portfolio_sql.ask_portfolio(wh, "Which company size has the most accounts?", admin, client=None)
     assert "no headcount" not in size.answer  # a column the company loaded is no missing metric
+    # A number is grouped by bands cut at its quartiles (30, 50, 125 -> 120), lowest band first,
+    # not one group per value (it was flagged 'not used: company size' and answered with the total).
+    assert vocabulary(wh).bands == (("company_size", (30.0, 50.0, 120.0)),)
+    bands = portfolio_sql.ask_portfolio(wh, "MRR by company size", admin, client=None)
+    assert bands.table.to_dict("list") == {
+        "company_size": ["under 30", "50 to under 120", "120 or more"],
+        "total_mrr": [100.0, 50.0, 300.0],
+        "accounts": [1, 1, 1],
+    }
+    assert "company size in bands: under 30, 30 to under 50, 50 to under 120, 120 or more" in bands.interpretation
+    assert not bands.needs_review and "question_partly_understood" not in bands.guardrail_flags
     prompt = portfolio_sql.sql_messages("q", vocabulary(wh), date(2024, 6, 30))[0]["content"]
     assert "channel VARCHAR -- the company's own account attribute; values partner, web" in prompt
     # A CSM's prompt names the values of their own accounts only.

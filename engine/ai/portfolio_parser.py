@@ -63,6 +63,9 @@ class Vocabulary:
     # (name, kind), and each category's values (name, value).
     attributes: tuple[tuple[str, str], ...] = ()
     attribute_values: tuple[tuple[str, str], ...] = ()
+    # Each number column's band edges (`number_bands`): "by company size" groups by band, not
+    # by each of its hundreds of values.
+    bands: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def attribute_words(self, kinds: tuple[str, ...] = ("category", "number")) -> dict[str, str]:
         """{words a question may use: column} for the attributes of `kinds` ("acquisition
@@ -102,7 +105,38 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
         [*book_params, MAX_ATTRIBUTE_VALUES],
     )
     attribute_values = tuple((str(n), str(v)) for n, v in named if n in categories)
-    return Vocabulary(values("industry"), values("region"), owners, bool(billing), attributes, attribute_values)
+    bands = tuple((name, number_bands(wh, name)) for name, kind in attributes if kind == "number")
+    return Vocabulary(values("industry"), values("region"), owners, bool(billing), attributes, attribute_values, bands)
+
+
+def number_bands(wh: Warehouse, attribute: str) -> tuple[float, ...]:
+    """Edges that cut a number column into about four bands of accounts: its quartiles over
+    every account, rounded to two significant figures (50, 200, 1,000 read better than 47.25),
+    without repeats. Empty when every account has about the same value."""
+    row = wh.rows(
+        "SELECT quantile_cont(number_value, [0.25, 0.5, 0.75]), min(number_value), max(number_value) "
+        "FROM customer_attributes WHERE attribute = ? AND kind = 'number' AND number_value IS NOT NULL",
+        [attribute],
+    )[0]
+    if row[0] is None:
+        return ()
+    low, high = float(row[1]), float(row[2])
+    edges = sorted({float(f"{float(q):.2g}") for q in row[0]})
+    return tuple(e for e in edges if low < e <= high)
+
+
+def band_sql(column: str, edges: tuple[float, ...]) -> tuple[str, tuple[str, ...]]:
+    """A CASE naming each account's band of `column` ("under 50", "50 to under 200", ...,
+    "1,000 or more"), and the band names in order. `column` is a checked identifier."""
+    names = [f"under {_edge(edges[0])}"]
+    names += [f"{_edge(a)} to under {_edge(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+    names.append(f"{_edge(edges[-1])} or more")
+    whens = " ".join(f"WHEN {column} < {edge!r} THEN '{name}'" for edge, name in zip(edges, names, strict=False))
+    return f"CASE {whens} WHEN {column} IS NOT NULL THEN '{names[-1]}' END", tuple(names)
+
+
+def _edge(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2g}"
 
 
 MAX_ATTRIBUTE_VALUES = 50  # a category with more values is grouped by, not named value by value
@@ -698,7 +732,9 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     superlative = re.search(
         r"\b(most|highest|largest|biggest|greatest|top|lowest|least|fewest|smallest|worst|best)\b", r
     )
-    own = vocab.attribute_words(("category",))  # a number has a group per value: not grouped by
+    banded = {name: edges for name, edges in vocab.bands if edges}
+    # A number is grouped by band; a number with no bands (one value) is not grouped by.
+    own = {w: c for w, c in vocab.attribute_words().items() if c in banded or (c, "category") in vocab.attributes}
     group, ranking, phrases = _grouping(r, _DIM, DIMENSIONS, superlative)
     if group is None and own:  # the company's own columns: "by acquisition channel", "which country ..."
         names = "(" + "|".join(re.escape(w) for w in sorted(own, key=len, reverse=True)) + ")"
@@ -800,9 +836,15 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
     if group:
         extra = "" if measure == "count" else ", count(*) AS accounts"
         order = f"{name} {ranking or 'DESC'}"
+        selected, grouped_by = group, group
+        if group in banded:  # bands in their own order, lowest first, unless a top band is asked for
+            selected, band_names = band_sql(group, banded[group])
+            selected, grouped_by = f"{selected} AS {group}", "1"
+            order = order if ranking else f"min({group})"
+            interpretation.append(f"{group.replace('_', ' ')} in bands: {', '.join(band_names)}")
         sql = (
-            f"SELECT {group}, {value_sql} AS {name}{extra} FROM portfolio WHERE {condition} "  # noqa: S608 - allow-listed names, bound values
-            f"GROUP BY {group} ORDER BY {order} NULLS LAST"
+            f"SELECT {selected}, {value_sql} AS {name}{extra} FROM portfolio WHERE {condition} "  # noqa: S608 - allow-listed names, engine-written bands, bound values
+            f"GROUP BY {grouped_by} ORDER BY {order} NULLS LAST"
         )
         dim = DIMENSION_WORDS.get(group, group.replace("_", " "))
         if ranking:
