@@ -165,6 +165,7 @@ COMMAND_MODULES: dict[str, str] = {
     "backtest-file": "engine.forecasting.cli",
     "scenario": "engine.scenarios.cli",
     "segments": "engine.segments.cli",
+    "kpis": "engine.portfolio.cli",
     "info": "engine.cli",
     "demo": "engine.cli",
 }
@@ -189,6 +190,7 @@ HELP_ORDER = (
     "engine.forecasting.cli",
     "engine.scenarios.cli",
     "engine.segments.cli",
+    "engine.portfolio.cli",
     "engine.ai.cli",
     "engine.auth.cli",
     "engine.api.cli",

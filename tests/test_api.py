@@ -141,6 +141,8 @@ def test_openapi_documents_every_route_and_problem_responses(client):
         "/v1/customers/{customer_id}/actions",
         "/v1/predictions",
         "/v1/predictions/export",
+        "/v1/portfolio/kpis",
+        "/v1/portfolio/ask",
         "/v1/predict",
         "/v1/forecasts/{series}",
         "/v1/scenarios/run",
@@ -536,3 +538,46 @@ def test_predictions_pages_follow_a_new_publication(scored_copy):
         after = test_client.get("/v1/predictions", params={"page_size": 5}, headers=headers).json()["items"]
     store.dispose_all()
     assert after[0]["customer_id"] == last and after[0]["churn_probability"] == 0.9999
+
+
+# -- the book: headline figures and portfolio questions ------------------------------------------
+def test_the_books_figures_and_a_portfolio_question_for_the_keys_book(client, api_data):
+    """The Overview's figures and Ask AI's portfolio tab had no route: a BI tool or a CSM's
+    own script could read neither. A CSM key gets its own book's, as in the app."""
+    from engine.core.access import SYSTEM, Viewer
+    from engine.data.warehouse import get_warehouse
+    from engine.portfolio.kpis import portfolio_kpis
+
+    wh = get_warehouse(api_data["dir"], read_only=True)
+    book = client.get("/v1/portfolio/kpis", headers=auth(api_data, "exec-key"))
+    assert book.status_code == 200, book.text
+    whole = portfolio_kpis(wh, None, SYSTEM)
+    body = book.json()
+    assert body["active_customers"] == whole.active_customers and body["as_of"] == whole.as_of.isoformat()
+    assert body["net_revenue_retention_12m"] == pytest.approx(whole.net_revenue_retention_12m)
+    assert body["previous"]["as_of"] == whole.previous.as_of.isoformat()
+    mine = client.get("/v1/portfolio/kpis", headers=auth(api_data, "csm-key")).json()
+    owner = api_data["owners"][0]
+    assert mine["active_customers"] == portfolio_kpis(wh, None, Viewer(owner, "csm")).active_customers
+    assert 0 < mine["active_customers"] < body["active_customers"]
+    earlier = client.get("/v1/portfolio/kpis", params={"as_of": "2020-01-01"}, headers=auth(api_data, "exec-key"))
+    assert earlier.json()["active_customers"] <= body["active_customers"]
+    assert_problem(client.get("/v1/portfolio/kpis", params={"as_of": "soon"}, headers=auth(api_data, "exec-key")), 422)
+
+    listed = client.post(
+        "/v1/portfolio/ask", json={"question": "Top 5 accounts by revenue at risk"}, headers=auth(api_data, "csm-key")
+    )
+    assert listed.status_code == 200, listed.text
+    answer = listed.json()
+    assert answer["row_count"] == 5 and {r["csm_owner"] for r in answer["rows"]} == {owner}
+    assert answer["sql"] and answer["answer"].rstrip().endswith(ai.DISCLAIMER)
+    row = next(r for r in ai.recent_ai_outputs(api_data["dir"], 50) if r.id == answer["audit_id"])
+    assert (row.username, row.role, row.kind) == (owner, "csm", "portfolio")
+    nrr = client.post("/v1/portfolio/ask", json={"question": "What is our NRR?"}, headers=auth(api_data, "csm-key"))
+    assert nrr.json()["rows"][0]["cohort_customers"] == mine["customers_12m_ago"]
+    refused = client.post(
+        "/v1/portfolio/ask", json={"question": "What is our NPS?"}, headers=auth(api_data, "exec-key")
+    )
+    assert refused.status_code == 200 and refused.json()["scope_exceeded"]
+    assert_problem(client.post("/v1/portfolio/ask", json={}, headers=auth(api_data, "exec-key")), 422)
+    assert_problem(client.post("/v1/portfolio/ask", json={"question": "q"}, headers=auth(api_data, "revoked-key")), 401)

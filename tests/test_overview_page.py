@@ -275,3 +275,27 @@ def test_board_puts_what_a_csm_acts_on_first_and_fits_1280(scored_dir, monkeypat
     assert all(isinstance(w, int) for w in widths), widths
     # 1280 px - 240 px sidebar - 2 x 80 px padding = 880 px, less the row-selection column.
     assert sum(widths) + 40 <= 880
+
+
+def test_the_cards_figures_from_the_shell(scored_dir):
+    """`engine kpis` prints the cards' figures (no command gave them before), and --json the contract."""
+    import contextlib
+    import io
+    import json
+
+    from engine.cli import main as cli_main
+    from engine.data.warehouse import get_warehouse
+    from engine.portfolio.kpis import portfolio_kpis
+
+    k = portfolio_kpis(get_warehouse(scored_dir, read_only=True))
+    for flag in ((), ("--json",)):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert cli_main(["--data-dir", str(scored_dir), "kpis", *flag]) == 0
+        text = out.getvalue()
+        if flag:
+            body = json.loads(text)
+            assert body["active_customers"] == k.active_customers and body["previous"]["as_of"] == str(k.previous.as_of)
+        else:
+            assert f"As of {fmt.day(k.as_of)}" in text and fmt.percent(k.net_revenue_retention_12m) in text
+            assert f"{fmt.count(k.customers_90d_ago)} customers" in text

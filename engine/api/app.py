@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 import engine
 from engine.api import errors
 from engine.api.ratelimit import RateLimiter, per_minute_from_env
-from engine.api.routers import ai, customers, health, planning, predictions, segments
+from engine.api.routers import ai, customers, health, planning, portfolio, predictions, segments
 from engine.auth.keys import SCOPES
 from engine.core import config
 
@@ -49,6 +49,7 @@ def create_app(data_dir: str | os.PathLike | None = None) -> FastAPI:
             {"name": "health", "description": "Probes, no key needed"},
             {"name": "customers", "description": "One account's scores, 360 and lifetime value"},
             {"name": "ai", "description": "Grounded AI texts about one account (audited)"},
+            {"name": "portfolio", "description": "The key's book: headline figures, questions (audited)"},
             {"name": "predictions", "description": "Scores of the key's book; one prediction from features"},
             {"name": "forecasts", "description": "Business series forecasts (leaders)"},
             {"name": "scenarios", "description": "What-if retention plans (leaders; running them: analysts)"},
@@ -59,7 +60,8 @@ def create_app(data_dir: str | os.PathLike | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(per_minute_from_env())
     errors.install(app)
     v1 = APIRouter(prefix="/v1", responses=errors.documented(401, 403, 422, 429, 500))
-    for router in (customers.router, ai.router, predictions.router, planning.router, segments.router):
+    routers = (customers.router, ai.router, portfolio.router, predictions.router, planning.router, segments.router)
+    for router in routers:
         v1.include_router(router)
     app.include_router(health.router, prefix="/v1")
     app.include_router(v1)

@@ -40,6 +40,10 @@ class AskRequest(Contract):
     question: str = Field(description="a question about this customer, answered from its facts only")
 
 
+class PortfolioQuestion(Contract):
+    question: str = Field(description="a question about the key's book, e.g. 'Top 10 accounts by revenue at risk'")
+
+
 class DraftRequest(Contract):
     goal: str = Field(
         "generic_communication",
