@@ -187,10 +187,15 @@ def _nrr(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
     )
 
 
-def _gross(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
+def _start_90d(kpis: PortfolioKpis, g: Grounding) -> date:
+    """The day the 90-day cohort is taken; both ends of the window are facts the answer says."""
     assert kpis.as_of is not None and kpis.window_start_90d is not None
-    start = kpis.window_start_90d
-    g.dates.update({start, kpis.as_of})
+    g.dates.update({kpis.window_start_90d, kpis.as_of})
+    return kpis.window_start_90d
+
+
+def _gross(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
+    start = _start_90d(kpis, g)
     row = _row("Gross revenue churn", kpis, "gross_revenue_churn_90d", start, mrr_lost=kpis.mrr_lost_90d)
     if kpis.gross_revenue_churn_90d is None:
         return f"There is no gross revenue churn yet: no paying customer was active on {fmt.day(start)}.", row
@@ -209,9 +214,7 @@ def _gross(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
 
 
 def _logo(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
-    assert kpis.as_of is not None and kpis.window_start_90d is not None
-    start = kpis.window_start_90d
-    g.dates.update({start, kpis.as_of})
+    start = _start_90d(kpis, g)
     row = _row("Logo churn", kpis, "logo_churn_90d", start, churned_customers=kpis.churned_customers_90d)
     g.add_number(kpis.churned_customers_90d)
     if kpis.logo_churn_90d is None:
