@@ -140,6 +140,7 @@ COMMAND_MODULES: dict[str, str] = {
     "peers": "engine.accounts.cli",
     "benchmarks": "engine.accounts.cli",
     "summarize": "engine.ai.cli",
+    "brief": "engine.ai.cli",
     "ask": "engine.ai.cli",
     "ask-portfolio": "engine.ai.cli",
     "draft": "engine.ai.cli",

@@ -143,6 +143,7 @@ def test_openapi_documents_every_route_and_problem_responses(client):
         "/v1/predictions/export",
         "/v1/portfolio/kpis",
         "/v1/portfolio/ask",
+        "/v1/portfolio/briefing",
         "/v1/predict",
         "/v1/forecasts/{series}",
         "/v1/scenarios/run",
@@ -579,5 +580,11 @@ def test_the_books_figures_and_a_portfolio_question_for_the_keys_book(client, ap
         "/v1/portfolio/ask", json={"question": "What is our NPS?"}, headers=auth(api_data, "exec-key")
     )
     assert refused.status_code == 200 and refused.json()["scope_exceeded"]
+    briefing = client.post("/v1/portfolio/briefing", headers=auth(api_data, "csm-key"))
+    assert briefing.status_code == 200, briefing.text
+    said = briefing.json()
+    assert said["briefing"].startswith(f"As of {said['as_of']}, your book") and said["guardrail_flags"] == []
+    row = next(r for r in ai.recent_ai_outputs(api_data["dir"], 50) if r.id == said["audit_id"])
+    assert (row.username, row.kind) == (owner, "briefing")
     assert_problem(client.post("/v1/portfolio/ask", json={}, headers=auth(api_data, "exec-key")), 422)
     assert_problem(client.post("/v1/portfolio/ask", json={"question": "q"}, headers=auth(api_data, "revoked-key")), 401)

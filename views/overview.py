@@ -7,7 +7,7 @@ import functools
 
 import streamlit as st
 
-from components import account_tables, html_charts
+from components import account_tables, ai, html_charts
 from components import segment_overview as seg
 from components.shared import auth, cache, kpi
 from components.shared import format as fmt
@@ -54,6 +54,24 @@ def split(what: str) -> str:
 
 st.caption(f"Data as of **{fmt.day(as_of)}** · changes compare with {fmt.day(kpis.previous.as_of)} (90 days earlier)")
 kpi.kpi_row(kpi.portfolio_cards(kpis))
+
+with st.container(border=True):
+    st.markdown("#### AI briefing")
+    briefing_key = ("briefing", cache.snapshot_stamp(data_dir))
+    if st.button("Write briefing", icon=":material/auto_awesome:", key="ai_briefing_button"):
+        try:
+            ai.remember(briefing_key, cache.ai_briefing(data_dir, viewer))
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+    briefing = ai.recall(briefing_key)
+    if briefing is None:
+        st.caption(
+            "3–5 sentences on the book from this page's figures: revenue, what is at risk and where, churn and "
+            "retention. Every number is checked against them."
+        )
+    else:
+        ai.text(briefing.briefing, briefing)
+        ai.provenance(briefing)
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):

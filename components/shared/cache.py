@@ -291,6 +291,12 @@ def mrr_outlook(data_dir: str, who: tuple[str, str], months: int, stamp: str) ->
 
 
 # -- AI (never cached: every output is audited, so pages call these from a button) ------------
+def ai_briefing(data_dir: str, viewer: Viewer):
+    from engine.ai.briefing import brief_the_book
+
+    return brief_the_book(warehouse(data_dir), viewer, data_dir=data_dir)
+
+
 def ai_summary(data_dir: str, viewer: Viewer, customer_id: str, audience: str):
     from engine import ai as llm
 

@@ -21,7 +21,7 @@ from engine.core.contracts import Contract
 from engine.core.errors import BadInputError
 from engine.core.store import ai_audit, get_engine
 
-KINDS = ("summary", "ask", "portfolio", "draft", "actions")
+KINDS = ("summary", "ask", "portfolio", "draft", "actions", "briefing")
 
 OutputT = TypeVar("OutputT", bound=AiOutput)
 

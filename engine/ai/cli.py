@@ -65,6 +65,20 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("brief", "AI briefing on the book: revenue, what is at risk and where, churn and retention", _common)
+def _brief(args: argparse.Namespace) -> int:
+    from engine.ai.briefing import brief_the_book
+
+    wh = get_warehouse(args.data_dir, read_only=True)
+    result = brief_the_book(wh, _viewer(args), client=_client(args), data_dir=args.data_dir)
+    if args.json:
+        print_json(result)
+        return 0
+    print(result.briefing)
+    _footer(result)
+    return 0
+
+
 def _ask_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("customer_id")
     p.add_argument("question")

@@ -416,8 +416,11 @@ def find_figures(text: str) -> list[Figure]:
 
 
 def _mask(text: str, masks: Iterable[str]) -> str:
+    # Whole names only: an account named "9" (ids are names in many exports) masked the 9 of
+    # "$3.9K", which then read as "$3" and flagged a true figure as ungrounded.
     for item in sorted((m for m in masks if m), key=len, reverse=True):
-        text = re.sub(re.escape(item), lambda match: "X" * len(match.group(0)), text, flags=re.I)
+        pattern = rf"(?<![\w.,$€£]){re.escape(item)}(?![\w]|[.,]\d)"
+        text = re.sub(pattern, lambda match: "X" * len(match.group(0)), text, flags=re.I)
     return text
 
 

@@ -1,4 +1,4 @@
-"""The book as a whole: the Overview's headline figures, and a question about the portfolio.
+"""The book as a whole: the Overview's headline figures, its AI briefing, and a question about the portfolio.
 
 Scoped like the app: a CSM key gets its own book's figures and answers, other keys the whole
 book. A portfolio answer is the app's (the same screening, SQL guard, reading and audit log
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from engine.ai import portfolio_sql
+from engine.ai import briefing, portfolio_sql
 from engine.api.auth import AiWrite, Reader, ScoresRead
 from engine.api.models import PortfolioQuestion, contract_json
 from engine.portfolio.kpis import PortfolioKpis, portfolio_kpis
@@ -40,3 +40,12 @@ def kpis(
 )
 def ask(body: PortfolioQuestion, caller: AiWrite, wh: Reader) -> Response:
     return contract_json(portfolio_sql.ask_portfolio(wh, body.question, caller.viewer, data_dir=caller.data_dir))
+
+
+@router.post(
+    "/briefing",
+    response_model=briefing.Briefing,
+    summary="AI briefing on the key's book: revenue, what is at risk and where, churn and retention (audited)",
+)
+def brief(caller: AiWrite, wh: Reader) -> Response:
+    return contract_json(briefing.brief_the_book(wh, caller.viewer, data_dir=caller.data_dir))
