@@ -9,9 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components.shared import cache
 from components.shared import format as fmt
 from components.shared.markdown import inert
 from engine.ai import DISCLAIMER, AiOutput, strip_disclaimer
+from engine.core.access import Viewer
+from engine.core.errors import RadarError
 
 _STORE = "_radar_ai_results"
 
@@ -187,3 +190,24 @@ def portfolio_table(frame: pd.DataFrame) -> None:
 # What portfolio questions are about, next to the account's name (the answer's own sort
 # column, ARR at risk, was off the screen at 1440 px).
 _PORTFOLIO_FIRST = ("name", "revenue_at_risk", "churn_probability", "risk_tier", "days_to_renewal", "mrr")
+
+
+def book_briefing(data_dir: str, viewer: Viewer) -> None:
+    """The button that writes the AI briefing on the viewer's book, and the briefing once written
+    (kept for this user and warehouse snapshot)."""
+    key = ("briefing", cache.snapshot_stamp(data_dir))
+    if st.button("Write briefing", icon=":material/auto_awesome:", key="ai_briefing_button"):
+        try:
+            remember(key, cache.ai_briefing(data_dir, viewer))
+        except RadarError as exc:
+            st.error(str(exc), icon=":material/error:")
+    briefing = recall(key)
+    if briefing is None:
+        book = "the book" if viewer.sees_everyone else "your book"
+        st.caption(
+            f"3–5 sentences on {book} from the Overview's figures: revenue, what is at risk and where, churn and "
+            "retention. Every number is checked against them."
+        )
+        return
+    text(briefing.briefing, briefing)
+    provenance(briefing)

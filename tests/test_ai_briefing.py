@@ -89,3 +89,16 @@ def test_the_overview_writes_the_briefing_on_request(ai_data_dir, monkeypatch):
     assert not at.exception, at.exception
     written = [m.value for m in at.markdown if "active customers paying" in m.value]
     assert written and "Written by the built-in template" in " ".join(c.value for c in at.caption)
+
+
+def test_a_csm_reads_the_briefing_on_their_book_from_the_risk_board(ai_data_dir, monkeypatch):
+    """A CSM has no Overview: the risk board offers the briefing on their own book; leaders have it
+    on the Overview only."""
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    at = open_page("risk_board", "csm", data=ai_data_dir, monkeypatch=monkeypatch, timeout=120)
+    assert [e.label for e in at.expander if "briefing" in e.label] == ["AI briefing on your book"]
+    at.button(key="ai_briefing_button").click().run()
+    assert not at.exception, at.exception
+    assert any("your book" in m.value and "active customers paying" in m.value for m in at.markdown)
+    leader = open_page("risk_board", "executive", data=ai_data_dir, monkeypatch=monkeypatch, timeout=120)
+    assert not [e for e in leader.expander if "briefing" in e.label]

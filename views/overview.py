@@ -57,21 +57,7 @@ kpi.kpi_row(kpi.portfolio_cards(kpis))
 
 with st.container(border=True):
     st.markdown("#### AI briefing")
-    briefing_key = ("briefing", cache.snapshot_stamp(data_dir))
-    if st.button("Write briefing", icon=":material/auto_awesome:", key="ai_briefing_button"):
-        try:
-            ai.remember(briefing_key, cache.ai_briefing(data_dir, viewer))
-        except RadarError as exc:
-            st.error(str(exc), icon=":material/error:")
-    briefing = ai.recall(briefing_key)
-    if briefing is None:
-        st.caption(
-            "3–5 sentences on the book from this page's figures: revenue, what is at risk and where, churn and "
-            "retention. Every number is checked against them."
-        )
-    else:
-        ai.text(briefing.briefing, briefing)
-        ai.provenance(briefing)
+    ai.book_briefing(data_dir, viewer)
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):

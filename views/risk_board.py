@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import ai
 from components.account_tables import top_driver_text
 from components.shared import auth, cache, status
 from components.shared import format as fmt
@@ -149,6 +150,9 @@ cards[1].metric(
 cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
 cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=cache.tier_legend(data_dir))
 st.caption(cache.tier_legend(data_dir))
+if not viewer.can_open("overview"):  # leaders have the briefing on the Overview
+    with st.expander("AI briefing on your book", icon=":material/auto_awesome:"):
+        ai.book_briefing(data_dir, viewer)
 
 if page.total == 0:
     st.info(
