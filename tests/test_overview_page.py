@@ -58,7 +58,7 @@ def test_overview_shows_kpis_charts_and_date(generated_dir, monkeypatch):
         "segment_churn",
     ]
     headings = [m.value for m in at.markdown if m.value.startswith("####")]
-    assert headings[:2] == ["#### MRR by plan tier", "#### Churn by plan tier and industry"]
+    assert headings[:3] == ["#### AI briefing", "#### MRR by plan tier", "#### Churn by plan tier and industry"]
     assert "#### Segments and plans vs the whole book and last quarter" in headings
 
 
