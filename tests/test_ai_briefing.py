@@ -102,3 +102,16 @@ def test_a_csm_reads_the_briefing_on_their_book_from_the_risk_board(ai_data_dir,
     assert any("your book" in m.value and "active customers paying" in m.value for m in at.markdown)
     leader = open_page("risk_board", "executive", data=ai_data_dir, monkeypatch=monkeypatch, timeout=120)
     assert not [e for e in leader.expander if "briefing" in e.label]
+
+
+def test_a_small_book_is_briefed_in_good_grammar(ai_data_dir):
+    """One exposure and under one expected churn: no "exposures are" over one name, no "about 0 accounts"."""
+    import dataclasses
+
+    from engine.ai.briefing import offline_briefing
+
+    facts = book_facts(get_warehouse(ai_data_dir, read_only=True), SYSTEM)
+    small = dataclasses.replace(facts, exposures=facts.exposures[:1], expected_churns=0.4)
+    text = offline_briefing(small)
+    assert "The largest exposure is " in text and "the top reason:" in text and "less than one account" in text
+    assert "about 0" not in text

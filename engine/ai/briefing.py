@@ -200,15 +200,29 @@ def offline_briefing(facts: BookFacts) -> str:
         f"{fmt.money(k.total_mrr)} MRR ({fmt.money(k.arr)} ARR)."
     ]
     share = f" ({fmt.pct(facts.revenue_at_risk / facts.arr, 1)} of the scored ARR)" if facts.arr else ""
+    expected = round(facts.expected_churns)
+    how_many = (
+        f"about {expected:,} accounts"
+        if expected >= 2
+        else "about one account"
+        if expected == 1
+        else "less than one account"
+    )
     sentences.append(
         f"{fmt.money(facts.revenue_at_risk)} of ARR is at risk over the next {TRAILING_DAYS} days{share}, with "
-        f"about {round(facts.expected_churns):,} accounts expected to churn."
+        f"{how_many} expected to churn."
     )
     if facts.exposures:
         named = [f"{e.name} ({fmt.money(e.revenue_at_risk)})" for e in facts.exposures]
         first = facts.exposures[0]
-        reason = f"; the top reason behind the first: {_lower_first(first.top_driver)}" if first.top_driver else ""
-        sentences.append(f"The largest exposures are {fmt.join_words(named)}{reason}.")
+        several = len(named) > 1
+        reason = (
+            f"; the top reason{' behind the first' if several else ''}: {_lower_first(first.top_driver)}"
+            if first.top_driver
+            else ""
+        )
+        largest = "The largest exposures are" if several else "The largest exposure is"
+        sentences.append(f"{largest} {fmt.join_words(named)}{reason}.")
     sentences.append(_trend(k))
     return " ".join(s for s in sentences if s)
 
