@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402 - after the path
+from engine.accounts.customer import USAGE_WEEKS  # noqa: E402
 from engine.auth import users  # noqa: E402
 from engine.data import warehouse  # noqa: E402
 
@@ -141,7 +142,7 @@ def customer_360(name: str) -> list[str]:
         name,
         "Churn risk (next 90 days)",
         "vs peers",
-        "Product usage (last 180 days)",
+        f"Product usage (last {USAGE_WEEKS} weeks)",  # the page's heading, kept in step with it
         "Support health",
         "Revenue and lifetime value",
         "Opportunities",
