@@ -678,6 +678,9 @@ def test_the_books_retention_is_answered_as_the_overview_computes_it(ai_data_dir
         assert headline.asks_for_headline(question, vocab) is None, question
         refused = ask_portfolio(wh, question, SYSTEM, client=None)
         assert refused.scope_exceeded and "for the whole book, not per segment" in refused.answer, question
+        assert "The Overview compares churn and NRR per behavioural segment" in refused.answer  # a leader's pointer
+    told_csm = ask_portfolio(wh, "NRR by plan", emma, client=None).answer
+    assert "for the whole book, not per segment" in told_csm and "Overview" not in told_csm
     # Accounts that churned are not in the portfolio; only a role that opens the Overview is sent there.
     listing = "Which accounts churned last month?"
     assert "see the Overview" in ask_portfolio(wh, listing, SYSTEM, client=None).answer

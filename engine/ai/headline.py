@@ -76,15 +76,22 @@ def asks_for_headline(question: str, vocab: Vocabulary) -> str | None:
     return figure
 
 
-def breakdown_refusal(question: str, vocab: Vocabulary) -> str | None:
-    """Why a retention question that asks for a breakdown or a segment is not answered, or None."""
+def breakdown_refusal(question: str, vocab: Vocabulary, viewer: Viewer) -> str | None:
+    """Why a retention question that asks for a breakdown or a segment is not answered, or None
+    (pointing a role that opens the Overview to its table of churn and NRR per plan and segment)."""
     q = _lower(question)
     if _figure_asked(q) is None or _THRESHOLD.search(q):
         return None
     if _BREAKDOWN.search(q) or _names_a_segment(q, vocab):
+        where = (
+            " The Overview compares churn and NRR per behavioural segment and plan with the whole book, below "
+            "its charts."
+            if viewer.can_open("overview")
+            else ""
+        )
         return (
             "Ask AI gives net revenue retention, gross revenue churn and logo churn for the whole book, not per "
-            "segment, owner or account. Ask, e.g., 'What is our net revenue retention?'"
+            f"segment, owner or account. Ask, e.g., 'What is our net revenue retention?'{where}"
         )
     return None
 

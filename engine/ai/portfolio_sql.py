@@ -382,7 +382,7 @@ def ask_portfolio(
     if as_of is None:
         raise BadInputError("The warehouse has no data yet. Run `.venv/bin/python -m engine demo` or load data first.")
     vocab = vocabulary(wh)  # the parser may know every owner; the model's prompt lists only the viewer's
-    screened = other_books(question, vocab, viewer) or headline.breakdown_refusal(question, vocab)
+    screened = other_books(question, vocab, viewer) or headline.breakdown_refusal(question, vocab, viewer)
     figure = None if screened else headline.asks_for_headline(question, vocab)
     if figure:
         return _headline(wh, question, figure, viewer, as_of, data_dir)
