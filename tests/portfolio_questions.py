@@ -451,6 +451,12 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
         "SELECT customer_id FROM ref WHERE plan_tier = 'enterprise' AND churn_probability > 0.6",
         category="filter",
     ),
+    Q(  # an account has no churn rate of its own: its churn probability, said as an assumption
+        "Which fintech accounts have a churn rate above 30%?",
+        "rows",
+        "SELECT customer_id FROM ref WHERE industry = 'fintech' AND churn_probability > 0.3",
+        category="filter",
+    ),
     Q(
         "Show accounts with MRR above $20k and churn above 40%",
         "rows",

@@ -686,3 +686,15 @@ def test_the_books_retention_is_answered_as_the_overview_computes_it(ai_data_dir
     assert "see the Overview" in ask_portfolio(wh, listing, SYSTEM, client=None).answer
     told = ask_portfolio(wh, listing, emma, client=None).answer
     assert "Overview" not in told and "What is our logo churn?" in told
+
+
+def test_an_accounts_churn_rate_above_a_threshold_is_its_churn_probability(ai_data_dir):
+    """'Which accounts have a churn rate above 20%?' was refused as a question about accounts that
+    churned; an account's churn rate can only mean its churn probability, and the answer says so."""
+    wh = get_warehouse(ai_data_dir, read_only=True)
+    rate = ask_portfolio(wh, "Which accounts have a churn rate above 20%?", SYSTEM, client=None)
+    probability = ask_portfolio(wh, "Which accounts have a churn probability above 20%?", SYSTEM, client=None)
+    assert not rate.scope_exceeded and rate.sql == probability.sql and rate.params == probability.params
+    assert "assumed_meaning" in rate.guardrail_flags
+    assert "an account's 'churn rate' read as its churn probability over the next 90 days" in rate.interpretation
+    assert rate.question == "Which accounts have a churn rate above 20%?"  # audited as asked

@@ -96,6 +96,19 @@ def breakdown_refusal(question: str, vocab: Vocabulary, viewer: Viewer) -> str |
     return None
 
 
+_CHURN_RATE = re.compile(r"\bchurn rates?\b", re.I)
+
+
+def account_churn_rate(question: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The question as the portfolio reads it, and what was assumed. An account has no churn
+    rate of its own: "accounts with a churn rate above 20%" means their churn probability, and
+    was refused as a question about accounts that churned."""
+    if not (_CHURN_RATE.search(question) and _THRESHOLD.search(_lower(question))):
+        return question, ()
+    assumed = ("assumed_meaning", "an account's 'churn rate' read as its churn probability over the next 90 days")
+    return _CHURN_RATE.sub("churn probability", question), (assumed,)
+
+
 def _lower(question: str) -> str:
     return " ".join(question.lower().replace("’", "'").split())
 

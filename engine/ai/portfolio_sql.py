@@ -386,17 +386,18 @@ def ask_portfolio(
     figure = None if screened else headline.asks_for_headline(question, vocab)
     if figure:
         return _headline(wh, question, figure, viewer, as_of, data_dir)
-    screened = screened or screen_question(question, vocab, viewer)
+    read, assumed = headline.account_churn_rate(question)
+    screened = screened or screen_question(read, vocab, viewer)
     if screened:
         return _refusal(question, screened, viewer, wh, data_dir)
     chat = resolve_client(client)
-    provider, model, requests, extra = PROVIDER_OFFLINE, OFFLINE_MODEL, 0, []
+    provider, model, requests, extra = PROVIDER_OFFLINE, OFFLINE_MODEL, 0, list(assumed)
     sql: str | None = None
     params: tuple = ()
     interpretation: tuple[str, ...] = ()
     reading: str | None = None
     scope_exceeded = False
-    parsed = parse_question(question, vocab, as_of, viewer)
+    parsed = parse_question(read, vocab, as_of, viewer)
     used_parser = False
     if chat is not None:
         try:
@@ -449,6 +450,8 @@ def ask_portfolio(
                 extra += _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of)
             table = without_unloaded(table, not_loaded(wh))
     report = check(text, grounding, extra_flags=extra)
+    if interpretation:  # said under the answer, not only among the checks' flags
+        interpretation = (*interpretation, *(said for _, said in assumed))
     if reading and not scope_exceeded and not refused:
         report = report.merged(check_injection(reading))
         text = f"{READING_PREFIX} {reading}. {text}"
