@@ -102,6 +102,11 @@ LOGO_REFERENCE = (
     + _ACTIVE_ON.format(day=_START_90D)
 )
 
+LOGO_12M_REFERENCE = (
+    "SELECT count(*) FILTER (WHERE c.churn_date <= (SELECT d FROM _d)) AS churned, count(*) AS cohort FROM customers c "
+    "WHERE " + _ACTIVE_ON.format(day=_START_12M)
+)
+
 
 def _expand(sql: str) -> str:
     return sql.replace("NEXT_Q_START", NEXT_Q_START).replace("NEXT_Q_END", NEXT_Q_END)
@@ -626,6 +631,7 @@ QUESTIONS: tuple[LabelledQuestion, ...] = (
     ),
     Q("How many customers churned in the last 90 days?", "value", LOGO_REFERENCE, category="retention"),
     Q("What is our logo churn rate?", "value", LOGO_REFERENCE, category="retention"),
+    Q("How many customers did we lose over the past 12 months?", "value", LOGO_12M_REFERENCE, category="retention"),
     Q("What is the net revenue retention of my book?", "value", NRR_REFERENCE_MINE, user=ME, category="retention"),
     # -- hostile and off-topic ---------------------------------------------------------
     Q(

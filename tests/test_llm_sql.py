@@ -672,6 +672,12 @@ def test_the_books_retention_is_answered_as_the_overview_computes_it(ai_data_dir
     # Another window than the card's is answered for the card's window, said and flagged.
     quarter = ask_portfolio(wh, "How many customers did we lose last quarter?", SYSTEM, client=None)
     assert "90 days to" in quarter.answer and "assumed_meaning" in quarter.guardrail_flags
+    # A year's churn is answered over the 12 months to the data date (the NRR cohort), not 90 days.
+    year = ask_portfolio(wh, "How many customers did we lose last year?", SYSTEM, client=None)
+    k = portfolio_kpis(wh)
+    assert "12 months to" in year.answer and year.table["churned_customers"].iloc[0] == k.churned_customers_12m
+    assert year.table["rate"].iloc[0] == pytest.approx(k.churned_customers_12m / k.customers_12m_ago)
+    assert "assumed_meaning" in year.guardrail_flags  # 'last year' may mean the calendar year: said
     # A breakdown, a segment or another CSM's book is not the book's figure: refused, saying why.
     vocab = vocabulary(wh)
     for question in ("NRR by plan", "Which region has the best net revenue retention?", "logo churn of fintech"):

@@ -55,8 +55,14 @@ class HeadlineAnswer:
 def _figure_asked(q: str) -> str | None:
     for name, pattern in (("nrr", _NRR), ("gross", _GROSS), ("logo", _LOGO)):
         if pattern.search(q):
-            return name
+            return "logo_12m" if name == "logo" and _A_YEAR.search(q) else name
     return None
+
+
+# Logo churn over a year is answered over the 12 months to the data date (the NRR cohort's).
+_A_YEAR = re.compile(r"\b(last|past|this|previous) (12 months|twelve months|year)\b|\byear\b|\b12 months\b|\bannual\b")
+# Words that name a calendar period (not the trailing window the answer covers).
+_CALENDAR_YEAR = re.compile(r"\b(last|this|previous) year\b|\b(19|20)\d\d\b|\bytd\b")
 
 
 def _names_a_segment(q: str, vocab: Vocabulary) -> bool:
@@ -118,13 +124,15 @@ def headline_answer(wh, question: str, figure: str, viewer: Viewer, as_of: date)
     kpis = portfolio_kpis(wh, as_of, viewer)
     book = "the whole book" if viewer.sees_everyone else "your book (the accounts you own today)"
     g = Grounding()
-    g.add_number(NRR_MONTHS if figure == "nrr" else TRAILING_DAYS)  # the window, said in the answer
-    text, row = {"nrr": _nrr, "gross": _gross, "logo": _logo}[figure](kpis, g)
+    g.add_number(NRR_MONTHS if figure in ("nrr", "logo_12m") else TRAILING_DAYS)  # the window, said in the answer
+    text, row = {"nrr": _nrr, "gross": _gross, "logo": _logo, "logo_12m": _logo_12m}[figure](kpis, g)
     table = pd.DataFrame([row])
     assumptions = []
-    if _OTHER_PERIOD.search(question.lower()):
-        window = f"the {NRR_MONTHS} months" if figure == "nrr" else f"the {TRAILING_DAYS} days"
-        assumptions.append(f"the figure covers {window} to {fmt.day(as_of)}, the window the Overview uses")
+    yearly = figure in ("nrr", "logo_12m")
+    other_period = _CALENDAR_YEAR if yearly else _OTHER_PERIOD
+    if other_period.search(question.lower()):
+        window = f"the {NRR_MONTHS} months" if yearly else f"the {TRAILING_DAYS} days"
+        assumptions.append(f"the figure covers {window} to {fmt.day(as_of)}, not a calendar period")
     reading = f"{row['figure'].lower()} of {book} as of {fmt.day(as_of)}"
     return HeadlineAnswer(text, table, reading, tuple(assumptions), g)
 
@@ -244,5 +252,30 @@ def _logo(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
         f"{fmt.count(kpis.churned_customers_90d)} of the "
         f"{_count(kpis.customers_90d_ago, g, 'customer')} active on {fmt.day(start)} churned by "
         f"{fmt.day(kpis.as_of)}." + _before(kpis, "logo_churn_90d", g) + _small(kpis.customers_90d_ago, g),
+        row,
+    )
+
+
+def _logo_12m(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
+    """Logo churn over a year: of the customers active 12 months ago, the share that churned since."""
+    assert kpis.as_of is not None
+    start = months_before(kpis.as_of, NRR_MONTHS)
+    g.dates.update({start, kpis.as_of})
+    rate = kpis.logo_churn_12m
+    row = {
+        "figure": "Logo churn (12 months)",
+        "rate": _or_nan(rate),
+        "period_start": start,
+        "period_end": kpis.as_of,
+        "cohort_customers": kpis.customers_12m_ago,
+        "churned_customers": kpis.churned_customers_12m,
+    }
+    g.add_number(kpis.churned_customers_12m)
+    if rate is None:
+        return f"There is no logo churn over {NRR_MONTHS} months yet: no customer was active on {fmt.day(start)}.", row
+    return (
+        f"Logo churn over the {NRR_MONTHS} months to {fmt.day(kpis.as_of)}: {_rate(rate, g)}. "
+        f"{fmt.count(kpis.churned_customers_12m)} of the {_count(kpis.customers_12m_ago, g, 'customer')} active on "
+        f"{fmt.day(start)} churned by {fmt.day(kpis.as_of)}." + _small(kpis.customers_12m_ago, g),
         row,
     )

@@ -70,6 +70,7 @@ SELECT
     coalesce(sum(mrr_90d) FILTER (WHERE active_90d), 0) AS mrr_90d_ago,
     coalesce(sum(greatest(mrr_90d - mrr_kept, 0)) FILTER (WHERE active_90d), 0) AS mrr_lost_90d,
     count(*) FILTER (WHERE active_12m) AS customers_12m_ago,
+    count(*) FILTER (WHERE active_12m AND NOT active_now) AS churned_customers_12m,
     coalesce(sum(mrr_12m) FILTER (WHERE active_12m), 0) AS mrr_12m_ago,
     coalesce(sum(mrr_kept) FILTER (WHERE active_12m), 0) AS mrr_retained_12m
 FROM valued
@@ -94,7 +95,8 @@ class PortfolioKpis(Contract):
     * net_revenue_retention_12m: MRR now of the customers active 12 months before
       `as_of` (0 for those who churned) over their MRR then; above 1 means expansion
       outgrew churn and contraction.
-    * customers_12m_ago: the size of that NRR cohort.
+    * customers_12m_ago: the size of that NRR cohort; churned_customers_12m: how many of it
+      churned by `as_of` (`logo_churn_12m` is their share: a year's logo churn).
     * previous: the same figures as of `as_of - 90 days` (None on that inner object and
       when there is no data at all).
 
@@ -113,11 +115,17 @@ class PortfolioKpis(Contract):
     customers_90d_ago: int
     mrr_lost_90d: float
     customers_12m_ago: int = 0
+    churned_customers_12m: int = 0
     previous: PortfolioKpis | None = None
 
+    @property
+    def logo_churn_12m(self) -> float | None:
+        """The share of the customers active 12 months before `as_of` who churned by `as_of`."""
+        return _ratio(self.churned_customers_12m, self.customers_12m_ago)
+
     def cohort(self, rate: str) -> int:
-        """How many customers the ratio `rate` (a field name) rests on."""
-        return self.customers_12m_ago if rate == "net_revenue_retention_12m" else self.customers_90d_ago
+        """How many customers the ratio `rate` (a field or property name) rests on."""
+        return self.customers_12m_ago if rate.endswith("_12m") else self.customers_90d_ago
 
     def comparable(self, rate: str) -> bool:
         """Whether `rate` and the previous period's rest on at least SMALL_COHORT customers each."""
@@ -142,6 +150,7 @@ class PortfolioKpis(Contract):
             "customers_90d_ago",
             "mrr_lost_90d",
             "customers_12m_ago",
+            "churned_customers_12m",
         )
         prev = self.previous
         return pd.DataFrame(
@@ -207,6 +216,7 @@ def _snapshot(wh: Warehouse, as_of: date, viewer: Viewer) -> PortfolioKpis:
         customers_90d_ago=int(row["customers_90d_ago"]),
         mrr_lost_90d=float(row["mrr_lost_90d"]),
         customers_12m_ago=int(row["customers_12m_ago"]),
+        churned_customers_12m=int(row["churned_customers_12m"]),
     )
 
 
