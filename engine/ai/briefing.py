@@ -32,6 +32,7 @@ from engine.ai.prompts import RULES, clean
 from engine.ai.writer import finish, output_fields, write
 from engine.core.access import Viewer
 from engine.core.errors import NotFoundError
+from engine.core.formatting import is_missing
 from engine.data.warehouse import Warehouse
 from engine.portfolio.kpis import NRR_MONTHS, TRAILING_DAYS, PortfolioKpis, portfolio_kpis, risk_summary
 
@@ -158,7 +159,12 @@ def book_facts(wh: Warehouse, viewer: Viewer) -> BookFacts:
     risk = risk_summary(board)
     top = board.nlargest(TOP_ACCOUNTS, "revenue_at_risk")
     exposures = tuple(
-        Exposure(str(r.name), float(r.revenue_at_risk), float(r.churn_probability), _text(r.top_driver))
+        Exposure(
+            str(r.name),
+            float(r.revenue_at_risk),
+            float(r.churn_probability),
+            None if is_missing(r.top_driver) else str(r.top_driver),
+        )
         for r in top.itertuples()
         if r.revenue_at_risk > 0
     )
@@ -172,10 +178,6 @@ def book_facts(wh: Warehouse, viewer: Viewer) -> BookFacts:
         expected_churns=risk.expected_churned_accounts,
         exposures=exposures,
     )
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def briefing_messages(facts: BookFacts) -> list[dict]:
@@ -217,7 +219,7 @@ def offline_briefing(facts: BookFacts) -> str:
         first = facts.exposures[0]
         several = len(named) > 1
         reason = (
-            f"; the top reason{' behind the first' if several else ''}: {_lower_first(first.top_driver)}"
+            f"; the top reason{' behind the first' if several else ''}: {fmt.lower_first(first.top_driver.rstrip('.'))}"
             if first.top_driver
             else ""
         )
@@ -242,11 +244,6 @@ def _trend(k: PortfolioKpis) -> str:
     if k.net_revenue_retention_12m is not None:
         text += f" Net revenue retention over {NRR_MONTHS} months is {fmt.pct(k.net_revenue_retention_12m, 1)}."
     return text.strip()
-
-
-def _lower_first(text: str | None) -> str:
-    text = (text or "").rstrip(".")
-    return text[:1].lower() + text[1:] if text else text
 
 
 def brief_the_book(wh: Warehouse, viewer: Viewer, *, client=AUTO, data_dir: str | Path | None = None) -> Briefing:

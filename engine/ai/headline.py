@@ -19,7 +19,7 @@ import pandas as pd
 
 from engine.ai import fmt
 from engine.ai.guardrails import Grounding
-from engine.ai.portfolio_parser import Vocabulary
+from engine.ai.portfolio_parser import Vocabulary, normalised
 from engine.core.access import Viewer
 from engine.core.config import SMALL_COHORT
 from engine.portfolio.kpis import NRR_MONTHS, TRAILING_DAYS, PortfolioKpis, months_before, portfolio_kpis
@@ -75,7 +75,7 @@ def asks_for_headline(question: str, vocab: Vocabulary) -> str | None:
     """'nrr', 'gross' or 'logo' when the question asks for the book's retention figure; None
     for anything else: a breakdown, a segment or a threshold ("churn rate above 20%" reads as
     the model's churn probability, which the portfolio view answers)."""
-    q = _lower(question)
+    q = normalised(question)
     figure = _figure_asked(q)
     if figure is None or _THRESHOLD.search(q) or _BREAKDOWN.search(q) or _names_a_segment(q, vocab):
         return None
@@ -85,7 +85,7 @@ def asks_for_headline(question: str, vocab: Vocabulary) -> str | None:
 def breakdown_refusal(question: str, vocab: Vocabulary, viewer: Viewer) -> str | None:
     """Why a retention question that asks for a breakdown or a segment is not answered, or None
     (pointing a role that opens the Overview to its table of churn and NRR per plan and segment)."""
-    q = _lower(question)
+    q = normalised(question)
     if _figure_asked(q) is None or _THRESHOLD.search(q):
         return None
     if _BREAKDOWN.search(q) or _names_a_segment(q, vocab):
@@ -109,28 +109,23 @@ def account_churn_rate(question: str) -> tuple[str, tuple[tuple[str, str], ...]]
     """The question as the portfolio reads it, and what was assumed. An account has no churn
     rate of its own: "accounts with a churn rate above 20%" means their churn probability, and
     was refused as a question about accounts that churned."""
-    if not (_CHURN_RATE.search(question) and _THRESHOLD.search(_lower(question))):
+    if not (_CHURN_RATE.search(question) and _THRESHOLD.search(normalised(question))):
         return question, ()
     assumed = ("assumed_meaning", "an account's 'churn rate' read as its churn probability over the next 90 days")
     return _CHURN_RATE.sub("churn probability", question), (assumed,)
-
-
-def _lower(question: str) -> str:
-    return " ".join(question.lower().replace("’", "'").split())
 
 
 def headline_answer(wh, question: str, figure: str, viewer: Viewer, as_of: date) -> HeadlineAnswer:
     """The figure `figure` ('nrr', 'gross' or 'logo') of the viewer's book as of `as_of`."""
     kpis = portfolio_kpis(wh, as_of, viewer)
     book = "the whole book" if viewer.sees_everyone else "your book (the accounts you own today)"
+    yearly = figure in ("nrr", "logo_12m")
     g = Grounding()
-    g.add_number(NRR_MONTHS if figure in ("nrr", "logo_12m") else TRAILING_DAYS)  # the window, said in the answer
+    g.add_number(NRR_MONTHS if yearly else TRAILING_DAYS)  # the window, said in the answer
     text, row = {"nrr": _nrr, "gross": _gross, "logo": _logo, "logo_12m": _logo_12m}[figure](kpis, g)
     table = pd.DataFrame([row])
     assumptions = []
-    yearly = figure in ("nrr", "logo_12m")
-    other_period = _CALENDAR_YEAR if yearly else _OTHER_PERIOD
-    if other_period.search(question.lower()):
+    if (_CALENDAR_YEAR if yearly else _OTHER_PERIOD).search(question.lower()):
         window = f"the {NRR_MONTHS} months" if yearly else f"the {TRAILING_DAYS} days"
         assumptions.append(f"the figure covers {window} to {fmt.day(as_of)}, not a calendar period")
     reading = f"{row['figure'].lower()} of {book} as of {fmt.day(as_of)}"
@@ -192,10 +187,16 @@ def _or_nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _nrr(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
+def _start_12m(kpis: PortfolioKpis, g: Grounding) -> date:
+    """The day the 12-month cohort is taken; both ends of the window are facts the answer says."""
     assert kpis.as_of is not None
     start = months_before(kpis.as_of, NRR_MONTHS)
     g.dates.update({start, kpis.as_of})
+    return start
+
+
+def _nrr(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
+    start = _start_12m(kpis, g)
     row = _row("Net revenue retention", kpis, "net_revenue_retention_12m", start)
     n = kpis.customers_12m_ago
     if kpis.net_revenue_retention_12m is None:
@@ -258,9 +259,7 @@ def _logo(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
 
 def _logo_12m(kpis: PortfolioKpis, g: Grounding) -> tuple[str, dict]:
     """Logo churn over a year: of the customers active 12 months ago, the share that churned since."""
-    assert kpis.as_of is not None
-    start = months_before(kpis.as_of, NRR_MONTHS)
-    g.dates.update({start, kpis.as_of})
+    start = _start_12m(kpis, g)
     rate = kpis.logo_churn_12m
     row = {
         "figure": "Logo churn (12 months)",

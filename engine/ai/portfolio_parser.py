@@ -105,24 +105,25 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
         [*book_params, MAX_ATTRIBUTE_VALUES],
     )
     attribute_values = tuple((str(n), str(v)) for n, v in named if n in categories)
-    bands = tuple((name, number_bands(wh, name)) for name, kind in attributes if kind == "number")
+    numbers = number_bands(wh)
+    bands = tuple((name, numbers.get(name, ())) for name, kind in attributes if kind == "number")
     return Vocabulary(values("industry"), values("region"), owners, bool(billing), attributes, attribute_values, bands)
 
 
-def number_bands(wh: Warehouse, attribute: str) -> tuple[float, ...]:
-    """Edges that cut a number column into about four bands of accounts: its quartiles over
-    every account, rounded to two significant figures (50, 200, 1,000 read better than 47.25),
-    without repeats. Empty when every account has about the same value."""
-    row = wh.rows(
-        "SELECT quantile_cont(number_value, [0.25, 0.5, 0.75]), min(number_value), max(number_value) "
-        "FROM customer_attributes WHERE attribute = ? AND kind = 'number' AND number_value IS NOT NULL",
-        [attribute],
-    )[0]
-    if row[0] is None:
-        return ()
-    low, high = float(row[1]), float(row[2])
-    edges = sorted({float(f"{float(q):.2g}") for q in row[0]})
-    return tuple(e for e in edges if low < e <= high)
+def number_bands(wh: Warehouse) -> dict[str, tuple[float, ...]]:
+    """Per number column, edges that cut it into about four bands of accounts: its quartiles
+    over every account, rounded to two significant figures (50, 200, 1,000 read better than
+    47.25), without repeats. Empty when every account has about the same value. One query
+    for every column."""
+    rows = wh.rows(
+        "SELECT attribute, quantile_cont(number_value, [0.25, 0.5, 0.75]), min(number_value), max(number_value) "
+        "FROM customer_attributes WHERE kind = 'number' AND number_value IS NOT NULL GROUP BY attribute"
+    )
+    bands = {}
+    for attribute, quartiles, low, high in rows:
+        edges = sorted({float(f"{float(q):.2g}") for q in quartiles})
+        bands[str(attribute)] = tuple(e for e in edges if float(low) < e <= float(high))
+    return bands
 
 
 def band_sql(column: str, edges: tuple[float, ...]) -> tuple[str, tuple[str, ...]]:
@@ -504,14 +505,14 @@ _TIER = r"(?:low|medium|high|critical)(?:[- ]risk)?"
 _TIER_LIST = rf"(?P<names>{_TIER}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*{_TIER})+)"
 
 
-def _normalised(question: str) -> str:
+def normalised(question: str) -> str:
     """The question in lower case, single-spaced, without question marks, padded with spaces."""
     return " " + " ".join(question.lower().replace("’", "'").replace("?", " ").split()) + " "
 
 
 def owners_named(question: str, vocab: Vocabulary) -> list[tuple[str, str]]:
     """The owners (CSMs) a question names, each with the words that named it."""
-    q = _normalised(question)
+    q = normalised(question)
     found = []
     for owner in vocab.owners:
         spellings = {owner.lower(), owner.lower().replace(".", " "), owner.lower().replace("_", " ")}
@@ -543,7 +544,7 @@ _MOST_AT_RISK = re.compile(
 
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
     """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
-    q = _normalised(question)
+    q = normalised(question)
     used: list[str] = []  # matched phrases, removed before reading the measure and finding leftovers
     where: list[str] = []
     params: list = []
