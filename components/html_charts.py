@@ -36,6 +36,7 @@ from components.shared.theme import (
     tier_colors,
 )
 from engine.churn.explain import Driver
+from engine.core.formatting import label as group_label
 
 GRID, AXIS, TEXT, MUTED = "#E2E8F0", "#94A3B8", "#334155", "#64748B"
 WIDTH = 1000  # the SVG plot area's own width; it stretches to the column (heights are pixels)
@@ -449,7 +450,7 @@ def mrr_area(mrr: pd.DataFrame, height: int = 340) -> str:
         lambda v: f"${v:,.0f}",
         lambda d: f"{d:%B %Y}",
         height,
-        labels={t: str(t).capitalize() for t in tiers},
+        labels={t: group_label(t) for t in tiers},
         legend_reversed=True,
         opacity=1.0,
     )
@@ -794,7 +795,7 @@ def _grid(frame: pd.DataFrame, tiers: list[str], industries: list[str], column: 
 
 
 def _tips(tiers: list[str], industries: list[str], say: Callable[[str, str], str]) -> list[list[str]]:
-    return [[f"{t.capitalize()} · {i.capitalize()}\n{say(t, i)}" for i in industries] for t in tiers]
+    return [[f"{group_label(t)} · {group_label(i)}\n{say(t, i)}" for i in industries] for t in tiers]
 
 
 def churn_heatmap(churn: pd.DataFrame) -> str:
@@ -843,8 +844,8 @@ def _labelled(
     """Tiers and industries capitalised for reading."""
     return heatmap(
         name,
-        [str(t).capitalize() for t in tiers],
-        [str(i).capitalize() for i in industries],
+        [group_label(t) for t in tiers],
+        [group_label(i) for i in industries],
         values.to_numpy(dtype=float).tolist(),
         tips,
         title,

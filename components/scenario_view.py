@@ -35,7 +35,7 @@ def segment_bars(segments: pd.DataFrame, dimension: str, height: int = 320) -> g
     known = charts.PLAN_TIER_ORDER if dimension == "plan_tier" else charts.RISK_TIER_ORDER
     order = charts.ordered(rows["segment"], known if dimension in ("plan_tier", "risk_tier") else ())
     rows = rows.set_index("segment").reindex(order)
-    labels = [str(s).capitalize() if dimension in ("plan_tier", "risk_tier") else str(s) for s in order]
+    labels = [fmt.label(s) if dimension in ("plan_tier", "risk_tier") else str(s) for s in order]
     fig = go.Figure()
     for column, name, color in (
         ("baseline_arr_lost", "Baseline", BASELINE_COLOR),

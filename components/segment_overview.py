@@ -138,7 +138,7 @@ def export_frame(report) -> pd.DataFrame:
 
 # -- benchmarks -----------------------------------------------------------------------------------
 def _label(dimension: str, group: str) -> str:
-    return group.capitalize() if dimension == "plan_tier" else group
+    return fmt.label(group) if dimension == "plan_tier" else group
 
 
 def benchmark_rows(bench, dimension: str) -> pd.DataFrame:

@@ -103,6 +103,10 @@ def _demo_model(wh: Warehouse, data_dir: str) -> None:
     try:
         registry.load_production("churn", data_dir)
     except RadarError as exc:
+        short = training.history_readiness(wh)
+        if short is not None:  # a young book: the app still opens, without churn scores
+            print(f"{short.text} Until then the app runs without churn scores.")
+            return
         print(f"No usable production model ({str(exc).split('.')[0]}); training one.")
         result = training.train(wh, data_dir=data_dir, promote="auto", progress=progress)
         print(
@@ -112,9 +116,9 @@ def _demo_model(wh: Warehouse, data_dir: str) -> None:
 
 def _demo_scores(wh: Warehouse, data_dir: str) -> None:
     """Fresh scores, and six past month ends so realised-vs-predicted charts have points from day one."""
-    from engine.churn import scoring
+    from engine.churn import registry, scoring
 
-    if wh.scalar("SELECT count(*) FROM predictions"):
+    if wh.scalar("SELECT count(*) FROM predictions") or registry.production("churn", data_dir) is None:
         return
     report = scoring.score(wh, data_dir=data_dir, progress=progress)
     print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")

@@ -129,7 +129,15 @@ def no_backtest_sentence(points: int, horizon: int, periods: str) -> str:
     )
     if longest >= 1:
         return f"{said} A horizon of {longest} {periods if longest > 1 else periods[:-1]} or less can be backtested."
-    return f"{said} A backtest needs {MIN_TRAIN + 1 - points} more {periods if MIN_TRAIN - points else periods[:-1]}."
+    period = periods[:-1]
+
+    def more(n: int) -> str:
+        return f"{n} more {periods if n > 1 else period}"
+
+    return (
+        f"{said} A backtest of a 1-{period} forecast needs {more(MIN_TRAIN + 1 - points)}, "
+        f"one of this {horizon}-{period} forecast {more(MIN_TRAIN + horizon - points)}."
+    )
 
 
 def highlight_winner(frame: pd.DataFrame, winner: str):

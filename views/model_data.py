@@ -11,6 +11,7 @@ from components.shared import auth, cache, kpi
 from components.shared import format as fmt
 from components.shared.status import read_only_notice
 from engine.churn import baselines, explain, monitoring, quality, registry, retrain, training
+from engine.churn import status as churn_status
 from engine.core import exports
 from engine.core.errors import RadarError
 from engine.data import health
@@ -71,12 +72,15 @@ def drift_note(kept) -> None:
 def glance(entry, table: pd.DataFrame, drift, realised) -> None:
     """The verdict first: one line per check, worst state on top."""
     hash_ok = bool(table.loc[table["version"] == entry.version, "hash_ok"].all()) if entry else False
-    checks = monitoring.trust_checks(entry, hash_ok, drift, realised)
+    young = churn_status.too_young(cache.warehouse(data_dir)) if entry is None else None
+    checks = monitoring.trust_checks(entry, hash_ok, drift, realised, young)
     worst = (
         "act"
         if any(c.status == "act" for c in checks)
         else "watch"
         if any(c.status == "watch" for c in checks)
+        else "pending"
+        if all(c.status == "pending" for c in checks)
         else "ok"
     )
     lines = "\n".join(f"- {STATUS_ICONS[c.status]} **{c.check}**: {c.detail}" for c in checks)
@@ -84,8 +88,9 @@ def glance(entry, table: pd.DataFrame, drift, realised) -> None:
         "ok": "The serving model looks trustworthy today.",
         "watch": "The serving model works, but something needs watching.",
         "act": "Something needs action before the scores can be fully trusted.",
+        "pending": "No churn model to judge yet.",
     }[worst]
-    box = {"ok": st.success, "watch": st.warning, "act": st.error}[worst]
+    box = {"ok": st.success, "watch": st.warning, "act": st.error, "pending": st.info}[worst]
     box(f"**{heading}**\n\n{lines}", icon=STATUS_ICONS[worst])
 
 

@@ -52,6 +52,15 @@ def split(what: str) -> str:
     return f"{what} by {rows_by.label}" + (f" and {columns_by.label}" if columns_by else "")
 
 
+def churn_window() -> str:
+    """The churn chart's window as it is: a book younger than the window says since when."""
+    start = portfolio.months_before(as_of, CHURN_WINDOW_MONTHS)
+    first = mrr["month"].min() if not mrr.empty else None
+    if first is not None and first.date() > start:
+        return f"since {fmt.day(first.date())}, where the data starts (under {CHURN_WINDOW_MONTHS} months)"
+    return f"over the last {CHURN_WINDOW_MONTHS} months"
+
+
 st.caption(f"Data as of **{fmt.day(as_of)}** · changes compare with {fmt.day(kpis.previous.as_of)} (90 days earlier)")
 kpi.kpi_row(kpi.portfolio_cards(kpis))
 
@@ -66,7 +75,7 @@ with left.container(border=True):
     html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
     st.markdown(f"#### {plain(split('Churn'))}")
-    st.caption(f"Logo churn over the last {CHURN_WINDOW_MONTHS} months (hover for customer counts)")
+    st.caption(f"Logo churn {churn_window()} (hover for customer counts)")
     html_charts.show(html_charts.churn_heatmap(churn))
 
 

@@ -172,7 +172,7 @@ rows = page.rows.assign(
     churn_percent=lambda d: d["churn_probability"] * 100,
     interval=lambda d: [f"{lo * 100:.0f}–{hi * 100:.0f}%" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
     risk_tier=lambda d: d["risk_tier"].str.capitalize(),
-    plan_tier=lambda d: d["plan_tier"].str.capitalize(),
+    plan_tier=lambda d: d["plan_tier"].map(fmt.label, na_action="ignore"),
     archetype=lambda d: d["archetype"].fillna(fmt.MISSING),
     top_driver=lambda d: top_driver_text(d["top_driver"]),
     mrr_text=lambda d: d["mrr"].map(fmt.money),

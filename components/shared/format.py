@@ -10,6 +10,7 @@ from engine.core.formatting import (  # noqa: F401 - re-exported for pages
     day,
     days,
     is_missing,
+    label,
     money,
     percent,
     percent_points,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from engine.portfolio.kpis import NO_PLAN, OTHER, UNKNOWN
+
 PLAN_TIER_ORDER = ("starter", "growth", "enterprise")
 PLAN_TIER_COLORS = {"starter": "#A5B4FC", "growth": "#6366F1", "enterprise": "#312E81"}
 RISK_TIER_ORDER = ("low", "medium", "high", "critical")
@@ -23,10 +25,16 @@ EVENT_COLORS = ("#4F46E5", "#0EA5E9", "#14B8A6", "#F59E0B", "#A855F7", "#F43F5E"
 FONT = {"family": "'Source Sans', sans-serif", "size": 13, "color": "#334155"}
 
 
+# Groups that hold what no named group does: after every named one.
+CATCH_ALLS = (OTHER, UNKNOWN, NO_PLAN)
+
+
 def ordered(values, known: tuple[str, ...]) -> list[str]:
-    """Known categories in their canonical order, then any others alphabetically."""
+    """Known categories in their canonical order, then any others alphabetically, then the
+    catch-alls ("Other", "unknown", "no plan")."""
     present = set(values)
-    return [v for v in known if v in present] + sorted(present - set(known))
+    rest = sorted(present - set(known) - set(CATCH_ALLS))
+    return [v for v in known if v in present] + rest + [v for v in CATCH_ALLS if v in present]
 
 
 def tier_colors(tiers, palette: dict[str, str]) -> dict[str, str]:

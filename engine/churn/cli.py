@@ -13,7 +13,7 @@ from engine.churn import monitoring
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.access import SYSTEM
 from engine.core.commands import command, json_flag, parse_date, print_json, progress, say
-from engine.core.errors import BadInputError
+from engine.core.errors import BadInputError, ModelUnavailableError
 from engine.data.warehouse import get_warehouse
 
 STATUS_MARK = {"act": "ACT", "watch": "watch", "stable": ""}
@@ -94,12 +94,14 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("score", "score every active customer with the production model", _score_args)
 def _score(args: argparse.Namespace) -> int:
-    from engine.churn import scoring
+    from engine.churn import registry, scoring, training
     from engine.data import health
 
     if not 0 <= args.backfill <= MAX_BACKFILL:
         raise BadInputError(f"--backfill takes 0 to {MAX_BACKFILL} month ends, not {args.backfill}.")
     wh = get_warehouse(args.data_dir)
+    if registry.production("churn", args.data_dir) is None and (short := training.history_readiness(wh)):
+        raise ModelUnavailableError(f"No churn model to score with. {short.text}")
     report = scoring.score(wh, as_of=args.as_of, data_dir=args.data_dir, progress=progress)
     past = (
         scoring.backfill(wh, months=args.backfill, data_dir=args.data_dir, progress=progress) if args.backfill else []

@@ -996,9 +996,14 @@ def trust_checks(
     hash_ok: bool,
     drift: DriftReport | None,
     realised: RealisedReport | None,
+    no_model_yet: str | None = None,
 ) -> list[TrustCheck]:
-    """Serving model, its artifact, input and score drift, and realised accuracy, each judged."""
+    """Serving model, its artifact, input and score drift, and realised accuracy, each judged.
+    `no_model_yet`: why there can be no model yet (a book too young to train on): pending, not
+    an alarm, since no admin action can make one."""
     if entry is None:
+        if no_model_yet:
+            return [_check("Serving model", "pending", no_model_yet)]
         return [_check("Serving model", "act", "No production model: an admin must train one.")]
     checks = [
         _check(

@@ -38,6 +38,8 @@ class ScoreStatus(Contract):
         serving = f"production model {self.production}" if self.production else "no production model"
         if self.production_note:
             serving += f" ({self.production_note.rstrip('.')})"
+        if not self.customers and self.production is None and self.production_note:
+            return f"{serving}; no scores yet"
         if not self.customers:
             return f"{serving}; no scores yet (run `.venv/bin/python -m engine demo`, or `train` then `score`)"
         writers = self.by_model
@@ -73,8 +75,16 @@ def score_status(wh: Warehouse, data_dir: str | Path | None = None) -> ScoreStat
         customers=sum(by_model.values()),
         by_model=by_model,
         production=current.version if current is not None else None,
-        production_note=serving_note(current),
+        production_note=serving_note(current) if current is not None else too_young(wh),
     )
+
+
+def too_young(wh: Warehouse) -> str | None:
+    """Why no model can serve yet when the book is too young to train on (None otherwise)."""
+    from engine.churn import training  # LightGBM and the feature code load only on this path
+
+    short = training.history_readiness(wh)
+    return short.text if short is not None else None
 
 
 def serving_note(current: registry.ModelVersion | None) -> str | None:
@@ -119,12 +129,7 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
     """Production model present, its artifact verified, and scores written."""
     current = registry.production("churn", data_dir)
     if current is None:
-        return Readiness(
-            ready=False,
-            status="no_model",
-            message="No production churn model yet, so there are no churn scores. An admin can create one with "
-            "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score` (or `make run` for the demo).",
-        )
+        return Readiness(ready=False, status="no_model", message=_no_model_message(wh))
     try:
         registry.verify(current, data_dir)
     except ModelUnavailableError as exc:
@@ -143,3 +148,16 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
             model_version=current.version,
         )
     return Readiness(ready=True, status="ready", message=f"Scores by {current.version}.", model_version=current.version)
+
+
+def _no_model_message(wh: Warehouse) -> str:
+    """Why there are no churn scores: a book too young to train on says when it will not be."""
+    if (short := too_young(wh)) is not None:
+        return (
+            f"No churn scores yet. {short} Until then, Customer 360 shows each account's revenue, usage "
+            "and subscriptions from the data itself."
+        )
+    return (
+        "No production churn model yet, so there are no churn scores. An admin can create one with "
+        "`.venv/bin/python -m engine train` then `.venv/bin/python -m engine score` (or `make run` for the demo)."
+    )

@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from engine.churn import baselines, registry
 from engine.churn import features as feats
 from engine.churn.model import ChurnModel, registry_params
-from engine.core.contracts import Versioned
+from engine.core.contracts import Contract, Versioned
 from engine.core.errors import BadInputError
 from engine.data import health
 from engine.data.warehouse import TABLES, Warehouse
@@ -91,15 +91,64 @@ def snapshot_plan(wh: Warehouse, cutoff: date | None = None) -> tuple[list[date]
             "generate demo data (`.venv/bin/python -m engine demo`)."
         )
     cutoff = min(cutoff or last, last)
-    usable = feats.month_ends(first + timedelta(days=MIN_HISTORY_DAYS), cutoff - timedelta(days=HORIZON_DAYS))
-    usable = usable[-MAX_TRAIN_MONTHS:]
+    usable = _labelled_month_ends(first, cutoff)
     folds = fold_plan(usable)
     if not folds:
-        raise BadInputError(
-            f"Not enough history to train: {len(usable)} month ends have a closed 90-day label window before "
-            f"{cutoff}; at least {MIN_FOLD_TRAIN_DATES + 3} are needed (about 8 months of data)."
-        )
+        raise BadInputError(history_needed(first, cutoff).text)
     return usable, [f.valid_date for f in folds], cutoff
+
+
+def _labelled_month_ends(first_signup: date, cutoff: date) -> list[date]:
+    """The month ends a run at `cutoff` learns from: MIN_HISTORY_DAYS after the first signup,
+    with their 90-day label window closed by the cutoff, the latest MAX_TRAIN_MONTHS."""
+    start = first_signup + timedelta(days=MIN_HISTORY_DAYS)
+    return feats.month_ends(start, cutoff - timedelta(days=HORIZON_DAYS))[-MAX_TRAIN_MONTHS:]
+
+
+class HistoryNeeded(Contract):
+    """Why a young book cannot train yet, and the data date from which it can."""
+
+    first_signup: date
+    data_to: date
+    labelled: int  # month ends with a closed 90-day label window now
+    needed: int  # month ends the first rolling-origin fold needs
+    ready_on: date  # the first data date a run can train on
+
+    @property
+    def text(self) -> str:
+        return (
+            f"Not enough history to train a churn model yet. It learns from month ends whose next "
+            f"{HORIZON_DAYS} days are in the data, judged on later ones: data from {self.first_signup:%b %-d, %Y} "
+            f"to {self.data_to:%b %-d, %Y} has {self.labelled} such month end{'s' * (self.labelled != 1)} "
+            f"and it needs {self.needed}, so training can start once the data reaches {self.ready_on:%b %-d, %Y}."
+        )
+
+
+def history_needed(first_signup: date, data_to: date) -> HistoryNeeded:
+    """How many labelled month ends a run needs and when the data will hold them: the first
+    month end M at which `fold_plan` has a fold, ready once the data reaches M + 90 days."""
+    month_end = first_signup + timedelta(days=MIN_HISTORY_DAYS)
+    for _ in range(12 * 10):
+        month_end = feats.month_ends(month_end, month_end + timedelta(days=31))[0]
+        ready_on = month_end + timedelta(days=HORIZON_DAYS)
+        dates = _labelled_month_ends(first_signup, ready_on)
+        if fold_plan(dates):
+            break
+        month_end += timedelta(days=1)
+    labelled = len(_labelled_month_ends(first_signup, data_to))
+    return HistoryNeeded(
+        first_signup=first_signup, data_to=data_to, labelled=labelled, needed=len(dates), ready_on=ready_on
+    )
+
+
+def history_readiness(wh: Warehouse) -> HistoryNeeded | None:
+    """None when the warehouse holds enough history to train (or no customers: a different
+    problem, said by `snapshot_plan`); otherwise what is missing and when it will not be."""
+    first = wh.scalar("SELECT min(signup_date) FROM customers")
+    last = health.data_as_of(wh)
+    if first is None or last is None or fold_plan(_labelled_month_ends(first, last)):
+        return None
+    return history_needed(first, last)
 
 
 @dataclass(frozen=True)

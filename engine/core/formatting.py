@@ -132,6 +132,14 @@ def tenure(days_: float | None) -> str:
     return f"{number / 365.25:.1f} yrs"
 
 
+def label(text: object) -> str:
+    """A company's value as a chart or table label: first letter upper case, the rest as written
+    ('enterprise' -> 'Enterprise'; 'US', 'EMEA' and 'Pro Plus' stay, where str.capitalize()
+    made 'Us', 'Emea' and 'Pro plus')."""
+    text = str(text)
+    return text[:1].upper() + text[1:]
+
+
 def a_or_an(word: object) -> str:
     """The word after its indefinite article: 'an enterprise', 'a growth', 'an 8-period', 'an 18-period'
     (by sound for the common cases: a vowel letter, or a number said with a vowel: 8, 11, 18, 80...)."""

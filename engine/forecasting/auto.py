@@ -201,8 +201,14 @@ def forecast(
     if selection is not None:
         notes += _coverage_notes(selection, [m for m in models if m != AUTO], max(levels) if levels else None)
     out = _future_frame(history, panel, horizon, frequency)
+    never_negative = np.array([bool(len(v)) and float(np.nanmin(v)) >= 0 for v in panel.values])
+    floored = False
     for key, values in columns.items():
-        out[key] = values.ravel()
+        below = never_negative[:, None] & (values < 0)  # revenue and counts are never forecast below zero
+        floored |= bool(below.any())
+        out[key] = np.where(below, 0.0, values).ravel()
+    if floored:
+        notes.append("Forecasts and intervals stop at zero where the series has never been negative.")
     return ForecastResult(
         forecast=out,
         models=models,

@@ -249,6 +249,7 @@ class Grouping(NamedTuple):
     key: str  # plan_tier, industry, region, or the attribute's name
     label: str  # as a title says it: "plan tier", "acquisition channel"
     attribute: bool = False
+    top: int | None = None  # an attribute of many values: its `top` most common, the rest as OTHER
 
     def sql(self, param: str) -> str:
         """The group of customer `c` as text (missing ones named); `param` binds the attribute's name."""
@@ -256,8 +257,16 @@ class Grouping(NamedTuple):
             if self.key == "plan_tier":
                 return NO_PLAN_SQL
             return f"coalesce(nullif(trim(c.{self.key}), ''), '{UNKNOWN}')"
+        value = "x.text_value"
+        if self.top is not None:
+            common = (
+                "SELECT t.text_value FROM customer_attributes t "  # noqa: S608 - the name is bound
+                f"WHERE t.attribute = ${param} AND t.text_value IS NOT NULL "
+                f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {int(self.top)}"
+            )
+            value = f"CASE WHEN x.text_value IN ({common}) THEN x.text_value ELSE '{OTHER}' END"
         return (
-            "coalesce((SELECT x.text_value FROM customer_attributes x "  # noqa: S608 - the name is bound
+            f"coalesce((SELECT {value} FROM customer_attributes x "  # noqa: S608 - the name is bound
             f"WHERE x.customer_id = c.customer_id AND x.attribute = ${param}), '{UNKNOWN}')"
         )
 
@@ -265,21 +274,25 @@ class Grouping(NamedTuple):
 PLAN = Grouping("plan_tier", "plan tier")
 INDUSTRY = Grouping("industry", "industry")
 REGION = Grouping("region", "region")
-MAX_GROUPS = 12  # an attribute with more levels (country, say) would not read as a chart's rows
+MAX_GROUPS = 12  # more rows would not read on a chart: an attribute with more levels (country, say)
+OTHER = "Other"  # keeps its MAX_GROUPS - 1 most common and puts the rest here
 
 
 def overview_groupings(wh: Warehouse) -> tuple[Grouping, Grouping | None]:
     """How the overview splits the book: plan tier by industry when they are loaded; otherwise
-    the loaded ones and the company's own category attributes (of 2..MAX_GROUPS levels, the
-    most filled first), so a company that loaded no plan tiers does not get one "no plan" cell."""
+    the loaded ones and the company's own category attributes (those of 2..MAX_GROUPS levels
+    first, the most filled first; one of more levels, country say, keeps its most common and
+    groups the rest as OTHER), so a company that loaded no plan tiers does not get one "no
+    plan" cell."""
     filled = wh.rows("SELECT count(plan_tier), count(industry), count(region) FROM customers")[0]
     columns = [g for g, n in zip((PLAN, INDUSTRY, REGION), filled, strict=True) if n]
     attributes = [
-        Grouping(name, name.replace("_", " "), attribute=True)
-        for (name,) in wh.rows(
-            "SELECT attribute FROM customer_attributes WHERE kind = 'category' AND text_value IS NOT NULL "
-            "GROUP BY attribute HAVING count(DISTINCT text_value) BETWEEN 2 AND ? "
-            "ORDER BY count(*) DESC, attribute",
+        Grouping(name, name.replace("_", " "), attribute=True, top=None if levels <= MAX_GROUPS else MAX_GROUPS - 1)
+        for name, levels in wh.rows(
+            "SELECT attribute, count(DISTINCT text_value) FROM customer_attributes "
+            "WHERE kind = 'category' AND text_value IS NOT NULL "
+            "GROUP BY attribute HAVING count(DISTINCT text_value) >= 2 "
+            "ORDER BY count(DISTINCT text_value) > ?, count(*) DESC, attribute",
             [MAX_GROUPS],
         )
     ]

@@ -1,0 +1,177 @@
+"""A company five months old, loaded with the documented commands: the app opens, says when
+churn scores can start, and shows the rest from the data itself.
+
+fightchurn's ChurnSim `test` configuration (tests/foreign/churnsim.py) writes its exports:
+one $9.99 plan, one acquisition channel, ~27 countries, five months of events. Too little
+history for a churn model (its 90-day labels need months that have not happened), which a
+young customer's first week looks like. Found in the browser: `make run` stopped with an
+error, the pages told everyone to run `train` (which refuses), Model & data raised a red
+alarm no admin could clear, every account said it would be scored "at the next scoring
+run", MRR forecast bands went to -$15K, and the overview split the book into one "No plan"
+cell while the company's country column held the split it has.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.shared import auth
+from components.shared.theme import ordered
+from engine.accounts import customer
+from engine.churn import monitoring, training
+from engine.churn import status as churn_status
+from engine.core.access import SYSTEM
+from engine.core.errors import BadInputError
+from engine.core.formatting import label
+from engine.data import warehouse
+from engine.forecasting import auto
+from engine.forecasting.series import load_series
+from engine.portfolio import kpis as portfolio
+from tests.foreign import churnsim
+from tests.test_foreign_data import engine, ok
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNTS, MONTHS, SEED = 200, 5, 5
+
+
+@pytest.fixture(scope="module")
+def young(tmp_path_factory) -> Path:
+    exports = churnsim.generate(tmp_path_factory.mktemp("young-exports"), ACCOUNTS, MONTHS, SEED, config="test")
+    data = tmp_path_factory.mktemp("young-data")
+    for table in ("customers", "subscriptions", "events"):
+        ok(engine(data, "ingest", table, str(exports["accounts" if table == "customers" else table])))
+    return data
+
+
+def _ready_on(data: Path) -> date:
+    wh = warehouse.get_warehouse(data, read_only=True)
+    short = training.history_readiness(wh)
+    assert short is not None, "five months must be too little history to train on"
+    return short.ready_on
+
+
+def test_history_needed_is_the_day_training_first_accepts(generated_dir):
+    """The promised date is the real one: `snapshot_plan` (what `train` runs) refuses the day
+    before it, naming it, and accepts it."""
+    wh = warehouse.get_warehouse(generated_dir, read_only=True)
+    first = wh.scalar("SELECT min(signup_date) FROM customers")
+    needed = training.history_needed(first, first)
+    assert needed.labelled == 0 and needed.needed >= 5
+    training.snapshot_plan(wh, needed.ready_on)  # accepted on the day
+    with pytest.raises(BadInputError) as refused:
+        training.snapshot_plan(wh, needed.ready_on - timedelta(days=1))
+    assert f"{needed.ready_on:%b %-d, %Y}" in str(refused.value)
+    # And for signups on any day of a year, the same holds of the rule itself.
+    for offset in range(0, 366, 7):
+        start = date(2025, 1, 1) + timedelta(days=offset)
+        ready = training.history_needed(start, start).ready_on
+        assert training.fold_plan(training._labelled_month_ends(start, ready))
+        assert not training.fold_plan(training._labelled_month_ends(start, ready - timedelta(days=1)))
+
+
+def test_make_run_starts_without_a_model_and_says_when_scores_can_start(young):
+    ready = f"{_ready_on(young):%b %-d, %Y}"
+    demo = ok(engine(young, "demo"))  # what `make run` runs before starting the app
+    assert "Not enough history to train a churn model yet" in demo.stdout
+    assert f"training can start once the data reaches {ready}" in demo.stdout
+    assert "runs without churn scores" in demo.stdout
+    score = engine(young, "score")
+    assert score.returncode != 0
+    assert "No churn model to score with" in score.stderr and ready in score.stderr
+    train = engine(young, "train")
+    assert train.returncode != 0 and ready in train.stderr
+    info = ok(engine(young, "info")).stdout
+    assert ready in info and "engine demo" not in info  # not sent to the demo, nor to `train`
+
+
+def test_pages_say_why_there_are_no_scores_without_an_alarm(young):
+    wh = warehouse.get_warehouse(young, read_only=True)
+    readiness = churn_status.model_readiness(wh, young)
+    assert not readiness.ready and readiness.status == "no_model"
+    assert f"{_ready_on(young):%b %-d, %Y}" in readiness.message
+    assert "engine train" not in readiness.message  # it would refuse: nothing an admin can run
+    checks = monitoring.trust_checks(None, False, None, None, churn_status.too_young(wh))
+    assert [c.status for c in checks] == ["pending"]
+    assert [c.status for c in monitoring.trust_checks(None, False, None, None)] == ["act"]
+    active = wh.scalar("SELECT customer_id FROM customers WHERE churn_date IS NULL ORDER BY customer_id LIMIT 1")
+    c360 = customer.customer_360(wh, SYSTEM, active)
+    assert c360.prediction is None
+    assert not any("next scoring run" in note for note in c360.notes)
+
+
+def test_overview_splits_by_country_keeping_the_most_common(young):
+    """One plan and one channel leave nothing of 2-12 values; the country column (about 27)
+    keeps its 11 most common and groups the rest as Other, and the split adds up to the KPI."""
+    wh = warehouse.get_warehouse(young, read_only=True)
+    rows_by, columns_by = portfolio.overview_groupings(wh)
+    assert (rows_by.key, rows_by.top, columns_by) == ("country", portfolio.MAX_GROUPS - 1, None)
+    as_of = portfolio.portfolio_kpis(wh).as_of
+    mrr = portfolio.mrr_by_plan(wh, as_of, rows_by)
+    groups = set(mrr["plan_tier"])
+    assert portfolio.OTHER in groups and len(groups - {portfolio.OTHER, portfolio.UNKNOWN}) == 11
+    counts = wh.df(
+        "SELECT text_value, count(*) AS n FROM customer_attributes WHERE attribute = 'country' GROUP BY 1"
+    ).sort_values(["n", "text_value"], ascending=[False, True])
+    assert groups - {portfolio.OTHER, portfolio.UNKNOWN} == set(counts["text_value"].head(11))
+    last = mrr[mrr["month"] == mrr["month"].max()]["mrr"].sum()
+    assert last == pytest.approx(portfolio.portfolio_kpis(wh, as_of).total_mrr)
+    churn = portfolio.churn_by_plan_industry(wh, as_of, 12, (rows_by, columns_by))
+    assert churn["customers"].sum() == wh.scalar("SELECT count(*) FROM customers WHERE signup_date <= ?", [as_of])
+
+
+def test_mrr_forecast_bands_stop_at_zero(young):
+    """Five months with a launch ramp give the naive forecast wide bands; revenue below zero
+    is not one of its possible futures."""
+    wh = warehouse.get_warehouse(young, read_only=True)
+    history = load_series(wh, "mrr_total", SYSTEM)
+    result = auto.forecast(history, horizon=12)
+    bands = result.forecast.filter(like="-lo-")
+    assert (bands.to_numpy() >= 0).all()
+    assert any("stop at zero" in note for note in result.notes)
+    # A series that has been negative keeps its negative bands.
+    swings = history.assign(y=np.tile([-50.0, 40.0, -30.0, 20.0, -10.0], len(history))[: len(history)])
+    assert (auto.forecast(swings, horizon=6).forecast.filter(like="-lo-").to_numpy() < 0).any()
+
+
+def test_pages_of_a_young_company(young, monkeypatch):
+    monkeypatch.setenv("RADAR_DATA_DIR", str(young))
+    at = AppTest.from_file(str(ROOT / "views" / "overview.py"), default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["executive"])
+    at.run(timeout=60)
+    assert not at.exception and not at.error
+    assert any("where the data starts (under 12 months)" in c.value for c in at.caption)
+    assert any("training can start once" in w.value for w in at.warning)
+    page = AppTest.from_file(str(ROOT / "views" / "model_data.py"), default_timeout=60)
+    auth.log_in(page.session_state, auth.TEST_VIEWERS["analyst"])
+    page.run(timeout=60)
+    assert not page.exception and not page.error  # no red alarm: nothing an admin can do
+    assert any("No churn model to judge yet" in i.value for i in page.info)
+    forecasts = AppTest.from_file(str(ROOT / "views" / "forecasts.py"), default_timeout=60)
+    auth.log_in(forecasts.session_state, auth.TEST_VIEWERS["analyst"])
+    forecasts.run(timeout=60)
+    assert not forecasts.exception
+    said = " ".join(w.value for w in forecasts.warning)
+    # 5 complete months; a backtest fits on 6 and tests 1 (or 12) more.
+    assert "A backtest of a 1-month forecast needs 2 more months, one of this 12-month forecast 13 more months." in said
+
+
+def test_labels_keep_the_company_s_capitals():
+    assert [label(v) for v in ("enterprise", "US", "EMEA", "Pro Plus", "")] == [
+        "Enterprise",
+        "US",
+        "EMEA",
+        "Pro Plus",
+        "",
+    ]
+    assert ordered(["unknown", "US", "Other", "AU", "growth"], ("starter", "growth")) == [
+        "growth",
+        "AU",
+        "US",
+        "Other",
+        "unknown",
+    ]
