@@ -175,3 +175,43 @@ def test_labels_keep_the_company_s_capitals():
         "Other",
         "unknown",
     ]
+
+
+def test_ask_ai_refuses_what_needs_scores_and_answers_the_rest(young):
+    """Without scores, "ARR at risk by country" answered "$0" per country and a list said "$0 of
+    ARR at risk": a figure nobody measured, said as if it were one."""
+    from engine.ai import briefing, portfolio_sql
+
+    wh = warehouse.get_warehouse(young)
+    ready = f"{_ready_on(young):%b %-d, %Y}"
+    for question in ("Which accounts are most at risk?", "ARR at risk by country", "How many accounts are high risk?"):
+        answer = portfolio_sql.ask_portfolio(wh, question, SYSTEM, client=None, data_dir=young)
+        assert answer.refused or answer.table.empty, question
+        assert "No account has a churn score yet" in answer.answer and ready in answer.answer
+    listed = portfolio_sql.ask_portfolio(
+        wh, "accounts renewing in the next 30 days", SYSTEM, client=None, data_dir=young
+    )
+    assert "sorted by ARR, highest first" in listed.answer and "at risk" not in listed.answer
+    assert not set(portfolio_sql.SCORE_COLUMNS) & set(listed.table.columns)
+    assert len(listed.table) > 0
+    words, example = portfolio_sql.askable(wh)
+    assert "churn probability" not in words and "at risk" not in example
+    book = briefing.brief_the_book(wh, SYSTEM, client=None, data_dir=young)
+    assert "no churn scores yet" in book.briefing and _ready_on(young).isoformat() in book.briefing
+    assert book.guardrail_flags == ()
+
+
+def test_a_country_code_that_is_an_english_word_is_named_only_as_written(young):
+    """ChurnSim's countries include IN: "renewing in the next 30 days" was read as the country IN."""
+    from engine.ai import portfolio_parser as parser
+
+    wh = warehouse.get_warehouse(young, read_only=True)
+    vocab = parser.vocabulary(wh)
+    assert ("country", "IN") in vocab.attribute_values
+    as_of = portfolio.portfolio_kpis(wh).as_of
+    renewing = parser.parse_question("accounts renewing in the next 30 days", vocab, as_of, SYSTEM)
+    assert "country" not in renewing.sql and "IN" not in renewing.params
+    india = parser.parse_question("top 5 accounts in IN by MRR", vocab, as_of, SYSTEM)
+    assert "country IN (?)" in india.sql and "IN" in india.params
+    assert "US" in parser.parse_question("accounts in the US", vocab, as_of, SYSTEM).params
+    assert "US" not in parser.parse_question("give us the top 5 accounts by MRR", vocab, as_of, SYSTEM).params

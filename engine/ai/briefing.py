@@ -33,6 +33,7 @@ from engine.ai.writer import finish, output_fields, write
 from engine.core.access import Viewer
 from engine.core.errors import NotFoundError
 from engine.core.formatting import is_missing
+from engine.data.health import data_as_of
 from engine.data.warehouse import Warehouse
 from engine.portfolio.kpis import NRR_MONTHS, TRAILING_DAYS, PortfolioKpis, portfolio_kpis, risk_summary
 
@@ -78,6 +79,10 @@ class BookFacts:
     revenue_at_risk: float
     expected_churns: float
     exposures: tuple[Exposure, ...]
+    # No account scored yet (a book too young to train on): the briefing says so, and from
+    # which data date a model can be trained when that is known.
+    unscored: bool = False
+    scores_from: date | None = None
 
     def grounding(self) -> Grounding:
         """Every figure the text may state, in the forms it may state them."""
@@ -101,6 +106,8 @@ class BookFacts:
             g.masks.add(e.name)
             g.add_text(e.top_driver)
         g.dates.add(self.as_of)
+        if self.scores_from is not None:
+            g.dates.add(self.scores_from)
         return g
 
     def facts_hash(self) -> str:
@@ -113,7 +120,9 @@ class BookFacts:
         lines = [
             f"book: {self.book}; data as of {fmt.day(self.as_of)}",
             f"active customers: {fmt.count(k.active_customers)}; MRR {fmt.money(k.total_mrr)}; ARR {fmt.money(k.arr)}",
-            f"scored accounts: {fmt.count(self.accounts)} with ARR {fmt.money(self.arr)}; ARR at risk over the next "
+            _no_scores_line(self.scores_from)
+            if self.unscored
+            else f"scored accounts: {fmt.count(self.accounts)} with ARR {fmt.money(self.arr)}; ARR at risk over the next "
             f"{TRAILING_DAYS} days (churn probability x ARR): {fmt.money(self.revenue_at_risk)}"
             + (f" ({fmt.pct(self.revenue_at_risk / self.arr, 1)} of ARR)" if self.arr else "")
             + f"; accounts expected to churn in the next {TRAILING_DAYS} days: {self.expected_churns:.1f}",
@@ -147,14 +156,36 @@ _RATE_LABELS = (
 )
 
 
+def _no_scores_line(scores_from: date | None) -> str:
+    when = (
+        f"the data is too young to train a churn model on; one can be trained once it reaches {fmt.day(scores_from)}"
+        if scores_from is not None
+        else "no churn model has scored the accounts yet"
+    )
+    return f"churn scores: none yet, so no ARR at risk is measured ({when})"
+
+
+def _unscored_facts(wh: Warehouse, viewer: Viewer) -> BookFacts:
+    """A book no model has scored yet: its revenue and retention, and when scores can start."""
+    from engine.churn.training import history_readiness  # LightGBM loads only on this path
+
+    as_of = data_as_of(wh)
+    if as_of is None:
+        raise NotFoundError("The warehouse has no data yet, so there is nothing to brief on.")
+    short = history_readiness(wh)
+    book = "the whole book" if viewer.sees_everyone else "your book (the accounts you own)"
+    kpis = portfolio_kpis(wh, as_of, viewer)
+    return BookFacts(as_of, book, kpis, 0, 0.0, 0.0, 0.0, (), True, short.ready_on if short else None)
+
+
 def book_facts(wh: Warehouse, viewer: Viewer) -> BookFacts:
-    """The viewer's book as the Overview shows it. Raises NotFoundError before the first scores."""
+    """The viewer's book as the Overview shows it (before the first scores, without risk).
+    Raises NotFoundError when the viewer's book has no scored account while others have."""
     board = board_frame(wh, viewer)
+    if board.empty and not wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"):
+        return _unscored_facts(wh, viewer)
     if board.empty:
-        raise NotFoundError(
-            "No scored accounts yet, so there is nothing to brief on: train a model and run "
-            "`.venv/bin/python -m engine score`."
-        )
+        raise NotFoundError("No account of your book has a churn score yet, so there is nothing to brief on.")
     as_of = pd.Timestamp(board["as_of"].max()).date()
     risk = risk_summary(board)
     top = board.nlargest(TOP_ACCOUNTS, "revenue_at_risk")
@@ -201,6 +232,18 @@ def offline_briefing(facts: BookFacts) -> str:
         f"As of {fmt.day(facts.as_of)}, {facts.book} has {fmt.plural(k.active_customers, 'active customer')} paying "
         f"{fmt.money(k.total_mrr)} MRR ({fmt.money(k.arr)} ARR)."
     ]
+    if facts.unscored:
+        sentences.append(
+            "There are no churn scores yet, so no ARR at risk is measured"
+            + (
+                f": the data is too young to train a churn model on, which can be done once it reaches "
+                f"{fmt.day(facts.scores_from)}."
+                if facts.scores_from is not None
+                else "."
+            )
+        )
+        sentences.append(_trend(k))
+        return " ".join(s for s in sentences if s)
     share = f" ({fmt.pct(facts.revenue_at_risk / facts.arr, 1)} of the scored ARR)" if facts.arr else ""
     expected = round(facts.expected_churns)
     how_many = (
@@ -250,7 +293,7 @@ def brief_the_book(wh: Warehouse, viewer: Viewer, *, client=AUTO, data_dir: str 
     """A 3-5 sentence briefing on the viewer's book (a CSM: their own), checked and audited.
 
     `client`: AUTO (Groq when GROQ_API_KEY is set, else the template), None (the template) or
-    a ChatClient. Raises NotFoundError when nothing is scored yet."""
+    a ChatClient. Before the first scores it speaks of revenue and retention and says when scores can start."""
     facts = book_facts(wh, viewer)
     written = write(
         resolve_client(client), briefing_messages(facts), lambda: offline_briefing(facts), BRIEFING_MAX_TOKENS

@@ -66,6 +66,7 @@ class Vocabulary:
     # Each number column's band edges (`number_bands`): "by company size" groups by band, not
     # by each of its hundreds of values.
     bands: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    scored: bool = True  # some account has a churn score (lists sort by ARR at risk, else by ARR)
 
     def attribute_words(self, kinds: tuple[str, ...] = ("category", "number")) -> dict[str, str]:
         """{words a question may use: column} for the attributes of `kinds` ("acquisition
@@ -107,7 +108,10 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
     attribute_values = tuple((str(n), str(v)) for n, v in named if n in categories)
     numbers = number_bands(wh)
     bands = tuple((name, numbers.get(name, ())) for name, kind in attributes if kind == "number")
-    return Vocabulary(values("industry"), values("region"), owners, bool(billing), attributes, attribute_values, bands)
+    scored = bool(wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"))
+    return Vocabulary(
+        values("industry"), values("region"), owners, bool(billing), attributes, attribute_values, bands, scored
+    )
 
 
 def number_bands(wh: Warehouse) -> dict[str, tuple[float, ...]]:
@@ -542,6 +546,46 @@ _MOST_AT_RISK = re.compile(
 )
 
 
+# English words a company's value may also be (country codes IN, NO, IT, AT, BE, IS, ME, US, ...).
+_COMMON_WORDS = STOPWORDS | frozenset(
+    [
+        "in",
+        "no",
+        "it",
+        "at",
+        "be",
+        "is",
+        "me",
+        "us",
+        "am",
+        "as",
+        "by",
+        "do",
+        "go",
+        "he",
+        "my",
+        "so",
+        "to",
+        "on",
+        "or",
+        "an",
+        "if",
+        "of",
+        "up",
+        "we",
+    ]
+)
+
+
+def names_value(value: str, q: str, question: str) -> bool:
+    """Whether the question names a category value. One that is also a common English word is
+    named only as the company writes it ("accounts in IN"), so "renewing in the next 30 days"
+    is not read as the country IN (it was, and the answer was India's renewals)."""
+    if value.lower() in _COMMON_WORDS:
+        return value != value.lower() and re.search(rf"\b{re.escape(value)}\b", question) is not None
+    return re.search(rf"\b{re.escape(value.lower())}\b", q) is not None
+
+
 def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer) -> ParsedQuestion | None:
     """SQL for a portfolio question from its words, or None when nothing in it maps to the portfolio."""
     q = normalised(question)
@@ -604,7 +648,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         scope.append(f"in the {names} {'industries' if len(industries) > 1 else 'industry'}")
         used.extend(i.lower() + "s" for i in industries)
         used.extend(i.lower() for i in industries)
-    regions = [r for r in vocab.regions if re.search(rf"\b{re.escape(r.lower())}\b", q)]
+    regions = [r for r in vocab.regions if names_value(r, q, question)]
     if regions:
         where.append(f"region IN ({', '.join('?' * len(regions))})")
         params += regions
@@ -612,7 +656,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         used.extend(r.lower() for r in regions)
     chosen: dict[str, list[str]] = {}
     for name, level in vocab.attribute_values:  # "web accounts", "accounts in Germany"
-        if len(level) > 1 and re.search(rf"\b{re.escape(level.lower())}\b", q):
+        if len(level) > 1 and names_value(level, q, question):
             chosen.setdefault(name, []).append(level)
             used.append(level.lower())
     for name, values_ in chosen.items():
@@ -864,7 +908,7 @@ def parse_question(question: str, vocab: Vocabulary, as_of: date, viewer: Viewer
         sql = f"SELECT {value_sql} AS {name}{extra} FROM portfolio WHERE {condition}"  # noqa: S608 - allow-listed names, bound values
         reading = f"{measure_words} of {population}" if measure != "count" else f"the number of {population}"
     else:
-        sort, direction, sort_words = _list_order(r, measure)
+        sort, direction, sort_words = _list_order(r, measure, vocab.scored)
         sql = f"SELECT {LIST_COLUMNS} FROM portfolio WHERE {condition} ORDER BY {sort} {direction} NULLS LAST"  # noqa: S608 - allow-listed names, bound values
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -906,8 +950,9 @@ def _grouping(
     return (columns[m.group(1)], None, [m.group(0)]) if m else (None, None, [])
 
 
-def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
-    """(column, direction, words) a list of accounts is sorted by."""
+def _list_order(rest: str, measure: str | None, scored: bool = True) -> tuple[str, str, str]:
+    """(column, direction, words) a list of accounts is sorted by: ARR at risk unless the words
+    say otherwise, or ARR when no account has a churn score yet."""
     sorts = (
         (r"revenue at risk|arr at risk|\brisk\b", "revenue_at_risk", "ARR at risk"),
         (r"churn probability|churn|probability|riskiest|likel", "churn_probability", "churn probability"),
@@ -936,7 +981,7 @@ def _list_order(rest: str, measure: str | None) -> tuple[str, str, str]:
     ]
     if measure not in (None, "count"):
         targets.append({"churn_probability": "churn", "arr": "arr", "mrr": "mrr", "seats": "seats"}.get(measure, ""))
-    column, words = "revenue_at_risk", "ARR at risk"
+    column, words = ("revenue_at_risk", "ARR at risk") if scored else ("arr", "ARR")
     chosen = next(
         ((col, w) for target in targets if target for pattern, col, w in sorts if re.search(pattern, target)), None
     )

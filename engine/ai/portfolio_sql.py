@@ -53,6 +53,7 @@ from engine.ai.sql_guard import (
     validate_sql,
 )
 from engine.ai.writer import PROVIDER_GROQ, PROVIDER_OFFLINE, Written, now_iso, output_fields
+from engine.churn import status as churn_status
 from engine.core.access import Viewer
 from engine.core.contracts import Table
 from engine.core.errors import BadInputError, WarehouseError
@@ -217,10 +218,14 @@ def _answer_text(table: pd.DataFrame, truncated: bool, parsed: ParsedQuestion | 
         row = table.iloc[0]
         first = table.columns[0]
         if first == "accounts":
+            at_risk = (
+                f" and {_figure(row.get('total_revenue_at_risk'), 'money', g)} ARR at risk"
+                if "total_revenue_at_risk" in table.columns
+                else ""
+            )
             text = (
                 f"Answer: {fmt.plural(_number_or_zero(row['accounts']), 'account')}, with "
-                f"{_figure(row.get('total_arr'), 'money', g)} ARR and {_figure(row.get('total_revenue_at_risk'), 'money', g)} "
-                "ARR at risk."
+                f"{_figure(row.get('total_arr'), 'money', g)} ARR{at_risk}."
             )
             g.add_number(_number_or_zero(row["accounts"]))
             return text, g
@@ -429,6 +434,14 @@ def ask_portfolio(
             if parsed.leftovers:
                 extra.append(("question_partly_understood", f"not used: {', '.join(parsed.leftovers)}"))
 
+    unloaded = (*not_loaded(wh), *(() if vocab.scored else (NO_SCORES,)))
+    if (
+        sql is not None
+        and not scope_exceeded
+        and NO_SCORES in unloaded
+        and reads_scores(sql, parsed if used_parser else None)
+    ):
+        return _refusal(question, no_scores_refusal(wh), viewer, wh, data_dir, provider, model, requests)
     table = pd.DataFrame()
     truncated, refused, reason, seconds = False, False, None, 0.0
     if scope_exceeded or sql is None:  # no SQL was written exactly when the question is out of scope
@@ -444,11 +457,14 @@ def ask_portfolio(
             refused, reason = True, str(exc)
             text, grounding = f"The query was not run. {reason}", Grounding()
         else:
-            table, truncated, seconds = result.table, result.truncated, result.seconds
-            text, grounding = _answer_text(table, truncated, parsed if used_parser else None)
+            truncated, seconds = result.truncated, result.seconds
+            # Shown without what was never loaded; said without scores there are none of (a list said
+            # "$0 of ARR at risk" of accounts nobody had scored).
+            said = without_unloaded(result.table, tuple(u for u in unloaded if u == NO_SCORES))
+            text, grounding = _answer_text(said, truncated, parsed if used_parser else None)
+            table = without_unloaded(result.table, unloaded)
             if not used_parser:
-                extra += _cross_check(wh, table, parsed, viewer, max_rows, timeout_s, as_of)
-            table = without_unloaded(table, not_loaded(wh))
+                extra += _cross_check(wh, result.table, parsed, viewer, max_rows, timeout_s, as_of)
     report = check(text, grounding, extra_flags=extra)
     if interpretation:  # said under the answer, not only among the checks' flags
         interpretation = (*interpretation, *(said for _, said in assumed))
@@ -483,7 +499,47 @@ def ask_portfolio(
 
 
 # Account columns of the portfolio view and what must have been loaded for them to say anything.
+NO_SCORES = "scores"  # no account has a churn score yet (a book too young to train on, say)
+SCORE_MEASURES = frozenset({"revenue_at_risk", "mrr_at_risk", "churn_probability", "share_at_risk", "expected_churns"})
+SCORE_COLUMNS = (
+    "churn_probability",
+    "ci_low",
+    "ci_high",
+    "risk_score",
+    "risk_tier",
+    "revenue_at_risk",
+    "recommended_action",
+)
+_SCORE_WORDS = re.compile(rf"({'|'.join(SCORE_COLUMNS)})\b", re.I)  # also inside total_revenue_at_risk
+_SELECTED = re.compile(r"^\s*SELECT\s.+?\sFROM\s", re.I | re.S)
+
+
+def scored(wh: Warehouse) -> bool:
+    return bool(wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"))
+
+
+def reads_scores(sql: str, parsed: ParsedQuestion | None = None) -> bool:
+    """Whether the answer rests on churn scores: its measure is one, or it filters or sorts by
+    one. The columns a list or a count shows beside what was asked (ARR at risk next to a
+    count of accounts) do not count: they are left out of the answer instead. A model's SQL is
+    judged as a whole, but for a list's plain columns."""
+    if parsed is not None and parsed.measure in SCORE_MEASURES:
+        return True
+    if parsed is not None or re.match(r"^\s*SELECT\s+[\w\s,]+?\s+FROM\s", sql, re.I):
+        return bool(_SCORE_WORDS.search(_SELECTED.sub(" FROM ", sql, count=1)))
+    return bool(_SCORE_WORDS.search(sql))
+
+
+def no_scores_refusal(wh: Warehouse) -> str:
+    why = churn_status.too_young(wh) or "No churn model has scored the accounts yet."
+    return (
+        f"No account has a churn score yet, so churn probability, risk tiers and ARR at risk cannot be answered. "
+        f"{why} Ask about MRR/ARR, renewals or your own columns meanwhile, e.g. 'Top 10 accounts by MRR'."
+    )
+
+
 COLUMN_SOURCES = {
+    **dict.fromkeys((*SCORE_COLUMNS, "total_revenue_at_risk"), NO_SCORES),
     "plan_tier": "plan_tier",
     "industry": "industry",
     "region": "region",
@@ -499,8 +555,8 @@ _ASKABLE = (  # (words, what must have been loaded; None: always there)
     ("plan", "plan_tier"),
     ("industry", "industry"),
     ("region", "region"),
-    ("risk tier", None),
-    ("churn probability", None),
+    ("risk tier", NO_SCORES),
+    ("churn probability", NO_SCORES),
     ("renewal date", "renewal"),
     ("MRR/ARR", None),
     ("owner", "csm_owner"),
@@ -510,9 +566,11 @@ _ASKABLE = (  # (words, what must have been loaded; None: always there)
 def askable(wh: Warehouse) -> tuple[str, str]:
     """(what a portfolio question may name, an example question) for this company's data: a
     company that loaded no plans or industries is not told to ask about them."""
-    unloaded = set(not_loaded(wh))
+    unloaded = {*not_loaded(wh), *(() if scored(wh) else (NO_SCORES,))}
     words = [w for w, source in _ASKABLE if source is None or source not in unloaded]
     words += [name.replace("_", " ") for name, _kind in portfolio_attributes(wh)]  # the company's own columns
+    if NO_SCORES in unloaded:
+        return ", ".join(words[:-1]) + " or " + words[-1], "Top 10 accounts by MRR"
     example = (
         "Which enterprise fintech accounts renewing next quarter have churn above 50 %?"
         if not {"plan_tier", "industry", "renewal"} & unloaded
