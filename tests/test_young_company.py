@@ -215,3 +215,29 @@ def test_a_country_code_that_is_an_english_word_is_named_only_as_written(young):
     assert "country IN (?)" in india.sql and "IN" in india.params
     assert "US" in parser.parse_question("accounts in the US", vocab, as_of, SYSTEM).params
     assert "US" not in parser.parse_question("give us the top 5 accounts by MRR", vocab, as_of, SYSTEM).params
+
+
+def test_the_api_says_when_scores_can_start(young):
+    """A CRM asking for an account's churn score was told scoring had not run since the account
+    was added, and to run `score` (which refuses)."""
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import create_app
+    from engine.auth import keys
+    from engine.core import store
+
+    ready = f"{_ready_on(young):%b %-d, %Y}"
+    _, secret = keys.create_key("crm", "executive", created_by="tests", data_dir=young)
+    headers = {"Authorization": f"Bearer {secret}"}
+    wh = warehouse.get_warehouse(young, read_only=True)
+    active = wh.scalar("SELECT customer_id FROM customers WHERE churn_date IS NULL ORDER BY customer_id LIMIT 1")
+    with TestClient(create_app(young), raise_server_exceptions=False) as client:
+        for route in ("churn", "risk-score", "ltv"):
+            answer = client.get(f"/v1/customers/{active}/{route}", headers=headers)
+            assert answer.status_code == 409 and ready in answer.json()["detail"], route
+            assert "engine score" not in answer.json()["detail"]
+        not_ready = client.get("/v1/ready")
+        assert not_ready.status_code == 503 and ready in not_ready.json()["detail"]
+        briefing = client.post("/v1/portfolio/briefing", headers=headers, json={})
+        assert briefing.status_code == 200 and "no churn scores yet" in briefing.json()["briefing"]
+    store.dispose_all()

@@ -72,11 +72,16 @@ class Problem(Exception):
 class NotScored(Problem):
     """The account exists (and the caller may see it) but has no churn score yet."""
 
-    def __init__(self, customer_id: str, what: str = "churn score"):
+    def __init__(self, customer_id: str, what: str = "churn score", why: str | None = None):
+        """`why`: the reason when no account is scored at all (a book too young to train on)."""
         super().__init__(
             409,
-            f"Customer '{customer_id}' has no {what} yet: it is not active, or scoring has not run since it "
-            "was added (an admin can run `.venv/bin/python -m engine score`).",
+            f"Customer '{customer_id}' has no {what} yet: "
+            + (
+                why
+                or "it is not active, or scoring has not run since it was added (an admin can run "
+                "`.venv/bin/python -m engine score`)."
+            ),
             title="Not scored",
         )
 

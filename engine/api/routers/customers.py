@@ -15,9 +15,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from engine.accounts import customer, ltv, peers, whatif
+from engine.ai.fmt import lower_first
 from engine.api.auth import Caller, CustomersRead, Reader, ScoresRead
 from engine.api.errors import NotScored, documented
 from engine.api.models import WhatIfRequest, contract_json
+from engine.churn import status as churn_status
 from engine.churn.risk import RiskScore
 from engine.data.warehouse import Warehouse
 
@@ -31,8 +33,16 @@ def latest_prediction(wh: Warehouse, caller: Caller, customer_id: str) -> custom
     409 when the account has none)."""
     found = customer.latest_prediction(wh, caller.viewer, customer_id)
     if found is None:
-        raise NotScored(customer_id)
+        raise NotScored(customer_id, why=unscored_book(wh))
     return found
+
+
+def unscored_book(wh: Warehouse) -> str | None:
+    """Why no account has a score, when none has (None when others are scored)."""
+    if wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"):
+        return None
+    young = churn_status.too_young(wh)
+    return lower_first(young) if young else "no account has been scored yet (an admin trains and scores the model)."
 
 
 @router.get(
@@ -96,7 +106,7 @@ def lifetime_value(
     view = customer.customer_360(wh, caller.viewer, customer_id)
     p = view.prediction
     if p is None or view.profile.status != "active":
-        raise NotScored(view.customer_id)
+        raise NotScored(view.customer_id, why=unscored_book(wh) if view.profile.status == "active" else None)
     history = view.mrr_history
     to_date = float(history.loc[pd.to_datetime(history["month"]) <= pd.Timestamp(view.as_of), "mrr"].sum())
     band = p.confidence_interval
