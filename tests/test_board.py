@@ -237,3 +237,45 @@ def test_a_churned_account_says_it_churned_not_that_scoring_is_late(wh):
     with pytest.raises(NotFoundError, match=r"^This account was not active on [A-Z][a-z]{2} \d") as refused:
         peers.account_position(wh, EXEC, cid)
     assert cid not in str(refused.value)  # named as "this account", not by its raw id
+
+
+def test_the_board_filters_by_the_company_s_own_columns(scored_copy, monkeypatch):
+    """A company whose accounts carry a country (and one channel for all) had the overview split
+    by country but no way to narrow the risk board to one; the CSV left the columns out too."""
+    from streamlit.testing.v1 import AppTest
+
+    from components.shared import auth
+    from engine.core.access import SYSTEM
+
+    data = warehouse.get_warehouse(scored_copy)
+    ids = [r[0] for r in data.rows("SELECT customer_id FROM customers ORDER BY customer_id")]
+    rows = [(c, "country", "category", None, ("US", "DE", "IN")[i % 3], None) for i, c in enumerate(ids)]
+    rows += [(c, "channel", "category", None, "web", None) for c in ids]
+    attrs = pd.DataFrame(rows, columns=["customer_id", "attribute", "kind", "number_value", "text_value", "date_value"])
+    with data.transaction() as cur:
+        cur.register("_attrs", attrs)
+        cur.execute("INSERT INTO customer_attributes SELECT * FROM _attrs")
+        cur.unregister("_attrs")
+    warehouse.close_all()
+    wh = warehouse.get_warehouse(scored_copy, read_only=True)
+    frame = board.with_attributes(wh, board.board_frame(wh, SYSTEM))
+    assert board.attribute_options(frame) == {"country": ["DE", "IN", "US"]}  # one channel tells nothing apart
+    german = board.filter_board(frame, board.BoardFilters(attributes=(("country", ("DE",)),)))
+    expected = {c for i, c in enumerate(ids) if i % 3 == 1} & set(frame["customer_id"])
+    assert set(german["customer_id"]) == expected and len(expected) > 0
+    assert "country: DE" in board.describe_filters(board.BoardFilters(attributes=(("country", ("DE",)),)))
+    exported = board.export_frame(german)
+    assert set(exported["country"]) == {"DE"} and not any(c.startswith("attribute:") for c in exported.columns)
+    with pytest.raises(BadInputError):
+        board.filter_board(board.board_frame(wh, SYSTEM), board.BoardFilters(attributes=(("country", ("DE",)),)))
+
+    monkeypatch.setenv("RADAR_DATA_DIR", str(scored_copy))
+    at = AppTest.from_file("../views/risk_board.py", default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["analyst"])
+    at.run(timeout=60)
+    assert not at.exception
+    labels = [m.label for m in at.multiselect]
+    assert "Country" in labels and "Channel" not in labels
+    at.multiselect(key="bf_attr_country").set_value(["DE"]).run(timeout=60)
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Matching accounts"] == f"{len(expected):,}"

@@ -64,6 +64,8 @@ def clear_filters() -> None:
     st.session_state["bf_search"] = ""
     for key in ("bf_segments", "bf_tiers", "bf_plans", "bf_industries", "bf_regions", "bf_owners"):
         st.session_state[key] = []
+    for key in [k for k in st.session_state if str(k).startswith("bf_attr_")]:
+        st.session_state[key] = []
     st.session_state["bf_renewal"] = next(iter(RENEWAL_WINDOWS))
     st.session_state["bf_min_mrr"] = 0
 
@@ -103,6 +105,10 @@ with st.container(border=True):
     industries = choose("Industry", "bf_industries", options["industries"], format_func=str.capitalize)
     regions = choose("Region", "bf_regions", options["regions"])
     owners = choose("Owner", "bf_owners", options["owners"], viewer.sees_everyone)  # a CSM's board is their book
+    own = tuple(  # the company's own columns (country, channel ...)
+        (name, choose(fmt.label(name.replace("_", " ")), f"bf_attr_{name}", values))
+        for name, values in board.attribute_options(frame).items()
+    )
     renewals = frame["days_to_renewal"].notna().any()
     renewal = next(cells).selectbox("Renewal", list(RENEWAL_WINDOWS), key="bf_renewal") if renewals else "Any time"
     min_mrr = next(cells).number_input("Minimum MRR ($)", min_value=0, value=0, step=500, key="bf_min_mrr")
@@ -117,6 +123,7 @@ filters = board.BoardFilters(
     regions=regions,
     owners=owners,
     segments=tuple(segments),
+    attributes=own,
     renewal_within_days=RENEWAL_WINDOWS[renewal],
     min_mrr=float(min_mrr) or None,
     search=search,

@@ -352,13 +352,15 @@ def ai_actions(data_dir: str, viewer: Viewer, customer_id: str):
 # Keyed on the snapshot like the board: a new snapshot gives new segments, and the engine keeps
 # the classified book per snapshot, so these are one join or one read once it is warm.
 def segmented_board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
-    """The board frame with each account's behavioural segment (the `archetype` column)."""
+    """The board frame with each account's behavioural segment (the `archetype` column) and the
+    company's own category columns (`board.with_attributes`)."""
     return _segmented_board_frame(data_dir, book_key(who), stamp)
 
 
 @st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=64)
 def _segmented_board_frame(data_dir: str, book: tuple[str, str], stamp: str) -> pd.DataFrame:
-    return board.with_segments(warehouse(data_dir), _viewer(book), _board_frame(data_dir, book, stamp))
+    wh = warehouse(data_dir)
+    return board.with_attributes(wh, board.with_segments(wh, _viewer(book), _board_frame(data_dir, book, stamp)))
 
 
 def segment_report(data_dir: str, who: tuple[str, str], stamp: str):

@@ -66,6 +66,8 @@ class BoardFilters(Contract):
     regions: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()  # behavioural segments (archetype names); needs `with_segments`
+    # The company's own category columns (country, channel ...): (name, values); needs `with_attributes`.
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     renewal_within_days: int | None = None
     min_mrr: float | None = None
     search: str = ""
@@ -89,6 +91,7 @@ def describe_filters(f: BoardFilters) -> list[str]:
         )
         if values
     ]
+    words += [f"{name.replace('_', ' ')}: {' or '.join(values)}" for name, values in f.attributes if values]
     if f.renewal_within_days is not None:
         words.append(f"renewing within {f.renewal_within_days} days")
     if f.min_mrr:
@@ -150,6 +153,26 @@ def with_segments(wh: Warehouse, viewer: Viewer, frame: pd.DataFrame) -> pd.Data
     return out
 
 
+ATTRIBUTE_PREFIX = "attribute:"  # a company's own column on the board, apart from the board's own names
+
+
+def with_attributes(wh: Warehouse, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (rows with customer_id) with a column `attribute:<name>` per category attribute
+    of the company's customers file (country, acquisition channel ...), for the board's
+    filters; a customer without a value has none."""
+    found = wh.df(
+        "SELECT customer_id, attribute, text_value FROM customer_attributes "
+        "WHERE kind = 'category' AND text_value IS NOT NULL"
+    )
+    if found.empty:
+        return frame
+    wide = found.pivot_table(index="customer_id", columns="attribute", values="text_value", aggfunc="first")
+    out = frame.copy()
+    for name in sorted(wide.columns):
+        out[ATTRIBUTE_PREFIX + str(name)] = out["customer_id"].map(wide[name]).astype("str")
+    return out
+
+
 def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     """The values each filter can take, from the rows the viewer sees."""
 
@@ -170,6 +193,18 @@ def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
+def attribute_options(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """{attribute name: its values among these rows} for the company's own category columns
+    that tell accounts apart (two or more values)."""
+    out = {}
+    for column in frame.columns:
+        if str(column).startswith(ATTRIBUTE_PREFIX):
+            values = sorted(frame[column].dropna().unique().tolist())
+            if len(values) > 1:
+                out[str(column)[len(ATTRIBUTE_PREFIX) :]] = values
+    return out
+
+
 def segment_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Accounts per behavioural segment among the rows given (for filter labels)."""
     if SEGMENT_COLUMN not in frame:
@@ -188,6 +223,12 @@ def filter_board(frame: pd.DataFrame, filters: BoardFilters) -> pd.DataFrame:
         ("csm_owner", filters.owners),
     ):
         if chosen:
+            keep &= frame[column].isin(list(chosen))
+    for name, chosen in filters.attributes:
+        if chosen:
+            column = ATTRIBUTE_PREFIX + name
+            if column not in frame:
+                raise BadInputError(f"These rows carry no '{name}'; read them with `with_attributes` first.")
             keep &= frame[column].isin(list(chosen))
     if filters.segments:
         if SEGMENT_COLUMN not in frame:
@@ -277,8 +318,12 @@ EXPORT_COLUMNS = (
 
 
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names."""
-    return frame[[c for c in EXPORT_COLUMNS if c in frame]].reset_index(drop=True)
+    """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names,
+    then the company's own columns under their own names."""
+    own = [c for c in frame.columns if str(c).startswith(ATTRIBUTE_PREFIX)]
+    named = {c: str(c)[len(ATTRIBUTE_PREFIX) :] for c in own}
+    keep = [c for c in EXPORT_COLUMNS if c in frame] + [c for c in own if named[c] not in frame]
+    return frame[keep].rename(columns=named).reset_index(drop=True)
 
 
 def empty_book_message(wh: Warehouse, viewer: Viewer) -> str:
