@@ -58,12 +58,23 @@ CLEARLY = 0.6  # better than this share of peers reads "better"; worse than it, 
 PER_ROW = 3
 
 
-def risk_components(parts: RiskComponents | None, score: float | None) -> None:
+DECAY_DAYS = 60  # usage decay compares the last 30 days with the 30 before
+
+
+def risk_components(parts: RiskComponents | None, score: float | None, tenure_days: int | None = None) -> None:
     """The composite risk score and the parts it was made of; a part whose source the company
-    never loaded (risk signals, a usage log) is named as not loaded, not drawn as a zero."""
+    never loaded (risk signals, a usage log) is named as not loaded, not drawn as a zero, and
+    usage decay of an account younger than the two months it compares is said to be unmeasured
+    (it reads 0.00, which said "no decay" of an account one day old)."""
     if parts is None or score is None:
         return
-    st.markdown(f"**Risk score {score:.2f}** from its components:")
+    young = tenure_days is not None and tenure_days < DECAY_DAYS and parts.usage_decay_score is not None
+    if young:
+        parts = parts.model_copy(update={"usage_decay_score": None})
+    measured = any(
+        v is not None for v in (parts.usage_decay_score, parts.compliance_gap_score, parts.vendor_risk_flags)
+    )
+    st.markdown(f"**Risk score {score:.2f}** from its components:" if measured else "**Risk score** not measured yet:")
     bars = (
         ("Usage decay", parts.usage_decay_score, 1.0, "{:.2f}", "a usage log"),
         ("Compliance gap", parts.compliance_gap_score, 1.0, "{:.2f}", "risk signals"),
@@ -75,6 +86,12 @@ def risk_components(parts: RiskComponents | None, score: float | None) -> None:
             absent.append(f"{label.lower()} ({source})")
             continue
         st.progress(min(1.0, value / full), text=f"{label} {shown.format(value)}")
+    if young:
+        absent = [a for a in absent if not a.startswith("usage decay")]
+        st.caption(
+            f"Usage decay not measured yet: it compares the last 30 days with the 30 before, and the account "
+            f"is {fmt.days(tenure_days)} old."
+        )
     if absent:
         st.caption(f"Not in the score, their data was not loaded: {', '.join(absent)}.")
 

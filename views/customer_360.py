@@ -131,7 +131,7 @@ if pred is not None and ready.ready:
             help="The 90% interval is " + INTERVAL_MEANING,
         )
         st.caption(cache.tier_legend(data_dir))
-        account_tools.risk_components(c360.components, pred.risk_score)
+        account_tools.risk_components(c360.components, pred.risk_score, c360.tenure_days)
     with action_col.container(border=True):
         st.markdown("#### Recommended action")
         if history:
