@@ -247,7 +247,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
     if prediction is None:
         if profile.churn_date is not None and profile.churn_date <= as_of:
             notes.append("Churn scores are for active accounts, so this churned account has none.")
-        elif wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"):  # no scores at all: the page says why
+        elif health.has_scores(wh):  # no scores at all: the page says why
             notes.append("No churn score for this account yet: it gets one at the next scoring run after it was added.")
     elif prediction.churned_on is not None:  # the same test as `score_is_history`
         notes.append(

@@ -33,7 +33,7 @@ from engine.ai.writer import finish, output_fields, write
 from engine.core.access import Viewer
 from engine.core.errors import NotFoundError
 from engine.core.formatting import is_missing
-from engine.data.health import data_as_of
+from engine.data.health import data_as_of, has_scores
 from engine.data.warehouse import Warehouse
 from engine.portfolio.kpis import NRR_MONTHS, TRAILING_DAYS, PortfolioKpis, portfolio_kpis, risk_summary
 
@@ -182,7 +182,7 @@ def book_facts(wh: Warehouse, viewer: Viewer) -> BookFacts:
     """The viewer's book as the Overview shows it (before the first scores, without risk).
     Raises NotFoundError when the viewer's book has no scored account while others have."""
     board = board_frame(wh, viewer)
-    if board.empty and not wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"):
+    if board.empty and not has_scores(wh):
         return _unscored_facts(wh, viewer)
     if board.empty:
         raise NotFoundError("No account of your book has a churn score yet, so there is nothing to brief on.")

@@ -37,6 +37,7 @@ from engine.ai.guardrails import looks_like_instructions
 from engine.ai.sql_guard import portfolio_attributes
 from engine.core.access import Viewer
 from engine.core.renewal import CYCLE_WORDS, billing_cycle_text
+from engine.data import health
 from engine.data.warehouse import Warehouse
 
 
@@ -108,7 +109,7 @@ def vocabulary(wh: Warehouse, viewer: Viewer | None = None) -> Vocabulary:
     attribute_values = tuple((str(n), str(v)) for n, v in named if n in categories)
     numbers = number_bands(wh)
     bands = tuple((name, numbers.get(name, ())) for name, kind in attributes if kind == "number")
-    scored = bool(wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"))
+    scored = health.has_scores(wh)
     return Vocabulary(
         values("industry"), values("region"), owners, bool(billing), attributes, attribute_values, bands, scored
     )

@@ -515,7 +515,7 @@ _SELECTED = re.compile(r"^\s*SELECT\s.+?\sFROM\s", re.I | re.S)
 
 
 def scored(wh: Warehouse) -> bool:
-    return bool(wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"))
+    return health.has_scores(wh)
 
 
 def reads_scores(sql: str, parsed: ParsedQuestion | None = None) -> bool:

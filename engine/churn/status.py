@@ -151,7 +151,7 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
 
 
 def _no_model_message(wh: Warehouse) -> str:
-    """Why there are no churn scores: a book too young to train on says when it will not be."""
+    """Why there are no churn scores: a book too young to train on says from when it can have them."""
     if (short := too_young(wh)) is not None:
         return (
             f"No churn scores yet. {short} Until then, Customer 360 shows each account's revenue, usage "

@@ -143,7 +143,7 @@ def history_needed(first_signup: date, data_to: date) -> HistoryNeeded:
 
 def history_readiness(wh: Warehouse) -> HistoryNeeded | None:
     """None when the warehouse holds enough history to train (or no customers: a different
-    problem, said by `snapshot_plan`); otherwise what is missing and when it will not be."""
+    problem, said by `snapshot_plan`); otherwise what is missing and from when a run can train."""
     first = wh.scalar("SELECT min(signup_date) FROM customers")
     last = health.data_as_of(wh)
     if first is None or last is None or fold_plan(_labelled_month_ends(first, last)):

@@ -226,6 +226,11 @@ def status(wh: Warehouse) -> WarehouseStatus:
     )
 
 
+def has_scores(wh: Warehouse) -> bool:
+    """Whether any account has a churn score (a book too young to train on has none)."""
+    return bool(wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"))
+
+
 def latest_scoring_date(wh: Warehouse) -> date | None:
     """The newest plausible as-of date in predictions (None when nothing is scored)."""
     start, end = _bounds()

@@ -21,6 +21,7 @@ from engine.api.errors import NotScored, documented
 from engine.api.models import WhatIfRequest, contract_json
 from engine.churn import status as churn_status
 from engine.churn.risk import RiskScore
+from engine.data.health import has_scores
 from engine.data.warehouse import Warehouse
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -39,7 +40,7 @@ def latest_prediction(wh: Warehouse, caller: Caller, customer_id: str) -> custom
 
 def unscored_book(wh: Warehouse) -> str | None:
     """Why no account has a score, when none has (None when others are scored)."""
-    if wh.scalar("SELECT EXISTS (SELECT 1 FROM predictions)"):
+    if has_scores(wh):
         return None
     young = churn_status.too_young(wh)
     return lower_first(young) if young else "no account has been scored yet (an admin trains and scores the model)."
