@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -271,3 +272,28 @@ def test_usage_decay_of_an_account_younger_than_two_months_is_not_measured():
     assert [p.proto.text for p in with_signals.get("progress")] == ["Compliance gap 0.40", "Vendor risk flags 1"]
     grown = _components_page(400, with_signals=False)
     assert [p.proto.text for p in grown.get("progress")] == ["Usage decay 0.00"]
+
+
+def test_the_minimal_customers_file_is_one_book_not_a_no_plan_cell(tmp_path, monkeypatch):
+    """Only customer_id and signup_date (the README's minimal file): the overview drew "MRR by plan
+    tier" with one "No plan" band and "Churn by plan tier and industry" with one cell."""
+    exports = churnsim.generate(tmp_path / "exports", 120, MONTHS, SEED, config="test")
+    minimal = tmp_path / "accounts.csv"
+    pd.read_csv(exports["accounts"])[["customer_id", "signup_date"]].to_csv(minimal, index=False)
+    data = tmp_path / "data"
+    ok(engine(data, "ingest", "customers", str(minimal)))
+    ok(engine(data, "ingest", "subscriptions", str(exports["subscriptions"])))
+    wh = warehouse.get_warehouse(data, read_only=True)
+    assert portfolio.overview_groupings(wh) == (portfolio.EVERYONE, None)
+    as_of = portfolio.portfolio_kpis(wh).as_of
+    assert set(portfolio.mrr_by_plan(wh, as_of, portfolio.EVERYONE)["plan_tier"]) == {portfolio.ALL_ACCOUNTS}
+    warehouse.close_all()
+    monkeypatch.setenv("RADAR_DATA_DIR", str(data))
+    at = AppTest.from_file(str(ROOT / "views" / "overview.py"), default_timeout=60)
+    auth.log_in(at.session_state, auth.TEST_VIEWERS["executive"])
+    at.run(timeout=60)
+    assert not at.exception and not at.error
+    headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert "#### MRR" in headings and "#### Churn" in headings
+    assert not any("plan" in h.lower() for h in headings)
+    assert not any("No plan" in m.value for m in at.markdown)

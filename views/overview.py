@@ -49,6 +49,8 @@ if as_of is None:
 
 def split(what: str) -> str:
     """ "Churn by plan tier and industry", or by the company's own groups."""
+    if rows_by == portfolio.EVERYONE:  # nothing loaded to split the book by
+        return what
     return f"{what} by {rows_by.label}" + (f" and {columns_by.label}" if columns_by else "")
 
 
@@ -70,7 +72,7 @@ with st.container(border=True):
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):
-    st.markdown(f"#### {plain('MRR by ' + rows_by.label)}")
+    st.markdown(f"#### {plain('MRR' if rows_by == portfolio.EVERYONE else 'MRR by ' + rows_by.label)}")
     st.caption("Monthly recurring revenue of active customers at each month end")
     html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
@@ -228,7 +230,11 @@ def named(frame):
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
-    (f"MRR by {rows_by.label}", named(mrr), f"mrr_by_{rows_by.key}_{stamp}.csv"),
+    (
+        "MRR" if rows_by == portfolio.EVERYONE else f"MRR by {rows_by.label}",
+        named(mrr),
+        f"mrr_by_{rows_by.key}_{stamp}.csv",
+    ),
     (
         split("Churn"),
         named(churn),

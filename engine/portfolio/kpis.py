@@ -254,6 +254,8 @@ class Grouping(NamedTuple):
     def sql(self, param: str) -> str:
         """The group of customer `c` as text (missing ones named); `param` binds the attribute's name."""
         if not self.attribute:
+            if self.key == EVERYONE_KEY:
+                return f"'{ALL_ACCOUNTS}'"
             if self.key == "plan_tier":
                 return NO_PLAN_SQL
             return f"coalesce(nullif(trim(c.{self.key}), ''), '{UNKNOWN}')"
@@ -271,6 +273,9 @@ class Grouping(NamedTuple):
         )
 
 
+EVERYONE_KEY, ALL_ACCOUNTS = "all_accounts", "All accounts"
+# A company that loaded nothing to split by (the minimal customers file): one group, said as the book.
+EVERYONE = Grouping(EVERYONE_KEY, "all accounts")
 PLAN = Grouping("plan_tier", "plan tier")
 INDUSTRY = Grouping("industry", "industry")
 REGION = Grouping("region", "region")
@@ -283,7 +288,7 @@ def overview_groupings(wh: Warehouse) -> tuple[Grouping, Grouping | None]:
     the loaded ones and the company's own category attributes (those of 2..MAX_GROUPS levels
     first, the most filled first; one of more levels, country say, keeps its most common and
     groups the rest as OTHER), so a company that loaded no plan tiers does not get one "no
-    plan" cell."""
+    plan" cell; with none of these, EVERYONE (the book as one group)."""
     filled = wh.rows("SELECT count(plan_tier), count(industry), count(region) FROM customers")[0]
     columns = [g for g, n in zip((PLAN, INDUSTRY, REGION), filled, strict=True) if n]
     attributes = [
@@ -298,7 +303,7 @@ def overview_groupings(wh: Warehouse) -> tuple[Grouping, Grouping | None]:
     ]
     found = [*columns, *attributes]
     if not found:
-        return PLAN, INDUSTRY
+        return EVERYONE, None
     return found[0], found[1] if len(found) > 1 else None
 
 
