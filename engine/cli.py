@@ -117,8 +117,9 @@ def _demo_model(wh: Warehouse, data_dir: str) -> None:
 def _demo_scores(wh: Warehouse, data_dir: str) -> None:
     """Fresh scores, and six past month ends so realised-vs-predicted charts have points from day one."""
     from engine.churn import registry, scoring
+    from engine.data.health import has_scores
 
-    if wh.scalar("SELECT count(*) FROM predictions") or registry.production("churn", data_dir) is None:
+    if has_scores(wh) or registry.production("churn", data_dir) is None:
         return
     report = scoring.score(wh, data_dir=data_dir, progress=progress)
     print(f"Scored {report.customers:,} customers as of {report.as_of} with {report.model_version}.")

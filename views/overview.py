@@ -47,11 +47,12 @@ if as_of is None:
     st.stop()
 
 
-def split(what: str) -> str:
-    """ "Churn by plan tier and industry", or by the company's own groups."""
-    if rows_by == portfolio.EVERYONE:  # nothing loaded to split the book by
+def split(what: str, by_columns: bool = True) -> str:
+    """ "Churn by plan tier and industry" (`by_columns` False: by the rows' grouping only), or by
+    the company's own groups; just `what` when nothing was loaded to split the book by."""
+    if rows_by == portfolio.EVERYONE:
         return what
-    return f"{what} by {rows_by.label}" + (f" and {columns_by.label}" if columns_by else "")
+    return f"{what} by {rows_by.label}" + (f" and {columns_by.label}" if columns_by and by_columns else "")
 
 
 def churn_window() -> str:
@@ -72,7 +73,7 @@ with st.container(border=True):
 
 left, right = st.columns([1.1, 1], gap="medium")
 with left.container(border=True):
-    st.markdown(f"#### {plain('MRR' if rows_by == portfolio.EVERYONE else 'MRR by ' + rows_by.label)}")
+    st.markdown(f"#### {plain(split('MRR', by_columns=False))}")
     st.caption("Monthly recurring revenue of active customers at each month end")
     html_charts.show(html_charts.mrr_area(mrr))
 with right.container(border=True):
@@ -230,11 +231,7 @@ def named(frame):
 stamp = as_of.isoformat()
 downloads = (
     ("KPIs", kpis.as_frame(), f"portfolio_kpis_{stamp}.csv"),
-    (
-        "MRR" if rows_by == portfolio.EVERYONE else f"MRR by {rows_by.label}",
-        named(mrr),
-        f"mrr_by_{rows_by.key}_{stamp}.csv",
-    ),
+    (split("MRR", by_columns=False), named(mrr), f"mrr_by_{rows_by.key}_{stamp}.csv"),
     (
         split("Churn"),
         named(churn),

@@ -193,16 +193,16 @@ def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
+def own_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """{board column: attribute name} of the company's own columns (`with_attributes`)."""
+    return {str(c): str(c)[len(ATTRIBUTE_PREFIX) :] for c in frame.columns if str(c).startswith(ATTRIBUTE_PREFIX)}
+
+
 def attribute_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     """{attribute name: its values among these rows} for the company's own category columns
     that tell accounts apart (two or more values)."""
-    out = {}
-    for column in frame.columns:
-        if str(column).startswith(ATTRIBUTE_PREFIX):
-            values = sorted(frame[column].dropna().unique().tolist())
-            if len(values) > 1:
-                out[str(column)[len(ATTRIBUTE_PREFIX) :]] = values
-    return out
+    options = {name: sorted(frame[column].dropna().unique().tolist()) for column, name in own_columns(frame).items()}
+    return {name: values for name, values in options.items() if len(values) > 1}
 
 
 def segment_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -320,9 +320,8 @@ EXPORT_COLUMNS = (
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names,
     then the company's own columns under their own names."""
-    own = [c for c in frame.columns if str(c).startswith(ATTRIBUTE_PREFIX)]
-    named = {c: str(c)[len(ATTRIBUTE_PREFIX) :] for c in own}
-    keep = [c for c in EXPORT_COLUMNS if c in frame] + [c for c in own if named[c] not in frame]
+    named = own_columns(frame)
+    keep = [c for c in EXPORT_COLUMNS if c in frame] + [c for c, name in named.items() if name not in frame]
     return frame[keep].rename(columns=named).reset_index(drop=True)
 
 

@@ -548,34 +548,7 @@ _MOST_AT_RISK = re.compile(
 
 
 # English words a company's value may also be (country codes IN, NO, IT, AT, BE, IS, ME, US, ...).
-_COMMON_WORDS = STOPWORDS | frozenset(
-    [
-        "in",
-        "no",
-        "it",
-        "at",
-        "be",
-        "is",
-        "me",
-        "us",
-        "am",
-        "as",
-        "by",
-        "do",
-        "go",
-        "he",
-        "my",
-        "so",
-        "to",
-        "on",
-        "or",
-        "an",
-        "if",
-        "of",
-        "up",
-        "we",
-    ]
-)
+_COMMON_WORDS = STOPWORDS | frozenset(("no", "am", "as", "go", "he", "if"))  # the rest are stopwords
 
 
 def names_value(value: str, q: str, question: str) -> bool:

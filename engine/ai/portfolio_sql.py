@@ -460,8 +460,8 @@ def ask_portfolio(
             truncated, seconds = result.truncated, result.seconds
             # Shown without what was never loaded; said without scores there are none of (a list said
             # "$0 of ARR at risk" of accounts nobody had scored).
-            said = without_unloaded(result.table, tuple(u for u in unloaded if u == NO_SCORES))
-            text, grounding = _answer_text(said, truncated, parsed if used_parser else None)
+            spoken = without_unloaded(result.table, tuple(u for u in unloaded if u == NO_SCORES))
+            text, grounding = _answer_text(spoken, truncated, parsed if used_parser else None)
             table = without_unloaded(result.table, unloaded)
             if not used_parser:
                 extra += _cross_check(wh, result.table, parsed, viewer, max_rows, timeout_s, as_of)
@@ -512,10 +512,7 @@ SCORE_COLUMNS = (
 )
 _SCORE_WORDS = re.compile(rf"({'|'.join(SCORE_COLUMNS)})\b", re.I)  # also inside total_revenue_at_risk
 _SELECTED = re.compile(r"^\s*SELECT\s.+?\sFROM\s", re.I | re.S)
-
-
-def scored(wh: Warehouse) -> bool:
-    return health.has_scores(wh)
+_PLAIN_LIST = re.compile(r"^\s*SELECT\s+[\w\s,]+?\s+FROM\s", re.I)  # columns only, no figure made of them
 
 
 def reads_scores(sql: str, parsed: ParsedQuestion | None = None) -> bool:
@@ -525,7 +522,7 @@ def reads_scores(sql: str, parsed: ParsedQuestion | None = None) -> bool:
     judged as a whole, but for a list's plain columns."""
     if parsed is not None and parsed.measure in SCORE_MEASURES:
         return True
-    if parsed is not None or re.match(r"^\s*SELECT\s+[\w\s,]+?\s+FROM\s", sql, re.I):
+    if parsed is not None or _PLAIN_LIST.match(sql):
         return bool(_SCORE_WORDS.search(_SELECTED.sub(" FROM ", sql, count=1)))
     return bool(_SCORE_WORDS.search(sql))
 
@@ -566,7 +563,7 @@ _ASKABLE = (  # (words, what must have been loaded; None: always there)
 def askable(wh: Warehouse) -> tuple[str, str]:
     """(what a portfolio question may name, an example question) for this company's data: a
     company that loaded no plans or industries is not told to ask about them."""
-    unloaded = {*not_loaded(wh), *(() if scored(wh) else (NO_SCORES,))}
+    unloaded = {*not_loaded(wh), *(() if health.has_scores(wh) else (NO_SCORES,))}
     words = [w for w, source in _ASKABLE if source is None or source not in unloaded]
     words += [name.replace("_", " ") for name, _kind in portfolio_attributes(wh)]  # the company's own columns
     if NO_SCORES in unloaded:
