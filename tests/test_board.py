@@ -256,6 +256,8 @@ def test_the_board_filters_by_the_company_s_own_columns(scored_copy, monkeypatch
         cur.register("_attrs", attrs)
         cur.execute("INSERT INTO customer_attributes SELECT * FROM _attrs")
         cur.unregister("_attrs")
+        # Labels keep the company's capitals: "EdTech" read "Edtech" in the industry filter.
+        cur.execute("UPDATE customers SET industry = 'EdTech' WHERE industry = 'education'")
     warehouse.close_all()
     wh = warehouse.get_warehouse(scored_copy, read_only=True)
     frame = board.with_attributes(wh, board.board_frame(wh, SYSTEM))
@@ -276,6 +278,8 @@ def test_the_board_filters_by_the_company_s_own_columns(scored_copy, monkeypatch
     assert not at.exception
     labels = [m.label for m in at.multiselect]
     assert "Country" in labels and "Channel" not in labels
+    industries = next(m for m in at.multiselect if m.label == "Industry").options
+    assert "EdTech" in industries and "Edtech" not in industries
     at.multiselect(key="bf_attr_country").set_value(["DE"]).run(timeout=60)
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Matching accounts"] == f"{len(expected):,}"

@@ -101,8 +101,8 @@ with st.container(border=True):
             return ()
         return tuple(next(cells).multiselect(label, values, placeholder="All", key=key, **kwargs))
 
-    plans = choose("Plan", "bf_plans", options["plans"], format_func=str.capitalize)
-    industries = choose("Industry", "bf_industries", options["industries"], format_func=str.capitalize)
+    plans = choose("Plan", "bf_plans", options["plans"], format_func=fmt.label)
+    industries = choose("Industry", "bf_industries", options["industries"], format_func=fmt.label)
     regions = choose("Region", "bf_regions", options["regions"])
     owners = choose("Owner", "bf_owners", options["owners"], viewer.sees_everyone)  # a CSM's board is their book
     own = tuple(  # the company's own columns (country, channel ...)
