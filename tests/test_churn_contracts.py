@@ -298,3 +298,34 @@ def test_an_event_types_reasons_read_as_sentences():
     )
     assert explain.reason("evt_create_list_days_since_last", 0.0, 0.1).startswith("A create list event in the last day")
     assert explain.reason("evt_create_list_days_since_last", 3.0, 0.1).startswith("No create list event for 3 days")
+
+
+def test_a_window_longer_than_the_accounts_life_is_said_as_its_life():
+    """ "0 like events in the last 90 days" of a 3-day-old account (a ChurnSim book) reads as
+    if it had been idle for 90 days: a window count of an account younger than the window is
+    said over its life, through the path scoring and Customer 360 use; older accounts keep the window."""
+    import numpy as np
+    import pandas as pd
+
+    features = ["evt_like_count_90d", "tickets_90d", "evt_post_count_7d", "tenure_days"]
+    frame = pd.DataFrame(
+        {
+            "evt_like_count_90d": [0.0, 0.0, 12.0],
+            "tickets_90d": [2.0, 2.0, 1.0],
+            "evt_post_count_7d": [0.0, 0.0, 3.0],
+            "tenure_days": [3.0, 0.0, 400.0],
+        }
+    )
+    contributions = np.tile([0.4, 0.3, 0.2, -0.1, -1.0], (3, 1))
+    young, newborn, grown = (
+        {d.feature: d.reason for d in row} for row in explain.drivers_for_frame(features, frame, contributions)
+    )
+    assert young["evt_like_count_90d"] == "0 like events in its 3 days as a customer, which raises the risk"
+    assert young["tickets_90d"] == "2 support tickets in its 3 days as a customer, which raises the risk"
+    assert young["evt_post_count_7d"] == "0 post events in its 3 days as a customer, which raises the risk"
+    assert newborn["evt_like_count_90d"] == "0 like events in its first day as a customer, which raises the risk"
+    assert grown["evt_like_count_90d"] == "12 like events in the last 90 days, which raises the risk"
+    assert grown["tickets_90d"] == "1 support ticket in 90 days, which raises the risk"
+    assert grown["evt_post_count_7d"] == "3 post events in the last 7 days, which raises the risk"
+    stored = explain.stored_drivers(features, frame, contributions)[0][0]
+    assert "0 like events in its 3 days as a customer" in stored

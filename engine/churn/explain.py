@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -238,8 +239,25 @@ def _texts() -> dict[str, Callable[[Any], str]]:
 TEXTS = _texts()
 
 
-def reason(feature: str, value, impact: float) -> str:
-    """A sentence a CSM can read: what the value is and which way it pushes risk."""
+# "in the last 90 days" / "in 90 days": a count over a window that may be longer than the account's life.
+_WINDOW = re.compile(r"in (?:the last )?(\d+) days")
+
+
+def _within_tenure(text: str, tenure_days: float | None) -> str:
+    """A window count of an account younger than the window is said over its life: "0 like
+    events in its 3 days as a customer", not "in the last 90 days" (it had no 90 days)."""
+    if tenure_days is None or not math.isfinite(tenure_days) or tenure_days >= 90:
+        return text
+    found = _WINDOW.search(text)
+    if not found or tenure_days >= int(found.group(1)):
+        return text
+    life = "its first day as a customer" if tenure_days < 1 else f"its {_days(tenure_days)} as a customer"
+    return f"{text[: found.start()]}in {life}{text[found.end() :]}"
+
+
+def reason(feature: str, value, impact: float, tenure_days: float | None = None) -> str:
+    """A sentence a CSM can read: what the value is and which way it pushes risk. With the
+    account's tenure, a window longer than its life is said as its life."""
     direction = "raises" if impact > 0 else "lowers"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         found = event_key_of(feature)
@@ -254,7 +272,7 @@ def reason(feature: str, value, impact: float) -> str:
         text = make(value) if make else f"{LABELS.get(feature, feature)} is {value}"
     except (TypeError, ValueError):
         text = f"{LABELS.get(feature, feature)} is {value}"
-    return f"{text}, which {direction} the risk"
+    return f"{_within_tenure(text, tenure_days)}, which {direction} the risk"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -358,6 +376,7 @@ def _listed(
     # Python values once per column, not one numpy scalar per driver.
     names = {features[j] for j in np.unique(chosen.lead)}
     columns = {name: frame[name].tolist() for name in names}
+    tenures = frame["tenure_days"].astype(float).tolist() if "tenure_days" in frame else [None] * len(frame)
     # JSON-ready values: a float column at once (only its non-finite values change), others per driver.
     ready = {name: _ready_floats(frame[name]) if stored else None for name in names}
     labels = [group_label(key) for key in chosen.keys]
@@ -381,7 +400,7 @@ def _listed(
                     "feature": name,
                     "value": shown_value,
                     "shap_impact": shown,
-                    "reason": reason(name, value, impact),
+                    "reason": reason(name, value, impact, tenures[i]),
                     "group": chosen.keys[g],
                     "label": labels[g],
                     "actionable": bool(chosen.actionable[g]),
