@@ -19,6 +19,7 @@ from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts.peers import PeerMetric, PeerPosition
 from engine.accounts.whatif import Lever, WhatIfResult
+from engine.churn import risk
 from engine.core.access import Viewer
 from engine.core.contracts import RiskComponents
 from engine.core.errors import BadInputError, RadarError
@@ -58,18 +59,18 @@ CLEARLY = 0.6  # better than this share of peers reads "better"; worse than it, 
 PER_ROW = 3
 
 
-DECAY_DAYS = 60  # usage decay compares the last 30 days with the 30 before
-
-
 def risk_components(parts: RiskComponents | None, score: float | None, tenure_days: int | None = None) -> None:
     """The composite risk score and the parts it was made of; a part whose source the company
     never loaded (risk signals, a usage log) is named as not loaded, not drawn as a zero, and
     usage decay of an account younger than the two months it compares is said to be unmeasured
-    (it reads 0.00, which said "no decay" of an account one day old)."""
+    (it read 0.00, which said "no decay" of an account one day old)."""
+    young = tenure_days is not None and tenure_days < risk.DECAY_DAYS
     if parts is None or score is None:
+        if young and parts is None:  # usage decay was its only part: nothing is measured yet
+            st.markdown("**Risk score** not measured yet:")
+            st.caption(f"Usage decay not measured yet: {risk.decay_unmeasured(tenure_days)}.")
         return
-    young = tenure_days is not None and tenure_days < DECAY_DAYS and parts.usage_decay_score is not None
-    if young:
+    if young:  # a score stored before scoring left a young account's decay out
         parts = parts.model_copy(update={"usage_decay_score": None})
     measured = any(
         v is not None for v in (parts.usage_decay_score, parts.compliance_gap_score, parts.vendor_risk_flags)
@@ -88,10 +89,7 @@ def risk_components(parts: RiskComponents | None, score: float | None, tenure_da
         st.progress(min(1.0, value / full), text=f"{label} {shown.format(value)}")
     if young:
         absent = [a for a in absent if not a.startswith("usage decay")]
-        st.caption(
-            f"Usage decay not measured yet: it compares the last 30 days with the 30 before, and the account "
-            f"is {fmt.days(tenure_days)} old."
-        )
+        st.caption(f"Usage decay not measured yet: {risk.decay_unmeasured(tenure_days)}.")
     if absent:
         st.caption(f"Not in the score, their data was not loaded: {', '.join(absent)}.")
 

@@ -15,7 +15,7 @@ from engine.churn import evaluation, explain, monitoring, quality, registry, ret
 from engine.churn import status as churn_status
 from engine.core import store
 from engine.core.access import SYSTEM, Viewer
-from engine.core.contracts import from_json, to_dict, to_json
+from engine.core.contracts import RiskComponents, from_json, to_dict, to_json
 from engine.data import warehouse
 
 SCALARS = (str, int, float, bool, date, datetime, type(None))
@@ -239,6 +239,26 @@ def test_risk_score_parts_whose_source_was_not_loaded_are_absent_not_zero():
     parts = risk.components_of(usage_only.iloc[0])
     assert parts.usage_decay_score == 0.4 and parts.compliance_gap_score is None and parts.vendor_risk_flags is None
     assert_round_trip(parts)
+
+
+def test_usage_decay_of_an_account_younger_than_two_months_is_not_measured():
+    """Usage decay compares the last 30 days with the 30 before; a 12-day-old account's 0.00
+    read as "no decay". Its score comes from the parts that are measured, and an account with
+    no measured part (a company with a usage log alone) has no risk score rather than 0."""
+    frame = pd.DataFrame(
+        {
+            "usage_decay_score": [0.4, 0.4, 0.4],
+            "compliance_gap_score": [0.5, 0.5, 0.5],
+            "vendor_risk_flags": [3, 3, 3],
+            "tenure_days": [400, 59, 60],
+        }
+    )
+    scored = risk.risk_components(frame)
+    assert scored["risk_score"].tolist() == pytest.approx([0.55, (0.3 * 0.5 + 0.2 * 1.0) / 0.5, 0.55])
+    assert scored["usage_decay_score"].isna().tolist() == [False, True, False]
+    usage_only = risk.risk_components(pd.DataFrame({"usage_decay_score": [0.4, 0.4], "tenure_days": [12, 90]}))
+    assert pd.isna(usage_only["risk_score"].iloc[0]) and usage_only["risk_score"].iloc[1] == 0.4
+    assert risk.components_of(usage_only.iloc[0]) == RiskComponents()
 
 
 def test_product_areas_are_not_counted_out_of_the_demos_five():

@@ -248,3 +248,36 @@ def test_the_pages_speak_of_what_the_company_loaded(company, loaded, trained, mo
     for product in running["product"]:
         assert f">{product}<" in html, product
     assert f"Current term ends **{fmt.day(running['end_date'].min().date())}**" in captions
+
+
+def test_a_young_accounts_risk_score_is_not_a_zero(loaded, trained):
+    """This company loaded a usage log alone, so usage decay is its risk score's one part; an
+    account younger than the 60 days decay compares had 0.00, read as "no risk". Its score and
+    decay are now absent, older accounts keep theirs, and the API says why."""
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import create_app
+    from engine.auth import keys
+
+    ok(engine(loaded, "score"))
+    with ReadOnly(loaded / "warehouse.duckdb") as wh:
+        latest = wh.df(
+            "SELECT p.customer_id, p.risk_score, p.usage_decay_score, date_diff('day', c.signup_date, p.as_of) AS age "
+            "FROM predictions p JOIN customers c USING (customer_id) "
+            "QUALIFY row_number() OVER (PARTITION BY p.customer_id ORDER BY p.as_of DESC, p.scored_at DESC) = 1"
+        )
+    young, grown = latest[latest["age"] < 60], latest[latest["age"] >= 60]
+    assert len(young) and len(grown), "the fixture scores both young and grown accounts"
+    assert young["risk_score"].isna().all() and young["usage_decay_score"].isna().all()
+    assert grown["risk_score"].notna().all() and grown["usage_decay_score"].notna().all()
+    _, secret = keys.create_key("crm", "executive", created_by="tests", data_dir=loaded)
+    headers = {"Authorization": f"Bearer {secret}"}
+    account = young.sort_values("age").iloc[-1]
+    with TestClient(create_app(loaded), raise_server_exceptions=False) as client:
+        refused = client.get(f"/v1/customers/{account.customer_id}/risk-score", headers=headers)
+        assert refused.status_code == 409, refused.text
+        assert f"the account is {account.age} days old" in refused.json()["detail"]
+        scored = client.get(f"/v1/customers/{account.customer_id}/churn", headers=headers)
+        assert scored.status_code == 200 and scored.json()["risk_score"] is None
+        older = client.get(f"/v1/customers/{grown.iloc[0].customer_id}/risk-score", headers=headers).json()
+        assert older["risk_score"] == pytest.approx(grown.iloc[0].risk_score)

@@ -244,8 +244,11 @@ def test_the_api_says_when_scores_can_start(young):
     store.dispose_all()
 
 
-def _components_page(tenure_days: int, with_signals: bool) -> AppTest:
-    def page(tenure_days: int, with_signals: bool) -> None:
+def _components_page(tenure_days: int, with_signals: bool, stored: bool = True) -> AppTest:
+    """The 360's risk score part; `stored=False` is what scoring stores now for a young account
+    of a company with a usage log alone: no parts and no score."""
+
+    def page(tenure_days: int, with_signals: bool, stored: bool) -> None:
         from components import account_tools
         from engine.core.contracts import RiskComponents
 
@@ -254,19 +257,20 @@ def _components_page(tenure_days: int, with_signals: bool) -> AppTest:
             compliance_gap_score=0.4 if with_signals else None,
             vendor_risk_flags=1.0 if with_signals else None,
         )
-        account_tools.risk_components(parts, 0.12, tenure_days)
+        account_tools.risk_components(parts if stored else None, 0.12 if stored else None, tenure_days)
 
-    return AppTest.from_function(page, kwargs={"tenure_days": tenure_days, "with_signals": with_signals}).run()
+    kwargs = {"tenure_days": tenure_days, "with_signals": with_signals, "stored": stored}
+    return AppTest.from_function(page, kwargs=kwargs).run()
 
 
 def test_usage_decay_of_an_account_younger_than_two_months_is_not_measured():
     """A one-day-old account showed "Risk score 0.00 · Usage decay 0.00" next to a HIGH churn risk:
     decay compares the last 30 days with the 30 before, which it did not have."""
-    young = _components_page(1, with_signals=False)
-    assert not young.exception
-    said = " ".join(c.value for c in young.caption)
-    assert "Usage decay not measured yet" in said and "1 day old" in said
-    assert any("not measured yet" in m.value for m in young.markdown) and not young.get("progress")
+    for young in (_components_page(1, with_signals=False), _components_page(1, with_signals=False, stored=False)):
+        assert not young.exception
+        said = " ".join(c.value for c in young.caption)
+        assert "Usage decay not measured yet" in said and "1 day old" in said
+        assert any("not measured yet" in m.value for m in young.markdown) and not young.get("progress")
     with_signals = _components_page(20, with_signals=True)
     assert any("Risk score 0.12" in m.value for m in with_signals.markdown)
     assert [p.proto.text for p in with_signals.get("progress")] == ["Compliance gap 0.40", "Vendor risk flags 1"]

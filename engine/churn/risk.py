@@ -135,7 +135,7 @@ class RiskScore(Contract):
     `risk_tier` (from the 90-day churn probability, see `tier_cuts`) and the score's parts."""
 
     customer_id: str
-    risk_score: float
+    risk_score: float | None  # None when none of its parts is measured (a young account with a usage log alone)
     risk_tier: Tier
     components: RiskComponents
     churned_on: date | None = None  # set when the account churned after it was scored: a record, not a task
@@ -154,26 +154,49 @@ def _signal(frame: pd.DataFrame, name: str) -> pd.Series | None:
     return frame[name].astype("float64").fillna(0)
 
 
+DECAY_DAYS = 60  # usage decay compares the last 30 days with the 30 before: an account needs both
+
+
+def decay_unmeasured(tenure_days: int) -> str:
+    """Why an account's usage decay is not measured yet (its tenure is below DECAY_DAYS)."""
+    return (
+        f"usage decay compares the last 30 days with the 30 before, and the account is "
+        f"{formatting.days(tenure_days)} old"
+    )
+
+
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:
     """Per customer: usage_decay_score, compliance_gap_score, vendor_risk_flags and risk_score (0-1).
     A part whose source was not loaded is NaN and left out, the others' weights renormalised: a
-    company without risk signals gets a score from usage decay alone, not one capped at half."""
+    company without risk signals gets a score from usage decay alone, not one capped at half.
+    Usage decay of an account younger than DECAY_DAYS is not measured either (its "previous 30
+    days" were partly before it signed up, and 0.00 read as "no decay"); a row with no measured
+    part has no risk score (NaN), not a 0 that says "no risk"."""
     usage, gap, flags = (_signal(frame, n) for n in ("usage_decay_score", "compliance_gap_score", "vendor_risk_flags"))
+    if usage is not None and "tenure_days" in frame.columns:
+        usage = usage.where(~(frame["tenure_days"].astype("float64") < DECAY_DAYS))
     parts = (
         (weights.usage_decay, None if usage is None else usage.clip(0, 1)),
         (weights.compliance_gap, None if gap is None else gap.clip(0, 1)),
         (weights.vendor_risk, None if flags is None else (flags.clip(lower=0) / weights.vendor_flags_cap).clip(0, 1)),
     )
-    present = [(w, v) for w, v in parts if v is not None]
-    total = sum(w for w, _ in present)
-    score = sum(w * v for w, v in present) / total if present else pd.Series(0.0, index=frame.index)
+    weighted = np.zeros(len(frame))
+    total = np.zeros(len(frame))
+    for weight, value in parts:
+        if value is None:
+            continue
+        measured = value.notna().to_numpy()
+        weighted += np.where(measured, weight * value.fillna(0).to_numpy(dtype=float), 0.0)
+        total += np.where(measured, weight, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), np.nan)
     missing = np.full(len(frame), np.nan)
     return pd.DataFrame(
         {
-            "usage_decay_score": missing if usage is None else usage.clip(0, 1).to_numpy(),
-            "compliance_gap_score": missing if gap is None else gap.clip(0, 1).to_numpy(),
-            "vendor_risk_flags": missing if flags is None else flags.clip(lower=0).to_numpy(),
-            "risk_score": np.asarray(score, dtype=float).round(4),
+            "usage_decay_score": missing if usage is None else usage.clip(0, 1).to_numpy(dtype=float),
+            "compliance_gap_score": missing if gap is None else gap.clip(0, 1).to_numpy(dtype=float),
+            "vendor_risk_flags": missing if flags is None else flags.clip(lower=0).to_numpy(dtype=float),
+            "risk_score": score.round(4),
         }
     )
 

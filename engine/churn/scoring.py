@@ -390,7 +390,7 @@ def explain_customer(
         top_shap_features=explain.drivers_from_json(scored.drivers),
         recommended_action=scored.recommended_action,
         risk_tier=scored.risk_tier,
-        risk_score=float(scored.risk_score),
+        risk_score=None if pd.isna(scored.risk_score) else float(scored.risk_score),
         components=risk.components_of(scored),
         model_version=model_version,
         scored_at=datetime.now(UTC),

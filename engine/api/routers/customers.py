@@ -19,6 +19,7 @@ from engine.ai.fmt import lower_first
 from engine.api.auth import Caller, CustomersRead, Reader, ScoresRead
 from engine.api.errors import NotScored, documented
 from engine.api.models import WhatIfRequest, contract_json
+from engine.churn import risk
 from engine.churn import status as churn_status
 from engine.churn.risk import RiskScore
 from engine.data.health import has_scores
@@ -70,7 +71,9 @@ async def risk_score(customer_id: str, caller: ScoresRead, wh: Reader) -> Respon
         view = await run_in_threadpool(customer.customer_360, wh, caller.viewer, prediction.customer_id)
         components, score = view.components, view.risk_score
     if components is None or score is None:
-        raise NotScored(prediction.customer_id, "risk score")
+        young = view.tenure_days < risk.DECAY_DAYS
+        why = f"its one part from the data loaded is not measured yet: {risk.decay_unmeasured(view.tenure_days)}."
+        raise NotScored(prediction.customer_id, "risk score", why=why if young else None)
     return contract_json(
         RiskScore(
             customer_id=prediction.customer_id,
