@@ -301,3 +301,57 @@ def test_the_minimal_customers_file_is_one_book_not_a_no_plan_cell(tmp_path, mon
     assert "#### MRR" in headings and "#### Churn" in headings
     assert not any("plan" in h.lower() for h in headings)
     assert not any("No plan" in m.value for m in at.markdown)
+
+
+def test_the_risk_board_lists_the_book_before_the_first_scores(young, monkeypatch):
+    """Before the first scores the board showed the "no scores" message and nothing else for
+    months: a CSM had no list to work from. It now lists the active accounts, largest MRR
+    first, with their renewal and the company's columns, under the reason and the date scores
+    can start; nothing it shows or exports is a score column of blanks."""
+    from engine.accounts import board
+    from engine.ai.sql_guard import run_portfolio_sql
+    from tests.apptest import open_page
+
+    wh = warehouse.get_warehouse(young, read_only=True)
+    assert board.board_frame(wh, SYSTEM).empty  # the briefing, outlook and API read scored rows only
+    frame = board.unscored_frame(wh, SYSTEM)
+    as_of = wh.scalar("SELECT max(date) FROM usage_daily")
+    active = wh.scalar(
+        "SELECT count(*) FROM customers WHERE signup_date <= ? AND (churn_date IS NULL OR churn_date > ?)",
+        [as_of, as_of],
+    )
+    assert len(frame) == active and not board.is_scored(frame)
+    assert frame["mrr"].is_monotonic_decreasing and frame["mrr"].iloc[0] > 0
+    # The renewal and MRR Ask AI answers with for the same accounts.
+    view = run_portfolio_sql(
+        wh, "SELECT customer_id, mrr, days_to_renewal FROM portfolio", SYSTEM, [], max_rows=10_000
+    ).table.set_index("customer_id")
+    mine = frame.set_index("customer_id")
+    assert (mine["days_to_renewal"] == view.loc[mine.index, "days_to_renewal"]).all()
+    assert mine["mrr"].to_numpy() == pytest.approx(view.loc[mine.index, "mrr"].to_numpy())
+    exported = board.export_frame(board.with_attributes(wh, frame))
+    assert not set(board.SCORE_COLUMNS) & set(exported.columns) and "country" in exported
+
+    page = open_page("risk_board", "executive", data=young, monkeypatch=monkeypatch)
+    assert not page.error and not page.warning
+    said = " ".join(i.value for i in page.info)
+    assert f"training can start once the data reaches {_ready_on(young):%b %-d, %Y}" in said
+    assert "listed by MRR" in said
+    shown = page.dataframe[0]
+    assert len(shown.value) == min(len(frame), 25)
+    assert "churn_percent" not in (shown.proto.column_order or [])
+    assert [m.label for m in page.metric] == [
+        "Matching accounts",
+        "MRR of matching accounts",
+        "ARR of matching accounts",
+    ]
+    assert page.metric[0].value == f"{active:,}"
+    sort = next(s for s in page.selectbox if s.label == "Sort by")
+    assert sort.options == ["MRR", "Days to renewal", "Name"]
+    assert not [m for m in page.multiselect if m.label == "Risk tier"]
+    country = next(m for m in page.multiselect if m.label == "Country")
+    pick = country.options[0]
+    country.select(pick).run()
+    assert not page.exception
+    expected = int((board.with_attributes(wh, frame)[board.ATTRIBUTE_PREFIX + "country"] == pick).sum())
+    assert page.metric[0].value == f"{expected:,}"

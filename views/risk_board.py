@@ -34,15 +34,24 @@ BOARD_COLUMNS = [
     "csm_owner",
 ]
 EMPTY_UNLESS_LOADED = ("days_to_renewal", "plan_tier", "csm_owner")
+SCORED_ONLY = (
+    "at_risk_text",
+    "churn_percent",
+    "risk_tier",
+    "recommended_action",
+    "top_driver",
+    "interval",
+    "value_text",
+)
 RENEWAL_WINDOWS = {"Any time": None, "Next 30 days": 30, "Next 60 days": 60, "Next 90 days": 90, "Next 180 days": 180}
 
 viewer = auth.require_viewer("risk_board")
 st.title("Risk board")
 data_dir = cache.current_data_dir()
-status.require_scores(data_dir)
+status.require_data(data_dir)
 
 try:
-    frame = cache.segmented_board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
+    frame = cache.risk_board_frame(data_dir, cache.viewer_key(viewer), cache.snapshot_stamp(data_dir))
 except RadarError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -56,6 +65,8 @@ if frame.empty:
         icon=":material/inbox:",
     )
     st.stop()
+scored = board.is_scored(frame)
+status.scores_or_book(data_dir, scored)  # before the first scores (a young company): the book by MRR
 
 
 def clear_filters() -> None:
@@ -84,13 +95,11 @@ with st.container(border=True):
         placeholder="All",
         key="bf_segments",
     )
-    tiers = row1[2].multiselect(
-        "Risk tier", options["tiers"], format_func=str.capitalize, placeholder="All", key="bf_tiers"
-    )
 
-    # A column no account has (a company that loaded no plans, regions or owners) gets no filter.
+    # A column no account has (a company that loaded no plans, regions or owners, or no scores
+    # yet) gets no filter.
     def rows_of_four():  # a row is drawn only when a filter needs it (no empty row at the bottom)
-        yield row1[3]
+        yield from row1[2:]
         while True:
             yield from st.columns(4, vertical_alignment="bottom")
 
@@ -101,6 +110,7 @@ with st.container(border=True):
             return ()
         return tuple(next(cells).multiselect(label, values, placeholder="All", key=key, **kwargs))
 
+    tiers = choose("Risk tier", "bf_tiers", options["tiers"], format_func=str.capitalize)
     plans = choose("Plan", "bf_plans", options["plans"], format_func=fmt.label)
     industries = choose("Industry", "bf_industries", options["industries"], format_func=fmt.label)
     regions = choose("Region", "bf_regions", options["regions"])
@@ -112,7 +122,9 @@ with st.container(border=True):
     renewals = frame["days_to_renewal"].notna().any()
     renewal = next(cells).selectbox("Renewal", list(RENEWAL_WINDOWS), key="bf_renewal") if renewals else "Any time"
     min_mrr = next(cells).number_input("Minimum MRR ($)", min_value=0, value=0, step=500, key="bf_min_mrr")
-    sorts = [k for k in board.SORTABLE if renewals or k != "days_to_renewal"]
+    sorts = [
+        k for k in board.SORTABLE if (renewals or k != "days_to_renewal") and (scored or k in board.UNSCORED_SORTS)
+    ]
     sort_by = next(cells).selectbox("Sort by", sorts, format_func=board.SORTABLE.get)
     descending = next(cells).toggle("Highest first", value=True)
 
@@ -142,21 +154,26 @@ except RadarError as exc:
     st.stop()
 
 book = "your book" if not viewer.sees_everyone else "the portfolio"
-st.caption(
-    f"{fmt.count(len(frame))} scored accounts in {book} · churn scores as of **{fmt.day(page.as_of)}** "
-    f"by model `{page.model_version}` · the 90% interval of each score has its own column"
-)
 cards = st.columns(4)
 cards[0].metric("Matching accounts", fmt.count(page.total), border=True)
-cards[1].metric(
-    "ARR at risk",
-    fmt.money(page.revenue_at_risk),
-    help="Sum of churn probability × MRR × 12 over the matching accounts",
-    border=True,
-)
-cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
-cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=cache.tier_legend(data_dir))
-st.caption(cache.tier_legend(data_dir))
+if scored:
+    st.caption(
+        f"{fmt.count(len(frame))} scored accounts in {book} · churn scores as of **{fmt.day(page.as_of)}** "
+        f"by model `{page.model_version}` · the 90% interval of each score has its own column"
+    )
+    cards[1].metric(
+        "ARR at risk",
+        fmt.money(page.revenue_at_risk),
+        help="Sum of churn probability × MRR × 12 over the matching accounts",
+        border=True,
+    )
+    cards[2].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
+    cards[3].metric("High or critical", fmt.count(page.high_or_critical), border=True, help=cache.tier_legend(data_dir))
+    st.caption(cache.tier_legend(data_dir))
+else:
+    st.caption(f"{fmt.count(len(frame))} active accounts in {book} on **{fmt.day(page.as_of)}**, largest MRR first")
+    cards[1].metric("MRR of matching accounts", fmt.money(page.mrr), border=True)
+    cards[2].metric("ARR of matching accounts", fmt.money(page.mrr * 12), border=True, help="MRR × 12")
 if not viewer.can_open("overview"):  # leaders have the briefing on the Overview
     with st.expander("AI briefing on your book", icon=":material/auto_awesome:"):
         ai.book_briefing(data_dir, viewer)
@@ -198,7 +215,13 @@ selection = st.dataframe(
     selection_mode="single-row",
     key="board_table",
     # a column no account has a value in (not loaded) is left out
-    column_order=[c for c in BOARD_COLUMNS if c not in EMPTY_UNLESS_LOADED or frame[c].notna().any()],
+    column_order=[
+        c
+        for c in BOARD_COLUMNS
+        if (c not in EMPTY_UNLESS_LOADED or frame[c].notna().any())
+        and (scored or c not in SCORED_ONLY)
+        and (viewer.sees_everyone or c != "csm_owner")  # a CSM's board is their own book
+    ],
     column_config={
         "open": st.column_config.LinkColumn("360", display_text="Open", width=44, help="Open Customer 360"),
         "name": st.column_config.TextColumn("Account", width=140),

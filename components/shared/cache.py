@@ -363,6 +363,20 @@ def _segmented_board_frame(data_dir: str, book: tuple[str, str], stamp: str) -> 
     return board.with_attributes(wh, board.with_segments(wh, _viewer(book), _board_frame(data_dir, book, stamp)))
 
 
+def risk_board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
+    """The risk board's rows: `segmented_board_frame`, or before the first scores the book
+    without them (`board.unscored_frame`)."""
+    if health.latest_scoring_date(warehouse(data_dir)) is not None:
+        return segmented_board_frame(data_dir, who, stamp)
+    return _unscored_book(data_dir, book_key(who), stamp)
+
+
+@st.cache_data(ttl=SNAPSHOT_TTL_SECONDS, show_spinner=False, max_entries=16)
+def _unscored_book(data_dir: str, book: tuple[str, str], stamp: str) -> pd.DataFrame:
+    wh = warehouse(data_dir)
+    return board.with_attributes(wh, board.with_segments(wh, _viewer(book), board.unscored_frame(wh, _viewer(book))))
+
+
 def segment_report(data_dir: str, who: tuple[str, str], stamp: str):
     """`engine.segments.book_segments` at the data's latest day, for the viewer's book."""
     return _segment_report(data_dir, book_key(who), stamp)

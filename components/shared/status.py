@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.shared import cache
+from engine.churn.status import Readiness
 from engine.core import config
 from engine.core.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
 
@@ -12,16 +13,39 @@ from engine.core.access import ACTION_ROLES, READ_ONLY_MESSAGE, Viewer
 def require_scores(data_dir: str) -> None:
     """Stop the page with what is wrong and how to fix it when scores cannot be served
     (no data, no production model, a model failing verification, or nothing scored yet)."""
+    require_data(data_dir)
+    _stop_unless_ready(cache.readiness(data_dir))
+
+
+def _stop_unless_ready(ready: Readiness) -> None:
+    if not ready.ready:
+        st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
+        st.stop()
+
+
+def scores_or_book(data_dir: str, scored: bool) -> None:
+    """For a page that can list the book without scores (the risk board): stop as
+    `require_scores` does when scores exist but cannot be served (a model failing
+    verification); before the first scores (a company too young to train on, or not scored
+    yet), say why above the list instead of showing nothing."""
+    ready = cache.readiness(data_dir)
+    if scored or ready.status == "model_unavailable":
+        _stop_unless_ready(ready)
+    elif not ready.ready:
+        st.info(
+            f"{ready.message} Meanwhile the accounts are listed by MRR.",
+            icon=":material/model_training:",
+        )
+
+
+def require_data(data_dir: str) -> None:
+    """Stop the page with how to load data when the warehouse holds none."""
     if cache.data_as_of(data_dir) is None:
         st.info(
             f"No customer data yet in `{data_dir}`. Run `make run` (demo company) or load your data with "
             "`.venv/bin/python -m engine ingest customers customers.csv`, then reload this page.",
             icon=":material/database:",
         )
-        st.stop()
-    ready = cache.readiness(data_dir)
-    if not ready.ready:
-        st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
         st.stop()
 
 

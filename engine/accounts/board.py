@@ -18,8 +18,9 @@ from engine.accounts import ltv
 from engine.core.access import Viewer
 from engine.core.contracts import Contract, Table
 from engine.core.errors import BadInputError, RadarError
+from engine.core.renewal import renewal_date_sql
 from engine.data import health
-from engine.data.warehouse import Warehouse, latest_predictions_sql
+from engine.data.warehouse import Warehouse, billing_sql, latest_predictions_sql
 from engine.segments import ARCHETYPES, segment_of_accounts
 
 # The rows of the board: the latest prediction per customer at the latest scoring date (bound
@@ -41,6 +42,54 @@ LEFT JOIN (
 ) r ON r.customer_id = p.customer_id
 WHERE {scope}
 """.replace("<LATEST>", latest_predictions_sql("as_of = ?"))
+
+# Before the first scores (a company too young to train on): every active account of the book
+# on the data date, with its MRR and renewal and no score columns. Bound: the data date, then
+# the viewer's owner condition's parameters.
+_UNSCORED_SQL = """
+WITH _d AS (SELECT CAST(? AS DATE) AS d),
+_mrr AS (
+    SELECT m.customer_id, arg_max(m.mrr, m.month) AS mrr FROM mrr_history m, _d WHERE m.month <= _d.d
+    GROUP BY m.customer_id
+),
+_billing AS (<BILLING>)
+SELECT c.customer_id, c.name, c.plan_tier, c.industry, c.region, c.csm_owner, c.gtm_stage,
+       coalesce(m.mrr, b.mrr, 0) AS mrr,
+       CAST(NULL AS DOUBLE) AS churn_probability, CAST(NULL AS DOUBLE) AS ci_low, CAST(NULL AS DOUBLE) AS ci_high,
+       CAST(NULL AS VARCHAR) AS risk_tier, CAST(NULL AS DOUBLE) AS risk_score,
+       CAST(NULL AS DOUBLE) AS revenue_at_risk, CAST(NULL AS VARCHAR) AS top_driver,
+       date_diff('day', _d.d, <RENEWAL>) AS days_to_renewal, CAST(NULL AS VARCHAR) AS recommended_action,
+       CAST(NULL AS VARCHAR) AS model_version, _d.d AS as_of, CAST(NULL AS TIMESTAMP) AS scored_at,
+       coalesce(r.revenue_to_date, 0) AS revenue_to_date
+FROM customers c
+CROSS JOIN _d
+LEFT JOIN _mrr m ON m.customer_id = c.customer_id
+LEFT JOIN _billing b ON b.customer_id = c.customer_id
+LEFT JOIN (
+    SELECT h.customer_id, sum(h.mrr) AS revenue_to_date FROM mrr_history h, _d WHERE h.month <= _d.d
+    GROUP BY h.customer_id
+) r ON r.customer_id = c.customer_id
+WHERE c.signup_date <= _d.d AND (c.churn_date IS NULL OR c.churn_date > _d.d) AND {scope}
+""".replace(
+    "<RENEWAL>", renewal_date_sql("_d.d", "c.signup_date", "c.billing_cycle", "c.contract_end_date", "c.customer_id")
+).replace("<BILLING>", billing_sql("subscriptions, _d", mrr="_d.d"))
+# The board's columns that only a churn score fills.
+SCORE_COLUMNS = (
+    "churn_probability",
+    "ci_low",
+    "ci_high",
+    "risk_tier",
+    "risk_score",
+    "revenue_at_risk",
+    "top_driver",
+    "recommended_action",
+    "expected_revenue_12m",
+    "expected_revenue_12m_low",
+    "expected_revenue_12m_high",
+    "ltv_12m",
+    "model_version",
+)
+UNSCORED_SORTS = ("mrr", "days_to_renewal", "name")
 
 SORTABLE = {
     "revenue_at_risk": "Revenue at risk (ARR)",
@@ -130,6 +179,28 @@ def board_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
     frame["expected_revenue_12m_high"] = value["incremental_ltv_high"].to_numpy()
     frame["ltv_12m"] = value["forecasted_ltv"].to_numpy()
     return frame.sort_values("revenue_at_risk", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def unscored_frame(wh: Warehouse, viewer: Viewer) -> pd.DataFrame:
+    """Before any account has a churn score (a book too young to train on): the viewer's active
+    accounts on the data date with MRR and renewal, the score columns empty, largest MRR first,
+    so a CSM has their book to work from meanwhile."""
+    scope, params = viewer.owner_filter("c.csm_owner")
+    day = health.data_as_of(wh)
+    if day is None:  # no data at all: no rows, with the board's columns
+        scope, params = "FALSE", []
+    frame = wh.df(_UNSCORED_SQL.format(scope=scope), [day or date.today(), *params])
+    for column in SCORE_COLUMNS:
+        if column not in frame:
+            frame[column] = float("nan")
+    # Equal MRRs (one plan) by the soonest renewal: what a CSM without scores turns to first.
+    order = frame.sort_values(["mrr", "days_to_renewal", "name"], ascending=[False, True, True], na_position="last")
+    return order.reset_index(drop=True)
+
+
+def is_scored(frame: pd.DataFrame) -> bool:
+    """Whether these board rows carry churn scores (`unscored_frame`'s do not)."""
+    return bool(len(frame)) and bool(frame["churn_probability"].notna().any())
 
 
 SEGMENT_COLUMN = "archetype"
@@ -283,7 +354,7 @@ def page_of(
         mrr=float(matching["mrr"].sum()),
         high_or_critical=int(matching["risk_tier"].isin(URGENT_TIERS).sum()),
         as_of=pd.Timestamp(as_of).date() if as_of is not None and not pd.isna(as_of) else None,
-        model_version=str(frame["model_version"].iloc[0]) if len(frame) else None,
+        model_version=str(frame["model_version"].iloc[0]) if is_scored(frame) else None,
         matching=matching,
     )
 
@@ -321,7 +392,9 @@ def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Board rows as a person would want them in a spreadsheet: EXPORT_COLUMNS, warehouse names,
     then the company's own columns under their own names."""
     named = own_columns(frame)
-    keep = [c for c in EXPORT_COLUMNS if c in frame] + [c for c, name in named.items() if name not in frame]
+    scored = is_scored(frame)  # before the first scores, no columns of blanks
+    keep = [c for c in EXPORT_COLUMNS if c in frame and (scored or c not in SCORE_COLUMNS)]
+    keep += [c for c, name in named.items() if name not in frame]
     return frame[keep].rename(columns=named).reset_index(drop=True)
 
 
