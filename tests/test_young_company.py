@@ -146,7 +146,9 @@ def test_pages_of_a_young_company(young, monkeypatch):
     at.run(timeout=60)
     assert not at.exception and not at.error
     assert any("where the data starts (under 12 months)" in c.value for c in at.caption)
-    assert any("training can start once" in w.value for w in at.warning)
+    # Nothing is wrong, so no yellow alarm, and "No churn scores yet" is said once.
+    assert not at.warning and any("training can start once" in i.value for i in at.info)
+    assert not any("unavailable" in i.value for i in at.info)
     page = AppTest.from_file(str(ROOT / "views" / "model_data.py"), default_timeout=60)
     auth.log_in(page.session_state, auth.TEST_VIEWERS["analyst"])
     page.run(timeout=60)
@@ -355,3 +357,25 @@ def test_the_risk_board_lists_the_book_before_the_first_scores(young, monkeypatc
     assert not page.exception
     expected = int((board.with_attributes(wh, frame)[board.ATTRIBUTE_PREFIX + "country"] == pick).sum())
     assert page.metric[0].value == f"{expected:,}"
+
+
+def test_customer_360_of_a_young_company_waits_in_blue_and_counts_one_day(young, monkeypatch):
+    """Customer 360 said "Churn scores unavailable. No churn scores yet. …" in yellow, and an
+    account renewing tomorrow "1 days"."""
+    from engine.ai.sql_guard import run_portfolio_sql
+    from tests.apptest import open_page
+
+    wh = warehouse.get_warehouse(young, read_only=True)
+    tomorrow = run_portfolio_sql(
+        wh, "SELECT customer_id FROM portfolio WHERE days_to_renewal = 1 ORDER BY customer_id", SYSTEM, [], max_rows=5
+    ).table
+    assert len(tomorrow), "the fixture has an account renewing tomorrow"
+    page = open_page(
+        "customer_360", "executive", data=young, monkeypatch=monkeypatch, query={"customer_id": tomorrow.iloc[0, 0]}
+    )
+    assert not page.warning and not page.error
+    said = [i.value for i in page.info]
+    assert any("training can start once" in s for s in said) and not any("unavailable" in s for s in said)
+    assert sum(s.count("No churn scores yet") for s in said) == 1
+    renewal = next(m for m in page.metric if m.label.startswith("Renewal"))
+    assert renewal.value == "1 day"

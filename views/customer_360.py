@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import account_tables, account_tools, ai, charts, html_charts, segment_view
-from components.shared import auth, cache
+from components.shared import auth, cache, status
 from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts.customer import USAGE_WEEKS, NotInBookError
@@ -88,7 +88,7 @@ next(header).metric("Tenure", fmt.tenure(p.tenure_days), border=True, help=f"sin
 if "renewal" not in missing:
     next(header).metric(
         f"Renewal {fmt.day(p.renewal_date)}" if p.renewal_date else "Renewal",
-        f"{p.days_to_renewal} days" if p.renewal_date else "—",
+        fmt.days(p.days_to_renewal) if p.renewal_date else "—",
         border=True,
         help=plain(billed_words(p.billing_cycle)) if p.billing_cycle else None,
     )
@@ -109,7 +109,7 @@ for note in c360.notes:
     st.info(plain(note), icon=":material/info:")
 ready = cache.readiness(data_dir)
 if not ready.ready:
-    st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
+    status.unavailable(ready)
 
 if pred is not None and ready.ready:
     risk_col, action_col = st.columns([1, 1.4], gap="medium")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import forecast_charts as charts
-from components.shared import auth, cache, kpi
+from components.shared import auth, cache, kpi, status
 from components.shared import format as fmt
 from engine.core import exports
 from engine.core.errors import RadarError
@@ -264,7 +264,7 @@ def series_tab() -> None:
 def outlook_tab() -> None:
     ready = cache.readiness(data_dir)
     if not ready.ready:
-        st.warning(f"**The churn-adjusted outlook needs scores.** {ready.message}", icon=":material/model_training:")
+        status.unavailable(ready, "The churn-adjusted outlook needs scores")
         return
     months = max(OUTLOOK_MONTHS)
     try:

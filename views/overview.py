@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import account_tables, ai, html_charts
 from components import segment_overview as seg
-from components.shared import auth, cache, kpi
+from components.shared import auth, cache, kpi, status
 from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts import peers
@@ -86,7 +86,7 @@ def churn_risk_section() -> list[tuple[str, object, str]]:
     """Revenue at risk and where it sits; returns extra CSV downloads."""
     ready = cache.readiness(data_dir)
     if not ready.ready:
-        st.warning(f"**Churn risk unavailable.** {ready.message}", icon=":material/model_training:")
+        status.unavailable(ready, "Churn risk unavailable")
         return []
     stamp = cache.snapshot_stamp(data_dir)
     board = cache.board_frame(data_dir, cache.viewer_key(viewer), stamp)

@@ -19,8 +19,19 @@ def require_scores(data_dir: str) -> None:
 
 def _stop_unless_ready(ready: Readiness) -> None:
     if not ready.ready:
-        st.warning(f"**Churn scores unavailable.** {ready.message}", icon=":material/model_training:")
+        unavailable(ready)
         st.stop()
+
+
+def unavailable(ready: Readiness, what: str = "Churn scores unavailable", then: str = "") -> None:
+    """Why churn scores are not served (`ready.message`, then `then`): a fault in yellow under
+    `what`; a book too young to train on in blue, as nothing is wrong and scores start on a
+    known date (said once: the message itself starts "No churn scores yet")."""
+    said = f"{ready.message} {then}".strip()
+    if ready.pending:
+        st.info(said, icon=":material/hourglass_top:")
+    else:
+        st.warning(f"**{what}.** {said}", icon=":material/model_training:")
 
 
 def scores_or_book(data_dir: str, scored: bool) -> None:
@@ -32,10 +43,7 @@ def scores_or_book(data_dir: str, scored: bool) -> None:
     if scored or ready.status == "model_unavailable":
         _stop_unless_ready(ready)
     elif not ready.ready:
-        st.info(
-            f"{ready.message} Meanwhile the accounts are listed by MRR.",
-            icon=":material/model_training:",
-        )
+        unavailable(ready, then="Meanwhile the accounts are listed by MRR.")
 
 
 def require_data(data_dir: str) -> None:

@@ -337,7 +337,7 @@ def _book_table(wh: Warehouse, as_of: date) -> _Book:
     notes = []
     absent = [m.label.split(":")[0] for m in METRICS if m.key not in {x.key for x in metrics}]
     if absent:
-        notes.append(f"Not compared (no data loaded for it by {as_of}): {', '.join(absent)}.")
+        notes.append(f"Not compared (no data loaded for it by {formatting.day(as_of)}): {', '.join(absent)}.")
     return _Book(as_of, table, metrics, keys, size_basis, levels, tuple(notes))
 
 

@@ -123,13 +123,16 @@ class Readiness(Contract):
     status: Literal["ready", "no_model", "model_unavailable", "not_scored"]
     message: str
     model_version: str | None = None
+    # Nothing is wrong: the book is too young to train on, and `message` says from when scores start.
+    pending: bool = False
 
 
 def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readiness:
     """Production model present, its artifact verified, and scores written."""
     current = registry.production("churn", data_dir)
     if current is None:
-        return Readiness(ready=False, status="no_model", message=_no_model_message(wh))
+        young = too_young(wh)
+        return Readiness(ready=False, status="no_model", message=_no_model_message(young), pending=young is not None)
     try:
         registry.verify(current, data_dir)
     except ModelUnavailableError as exc:
@@ -150,9 +153,10 @@ def model_readiness(wh: Warehouse, data_dir: str | Path | None = None) -> Readin
     return Readiness(ready=True, status="ready", message=f"Scores by {current.version}.", model_version=current.version)
 
 
-def _no_model_message(wh: Warehouse) -> str:
-    """Why there are no churn scores: a book too young to train on says from when it can have them."""
-    if (short := too_young(wh)) is not None:
+def _no_model_message(short: str | None) -> str:
+    """Why there are no churn scores: a book too young to train on (`short`, `too_young`'s
+    sentence) says from when it can have them."""
+    if short is not None:
         return (
             f"No churn scores yet. {short} Until then, Customer 360 shows each account's revenue, usage "
             "and subscriptions from the data itself."
