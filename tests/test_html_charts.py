@@ -310,3 +310,16 @@ def test_a_heatmap_with_one_column_is_drawn_as_bars():
     assert f"background:{html_charts.scale_color(0.13, 0.13)}" in chart
     low = html_charts.heatmap("y", ["Web", "App"], ["All accounts"], [[0.054], [0.051]], [["w"], ["a"]], "P(churn)")
     assert "Web · 5.4%" in low and "App · 5.1%" in low
+
+
+def test_every_group_of_a_split_has_its_own_colour():
+    """A company split by country (11 named and the catch-alls) drew Australia, India and
+    "Unknown" in one blue: every group gets its own colour, and the catch-alls greys."""
+    from components.shared.theme import CATCH_ALL_COLORS, PLAN_TIER_COLORS, tier_colors
+    from engine.portfolio.kpis import OTHER, UNKNOWN
+
+    groups = ["AU", "BR", "CA", "CN", "DE", "FR", "IN", "JP", "KR", "MX", "US", OTHER, UNKNOWN]
+    colors = tier_colors(groups, PLAN_TIER_COLORS)
+    assert len(set(colors.values())) == len(groups)
+    assert colors[OTHER] == CATCH_ALL_COLORS[OTHER] and colors[UNKNOWN] == CATCH_ALL_COLORS[UNKNOWN]
+    assert tier_colors(["growth", "custom"], PLAN_TIER_COLORS)["growth"] == PLAN_TIER_COLORS["growth"]

@@ -13,8 +13,25 @@ PLAN_TIER_ORDER = ("starter", "growth", "enterprise")
 PLAN_TIER_COLORS = {"starter": "#A5B4FC", "growth": "#6366F1", "enterprise": "#312E81"}
 RISK_TIER_ORDER = ("low", "medium", "high", "critical")
 RISK_TIER_COLORS = {"low": "#16A34A", "medium": "#EAB308", "high": "#F97316", "critical": "#DC2626"}
-# For tiers a loaded warehouse may use beyond the known ones.
-EXTRA_COLORS = ("#0EA5E9", "#14B8A6", "#A855F7", "#F43F5E", "#84CC16", "#64748B")
+# For tiers a loaded warehouse may use beyond the known ones: as many distinct hues as a chart
+# splits by (11 named groups and the catch-alls, see engine.portfolio.kpis), so two groups never
+# share one (six made Australia, India and "Unknown" one blue).
+EXTRA_COLORS = (
+    "#0EA5E9",
+    "#14B8A6",
+    "#A855F7",
+    "#F43F5E",
+    "#84CC16",
+    "#F59E0B",
+    "#6366F1",
+    "#EC4899",
+    "#10B981",
+    "#B45309",
+    "#0F766E",
+    "#7C3AED",
+)
+# The catch-alls in greys: what no named group holds reads as the rest, not as one more group.
+CATCH_ALL_COLORS = {OTHER: "#64748B", UNKNOWN: "#CBD5E1", NO_PLAN: "#94A3B8"}
 # Light to dark red: more churn reads as more alarming.
 CHURN_COLORSCALE = [[0.0, "#FFF7ED"], [0.35, "#FDBA74"], [0.7, "#EA580C"], [1.0, "#7C2D12"]]
 # Drivers and changes: red raises churn, green lowers it; event types in a fixed order.
@@ -38,9 +55,9 @@ def ordered(values, known: tuple[str, ...]) -> list[str]:
 
 
 def tier_colors(tiers, palette: dict[str, str]) -> dict[str, str]:
-    """A colour for every tier: the palette's, else a stable extra colour."""
+    """A colour for every tier: the palette's, a catch-all's grey, else the next extra colour."""
     extras = iter(EXTRA_COLORS * (len(tiers) // len(EXTRA_COLORS) + 1))
-    return {t: palette.get(t) or next(extras) for t in tiers}
+    return {t: palette.get(t) or CATCH_ALL_COLORS.get(t) or next(extras) for t in tiers}
 
 
 def layout(fig: go.Figure, height: int) -> go.Figure:
