@@ -349,3 +349,15 @@ def test_a_window_longer_than_the_accounts_life_is_said_as_its_life():
     assert grown["evt_post_count_7d"] == "3 post events in the last 7 days, which raises the risk"
     stored = explain.stored_drivers(features, frame, contributions)[0][0]
     assert "0 like events in its 3 days as a customer" in stored
+
+
+def test_a_pooled_category_is_not_read_as_the_value_other():
+    """ "Country is other" beside an account whose country is OR: rare levels are pooled as
+    "other" for the model, and the reason says so rather than naming a value it does not have."""
+    from engine.churn import features as feats
+
+    assert (
+        explain.reason("attr_country", feats.OTHER, 0.2)
+        == f"{feats.LABELS.get('attr_country', 'attr_country')} is one of the less common ones, which raises the risk"
+    )
+    assert explain.reason("attr_country", "US", 0.2).endswith("is US, which raises the risk")

@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import TypeAdapter, field_serializer
 from pydantic_core import to_json
 
-from engine.churn.features import LABELS, event_key_of
+from engine.churn.features import LABELS, OTHER, event_key_of
 from engine.core.contracts import ShapFeature, plain
 from engine.core.formatting import money as _money
 from engine.core.values import sigmoid as _sigmoid
@@ -267,6 +267,9 @@ def reason(feature: str, value, impact: float, tenure_days: float | None = None)
             else LABELS.get(feature, feature)
         )
         return f"No {what.lower()} on record, which {direction} the risk"
+    if value == OTHER:  # a category level pooled with the rare ones (features.choose_attributes)
+        label = LABELS.get(feature, feature)
+        return f"{label} is one of the less common ones, which {direction} the risk"
     make = _sentence_of(feature)
     try:
         text = make(value) if make else f"{LABELS.get(feature, feature)} is {value}"
