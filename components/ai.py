@@ -148,12 +148,18 @@ def portfolio_display(frame: pd.DataFrame) -> pd.DataFrame:
     "$2,401,808.06"), probabilities as percent numbers (one decimal), the rest as is. The CSV
     keeps the raw figures; rows come sorted by the answer's SQL."""
     shown = frame.copy()
+    grouped = "customer_id" not in frame.columns
     for column in frame.columns:
         kind = _PORTFOLIO_LABELS.get(column, ("", None))[1]
         if kind == "money" and pd.api.types.is_numeric_dtype(frame[column]):
             shown[column] = frame[column].map(fmt.money)
         elif kind == "percent" and pd.api.types.is_numeric_dtype(frame[column]):
             shown[column] = frame[column] * 100
+        elif kind is None and pd.api.types.is_string_dtype(frame[column]) and frame[column].isna().any():
+            # A missing value read "None": a group of accounts without one is named as the answer
+            # names it ("No country"), a list's blank cell is a dash.
+            missing = f"No {str(column).replace('_', ' ')}" if grouped else fmt.MISSING
+            shown[column] = frame[column].astype(object).where(frame[column].notna(), missing)
     return shown
 
 

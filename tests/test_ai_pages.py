@@ -139,3 +139,21 @@ def test_markdown_in_ai_text_is_never_live():
     assert not re.search(r"(?<!\\)[\[\]()<>!]", shown)  # every markup character is escaped
     assert "\\!\\[x\\]\\(//evil.example/beacon.png\\)" in shown
     assert "https\u2060://" in shown  # a bare URL is broken by a word joiner (tested in a browser)
+
+
+def test_a_missing_value_in_an_answer_is_named_not_none():
+    """ "ARR at risk by country" listed accounts without a country as a grey "None" row: a
+    group is named as the answer's text names it, a list's blank cell is a dash."""
+    import pandas as pd
+
+    from components import ai
+    from engine.core import formatting
+
+    groups = pd.DataFrame(
+        {"country": pd.Series(["CA", None], dtype="str"), "total_revenue_at_risk": [79_200.0, 59_900.0]}
+    )
+    assert ai.portfolio_display(groups)["country"].tolist() == ["CA", "No country"]
+    listed = pd.DataFrame(
+        {"customer_id": ["1", "2"], "country": pd.Series([None, "US"], dtype="str"), "mrr": [10.0, 20.0]}
+    )
+    assert ai.portfolio_display(listed)["country"].tolist() == [formatting.MISSING, "US"]
