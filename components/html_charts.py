@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from components.shared.theme import (
+    CATCH_ALLS,
     CHURN_COLORSCALE,
     EVENT_COLORS,
     LOWERS_COLOR,
@@ -725,6 +726,9 @@ def driver_bars(drivers: Sequence[Driver | dict[str, Any]]) -> str:
 
 
 # -- heatmaps ------------------------------------------------------------------------------------------
+WIDE_COLUMNS = 8  # a heatmap with more columns than this (and fewer rows) is drawn on its side
+
+
 def heatmap(
     name: str,
     rows: Sequence[str],
@@ -749,6 +753,13 @@ def heatmap(
             if pd.notna(row[0])
         ]
         return hbars(name, bars, whole_percent, axis_title=f"{legend_title}, {columns[0].lower()}")
+    if len(columns) > WIDE_COLUMNS and len(rows) < len(columns):
+        # Many columns (13 countries) squeezed cells and angled labels into one another: the long
+        # split runs down the side instead, in slimmer rows.
+        rows, columns = columns, rows
+        values = [list(col) for col in zip(*values, strict=True)]
+        tips = [list(col) for col in zip(*tips, strict=True)]
+        cell_height = 30
     ticks = [t for t in nice_ticks(0.0, high, count=4) if t <= high]
     cells = []
     for label, row, row_tips in zip(rows, values, tips, strict=True):
@@ -782,10 +793,16 @@ def heatmap(
         f"background:linear-gradient(to top, {gradient})'>{marks}</div></div>"
     )
     grid = (
-        f"<div style='flex:1;min-width:0;display:grid;grid-template-columns:76px repeat({len(columns)}, 1fr);"
+        f"<div style='flex:1;min-width:0;display:grid;grid-template-columns:76px repeat({len(columns)}, minmax(0, 1fr));"
         f"gap:2px'>{''.join(cells)}</div>"
     )
     return _chart(name, f"<div style='display:flex;align-items:flex-start'>{grid}{colorbar}</div>")
+
+
+def _catch_alls_last(groups) -> list[str]:
+    """`groups` in their order, "Other" and "unknown" moved to the end: they are not a place to act."""
+    listed = list(groups)
+    return [g for g in listed if g not in CATCH_ALLS] + [g for g in CATCH_ALLS if g in listed]
 
 
 def _grid(frame: pd.DataFrame, tiers: list[str], industries: list[str], column: str) -> pd.DataFrame:
@@ -802,7 +819,7 @@ def churn_heatmap(churn: pd.DataFrame) -> str:
     """Logo churn rate, plan tier x industry (`portfolio.churn_by_plan_industry`): industries from
     the highest pooled churn on the left; hover shows how many customers each rate rests on."""
     pooled = churn.groupby("industry")[["churned", "customers"]].sum()
-    industries = (pooled["churned"] / pooled["customers"]).sort_values(ascending=False).index.tolist()
+    industries = _catch_alls_last((pooled["churned"] / pooled["customers"]).sort_values(ascending=False).index)
     tiers = ordered(churn["plan_tier"].unique(), PLAN_TIER_ORDER)
     rate = churn.pivot(index="plan_tier", columns="industry", values="churn_rate").reindex(
         index=tiers, columns=industries
@@ -819,7 +836,9 @@ def churn_heatmap(churn: pd.DataFrame) -> str:
 def probability_heatmap(cells: pd.DataFrame) -> str:
     """Mean predicted churn probability, plan tier x industry (`portfolio.churn_risk_by_plan_industry`)."""
     tiers = ordered(cells["plan_tier"].unique(), PLAN_TIER_ORDER)
-    industries = cells.groupby("industry")["mean_probability"].mean().sort_values(ascending=False).index.tolist()
+    industries = _catch_alls_last(
+        cells.groupby("industry")["mean_probability"].mean().sort_values(ascending=False).index
+    )
     grid = cells.pivot(index="plan_tier", columns="industry", values="mean_probability").reindex(
         index=tiers, columns=industries
     )

@@ -323,3 +323,26 @@ def test_every_group_of_a_split_has_its_own_colour():
     assert len(set(colors.values())) == len(groups)
     assert colors[OTHER] == CATCH_ALL_COLORS[OTHER] and colors[UNKNOWN] == CATCH_ALL_COLORS[UNKNOWN]
     assert tier_colors(["growth", "custom"], PLAN_TIER_COLORS)["growth"] == PLAN_TIER_COLORS["growth"]
+
+
+def test_a_heatmap_split_by_many_values_runs_down_the_side_with_catch_alls_last():
+    """Channel x 13 countries squeezed 30 px cells and angled labels into one another, with
+    "Other" first (it had the highest churn): the countries run down the side, the catch-alls
+    last, and each tip still names its own cell."""
+    from engine.portfolio.kpis import OTHER, UNKNOWN
+
+    countries = ["AU", "BR", "CA", "CN", "DE", "FR", "IN", "JP", "KR", "MX", "US", OTHER, UNKNOWN]
+    rows = [
+        {"plan_tier": channel, "industry": country, "churned": c, "customers": 20, "churn_rate": c / 20}
+        for channel, base in (("web", 1), ("app", 2))
+        for c, country in enumerate(countries, start=base)
+    ]
+    rows[11]["churned"], rows[11]["churn_rate"] = 19, 0.95  # web x Other: the highest churn
+    chart = html_charts.churn_heatmap(pd.DataFrame(rows))
+    _one_line_and_inert(chart)
+    assert "repeat(2, minmax(0, 1fr))" in chart  # two channel columns, countries as rows
+    labels = re.findall(r"text-align:right;padding-right:8px;align-self:center'>([^<]+)<", chart)
+    assert labels[-2:] == ["Other", "Unknown"] and len(labels) == 13
+    assert any(t.startswith("Web · Other\nChurn 95.0% (19 of 20)") for t in _tips(chart))
+    few = html_charts.churn_heatmap(pd.DataFrame([r for r in rows if r["industry"] in countries[:4]]))
+    assert "repeat(4, minmax(0, 1fr))" in few  # a few columns stay across
