@@ -361,3 +361,11 @@ def test_a_pooled_category_is_not_read_as_the_value_other():
         == f"{feats.LABELS.get('attr_country', 'attr_country')} is one of the less common ones, which raises the risk"
     )
     assert explain.reason("attr_country", "US", 0.2).endswith("is US, which raises the risk")
+
+
+def test_a_large_event_value_reads_without_a_decimal_place():
+    """ "Lose opportunity value of 46,303.0" (a ChurnSim CRM log): a decimal on a large value is noise."""
+    assert explain.reason("evt_lose_opportunity_value_90d", 46303.0, 0.2).startswith(
+        "Lose opportunity value of 46,303 in the last 90 days"
+    )
+    assert explain.reason("evt_lose_opportunity_value_90d", 4.25, 0.2).startswith("Lose opportunity value of 4.2 in")
