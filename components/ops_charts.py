@@ -180,8 +180,18 @@ def drift_bars(features: pd.DataFrame, top: int = 20, height: int | None = None)
             "<extra></extra>",
         )
     )
-    for threshold, label in ((PSI_WATCH, "watch"), (PSI_ACT, "act")):
-        fig.add_vline(x=threshold, line={"color": "#64748B", "dash": "dash", "width": 1}, annotation_text=label)
+    # Labelled above the plot, "watch" to the left of its line and "act" to the right of its
+    # own: inside, they ran over the worst feature's bar and into each other.
+    for threshold, label, side in ((PSI_WATCH, "watch", "right"), (PSI_ACT, "act", "left")):
+        fig.add_vline(
+            x=threshold,
+            line={"color": "#64748B", "dash": "dash", "width": 1},
+            annotation_text=label,
+            annotation_position="top",
+            annotation_yanchor="bottom",
+            annotation_xanchor=side,
+            annotation_font={"color": "#64748B", "size": 11},
+        )
     _layout(fig, height or max(300, 24 * len(shown) + 60))
     fig.update_layout(margin={"t": 28})
     fig.update_xaxes(title="Shift since training (PSI)", gridcolor=GRID)

@@ -381,3 +381,23 @@ def test_drift_counts_only_what_the_model_reads_and_tenure_ageing_is_watched_not
     chosen = feats.FeatureSet(base=("tenure_days", "mrr", "events_last_30d", "usage_trend"))
     assert [f.name for f in monitoring._model_features(chosen, ["tenure_days", "mrr"])] == ["tenure_days", "mrr"]
     assert len(monitoring._model_features(chosen, [])) == 4
+
+
+def test_the_drift_thresholds_are_labelled_above_the_bars():
+    """The 'watch' and 'act' labels sat inside the plot, over the worst feature's bar."""
+    import pandas as pd
+
+    from components import ops_charts
+
+    features = pd.DataFrame(
+        {
+            "psi": [0.3, 0.05],
+            "label": ["Days since last meeting", "MRR"],
+            "status": ["act", "stable"],
+            "test": ["ks", "ks"],
+            "p_value": [0.001, 0.5],
+        }
+    )
+    notes = ops_charts.drift_bars(features).layout.annotations
+    assert [(a.text, a.yanchor, a.y) for a in notes] == [("watch", "bottom", 1), ("act", "bottom", 1)]
+    assert [a.xanchor for a in notes] == ["right", "left"]
