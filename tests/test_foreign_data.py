@@ -281,3 +281,15 @@ def test_a_young_accounts_risk_score_is_not_a_zero(loaded, trained):
         assert scored.status_code == 200 and scored.json()["risk_score"] is None
         older = client.get(f"/v1/customers/{grown.iloc[0].customer_id}/risk-score", headers=headers).json()
         assert older["risk_score"] == pytest.approx(grown.iloc[0].risk_score)
+
+
+def test_the_support_lever_names_the_missing_tickets(loaded, trained, monkeypatch):
+    """A company with no support tickets was told the serving model reads none of the lever's
+    features, as if the model were at fault: the cause is the data, and it is said so."""
+    from tests.apptest import open_page
+
+    ok(engine(loaded, "score"))
+    page = open_page("scenarios", "analyst", data=loaded, monkeypatch=monkeypatch)
+    said = [c.value for c in page.caption]
+    assert "No support tickets are loaded, so there is nothing for this lever to change. The lever is off." in said
+    assert not any("serving model reads none" in c for c in said)

@@ -12,7 +12,7 @@ from components import scenario_view as view
 from components.shared import auth, cache, status
 from components.shared.markdown import plain
 from engine import scenarios
-from engine.accounts import board
+from engine.accounts import board, customer
 from engine.core.errors import RadarError
 from engine.scenarios.simulate import LEVER_COLUMNS, UNREACHED
 
@@ -131,6 +131,10 @@ def unreached(lever: str) -> None:
     """Said before anyone moves a lever the serving model cannot feel (a tenure baseline serving, or
     no support tickets loaded): its controls are locked at zero."""
     if not _reaches(lever):
+        if lever == "support" and "support_tickets" in customer.not_loaded(cache.warehouse(data_dir)):
+            # the cause is the data, not the model: no model could feel a ticket nobody loaded
+            st.caption("No support tickets are loaded, so there is nothing for this lever to change. The lever is off.")
+            return
         columns = ", ".join(LEVER_COLUMNS[lever]).replace("_", " ")
         st.caption(UNREACHED.format(columns=columns) + " The lever is off.")
 
