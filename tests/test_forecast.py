@@ -55,7 +55,8 @@ def test_naive_golden_values_and_random_walk_interval():
 
 
 def test_seasonal_naive_golden_values():
-    y = np.arange(30, dtype=float) ** 1.5  # 30 monthly points: two and a half seasons
+    # 30 monthly points: two and a half seasons (from 1: a series starting at 0 is a launch, left out of the fit)
+    y = np.arange(1, 31, dtype=float) ** 1.5
     out = forecast(frame_of({"a": y}), 14, model="seasonal_naive").forecast
     expected = np.r_[y[18:30], y[18:20]]  # the last season, repeated
     np.testing.assert_allclose(out["seasonal_naive"], expected)
@@ -537,3 +538,21 @@ def test_a_backtest_says_where_naive_stood_in_for_a_model():
     assert rows["seasonal_naive"] == rows["naive"] and rows["theta"] != rows["naive"]
     long = backtest(frame_of({"old": seasonal_trend(60)}), 3, folds=3, models=["naive", "seasonal_naive"])
     assert long.stood_in == {}
+
+
+def test_a_launch_month_is_left_out_of_the_fit():
+    """A company's data that starts with its launch (MRR 18K, then 534K and +40K a month, a
+    ChurnSim book) made the 12-month forecast climb at twice the year's pace: the models read
+    the launch jump as growth. The launch period is left out of the fit and a note says so;
+    the same series without it forecasts the same, and a series that has been negative is kept whole."""
+    grown = 534.0 + 40.0 * np.arange(13)
+    launched = frame_of({"mrr": np.r_[18.0, grown]})
+    result = forecast(launched, 12, model="arima")
+    plain = forecast(frame_of({"mrr": grown}), 12, model="arima")
+    np.testing.assert_allclose(result.forecast["arima"], plain.forecast["arima"])
+    steps = np.diff(result.forecast["arima"].to_numpy())
+    assert steps == pytest.approx(np.full(11, 40.0), rel=0.05)  # the year's pace, not (last - 18) / 13
+    assert any("fitted from" in n and "where the series starts" in n for n in result.notes)
+    assert str(result.forecast["ds"].iloc[0].date()) == str((launched["ds"].max() + pd.offsets.MonthBegin(1)).date())
+    swings = frame_of({"pnl": np.r_[-5.0, 100.0, 90.0, 120.0, 110.0, 130.0]})
+    assert not any("fitted from" in n for n in forecast(swings, 3, model="naive").notes)

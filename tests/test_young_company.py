@@ -133,7 +133,10 @@ def test_mrr_forecast_bands_stop_at_zero(young):
     result = auto.forecast(history, horizon=12)
     bands = result.forecast.filter(like="-lo-")
     assert (bands.to_numpy() >= 0).all()
-    assert any("stop at zero" in note for note in result.notes)
+    falling = history.assign(y=np.linspace(5_000.0, 500.0, len(history)))  # headed for zero
+    floored = auto.forecast(falling, horizon=12)
+    assert (floored.forecast.filter(like="-lo-").to_numpy() >= 0).all()
+    assert any("stop at zero" in note for note in floored.notes)
     # A series that has been negative keeps its negative bands.
     swings = history.assign(y=np.tile([-50.0, 40.0, -30.0, 20.0, -10.0], len(history))[: len(history)])
     assert (auto.forecast(swings, horizon=6).forecast.filter(like="-lo-").to_numpy() < 0).any()

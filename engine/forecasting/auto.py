@@ -43,6 +43,7 @@ from engine.forecasting.frames import (
     panel_of,
     series_dates,
     validate_frame,
+    without_launch,
 )
 from engine.forecasting.models import (
     AUTO,
@@ -171,9 +172,10 @@ def forecast(
     folds = check_positive(folds, "folds")
     history = validate_frame(frame)
     frequency = infer_frequency(history, season_length)
-    panel = panel_of(history, frequency)
+    fitted, launches = without_launch(history)
+    panel = panel_of(fitted, frequency)
     n_jobs = workers(n_jobs, len(panel))
-    notes = _short_series_notes(panel, models)
+    notes = launches + _short_series_notes(panel, models)
     columns: dict[str, np.ndarray] = {}
     forms: list[tuple[str, str, str]] = []
     chosen: dict[str, str] = {}
@@ -187,7 +189,7 @@ def forecast(
             done[name] = fit_predict(name, panel, horizon, levels, n_jobs, done)
     for name in models:
         if name == AUTO:
-            choice = choose(panel, horizon, levels, folds, series_dates(history), frequency, n_jobs, done)
+            choice = choose(panel, horizon, levels, folds, series_dates(fitted), frequency, n_jobs, done)
             result, picked, selection = choice.forecast, choice.picked, choice.selection
             auto_picks, reasons = dict(zip(panel.ids, picked, strict=True)), choice.reasons
             notes += choice.notes

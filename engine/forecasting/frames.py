@@ -160,6 +160,33 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+LAUNCH_RATIO = 0.25  # a first period under a quarter of the next is the book still starting
+
+
+def without_launch(history: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """`validate_frame`'s frame without each series' launch: while a never-negative series'
+    first value is under LAUNCH_RATIO of the next (MRR 18,085 then 534,035: the month the
+    book started), it is left out of the fit, as the models read that jump as growth (a
+    12-month MRR forecast doubled the year's trend). At least MIN_POINTS periods stay; the
+    notes say what was left out."""
+    parts, notes = [], []
+    for uid, series in history.groupby("unique_id", sort=False):
+        y = series["y"].to_numpy(dtype=float)
+        start = 0
+        if len(y) and float(np.nanmin(y)) >= 0:
+            while len(y) - start > MIN_POINTS and y[start] < LAUNCH_RATIO * y[start + 1]:
+                start += 1
+        parts.append(series.iloc[start:])
+        if start:
+            first, kept = series["ds"].iloc[0], series["ds"].iloc[start]
+            periods, are = ("the first period", "is") if start == 1 else (f"the first {start} periods", "are")
+            notes.append(
+                f"'{uid}': fitted from {kept:%b %-d, %Y}. {periods.capitalize()} (from {first:%b %-d, %Y}: "
+                f"{y[0]:,.0f}, then {y[start]:,.0f}) {are} where the series starts, and would read as growth."
+            )
+    return pd.concat(parts, ignore_index=True) if parts else history, notes
+
+
 def _parse_dates(df: pd.DataFrame) -> pd.Series:
     raw = df["ds"]
     if raw.isna().any():
