@@ -194,6 +194,27 @@ def test_parser_covers_filters(question, fragments, params):
 
 
 @pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        # Jun 30, 2026 is a Tuesday: next week is Monday Jul 6 to Sunday Jul 12.
+        ("Which of my accounts renew next week?", date(2026, 7, 6), date(2026, 7, 12)),
+        ("accounts renewing this week", AS_OF, date(2026, 7, 5)),
+        ("accounts renewing in the next two weeks", AS_OF, date(2026, 7, 14)),
+        ("who renews tomorrow", date(2026, 7, 1), date(2026, 7, 1)),
+        ("renewals next year", date(2027, 1, 1), date(2027, 12, 31)),
+        ("accounts renewing within ninety days", AS_OF, date(2026, 9, 28)),
+    ],
+)
+def test_renewal_windows_in_weeks_years_and_words(question, start, end):
+    """ "Which of my accounts renew next week?" was answered with every account in the book:
+    the window was dropped without a word, a confident wrong answer."""
+    parsed = parse_question(question, VOCAB, AS_OF, SYSTEM)
+    assert "renewal_date BETWEEN ? AND ?" in parsed.sql
+    assert parsed.params[-2:] == (start, end)
+    validate_sql(parsed.sql)
+
+
+@pytest.mark.parametrize(
     ("question", "cycle"),
     [
         ("What is the average MRR of accounts on the annual plan?", "annual"),

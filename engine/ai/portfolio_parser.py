@@ -438,6 +438,17 @@ def _month_bounds(day: date, offset: int) -> tuple[date, date]:
     return start, nxt - timedelta(days=1)
 
 
+# "the next two weeks": numbers people write as words.
+_COUNT_WORDS = dict(
+    zip(
+        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"],
+        range(1, 13),
+        strict=True,
+    )
+)
+_COUNT_WORDS |= {"fourteen": 14, "thirty": 30, "sixty": 60, "ninety": 90}
+
+
 def _renewal_window(q: str, as_of: date) -> tuple[date, date, str, str] | None:
     """(start, end, words, matched text) of a renewal window in the question."""
     if not re.search(r"renew|contract|expir", q):
@@ -457,9 +468,22 @@ def _renewal_window(q: str, as_of: date) -> tuple[date, date, str, str] | None:
     if m:
         start, end = _month_bounds(as_of, 1 if m.group(1) in ("next", "coming") else 0)
         return (max(start, as_of), end, f"{m.group(1)} month", m.group(0))
-    m = re.search(r"\b(?:next|within|in the next|coming|in)\s+(\d{1,3})\s+(day|week|month)s?\b", q)
+    m = re.search(r"\b(next|this|current|coming)\s+week\b", q)
+    if m:  # calendar weeks, Monday to Sunday, as months and quarters are calendar ones
+        monday = as_of - timedelta(days=as_of.weekday()) + timedelta(days=7 if m.group(1) in ("next", "coming") else 0)
+        return (max(monday, as_of), monday + timedelta(days=6), f"{m.group(1)} week", m.group(0))
+    m = re.search(r"\b(next|this|current|coming)\s+year\b", q)
     if m:
-        n, unit = int(m.group(1)), m.group(2)
+        year = as_of.year + (1 if m.group(1) in ("next", "coming") else 0)
+        return (max(date(year, 1, 1), as_of), date(year, 12, 31), f"{m.group(1)} year", m.group(0))
+    if re.search(r"\btomorrow\b", q):  # a renewal falls after the data date: "today" has none by the rule
+        day = as_of + timedelta(days=1)
+        return (day, day, "tomorrow", "tomorrow")
+    m = re.search(
+        rf"\b(?:next|within|in the next|coming|in)\s+(\d{{1,3}}|{'|'.join(_COUNT_WORDS)})\s+(day|week|month)s?\b", q
+    )
+    if m:
+        n, unit = _COUNT_WORDS.get(m.group(1)) or int(m.group(1)), m.group(2)
         days = n * {"day": 1, "week": 7, "month": 30}[unit]
         return (as_of, as_of + timedelta(days=days), f"next {n} {unit}s", m.group(0))
     if re.search(r"\b(soon|upcoming)\b", q):
