@@ -382,3 +382,7 @@ def test_customer_360_of_a_young_company_waits_in_blue_and_counts_one_day(young,
     assert sum(s.count("No churn scores yet") for s in said) == 1
     renewal = next(m for m in page.metric if m.label.startswith("Renewal"))
     assert renewal.value == "1 day"
+    # No score, so no lifetime value: the box is the revenue, and says when the rest comes.
+    headings = [m.value for m in page.markdown if m.value.startswith("####")]
+    assert "#### Revenue" in headings and "#### Revenue and lifetime value" not in headings
+    assert any("come with the account's churn score" in c.value for c in page.caption)

@@ -198,7 +198,10 @@ with support_col.container(border=True):
 
 mrr_col, opp_col = st.columns([1, 1], gap="medium")
 with mrr_col.container(border=True):
-    st.markdown("#### Revenue and lifetime value")
+    # Lifetime value weighs MRR by churn survival: without a score there is none to show.
+    st.markdown("#### Revenue and lifetime value" if c360.ltv else "#### Revenue")
+    if not c360.ltv and p.status == "active":
+        st.caption("Expected revenue and lifetime value come with the account's churn score.")
     if c360.ltv:
         cols = st.columns(len(c360.ltv) + 1)
         cols[0].metric(
