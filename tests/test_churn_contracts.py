@@ -327,16 +327,17 @@ def test_a_window_longer_than_the_accounts_life_is_said_as_its_life():
     import numpy as np
     import pandas as pd
 
-    features = ["evt_like_count_90d", "tickets_90d", "evt_post_count_7d", "tenure_days"]
+    features = ["evt_like_count_90d", "tickets_90d", "evt_post_count_7d", "days_to_renewal", "tenure_days"]
     frame = pd.DataFrame(
         {
             "evt_like_count_90d": [0.0, 0.0, 12.0],
             "tickets_90d": [2.0, 2.0, 1.0],
             "evt_post_count_7d": [0.0, 0.0, 3.0],
+            "days_to_renewal": [22.0, 22.0, 22.0],
             "tenure_days": [3.0, 0.0, 400.0],
         }
     )
-    contributions = np.tile([0.4, 0.3, 0.2, -0.1, -1.0], (3, 1))
+    contributions = np.tile([0.4, 0.3, 0.2, 0.15, -0.1, -1.0], (3, 1))
     young, newborn, grown = (
         {d.feature: d.reason for d in row} for row in explain.drivers_for_frame(features, frame, contributions)
     )
@@ -344,6 +345,8 @@ def test_a_window_longer_than_the_accounts_life_is_said_as_its_life():
     assert young["tickets_90d"] == "2 support tickets in its 3 days as a customer, which raises the risk"
     assert young["evt_post_count_7d"] == "0 post events in its 3 days as a customer, which raises the risk"
     assert newborn["evt_like_count_90d"] == "0 like events in its first day as a customer, which raises the risk"
+    # A renewal is ahead of the account, not a window behind it.
+    assert young["days_to_renewal"] == "Renewal in 22 days, which raises the risk"
     assert grown["evt_like_count_90d"] == "12 like events in the last 90 days, which raises the risk"
     assert grown["tickets_90d"] == "1 support ticket in 90 days, which raises the risk"
     assert grown["evt_post_count_7d"] == "3 post events in the last 7 days, which raises the risk"

@@ -241,12 +241,19 @@ TEXTS = _texts()
 
 # "in the last 90 days" / "in 90 days": a count over a window that may be longer than the account's life.
 _WINDOW = re.compile(r"in (?:the last )?(\d+) days")
+# The features counted over a past window (not "Renewal in 22 days", which is ahead).
+_WINDOW_COUNTS = re.compile(
+    r"^(?:evt_.+_(?:count|value)_(?:7d|28d|90d)|events_last_\d+d|tickets_\d+d|high_priority_tickets_90d"
+    r"|csat_responses_90d)$"
+)
 
 
-def _within_tenure(text: str, tenure_days: float | None) -> str:
+def _within_tenure(feature: str, text: str, tenure_days: float | None) -> str:
     """A window count of an account younger than the window is said over its life: "0 like
     events in its 3 days as a customer", not "in the last 90 days" (it had no 90 days)."""
     if tenure_days is None or not math.isfinite(tenure_days) or tenure_days >= 90:
+        return text
+    if not _WINDOW_COUNTS.match(feature):
         return text
     found = _WINDOW.search(text)
     if not found or tenure_days >= int(found.group(1)):
@@ -275,7 +282,7 @@ def reason(feature: str, value, impact: float, tenure_days: float | None = None)
         text = make(value) if make else f"{LABELS.get(feature, feature)} is {value}"
     except (TypeError, ValueError):
         text = f"{LABELS.get(feature, feature)} is {value}"
-    return f"{_within_tenure(text, tenure_days)}, which {direction} the risk"
+    return f"{_within_tenure(feature, text, tenure_days)}, which {direction} the risk"
 
 
 @functools.lru_cache(maxsize=4096)

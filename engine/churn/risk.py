@@ -158,11 +158,9 @@ DECAY_DAYS = 60  # usage decay compares the last 30 days with the 30 before: an 
 
 
 def decay_unmeasured(tenure_days: int) -> str:
-    """Why an account's usage decay is not measured yet (its tenure is below DECAY_DAYS)."""
-    return (
-        f"usage decay compares the last 30 days with the 30 before, and the account is "
-        f"{formatting.days(tenure_days)} old"
-    )
+    """Why an account's usage decay is not measured yet (its tenure is below DECAY_DAYS), to
+    follow "Usage decay not measured yet: "."""
+    return f"it compares the last 30 days with the 30 before, and the account is {formatting.days(tenure_days)} old"
 
 
 def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -> pd.DataFrame:

@@ -72,7 +72,10 @@ async def risk_score(customer_id: str, caller: ScoresRead, wh: Reader) -> Respon
         components, score = view.components, view.risk_score
     if components is None or score is None:
         young = view.tenure_days < risk.DECAY_DAYS
-        why = f"its one part from the data loaded is not measured yet: {risk.decay_unmeasured(view.tenure_days)}."
+        why = (
+            "its one part from the data loaded, usage decay, is not measured yet: "
+            f"{risk.decay_unmeasured(view.tenure_days)}."
+        )
         raise NotScored(prediction.customer_id, "risk score", why=why if young else None)
     return contract_json(
         RiskScore(
