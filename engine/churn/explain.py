@@ -182,7 +182,7 @@ def _texts() -> dict[str, Callable[[Any], str]]:
             if math.exp(v) >= 10
             else f"Usage is {_pct(math.exp(v) - 1)} {'up' if v >= 0 else 'down'} on two months ago"
         ),
-        "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day of the last 30 days",
+        "seat_utilization": lambda v: f"{_pct(v)} of seats are active on an average day of the last four weeks",
         "active_users_change": lambda v: (
             # "+7400%" (a month-old account against the weeks before it signed up) says nothing.
             f"Daily active users are {v + 1:,.0f}× the four weeks before"
