@@ -366,7 +366,7 @@ def _segmented_board_frame(data_dir: str, book: tuple[str, str], stamp: str) -> 
 def risk_board_frame(data_dir: str, who: tuple[str, str], stamp: str) -> pd.DataFrame:
     """The risk board's rows: `segmented_board_frame`, or before the first scores the book
     without them (`board.unscored_frame`)."""
-    if health.latest_scoring_date(warehouse(data_dir)) is not None:
+    if score_status(data_dir).as_of is not None:  # cached per snapshot: the board reruns on every filter
         return segmented_board_frame(data_dir, who, stamp)
     return _unscored_book(data_dir, book_key(who), stamp)
 

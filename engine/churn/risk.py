@@ -186,8 +186,7 @@ def risk_components(frame: pd.DataFrame, weights: RiskWeights = RiskWeights()) -
         measured = value.notna().to_numpy()
         weighted += np.where(measured, weight * value.fillna(0).to_numpy(dtype=float), 0.0)
         total += np.where(measured, weight, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), np.nan)
+    score = np.divide(weighted, total, out=np.full(len(frame), np.nan), where=total > 0)
     missing = np.full(len(frame), np.nan)
     return pd.DataFrame(
         {

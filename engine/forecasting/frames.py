@@ -173,7 +173,7 @@ def without_launch(history: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for uid, series in history.groupby("unique_id", sort=False):
         y = series["y"].to_numpy(dtype=float)
         start = 0
-        if len(y) and float(np.nanmin(y)) >= 0:
+        if y.min() >= 0:  # validate_frame leaves no missing y and at least MIN_POINTS of them
             while len(y) - start > MIN_POINTS and y[start] < LAUNCH_RATIO * y[start + 1]:
                 start += 1
         parts.append(series.iloc[start:])
