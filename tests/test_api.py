@@ -117,6 +117,15 @@ def test_health_and_ready_need_no_key(client, api_data):
     assert body["scored_as_of"] == api_data["as_of"].isoformat() and body["data_as_of"]
 
 
+def test_an_empty_predictions_page_says_there_is_no_model_yet(data_dir_copy):
+    _, secret = keys.create_key("crm", "executive", created_by="tests", data_dir=data_dir_copy)
+    with TestClient(create_app(data_dir_copy)) as unscored:
+        page = unscored.get("/v1/predictions", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert page["items"] == [] and page["as_of"] is None
+    assert page["note"].startswith("No production churn model yet") and "engine train" in page["note"]
+    store.dispose_all()
+
+
 def test_ready_is_a_503_problem_without_a_warehouse_or_data(tmp_path, empty_dir):
     with TestClient(create_app(tmp_path / "nothing-here")) as empty:
         body = assert_problem(empty.get("/v1/ready"), 503)
@@ -298,8 +307,12 @@ def test_predictions_page_through_every_score_in_a_stable_order(client, api_data
     assert len({row["customer_id"] for row in seen}) == first["total"]
     again = client.get("/v1/predictions", params={"page": 2, "page_size": 50}, headers=headers).json()
     assert again["items"] == seen[50:100]
-    past_the_end = client.get("/v1/predictions", params={"page": first["pages"] + 1}, headers=headers).json()
+    past_the_end = client.get(
+        "/v1/predictions", params={"page": first["pages"] + 1, "page_size": 50}, headers=headers
+    ).json()
     assert past_the_end["items"] == [] and past_the_end["total"] == first["total"]
+    assert past_the_end["note"] == f"Page {first['pages'] + 1} is past the last page ({first['pages']})."
+    assert first["note"] is None
     assert {"churn_probability", "ci_low", "ci_high", "risk_tier", "model_version", "csm_owner"} <= set(seen[0])
 
 
@@ -323,7 +336,9 @@ def test_a_csm_key_pages_and_exports_only_its_book(client, api_data):
     assert [row["customer_id"] for row in page["items"]] == scored_ids(api_data, mine)
     assert {row["csm_owner"] for row in page["items"]} == {mine}
     other_book = client.get("/v1/predictions", params={"owner": theirs}, headers=headers).json()
-    assert other_book["total"] == 0
+    assert (
+        other_book["total"] == 0 and other_book["note"] == f"No account in the latest scores matches owner {theirs!r}."
+    )
     exported = pd.read_csv(io.StringIO(client.get("/v1/predictions/export", headers=headers).text))
     assert exported["customer_id"].tolist() == scored_ids(api_data, mine)
     assert set(exported["csm_owner"]) == {mine}

@@ -244,6 +244,9 @@ def test_the_api_says_when_scores_can_start(young):
             assert "engine score" not in answer.json()["detail"]
         not_ready = client.get("/v1/ready")
         assert not_ready.status_code == 503 and ready in not_ready.json()["detail"]
+        # An empty page says why: nothing is scored yet, and from when (a CRM sync read a bare empty page).
+        page = client.get("/v1/predictions", headers=headers).json()
+        assert page["total"] == 0 and ready in page["note"] and "Customer 360" not in page["note"]
         briefing = client.post("/v1/portfolio/briefing", headers=headers, json={})
         assert briefing.status_code == 200 and "no churn scores yet" in briefing.json()["briefing"]
     store.dispose_all()

@@ -92,6 +92,8 @@ class PredictionsPage(Contract):
     pages: int
     as_of: date | None  # the scoring date
     model_version: str | None
+    # Why the page is empty: no scores yet (and from when), no match for the filters, or past the last page.
+    note: str | None = None
 
 
 class PredictRequest(Contract):

@@ -28,6 +28,7 @@ from engine.api.models import (
     PredictResult,
     contract_json,
 )
+from engine.churn import status as churn_status
 from engine.churn.risk import Tier
 from engine.core.contracts import records
 from engine.core.kept import Kept
@@ -83,17 +84,36 @@ def predictions(
     scores = _latest_scores(wh, caller, tier, owner)
     rows = board.export_frame(scores.iloc[(page - 1) * page_size : page * page_size])
     as_of = scores["as_of"].max() if len(scores) else None
+    pages = max(1, -(-len(scores) // page_size))
     return contract_json(
         PredictionsPage(
             items=[PredictionRow.model_validate(r) for r in records(rows)],
             page=page,
             page_size=page_size,
             total=len(scores),
-            pages=max(1, -(-len(scores) // page_size)),
+            pages=pages,
             as_of=pd.Timestamp(as_of).date() if as_of is not None and pd.notna(as_of) else None,
             model_version=str(scores["model_version"].iloc[0]) if len(scores) else None,
+            note=_empty_page_note(wh, caller, tier, owner, page, pages, len(scores)) if rows.empty else None,
         )
     )
+
+
+def _empty_page_note(
+    wh: Warehouse, caller: Caller, tier: str | None, owner: str | None, page: int, pages: int, total: int
+) -> str:
+    """Why a page holds no rows, so a CRM sync can tell "nothing yet" from "nothing matches"."""
+    if total:
+        return f"Page {page} is past the last page ({pages})."
+    readiness = churn_status.model_readiness(wh, caller.data_dir)
+    if readiness.pending:  # the app's message goes on about its pages; a client needs the date
+        return f"No churn scores yet. {churn_status.too_young(wh)}"
+    if not readiness.ready:
+        return readiness.message
+    if len(_sorted_board(wh, caller)):
+        asked = ", ".join(f"{name} {value!r}" for name, value in (("tier", tier), ("owner", owner)) if value)
+        return f"No account in the latest scores matches {asked}."
+    return "No active account of this key's book has a score in the latest scoring run."
 
 
 def _csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
