@@ -283,3 +283,23 @@ def test_the_board_filters_by_the_company_s_own_columns(scored_copy, monkeypatch
     at.multiselect(key="bf_attr_country").set_value(["DE"]).run(timeout=60)
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Matching accounts"] == f"{len(expected):,}"
+
+
+def test_a_board_whose_every_account_churned_says_so_not_that_scores_are_missing(data_dir_copy, monkeypatch):
+    """Every account of the book churned before the first scores: the board said "No active
+    customer has a churn score yet", as if the next scoring run would fill it."""
+    from components.shared import auth
+    from tests.apptest import open_page, shown
+
+    wh = warehouse.get_warehouse(data_dir_copy)
+    day = health.data_as_of(wh)
+    wh.execute("UPDATE customers SET churn_date = least(signup_date + INTERVAL 40 DAY, ?), status = 'churned'", [day])
+    last = wh.scalar("SELECT max(churn_date) FROM customers")
+    warehouse.close_all()
+    for role in ("executive", "csm"):
+        at = open_page("risk_board", role, data=data_dir_copy, monkeypatch=monkeypatch)
+        message = shown(at.info[0].value)
+        assert message.startswith("Every one of") and f"{last:%b %-d, %Y}" in message, (role, message)
+        assert "score" not in message and not at.dataframe
+    mine = board.empty_book_message(warehouse.get_warehouse(data_dir_copy, read_only=True), auth.TEST_VIEWERS["csm"])
+    assert mine.startswith("Every one of your ")

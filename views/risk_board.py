@@ -59,9 +59,7 @@ except RadarError as exc:
 if frame.empty:
     st.info(
         # inert: it quotes the book's owner as the CRM wrote it
-        plain(board.empty_book_message(cache.warehouse(data_dir), viewer))
-        if not viewer.sees_everyone
-        else "No active customer has a churn score yet.",
+        plain(board.empty_book_message(cache.warehouse(data_dir), viewer)),
         icon=":material/inbox:",
     )
     st.stop()

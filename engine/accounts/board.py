@@ -398,16 +398,35 @@ def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].rename(columns=named).reset_index(drop=True)
 
 
+_BOOK_COUNTS_SQL = (
+    "SELECT count(*), count(*) FILTER (WHERE churn_date IS NULL OR churn_date > ?), max(churn_date) "
+    "FROM customers WHERE signup_date <= ? AND {scope}"
+)
+
+
 def empty_book_message(wh: Warehouse, viewer: Viewer) -> str:
-    """Why a CSM's board is empty: no account filed under their owner name at all (the fix is an
-    admin's), or accounts that have no score yet (the next scoring run)."""
-    owned = wh.rows("SELECT count(*) FROM customers WHERE csm_owner = ?", [viewer.book_owner])[0][0]
-    if not owned:
+    """Why the board is empty: for a CSM, no account filed under their owner name at all (the fix
+    is an admin's); every account of the book churned by the data date (nothing to list); or
+    active accounts without a score yet (the next scoring run)."""
+    if not viewer.sees_everyone:
+        owned = wh.rows("SELECT count(*) FROM customers WHERE csm_owner = ?", [viewer.book_owner])[0][0]
+        if not owned:
+            return (
+                f"No account is filed under your name: no customer has csm_owner '{viewer.book_owner}'. If your "
+                'CRM names you differently ("Maya Chen", or an e-mail address), an admin assigns your book on the Users page.'
+            )
+    scope, params = viewer.owner_filter("csm_owner")
+    day = health.data_as_of(wh) or date.today()
+    accounts, active, last_churn = wh.rows(_BOOK_COUNTS_SQL.format(scope=scope), [day, day, *params])[0]
+    yours = "your" if not viewer.sees_everyone else "the"
+    if accounts and not active:
         return (
-            f"No account is filed under your name: no customer has csm_owner '{viewer.book_owner}'. If your "
-            'CRM names you differently ("Maya Chen", or an e-mail address), an admin assigns your book on the Users page.'
+            f"Every one of {yours} {accounts:,} accounts has churned (the last on {last_churn:%b %-d, %Y}), so "
+            "there is no active account to list. Churned accounts are on their Customer 360 pages."
         )
+    if not accounts:
+        return f"No account in {yours} book had signed up by the data's latest day ({day:%b %-d, %Y})."
     return (
-        f"None of your {owned:,} accounts has a churn score yet (churned accounts are not scored; new ones "
-        "appear after the next scoring run)."
+        f"None of {yours} {active:,} active accounts has a churn score yet (churned accounts are not scored; "
+        "new ones appear after the next scoring run)."
     )
