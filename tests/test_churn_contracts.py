@@ -352,6 +352,14 @@ def test_a_window_longer_than_the_accounts_life_is_said_as_its_life():
     assert grown["evt_post_count_7d"] == "3 post events in the last 7 days, which raises the risk"
     stored = explain.stored_drivers(features, frame, contributions)[0][0]
     assert "0 like events in its 3 days as a customer" in stored
+    # Seat utilisation is averaged over the account's own days in its four-week window.
+    said = explain.reason
+    assert said("seat_utilization", 0.9, 0.2, 8.0).startswith("90% of seats are active on an average day of its 8 days")
+    assert said("events_per_seat_30d", 4.0, 0.2, 8.0).startswith("4.0 events per seat in its 8 days as a customer")
+    assert said("seat_utilization", 0.9, 0.2, 40.0).startswith(
+        "90% of seats are active on an average day of the last four"
+    )
+    assert said("events_per_seat_30d", 4.0, 0.2, 40.0).startswith("4.0 events per seat in 30 days")
 
 
 def test_a_pooled_category_is_not_read_as_the_value_other():

@@ -92,3 +92,26 @@ def test_only_active_customers_are_described(data_dir_copy):
         "SELECT count(*) FROM customers WHERE signup_date <= ? AND (churn_date IS NULL OR churn_date > ?)", [D, D]
     )
     assert len(frame) == active
+
+
+def test_active_users_of_an_account_younger_than_four_weeks_are_averaged_over_its_own_days(data_dir_copy):
+    """An 8-day-old account with every seat active every day read 29% seat utilisation (its 8
+    days of users over 28), and at 35 days 'daily active users 3.5x the four weeks before'."""
+    wh = warehouse.get_warehouse(data_dir_copy)
+    young, month_old = features.features_as_of(wh, D)["customer_id"].head(2).tolist()
+    with wh.transaction() as cur:
+        for cid, age in ((young, 7), (month_old, 34)):  # 8 and 35 days as a customer, D included
+            cur.execute(
+                "UPDATE customers SET signup_date = ?::DATE - ?::INTEGER, seats = 10 WHERE customer_id = ?",
+                [D, age, cid],
+            )
+            cur.execute("DELETE FROM usage_daily WHERE customer_id = ?", [cid])
+            cur.execute(
+                "INSERT INTO usage_daily SELECT ?, ?::DATE - i::INTEGER, 'login', 5, 10, NULL FROM range(0, ? + 1) t(i)",
+                [cid, D, age],
+            )
+    frame = features.features_as_of(wh, D).set_index("customer_id")
+    assert frame.loc[young, "active_users_30d"] == 10 and frame.loc[young, "seat_utilization"] == 1.0
+    assert np.isnan(frame.loc[young, "active_users_change"])  # no days before its first four weeks
+    assert frame.loc[month_old, "seat_utilization"] == 1.0
+    assert frame.loc[month_old, "active_users_change"] == 0.0  # steady: 7 days before against 28 now

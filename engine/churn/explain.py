@@ -243,8 +243,8 @@ TEXTS = _texts()
 _WINDOW = re.compile(r"in (?:the last )?(\d+) days")
 # The features counted over a past window (not "Renewal in 22 days", which is ahead).
 _WINDOW_COUNTS = re.compile(
-    r"^(?:evt_.+_(?:count|value)_(?:7d|28d|90d)|events_last_\d+d|tickets_\d+d|high_priority_tickets_90d"
-    r"|csat_responses_90d)$"
+    r"^(?:evt_.+_(?:count|value)_(?:7d|28d|90d)|events_last_\d+d|events_per_seat_30d|tickets_\d+d"
+    r"|high_priority_tickets_90d|csat_responses_90d)$"
 )
 
 
@@ -253,12 +253,14 @@ def _within_tenure(feature: str, text: str, tenure_days: float | None) -> str:
     events in its 3 days as a customer", not "in the last 90 days" (it had no 90 days)."""
     if tenure_days is None or not math.isfinite(tenure_days) or tenure_days >= 90:
         return text
+    life = "its first day as a customer" if tenure_days < 1 else f"its {_days(tenure_days)} as a customer"
+    if feature == "seat_utilization" and tenure_days < 27:  # averaged over its own days (features.py)
+        return text.replace("of the last four weeks", f"of {life}")
     if not _WINDOW_COUNTS.match(feature):
         return text
     found = _WINDOW.search(text)
     if not found or tenure_days >= int(found.group(1)):
         return text
-    life = "its first day as a customer" if tenure_days < 1 else f"its {_days(tenure_days)} as a customer"
     return f"{text[: found.start()]}in {life}{text[found.end() :]}"
 
 

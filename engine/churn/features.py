@@ -252,9 +252,16 @@ users AS (
     SELECT du.customer_id,
         -- Whole weeks (28 days): two 30-day windows hold different numbers of weekend
         -- days, which reads as a 10% swing in active users on a perfectly steady account.
-        sum(users) FILTER (WHERE date > p.d - 28) / 28.0 AS dau30,
-        sum(users) FILTER (WHERE date <= p.d - 28 AND date > p.d - 56) / 28.0 AS dau_prev30
-    FROM daily_users du, p GROUP BY 1
+        -- An account younger than a window is averaged over its own days in it: an 8-day-old
+        -- account in full use read 29% of seats, and at 35 days "3.5x the four weeks before".
+        sum(users) FILTER (WHERE date > p.d - 28) / any_value(a.days_now) AS dau30,
+        sum(users) FILTER (WHERE date <= p.d - 28 AND date > p.d - 56) / any_value(a.days_before) AS dau_prev30
+    FROM daily_users du, p, (
+        SELECT customer_id, least(28, date_diff('day', signup_date, d) + 1)::DOUBLE AS days_now,
+               nullif(least(28, greatest(0, date_diff('day', signup_date, d) + 1 - 28)), 0)::DOUBLE AS days_before
+        FROM active
+    ) a
+    WHERE a.customer_id = du.customer_id GROUP BY 1
 ),
 usage AS (
     -- By event type first: counting distinct types per window as a second grouping is half
