@@ -303,3 +303,28 @@ def test_a_board_whose_every_account_churned_says_so_not_that_scores_are_missing
         assert "score" not in message and not at.dataframe
     mine = board.empty_book_message(warehouse.get_warehouse(data_dir_copy, read_only=True), auth.TEST_VIEWERS["csm"])
     assert mine.startswith("Every one of your ")
+
+
+def test_usage_change_and_decay_of_an_account_younger_than_two_months_are_not_measured(wh):
+    """A 45-day-old account read '+100%' events and usage decay 0.00 ('no decay') on Customer
+    360 and in the AI's facts: its 30 days before were partly before it signed up."""
+    from engine.ai import facts, prompts
+    from engine.churn import risk
+
+    as_of = health.data_as_of(wh)
+    ages = wh.df(
+        "SELECT customer_id, date_diff('day', signup_date, ?) AS age FROM customers "
+        "WHERE churn_date IS NULL AND signup_date <= ? ORDER BY age",
+        [as_of, as_of],
+    )
+    young = ages[ages["age"] < risk.DECAY_DAYS]["customer_id"].iloc[-1]
+    grown = ages[ages["age"] >= risk.DECAY_DAYS]["customer_id"].iloc[0]
+    for cid, measured in ((young, False), (grown, True)):
+        velocity = customer.customer_360(wh, EXEC, cid).velocity
+        usage = facts.load_facts(wh, cid, EXEC).usage
+        assert (velocity.usage_decay_score is not None) is measured, cid
+        assert (usage.usage_decay_score is not None) is measured, cid
+        if not measured:
+            assert velocity.change_30d is None and usage.usage_change is None
+            sheet = facts.load_facts(wh, cid, EXEC)
+            assert "usage decay not measured yet (it compares the last 30 days" in prompts.facts_block(sheet)

@@ -63,3 +63,12 @@ def test_an_ltv_written_before_the_seed_level_still_loads():
 def test_bad_horizon_is_refused():
     with pytest.raises(BadInputError, match="horizon"):
         ltv.expected_revenue(100.0, 0.1, 0)
+
+
+def test_an_account_billing_since_this_month_has_its_first_month_to_date():
+    """Signed up on the 25th and billed $700: a month's MRR is what runs on its first day, so it
+    has no MRR month yet, and Customer 360 read 'Revenue to date $0'."""
+    new = ltv.customer_ltv("c1", 700.0, 0.2, 0.1, 0.3, revenue_to_date=0.0)
+    assert new.current_ltv == 700.0 and new.forecasted_ltv == pytest.approx(700.0 + new.incremental_ltv)
+    assert ltv.customer_ltv("c2", 700.0, 0.2, 0.1, 0.3, revenue_to_date=2100.0).current_ltv == 2100.0
+    assert ltv.customer_ltv("c3", 0.0, 0.2, 0.1, 0.3, revenue_to_date=0.0).current_ltv == 0.0  # a free account

@@ -372,3 +372,21 @@ def test_the_usage_cell_names_its_unit():
             percentile=1.0, better_than=1.0, peers_with_value=107,
         )  # fmt: skip
         assert f">Usage, {unit}<" in peer_cell(metric) and "776.9 · median 71.6" in peer_cell(metric)
+
+
+def test_an_account_younger_than_four_weeks_is_measured_over_its_own_days(data_dir_copy):
+    """A 5-day-old account's 12 events read 0.4 a day against a median of 6 ('worse than 94% of
+    peers'): its events were spread over 28 days it was not yet a customer for."""
+    wh = warehouse.get_warehouse(data_dir_copy)
+    as_of = health.data_as_of(wh)
+    cid = wh.scalar("SELECT customer_id FROM customers WHERE churn_date IS NULL ORDER BY customer_id LIMIT 1")
+    with wh.transaction() as cur:
+        cur.execute("UPDATE customers SET signup_date = ?::DATE - 6, seats = 10 WHERE customer_id = ?", [as_of, cid])
+        cur.execute("DELETE FROM usage_daily WHERE customer_id = ?", [cid])
+        cur.execute(
+            "INSERT INTO usage_daily SELECT ?, ?::DATE - i::INTEGER, 'login', 10, 5, NULL FROM range(0, 7) t(i)",
+            [cid, as_of],
+        )
+    found = {m.metric: m.value for m in peers.account_position(wh, SYSTEM, cid, as_of).metrics}
+    assert found["usage"] == pytest.approx(70 * 28 / 7 / 10)  # events per seat over four weeks, at its pace
+    assert found["seat_utilisation"] == pytest.approx(0.5)  # 5 of 10 seats on an average day of its 7

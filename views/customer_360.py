@@ -9,6 +9,7 @@ from components.shared import auth, cache, status
 from components.shared import format as fmt
 from components.shared.markdown import plain
 from engine.accounts.customer import USAGE_WEEKS, NotInBookError
+from engine.churn import risk
 from engine.churn.spread import MEANING as INTERVAL_MEANING
 from engine.core.errors import NotFoundError, RadarError
 from engine.core.renewal import billed_words
@@ -172,7 +173,12 @@ with usage_col.container(border=True):
         delta=fmt.percent(v.change_30d) if v.change_30d is not None else None,
         help="Change versus the 30 days before",
     )
-    m[1].metric("Usage decay", f"{v.usage_decay_score:.2f}", help="max(0, 1 − last 30 days / previous 30 days)")
+    m[1].metric(
+        "Usage decay",
+        f"{v.usage_decay_score:.2f}" if v.usage_decay_score is not None else "—",
+        help="max(0, 1 − last 30 days / previous 30 days)"
+        + ("" if v.usage_decay_score is not None else f". Not measured yet: {risk.decay_unmeasured(p.tenure_days)}."),
+    )
     m[2].metric(  # a bare number: "12 days ago" was cut off in a third of this half-width box at 1280 px
         "Days since used",
         fmt.count(v.days_since_last_event) if v.days_since_last_event is not None else "never",

@@ -99,8 +99,10 @@ class UsageVelocity(Contract):
 
     events_last_30d: int
     events_prev_30d: int
+    # Both None for an account younger than risk.DECAY_DAYS: its "30 days before" were partly
+    # before it signed up (a 45-day-old account read "+100%", and 0.00 decay read as "no decay").
     change_30d: float | None  # fraction: -0.4 means 40% fewer events than the 30 days before
-    usage_decay_score: float  # max(0, 1 - last 30 days / previous 30 days)
+    usage_decay_score: float | None  # max(0, 1 - last 30 days / previous 30 days)
     last_active: date | None
     days_since_last_event: int | None
 
@@ -264,7 +266,7 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
         prediction=prediction,
         components=_components(wh, customer_id, as_of, prediction),
         usage_weekly=_usage_weekly(wh, customer_id, as_of),
-        velocity=_velocity(wh, customer_id, as_of),
+        velocity=_velocity(wh, customer_id, as_of, profile.signup_date),
         tickets=_tickets(wh, customer_id),
         support=_support(wh, customer_id, as_of),
         opportunities=_opportunities(wh, customer_id),
@@ -457,7 +459,7 @@ def _usage_weekly(wh: Warehouse, customer_id: str, as_of: date) -> pd.DataFrame:
     )
 
 
-def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> UsageVelocity:
+def _velocity(wh: Warehouse, customer_id: str, as_of: date, signup: date) -> UsageVelocity:
     e30, prev30, last_day = wh.rows(
         """
         SELECT coalesce(sum(events) FILTER (WHERE date > CAST(? AS DATE) - 30), 0),
@@ -467,11 +469,12 @@ def _velocity(wh: Warehouse, customer_id: str, as_of: date) -> UsageVelocity:
         """,
         [as_of, as_of, as_of, customer_id, as_of],
     )[0]
+    compared = risk.decay_measured((as_of - signup).days)
     return UsageVelocity(
         events_last_30d=int(e30),
         events_prev_30d=int(prev30),
-        change_30d=(e30 - prev30) / prev30 if prev30 else None,
-        usage_decay_score=max(0.0, 1 - e30 / prev30) if prev30 else 0.0,
+        change_30d=(e30 - prev30) / prev30 if prev30 and compared else None,
+        usage_decay_score=(max(0.0, 1 - e30 / prev30) if prev30 else 0.0) if compared else None,
         last_active=last_day,
         days_since_last_event=(as_of - last_day).days if last_day else None,
     )

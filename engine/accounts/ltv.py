@@ -73,6 +73,9 @@ def ltv_frame(scored: pd.DataFrame, horizon_months: int = 12) -> pd.DataFrame:
     to_date = (
         scored["revenue_to_date"].fillna(0).to_numpy(dtype=float) if "revenue_to_date" in scored else np.zeros(len(mrr))
     )
+    # An account billing since this month has no MRR month yet (a month's MRR is what runs on its
+    # first day): its current month is billed, and "to date" counts it ($0 read as never paid).
+    to_date = np.where((to_date <= 0) & (mrr > 0), mrr, to_date)
     return pd.DataFrame(
         {
             "customer_id": scored["customer_id"].to_numpy(),

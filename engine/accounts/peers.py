@@ -6,6 +6,7 @@ day): only rows dated on or before it are read. Per account:
 
 * usage: product events in the last 28 days per seat (per day when the book has no seats);
 * seat utilisation: daily active users (four-week average) over seats;
+  an account younger than 28 days is measured over its own days (at its pace over four weeks);
 * support tickets opened in the last 90 days; CSAT of tickets closed in the last 90 days;
 * MRR growth over the last 3 months; churn probability of the latest scoring run by `as_of`.
 
@@ -148,7 +149,9 @@ SELECT
 
 _ACCOUNTS_SQL = """
 WITH active AS (
-    SELECT customer_id, plan_tier, industry, seats::DOUBLE AS seats
+    -- An account younger than the usage window is measured over its own days in it.
+    SELECT customer_id, plan_tier, industry, seats::DOUBLE AS seats,
+        least($usage_days, date_diff('day', signup_date, $as_of) + 1)::DOUBLE AS usage_days
     FROM customers
     WHERE signup_date <= $as_of AND (churn_date IS NULL OR churn_date > $as_of)
 ),
@@ -159,8 +162,7 @@ days AS (
     GROUP BY ALL
 ),
 usage AS (
-    SELECT customer_id, sum(events)::DOUBLE AS events, sum(users) / $usage_days::DOUBLE AS users
-    FROM days GROUP BY 1
+    SELECT customer_id, sum(events)::DOUBLE AS events, sum(users)::DOUBLE AS users FROM days GROUP BY 1
 ),
 tickets AS (
     SELECT customer_id,
@@ -176,19 +178,27 @@ mrr AS (
         arg_max(mrr, month) FILTER (WHERE month <= $growth_from) AS mrr_then
     FROM mrr_history WHERE month <= $as_of GROUP BY 1
 ),
+billing AS (<BILLING>),
 scored AS (<LATEST>)
 SELECT a.customer_id, a.plan_tier, a.industry, a.seats,
-    coalesce(u.events, 0) AS events_28d, coalesce(u.users, 0) AS users_28d,
+    -- Per day of the window the account has been a customer (a 5-day-old account's 12 events
+    -- read 0.4 a day over 28 days): events scaled to 28 days, users a daily average.
+    coalesce(u.events, 0) * $usage_days / a.usage_days AS events_28d, coalesce(u.users, 0) / a.usage_days AS users_28d,
     coalesce(t.tickets_90d, 0) AS tickets_90d, t.csat_90d,
-    m.mrr_now, CASE WHEN m.mrr_then > 0 THEN (m.mrr_now - m.mrr_then) / m.mrr_then END AS mrr_growth,
+    -- An account billing since this month has no MRR month yet: its size band reads what it bills.
+    coalesce(m.mrr_now, b.mrr_now) AS mrr_now,
+    CASE WHEN m.mrr_then > 0 THEN (m.mrr_now - m.mrr_then) / m.mrr_then END AS mrr_growth,
     s.churn_probability
 FROM active a
 LEFT JOIN usage u USING (customer_id)
 LEFT JOIN tickets t USING (customer_id)
 LEFT JOIN mrr m USING (customer_id)
+LEFT JOIN billing b USING (customer_id)
 LEFT JOIN scored s USING (customer_id)
 ORDER BY a.customer_id
-""".replace("<LATEST>", latest_predictions_sql("as_of = $scored_on"))
+""".replace("<LATEST>", latest_predictions_sql("as_of = $scored_on")).replace(
+    "<BILLING>", billing_sql(mrr_now="$as_of")
+)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def plan_actions(f: FactSheet) -> list[NextAction]:
             )
         )
     inactive = u.days_since_last_activity is not None and u.days_since_last_activity >= INACTIVE_DAYS_ALERT
-    decaying = u.usage_decay_score >= USAGE_DECAY_ALERT
+    decaying = u.usage_decay_score is not None and u.usage_decay_score >= USAGE_DECAY_ALERT
     usage_driver = serious and top in risk.USAGE_DRIVERS
     if decaying or inactive or usage_driver:
         if inactive:

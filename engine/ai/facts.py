@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.accounts.customer import not_loaded
 from engine.churn.features import renewal_dates
+from engine.churn.risk import decay_measured
 from engine.core.access import Viewer
 from engine.core.contracts import plain
 from engine.core.errors import NotFoundError, RadarError
@@ -54,8 +55,9 @@ class Prediction:
 class UsageFacts:
     events_last_30d: int
     events_prev_30d: int
+    # Both None for an account younger than risk.DECAY_DAYS (its previous 30 days were partly before it).
     usage_change: float | None  # events_last_30d / events_prev_30d - 1; None without a previous month
-    usage_decay_score: float  # max(0, 1 - events_last_30d / events_prev_30d), the risk component
+    usage_decay_score: float | None  # max(0, 1 - events_last_30d / events_prev_30d), the risk component
     active_users_30d: float  # average daily active users over the last 30 days
     last_activity_date: date | None
     days_since_last_activity: int | None
@@ -308,7 +310,7 @@ def load_facts(wh: Warehouse, customer_id: str, viewer: Viewer, as_of: date | No
         vendor_risk_flags=int(cust[15]) if cust[15] is not None else None,
         prediction=prediction if status == "active" else None,
         drivers=drivers if status == "active" else (),
-        usage=_usage(usage_row, as_of),
+        usage=_usage(usage_row, as_of, (as_of - signup).days),
         tickets=_tickets(ticket_rows, as_of),
         opportunities=tuple(_opportunity(r, as_of) for r in opp_rows),
         segment=_segment(wh, viewer, cid, as_of) if status == "active" else None,
@@ -360,13 +362,14 @@ def _prediction(rows: list[tuple], mrr: float) -> tuple[Prediction | None, tuple
     return prediction, drivers
 
 
-def _usage(row: tuple, as_of: date) -> UsageFacts:
+def _usage(row: tuple, as_of: date, tenure_days: int) -> UsageFacts:
     e30, prev, dau, last = int(row[0]), int(row[1]), float(row[2]), _day_or_none(row[3])
+    compared = decay_measured(tenure_days)
     return UsageFacts(
         events_last_30d=e30,
         events_prev_30d=prev,
-        usage_change=(e30 / prev - 1) if prev else None,
-        usage_decay_score=max(0.0, 1 - e30 / prev) if prev else 0.0,
+        usage_change=(e30 / prev - 1) if prev and compared else None,
+        usage_decay_score=(max(0.0, 1 - e30 / prev) if prev else 0.0) if compared else None,
         active_users_30d=round(dau, 1),
         last_activity_date=last,
         days_since_last_activity=(as_of - last).days if last else None,

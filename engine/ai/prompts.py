@@ -12,6 +12,7 @@ import re
 
 from engine.ai import fmt
 from engine.ai.facts import FactSheet
+from engine.churn import risk
 
 UNTRUSTED_TAG = "untrusted_customer_text"
 OUT_OF_SCOPE = "OUT_OF_SCOPE"
@@ -75,7 +76,7 @@ def facts_block(f: FactSheet) -> str:
             f"model recommendation: {clean(p.recommended_action, 400) or 'none'}",
         ]
     lines.append(
-        f"risk components: usage decay {f.usage.usage_decay_score:.2f}; compliance gap score "
+        f"risk components: usage decay {_decay(f)}; compliance gap score "
         f"{'n/a' if f.compliance_gap_score is None else f'{f.compliance_gap_score:.2f}'}; vendor risk flags "
         f"{fmt.count(f.vendor_risk_flags)}"
     )
@@ -207,3 +208,11 @@ def actions_messages(f: FactSheet, plan_lines: list[str]) -> list[dict]:
         f,
         f"Action plan:\n{plan}\nIntroduce it.",
     )
+
+
+def _decay(f: FactSheet) -> str:
+    """Usage decay as the model's facts give it, or why it is not measured (a young account)."""
+    decay = f.usage.usage_decay_score
+    if decay is not None:
+        return f"{decay:.2f}"
+    return f"not measured yet ({risk.decay_unmeasured(f.tenure_days)})"

@@ -157,6 +157,11 @@ def _signal(frame: pd.DataFrame, name: str) -> pd.Series | None:
 DECAY_DAYS = 60  # usage decay compares the last 30 days with the 30 before: an account needs both
 
 
+def decay_measured(tenure_days: float) -> bool:
+    """Whether an account is old enough for usage decay (and a change on the 30 days before)."""
+    return tenure_days >= DECAY_DAYS
+
+
 def decay_unmeasured(tenure_days: int) -> str:
     """Why an account's usage decay is not measured yet (its tenure is below DECAY_DAYS), to
     follow "Usage decay not measured yet: "."""
