@@ -404,3 +404,15 @@ def moved_frame(result: WhatIfResult) -> pd.DataFrame:
             "Change": [fmt.percent_points(m.change_pp / 100) for m in result.moved_drivers],
         }
     )
+
+
+def first_week_usage(weekly: pd.DataFrame) -> str:
+    """One week of usage said in words (a chart of one week is a line at its edge): the total
+    and the busiest event types."""
+    by_type = weekly.groupby("event_type")["events"].sum().sort_values(ascending=False, kind="stable")
+    shown = ", ".join(f"{fmt.count(n)} {str(t).replace('_', ' ')}" for t, n in by_type.head(4).items())
+    more = f" and {fmt.plural(len(by_type) - 4, 'other type')}" if len(by_type) > 4 else ""
+    return (
+        f"Its first week: {fmt.plural(int(by_type.sum()), 'event')} ({shown}{more}). "
+        "The weekly chart starts once it has two weeks."
+    )

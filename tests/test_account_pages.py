@@ -164,3 +164,22 @@ def test_the_board_says_so_when_nothing_raises_an_accounts_risk(scored_copy, mon
     at.text_input[0].input(customer_id).run()
     assert not at.exception
     assert at.dataframe[0].value["top_driver"].tolist() == [NOTHING_RAISES]
+
+
+def test_one_week_of_usage_is_said_in_words_not_drawn_as_a_sliver():
+    """A 5-day-old account's usage chart was one hairline at the left edge of a 26-week axis."""
+    import pandas as pd
+
+    from components import account_tools
+
+    weekly = pd.DataFrame(
+        {
+            "week": pd.to_datetime(["2025-11-24"] * 6),
+            "event_type": ["add_lead", "disqualify_opportunity", "a", "b", "c", "d"],
+            "events": [6, 5, 1, 1, 1, 1],
+        }
+    )
+    assert account_tools.first_week_usage(weekly) == (
+        "Its first week: 15 events (6 add lead, 5 disqualify opportunity, 1 a, 1 b and 2 other types). "
+        "The weekly chart starts once it has two weeks."
+    )

@@ -380,3 +380,4 @@ def test_a_large_event_value_reads_without_a_decimal_place():
         "Lose opportunity value of 46,303 in the last 90 days"
     )
     assert explain.reason("evt_lose_opportunity_value_90d", 4.25, 0.2).startswith("Lose opportunity value of 4.2 in")
+    assert explain.reason("evt_win_opportunity_value_90d", 0.0, 0.2).startswith("Win opportunity value of 0 in")

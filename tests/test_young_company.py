@@ -29,7 +29,7 @@ from engine.churn import status as churn_status
 from engine.core.access import SYSTEM
 from engine.core.errors import BadInputError
 from engine.core.formatting import label
-from engine.data import warehouse
+from engine.data import health, warehouse
 from engine.forecasting import auto
 from engine.forecasting.series import load_series
 from engine.portfolio import kpis as portfolio
@@ -389,3 +389,9 @@ def test_customer_360_of_a_young_company_waits_in_blue_and_counts_one_day(young,
     headings = [m.value for m in page.markdown if m.value.startswith("####")]
     assert "#### Revenue" in headings and "#### Revenue and lifetime value" not in headings
     assert any("come with the account's churn score" in c.value for c in page.caption)
+    # Five months of history: usage since the account signed up, not "the last 26 weeks".
+    assert any(h.startswith("#### Product usage (since ") for h in headings), headings
+    decay = next(m for m in page.metric if m.label == "Usage decay")
+    signup = wh.scalar("SELECT signup_date FROM customers WHERE customer_id = ?", [tomorrow.iloc[0, 0]])
+    young_account = (health.data_as_of(wh) - signup).days < 60
+    assert (decay.value == "—") is young_account

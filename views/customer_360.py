@@ -165,7 +165,8 @@ if account_tools.can_what_if(viewer) and pred is not None and ready.ready and no
 usage_col, support_col = st.columns([1.4, 1], gap="medium")
 with usage_col.container(border=True):
     v = c360.velocity
-    st.markdown(f"#### Product usage (last {USAGE_WEEKS} weeks)")
+    young = p.tenure_days < USAGE_WEEKS * 7  # "last 26 weeks" of a 5-day-old account
+    st.markdown(f"#### Product usage ({f'since {fmt.day(p.signup_date)}' if young else f'last {USAGE_WEEKS} weeks'})")
     m = st.columns(3)
     m[0].metric(
         "Events, last 30 days",
@@ -186,6 +187,8 @@ with usage_col.container(border=True):
     )
     if c360.usage_weekly.empty:
         st.caption(f"No product usage recorded in the last {USAGE_WEEKS} weeks.")
+    elif c360.usage_weekly["week"].nunique() < 2:  # one week is a sliver at the chart's edge, not a trend
+        st.caption(account_tools.first_week_usage(c360.usage_weekly))
     else:
         html_charts.show(figures.usage)
 with support_col.container(border=True):

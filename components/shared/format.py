@@ -14,6 +14,7 @@ from engine.core.formatting import (  # noqa: F401 - re-exported for pages
     money,
     percent,
     percent_points,
+    plural,
     signed_count,
     signed_money,
     tenure,

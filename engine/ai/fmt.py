@@ -41,7 +41,7 @@ def spoken_day(d: date | None) -> str:
 
 
 def plural(n: float | None, word: str, many: str | None = None) -> str:
-    """'1 ticket', '3 tickets' (the count formatted like `count`)."""
+    """'1 ticket', '3 tickets' (the count formatted like this module's `count`: 'n/a' when unknown)."""
     return f"{count(n)} {word if n == 1 else many or word + 's'}"
 
 

@@ -303,8 +303,11 @@ def _event_reason(feature: str) -> Callable[[Any], str] | None:
     if found[1].startswith("count_"):
         return lambda v: f"{_n(v, thing + ' event')} in the last {window} days"
     if found[1].startswith("value_"):
-        # "46,303.0": a decimal place is noise on a large value
-        return lambda v: f"{thing.capitalize()} value of {v:,.{0 if abs(v) >= 100 else 1}f} in the last {window} days"
+        # "46,303.0" and "0.0": a decimal place is noise on a large or whole value
+        return lambda v: (
+            f"{thing.capitalize()} value of {v:,.{0 if abs(v) >= 100 or float(v).is_integer() else 1}f} "
+            f"in the last {window} days"
+        )
     if found[1] == "trend_28d":
         # "19700% up" (1 event before, 198 now) is unreadable: ten times or more is said as a multiple.
         return lambda v: (

@@ -93,6 +93,11 @@ def count(value: int | float | None) -> str:
     return f"{round(number):,}"
 
 
+def plural(n: float | None, word: str, many: str | None = None) -> str:
+    """'1 ticket', '3 tickets' (the count formatted like `count`)."""
+    return f"{count(n)} {word if n == 1 else many or word + 's'}"
+
+
 def signed_count(delta: int | float | None) -> str:
     """A change in a count with an explicit sign: '+270', '-12', '0'."""
     number = _figure(delta)
