@@ -228,3 +228,24 @@ def test_the_billing_cycle_follows_the_subscription_the_renewal_follows(wh, tmp_
     answer = ask_portfolio(wh, "How many accounts are on the annual plan?", SYSTEM, client=None, data_dir=tmp_path)
     assert "billing_cycle = ?" in answer.sql and "annual" in answer.params, answer.answer
     assert answer.table["accounts"].iloc[0] == 1, answer.table
+
+
+def test_a_renewal_starting_after_the_last_day_is_not_in_the_customers_mrr_history(empty_dir, tmp_path):
+    """Subscriptions loaded before the events (the README's order) set the data date by their
+    starts: a term starting Dec 1 after a log ending Nov 30 put '1 Dec' on the Customer 360 MRR line."""
+    from engine.accounts import customer
+    from engine.core.access import SYSTEM
+
+    wh = get_warehouse(empty_dir)
+    load_file(wh, "customers", write(tmp_path, "customers.csv", "customer_id,signup_date\nC1,2024-09-01\n"))
+    terms = (
+        "customer_id,product,start_date,end_date,mrr\n"
+        "C1,core,2024-09-01,2024-12-01,100\n"
+        "C1,core,2024-12-01,2025-03-01,120\n"  # the next term, starting the day after the log ends
+    )
+    load_file(wh, "subscriptions", write(tmp_path, "terms.csv", terms))
+    events = "customer_id,timestamp,event_type\nC1,2024-11-30T10:00:00,login\n"
+    load_file(wh, "events", write(tmp_path, "events.csv", events))
+    history = customer.customer_360(wh, SYSTEM, "C1").mrr_history
+    assert list(history["month"].astype(str)) == ["2024-09-01", "2024-10-01", "2024-11-01"]
+    assert history["mrr"].iloc[-1] == 100

@@ -256,8 +256,10 @@ def customer_360(wh: Warehouse, viewer: Viewer, customer_id: str) -> Customer360
             f"Its churn score is the last one, from {formatting.day(prediction.as_of)}, before it churned on "
             f"{formatting.day(prediction.churned_on)}: a record of what the model said then, not a current risk or a task."
         )
+    # months up to the data's day: a renewal term starting the 1st after it is not yet history
     history = wh.df(
-        "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? ORDER BY month", [customer_id]
+        "SELECT month, mrr, change_type FROM mrr_history WHERE customer_id = ? AND month <= ? ORDER BY month",
+        [customer_id, as_of],
     )
     return Customer360(
         customer_id=customer_id,
