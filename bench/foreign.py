@@ -10,8 +10,9 @@
    (tests/foreign/baselines.py): tenure alone, and tenure + per-event-type 90-day counts
    + MRR. AUC per date and pooled, with 90 % bootstrap intervals (accounts resampled).
    The oracle column is ChurnSim's own churn chance for the 90 days (its utility model's
-   monthly chances, `churnsim.oracle`): what no model of the exports can reach, since the
-   simulator draws a hidden per-account propensity. The ceiling column is what the exports
+   monthly churn-intent chances played through its term rule: an intent ends an account
+   at renewal, or mid-term after two or three; `churnsim.oracle`): what no model of the
+   exports can reach, since the simulator draws a hidden per-account propensity. The ceiling column is what the exports
    can reach: a boosted regression on the app's own numeric features, trained at the same
    closed month ends on ChurnSim's chance itself instead of yes/no outcomes (no label noise),
    judged on the same accounts. A model learning from outcomes can at best approach it.

@@ -71,8 +71,9 @@ class _Collected:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[tuple] = field(default_factory=list)
     events: list[dict[str, np.ndarray]] = field(default_factory=list)
-    # (customer_id, month end, the simulator's churn chance there): the oracle, never exported
-    chances: list[tuple[int, date, float]] = field(default_factory=list)
+    # (customer_id, month end, the simulator's churn chance there, churn intents so far this
+    # term, its next renewal, its billing period in months): the oracle, never exported
+    chances: list[tuple[int, date, float, int, date, int]] = field(default_factory=list)
 
 
 def _import_churnsim() -> types.ModuleType:
@@ -181,7 +182,16 @@ def _offline_class(churnsim: types.ModuleType, collected: _Collected) -> type:
             utility = self.util_mod.utility_function(customer)
             customer.current_utility, customer.utility_contribs = kept
             chance = acausal + (1 - acausal) * float(self.util_mod.churn_probability(utility))
-            collected.chances.append((customer.id, next_month, chance))
+            collected.chances.append(
+                (
+                    customer.id,
+                    next_month,
+                    chance,
+                    customer.churn_intent_count,
+                    customer.next_renewal,
+                    customer.bill_period,
+                )
+            )
             return super().customer_month_end(customer, next_month)
 
         def customer_events_subs_to_database(self, customer) -> None:
@@ -269,18 +279,60 @@ def simulate(
 
 
 def _chances(collected: _Collected) -> pd.DataFrame:
-    return pd.DataFrame(collected.chances, columns=["customer_id", "month_end", "churn_chance"])
+    return pd.DataFrame(collected.chances, columns=list(CHANCE_COLUMNS))
+
+
+CHANCE_COLUMNS = ("customer_id", "month_end", "churn_chance", "intents", "next_renewal", "bill_period")
 
 
 def oracle(chances: pd.DataFrame, as_of: date, horizon_days: int = 90) -> pd.Series:
     """Per customer, the chance the simulator itself gave of churning in (as_of, as_of +
-    horizon]: one minus the product of its monthly "no" chances at the month ends in that
-    window (an upper bound on what the data can tell: those chances also know the events
-    still to come, and a longer billing term postpones a churn)."""
+    horizon]: its churn-intent chance at each month end in the window, played through
+    ChurnSim's own term rule (`customer_month_end`): an intent ends the account at its next
+    renewal; before it, two intents end a 2-6 month term and three a longer one. A monthly
+    account so churns at its first intent (one minus the product of its "no" chances); an
+    annual one eight months from renewal hardly can. Month ends the account did not live
+    to see take its last chance. An upper bound on what the data can tell: those chances
+    also know the events still to come."""
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days)
     when = pd.to_datetime(chances["month_end"])
-    inside = chances[(when > pd.Timestamp(as_of)) & (when <= pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days))]
-    stay = (1.0 - inside["churn_chance"]).groupby(inside["customer_id"]).prod()
-    return (1.0 - stay).rename("oracle")
+    inside = chances[(when > pd.Timestamp(as_of)) & (when <= end)].sort_values(["customer_id", "month_end"])
+    out = {cid: _term_churn_chance(rows, end.date()) for cid, rows in inside.groupby("customer_id", sort=False)}
+    return pd.Series(out, dtype=float, name="oracle")
+
+
+def _term_churn_chance(rows: pd.DataFrame, end: date) -> float:
+    """One account's chance of churning at its month ends from its first row to `end`, by the
+    distribution of its churn intents this term (0, 1, 2, 3 or more)."""
+    first = rows.iloc[0]
+    months = max(int(first["bill_period"]), 1)
+    intents = np.zeros(4)
+    intents[min(int(first["intents"]), 3)] = 1.0
+    steps = [
+        (_as_date(m), float(c), _as_date(r))
+        for m, c, r in rows[["month_end", "churn_chance", "next_renewal"]].itertuples(index=False)
+    ]
+    last, chance, renewal = steps[-1]
+    while (last := last + relativedelta(months=1)) <= end:  # month ends it did not live to see
+        if last > renewal:
+            renewal += relativedelta(months=months)
+        steps.append((last, chance, renewal))
+    gone = 0.0
+    for month_end, chance, renewal in steps:
+        # an intent this month end moves each count up by one (three or more stays three)
+        intents = intents * (1 - chance) + np.array([0.0, *intents[:2], intents[2] + intents[3]]) * chance
+        if month_end >= renewal:  # renewal: any intent this term ends it; the rest start a new term
+            gone += intents[1:].sum()
+            intents = np.array([intents[0], 0.0, 0.0, 0.0])
+        else:  # mid-term: two intents end a 2-6 month term, three a longer one
+            limit = 2 if months <= 6 else 3
+            gone += intents[limit:].sum()
+            intents[limit:] = 0.0
+    return float(gone)
+
+
+def _as_date(value: Any) -> date:
+    return pd.Timestamp(value).date()
 
 
 def _frames(
