@@ -128,3 +128,23 @@ def test_a_series_too_short_to_backtest_names_the_horizon_that_can_be(scored_app
 
     at.number_input(key="fc_horizon_monthly").set_value(9).run()
     assert not at.warning and "(why: the backtest below)" in _texts(at)
+
+
+def test_a_launch_left_out_of_the_fit_is_not_counted_for_the_backtest(scored_app, monkeypatch):
+    """MRR of a book that started mid-month (18K, then 534K): its first month is left out of the
+    fit, so 16 months leave 15 to backtest on. The page said a 10-month horizon could be backtested;
+    at 10 there was still no backtest."""
+    real = cache.business_series
+
+    def launched(*args):
+        frame = real(*args).tail(16).reset_index(drop=True)
+        frame.loc[0, "y"] = frame["y"].iloc[1] * 0.03
+        return frame
+
+    monkeypatch.setattr(cache, "business_series", launched)
+    at = _open("analyst")
+    said = " ".join(w.value for w in at.warning)
+    assert "15 complete months after its first month, left out as its launch, are too short" in said, said
+    assert "A horizon of 9 months or less can be backtested." in said
+    at.number_input(key="fc_horizon_monthly").set_value(9).run()
+    assert not at.warning and "(why: the backtest below)" in _texts(at)

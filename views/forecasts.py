@@ -120,11 +120,14 @@ def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
     return " ".join(parts) + " An error below 1 beats simply repeating last season's values."
 
 
-def no_backtest_sentence(points: int, horizon: int, periods: str) -> str:
-    """Why a series has no backtest, and the horizon that would give it one."""
+def no_backtest_sentence(points: int, horizon: int, periods: str, launch: int = 0) -> str:
+    """Why a series has no backtest, and the horizon that would give it one; `launch` periods at
+    its start were left out of the fit (the book still starting) and do not count."""
     longest = longest_backtest_horizon(points)
+    first = periods[:-1] if launch == 1 else fmt.plural(launch, periods[:-1], periods)
+    after = f" after its first {first}, left out as its launch," if launch else ""
     said = (
-        f"No backtest for this series: {points} complete {periods} are too short to test a {horizon}-"
+        f"No backtest for this series: {points} complete {periods}{after} are too short to test a {horizon}-"
         f"{periods[:-1]} forecast on their own past (each past forecast is fitted on at least {MIN_TRAIN} {periods})."
     )
     if longest >= 1:
@@ -155,7 +158,9 @@ def backtest_section(history: pd.DataFrame, forecast: ForecastResult, name: str,
     st.subheader("Backtest: which model to trust")
     result = forecast.selection
     if result is None or uid not in forecast.picked or not forecast.backtested(uid):
-        st.warning(no_backtest_sentence(len(history), horizon, PERIODS[info.frequency]), icon=":material/history:")
+        points = forecast.fitted_points.get(uid, len(history))  # a launch left out of the fit does not count
+        said = no_backtest_sentence(points, horizon, PERIODS[info.frequency], launch=len(history) - points)
+        st.warning(said, icon=":material/history:")
         return
     metrics = result.metrics[result.metrics["unique_id"] == uid].drop(columns=["unique_id"])
     winner = forecast.picked[uid]

@@ -91,6 +91,8 @@ class ForecastResult(Contract):
     selection: for "auto", the backtest the choice was made on (every model, with intervals).
     picked: for "auto", the model it picked per series (whatever model comes first).
     reasons: for "auto", per series, why that model, in words.
+    fitted_points: per series, the periods the models were fitted on (a launch left out: fewer
+      than `history` holds).
     """
 
     forecast: Table
@@ -105,6 +107,7 @@ class ForecastResult(Contract):
     selection: BacktestResult | None = None
     picked: dict[str, str] = {}
     reasons: dict[str, str] = {}
+    fitted_points: dict[str, int] = {}
 
     def band_coverage(self, uid: str, model: str) -> float | None:
         """The share of the backtest's actuals inside `model`'s widest interval for series `uid`
@@ -224,6 +227,7 @@ def forecast(
         selection=selection,
         picked=auto_picks,
         reasons=reasons,
+        fitted_points={str(uid): int(n) for uid, n in fitted.groupby("unique_id", sort=False).size().items()},
     )
 
 
