@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,5 +147,7 @@ def test_a_launch_left_out_of_the_fit_is_not_counted_for_the_backtest(scored_app
     said = " ".join(w.value for w in at.warning)
     assert "15 complete months after its first month, left out as its launch, are too short" in said, said
     assert "A horizon of 9 months or less can be backtested." in said
+    # the chart's caption names the months, not the first day of the last one ("to Nov 1, 2025")
+    assert re.search(r"16 complete months, [A-Z][a-z]{2} \d{4} to [A-Z][a-z]{2} \d{4};", _texts(at)), _texts(at)
     at.number_input(key="fc_horizon_monthly").set_value(9).run()
     assert not at.warning and "(why: the backtest below)" in _texts(at)

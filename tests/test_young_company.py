@@ -162,8 +162,10 @@ def test_pages_of_a_young_company(young, monkeypatch):
     forecasts.run(timeout=60)
     assert not forecasts.exception
     said = " ".join(w.value for w in forecasts.warning)
-    # 5 complete months; a backtest fits on 6 and tests 1 (or 12) more.
-    assert "A backtest of a 1-month forecast needs 2 more months, one of this 12-month forecast 13 more months." in said
+    # 5 complete months, the first (a partial launch month) left out of the fit: 4 to fit on; a
+    # backtest fits on 6 and tests 1 (or 12) more.
+    assert "4 complete months after its first month, left out as its launch," in said
+    assert "A backtest of a 1-month forecast needs 3 more months, one of this 12-month forecast 14 more months." in said
 
 
 def test_labels_keep_the_company_s_capitals():

@@ -120,6 +120,15 @@ def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
     return " ".join(parts) + " An error below 1 beats simply repeating last season's values."
 
 
+def span_sentence(periods: pd.Series, frequency: str) -> str:
+    """'16 complete months, Aug 2024 to Nov 2025' ('… weeks, from the week of Sep 1, 2025 to the
+    week of Nov 24, 2025'): a month is named, not its first day."""
+    first, last = periods.min().date(), periods.max().date()
+    if frequency == "monthly":
+        return f"{len(periods)} complete months, {first:%b %Y} to {last:%b %Y}"
+    return f"{len(periods)} complete {PERIODS[frequency]}, from the week of {fmt.day(first)} to the week of {fmt.day(last)}"
+
+
 def no_backtest_sentence(points: int, horizon: int, periods: str, launch: int = 0) -> str:
     """Why a series has no backtest, and the horizon that would give it one; `launch` periods at
     its start were left out of the fit (the book still starting) and do not count."""
@@ -247,8 +256,10 @@ def series_tab() -> None:
             "promise a certainty it does not have. "
         )
         st.caption(
-            f"{len(own_history)} complete {PERIODS[info.frequency]} to "
-            f"{fmt.day(own_history['ds'].max().date())}; " + shaded + chosen_sentence(result, uid, len(ids) > 1)
+            span_sentence(own_history["ds"], info.frequency)
+            + "; "
+            + shaded
+            + chosen_sentence(result, uid, len(ids) > 1)
         )
         st.plotly_chart(
             charts.forecast_chart(own_history, own_forecast, models, result.levels, info.unit, bands=bands),
