@@ -73,9 +73,12 @@ def forecast_chart(
     unit: str,
     height: int = 420,
     bands: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
     """One series: its history, each model's forecast, and the first model's bands (widest lightest;
-    none when `bands` is False, e.g. for a model whose intervals failed the backtest)."""
+    none when `bands` is False, e.g. for a model whose intervals failed the backtest). `labels`
+    name a model otherwise than its usual label (a seasonal naive that fell back to naive)."""
+    labels = labels or {}
     fig = go.Figure()
     lead = models[0]
     color = MODEL_COLORS.get(lead, WINNER_COLOR)
@@ -107,14 +110,16 @@ def forecast_chart(
                 x=forecast["ds"],
                 y=forecast[name],
                 mode="lines+markers" if i == 0 else "lines",
-                name=model_label(name),
+                name=labels.get(name, model_label(name)),
                 line={
                     "color": MODEL_COLORS.get(name, WINNER_COLOR),
                     "width": 3 if i == 0 else 1.5,
                     "dash": "solid" if i == 0 else "dot",
                 },
                 marker={"size": 5},
-                hovertemplate="%{x|%b %d, %Y}<br>%{y:,.0f} " + unit + f"<extra>{model_label(name)}</extra>",
+                hovertemplate="%{x|%b %d, %Y}<br>%{y:,.0f} "
+                + unit
+                + f"<extra>{labels.get(name, model_label(name))}</extra>",
             )
         )
     fig.update_layout(legend={"orientation": "h", "y": -0.12}, hovermode="x unified")

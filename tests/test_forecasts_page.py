@@ -149,5 +149,8 @@ def test_a_launch_left_out_of_the_fit_is_not_counted_for_the_backtest(scored_app
     assert "A horizon of 9 months or less can be backtested." in said
     # the chart's caption names the months, not the first day of the last one ("to Nov 1, 2025")
     assert re.search(r"16 complete months, [A-Z][a-z]{2} \d{4} to [A-Z][a-z]{2} \d{4};", _texts(at)), _texts(at)
+    # under two seasons, "seasonal naive" draws the last value: its line is named for what it draws
+    names = [trace.get("name") for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "Naive (too short for seasonal naive)" in names and "Seasonal naive" not in names, names
     at.number_input(key="fc_horizon_monthly").set_value(9).run()
     assert not at.warning and "(why: the backtest below)" in _texts(at)

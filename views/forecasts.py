@@ -120,6 +120,14 @@ def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
     return " ".join(parts) + " An error below 1 beats simply repeating last season's values."
 
 
+def fallback_labels(result: ForecastResult, uid: str) -> dict[str, str]:
+    """Legend names for models that fell back to another form on this series: a seasonal naive
+    short of two seasons draws naive, and its line says so."""
+    forms = result.forms[result.forms["unique_id"] == uid]
+    fell_back = forms[(forms["model"] == "seasonal_naive") & (forms["form"] == "naive")]
+    return {"seasonal_naive": "Naive (too short for seasonal naive)"} if len(fell_back) else {}
+
+
 def span_sentence(periods: pd.Series, frequency: str) -> str:
     """'16 complete months, Aug 2024 to Nov 2025' ('… weeks, from the week of Sep 1, 2025 to the
     week of Nov 24, 2025'): a month is named, not its first day."""
@@ -262,7 +270,15 @@ def series_tab() -> None:
             + chosen_sentence(result, uid, len(ids) > 1)
         )
         st.plotly_chart(
-            charts.forecast_chart(own_history, own_forecast, models, result.levels, info.unit, bands=bands),
+            charts.forecast_chart(
+                own_history,
+                own_forecast,
+                models,
+                result.levels,
+                info.unit,
+                bands=bands,
+                labels=fallback_labels(result, uid),
+            ),
             config=NO_CHART_BAR,
         )
         notes = [n for n in result.notes if n]
