@@ -142,7 +142,8 @@ def customer_360(name: str) -> list[str]:
         name,
         "Churn risk (next 90 days)",
         "vs peers",
-        f"Product usage (last {USAGE_WEEKS} weeks)",  # the page's heading, kept in step with it
+        # the page's heading, kept in step with it (an account under 26 weeks old: "since <signup>")
+        f"Product usage (last {USAGE_WEEKS} weeks)|Product usage (since ",
         "Support health",
         "Revenue and lifetime value",
         "Opportunities",
