@@ -12,8 +12,8 @@
    The oracle column is ChurnSim's own churn chance for the 90 days (its utility model's
    monthly churn-intent chances played through its term rule: an intent ends an account
    at renewal, or mid-term after two or three; `churnsim.oracle`): what no model of the
-   exports can reach, since the simulator draws a hidden per-account propensity. The ceiling column is roughly what the exports
-   can reach: a boosted regression on the app's own numeric features, trained at the same
+   exports can reach, since the simulator draws a hidden per-account propensity. The
+   ceiling column is roughly what the exports can reach: a boosted regression on the app's own numeric features, trained at the same
    closed month ends on ChurnSim's chance itself instead of yes/no outcomes (no label noise),
    judged on the same accounts: what the features carry of the chance, a reference rather than
    a bound (a model fitted to outcomes can rank a little better, as on crm5: 0.716 vs 0.700).

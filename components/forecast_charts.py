@@ -105,21 +105,20 @@ def forecast_chart(
         )
     )
     for i, name in enumerate(models):
+        label = labels.get(name, model_label(name))
         fig.add_trace(
             go.Scatter(
                 x=forecast["ds"],
                 y=forecast[name],
                 mode="lines+markers" if i == 0 else "lines",
-                name=labels.get(name, model_label(name)),
+                name=label,
                 line={
                     "color": MODEL_COLORS.get(name, WINNER_COLOR),
                     "width": 3 if i == 0 else 1.5,
                     "dash": "solid" if i == 0 else "dot",
                 },
                 marker={"size": 5},
-                hovertemplate="%{x|%b %d, %Y}<br>%{y:,.0f} "
-                + unit
-                + f"<extra>{labels.get(name, model_label(name))}</extra>",
+                hovertemplate="%{x|%b %d, %Y}<br>%{y:,.0f} " + unit + f"<extra>{label}</extra>",
             )
         )
     fig.update_layout(legend={"orientation": "h", "y": -0.12}, hovermode="x unified")

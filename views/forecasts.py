@@ -91,8 +91,7 @@ def pick_series() -> tuple[str, business.SeriesInfo, list[str], int]:
 def chosen_sentence(result: ForecastResult, uid: str, several: bool) -> str:
     """Which model drew the bold line, its fitted form when that says more (e.g. ETS(A,Ad,N)), and why."""
     lead = result.models[0]
-    forms = result.forms[(result.forms["unique_id"] == uid) & (result.forms["model"] == lead)]
-    form = forms["form"].iloc[0] if len(forms) else ""
+    form = result.form(uid, lead)
     picked = result.chosen.get(uid, lead)
     form = form.removeprefix(f"{picked}: ")
     detail = f" (`{form}`)" if form and form not in (picked, lead, picked.replace("_", " ")) else ""
@@ -123,9 +122,11 @@ def winner_sentence(metrics: pd.DataFrame, winner: str, reason: str) -> str:
 def fallback_labels(result: ForecastResult, uid: str) -> dict[str, str]:
     """Legend names for models that fell back to another form on this series: a seasonal naive
     short of two seasons draws naive, and its line says so."""
-    forms = result.forms[result.forms["unique_id"] == uid]
-    fell_back = forms[(forms["model"] == "seasonal_naive") & (forms["form"] == "naive")]
-    return {"seasonal_naive": "Naive (too short for seasonal naive)"} if len(fell_back) else {}
+    return (
+        {"seasonal_naive": "Naive (too short for seasonal naive)"}
+        if result.form(uid, "seasonal_naive") == "naive"
+        else {}
+    )
 
 
 def span_sentence(periods: pd.Series, frequency: str) -> str:

@@ -109,6 +109,12 @@ class ForecastResult(Contract):
     reasons: dict[str, str] = {}
     fitted_points: dict[str, int] = {}
 
+    def form(self, uid: str, model: str) -> str:
+        """The form `model` took on series `uid` ("ETS(A,Ad,N)", "naive" for a seasonal naive
+        short of two seasons); "" when it was not asked."""
+        rows = self.forms[(self.forms["unique_id"] == uid) & (self.forms["model"] == model)]
+        return str(rows["form"].iloc[0]) if len(rows) else ""
+
     def band_coverage(self, uid: str, model: str) -> float | None:
         """The share of the backtest's actuals inside `model`'s widest interval for series `uid`
         (None: no backtest, or too few points). For "auto", the picked model's, unless its

@@ -278,11 +278,11 @@ def simulate(
     return (*_frames(collected, event_names, end), _chances(collected))
 
 
+CHANCE_COLUMNS = ("customer_id", "month_end", "churn_chance", "intents", "next_renewal", "bill_period")
+
+
 def _chances(collected: _Collected) -> pd.DataFrame:
     return pd.DataFrame(collected.chances, columns=list(CHANCE_COLUMNS))
-
-
-CHANCE_COLUMNS = ("customer_id", "month_end", "churn_chance", "intents", "next_renewal", "bill_period")
 
 
 def oracle(chances: pd.DataFrame, as_of: date, horizon_days: int = 90) -> pd.Series:
@@ -306,6 +306,7 @@ def _term_churn_chance(rows: pd.DataFrame, end: date) -> float:
     distribution of its churn intents this term (0, 1, 2, 3 or more)."""
     first = rows.iloc[0]
     months = max(int(first["bill_period"]), 1)
+    limit = 2 if months <= 6 else 3  # intents that end a term before its renewal
     intents = np.zeros(4)
     intents[min(int(first["intents"]), 3)] = 1.0
     steps = [
@@ -325,7 +326,6 @@ def _term_churn_chance(rows: pd.DataFrame, end: date) -> float:
             gone += intents[1:].sum()
             intents = np.array([intents[0], 0.0, 0.0, 0.0])
         else:  # mid-term: two intents end a 2-6 month term, three a longer one
-            limit = 2 if months <= 6 else 3
             gone += intents[limit:].sum()
             intents[limit:] = 0.0
     return float(gone)
